@@ -1,0 +1,52 @@
+"""`intercom-sandbox`: serve a local Intercom workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sandbox_common.server import serve as run_server
+
+
+@click.group()
+def main() -> None:
+    """A local Intercom workspace for demos and tests."""
+
+
+@main.command()
+@click.option("--port", type=int, default=8182, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--token", default="sandbox-intercom-token", show_default=True, help="Accepted Bearer token.")
+@click.option("--rate-limit", type=click.IntRange(min=6), default=10000, show_default=True, help="Requests/minute.")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--admins", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of admins.")
+@click.option("--teams", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of teams.")
+@click.option("--custom-object-types", default="", help="Comma-separated custom object types that exist.")
+def serve(
+    port: int,
+    host: str,
+    token: str,
+    rate_limit: int,
+    latency_ms: float,
+    fault_rate: float,
+    admins: Path | None,
+    teams: Path | None,
+    custom_object_types: str,
+) -> None:
+    """Serve an Intercom workspace; teammates, teams and custom object types exist only when seeded here."""
+    from intercom_sandbox.app import WorkspaceSettings, create_app
+
+    settings = WorkspaceSettings(
+        token=token,
+        rate_limit_per_minute=rate_limit,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        admins_file=admins,
+        teams_file=teams,
+        custom_object_types=tuple(t.strip() for t in custom_object_types.split(",") if t.strip()),
+    )
+    app = create_app(settings)
+    click.echo(f"Intercom sandbox on http://{host}:{port} (rate limit {rate_limit}/min)")
+    run_server(app, host=host, port=port)

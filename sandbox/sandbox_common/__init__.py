@@ -1,0 +1,1 @@
+"""Pieces both sandboxes share: fault and latency injection, and running a server (CLI or test thread)."""
