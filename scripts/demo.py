@@ -76,7 +76,7 @@ def show_topdesk(base: str) -> None:
                            {"Authorization": auth, "Accept": "application/x.topdesk-collection-person-v2+json"})
     show(status, body)
     status, _, body = call("GET", f"{base}/tas/api/incidents", {"Authorization": "Basic d3Jvbmc6d3Jvbmc="})
-    print("   wrong application password ->", status, body[:80].decode(errors="replace").strip(), "...")
+    print("   wrong application password ->", status, " ".join(body.decode(errors="replace").split())[:90], "...")
 
 
 def show_intercom(base: str) -> None:
@@ -90,7 +90,7 @@ def show_intercom(base: str) -> None:
     status, rate, body = call("POST", f"{base}/contacts", headers, contact)
     show(status, body, {k: rate.get(k) for k in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")})
     status, _, body = call("POST", f"{base}/contacts", headers, {**contact, "email": "ada.lovelace@example.com"})
-    print("   same person again ->", status, body.decode()[:160])
+    print("   same person again ->", status, json.loads(body)["errors"][0]["message"])
 
 
 def step(text: str) -> None:

@@ -24,6 +24,20 @@ def main() -> None:
 @click.option("--admins", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of admins.")
 @click.option("--teams", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of teams.")
 @click.option("--custom-object-types", default="", help="Comma-separated custom object types that exist.")
+@click.option(
+    "--default-version",
+    default="2.16",
+    show_default=True,
+    help="Intercom-Version used when a request sends none (the app's setting in Developer Hub).",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="Workspace time zone (search by calendar day).")
+@click.option(
+    "--search-delay",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds before a new contact shows up in search (Intercom's search is eventually consistent).",
+)
 def serve(
     port: int,
     host: str,
@@ -34,6 +48,9 @@ def serve(
     admins: Path | None,
     teams: Path | None,
     custom_object_types: str,
+    default_version: str,
+    timezone: str,
+    search_delay: float,
 ) -> None:
     """Serve an Intercom workspace; teammates, teams and custom object types exist only when seeded here."""
     from intercom_sandbox.app import WorkspaceSettings, create_app
@@ -46,7 +63,14 @@ def serve(
         admins_file=admins,
         teams_file=teams,
         custom_object_types=tuple(t.strip() for t in custom_object_types.split(",") if t.strip()),
+        default_version=default_version,
+        timezone=timezone,
+        search_delay_seconds=search_delay,
     )
     app = create_app(settings)
     click.echo(f"Intercom sandbox on http://{host}:{port} (rate limit {rate_limit}/min)")
     run_server(app, host=host, port=port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The TOPdesk sandbox app: settings, loading the dataset, and wiring routes, auth and fault injection."""
+
+from __future__ import annotations
+
+import gc
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox_common.faults import FaultInjectionMiddleware
+from topdesk_sandbox import admin
+from topdesk_sandbox.auth import BasicAuthMiddleware
+from topdesk_sandbox.common import Context
+from topdesk_sandbox.errors import ApiError, error_response, fault_response
+from topdesk_sandbox.listing import ResultCache
+from topdesk_sandbox.routes import assets, changes, general, incidents, knowledge, operations, reservations, supporting
+from topdesk_sandbox.store import Store
+
+#: Names accepted by ``--hidden-modules`` (see README): each hides the endpoints listed there.
+MODULES = frozenset(
+    {
+        "incidents",
+        "changes",
+        "assets",
+        "knowledge",
+        "operations",
+        "reservations",
+        "persons",
+        "operators",
+        "operatorgroups",
+        "branches",
+        "locations",
+        "suppliers",
+        "departments",
+        "budgetholders",
+    }
+)
+
+
+def _default_hang() -> float:
+    return float(os.environ.get("TOPDESK_SANDBOX_EXPORT_HANG_S", "2"))
+
+
+@dataclass
+class SandboxSettings:
+    """Everything ``topdesk-sandbox serve`` can be told."""
+
+    data_dir: Path | None = None
+    scale: int | None = None
+    seed: int = 1
+    login: str = "api_operator"
+    password: str = "sandbox-app-password"
+    hidden_modules: frozenset[str] = frozenset()
+    export_timeout_over: int | None = None
+    export_hang_s: float = field(default_factory=_default_hang)
+    fault_rate: float = 0.0
+    latency_ms: float = 0.0
+    fault_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.hidden_modules) - MODULES
+        if unknown:
+            raise ValueError(f"unknown module(s) {sorted(unknown)}; known: {sorted(MODULES)}")
+
+
+def load_store(settings: SandboxSettings) -> Store:
+    """The dataset: a directory written by hand or by the generator, or generated in memory."""
+    if settings.data_dir is not None:
+        return Store.from_directory(Path(settings.data_dir))
+    if settings.scale is not None:
+        from topdesk_sandbox.generator import build_dataset  # lazy: the generator is optional at import time
+
+        return Store.from_records(build_dataset(settings.scale, settings.seed).records)
+    return Store()
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request.url.path, exc)
+
+
+def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlette:
+    """Build the ASGI app; ``store`` lets tests hand in a dataset built in code."""
+    routes = [
+        *admin.routes,
+        *general.routes,
+        *incidents.routes,
+        *supporting.routes,
+        *changes.routes,
+        *assets.routes,
+        *operations.routes,
+        *knowledge.routes,
+        *reservations.routes,
+    ]
+    middleware = [
+        Middleware(
+            FaultInjectionMiddleware,
+            fault_rate=settings.fault_rate,
+            latency_ms=settings.latency_ms,
+            error_response=fault_response,
+            seed=settings.fault_seed,
+        ),
+        Middleware(BasicAuthMiddleware, login=settings.login, password=settings.password),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={ApiError: _api_error})
+    if store is None:
+        store = load_store(settings)
+        # A million loaded records are permanent: keep the cyclic GC from re-walking them on every full collection.
+        gc.collect()
+        gc.freeze()
+    app.state.ctx = Context(settings=settings, store=store, cache=ResultCache())
+    return app

@@ -1,0 +1,133 @@
+"""Knowledge base (`/services/knowledge-base-v1`): folders and knowledge items, one line per item (or folder)
+and language; the `translation` block is that language's. Some items exist in one language only."""
+
+from __future__ import annotations
+
+from . import words
+from .common import ANCHOR, DAY, HISTORY_DAYS, Context, td
+
+LANGS = ("en", "nl", "de")
+FOLDERS = (
+    ("Accounts & passwords", "Accounts en wachtwoorden", "Konten und Passwoerter"),
+    ("Working remotely", "Thuiswerken", "Fernarbeit"),
+    ("Devices", "Apparaten", "Geraete"),
+    ("Facilities", "Faciliteiten", "Einrichtungen"),
+)
+
+
+def build(ctx: Context) -> None:
+    rng, plan = ctx.rng, ctx.plan
+    ops = ctx.op_refs
+    nf = max(3, plan.knowledge_items // 8)
+    folder_lines, folders = [], []
+    for i in range(nf):
+        fid = rng.uuid()
+        titles = FOLDERS[i % len(FOLDERS)]
+        suffix = f" {i // len(FOLDERS) + 1}" if i >= len(FOLDERS) else ""
+        t0 = rng.randint(ANCHOR - HISTORY_DAYS * DAY, ANCHOR - 400 * DAY)
+        langs = list(LANGS[:2]) if i % 3 else list(LANGS)
+        parent = folders[0] if i >= len(FOLDERS) else None
+        folders.append({"id": fid, "number": f"F {i + 1:04d}", "titles": titles, "suffix": suffix})
+        for lang in langs:
+            folder_lines.append(
+                {
+                    "id": fid,
+                    "number": f"F {i + 1:04d}",
+                    "parent": {"id": parent["id"], "number": parent["number"]} if parent else None,
+                    "translation": {
+                        "language": lang,
+                        "content": {"title": titles[LANGS.index(lang)] + suffix, "description": ""},
+                        "creator": rng.choice(ops),
+                        "modifier": rng.choice(ops),
+                        "creationDate": td(t0),
+                        "modificationDate": td(t0 + DAY),
+                    },
+                    "visibility": {
+                        "sspVisibility": "VISIBLE",
+                        "sspVisibleFrom": None,
+                        "sspVisibleUntil": None,
+                        "sspVisibilityFilteredOnBranches": False,
+                        "operatorVisibilityFilteredOnBranches": False,
+                        "publicKnowledgeItem": False,
+                        "branches": [],
+                    },
+                    "availableTranslations": langs,
+                    "archived": False,
+                    "creationDate": td(t0),
+                    "modificationDate": td(t0 + DAY),
+                }
+            )
+    statuses = [{"id": rng.uuid(), "name": n} for n in ("Concept", "Published", "Outdated")]
+    items = []
+    for i in range(plan.knowledge_items):
+        kid = rng.uuid()
+        topic = words.KB_TOPICS[i % len(words.KB_TOPICS)]
+        # Two in three items are bilingual (en+nl), some trilingual, the rest exist in one language only.
+        r = i % 6
+        langs = ["en", "nl"] if r in (0, 1, 2) else (["en", "nl", "de"] if r == 3 else [("nl", "en")[r == 5]])
+        folder = rng.choice(folders)
+        t0 = rng.randint(ANCHOR - HISTORY_DAYS * DAY, ANCHOR - 2 * DAY)
+        t1 = rng.randint(t0, ANCHOR - DAY)
+        number = f"KI {i + 1:04d}"
+        public = rng.random() < 0.3
+        vis = rng.choice(("VISIBLE", "VISIBLE", "NOT_VISIBLE", "VISIBLE_IN_PERIOD"))
+        status = statuses[1] if vis != "NOT_VISIBLE" else rng.choice(statuses)
+        for lang in langs:
+            title = topic[LANGS.index(lang)] + (
+                f" ({i // len(words.KB_TOPICS) + 1})" if i >= len(words.KB_TOPICS) else ""
+            )
+            items.append(
+                {
+                    "id": kid,
+                    "number": number,
+                    "parent": {"id": folder["id"], "name": folder["titles"][LANGS.index(lang)] + folder["suffix"]},
+                    "translation": {
+                        "language": lang,
+                        "content": {
+                            "title": title,
+                            "description": f"<p>{title}.</p>",
+                            "content": _body(title, lang),
+                            "commentsForOperators": "",
+                            "keywords": ", ".join(title.lower().split()[:3]),
+                        },
+                        "creator": rng.choice(ops),
+                        "modifier": rng.choice(ops),
+                        "creationDate": td(t0),
+                        "modificationDate": td(t1),
+                    },
+                    "visibility": {
+                        "sspVisibility": vis,
+                        "sspVisibleFrom": td(t0) if vis == "VISIBLE_IN_PERIOD" else None,
+                        "sspVisibleUntil": td(ANCHOR + 90 * DAY) if vis == "VISIBLE_IN_PERIOD" else None,
+                        "sspVisibilityFilteredOnBranches": False,
+                        "operatorVisibilityFilteredOnBranches": False,
+                        "publicKnowledgeItem": public,
+                        "branches": [],
+                    },
+                    "urls": {
+                        "operator": f"/tas/secure/contained/knowledgeitem?unid={kid}",
+                        "ssp": f"/tas/public/ssp/content/detail/knowledgeitem?unid={kid}",
+                        "public": f"/tas/public/ssp/content/detail/knowledgeitem?unid={kid}" if public else None,
+                    },
+                    "status": status,
+                    "manager": rng.choice(ops),
+                    "standardSolution": None,
+                    "externalLink": None,
+                    "news": rng.random() < 0.05,
+                    "archived": i % 25 == 24,
+                    "availableTranslations": langs,
+                    "creationDate": td(t0),
+                    "modificationDate": td(t1),
+                }
+            )
+    ctx.records["knowledge_folders"] = folder_lines
+    ctx.records["knowledge_items"] = items
+
+
+def _body(title: str, lang: str) -> str:
+    steps = {
+        "en": ("Open the settings.", "Follow the instructions on screen.", "Contact the service desk if needed."),
+        "nl": ("Open de instellingen.", "Volg de instructies op het scherm.", "Neem zo nodig contact op."),
+        "de": ("Oeffnen Sie die Einstellungen.", "Folgen Sie den Anweisungen.", "Kontaktieren Sie uns."),
+    }[lang]
+    return f"<h2>{title}</h2><ol>" + "".join(f"<li>{s}</li>" for s in steps) + "</ol>"

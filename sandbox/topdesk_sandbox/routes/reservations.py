@@ -1,0 +1,64 @@
+"""Reservations API (2.0.0): ``/reservations`` ordered by ``plannedStartDate``, ``$top`` (1000, max 10000), no
+offset — 206 means "ask again with a later plannedStartDate" (seek via FIQL); ``{results}``; ``$fields``."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from topdesk_sandbox.common import ctx, json, not_found, params
+from topdesk_sandbox.dates import parse_instant
+from topdesk_sandbox.listing import ListQuery, int_param
+from topdesk_sandbox.records import parse_fields, select_fields
+
+MODULE = "reservations"
+
+
+async def list_reservations(request: Request) -> Response:
+    c = ctx(request)
+    p = params(request)
+    top = int_param(p, "$top", 1000, minimum=1, maximum=10000) or 1000
+    fields = parse_fields(p.get("$fields"))
+    if c.hidden(MODULE):
+        return json({"results": []})
+    res = c.store["reservations"]
+    q = ListQuery(res, query=p.get("query"), sort=[("plannedStartDate", False), ("id", False)])
+    matched = await c.matched(q)
+    page = matched[:top]
+    return json({"results": select_fields(res.records(page), fields)}, 206 if len(matched) > top else 200)
+
+
+async def get_reservation(request: Request) -> Response:
+    c = ctx(request)
+    res = c.store["reservations"]
+    record = None
+    if not c.hidden(MODULE):
+        if "number" in request.path_params:
+            hits = res.group("number").get(request.path_params["number"])
+            record = res.items[hits[0]] if hits else None
+        else:
+            ident = request.path_params["identifier"]
+            record = res.get(ident)
+            if record is None:
+                hits = res.group("number").get(ident)
+                record = res.items[hits[0]] if hits else None
+    if record is None:
+        raise not_found()
+    headers = {}
+    ms = parse_instant(str(record.get("modificationDate") or ""))
+    if ms is not None:
+        from datetime import UTC, datetime
+
+        headers["Last-Modified"] = format_datetime(datetime.fromtimestamp(ms / 1000, tz=UTC), usegmt=True)
+    fields = parse_fields(request.query_params.get("$fields"))
+    return json(select_fields([record], fields)[0], headers=headers)
+
+
+routes = [
+    Route("/tas/api/reservations", list_reservations),
+    Route("/tas/api/reservations/number/{number}", get_reservation),
+    Route("/tas/api/reservations/{identifier}", get_reservation),
+]
