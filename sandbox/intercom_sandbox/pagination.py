@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import bisect
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 
 from intercom_sandbox.errors import bad_request
 
 SortKey = tuple[Any, ...]
+T = TypeVar("T")
 
 
 def normalise(value: Any) -> tuple[int, Any]:
@@ -110,3 +111,18 @@ def offset_page(
     else:
         pages["next"] = {"page": page + 1, "per_page": per_page} if has_more else None
     return chunk, pages
+
+
+def offset_list(
+    query: Any,
+    items: Sequence[T],
+    render: Callable[[T], Any],
+    default_per_page: int,
+    *,
+    maximum: int = 150,
+    next_url: str | None = None,
+) -> dict[str, Any]:
+    """A ``{type: list, data, total_count, pages}`` body: the page of ``items`` the query's page/per_page ask for."""
+    page, per_page = offset_params(query, default_per_page, maximum)
+    chunk, pages = offset_page(items, page, per_page, next_url)
+    return {"type": "list", "data": [render(item) for item in chunk], "total_count": len(items), "pages": pages}

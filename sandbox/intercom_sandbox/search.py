@@ -37,7 +37,7 @@ class SearchModel:
     date_fields: frozenset[str] = frozenset()
     day_granular_dates: bool = False  # contacts: dates match by calendar day
     inclusive_ranges: bool = False  # conversations/tickets: > and < include equality
-    numeric_id: bool = False  # conversation/ticket ids compare as numbers ("" lowest)
+    numeric_id: bool = False  # conversation/ticket ids compare as numbers ("" lowest), also as sort tie-break
     known_fields: frozenset[str] | None = None
     prefixes: tuple[str, ...] = field(default=())
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from topdesk_sandbox.errors import NOT_FOUND, ApiError
-from topdesk_sandbox.listing import ListQuery, ResultCache, guard_export, run
+from topdesk_sandbox.listing import ListQuery, ResultCache, guard_export, page_of, run
 
 if TYPE_CHECKING:
     from topdesk_sandbox.app import SandboxSettings
@@ -85,10 +85,10 @@ def negotiate(request: Request, offered: Sequence[str], default: str) -> str:
 
 def offset_page(positions: Sequence[int], start: int, size: int) -> tuple[Sequence[int], int]:
     """One page and its status: 206 when more follow, 200 for the last page, 204 when the page is empty."""
-    page = positions[start : start + size]
+    page, more = page_of(positions, start, size)
     if not page:
         return page, 204
-    return page, 206 if start + size < len(positions) else 200
+    return page, 206 if more else 200
 
 
 def next_url(request: Request, **overrides: int) -> str:

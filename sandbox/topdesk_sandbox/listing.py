@@ -169,6 +169,11 @@ def run(q: ListQuery, cache: ResultCache) -> Sequence[int]:
     return matched
 
 
+def page_of(positions: Sequence[int], start: int, size: int) -> tuple[Sequence[int], bool]:
+    """The ``size`` positions from ``start`` on, and whether more follow them."""
+    return positions[start : start + size], start + size < len(positions)
+
+
 async def guard_export(count: int, limit: int | None, hang_s: float) -> None:
     """The Virtual Appliance's export time-out: a result set over ``limit`` hangs, then fails with a 500."""
     if limit is not None and count > limit:

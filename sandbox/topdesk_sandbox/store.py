@@ -99,6 +99,14 @@ class Resource:
         pos = self.by_id.get(rid)
         return None if pos is None else self.items[pos]
 
+    def find(self, identifier: str) -> dict | None:
+        """The record with this id, else the first with this ``number``, or None."""
+        record = self.get(identifier)
+        if record is None:
+            hits = self.group("number").get(identifier)
+            record = self.items[hits[0]] if hits else None
+        return record
+
     def sorted_by(self, field: str) -> tuple[array, array, list[int]]:
         """(instants, positions, positions-without-a-date) for a date field, sorted by (instant, id)."""
         cached = self._sorted.get(field)

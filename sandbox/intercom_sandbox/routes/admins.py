@@ -12,22 +12,6 @@ routes = RouteTable()
 AVATAR = "https://static.intercomassets.com/assets/default-avatars/admins/128.png"
 
 
-def render_admin(admin: dict[str, Any], avatar: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "admin",
-        "id": admin["id"],
-        "name": admin["name"],
-        "email": admin["email"],
-        "away_mode_enabled": False,
-        "away_mode_reassign": False,
-        "has_inbox_seat": True,
-        "team_ids": [int(t) for t in admin["team_ids"] if t.isdigit()],
-    }
-    if avatar:
-        body["avatar"] = AVATAR
-    return body
-
-
 def admin_author(admin: dict[str, Any]) -> dict[str, Any]:
     """The short admin shape used as note/part author."""
     return {
@@ -38,6 +22,16 @@ def admin_author(admin: dict[str, Any]) -> dict[str, Any]:
         "away_mode_enabled": False,
         "away_mode_reassign": False,
     }
+
+
+def render_admin(admin: dict[str, Any], avatar: bool = False) -> dict[str, Any]:
+    """The admin as ``/admins`` shows it: the author shape plus inbox seat and teams."""
+    body = admin_author(admin)
+    body["has_inbox_seat"] = True
+    body["team_ids"] = [int(t) for t in admin["team_ids"] if t.isdigit()]
+    if avatar:
+        body["avatar"] = AVATAR
+    return body
 
 
 def find_admin(ws: Workspace, admin_id: Any) -> dict[str, Any] | None:

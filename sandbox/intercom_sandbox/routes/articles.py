@@ -124,15 +124,10 @@ def create_article(ctx: Ctx) -> dict[str, Any]:
 
 @routes.get("/articles")
 def list_articles(ctx: Ctx) -> dict[str, Any]:
-    page, per_page = pagination.offset_params(ctx.query, 25)
     articles = sorted(ctx.ws.articles.values(), key=lambda a: (a["updated_at"], int(a["id"])), reverse=True)
-    chunk, pages = pagination.offset_page(articles, page, per_page)
-    return {
-        "type": "list",
-        "pages": pages,
-        "total_count": len(articles),
-        "data": [render_article(a, ctx.new_shapes, with_statistics=False) for a in chunk],
-    }
+    return pagination.offset_list(
+        ctx.query, articles, lambda a: render_article(a, ctx.new_shapes, with_statistics=False), 25
+    )
 
 
 @routes.get("/articles/{article_id}")
@@ -224,15 +219,8 @@ def create_collection(ctx: Ctx) -> dict[str, Any]:
 
 @routes.get("/help_center/collections")
 def list_collections(ctx: Ctx) -> dict[str, Any]:
-    page, per_page = pagination.offset_params(ctx.query, 20)
     collections = sorted(ctx.ws.collections.values(), key=lambda c: int(c["id"]))
-    chunk, pages = pagination.offset_page(collections, page, per_page)
-    return {
-        "type": "list",
-        "data": [render_collection(c) for c in chunk],
-        "total_count": len(collections),
-        "pages": pages,
-    }
+    return pagination.offset_list(ctx.query, collections, render_collection, 20)
 
 
 @routes.get("/help_center/collections/{collection_id}")

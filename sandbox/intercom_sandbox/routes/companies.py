@@ -123,16 +123,6 @@ def _visible(ws: Workspace) -> list[dict[str, Any]]:
     return [c for c in ws.companies.values() if c.get("contact_ids")]
 
 
-def _list_body(ws: Workspace, companies: list[dict[str, Any]], page: int, per_page: int) -> dict[str, Any]:
-    chunk, pages = pagination.offset_page(companies, page, per_page)
-    return {
-        "type": "list",
-        "data": [render_company(ws, c) for c in chunk],
-        "pages": pages,
-        "total_count": len(companies),
-    }
-
-
 @routes.get("/companies")
 def retrieve_companies(ctx: Ctx) -> dict[str, Any]:
     ws, query = ctx.ws, ctx.query
@@ -152,17 +142,16 @@ def retrieve_companies(ctx: Ctx) -> dict[str, Any]:
         companies = [c for c in companies if query["tag_id"] in (c.get("tags") or {})]
     if query.get("segment_id"):
         companies = []
-    page, per_page = pagination.offset_params(query, 15, maximum=60)
-    return _list_body(ws, companies, page, per_page)
+    return pagination.offset_list(query, companies, lambda c: render_company(ws, c), 15, maximum=60)
 
 
 @routes.post("/companies/list")
 def list_companies(ctx: Ctx) -> dict[str, Any]:
-    page, per_page = pagination.offset_params(ctx.query, 15, maximum=60)
-    companies = sorted(_visible(ctx.ws), key=lambda c: (c["created_at"], c["id"]))
+    ws = ctx.ws
+    companies = sorted(_visible(ws), key=lambda c: (c["created_at"], c["id"]))
     if ctx.query.get("order", "desc") == "desc":
         companies.reverse()
-    return _list_body(ctx.ws, companies[:LIST_CAP], page, per_page)
+    return pagination.offset_list(ctx.query, companies[:LIST_CAP], lambda c: render_company(ws, c), 15, maximum=60)
 
 
 @routes.get("/companies/scroll")
@@ -226,15 +215,8 @@ def company_contacts(ctx: Ctx) -> dict[str, Any]:
 
     ws = ctx.ws
     company = require_company(ws, ctx.path["company_id"])
-    page, per_page = pagination.offset_params(ctx.query, 50)
     contacts = [ws.contacts[c] for c in company.get("contact_ids") or [] if c in ws.contacts]
-    chunk, pages = pagination.offset_page(contacts, page, per_page)
-    return {
-        "type": "list",
-        "data": [render_contact(ws, c, ctx.new_shapes) for c in chunk],
-        "total_count": len(contacts),
-        "pages": pages,
-    }
+    return pagination.offset_list(ctx.query, contacts, lambda c: render_contact(ws, c, ctx.new_shapes), 50)
 
 
 def company_reference(ws: Workspace, company_id: Any) -> dict[str, Any]:

@@ -6,15 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from intercom_sandbox import pagination
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import admin_author, find_admin
 from intercom_sandbox.routes.attributes import check_custom_attributes
+from intercom_sandbox.routes.listing import PageRequest, list_request, parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, render_applied, require_tag
-from intercom_sandbox.search import MISSING, SearchModel, compile_query, validate_sort
+from intercom_sandbox.search import MISSING, SearchModel
 from intercom_sandbox.store import WORKSPACE_ID, Workspace, now
 
 routes = RouteTable()
@@ -136,6 +135,17 @@ def render_contact(ws: Workspace, contact: dict[str, Any], new_shapes: bool = Tr
         body[name] = None
     body["enabled_push_messaging"] = None
     return body
+
+
+def contact_refs(ws: Workspace, contact_ids: list[str]) -> dict[str, Any]:
+    """The ``contact.list`` of references a conversation or ticket carries."""
+    return {
+        "type": "contact.list",
+        "contacts": [
+            {"type": "contact", "id": c, "external_id": (ws.contacts.get(c) or {}).get("external_id")}
+            for c in contact_ids
+        ],
+    }
 
 
 def _conflict(existing: dict[str, Any]) -> ApiError:
@@ -290,46 +300,20 @@ def find_by_external_id(ctx: Ctx) -> dict[str, Any]:
     return render_contact(ctx.ws, contact, ctx.new_shapes)
 
 
-def _sorted_matches(
-    ws: Workspace, cache_key: Any, predicate: Any, sort_field: str, searching: bool = False
-) -> tuple[list[str], list[Any]]:
+def _contact_list(ctx: Ctx, req: PageRequest, searching: bool = False) -> dict[str, Any]:
+    """Archived contacts never show; with a search delay, a search misses contacts not yet searchable."""
+    ws = ctx.ws
     lagging = searching and ws.search_delay_seconds > 0
-    cached = None if lagging else ws.search_cache.get(cache_key)
-    if cached is not None:
-        return cached
     clock = time.monotonic()
-    rows = []
-    for contact in ws.contacts.values():
-        if contact.get("archived") or (predicate is not None and not predicate(contact)):
-            continue
-        if lagging and ws.searchable_after.get(contact["id"], 0.0) > clock:
-            continue
-        value = _contact_field(contact, sort_field)
-        rows.append(((pagination.normalise(None if value is MISSING else value), contact["id"]), contact["id"]))
-    rows.sort()
-    result = ([r[1] for r in rows], [r[0] for r in rows])
-    if not lagging:
-        ws.search_cache[cache_key] = result
-    return result
-
-
-def _page_of_contacts(
-    ctx: Ctx,
-    cache_key: Any,
-    predicate: Any,
-    sort_field: str,
-    descending: bool,
-    per_page: int,
-    starting_after: Any,
-    searching: bool = False,
-) -> dict[str, Any]:
-    ids, keys = _sorted_matches(ctx.ws, cache_key, predicate, sort_field, searching)
-    start, stop, pages = pagination.cursor_page(keys, descending, per_page, starting_after)
-    total = len(ids)
-    chosen = ids[total - stop : total - start][::-1] if descending else ids[start:stop]
+    candidates = (
+        c
+        for c in ws.contacts.values()
+        if not c.get("archived") and not (lagging and ws.searchable_after.get(c["id"], 0.0) > clock)
+    )
+    chosen, total, pages = search_page(ws, "contacts", candidates, SEARCH_MODEL, req, cache=not lagging)
     return {
         "type": "list",
-        "data": [render_contact(ctx.ws, ctx.ws.contacts[i], ctx.new_shapes) for i in chosen],
+        "data": [render_contact(ws, ws.contacts[i], ctx.new_shapes) for i in chosen],
         "total_count": total,
         "pages": pages,
     }
@@ -337,25 +321,12 @@ def _page_of_contacts(
 
 @routes.get("/contacts")
 def list_contacts(ctx: Ctx) -> dict[str, Any]:
-    per_page = pagination.clamp_per_page(ctx.query.get("per_page"), 50)
-    return _page_of_contacts(
-        ctx, ("contacts", None, "created_at"), None, "created_at", True, per_page, ctx.query.get("starting_after")
-    )
+    return _contact_list(ctx, list_request(ctx, 50))
 
 
 @routes.post("/contacts/search")
 def search_contacts(ctx: Ctx) -> dict[str, Any]:
-    body = ctx.json()
-    if "query" not in body:
-        raise bad_request("query is required", code="parameter_not_found", field="query")
-    predicate = compile_query(body["query"], SEARCH_MODEL, ctx.ws.timezone)
-    sort_field, descending = validate_sort(body.get("sort"))
-    paging = body.get("pagination") or {}
-    per_page = pagination.clamp_per_page(paging.get("per_page"), 50)
-    cache_key = ("contacts", orjson.dumps(body["query"], option=orjson.OPT_SORT_KEYS), sort_field)
-    return _page_of_contacts(
-        ctx, cache_key, predicate, sort_field, descending, per_page, paging.get("starting_after"), searching=True
-    )
+    return _contact_list(ctx, parse_search(ctx, SEARCH_MODEL, 50), searching=True)
 
 
 # --- companies of a contact -----------------------------------------------------------------------------------
@@ -408,17 +379,9 @@ def list_contact_companies(ctx: Ctx) -> dict[str, Any]:
 
     ws = ctx.ws
     contact = require_contact(ws, ctx.path["contact_id"])
-    page, per_page = pagination.offset_params(ctx.query, 50)
     companies = [ws.companies[c] for c in contact.get("company_ids") or [] if c in ws.companies]
-    chunk, pages = pagination.offset_page(
-        companies, page, per_page, next_url=f"{ctx.base_url}/contacts/{contact['id']}/companies"
-    )
-    return {
-        "type": "list",
-        "data": [render_company(ws, c) for c in chunk],
-        "pages": pages,
-        "total_count": len(companies),
-    }
+    next_url = f"{ctx.base_url}/contacts/{contact['id']}/companies"
+    return pagination.offset_list(ctx.query, companies, lambda c: render_company(ws, c), 50, next_url=next_url)
 
 
 # --- notes ----------------------------------------------------------------------------------------------------
@@ -474,10 +437,8 @@ def create_note(ctx: Ctx) -> dict[str, Any]:
 def list_notes(ctx: Ctx) -> dict[str, Any]:
     ws = ctx.ws
     contact = require_contact(ws, ctx.path["contact_id"])
-    page, per_page = pagination.offset_params(ctx.query, 50)
     notes = [ws.notes[n] for n in reversed(contact.get("note_ids") or []) if n in ws.notes]
-    chunk, pages = pagination.offset_page(notes, page, per_page)
-    return {"type": "list", "data": [render_note(ws, n) for n in chunk], "total_count": len(notes), "pages": pages}
+    return pagination.offset_list(ctx.query, notes, lambda n: render_note(ws, n), 50)
 
 
 @routes.get("/notes/{note_id}")

@@ -11,16 +11,14 @@ import html
 import re
 from typing import Any
 
-import orjson
-
-from intercom_sandbox import pagination
 from intercom_sandbox.errors import bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
 from intercom_sandbox.routes.attributes import conversation_attribute_by_name
-from intercom_sandbox.routes.contacts import as_html
+from intercom_sandbox.routes.contacts import as_html, contact_refs
+from intercom_sandbox.routes.listing import PageRequest, list_request, parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, render_applied, require_tag
-from intercom_sandbox.search import MISSING, SearchModel, compile_query, validate_sort
+from intercom_sandbox.search import MISSING, SearchModel
 from intercom_sandbox.store import Workspace, now
 
 routes = RouteTable()
@@ -215,13 +213,7 @@ def render_conversation(ws: Workspace, conv: dict[str, Any], ctx: Ctx, with_part
             "url": None,
             "redacted": False,
         },
-        "contacts": {
-            "type": "contact.list",
-            "contacts": [
-                {"type": "contact", "id": c, "external_id": (ws.contacts.get(c) or {}).get("external_id")}
-                for c in conv["contact_ids"]
-            ],
-        },
+        "contacts": contact_refs(ws, conv["contact_ids"]),
         "first_contact_reply": (
             {"created_at": first_reply["created_at"], "type": "conversation", "url": None} if first_reply else None
         ),
@@ -559,97 +551,22 @@ SEARCH_MODEL = SearchModel(
 )
 
 
-def search_page(
-    ctx: Ctx,
-    records: dict[str, dict[str, Any]],
-    getter: Any,
-    cache_key: Any,
-    predicate: Any,
-    sort_field: str,
-    descending: bool,
-    per_page: int,
-    starting_after: Any,
-) -> tuple[list[str], int, dict[str, Any]]:
-    """Shared by conversation and ticket list/search: keyset pages over a cached sorted id list."""
+def _conversation_list(ctx: Ctx, req: PageRequest) -> dict[str, Any]:
     ws = ctx.ws
-    cached = ws.search_cache.get(cache_key)
-    if cached is None:
-        rows = []
-        for record in records.values():
-            if predicate is not None and not predicate(record):
-                continue
-            value = getter(record, sort_field)
-            rows.append(((pagination.normalise(None if value is MISSING else value), int(record["id"])), record["id"]))
-        rows.sort()
-        cached = ws.search_cache[cache_key] = ([r[1] for r in rows], [r[0] for r in rows])
-    ids, keys = cached
-    start, stop, pages = pagination.cursor_page(keys, descending, per_page, starting_after)
-    total = len(ids)
-    chosen = ids[total - stop : total - start][::-1] if descending else ids[start:stop]
-    return chosen, total, pages
-
-
-def parse_search(ctx: Ctx, model: SearchModel) -> tuple[Any, str, bool, int, Any, bytes]:
-    body = ctx.json()
-    if "query" not in body:
-        raise bad_request("query is required", code="parameter_not_found", field="query")
-    predicate = compile_query(body["query"], model, ctx.ws.timezone)
-    sort = body.get("sort")
-    if sort in (None, {}):
-        sort_field, descending = "created_at", True
-    else:
-        sort_field, descending = validate_sort(sort)
-    paging = body.get("pagination") or {}
-    per_page = pagination.clamp_per_page(paging.get("per_page"), 20)
-    return (
-        predicate,
-        sort_field,
-        descending,
-        per_page,
-        paging.get("starting_after"),
-        orjson.dumps(body["query"], option=orjson.OPT_SORT_KEYS),
-    )
+    chosen, total, pages = search_page(ws, "conversations", ws.conversations.values(), SEARCH_MODEL, req)
+    return {
+        "type": "conversation.list",
+        "pages": pages,
+        "total_count": total,
+        "conversations": [render_conversation(ws, ws.conversations[i], ctx, with_parts=False) for i in chosen],
+    }
 
 
 @routes.get("/conversations")
 def list_conversations(ctx: Ctx) -> dict[str, Any]:
-    per_page = pagination.clamp_per_page(ctx.query.get("per_page"), 20)
-    chosen, total, pages = search_page(
-        ctx,
-        ctx.ws.conversations,
-        _conversation_field,
-        ("conversations", None, "created_at"),
-        None,
-        "created_at",
-        True,
-        per_page,
-        ctx.query.get("starting_after"),
-    )
-    return {
-        "type": "conversation.list",
-        "pages": pages,
-        "total_count": total,
-        "conversations": [render_conversation(ctx.ws, ctx.ws.conversations[i], ctx, with_parts=False) for i in chosen],
-    }
+    return _conversation_list(ctx, list_request(ctx, 20))
 
 
 @routes.post("/conversations/search")
 def search_conversations(ctx: Ctx) -> dict[str, Any]:
-    predicate, sort_field, descending, per_page, after, query_key = parse_search(ctx, SEARCH_MODEL)
-    chosen, total, pages = search_page(
-        ctx,
-        ctx.ws.conversations,
-        _conversation_field,
-        ("conversations", query_key, sort_field),
-        predicate,
-        sort_field,
-        descending,
-        per_page,
-        after,
-    )
-    return {
-        "type": "conversation.list",
-        "pages": pages,
-        "total_count": total,
-        "conversations": [render_conversation(ctx.ws, ctx.ws.conversations[i], ctx, with_parts=False) for i in chosen],
-    }
+    return _conversation_list(ctx, parse_search(ctx, SEARCH_MODEL, 20))

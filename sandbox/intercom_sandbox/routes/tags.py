@@ -68,6 +68,15 @@ def remove_tag(ws: Workspace, record: dict[str, Any], tag_id: str) -> dict[str, 
     return render_applied(ws, tag_id, entry)
 
 
+def _set_tag(ws: Workspace, record: dict[str, Any], tag_id: str, admin_id: str, untag: bool) -> dict[str, Any]:
+    """One ``users``/``companies`` entry of ``POST /tags``: tag or untag the record, quietly."""
+    if untag:
+        (record.get("tags") or {}).pop(tag_id, None)
+    else:
+        apply_tag(ws, record, tag_id, admin_id)
+    return {"id": record["id"], "tagged": not untag}
+
+
 @routes.get("/tags")
 def list_tags(ctx: Ctx) -> dict[str, Any]:
     return {"type": "list", "data": [render_tag(t) for t in ctx.ws.tags.values()]}
@@ -101,11 +110,7 @@ def create_tag(ctx: Ctx) -> dict[str, Any]:
             contact = ws.contacts.get(str((item or {}).get("id")))
             if contact is None:
                 raise bad_request("invalid tag parameters")
-            if item.get("untag"):
-                (contact.get("tags") or {}).pop(tag["id"], None)
-            else:
-                apply_tag(ws, contact, tag["id"], admin_id)
-            result["users"].append({"id": contact["id"], "tagged": not item.get("untag")})
+            result["users"].append(_set_tag(ws, contact, tag["id"], admin_id, untag=bool(item.get("untag"))))
     if companies is not None:
         result["companies"] = []
         for item in companies if isinstance(companies, list) else []:
@@ -117,11 +122,7 @@ def create_tag(ctx: Ctx) -> dict[str, Any]:
                 company = ws.companies.get(ws.company_by_company_id.get(str(item["company_id"]), ""))
             if company is None:
                 raise bad_request("invalid tag parameters")
-            if item.get("untag"):
-                (company.get("tags") or {}).pop(tag["id"], None)
-            else:
-                apply_tag(ws, company, tag["id"], admin_id)
-            result["companies"].append({"id": company["id"], "tagged": not item.get("untag")})
+            result["companies"].append(_set_tag(ws, company, tag["id"], admin_id, untag=bool(item.get("untag"))))
     return result
 
 

@@ -8,14 +8,9 @@ from typing import Any
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
-from intercom_sandbox.routes.contacts import as_html
-from intercom_sandbox.routes.conversations import (
-    attachments_from,
-    find_replying_contact,
-    parse_search,
-    require_admin,
-    search_page,
-)
+from intercom_sandbox.routes.contacts import as_html, contact_refs
+from intercom_sandbox.routes.conversations import attachments_from, find_replying_contact, new_part, require_admin
+from intercom_sandbox.routes.listing import parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, require_tag
 from intercom_sandbox.search import MISSING, SearchModel
 from intercom_sandbox.store import WORKSPACE_ID, Workspace, now
@@ -316,13 +311,7 @@ def render_ticket(ws: Workspace, ticket: dict[str, Any], new_shapes: bool = True
         "ticket_attributes": _ticket_attributes_out(ws, ticket),
         "ticket_state": render_state(state),
         "ticket_type": render_ticket_type(ws, ticket_type),
-        "contacts": {
-            "type": "contact.list",
-            "contacts": [
-                {"type": "contact", "id": c, "external_id": (ws.contacts.get(c) or {}).get("external_id")}
-                for c in ticket["contact_ids"]
-            ],
-        },
+        "contacts": contact_refs(ws, ticket["contact_ids"]),
         "admin_assignee_id": int(ticket.get("admin_assignee_id") or 0),
         "team_assignee_id": int(ticket.get("team_assignee_id") or 0),
         "created_at": ticket["created_at"],
@@ -547,19 +536,10 @@ def reply_ticket(ctx: Ctx) -> dict[str, Any]:
         raise bad_request("type must be admin or user", field="type")
     if message_type != "quick_reply" and (not isinstance(text, str) or not text.strip()):
         raise bad_request("body is required", code="parameter_not_found", field="body")
-    stamp = now()
-    part: dict[str, Any] = {
-        "id": ws.next_id("part", start=100),
-        "part_type": message_type,
-        "body": as_html(text) if isinstance(text, str) else None,
-        "created_at": int(body["created_at"]) if body.get("created_at") is not None else stamp,
-        "updated_at": stamp,
-        "author": list(author),
-    }
-    if attachments:
-        part["attachments"] = attachments
+    html_body = as_html(text) if isinstance(text, str) else None
+    part = new_part(ws, message_type, author, html_body, body.get("created_at"), attachments)
     ticket["parts"].append(part)
-    ticket["updated_at"] = stamp
+    ticket["updated_at"] = part["updated_at"]
     ws.touch()
     rendered = render_ticket_part(ws, part)
     rendered.pop("assigned_to", None)
@@ -626,23 +606,12 @@ def ticket_getter(ws: Workspace) -> Any:
 
 @routes.post("/tickets/search")
 def search_tickets(ctx: Ctx) -> dict[str, Any]:
-    getter = ticket_getter(ctx.ws)
-    model = SearchModel(name="ticket", getter=getter, inclusive_ranges=True, numeric_id=True)
-    predicate, sort_field, descending, per_page, after, query_key = parse_search(ctx, model)
-    chosen, total, pages = search_page(
-        ctx,
-        ctx.ws.tickets,
-        getter,
-        ("tickets", query_key, sort_field),
-        predicate,
-        sort_field,
-        descending,
-        per_page,
-        after,
-    )
+    ws = ctx.ws
+    model = SearchModel(name="ticket", getter=ticket_getter(ws), inclusive_ranges=True, numeric_id=True)
+    chosen, total, pages = search_page(ws, "tickets", ws.tickets.values(), model, parse_search(ctx, model, 20))
     return {
         "type": "ticket.list",
-        "tickets": [render_ticket(ctx.ws, ctx.ws.tickets[i], ctx.new_shapes) for i in chosen],
+        "tickets": [render_ticket(ws, ws.tickets[i], ctx.new_shapes) for i in chosen],
         "total_count": total,
         "pages": pages,
     }

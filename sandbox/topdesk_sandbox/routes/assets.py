@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, not_found, params
 from topdesk_sandbox.errors import ApiError
-from topdesk_sandbox.listing import ListQuery, bool_param, int_param, sort_value
+from topdesk_sandbox.listing import ListQuery, bool_param, int_param, page_of, sort_value
 from topdesk_sandbox.odata import ODataError, compile_filter
 
 MODULE = "assets"
@@ -171,8 +171,7 @@ async def list_assets(request: Request) -> Response:
     if seek_value is not None:
         matched = _seek(res, matched, order_field, desc, seek_value, seek_name)
     start = start or 0
-    page = matched[start : start + size] if fetch_data is not False else []
-    more = fetch_data is not False and start + size < len(matched)
+    page, more = page_of(matched, start, size) if fetch_data is not False else ([], False)
     body = {"columns": columns, "dataSet": [_row(a, fields, media == V1) for a in res.records(page)]}
     if fetch_count:
         body["count"] = len(matched)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from topdesk_sandbox.common import Context, ctx, json, not_found, params
 from topdesk_sandbox.dates import parse_instant
 from topdesk_sandbox.errors import ApiError
-from topdesk_sandbox.listing import ListQuery, bool_param, int_param, parse_sort
+from topdesk_sandbox.listing import ListQuery, Predicate, bool_param, int_param, page_of, parse_sort
 from topdesk_sandbox.records import is_archived, parse_fields
 
 MODULE = "changes"
@@ -46,6 +46,20 @@ ACTIVITY_FIELDS = (
     "creationDate",
     "lastModificationDate",
 )
+#: Repeatable list filters: parameter → record path.
+CHANGE_FILTERS = {
+    "changeType": ("changeType",),
+    "status": ("status",),
+    "id": ("id",),
+    "simple.assignee.id": ("simple", "assignee", "id"),
+    "simple.assignee.groupId": ("simple", "assignee", "groupId"),
+}
+ACTIVITY_FILTERS = {
+    "operator": ("assignee", "id"),
+    "operatorGroup": ("assignee", "groupId"),
+    "id": ("id",),
+    "status": ("status",),
+}
 _CLOSED_PHASES = ("closed", "rejected", "canceled", "cancelled", "nogo")
 _MOD = re.compile(r"(?<![A-Za-z.])modificationDate")
 
@@ -62,21 +76,50 @@ def change_list_item(record: dict, fields: list[str] | None, all_fields: bool) -
     return {k: full.get(k) for k in keys if k in full or fields is not None}
 
 
-def _mod_query(c: Context, resource: str, text: str | None) -> str | None:
-    """Lines carry ``lastModificationDate``; let FIQL on ``modificationDate`` (the list field) use it."""
+def _paging(p: dict[str, str]) -> tuple[int, int]:
+    """``pageStart`` and ``pageSize`` (1000, max 5000)."""
+    return int_param(p, "pageStart", 0) or 0, int_param(p, "pageSize", 1000, minimum=1, maximum=5000) or 1000
+
+
+def _list_query(
+    c: Context,
+    resource: str,
+    p: dict[str, str],
+    filters: list[Predicate],
+    keys: list[str],
+    sort: list[tuple[str, bool]],
+) -> ListQuery:
+    """The list query on ``resource``. Lines carry ``lastModificationDate``; FIQL on ``modificationDate`` (the
+    list field) uses it."""
     res = c.store[resource]
     live = res.live()
+    text = p.get("query")
     if text and live and "modificationDate" not in (res.items[live[0]] or {}):
-        return _MOD.sub("lastModificationDate", text)
-    return text
+        text = _MOD.sub("lastModificationDate", text)
+    return ListQuery(res, query=text, filters=filters, filter_key="&".join(keys), sort=sort)
 
 
-def _repeatable(request: Request, name: str, path: tuple[str, ...]):
-    values = request.query_params.getlist(name)
-    if not values:
-        return None
-    wanted = frozenset(values)
+def _filters(
+    request: Request, p: dict[str, str], paths: dict[str, tuple[str, ...]]
+) -> tuple[list[Predicate], list[str]]:
+    """The repeatable filters of ``paths`` (parameter → record path; an object matches by id or name) and
+    ``archived``: (checks, their cache-key parts)."""
+    filters: list[Predicate] = []
+    keys: list[str] = []
+    for name, path in paths.items():
+        values = request.query_params.getlist(name)
+        if values:
+            wanted = frozenset(values)
+            filters.append(_one_of(path, wanted))
+            keys.append(f"{name}={sorted(wanted)}")
+    archived = bool_param(p, "archived")
+    if archived is not None:
+        filters.append(lambda r: is_archived(r) == archived)
+        keys.append(f"archived={archived}")
+    return filters, keys
 
+
+def _one_of(path: tuple[str, ...], wanted: frozenset[str]) -> Predicate:
     def check(rec: dict) -> bool:
         value: object = rec
         for key in path:
@@ -85,14 +128,13 @@ def _repeatable(request: Request, name: str, path: tuple[str, ...]):
             return value.get("id") in wanted or value.get("name") in wanted
         return value in wanted
 
-    return check, f"{name}={sorted(wanted)}"
+    return check
 
 
 async def list_changes(request: Request) -> Response:
     c = ctx(request)
     p = params(request)
-    start = int_param(p, "pageStart", 0) or 0
-    size = int_param(p, "pageSize", 1000, minimum=1, maximum=5000) or 1000
+    start, size = _paging(p)
     raw_fields = p.get("fields")
     all_fields = raw_fields is not None and raw_fields.strip() in ("all", "*")
     fields = None if all_fields else parse_fields(raw_fields)
@@ -100,22 +142,7 @@ async def list_changes(request: Request) -> Response:
     sort = [("lastModificationDate" if f == "modificationDate" else f, d) for f, d in sort]
     if c.hidden(MODULE):
         return json({"results": []})
-    filters, keys = [], []
-    for name, path in (
-        ("changeType", ("changeType",)),
-        ("status", ("status",)),
-        ("id", ("id",)),
-        ("simple.assignee.id", ("simple", "assignee", "id")),
-        ("simple.assignee.groupId", ("simple", "assignee", "groupId")),
-    ):
-        got = _repeatable(request, name, path)
-        if got:
-            filters.append(got[0])
-            keys.append(got[1])
-    archived = bool_param(p, "archived")
-    if archived is not None:
-        filters.append(lambda r: is_archived(r) == archived)
-        keys.append(f"archived={archived}")
+    filters, keys = _filters(request, p, CHANGE_FILTERS)
     if bool_param(p, "open"):
         filters.append(
             lambda r: (
@@ -131,40 +158,27 @@ async def list_changes(request: Request) -> Response:
             raise ApiError(400, "Invalid input data", code="invalid_format", applies_to="closedDate.start")
         filters.append(lambda r: (parse_instant(str((r.get("simple") or {}).get("closedDate") or "")) or -1) >= bound)
         keys.append(f"closed>={bound}")
-    q = ListQuery(
-        c.store["changes"],
-        query=_mod_query(c, "changes", p.get("query")),
-        filters=filters,
-        filter_key="&".join(keys),
-        sort=sort,
-    )
-    matched = await c.matched(q)
-    page = matched[start : start + size]
-    more = start + size < len(matched)
-    results = [change_list_item(r, fields, all_fields) for r in c.store["changes"].records(page)]
+    q = _list_query(c, "changes", p, filters, keys, sort)
+    page, more = page_of(await c.matched(q), start, size)
+    results = [change_list_item(r, fields, all_fields) for r in q.resource.records(page)]
     return json({"results": results}, 206 if more else 200)
 
 
-def _find(c: Context, resource: str, identifier: str) -> tuple[int, dict]:
-    res = c.store[resource]
-    pos = res.by_id.get(identifier)
-    if pos is None:
-        hits = res.group("number").get(identifier)
-        pos = hits[0] if hits else None
-    record = res.items[pos] if pos is not None and not c.hidden(MODULE) else None
+def _find(c: Context, resource: str, identifier: str) -> dict:
+    record = None if c.hidden(MODULE) else c.store[resource].find(identifier)
     if record is None:
         raise not_found()
-    return pos, record  # type: ignore[return-value]
+    return record
 
 
 async def get_change(request: Request) -> Response:
-    _, record = _find(ctx(request), "changes", request.path_params["identifier"])
+    record = _find(ctx(request), "changes", request.path_params["identifier"])
     return json(record)
 
 
 async def change_progresstrail(request: Request) -> Response:
     c = ctx(request)
-    _, change = _find(c, "changes", request.path_params["id"])
+    change = _find(c, "changes", request.path_params["id"])
     res = c.store["change_progresstrail"]
     return json({"results": list(res.records(res.group("_changeId").get(change["id"], [])))})
 
@@ -189,14 +203,13 @@ def _activity_view(record: dict, fields: list[str] | None, raw: str | None) -> d
 async def list_activities(request: Request) -> Response:
     c = ctx(request)
     p = params(request)
-    start = int_param(p, "pageStart", 0) or 0
-    size = int_param(p, "pageSize", 1000, minimum=1, maximum=5000) or 1000
+    start, size = _paging(p)
     raw_fields = p.get("fields")
     fields = parse_fields(raw_fields) if raw_fields and raw_fields.strip() not in ("all", "*") else None
     sort = parse_sort(p.get("sort"))
     if c.hidden(MODULE):
         return json({"results": []})
-    filters, keys = [], []
+    filters, keys = _filters(request, p, ACTIVITY_FILTERS)
     changes_wanted = request.query_params.getlist("change")
     if changes_wanted:
         ids = set(changes_wanted)
@@ -208,36 +221,14 @@ async def list_activities(request: Request) -> Response:
             lambda r: (r.get("change") or {}).get("id") in ids or (r.get("change") or {}).get("number") in ids
         )
         keys.append(f"change={sorted(ids)}")
-    for name, path in (
-        ("operator", ("assignee", "id")),
-        ("operatorGroup", ("assignee", "groupId")),
-        ("id", ("id",)),
-        ("status", ("status",)),
-    ):
-        got = _repeatable(request, name, path)
-        if got:
-            filters.append(got[0])
-            keys.append(got[1])
-    archived = bool_param(p, "archived")
-    if archived is not None:
-        filters.append(lambda r: is_archived(r) == archived)
-        keys.append(f"archived={archived}")
-    q = ListQuery(
-        c.store["change_activities"],
-        query=_mod_query(c, "change_activities", p.get("query")),
-        filters=filters,
-        filter_key="&".join(keys),
-        sort=sort,
-    )
-    matched = await c.matched(q)
-    page = matched[start : start + size]
-    more = start + size < len(matched)
-    results = [_activity_view(r, fields, raw_fields) for r in c.store["change_activities"].records(page)]
+    q = _list_query(c, "change_activities", p, filters, keys, sort)
+    page, more = page_of(await c.matched(q), start, size)
+    results = [_activity_view(r, fields, raw_fields) for r in q.resource.records(page)]
     return json({"results": results}, 206 if more else 200)
 
 
 async def get_activity(request: Request) -> Response:
-    _, record = _find(ctx(request), "change_activities", request.path_params["identifier"])
+    record = _find(ctx(request), "change_activities", request.path_params["identifier"])
     return json(record)
 
 

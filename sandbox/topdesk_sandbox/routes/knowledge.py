@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, next_url, not_found, params
-from topdesk_sandbox.listing import ListQuery, int_param
+from topdesk_sandbox.listing import ListQuery, int_param, page_of
 from topdesk_sandbox.records import parse_fields
 
 MODULE = "knowledge"
@@ -73,12 +73,10 @@ async def _list(request: Request, resource: str, media_offered: tuple[str, ...])
         return json({"item": []}, media_type=media)
     filters, key = _language_filter(c, resource, p.get("language"))
     q = ListQuery(c.store[resource], query=p.get("query"), filters=filters, filter_key=key, sort=[("number", False)])
-    matched = await c.matched(q)
-    page = matched[start : start + size]
-    body: dict = {"item": [item_view(r, fields) for r in c.store[resource].records(page)]}
+    page, more = page_of(await c.matched(q), start, size)
+    body: dict = {"item": [item_view(r, fields) for r in q.resource.records(page)]}
     if start > 0:
         body["prev"] = next_url(request, start=max(0, start - size))
-    more = start + size < len(matched)
     if more:
         body["next"] = next_url(request, start=start + size)
     return json(body, 206 if more else 200, media_type=media)

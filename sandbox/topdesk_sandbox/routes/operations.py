@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, next_url, not_found, params
-from topdesk_sandbox.listing import ListQuery, int_param, parse_sort
+from topdesk_sandbox.listing import ListQuery, int_param, page_of, parse_sort
 from topdesk_sandbox.records import is_archived, parse_fields, select_fields
 
 MODULE = "operations"
@@ -53,23 +53,15 @@ async def list_activities(request: Request) -> Response:
         filter_key="active" if filters else "",
         sort=sort,
     )
-    matched = await c.matched(q)
-    page = matched[start : start + size]
-    items = select_fields(c.store["operational_activities"].records(page), fields)
+    page, more = page_of(await c.matched(q), start, size)
+    items = select_fields(q.resource.records(page), fields)
     if deprecated:
         return json({"results": [_drop_empty(i) for i in items]}, media_type=media)
-    more = start + size < len(matched)
     return json({"item": items, "next": next_url(request, pageStart=start + size) if more else None}, media_type=media)
 
 
 def _find(c: Context, resource: str, identifier: str) -> dict:
-    res = c.store[resource]
-    record = None
-    if not c.hidden(MODULE):
-        record = res.get(identifier)
-        if record is None:
-            hits = res.group("number").get(identifier)
-            record = res.items[hits[0]] if hits else None
+    record = None if c.hidden(MODULE) else c.store[resource].find(identifier)
     if record is None:
         raise not_found()
     return record

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from topdesk_sandbox.common import ctx, json, not_found, params
 from topdesk_sandbox.dates import parse_instant
-from topdesk_sandbox.listing import ListQuery, int_param
+from topdesk_sandbox.listing import ListQuery, int_param, page_of
 from topdesk_sandbox.records import parse_fields, select_fields
 
 MODULE = "reservations"
@@ -26,9 +26,8 @@ async def list_reservations(request: Request) -> Response:
         return json({"results": []})
     res = c.store["reservations"]
     q = ListQuery(res, query=p.get("query"), sort=[("plannedStartDate", False), ("id", False)])
-    matched = await c.matched(q)
-    page = matched[:top]
-    return json({"results": select_fields(res.records(page), fields)}, 206 if len(matched) > top else 200)
+    page, more = page_of(await c.matched(q), 0, top)
+    return json({"results": select_fields(res.records(page), fields)}, 206 if more else 200)
 
 
 async def get_reservation(request: Request) -> Response:
@@ -40,11 +39,7 @@ async def get_reservation(request: Request) -> Response:
             hits = res.group("number").get(request.path_params["number"])
             record = res.items[hits[0]] if hits else None
         else:
-            ident = request.path_params["identifier"]
-            record = res.get(ident)
-            if record is None:
-                hits = res.group("number").get(ident)
-                record = res.items[hits[0]] if hits else None
+            record = res.find(request.path_params["identifier"])
     if record is None:
         raise not_found()
     headers = {}

@@ -4,13 +4,14 @@ locations, departments, budget holders, suppliers — each with its own paging, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, next_url, no_content, not_found, offset_page, params
-from topdesk_sandbox.listing import ListQuery, int_param, parse_sort
+from topdesk_sandbox.listing import ListQuery, int_param, page_of, parse_sort
 from topdesk_sandbox.records import is_archived, parse_fields, select_fields
 
 JSON = "application/json"
@@ -53,6 +54,32 @@ async def _archived_rule_list(c: Context, resource: str, p: dict[str, str], sort
     return await c.matched(q)
 
 
+async def _start_page_size_list(
+    request: Request,
+    resource: str,
+    module: str,
+    *,
+    maximum: int = 100,
+    field_param: str = "fields",
+    view: Callable[[dict], dict] | None = None,
+) -> Response:
+    """``start``/``page_size`` (10, max ``maximum``) lists with 206/204 and the no-query ⇒ active rule; ``view``
+    reshapes each record."""
+    c = ctx(request)
+    p = params(request)
+    start = int_param(p, "start", 0) or 0
+    size = int_param(p, "page_size", 10, minimum=1, maximum=maximum) or 10
+    fields = parse_fields(p.get(field_param))
+    if c.hidden(module):
+        return no_content()
+    matched = await _archived_rule_list(c, resource, p)
+    page, status = offset_page(matched, start, size)
+    if status == 204:
+        return no_content()
+    records = c.store[resource].records(page)
+    return json(select_fields(map(view, records) if view else records, fields), status)
+
+
 # --- persons ---------------------------------------------------------------------------------------------------
 
 
@@ -69,21 +96,13 @@ async def list_persons(request: Request) -> Response:
             return json({"item": [], "size": 0, "next": None}, media_type=PERSONS_V2)
         query = p.get("query")
         matched = await c.matched(ListQuery(c.store["persons"], query=query, sort=sort))  # no query ⇒ both
-        page = matched[start : start + size]
-        more = start + size < len(matched)
+        page, more = page_of(matched, start, size)
         items = select_fields((person_v2(r) for r in c.store["persons"].records(page)), fields)
         body = {"item": items, "size": len(items), "next": next_url(request, pageStart=start + size) if more else None}
         return json(body, 206 if more else 200, media_type=PERSONS_V2)
-    start = int_param(p, "start", 0) or 0
-    size = int_param(p, "page_size", 10, minimum=1, maximum=5000) or 10
-    fields = parse_fields(p.get("$fields"))
-    if c.hidden("persons"):
-        return no_content()
-    matched = await _archived_rule_list(c, "persons", p)
-    page, status = offset_page(matched, start, size)
-    if status == 204:
-        return no_content()
-    return json(select_fields((person_v1(r) for r in c.store["persons"].records(page)), fields), status)
+    return await _start_page_size_list(
+        request, "persons", "persons", maximum=5000, field_param="$fields", view=person_v1
+    )
 
 
 async def get_person(request: Request) -> Response:
@@ -107,22 +126,6 @@ async def count_persons(request: Request) -> Response:
 
 
 # --- operators and groups --------------------------------------------------------------------------------------
-
-
-async def _start_page_size_list(request: Request, resource: str, module: str, field_param: str = "fields") -> Response:
-    """``start``/``page_size`` (10, max 100) lists with 206/204 and the no-query ⇒ active rule."""
-    c = ctx(request)
-    p = params(request)
-    start = int_param(p, "start", 0) or 0
-    size = int_param(p, "page_size", 10, minimum=1, maximum=100) or 10
-    fields = parse_fields(p.get(field_param))
-    if c.hidden(module):
-        return no_content()
-    matched = await _archived_rule_list(c, resource, p)
-    page, status = offset_page(matched, start, size)
-    if status == 204:
-        return no_content()
-    return json(select_fields(c.store[resource].records(page), fields), status)
 
 
 async def list_operators(request: Request) -> Response:
