@@ -2,19 +2,23 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := sandbox
+PACKAGES := sandbox tap-topdesk
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+# Meltano gets its own venv: its dependencies must never constrain singer-sdk's in .venv (it installs the plugins
+# into venvs of their own under .meltano/ anyway).
+MELTANO_VENV := .venv-meltano
+MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint setup sandboxes clean
+.PHONY: demo test lint setup meltano sandboxes bench-tap clean
 
 ## Set up, generate a dataset, start both sandboxes, show a few real API calls, stop.
 demo: $(VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
 ## Every test (ruff, then all packages' tests and the end-to-end tests).
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider sandbox/tests tests
+	$(BIN)/pytest -q -p no:cacheprovider sandbox/tests tap-topdesk/tests tests
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
 sandboxes: $(VENV)/.installed
@@ -22,14 +26,26 @@ sandboxes: $(VENV)/.installed
 
 setup: $(VENV)/.installed
 
+## Meltano itself (pinned) in .venv-meltano; then e.g. `.venv-meltano/bin/meltano run tap-topdesk target-jsonl`.
+meltano: $(MELTANO_VENV)/.installed
+
+## Benchmark the tap against a 50k-call sandbox dataset (generated into data/bench50k once); not a test.
+bench-tap: $(VENV)/.installed
+	$(BIN)/python bench/tap_extract.py
+
 $(VENV)/.installed: $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(BIN)/python $(foreach p,$(PACKAGES),-e './$(p)[test]') ruff==0.17.6
 	touch $@
 
+$(MELTANO_VENV)/.installed: $(VENV)/.installed
+	test -x $(MELTANO_VENV)/bin/python || $(PYTHON) -m venv $(MELTANO_VENV)
+	$(BIN)/uv pip install --quiet --python $(MELTANO_VENV)/bin/python meltano==$(MELTANO_VERSION)
+	touch $@
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) data output
+	rm -rf $(VENV) $(MELTANO_VENV) .meltano data output

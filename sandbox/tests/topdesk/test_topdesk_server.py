@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from tests.topdesk.conftest import LOGIN, Api, make_calls, running, small_records
+from topdesk_sandbox_testkit import LOGIN, Api, make_calls, running, small_records
 
 from topdesk_sandbox.store import Store
 

@@ -40,7 +40,7 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
-from tests.topdesk.conftest import LOGIN, PASSWORD, Api, running, small_records
+from topdesk_sandbox_testkit import LOGIN, PASSWORD, Api, running, small_records
 
 from topdesk_sandbox.app import SandboxSettings, create_app
 from topdesk_sandbox.store import Store

@@ -1,0 +1,228 @@
+"""Benchmark a full `tap-topdesk` extraction from a large TOPdesk sandbox (not a test: numbers, not pass/fail).
+
+Why this shape: the tap's output goes nowhere (records are only counted from its stdout), so the numbers are the
+tap's own cost plus the sandbox's, not a target's. Peak RSS comes from ``wait4`` on the tap process itself, so the
+sandbox and this script are not counted in it. The sandbox runs on the same machine and competes for its cores;
+against a real TOPdesk the network and server dominate instead.
+
+    make bench-tap                         # scale 50000, seed 7, dataset in data/bench50k (generated once)
+    .venv/bin/python bench/tap_extract.py --scale 2000 --data data/bench2k --out /tmp/r.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RECORD_PREFIX = b'{"type":"RECORD","stream":"'
+# tap stream -> dataset resource in the manifest's `counts` (asset streams are summed into `assets`).
+EXPECTED_FROM = {
+    "incidents": "incidents", "incident_progress_trail": "incident_progresstrail", "incident_emails": "emails",
+    "incident_attachments": "incident_attachments", "persons": "persons", "operators": "operators",
+    "operator_groups": "operatorgroups", "operator_group_members": "operator_operatorgroups",
+    "suppliers": "suppliers", "branches": "branches", "locations": "locations", "departments": "departments",
+    "budget_holders": "budgetholders", "changes": "changes", "change_progress_trail": "change_progresstrail",
+    "change_activities": "change_activities", "asset_templates": "asset_templates", "asset_links": "asset_links",
+    "operational_activities": "operational_activities", "operational_series": "operational_series",
+    "knowledge_items": "knowledge_items", "knowledge_folders": "knowledge_folders", "reservations": "reservations",
+}
+
+
+@dataclass
+class StreamStats:
+    records: int = 0
+    first: float = 0.0
+    last: float = 0.0
+
+
+@dataclass
+class Run:
+    wall_s: float
+    first_record_s: float | None
+    peak_rss_kb: int
+    returncode: int
+    state_messages: int
+    stdout_bytes: int
+    state_bytes: int
+    streams: dict[str, StreamStats] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
+    """Generate once: 50k calls take a while and ~0.5 GB, and the same seed gives the same bytes anyway."""
+    manifest = data / "manifest.json"
+    if manifest.exists():
+        meta = json.loads(manifest.read_text())
+        if (meta.get("scale"), meta.get("seed")) == (scale, seed):
+            return meta
+    print(f"generating scale={scale} seed={seed} into {data} ...", file=sys.stderr)
+    subprocess.run([str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed),
+                    "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(manifest.read_text())
+
+
+def start_sandbox(data: Path, port: int, counts: dict) -> subprocess.Popen[bytes]:
+    """Serve the dataset and wait until *this* server answers with *this* dataset's counts."""
+    proc = subprocess.Popen([str(BIN / "topdesk-sandbox"), "serve", "--data", str(data), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"topdesk-sandbox exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/__sandbox/health", timeout=5) as resp:
+                if json.load(resp)["counts"] != counts:
+                    raise RuntimeError(f"port {port} serves another dataset")
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise TimeoutError("sandbox did not come up")
+
+
+def run_tap(config: Path, log: Path) -> Run:
+    """Run the tap, count RECORDs per stream from stdout as they arrive, and take its rusage via wait4."""
+    streams: dict[str, StreamStats] = {}
+    states = state_bytes = total_bytes = 0
+    start = time.perf_counter()
+    first_record: float | None = None
+    with log.open("wb") as err:
+        proc = subprocess.Popen([str(BIN / "tap-topdesk"), "--config", str(config)], stdout=subprocess.PIPE,
+                                stderr=err, bufsize=1 << 20)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            now = time.perf_counter() - start
+            total_bytes += len(line)
+            if line.startswith(RECORD_PREFIX):  # cheap path: the SDK writes compact JSON, type and stream first
+                name = line[len(RECORD_PREFIX):line.index(b'"', len(RECORD_PREFIX))].decode()
+            else:
+                message = json.loads(line)
+                if message.get("type") == "STATE":
+                    states += 1
+                    state_bytes += len(line)
+                if message.get("type") != "RECORD":
+                    continue
+                name = message["stream"]
+            stats = streams.get(name)
+            if stats is None:
+                stats = streams[name] = StreamStats(first=now)
+                first_record = now if first_record is None else first_record
+            stats.records += 1
+            stats.last = now
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    return Run(wall, first_record, usage.ru_maxrss, proc.returncode, states, total_bytes, state_bytes, streams)
+
+
+def expected_counts(meta: dict) -> dict[str, int]:
+    counts = meta["counts"]
+    out = {stream: counts[res] for stream, res in EXPECTED_FROM.items() if res in counts}
+    out |= {name.removesuffix(".csv"): rows for name, rows in meta.get("exports", {}).items()}
+    return out
+
+
+def report(run: Run, meta: dict, args: argparse.Namespace) -> tuple[str, dict]:
+    expected = expected_counts(meta)
+    total = sum(s.records for s in run.streams.values())
+    assets = sum(s.records for n, s in run.streams.items() if n.startswith("assets_"))
+    rows = []
+    for name, s in sorted(run.streams.items(), key=lambda kv: -kv[1].records):
+        span = s.last - s.first
+        rows.append({
+            "stream": name, "records": s.records, "expected": expected.get(name),
+            "span_s": round(span, 2), "records_per_s": round(s.records / span) if span > 0.05 else None,
+        })
+    missing = sorted(set(expected) - set(run.streams))
+    result = {
+        "benchmark": "tap_extract", "scale": meta["scale"], "seed": meta["seed"], "page_size": args.page_size,
+        "window_days": args.window_days, "start_date": args.start_date,
+        "wall_s": round(run.wall_s, 2), "first_record_s": round(run.first_record_s or 0, 2),
+        "records": total, "records_per_s": round(total / run.wall_s), "peak_rss_mb": round(run.peak_rss_kb / 1024, 1),
+        "state_messages": run.state_messages, "stdout_mb": round(run.stdout_bytes / 1e6, 1),
+        "state_mb": round(run.state_bytes / 1e6, 1), "returncode": run.returncode,
+        "assets_total": {"records": assets, "expected": meta["counts"].get("assets")},
+        "streams_missing": missing, "streams": rows,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    lines = [
+        f"tap-topdesk full extraction, sandbox scale {meta['scale']} (seed {meta['seed']}), output counted, not stored",
+        "",
+        "| metric | value |", "|---|---|",
+        f"| wall time | {result['wall_s']} s (first record after {result['first_record_s']} s) |",
+        f"| records | {total:,} in {len(run.streams)} streams |",
+        f"| records/s overall | {result['records_per_s']:,} |",
+        f"| tap peak RSS | {result['peak_rss_mb']} MB |",
+        f"| tap stdout | {result['stdout_mb']} MB, of which STATE {result['state_mb']} MB "
+        f"({run.state_messages:,} messages) |",
+        "",
+        "| stream | records | expected | span s | records/s |", "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        exp = r["expected"]
+        flag = "" if exp is None or exp == r["records"] else " ≠"
+        rate = f"{r['records_per_s']:,}" if r["records_per_s"] else "-"
+        lines.append(f"| {r['stream']} | {r['records']:,} | {'' if exp is None else f'{exp:,}'}{flag} "
+                     f"| {r['span_s']} | {rate} |")
+    lines.append(f"| (all assets_*) | {assets:,} | {meta['counts'].get('assets', 0):,} | | |")
+    lines += ["", "span = first to last record of the stream; child streams interleave with their parent's span."]
+    if missing:
+        lines.append(f"No records from: {', '.join(missing)}")
+    return "\n".join(lines), result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=int, default=50000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "bench50k")
+    parser.add_argument("--page-size", type=int, default=None, help="tap page_size (default: each endpoint's max)")
+    parser.add_argument("--window-days", type=int, default=None, help="tap window_days (default: the tap's 90)")
+    parser.add_argument("--start-date", default=None, help="tap start_date (default: everything)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tap_extract.json")
+    args = parser.parse_args()
+
+    meta = ensure_dataset(args.data, args.scale, args.seed)
+    port = free_port()
+    sandbox = start_sandbox(args.data, port, meta["counts"])
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = {"url": f"http://127.0.0.1:{port}", "username": "api_operator",
+                      "app_password": "sandbox-app-password", "exports_dir": str(args.data / "exports")}
+            optional = {"page_size": args.page_size, "window_days": args.window_days, "start_date": args.start_date}
+            config |= {k: v for k, v in optional.items() if v is not None}
+            (cfg := Path(tmp) / "config.json").write_text(json.dumps(config))
+            run = run_tap(cfg, log := Path(tmp) / "tap.log")
+            if run.returncode != 0:
+                print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    table, result = report(run, meta, args)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

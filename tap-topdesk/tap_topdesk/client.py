@@ -1,0 +1,460 @@
+"""The TOPdesk base stream: auth, Accept headers, error mapping, retries, paging helpers and date normalisation.
+
+Every stream inherits from :class:`TopdeskStream`. TOPdesk's APIs differ per module (paging parameter names,
+envelopes, media types), so those are class attributes; the shared behaviour lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import typing as t
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from importlib import resources
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_topdesk.pagination import Page, TopdeskOffsetPaginator, Window, WindowedReader, more_pages
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+LOGGER = logging.getLogger("tap-topdesk")
+#: Metrics of child streams are per parent record (thousands of lines): kept quiet, summarised by the parent.
+QUIET_METRICS = logging.getLogger("tap-topdesk.child-metrics")
+QUIET_METRICS.setLevel(logging.WARNING)
+QUIET_METRICS.propagate = False
+
+_DATE_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$",
+)
+
+
+def normalise_datetime(value: str) -> str | None:
+    """TOPdesk date-time spellings → RFC 3339 in UTC (``2024-01-25T11:14:25.000+00:00``), else None.
+
+    TOPdesk writes ``...000+0000`` (no colon: not RFC 3339) and the asset API writes offset-less UTC
+    (``2025-08-19T13:49:58.187``); SQL targets reject both, so every date-time is rewritten.
+    """
+    if len(value) < 16 or value[4] != "-" or value[10] != "T":  # fast path for ordinary strings
+        return None
+    match = _DATE_RE.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0").ljust(6, "0")[:6])
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro)
+    except ValueError:
+        return None
+    if offset and offset != "Z":
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00"
+
+
+def normalise_dates(value: t.Any) -> t.Any:
+    """Recursively normalise every date-time string inside a record (in place for dicts and lists)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                fixed = normalise_datetime(item)
+                if fixed is not None:
+                    value[key] = fixed
+            elif isinstance(item, dict | list):
+                normalise_dates(item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                fixed = normalise_datetime(item)
+                if fixed is not None:
+                    value[i] = fixed
+            elif isinstance(item, dict | list):
+                normalise_dates(item)
+    return value
+
+
+def parse_instant(value: str | datetime) -> datetime:
+    """A normalised (or any TOPdesk) date-time string → aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    fixed = normalise_datetime(value) or value
+    moment = datetime.fromisoformat(fixed)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def fiql_datetime(moment: datetime) -> str:
+    """A FIQL date-time literal: UTC, milliseconds, ``Z`` (a date without a time is rejected by TOPdesk)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def load_schema(name: str) -> dict:
+    """``schemas/<name>.json`` beside the code (written by the schema author)."""
+    text = resources.files("tap_topdesk.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+class ModuleUnavailableError(FatalAPIError):
+    """A module answered 403/404: the operator may not read it (or the API is absent on this instance)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TopdeskStream(RESTStream):
+    """Shared TOPdesk behaviour. Subclasses set ``path`` and the endpoint family attributes below."""
+
+    #: Module name used in warnings and the probe (matches the permission area, e.g. ``incidents``).
+    module: str = ""
+    #: ``Accept`` media type (versioned APIs answer 406 to anything else).
+    accept: str = "application/json"
+    #: Key of the record list in the body; None = bare array.
+    envelope: str | None = None
+    #: Offset and size parameter names of this endpoint family and its maximum page size (None = no paging).
+    offset_param: str | None = None
+    size_param: str | None = None
+    max_page_size: int | None = None
+    #: Name of the parent id key tap-added to child records (``incident_id``...).
+    parent_key: str | None = None
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.total_records = 0
+        if self.parent_stream_type is not None:
+            # A child syncs once per parent record: its per-sync INFO lines and metrics would flood the log.
+            self.logger.setLevel(logging.WARNING)
+            self._LOG_REQUEST_METRICS = False
+
+    def _quiet(self, meter: t.Any) -> t.Any:
+        if self.parent_stream_type is not None:
+            meter.logger = QUIET_METRICS
+        return meter
+
+    def get_record_counter(self, **kwargs: t.Any) -> t.Any:
+        return self._quiet(super().get_record_counter(**kwargs))
+
+    def get_sync_timer(self) -> t.Any:
+        return self._quiet(super().get_sync_timer())
+
+    def get_http_request_counter(self) -> t.Any:
+        return self._quiet(super().get_http_request_counter())
+
+    def log_children_totals(self) -> None:
+        """One line per child stream (recursively) after the parent finished."""
+        for child in self.child_streams:
+            if isinstance(child, TopdeskStream):
+                LOGGER.info("Stream '%s': %d records (child of '%s')", child.name, child.total_records, self.name)
+                child.log_children_totals()
+
+    # --- configuration ------------------------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        """The instance's base URL (SaaS or on-premise); API paths are absolute below it."""
+        return str(self.config["url"]).rstrip("/")
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        """HTTP Basic with the operator's login name and application password (TOPdesk has no tokens)."""
+        return BasicAuthenticator(username=self.config["username"], password=self.config["app_password"])
+
+    @property
+    def http_headers(self) -> dict:
+        """The endpoint's media type; TOPdesk selects response versions by ``Accept``."""
+        return {"Accept": self.accept}
+
+    @property
+    def timeout(self) -> int:
+        """Per-request timeout from config (a hanging export is retried, then its window is split)."""
+        return int(self.config.get("request_timeout", 300))
+
+    def backoff_max_tries(self) -> int:
+        """Attempts per request (config ``max_retries``)."""
+        return max(1, int(self.config.get("max_retries", 5)))
+
+    @property
+    def page_size(self) -> int | None:
+        """Config ``page_size`` capped at this endpoint's maximum; default the maximum (fewest requests)."""
+        if self.max_page_size is None:
+            return None
+        wanted = self.config.get("page_size")
+        return min(int(wanted), self.max_page_size) if wanted else self.max_page_size
+
+    @property
+    def include_archived(self) -> bool:
+        return bool(self.config.get("include_archived", True))
+
+    @property
+    def schema(self) -> dict:
+        """The stream's JSON Schema file (see ``schemas/``)."""
+        cache = self.__dict__.get("_schema_cache")
+        if cache is None:
+            cache = load_schema(self.name)
+            self.__dict__["_schema_cache"] = cache
+        return cache
+
+    # --- errors -------------------------------------------------------------------------------------------
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Map TOPdesk statuses: 401 fatal with a login hint, 403/404 module unavailable, 429/5xx retried."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status == 401:
+            msg = (
+                f"TOPdesk rejected the credentials (401) for {self.url_base}: check that 'username' is the "
+                "operator's login name (not the application password's label) and that 'app_password' is a "
+                "valid, unexpired application password of that operator (My settings → Application passwords; "
+                "the operator needs the 'REST API' and 'Use application passwords' permissions)."
+            )
+            raise FatalAPIError(msg)
+        if status in (403, 404):
+            kind = "no permission" if status == 403 else "not found"
+            msg = f"Module '{self.module or self.name}': {kind} ({self.response_error_message(response)})"
+            raise ModuleUnavailableError(msg, status)
+        if status == 406:
+            msg = (
+                f"{self.response_error_message(response)}: this TOPdesk does not offer the media type "
+                f"'{response.request.headers.get('Accept')}' (API version too old?)"
+            )
+            raise FatalAPIError(msg)
+        if status >= 400:
+            raise FatalAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Status, path and a short body excerpt; never headers, query strings or credentials."""
+        path = urlparse(response.url).path or self.path
+        body = ""
+        if "json" in response.headers.get("Content-Type", ""):
+            body = response.text[:300]
+        msg = f"{response.status_code} {response.reason} for {self.name} at {path}"
+        return f"{msg}: {body}" if body else msg
+
+    # --- requests -----------------------------------------------------------------------------------------
+
+    @cached_property
+    def _send(self) -> t.Callable[[requests.PreparedRequest, Context | None], requests.Response]:
+        return self.request_decorator(self._request)
+
+    def get(
+        self,
+        path: str,
+        params: dict[str, t.Any] | None = None,
+        *,
+        context: Context | None = None,
+        accept: str | None = None,
+    ) -> requests.Response:
+        """One GET below the base URL with auth, retries/backoff and status validation."""
+        headers = dict(self.http_headers)
+        if accept:
+            headers["Accept"] = accept
+        url = path if path.startswith("http") else self.url_base + path
+        prepared = self.build_prepared_request(method="GET", url=url, params=params or {}, headers=headers)
+        return self._send(prepared, context)
+
+    @staticmethod
+    def body(response: requests.Response) -> t.Any:
+        """The JSON body, or None for TOPdesk's 204 / empty answers."""
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def extract(self, payload: t.Any) -> list[dict]:
+        """Records out of this endpoint's envelope."""
+        if payload is None:
+            return []
+        if self.envelope is None:
+            return payload if isinstance(payload, list) else [payload]
+        return list(payload.get(self.envelope) or [])
+
+    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
+        """Bare arrays, ``{item}``, ``{results}`` or ``{dataSet}``; 204 = nothing."""
+        yield from self.extract(self.body(response))
+
+    def get_new_paginator(self) -> TopdeskOffsetPaginator | None:
+        """Offset paging while TOPdesk answers 206 (or a body ``next``); None for unpaged endpoints."""
+        if self.offset_param is None or self.page_size is None:
+            return None
+        return TopdeskOffsetPaginator(self.page_size)
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        """Endpoint-specific parameters; subclasses extend."""
+        return {}
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """Add this family's offset/size parameters to the stream's own parameters."""
+        request = super().get_http_request(page=page)
+        if self.offset_param is not None and self.page_size is not None:
+            request.params[self.offset_param] = page.next_page_token or 0
+            if self.size_param:
+                request.params[self.size_param] = self.page_size
+        return request
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Run the module probe once per sync; a module that answers 403/404 is a warning, not a crash."""
+        tap = self._tap
+        ensure = getattr(tap, "ensure_probed", None)
+        if ensure is not None:
+            ensure()
+        try:
+            yield from self.read(context)
+            if self.parent_stream_type is None:
+                self.log_children_totals()
+        except ModuleUnavailableError as exc:
+            self.logger.warning("%s: skipping stream '%s' (the operator probably lacks permission)", exc, self.name)
+            record = getattr(tap, "record_unavailable", None)
+            if record is not None:
+                record(self.module or self.name, str(exc))
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """The stream's records (default: the SDK's paginated request loop)."""
+        yield from self.request_records(context)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """RFC 3339 dates everywhere; child records get their parent's id."""
+        normalise_dates(row)
+        self.total_records += 1
+        if self.parent_key and context and self.parent_key not in row:
+            row[self.parent_key] = context.get(self.parent_key)
+        return row
+
+    # --- incremental helpers ------------------------------------------------------------------------------
+
+    def has_bookmark(self, context: Context | None) -> bool:
+        """Whether this run resumes from a saved bookmark (then the lower bound is exclusive: ``gt``)."""
+        state = self.get_context_state(context)
+        return bool(state.get("replication_key_value"))
+
+    def start_bound(self, context: Context | None) -> tuple[datetime, bool]:
+        """(lower bound, inclusive?): the bookmark exclusively, else ``start_date`` inclusively.
+
+        The SDK re-sends rows equal to the bookmark when filtering with ``>=``; TOPdesk dates have milliseconds, so
+        ``gt`` after a bookmark makes a delta run emit only what really changed.
+        """
+        start = self.get_starting_timestamp(context)
+        if start is None:
+            start = datetime(2000, 1, 1, tzinfo=UTC)
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        if self.has_bookmark(context):
+            bookmark = parse_instant(str(self.get_context_state(context)["replication_key_value"]))
+            if bookmark >= start:
+                return bookmark, False
+        return start, True
+
+
+class WindowedTopdeskStream(TopdeskStream):
+    """A large incremental stream read in ``window_days`` windows of its replication key (see pagination.py).
+
+    Records are emitted window by window, each window sorted by (replication key, id), so ``is_sorted`` holds by
+    construction and an interrupted sync resumes from the last STATE without gaps.
+    """
+
+    is_sorted = True
+    replication_key = "modificationDate"
+    #: FIQL field filtered for the window bounds.
+    fiql_field = "modificationDate"
+    #: Parameter that restricts a listing to ids only (cheap recount of a multi-page window).
+    ids_only_params: t.ClassVar[dict[str, str]] = {"fields": "id"}
+
+    def window_filter(self, window: Window) -> str:
+        """FIQL for a window: ``ge``/``gt`` on the start, ``lt`` on the end."""
+        op = "ge" if window.start_inclusive else "gt"
+        field = self.fiql_field
+        return f"{field}={op}={fiql_datetime(window.start)};{field}=lt={fiql_datetime(window.end)}"
+
+    def base_params(self) -> dict[str, t.Any]:
+        """Parameters every page of every window carries (sort, fields, archived...)."""
+        return {}
+
+    def extra_query(self) -> str | None:
+        """FIQL AND-ed to the window filter (e.g. to leave archived records out)."""
+        return None
+
+    def window_params(self, window: Window, offset: int, *, ids_only: bool) -> dict[str, t.Any]:
+        """The query parameters of one page of one window."""
+        params = dict(self.base_params())
+        if ids_only:
+            params.update(self.ids_only_params)
+        query = self.window_filter(window)
+        extra = self.extra_query()
+        params["query"] = f"{query};{extra}" if extra else query
+        if self.offset_param:
+            params[self.offset_param] = offset
+        if self.size_param and self.page_size:
+            params[self.size_param] = self.page_size
+        return params
+
+    def fetch_page(self, window: Window, offset: int, context: Context | None, *, ids_only: bool = False) -> Page:
+        """One page of a window."""
+        response = self.get(self.path, self.window_params(window, offset, ids_only=ids_only), context=context)
+        return Page(self.extract(self.body(response)), more_pages(response))
+
+    def signpost(self, context: Context | None) -> datetime:
+        """The upper bound of this sync (its start): rows changed while it runs belong to the next one."""
+        value = self.get_replication_key_signpost(context)
+        return value if isinstance(value, datetime) else datetime.now(UTC)
+
+    def sort_key(self, record: dict) -> tuple:
+        value = record.get(self.replication_key)
+        return (normalise_datetime(value) or "" if isinstance(value, str) else "", str(record.get("id")))
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        start, inclusive = self.start_bound(context)
+        reader = WindowedReader(
+            stream_name=self.name,
+            fetch=lambda w, o: self.fetch_page(w, o, context),
+            fetch_ids=lambda w, o: self.fetch_page(w, o, context, ids_only=True),
+            page_size=self.page_size or 1000,
+            window_days=int(self.config.get("window_days", 90)),
+            sort_key=self.sort_key,
+            logger=self.logger,
+        )
+        self.logger.info(
+            "Stream '%s': reading %s %s %s → %s in %s-day windows",
+            self.name,
+            self.replication_key,
+            "from" if inclusive else "after",
+            start.isoformat(),
+            self.signpost(context).isoformat(),
+            self.config.get("window_days", 90),
+        )
+        yield from reader.read(start, self.signpost(context), start_inclusive=inclusive)
+
+
+class FiqlIncrementalStream(TopdeskStream):
+    """A small incremental list filtered server-side with FIQL ``<key>=ge|gt=<bookmark>`` (unsorted by the API).
+
+    The SDK keeps unsorted progress as markers and promotes them (capped at the sync start) when the stream ends.
+    Supporting-files lists return archived records only when a ``query`` is sent, so one is always sent.
+    """
+
+    replication_key = "modificationDate"
+    is_sorted = False
+    fiql_field = "modificationDate"
+    #: Whether FIQL can say ``archived==...`` on this endpoint (supporting files: yes).
+    fiql_archived = True
+
+    def since_query(self, context: Context | None) -> str:
+        start, inclusive = self.start_bound(context)
+        return f"{self.fiql_field}={'ge' if inclusive else 'gt'}={fiql_datetime(start)}"
+
+    def archived_query(self) -> str | None:
+        if not self.fiql_archived:
+            return None
+        return "(archived==true,archived==false)" if self.include_archived else "archived==false"
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        params = super().get_url_params(context, next_page_token)
+        parts = [p for p in (self.archived_query(), self.since_query(context)) if p]
+        params["query"] = ";".join(parts)
+        return params

@@ -1,0 +1,1 @@
+"""TOPdesk streams, one module per area (``exports.py`` holds the CSV-export streams)."""

@@ -1,0 +1,204 @@
+"""TapTopdesk: config, stream discovery (incl. one stream per asset template) and the ``--probe`` option."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import click
+from singer_sdk import Tap
+from singer_sdk import typing as th
+
+from tap_topdesk.streams import assets, changes, incidents, knowledge, operations, reservations, supporting
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+STATIC_STREAMS: tuple[type[Stream], ...] = (
+    incidents.IncidentsStream,
+    incidents.IncidentProgressTrailStream,
+    incidents.IncidentEmailsStream,
+    incidents.IncidentAttachmentsStream,
+    supporting.PersonsStream,
+    supporting.OperatorsStream,
+    supporting.OperatorGroupsStream,
+    supporting.OperatorGroupMembersStream,
+    supporting.SuppliersStream,
+    supporting.BranchesStream,
+    supporting.LocationsStream,
+    supporting.DepartmentsStream,
+    supporting.BudgetHoldersStream,
+    changes.ChangesStream,
+    changes.ChangeProgressTrailStream,
+    changes.ChangeActivitiesStream,
+    assets.AssetTemplatesStream,
+    assets.AssetLinksStream,
+    operations.OperationalActivitiesStream,
+    operations.OperationalSeriesStream,
+    knowledge.KnowledgeItemsStream,
+    knowledge.KnowledgeFoldersStream,
+    reservations.ReservationsStream,
+)
+
+
+def export_stream_classes() -> list[type[Stream]]:
+    """The CSV-export streams (problems, known errors, events/actions, activity templates)."""
+    try:
+        from tap_topdesk.streams import exports
+    except ImportError:  # pragma: no cover - developed in parallel
+        return []
+    names = ("ProblemsStream", "KnownErrorsStream", "EventsActionsStream", "ActivityTemplatesStream")
+    return [getattr(exports, n) for n in names if hasattr(exports, n)]
+
+
+class TapTopdesk(Tap):
+    """Singer tap for the TOPdesk REST API."""
+
+    name = "tap-topdesk"
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "url",
+            th.StringType(nullable=False),
+            required=True,
+            title="TOPdesk URL",
+            description="Base URL of the instance: SaaS https://<tenant>.topdesk.net or the on-premise base URL.",
+        ),
+        th.Property(
+            "username",
+            th.StringType(nullable=False),
+            required=True,
+            title="Operator login name",
+            description="Login name of the operator account the application password belongs to.",
+        ),
+        th.Property(
+            "app_password",
+            th.StringType(nullable=False),
+            required=True,
+            secret=True,
+            title="Application password",
+            description="Application password of that operator (My settings → Application passwords).",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType(nullable=True),
+            description="Earliest modification date to extract (default: everything since 2000-01-01).",
+        ),
+        th.Property(
+            "window_days",
+            th.IntegerType(nullable=False),
+            default=90,
+            description="Size of the modificationDate windows large streams are read in (halved on failure).",
+        ),
+        th.Property(
+            "page_size",
+            th.IntegerType(nullable=True),
+            description="Page size for every list (capped per endpoint). Default: each endpoint's API maximum.",
+        ),
+        th.Property(
+            "include_archived",
+            th.BooleanType(nullable=False),
+            default=True,
+            description="Also extract archived records (calls, persons, operators, ...).",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType(nullable=False),
+            default=300,
+            description="Seconds before a request is abandoned (and retried).",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(nullable=False),
+            default=5,
+            description="Attempts per request on timeouts, 429 and 5xx (exponential backoff).",
+        ),
+        th.Property(
+            "exports_dir",
+            th.StringType(nullable=True),
+            description="Directory with TOPdesk UI CSV exports (problems, known errors, events/actions, "
+            "activity templates): the data no REST API exposes.",
+        ),
+        th.Property(
+            "exports_timezone",
+            th.StringType(nullable=True),
+            default="UTC",
+            description="IANA time zone the CSV exports' dates are written in (they carry no offset).",
+        ),
+        th.Property(
+            "download_attachments",
+            th.BooleanType(nullable=False),
+            default=False,
+            description="Download call attachment binaries (base64 in the record); metadata is always extracted.",
+        ),
+        th.Property(
+            "max_attachment_mb",
+            th.NumberType(nullable=False),
+            default=10,
+            description="Attachments larger than this are not downloaded but flagged (download_skipped_reason).",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.probe_report: dict | None = None
+        self.unavailable: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
+
+    def discover_streams(self) -> list[Stream]:
+        """Static streams, one stream per asset template, and the CSV exports when ``exports_dir`` has them."""
+        streams: list[Stream] = [cls(tap=self) for cls in STATIC_STREAMS]
+        if all(self.config.get(k) for k in ("url", "username", "app_password")):
+            try:
+                streams.extend(assets.discover_asset_streams(self))
+            except Exception as exc:
+                self.logger.warning("Asset templates could not be discovered (%s): no asset streams", exc)
+        streams.extend(cls(tap=self) for cls in export_stream_classes() if cls.available(self.config))
+        return streams
+
+    @classmethod
+    def cb_probe(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """``--probe``: check every module, print the report, exit (1 if a module is hidden)."""
+        if not value:
+            return
+        from singer_sdk.plugin_base import _ConfigInput
+
+        from tap_topdesk.probe import format_report, run_probe
+
+        config: _ConfigInput = ctx.params.get("config") or _ConfigInput()
+        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True, setup_mapper=False)
+        report = run_probe(tap, log=False)
+        click.echo(format_report(report))
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        ctx.exit(0)
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command plus ``--probe``."""
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--probe"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=False,
+                callback=cls.cb_probe,
+                help="Check which TOPdesk modules answer with data, empty, or are probably hidden; print a report.",
+            ),
+        )
+        return command
+
+    # --- probe --------------------------------------------------------------------------------------------
+
+    def ensure_probed(self) -> None:
+        """Run the module probe once per sync (logs hidden modules as warnings)."""
+        if self.probe_report is None:
+            from tap_topdesk.probe import run_probe
+
+            self.probe_report = {}
+            try:
+                self.probe_report = run_probe(self, log=True)
+            except Exception as exc:
+                self.logger.warning("Module probe failed: %s", exc)
+
+    def record_unavailable(self, module: str, message: str) -> None:
+        self.unavailable[module] = message

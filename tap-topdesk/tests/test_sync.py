@@ -1,0 +1,112 @@
+"""Full sync = the sandbox's record counts; a delta sync from the saved state emits nothing; after changing 5
+calls and adding 3 persons, the next sync emits exactly those 8 (plus the changed calls' children)."""
+
+from __future__ import annotations
+
+import copy
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from tap_topdesk_testkit import SAME_COUNT, admin, config, start_sandbox, sync
+
+#: Streams whose records carry no change marker: every sync re-emits them (targets upsert on the key).
+FULL_TABLE = {"departments", "budget_holders", "suppliers", "asset_templates", "asset_links"}
+#: Children re-read for every call that changed.
+INCIDENT_CHILDREN = {"incident_progress_trail", "incident_attachments", "incident_emails"}
+
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> str:
+    """A private scale-2000 sandbox: this module changes its data."""
+    return start_sandbox(scale=2000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> dict:
+    from topdesk_sandbox.generator import build_dataset
+
+    return build_dataset(2000, 11).records
+
+
+@pytest.fixture(scope="module")
+def runs(sandbox: str, dataset: dict) -> dict:
+    """Three syncs: full, delta (no change), delta after 5 modified calls + 3 new persons."""
+    cfg = config(sandbox)
+    started = time.monotonic()
+    full = sync(cfg)
+    elapsed = time.monotonic() - started
+    second = sync(cfg, state=full.state)
+    changed_calls = [c["id"] for c in dataset["incidents"][100:105]]
+    for call_id in changed_calls:
+        admin(sandbox, "PATCH", f"incidents/{call_id}", json={"briefDescription": "changed by the delta test"})
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    new_persons = []
+    for i in range(3):
+        person = copy.deepcopy(dataset["persons"][i])
+        person["id"] = str(uuid.uuid4())
+        person["email"] = f"delta.{i}@example.com"
+        person["creationDate"] = person["modificationDate"] = now
+        admin(sandbox, "POST", "persons", json=person)
+        new_persons.append(person["id"])
+    third = sync(cfg, state=second.state)
+    return {
+        "full": full,
+        "second": second,
+        "third": third,
+        "elapsed": elapsed,
+        "changed_calls": changed_calls,
+        "new_persons": new_persons,
+    }
+
+
+def test_full_sync_emits_every_record(runs: dict, dataset: dict) -> None:
+    counts = runs["full"].counts
+    for stream, resource in SAME_COUNT.items():
+        assert counts[stream] == len(dataset[resource]), stream
+    # one stream per asset template, together every asset
+    asset_streams = {s: n for s, n in counts.items() if s.startswith("assets_")}
+    assert len(asset_streams) == len(dataset["asset_templates"])
+    assert sum(asset_streams.values()) == len(dataset["assets"])
+    # no duplicates in keyed streams
+    ids = [r["id"] for r in runs["full"].records("incidents")]
+    assert len(ids) == len(set(ids))
+    rate = sum(counts.values()) / runs["elapsed"]
+    print(f"full sync: {sum(counts.values())} records in {runs['elapsed']:.1f}s = {rate:.0f} records/s")
+
+
+def test_second_sync_emits_nothing_new(runs: dict) -> None:
+    counts = runs["second"].counts
+    assert {s for s, n in counts.items() if n} <= FULL_TABLE
+
+
+def test_third_sync_emits_exactly_the_changes(runs: dict, dataset: dict) -> None:
+    third = runs["third"]
+    assert sorted(r["id"] for r in third.records("incidents")) == sorted(runs["changed_calls"])
+    assert sorted(r["id"] for r in third.records("persons")) == sorted(runs["new_persons"])
+    changed = set(runs["changed_calls"])
+    for child in INCIDENT_CHILDREN:
+        assert {r["incident_id"] for r in third.records(child)} <= changed
+    expected_trail = sum(1 for r in dataset["incident_progresstrail"] if r["_incidentId"] in changed)
+    assert len(third.records("incident_progress_trail")) == expected_trail
+    others = {s for s, n in third.counts.items() if n} - FULL_TABLE - INCIDENT_CHILDREN - {"incidents", "persons"}
+    assert not others
+
+
+def test_state_has_bookmarks_per_stream(runs: dict) -> None:
+    bookmarks = runs["full"].state["bookmarks"]
+    assert bookmarks["incidents"]["replication_key"] == "modificationDate"
+    assert bookmarks["changes"]["replication_key"] == "modificationDate"
+    assert bookmarks["change_activities"]["replication_key"] == "lastModificationDate"
+    # child streams keep no per-call partitions (they are re-read whenever their call changes)
+    assert "partitions" not in bookmarks.get("incident_progress_trail", {})
+
+
+def test_dates_are_rfc3339(runs: dict) -> None:
+    call = runs["full"].records("incidents")[0]
+    assert call["modificationDate"].endswith("+00:00")
+    asset = next(r for s in runs["full"].counts if s.startswith("assets_") for r in runs["full"].records(s))
+    datetime.fromisoformat(asset["modificationDate"])
+    assert asset["modificationDate"].endswith("+00:00")

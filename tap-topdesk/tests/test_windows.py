@@ -1,0 +1,120 @@
+"""Windowed extraction: a Virtual Appliance that times out on large lists still yields everything (windows are
+halved), a window that keeps failing fails the run naming stream and window, and a window whose paging loses
+rows is detected by the recount and re-read."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from singer_sdk.exceptions import FatalSyncError
+from tap_topdesk_testkit import SAME_COUNT, config, shared_sandbox, sync
+
+from tap_topdesk.pagination import Page, Window, WindowedReader
+
+
+@pytest.fixture(scope="module")
+def dataset() -> dict:
+    from topdesk_sandbox.generator import build_dataset
+
+    return build_dataset(2000, 5).records
+
+
+def test_export_timeout_is_survived_through_windows(dataset: dict, caplog: pytest.LogCaptureFixture) -> None:
+    """A full sync of every stream completes with exactly the dataset's counts although any list matching more
+    than 500 records hangs and fails with 500."""
+    url = shared_sandbox(scale=2000, seed=5, export_timeout_over=500)
+    # one-year windows hold more than 500 calls, so some must be split to get under the time-out
+    cfg = config(url, window_days=365, max_retries=1)
+    with caplog.at_level(logging.WARNING):
+        run = sync(cfg)
+    for stream, resource in SAME_COUNT.items():
+        assert run.counts[stream] == len(dataset[resource]), stream
+    assert sum(n for s, n in run.counts.items() if s.startswith("assets_")) == len(dataset["assets"])
+    assert len({r["id"] for r in run.records("incidents")}) == len(dataset["incidents"])
+    assert any("failed" in r.getMessage() and "retrying as" in r.getMessage() for r in caplog.records)
+
+
+def test_window_that_keeps_failing_fails_the_run() -> None:
+    url = shared_sandbox(scale=200, seed=5, export_timeout_over=0)  # every non-empty list "times out"
+    cfg = config(url, window_days=4, max_retries=1)
+    with pytest.raises(FatalSyncError, match=r"Stream 'incidents': window \[.*\) still fails"):
+        sync(cfg, streams=["incidents"])
+
+
+def test_recount_detects_rows_lost_while_paging() -> None:
+    """Offset paging loses a row when one moves out of the window between pages; the id recount notices, and
+    the window is re-read (as halves) until complete."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [{"id": f"r{i}", "modificationDate": (base + timedelta(hours=i)).isoformat()} for i in range(10)]
+    calls = {"n": 0}
+
+    def fetch(window: Window, offset: int) -> Page:
+        calls["n"] += 1
+        inside = [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+        if calls["n"] == 2:  # first window, second page: row r0 "moved", everything shifts left by one
+            inside = inside[1:]
+        return Page(inside[offset : offset + 4], offset + 4 < len(inside))
+
+    def fetch_ids(window: Window, offset: int) -> Page:
+        inside = [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+        return Page(inside[offset : offset + 100], offset + 100 < len(inside))
+
+    reader = WindowedReader(
+        stream_name="incidents",
+        fetch=fetch,
+        fetch_ids=fetch_ids,
+        page_size=4,
+        window_days=2,
+        sort_key=lambda r: (r["modificationDate"], r["id"]),
+    )
+    out = list(reader.read(base, base + timedelta(days=2), start_inclusive=True))
+    assert [r["id"] for r in out] == [f"r{i}" for i in range(10)]
+    assert reader.windows_split == 1
+
+
+def test_windows_cover_range_without_overlap() -> None:
+    reader = WindowedReader(
+        stream_name="x", fetch=lambda w, o: Page([], False), page_size=10, window_days=90, sort_key=lambda r: ()
+    )
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    windows = reader.windows(start, start + timedelta(days=200), start_inclusive=False)
+    assert [w.end - w.start for w in windows] == [timedelta(days=90), timedelta(days=90), timedelta(days=20)]
+    assert not windows[0].start_inclusive
+    assert all(w.start_inclusive for w in windows[1:])
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+
+
+def test_resume_from_a_mid_stream_bookmark_emits_exactly_the_rest() -> None:
+    """Incidents are emitted sorted by (modificationDate, id): a run interrupted after any STATE resumes from its
+    bookmark with ``gt`` and emits exactly the records after it."""
+    url = shared_sandbox(scale=500, seed=2)
+    cfg = config(url)
+    full = sync(cfg, streams=["incidents"]).records("incidents")
+    keys = [(r["modificationDate"], r["id"]) for r in full]
+    assert keys == sorted(keys)
+    bookmark = full[200]["modificationDate"]
+    state = {"bookmarks": {"incidents": {"replication_key": "modificationDate", "replication_key_value": bookmark}}}
+    rest = sync(cfg, state=state, streams=["incidents"]).records("incidents")
+    expected = [r["id"] for r in full if r["modificationDate"] > bookmark]
+    assert [r["id"] for r in rest] == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2023-01-25T11:14:25.000+0000", "2023-01-25T11:14:25.000+00:00"),
+        ("2025-08-19T13:49:58.187", "2025-08-19T13:49:58.187+00:00"),
+        ("2020-10-01T14:10:00Z", "2020-10-01T14:10:00.000+00:00"),
+        ("2024-06-01T02:00:00.5+02:00", "2024-06-01T00:00:00.500+00:00"),
+        ("2026-10-23T00:00:00.000", "2026-10-23T00:00:00.000+00:00"),
+        ("I 2301 103", None),
+        ("2024-01-25", None),
+    ],
+)
+def test_dates_normalised_to_rfc3339_utc(raw: str, expected: str | None) -> None:
+    from tap_topdesk.client import normalise_datetime
+
+    assert normalise_datetime(raw) == expected
