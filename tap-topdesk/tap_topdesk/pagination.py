@@ -145,8 +145,9 @@ class WindowedReader:
         """All records of the range, window by window, each window complete and sorted.
 
         Windows are planned lazily: after an empty window the next one doubles (up to ``MAX_GROWTH`` times
-        ``window_days``) so years without data cost a few requests; any non-empty or failed window resets the
-        size. A failed window is replaced by its two halves.
+        ``window_days``) so years without data cost a few requests; a grown window that holds data is read as
+        base-size windows instead, and any non-empty or failed window resets the size. A failed window is
+        replaced by its two halves.
         """
         pending: deque[Window] = deque()
         lo, inclusive, step = start, start_inclusive, self.step
@@ -157,6 +158,12 @@ class WindowedReader:
             if planned:
                 window = Window(lo, min(lo + step, end), inclusive)
                 lo, inclusive = window.end, True
+                if window.end - window.start > self.step and self._has_data(window):
+                    # Data again after a gap: read the grown window in base-size windows, so that window_days keeps
+                    # bounding both the size of each list request and the records held in memory.
+                    pending.extend(self.windows(window.start, window.end, start_inclusive=window.start_inclusive))
+                    step = self.step
+                    continue
             else:
                 window = pending.popleft()
             try:
@@ -238,6 +245,13 @@ class WindowedReader:
         except WINDOW_ERRORS as exc:
             raise WindowFailedError(f"{type(exc).__name__}: {exc}") from exc
         return list(collected.values())
+
+    def _has_data(self, window: Window) -> bool:
+        """One cheap page of a grown window; a failure counts as data (the base-size windows will tell)."""
+        try:
+            return bool((self.fetch_ids or self.fetch)(window, 0).records)
+        except WINDOW_ERRORS:
+            return True
 
     def _recount(self, window: Window) -> set:
         assert self.fetch_ids is not None

@@ -75,6 +75,39 @@ def test_recount_detects_rows_lost_while_paging() -> None:
     assert reader.windows_split == 1
 
 
+def test_a_grown_window_with_data_is_read_in_base_size_windows() -> None:
+    """Empty years are skipped in growing windows, but once data appears again no window larger than
+    window_days is read in full: that size bounds the Virtual Appliance's list size and the tap's memory."""
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    rows = [{"id": "early", "modificationDate": base.isoformat()}] + [
+        {"id": f"late{i}", "modificationDate": (base + timedelta(days=700 + i)).isoformat()} for i in range(60)
+    ]
+    full_reads: list[Window] = []
+
+    def fetch(window: Window, offset: int) -> Page:
+        inside = [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+        if inside:
+            full_reads.append(window)
+        return Page(inside[offset : offset + 100], offset + 100 < len(inside))
+
+    def fetch_ids(window: Window, offset: int) -> Page:
+        inside = [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+        return Page([{"id": r["id"]} for r in inside][offset : offset + 100], offset + 100 < len(inside))
+
+    reader = WindowedReader(
+        stream_name="incidents",
+        fetch=fetch,
+        fetch_ids=fetch_ids,
+        page_size=100,
+        window_days=30,
+        sort_key=lambda r: (r["modificationDate"], r["id"]),
+    )
+    out = list(reader.read(base, base + timedelta(days=800), start_inclusive=True))
+    assert [r["id"] for r in out] == ["early"] + [f"late{i}" for i in range(60)]
+    assert full_reads and all(w.end - w.start <= timedelta(days=30) for w in full_reads)
+    assert reader.windows_read < 800 // 30  # the empty stretch still cost fewer windows than base-size stepping
+
+
 def test_windows_cover_range_without_overlap() -> None:
     reader = WindowedReader(
         stream_name="x", fetch=lambda w, o: Page([], False), page_size=10, window_days=90, sort_key=lambda r: ()
