@@ -352,6 +352,21 @@ class TopdeskStream(RESTStream):
         return start, True
 
 
+class ReferencedDetailStream(TopdeskStream):
+    """One GET per object another record references (an e-mail of a trail, a series of an activity).
+
+    A 404 there means that one object is gone, not that the module is hidden: warn and go on.
+    """
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        try:
+            yield from self.request_records(context)
+        except ModuleUnavailableError as exc:
+            if exc.status != 404:
+                raise
+            self.logger.warning("Stream '%s': referenced object not found (%s)", self.name, context)
+
+
 class WindowedTopdeskStream(TopdeskStream):
     """A large incremental stream read in ``window_days`` windows of its replication key (see pagination.py).
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from tap_topdesk_testkit import PASSWORD, config, shared_sandbox, sync
+from tap_topdesk_testkit import PASSWORD, admin, config, health_counts, shared_sandbox, start_sandbox, sync
 
 from tap_topdesk.client import ModuleUnavailableError
 from tap_topdesk.probe import HIDDEN, NOT_AVAILABLE, run_probe
@@ -135,3 +135,18 @@ def test_export_streams_registered_only_when_available(tmp_path: Path) -> None:
     assert names <= set(with_exports.streams)
     report = run_probe(with_exports, log=False)
     assert report["export:problems"]["status"] == "data"
+
+
+def test_a_referenced_object_that_is_gone_is_a_warning_and_the_rest_is_read(caplog: pytest.LogCaptureFixture) -> None:
+    """An e-mail a progress trail still points at can be deleted in TOPdesk: that one 404 must not hide the
+    module or stop the sync."""
+    url = start_sandbox(scale=100, seed=11)
+    emails = health_counts(url)["emails"]
+    first = sync(config(url), streams=["incidents", "incident_progress_trail", "incident_emails"])
+    victim = first.records("incident_emails")[0]["id"]
+    admin(url, "DELETE", f"emails/{victim}")
+    with caplog.at_level(logging.WARNING):
+        run = sync(config(url), streams=["incidents", "incident_progress_trail", "incident_emails"])
+    got = {r["id"] for r in run.records("incident_emails")}
+    assert victim not in got and len(got) == emails - 1
+    assert any("referenced object not found" in r.getMessage() for r in caplog.records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import typing as t
 
-from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.client import ReferencedDetailStream, TopdeskStream, WindowedTopdeskStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -62,7 +62,7 @@ class IncidentProgressTrailStream(_IncidentChild):
             yield {"incident_id": (context or {}).get("incident_id"), "email_id": record["id"]}
 
 
-class IncidentEmailsStream(TopdeskStream):
+class IncidentEmailsStream(ReferencedDetailStream):
     """``/tas/api/emails/id/{id}`` for every e-mail entry of a call's progress trail."""
 
     name = "incident_emails"
@@ -72,15 +72,6 @@ class IncidentEmailsStream(TopdeskStream):
     parent_stream_type = IncidentProgressTrailStream
     parent_key = "incident_id"
     state_partitioning_keys: t.ClassVar[list[str]] = []
-
-    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """A missing mail (404) is a warning for that mail, not a hidden module."""
-        try:
-            yield from self.request_records(context)
-        except ModuleUnavailableError as exc:
-            if exc.status != 404:
-                raise
-            self.logger.warning("E-mail %s of call %s not found", (context or {}).get("email_id"), context)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row

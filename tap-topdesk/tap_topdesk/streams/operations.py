@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.client import ReferencedDetailStream, WindowedTopdeskStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -47,7 +47,7 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
             yield {"series_id": series_id}
 
 
-class OperationalSeriesStream(TopdeskStream):
+class OperationalSeriesStream(ReferencedDetailStream):
     """``/operationalSeries/{id}`` for every series an extracted activity references."""
 
     name = "operational_series"
@@ -56,14 +56,6 @@ class OperationalSeriesStream(TopdeskStream):
     primary_keys = ("id",)
     parent_stream_type = OperationalActivitiesStream
     state_partitioning_keys: t.ClassVar[list[str]] = []
-
-    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        try:
-            yield from self.request_records(context)
-        except ModuleUnavailableError as exc:
-            if exc.status != 404:
-                raise
-            self.logger.warning("Operational series %s not found", (context or {}).get("series_id"))
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row
