@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages
+from tap_topdesk.snapshot import SnapshotMixin
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -107,7 +108,7 @@ def field_keys(card_type: dict) -> list[str]:
     return [f["key"] for f in card_type.get("fields") or [] if f.get("key")]
 
 
-class AssetTemplatesStream(TopdeskStream):
+class AssetTemplatesStream(SnapshotMixin, TopdeskStream):
     """``/assetmgmt/templates``: the asset types (standard and freely definable)."""
 
     name = "asset_templates"
@@ -175,7 +176,7 @@ class AssetsStream(WindowedTopdeskStream):
         return super().post_process(row, context)
 
 
-class AssetLinksStream(TopdeskStream):
+class AssetLinksStream(SnapshotMixin, TopdeskStream):
     """Links between assets from ``/assetLinks?sourceId=`` (one call per asset, both directions), traversed
     breadth-first from every asset with a visited set (the data may contain cycles) and deduplicated on linkId.
     Each link is emitted once, as seen from the first asset that listed it: ``sourceId`` = that asset."""

@@ -39,6 +39,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.schema.source import SchemaDirectory, StreamSchema
 
 from tap_topdesk import schemas
+from tap_topdesk.snapshot import SnapshotMixin
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -82,7 +83,7 @@ def _col(header: str, kind: Kind = "str") -> Column:
     return Column(header, field, kind)
 
 
-class CsvExportStream(Stream):
+class CsvExportStream(SnapshotMixin, Stream):
     """Base class: one stream per UI export file under ``config["exports_dir"]``.
 
     Replication is FULL_TABLE: an export is a snapshot, every sync reads the whole file again.

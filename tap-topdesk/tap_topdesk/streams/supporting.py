@@ -6,6 +6,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_topdesk.client import FiqlIncrementalStream, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.snapshot import SnapshotMixin
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -71,7 +72,7 @@ class OperatorGroupsStream(_StartPageSizeStream):
     path = "/tas/api/operatorgroups"
 
 
-class SuppliersStream(_StartPageSizeStream):
+class SuppliersStream(SnapshotMixin, _StartPageSizeStream):
     """Suppliers carry no dates: full table (a ``query`` is still sent so archived suppliers come too)."""
 
     name = "suppliers"
@@ -139,7 +140,7 @@ class LocationsStream(_FieldListStream):
     default_fields = LOCATION_FIELDS
 
 
-class DepartmentsStream(TopdeskStream):
+class DepartmentsStream(SnapshotMixin, TopdeskStream):
     """``{id,name,externalLinks}``, no paging, no dates: a full-table reference list."""
 
     name = "departments"
@@ -148,7 +149,7 @@ class DepartmentsStream(TopdeskStream):
     primary_keys = ("id",)
 
 
-class BudgetHoldersStream(TopdeskStream):
+class BudgetHoldersStream(SnapshotMixin, TopdeskStream):
     name = "budget_holders"
     module = "budgetholders"
     path = "/tas/api/budgetholders"
