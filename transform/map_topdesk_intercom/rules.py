@@ -13,7 +13,7 @@ import html as html_lib
 import re
 import typing as t
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import nh3
 
@@ -88,7 +88,7 @@ def to_unix(value: t.Any) -> int:
     except ValueError:
         raise FieldError(f"invalid date {value!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp())
 
 

@@ -1,0 +1,75 @@
+"""Apply a map to one TOPdesk record: zero or more Intercom-shaped records, or flagged records — never a silent drop."""
+
+from __future__ import annotations
+
+import typing as t
+
+from map_topdesk_intercom.mapfile import MapSpec, OutputSpec, output_schema
+from map_topdesk_intercom.rules import FieldError, all_hold, get_path, is_empty, render
+
+FLAGGED = "flagged"
+
+
+def _set_path(target: dict, dotted: str, value: t.Any) -> None:
+    head, _, rest = dotted.partition(".")
+    if not rest:
+        target[head] = value
+        return
+    # attribute names may not contain dots, so one level of nesting is all a map can ask for
+    target.setdefault(head, {})[rest] = value
+
+
+class Engine:
+    """Applies a checked map; ``apply(stream, record)`` -> list of (output stream, record)."""
+
+    def __init__(self, spec: MapSpec) -> None:
+        self.spec = spec
+        self.required_any = {o: output_schema(o).get("x-required-any", []) for o in spec.output_streams}
+
+    def maps(self, stream: str) -> bool:
+        return stream in self.spec.streams
+
+    def apply(self, stream: str, record: dict) -> list[tuple[str, dict]]:
+        results: list[tuple[str, dict]] = []
+        for spec in self.spec.streams.get(stream, []):
+            results.extend(self.apply_output(spec, record))
+        return results
+
+    def flag(self, spec: OutputSpec, record: dict, source_key: str | None, reason: str, field: str | None,
+             severity: str = "error") -> tuple[str, dict]:
+        record_id = record.get("id")
+        flagged = {
+            "source_key": source_key or f"{spec.source_stream}:{record_id}",
+            "source_stream": spec.source_stream,
+            "record_id": None if record_id is None else str(record_id),
+            "output": spec.output,
+            "severity": severity,
+            "reason": reason,
+            "field": field,
+        }
+        return FLAGGED, flagged
+
+    def apply_output(self, spec: OutputSpec, record: dict) -> list[tuple[str, dict]]:
+        if not all_hold(spec.when, record, self.spec.strategies):
+            return []
+        source_key = render(spec.source_key, record)
+        if source_key is None:
+            return [self.flag(spec, record, None, f"cannot build the source key {spec.source_key!r}: "
+                                                  "a value it needs is empty", "source_key")]
+        out: dict[str, t.Any] = {"source_key": source_key}
+        warnings: list[tuple[str, dict]] = []
+        for name, rule in spec.fields.items():
+            try:
+                value, used_default = rule.evaluate(record, self.spec.strategies)
+            except FieldError as exc:
+                return [self.flag(spec, record, source_key, str(exc), name)]
+            if value is None:
+                continue
+            _set_path(out, name, value)
+            if used_default and rule.flag_default:
+                warnings.append(self.flag(spec, record, source_key, rule.flag_default, name, "warning"))
+        for group in self.required_any[spec.output]:
+            if all(is_empty(get_path(out, name)) for name in group):
+                what = group[0] if len(group) == 1 else "one of " + ", ".join(group)
+                return [self.flag(spec, record, source_key, f"missing required value: {what}", group[0])]
+        return [(spec.output, out), *warnings]

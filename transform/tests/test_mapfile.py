@@ -1,0 +1,166 @@
+"""Loading and validating map files: line numbers, every problem at once, confirmation, Intercom constraints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from transform_testkit import MINIMAL_MAP, write_map
+
+from map_topdesk_intercom.mapfile import DEFAULT_MAP, MapInvalid, attribute_name_problem, load_map, tap_catalog
+from map_topdesk_intercom.mapper import MapError, TopdeskIntercomMapper
+
+THREE_ERRORS = (
+    MINIMAL_MAP.replace("email: {from: email, lowercase: true}", "email: {from: emial, lowercase: true}")
+    .replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: department.name, unix: true}")
+    .replace('refs.contact: {template: "person:{caller.id}"}', 'refs.admin: {template: "operator:{operator.id}"}')
+)
+
+
+def problems_of(path, **kwargs) -> list[str]:
+    with pytest.raises(MapInvalid) as info:
+        load_map(path, **kwargs)
+    return info.value.problems
+
+
+def test_default_map_is_valid_against_the_tap_catalog():
+    spec = load_map(DEFAULT_MAP)
+    assert spec.confirmed and spec.strategies["calls"] == "tickets"
+    assert set(spec.streams) == {"persons", "branches", "incidents", "incident_progress_trail"}
+    assert spec.output_streams == ["contacts", "contact_companies", "companies", "tickets", "ticket_parts"]
+
+
+def test_minimal_map_is_valid(tmp_path):
+    load_map(write_map(tmp_path, MINIMAL_MAP))
+
+
+def test_three_errors_three_precise_messages(tmp_path):
+    path = write_map(tmp_path, THREE_ERRORS)
+    assert problems_of(path) == [
+        f"{path}:16: unknown field 'emial'",
+        f"{path}:17: contacts.signed_up_at: unix needs a date-time field; 'department.name' is string without a "
+        "date format",
+        f"{path}:22: tickets: Intercom needs one of refs.contact, contact_email; the output has no rule for it",
+    ]
+
+
+def test_three_errors_exit_non_zero_before_reading_any_record(tmp_path):
+    path = write_map(tmp_path, THREE_ERRORS)
+    record = {"type": "RECORD", "stream": "persons", "record": {"id": "p1", "email": "a@b.example"}}
+    data = tmp_path / "input.singer"
+    data.write_text(json.dumps(record) + "\n")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"map_file": str(path)}))
+    result = subprocess.run(
+        [sys.executable, "-m", "map_topdesk_intercom.mapper", "--config", str(config), "--input", str(data)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert result.stdout == ""  # no record was read or written
+    for line in (16, 17, 22):
+        assert f"{path}:{line}: " in result.stderr
+    assert "3 problem(s)" in result.stderr
+
+
+def test_mapper_class_raises_with_all_problems(tmp_path):
+    path = write_map(tmp_path, THREE_ERRORS)
+    with pytest.raises(MapError) as info:
+        TopdeskIntercomMapper(config={"map_file": str(path)})
+    assert len(info.value.problems) == 3
+
+
+def test_unconfirmed_map_says_how_to_confirm(tmp_path):
+    path = write_map(tmp_path, MINIMAL_MAP.replace("confirmed: true", "confirmed: false"))
+    assert problems_of(path) == [
+        f"{path}:2: the map is not confirmed: review it, then set `confirmed: true` at the top of the file "
+        "(a `map confirm` command will do this too)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [("topdesk_department", True), ("Call number", True), ("Kosten-€", True), ("Prijs $", True),
+     ("topdesk.department", False), ("a/b", False), ("", False), (" padded", False), ("naïve", True)],
+)
+def test_attribute_names_intercom_accepts(name, ok):
+    assert (attribute_name_problem(name) is None) is ok
+
+
+def test_intercom_constraints_and_structure(tmp_path):
+    body = (
+        MINIMAL_MAP.replace("  - {name: topdesk_department, model: contact, data_type: string}",
+                            "  - {name: topdesk.department, model: contact, data_type: text}\n"
+                            "  - {name: Status, model: ticket_type, ticket_type: Other, data_type: list}")
+        .replace("  calls: tickets", "  calls: conversations\n  widgets: yes")
+        .replace("        external_id: {from: id, required: true}\n", "        nickname: {from: id}\n")
+        .replace("ticket_type: {value: TOPdesk Call}", "ticket_type: {value: Other Call, bogus: 1}")
+    )
+    path = write_map(tmp_path, body)
+    text = "\n".join(problems_of(path))
+    for expected in [
+        ":4: strategy calls: 'conversations' is not implemented yet",
+        ":5: unknown strategy 'widgets'",
+        "attribute name 'topdesk.department' is rejected by Intercom",
+        "data_type 'text' is not valid for model contact",
+        "attribute 'Status': data_type list needs at least 2 options",
+        "attribute 'Status': ticket_type must name one of the map's ticket_types",
+        "contacts: unknown output field 'nickname'",
+        "custom_attributes.topdesk_department is not defined under `attributes` with model contact",
+        "unknown rule keys ['bogus']",
+        "tickets: ticket_type must be a `value:` naming one of the map's ticket_types",
+    ]:
+        assert expected in text, expected
+    # contacts still have email, so no "needs one of email, external_id, role" problem
+    assert "contacts: Intercom needs" not in text
+
+
+def test_contact_without_identity_fields(tmp_path):
+    body = MINIMAL_MAP.replace("        external_id: {from: id, required: true}\n", "").replace(
+        "        email: {from: email, lowercase: true}\n", "")
+    path = write_map(tmp_path, body)
+    assert problems_of(path) == [
+        f"{path}:14: contacts: Intercom needs one of email, external_id, role; the output has no rule for it"
+    ]
+
+
+def test_unknown_stream_and_type_mismatches(tmp_path):
+    body = MINIMAL_MAP.replace("  incidents:", "  incidentz:").replace(
+        "email: {from: email, lowercase: true}", "email: {from: archived, lowercase: true, html: text}")
+    text = "\n".join(problems_of(write_map(tmp_path, body)))
+    assert ":19: unknown TOPdesk stream 'incidentz'" in text
+    assert ":16: contacts.email: lowercase on a non-text field (archived)" in text
+    assert ":16: contacts.email: html on a non-text field (archived)" in text
+
+
+def test_yaml_syntax_error_and_duplicate_keys(tmp_path):
+    broken = write_map(tmp_path, "version: 1\nconfirmed: [true\n", "broken.yaml")
+    assert problems_of(broken)[0].startswith(f"{broken}:")
+    dup = write_map(tmp_path, MINIMAL_MAP.replace("confirmed: true", "confirmed: true\nversion: 1"), "dup.yaml")
+    assert f"{dup}:3: duplicate key 'version' (first at line 1)" in problems_of(dup)
+
+
+def test_catalog_file_is_used(tmp_path):
+    catalog = tmp_path / "catalog.json"
+    schemas = tap_catalog()
+    assert schemas is not None
+    catalog.write_text(json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons",
+                                                "schema": schemas["persons"]}]}))
+    from map_topdesk_intercom.mapfile import catalog_from_file
+
+    text = "\n".join(problems_of(write_map(tmp_path, MINIMAL_MAP), catalog=catalog_from_file(catalog)))
+    assert ":19: unknown TOPdesk stream 'incidents'" in text
+
+
+def test_result_types_must_fit_the_destination(tmp_path):
+    body = MINIMAL_MAP.replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: creationDate}")
+    body = body.replace("custom_attributes.topdesk_department: {from: department.name}",
+                        "custom_attributes.topdesk_department: {from: archived}")
+    path = write_map(tmp_path, body)
+    assert problems_of(path) == [
+        f"{path}:17: contacts.signed_up_at: the rule gives string but contacts.signed_up_at takes integer "
+        "(dates need `unix: true`)",
+        f"{path}:18: contacts.custom_attributes.topdesk_department: the rule gives boolean but attribute "
+        "'topdesk_department' (string) takes string",
+    ]

@@ -1,0 +1,119 @@
+"""Every rule kind on its own: sources, transforms, policies and conditions."""
+
+from __future__ import annotations
+
+import pytest
+
+from map_topdesk_intercom.rules import (
+    Condition,
+    FieldError,
+    Rule,
+    get_path,
+    html_to_text,
+    render,
+    sanitize_html,
+    to_unix,
+)
+
+RECORD = {
+    "id": "p1",
+    "number": "I 2209 001",
+    "briefDescription": "Printer jams",
+    "email": "  Pair.0.Contact@Kiemstra.example ",
+    "caller": {"id": "c1", "branch": {"id": "b1", "name": "Utrecht"}},
+    "closed": True,
+    "invisibleForCaller": False,
+    "callDate": "2022-09-07T22:04:24.000+00:00",
+    "bad": "07-09-2022 22:04",
+    "empty": "",
+    "priority": {"name": "P1 - Critical"},
+    "memo": '<p>Hi &amp; bye</p><script>alert("x")</script><p><img src="data:image/png;base64,AA" alt="s.png">ok</p>',
+}
+
+
+def value(rule: Rule, record: dict = RECORD, strategies: dict | None = None):
+    return rule.evaluate(record, strategies or {"calls": "tickets"})
+
+
+def test_from_copies_and_renames_nested_paths():
+    assert value(Rule(from_="caller.branch.name")) == ("Utrecht", False)
+    assert value(Rule(from_="caller.nothing.here")) == (None, False)
+    assert get_path({"a": "not an object"}, "a.b") is None
+
+
+def test_template_strict_and_optional_placeholders():
+    assert value(Rule(template="{number} {briefDescription}")) == ("I 2209 001 Printer jams", False)
+    assert render("{number} {missing}", RECORD) is None  # a missing {path} empties the whole template
+    assert render("{number} {missing?}", RECORD) == "I 2209 001"
+    assert render("closed={closed}", RECORD) == "closed=true"
+
+
+def test_value_is_a_constant():
+    assert value(Rule(value="user")) == ("user", False)
+
+
+def test_first_of_takes_the_first_non_empty_alternative():
+    rule = Rule(first_of=[Rule(from_="empty"), Rule(template="x-{missing}"), Rule(from_="number")])
+    assert value(rule) == ("I 2209 001", False)
+
+
+def test_html_text_drops_scripts_and_keeps_line_breaks():
+    assert html_to_text(RECORD["memo"]) == "Hi & bye\nok"
+    assert value(Rule(from_="memo", html="text"))[0] == "Hi & bye\nok"
+
+
+def test_html_sanitize_removes_scripts_and_data_urls():
+    clean = sanitize_html(RECORD["memo"])
+    assert "<script" not in clean and "alert" not in clean and "data:" not in clean
+    assert "<p>Hi &amp; bye</p>" in clean and 'alt="s.png"' in clean
+
+
+def test_lowercase_for_email_dedupe():
+    assert value(Rule(from_="email", lowercase=True)) == ("pair.0.contact@kiemstra.example", False)
+
+
+def test_enum_map_default_and_unmapped_value():
+    rule = Rule(from_="closed", enum={True: False, False: True})
+    assert value(rule) == (False, False)
+    mapped = Rule(from_="priority.name", enum={"P2 - High": "high"}, enum_default="normal")
+    assert value(mapped) == ("normal", False)
+    with pytest.raises(FieldError, match="not in the enum map"):
+        value(Rule(from_="priority.name", enum={"P2 - High": "high"}))
+
+
+def test_unix_converts_rfc3339_and_flags_invalid_dates():
+    assert value(Rule(from_="callDate", unix=True)) == (1662588264, False)
+    assert to_unix("2022-09-07T22:04:24Z") == 1662588264
+    assert to_unix("2022-09-07T22:04:24") == 1662588264  # naive = UTC
+    with pytest.raises(FieldError, match="invalid date '07-09-2022 22:04'"):
+        value(Rule(from_="bad", unix=True))
+
+
+def test_default_constant_template_and_flag():
+    assert value(Rule(from_="empty", default="n/a")) == ("n/a", True)
+    rule = Rule(from_="empty", default={"template": "topdesk-person-{id}@placeholder.invalid"}, flag_default="x")
+    assert value(rule) == ("topdesk-person-p1@placeholder.invalid", True)
+    assert value(Rule(from_="number", default="n/a")) == ("I 2209 001", False)
+
+
+def test_required_raises_on_empty():
+    with pytest.raises(FieldError, match="missing required value"):
+        value(Rule(from_="empty", required=True))
+    assert value(Rule(from_="number", required=True))[0] == "I 2209 001"
+
+
+def test_when_conditions():
+    present = Condition(path="caller.id", present=True)
+    absent = Condition(path="caller.email", present=False)
+    equals = Condition(path="invisibleForCaller", equals=False)
+    among = Condition(path="priority.name", among=["P1 - Critical", "P2 - High"])
+    strategy = Condition(strategy="calls", equals="tickets")
+    for condition in (present, absent, equals, among, strategy):
+        assert value(Rule(value="yes", when=[condition])) == ("yes", False)
+    assert value(Rule(value="yes", when=[Condition(strategy="calls", equals="conversations")])) == (None, False)
+    # a rule whose condition does not hold is skipped, even when required
+    assert value(Rule(value="x", required=True, when=[Condition(path="empty", present=True)])) == (None, False)
+
+
+def test_condition_defaults_to_present():
+    assert Condition(path="number").holds(RECORD, {}) and not Condition(path="empty").holds(RECORD, {})
