@@ -320,6 +320,21 @@ class TopdeskStream(RESTStream):
         """The stream's records (default: the SDK's paginated request loop)."""
         yield from self.request_records(context)
 
+    # A child stream is synced once per parent record, and the SDK would send its SCHEMA and the whole tap STATE
+    # after each of those syncs: at 500 calls a third of the tap's output. The schema cannot change within a run, and
+    # the top-level parent's own STATE messages (every 10,000 records and at its end) carry the children's state too.
+
+    def _write_schema_message(self) -> None:
+        if self.parent_stream_type is not None:
+            if getattr(self, "_schema_sent", False):
+                return
+            self._schema_sent = True
+        super()._write_schema_message()
+
+    def _write_state_message(self) -> None:
+        if self.parent_stream_type is None:
+            super()._write_state_message()
+
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """RFC 3339 dates everywhere; child records get their parent's id."""
         normalise_dates(row)

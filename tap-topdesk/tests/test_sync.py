@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -125,3 +126,14 @@ def test_a_snapshot_stream_is_emitted_again_once_its_content_changes() -> None:
     changed = sync(config(url), state=quiet.state, streams=streams)
     assert len(changed.records("departments")) == departments + 1
     assert not changed.records("asset_templates")
+
+
+def test_each_stream_sends_its_schema_once_and_children_no_state_of_their_own(runs: dict) -> None:
+    """Child streams sync once per parent record; resending SCHEMA and STATE each time would bloat the output
+    (a third of it at 500 calls) without telling the target anything new."""
+    messages = runs["full"].messages
+    schemas = Counter(m["stream"] for m in messages if m["type"] == "SCHEMA")
+    assert schemas["incident_progress_trail"] == schemas["incident_emails"] == schemas["incidents"] == 1
+    assert max(schemas.values()) == 1
+    states = sum(m["type"] == "STATE" for m in messages)
+    assert states < len(schemas) + sum(m["type"] == "RECORD" for m in messages) // 10_000 + 5
