@@ -64,21 +64,18 @@ def normalise_datetime(value: str) -> str | None:
 def normalise_dates(value: t.Any) -> t.Any:
     """Recursively normalise every date-time string inside a record (in place for dicts and lists)."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                fixed = normalise_datetime(item)
-                if fixed is not None:
-                    value[key] = fixed
-            elif isinstance(item, dict | list):
-                normalise_dates(item)
+        slots: t.Iterable[tuple[t.Any, t.Any]] = value.items()
     elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                fixed = normalise_datetime(item)
-                if fixed is not None:
-                    value[i] = fixed
-            elif isinstance(item, dict | list):
-                normalise_dates(item)
+        slots = enumerate(value)
+    else:
+        return value
+    for key, item in slots:
+        if isinstance(item, str):
+            fixed = normalise_datetime(item)
+            if fixed is not None:
+                value[key] = fixed  # replaces an existing slot: safe while iterating
+        elif isinstance(item, dict | list):
+            normalise_dates(item)
     return value
 
 
@@ -449,16 +446,17 @@ class WindowedTopdeskStream(TopdeskStream):
             sort_key=self.sort_key,
             logger=self.logger,
         )
+        end = self.signpost(context)
         self.logger.info(
             "Stream '%s': reading %s %s %s → %s in %s-day windows",
             self.name,
             self.replication_key,
             "from" if inclusive else "after",
             start.isoformat(),
-            self.signpost(context).isoformat(),
+            end.isoformat(),
             self.config.get("window_days", 90),
         )
-        yield from reader.read(start, self.signpost(context), start_inclusive=inclusive)
+        yield from reader.read(start, end, start_inclusive=inclusive)
 
 
 class FiqlIncrementalStream(TopdeskStream):
