@@ -20,27 +20,37 @@ def _set_path(target: dict, dotted: str, value: t.Any) -> None:
 
 
 class Engine:
-    """Applies a checked map; ``apply(stream, record)`` -> list of (output stream, record)."""
+    """Applies a checked map; ``apply(stream, record)`` -> list of (output stream, record). A stream is mapped by its
+    own ``streams`` key or a pattern; ``for_each`` outputs repeat per array element (as ``item``); ``warn`` outputs
+    bring a warning flag along."""
 
     def __init__(self, spec: MapSpec) -> None:
         self.spec = spec
         self.required_any = {o: output_schema(o).get("x-required-any", []) for o in spec.output_streams}
 
     def maps(self, stream: str) -> bool:
-        return stream in self.spec.streams
+        return self.spec.map_key(stream) is not None
+
+    def outputs_for(self, stream: str) -> list[OutputSpec]:
+        return self.spec.outputs_for(stream)
 
     def apply(self, stream: str, record: dict) -> list[tuple[str, dict]]:
         results: list[tuple[str, dict]] = []
-        for spec in self.spec.streams.get(stream, []):
-            results.extend(self.apply_output(spec, record))
+        for spec in self.spec.outputs_for(stream):
+            if spec.for_each is None:
+                results.extend(self.apply_output(spec, record, stream))
+                continue
+            elements = get_path(record, spec.for_each)
+            for element in elements if isinstance(elements, list) else []:
+                results.extend(self.apply_output(spec, {**record, "item": element}, stream))
         return results
 
     def flag(self, spec: OutputSpec, record: dict, source_key: str | None, reason: str, field: str | None,
-             severity: str = "error") -> tuple[str, dict]:
-        record_id = record.get("id")
+             severity: str = "error", stream: str | None = None) -> tuple[str, dict]:
+        record_id = record.get("id", record.get("number"))  # CSV-export records are keyed by number
         flagged = {
-            "source_key": source_key or f"{spec.source_stream}:{record_id}",
-            "source_stream": spec.source_stream,
+            "source_key": source_key or f"{stream or spec.source_stream}:{record_id}",
+            "source_stream": stream or spec.source_stream,
             "record_id": None if record_id is None else str(record_id),
             "output": spec.output,
             "severity": severity,
@@ -49,27 +59,31 @@ class Engine:
         }
         return FLAGGED, flagged
 
-    def apply_output(self, spec: OutputSpec, record: dict) -> list[tuple[str, dict]]:
+    def apply_output(self, spec: OutputSpec, record: dict, stream: str | None = None) -> list[tuple[str, dict]]:
         if not all_hold(spec.when, record, self.spec.strategies):
             return []
         source_key = render(spec.source_key, record)
         if source_key is None:
             return [self.flag(spec, record, None, f"cannot build the source key {spec.source_key!r}: "
-                                                  "a value it needs is empty", "source_key")]
+                                                  "a value it needs is empty", "source_key", stream=stream)]
         out: dict[str, t.Any] = {"source_key": source_key}
         warnings: list[tuple[str, dict]] = []
         for name, rule in spec.fields.items():
             try:
                 value, used_default = rule.evaluate(record, self.spec.strategies)
             except FieldError as exc:
-                return [self.flag(spec, record, source_key, str(exc), name)]
+                return [self.flag(spec, record, source_key, str(exc), name, stream=stream)]
             if value is None:
                 continue
             _set_path(out, name, value)
             if used_default and rule.flag_default:
-                warnings.append(self.flag(spec, record, source_key, rule.flag_default, name, "warning"))
+                warnings.append(self.flag(spec, record, source_key, rule.flag_default, name, "warning", stream))
         for group in self.required_any[spec.output]:
             if all(is_empty(get_path(out, name)) for name in group):
                 what = group[0] if len(group) == 1 else "one of " + ", ".join(group)
-                return [self.flag(spec, record, source_key, f"missing required value: {what}", group[0])]
+                return [self.flag(spec, record, source_key, f"missing required value: {what}", group[0],
+                                  stream=stream)]
+        if spec.warn:
+            reason = render(spec.warn, record) or spec.warn
+            warnings.append(self.flag(spec, record, source_key, reason, None, "warning", stream))
         return [(spec.output, out), *warnings]

@@ -4,112 +4,71 @@ turn it into the structures the engine applies. Every problem is collected and r
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import typing as t
-import unicodedata
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from map_topdesk_intercom.rules import HTML_MODES, MISSING, Condition, Rule, template_paths
+from map_topdesk_intercom.catalog import (
+    catalog_from_file,
+    common_schema,
+    is_pattern,
+    matching_streams,
+    schema_at,
+    tap_catalog,
+    types_of,
+)
+from map_topdesk_intercom.definition_checks import DefinitionChecks
+from map_topdesk_intercom.definitions import (
+    ATTRIBUTE_JSON_TYPES,
+    STRATEGIES,
+    AttributeDef,
+    CustomObjectTypeDef,
+    TicketTypeDef,
+    attribute_name_problem,
+)
+from map_topdesk_intercom.rule_checks import RULE_KEYS, RuleChecks, json_type
+from map_topdesk_intercom.rules import MISSING, Condition, Rule, all_hold, template_paths
 from map_topdesk_intercom.yamlines import LineDict, LineList, load_with_lines
 
+__all__ = ["RULE_KEYS", "STRATEGIES", "AttributeDef", "CustomObjectTypeDef", "TicketTypeDef", "attribute_name_problem",
+           "catalog_from_file", "schema_at", "tap_catalog"]
+
+T = t.TypeVar("T", AttributeDef, TicketTypeDef, CustomObjectTypeDef)
 DEFAULT_MAP = Path(__file__).parent / "maps" / "topdesk-intercom.yaml"
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 FORMAT_VERSION = 1
 
 #: output streams the engine can produce from a map (each has a JSON Schema in ``schemas/``).
-OUTPUT_KINDS = ("contacts", "companies", "contact_companies", "tickets", "ticket_parts")
-#: streams the mapper itself writes.
-FIXED_STREAMS = ("attribute_definitions", "ticket_types", "flagged")
-#: output kind -> attribute model of its ``custom_attributes`` / ``ticket_attributes``.
+OUTPUT_KINDS = ("contacts", "companies", "contact_companies", "contact_notes", "admins", "teams",
+                "team_memberships", "tickets", "ticket_parts", "conversations", "conversation_parts",
+                "custom_object_instances", "custom_object_links", "articles", "collections", "inventory_items")
+#: streams the mapper itself writes (definitions first, then flags).
+FIXED_STREAMS = ("attribute_definitions", "ticket_types", "custom_object_types", "flagged")
+#: output kind -> (field holding its attributes, attribute model; "custom_object" = the instance's object_type).
 ATTRIBUTE_FIELDS = {
     "contacts": ("custom_attributes", "contact"),
     "companies": ("custom_attributes", "company"),
     "tickets": ("ticket_attributes", "ticket_type"),
+    "conversations": ("custom_attributes", "conversation"),
+    "custom_object_instances": ("custom_attributes", "custom_object"),
 }
+#: output kind -> the field whose constant names the definition its attributes belong to.
+SCOPE_FIELDS = {"tickets": "ticket_type", "custom_object_instances": "object_type"}
 BUILTIN_TICKET_ATTRIBUTES = {"_default_title_", "_default_description_"}
-DATA_TYPES = {
-    "contact": {"string", "integer", "float", "boolean", "date", "datetime", "options"},
-    "company": {"string", "integer", "float", "boolean", "date", "datetime", "options"},
-    "conversation": {"string", "integer", "list", "decimal", "boolean", "datetime"},
-    "ticket_type": {"string", "list", "integer", "decimal", "boolean", "datetime", "files"},
-}
-WITH_OPTIONS = {"options", "list"}
-TICKET_CATEGORIES = {"Customer", "Back-office", "Tracker"}
-#: strategy -> (allowed values, values implemented in this version).
-STRATEGIES = {
-    "calls": ({"tickets", "conversations"}, {"tickets"}),
-    "changes": ({"attributes", "custom_object"}, set()),
-    "known_errors": ({"custom_object", "article"}, set()),
-    "assets": ({"custom_object", "companies"}, set()),
-    "reservations": ({"custom_object", "notes"}, set()),
-}
-TOP_KEYS = {"version", "confirmed", "strategies", "attributes", "ticket_types", "streams"}
-OUTPUT_KEYS = {"output", "source_key", "when", "fields"}
-RULE_KEYS = {"from", "template", "value", "first_of", "html", "lowercase", "enum", "unix", "when", "default",
-             "flag_default", "required"}
-SOURCE_KEYS = ("from", "template", "value", "first_of")
-CONFIRM_HINT = ("the map is not confirmed: review it, then set `confirmed: true` at the top of the file "
-                "(a `map confirm` command will do this too)")
+TOP_KEYS = {"version", "confirmed", "strategies", "attributes", "ticket_types", "custom_object_types", "streams"}
+OUTPUT_KEYS = {"output", "source_key", "when", "for_each", "warn", "fields"}
+CONFIRM_COMMAND = "topdesk-map confirm"
+CONFIRM_HINT = (f"the map is not confirmed: review it, then run `{CONFIRM_COMMAND} <map file>` (or set "
+                "`confirmed: true` at the top of the file)")
 
 
 def output_schema(stream: str) -> dict:
     return json.loads((SCHEMA_DIR / f"{stream}.json").read_text())
 
 
-def attribute_name_problem(name: t.Any) -> str | None:
-    """Intercom accepts attribute names of letters, digits, currency symbols, hyphens (and, in practice, spaces
-    and underscores); a dot would also break ``custom_attributes.<name>`` paths."""
-    if not isinstance(name, str) or not name.strip():
-        return "attribute name must be a non-empty string"
-    if name != name.strip():
-        return f"attribute name {name!r} must not start or end with a space"
-    bad = sorted({c for c in name if not (c.isalnum() or c in "-_ " or unicodedata.category(c) == "Sc")})
-    if bad:
-        return (f"attribute name {name!r} is rejected by Intercom: only letters, digits, currency symbols, hyphens, "
-                f"underscores and spaces are allowed (found {''.join(bad)!r})")
-    return None
-
-
 # ---------------------------------------------------------------- the parsed map
-
-
-@dataclass
-class AttributeDef:
-    name: str
-    model: str
-    data_type: str
-    options: list[str] | None = None
-    ticket_type: str | None = None
-    description: str | None = None
-
-    @property
-    def source_key(self) -> str:
-        scope = f"{self.model}:{self.ticket_type}" if self.ticket_type else self.model
-        return f"attribute:{scope}:{self.name}"
-
-    def record(self) -> dict:
-        out = {"source_key": self.source_key, "name": self.name, "model": self.model, "data_type": self.data_type}
-        for key in ("options", "ticket_type", "description"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-
-@dataclass
-class TicketTypeDef:
-    name: str
-    category: str = "Customer"
-    description: str | None = None
-    icon: str | None = None
-
-    def record(self) -> dict:
-        out = {"source_key": f"ticket_type:{self.name}", "name": self.name, "category": self.category}
-        for key in ("description", "icon"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
 
 
 @dataclass
@@ -122,6 +81,10 @@ class OutputSpec:
     fields: dict[str, Rule]
     when: list[Condition] = field(default_factory=list)
     line: int = 0
+    #: path of an array: one output per element, the element being ``item`` in rules and templates
+    for_each: str | None = None
+    #: template of a warning flag sent along with every output (the record is output, and reported)
+    warn: str | None = None
 
 
 @dataclass
@@ -133,6 +96,10 @@ class MapSpec:
     attributes: list[AttributeDef]
     ticket_types: list[TicketTypeDef]
     streams: dict[str, list[OutputSpec]]
+    custom_object_types: list[CustomObjectTypeDef] = field(default_factory=list)
+    #: ``file:line: message`` remarks that are not problems (streams this catalog does not offer)
+    notes: list[str] = field(default_factory=list)
+    _resolved: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def output_streams(self) -> list[str]:
@@ -143,6 +110,25 @@ class MapSpec:
                     seen.append(spec.output)
         return seen
 
+    def map_key(self, stream: str) -> str | None:
+        """The ``streams`` key that maps a TOPdesk stream: its own name, else the first pattern matching it."""
+        if stream not in self._resolved:
+            key = stream if stream in self.streams else next(
+                (k for k in self.streams if is_pattern(k) and fnmatch.fnmatchcase(stream, k)), None)
+            self._resolved[stream] = key
+        return self._resolved[stream]
+
+    def active(self, definitions: t.Iterable[T]) -> list[T]:
+        """The definitions the chosen strategies need (a definition's ``when`` names strategies; a ticket-type
+        attribute follows its ticket type)."""
+        types = {tt.name for tt in self.ticket_types if all_hold(tt.when, {}, self.strategies)}
+        return [d for d in definitions if all_hold(d.when, {}, self.strategies)
+                and getattr(d, "ticket_type", None) in (None, *types)]
+
+    def outputs_for(self, stream: str) -> list[OutputSpec]:
+        key = self.map_key(stream)
+        return self.streams[key] if key is not None else []
+
 
 class MapInvalid(Exception):
     """The map cannot be used; ``problems`` are ``file:line: message`` strings, all of them."""
@@ -152,58 +138,21 @@ class MapInvalid(Exception):
         super().__init__("the map is invalid:\n" + "\n".join(problems))
 
 
-# ---------------------------------------------------------------- catalog
-
-
-def tap_catalog() -> dict[str, dict] | None:
-    """Stream -> JSON Schema from tap-topdesk's packaged schema files (None if tap-topdesk is not installed)."""
-    try:
-        folder = resources.files("tap_topdesk") / "schemas"
-    except ModuleNotFoundError:
-        return None
-    return {p.name[:-5]: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".json")}
-
-
-def catalog_from_file(path: str | Path) -> dict[str, dict]:
-    """Stream -> JSON Schema from a Singer catalog file (``tap-topdesk --discover``)."""
-    document = json.loads(Path(path).read_text())
-    return {entry.get("stream") or entry["tap_stream_id"]: entry["schema"] for entry in document["streams"]}
-
-
-def schema_at(schema: dict, path: str) -> tuple[dict | None, str | None]:
-    """The sub-schema at a dotted path, or (None, reason)."""
-    node = schema
-    walked: list[str] = []
-    for part in path.split("."):
-        types = _types(node)
-        if "array" in types and "object" not in types:
-            return None, f"'{'.'.join(walked)}' is an array; paths cannot go into arrays"
-        props = node.get("properties")
-        if props is None:
-            if "object" in types or node.get("additionalProperties") not in (None, False):
-                return {}, None  # a free-form object: nothing more to check
-            return None, f"'{'.'.join(walked)}' has no fields (it is {'/'.join(sorted(types - {'null'}))})"
-        if part not in props:
-            return None, f"unknown field '{'.'.join([*walked, part])}'"
-        node = props[part]
-        walked.append(part)
-    return node, None
-
-
-def _types(node: dict) -> set[str]:
-    declared = node.get("type", [])
-    return {declared} if isinstance(declared, str) else set(declared)
-
-
 # ---------------------------------------------------------------- loading and validation
 
 
-class _Checker:
-    def __init__(self, path: str, catalog: dict[str, dict] | None) -> None:
+class _Checker(DefinitionChecks, RuleChecks):
+    """Collects every problem of one map file as (line, message)."""
+
+    def __init__(self, path: str, catalog: dict[str, dict] | None, known: dict[str, dict] | None = None) -> None:
         self.path = path
         self.catalog = catalog
+        self.known = known  # every stream tap-topdesk can emit (its packaged schemas), when catalog is narrower
         self.problems: list[tuple[int, str]] = []
         self.result_types: dict[int, set[str]] = {}
+        self.object_types: dict[str, CustomObjectTypeDef] = {}
+        self.require_confirmed = True
+        self.notes: list[tuple[int, str]] = []
 
     def add(self, line: int, message: str) -> None:
         self.problems.append((line, message))
@@ -221,14 +170,15 @@ class _Checker:
         if version != FORMAT_VERSION:
             self.add(doc.line_of("version"), f"version must be {FORMAT_VERSION} (found {version!r})")
         confirmed = doc.get("confirmed", False)
-        if confirmed is not True:
+        if confirmed is not True and self.require_confirmed:
             self.add(doc.line_of("confirmed") if "confirmed" in doc else doc.line, CONFIRM_HINT)
         strategies = self.check_strategies(doc)
         ticket_types = self.check_ticket_types(doc)
+        self.object_types = {o.name: o for o in self.check_custom_object_types(doc)}
         attributes = self.check_attributes(doc, {tt.name for tt in ticket_types})
         streams = self.check_streams(doc, attributes, {tt.name for tt in ticket_types})
         return MapSpec(self.path, version if isinstance(version, int) else 0, confirmed is True, strategies,
-                       attributes, ticket_types, streams)
+                       attributes, ticket_types, streams, list(self.object_types.values()))
 
     def check_strategies(self, doc: LineDict) -> dict[str, str]:
         raw = doc.get("strategies") or LineDict()
@@ -241,80 +191,13 @@ class _Checker:
             if name not in STRATEGIES:
                 self.add(line, f"unknown strategy {name!r} (known: {sorted(STRATEGIES)})")
                 continue
-            allowed, implemented = STRATEGIES[name]
-            if value not in allowed:
-                self.add(line, f"strategy {name}: {value!r} is not one of {sorted(allowed)}")
-            elif value not in implemented:
-                self.add(line, f"strategy {name}: {value!r} is not implemented yet "
-                               f"(implemented: {sorted(implemented) or 'none'})")
+            if value not in STRATEGIES[name]:
+                self.add(line, f"strategy {name}: {value!r} is not one of {list(STRATEGIES[name])}")
+                continue
             result[name] = value
-        result.setdefault("calls", "tickets")
+        for name, allowed in STRATEGIES.items():
+            result.setdefault(name, allowed[0])
         return result
-
-    def check_ticket_types(self, doc: LineDict) -> list[TicketTypeDef]:
-        result: list[TicketTypeDef] = []
-        raw = doc.get("ticket_types") or []
-        if not isinstance(raw, list):
-            self.add(doc.line_of("ticket_types"), "ticket_types must be a list")
-            return result
-        for item in raw:
-            line = getattr(item, "line", doc.line_of("ticket_types"))
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                self.add(line, "a ticket type needs a name")
-                continue
-            unknown = set(item) - {"name", "category", "description", "icon"}
-            if unknown:
-                self.add(line, f"ticket type {item['name']!r}: unknown keys {sorted(unknown)}")
-            category = item.get("category", "Customer")
-            if category not in TICKET_CATEGORIES:
-                self.add(item.line_of("category"), f"ticket type category must be one of {sorted(TICKET_CATEGORIES)}")
-            result.append(TicketTypeDef(item["name"], category, item.get("description"), item.get("icon")))
-        return result
-
-    def check_attributes(self, doc: LineDict, ticket_types: set[str]) -> list[AttributeDef]:
-        result: list[AttributeDef] = []
-        raw = doc.get("attributes") or []
-        if not isinstance(raw, list):
-            self.add(doc.line_of("attributes"), "attributes must be a list")
-            return result
-        seen: dict[tuple, int] = {}
-        for item in raw:
-            line = getattr(item, "line", doc.line_of("attributes"))
-            if not isinstance(item, LineDict):
-                self.add(line, "an attribute is a mapping with name, model and data_type")
-                continue
-            unknown = set(item) - {"name", "model", "data_type", "options", "ticket_type", "description"}
-            if unknown:
-                self.add(line, f"attribute: unknown keys {sorted(unknown)}")
-            name, model, data_type = item.get("name"), item.get("model"), item.get("data_type")
-            problem = attribute_name_problem(name)
-            if problem:
-                self.add(item.line_of("name"), problem)
-            if model not in DATA_TYPES:
-                self.add(item.line_of("model"), f"attribute {name!r}: model must be one of {sorted(DATA_TYPES)}")
-                continue
-            if data_type not in DATA_TYPES[model]:
-                self.add(item.line_of("data_type"),
-                         f"attribute {name!r}: data_type {data_type!r} is not valid for model {model} "
-                         f"(one of {sorted(DATA_TYPES[model])})")
-            options = item.get("options")
-            if data_type in WITH_OPTIONS and (not isinstance(options, list) or len(options) < 2):
-                self.add(item.line_of("options"), f"attribute {name!r}: data_type {data_type} needs at least 2 options")
-            ticket_type = item.get("ticket_type")
-            if model == "ticket_type" and ticket_type not in ticket_types:
-                self.add(item.line_of("ticket_type") if "ticket_type" in item else line,
-                         f"attribute {name!r}: ticket_type must name one of the map's ticket_types "
-                         f"({sorted(ticket_types)})")
-            key = (model, ticket_type, name)
-            if key in seen:
-                self.add(line, f"attribute {name!r} is defined twice for {model} (first at line {seen[key]})")
-            seen[key] = line
-            result.append(AttributeDef(str(name), model, str(data_type),
-                                       [str(o) for o in options] if isinstance(options, list) else None,
-                                       ticket_type, item.get("description")))
-        return result
-
-    # ---- streams and outputs
 
     def check_streams(self, doc: LineDict, attributes: list[AttributeDef],
                       ticket_types: set[str]) -> dict[str, list[OutputSpec]]:
@@ -325,11 +208,7 @@ class _Checker:
             return result
         for stream, outputs in raw.items():
             line = raw.line_of(stream)
-            schema = None
-            if self.catalog is not None:
-                schema = self.catalog.get(stream)
-                if schema is None:
-                    self.add(line, f"unknown TOPdesk stream {stream!r} (not in the tap catalog)")
+            schema = self.stream_schema(str(stream), line)
             if not isinstance(outputs, LineList):
                 self.add(line, f"stream {stream}: expected a list of outputs")
                 continue
@@ -340,6 +219,26 @@ class _Checker:
                     specs.append(spec)
             result[stream] = specs
         return result
+
+    def stream_schema(self, stream: str, line: int) -> dict | None:
+        """The schema a stream key's rules are checked against: the stream's, or for a pattern (``assets_*``) the
+        columns shared by every catalog stream it matches; a key naming nothing in the catalog is a problem."""
+        if self.catalog is None:
+            return None
+        catalog = self.catalog
+        matched = matching_streams(catalog, stream)
+        if not matched and self.known:  # a tap-topdesk stream this tap configuration does not offer (no CSV
+            catalog = self.known        # exports folder, no asset templates): valid, it just brings no records
+            matched = matching_streams(catalog, stream)
+            if matched:
+                what = "matches no stream" if is_pattern(stream) else "is not"
+                self.notes.append((line, f"{stream!r} {what} in this catalog: the tap does not offer it as "
+                                         "configured, so it brings no records"))
+        if not matched:
+            what = "matches no stream of" if is_pattern(stream) else "is not in"
+            self.add(line, f"unknown TOPdesk stream {stream!r} (it {what} the tap catalog)")
+            return None
+        return catalog[matched[0]] if len(matched) == 1 else common_schema([catalog[m] for m in matched])
 
     def check_output(self, stream: str, schema: dict | None, item: t.Any, line: int,
                      attributes: list[AttributeDef], ticket_types: set[str]) -> OutputSpec | None:
@@ -353,6 +252,10 @@ class _Checker:
         if kind not in OUTPUT_KINDS:
             self.add(item.line_of("output"), f"output {kind!r} is not an output stream (one of {list(OUTPUT_KINDS)})")
             return None
+        for_each = None
+        if "for_each" in item:
+            for_each = item["for_each"]
+            schema = self.element_schema(schema, for_each, item.line_of("for_each"))
         source_key = item.get("source_key")
         if not isinstance(source_key, str) or not template_paths(source_key):
             self.add(item.line_of("source_key"),
@@ -360,34 +263,78 @@ class _Checker:
             source_key = ""
         else:
             self.check_template_paths(schema, source_key, item.line_of("source_key"))
+            if for_each and not any(p == "item" or p.startswith("item.") for p in template_paths(source_key)):
+                self.add(item.line_of("source_key"), f"{kind}: with for_each, the source_key needs an {{item…}} "
+                                                     "placeholder, or every element gets the same key")
+        warn = item.get("warn")
+        if warn is not None:
+            if not isinstance(warn, str) or not warn.strip():
+                self.add(item.line_of("warn"), f"{kind}: warn is the text (a template) of the warning flag")
+                warn = None
+            else:
+                self.check_template_paths(schema, warn, item.line_of("warn"))
         when = self.check_when(schema, item.get("when"), item.line_of("when")) if "when" in item else []
         fields_raw = item.get("fields")
         if not isinstance(fields_raw, LineDict):
             self.add(item.line_of("fields"), f"{kind}: fields must be a mapping of output field -> rule")
             return None
         out_schema = output_schema(kind)
+        scope = self.scope(kind, fields_raw, ticket_types)
         fields: dict[str, Rule] = {}
         for name, raw_rule in fields_raw.items():
             fline = fields_raw.line_of(name)
-            self.check_output_field(kind, out_schema, str(name), fline, attributes, fields_raw)
+            self.check_output_field(kind, out_schema, str(name), fline, attributes, scope)
             rule = self.check_rule(schema, raw_rule, fline, f"{kind}.{name}", top=True)
             if rule is not None:
                 fields[str(name)] = rule
-                self.check_result_type(kind, out_schema, str(name), rule, fline, attributes)
+                self.check_result_type(kind, out_schema, str(name), rule, fline, attributes, scope)
         for group in out_schema.get("x-required-any", []):
             if not any(name in fields for name in group):
                 what = group[0] if len(group) == 1 else "one of " + ", ".join(group)
                 self.add(item.line_of("fields"), f"{kind}: Intercom needs {what}; the output has no rule for it")
-        if kind == "tickets" and "ticket_type" in fields:
-            value = fields["ticket_type"].value
-            if value is MISSING or value not in ticket_types:
-                self.add(fields_raw.line_of("ticket_type"),
-                         f"tickets: ticket_type must be a `value:` naming one of the map's ticket_types "
-                         f"({sorted(ticket_types)})")
-        return OutputSpec(stream, kind, source_key, fields, when, item.line)
+        if kind == "custom_object_links":
+            self.check_link(fields, fields_raw)
+        return OutputSpec(stream, kind, source_key, fields, when, item.line, for_each, warn)
+
+    def element_schema(self, schema: dict | None, path: t.Any, line: int) -> dict | None:
+        """``for_each: path``: the path must be an array; rules then see its element as ``item``."""
+        node = self.check_path(schema, path, line)
+        if node is None or schema is None or not node:
+            return schema
+        if "array" not in types_of(node):
+            self.add(line, f"for_each: '{path}' is not an array")
+            return schema
+        return {**schema, "properties": {**schema.get("properties", {}), "item": node.get("items", {})}}
+
+    def scope(self, kind: str, fields_raw: LineDict, ticket_types: set[str]) -> str | None:
+        """The ticket type / custom object type an output's attributes belong to (a `value:` constant)."""
+        name = SCOPE_FIELDS.get(kind)
+        if name is None or name not in fields_raw:
+            return None
+        raw = fields_raw[name]
+        value = raw.get("value") if isinstance(raw, dict) else raw
+        known = ticket_types if kind == "tickets" else set(self.object_types)
+        what = "ticket_types" if kind == "tickets" else "custom_object_types"
+        if not isinstance(value, str) or value not in known or (isinstance(raw, dict) and set(raw) != {"value"}):
+            self.add(fields_raw.line_of(name),
+                     f"{kind}: {name} must be a `value:` naming one of the map's {what} ({sorted(known)})")
+            return None
+        return value
+
+    def find_attribute(self, kind: str, name: str, attributes: list[AttributeDef],
+                       scope: str | None) -> tuple[t.Any, str]:
+        """(the definition of an output's attribute or None, where it should be defined)."""
+        model = ATTRIBUTE_FIELDS[kind][1]
+        if model == "custom_object":
+            type_def = self.object_types.get(scope or "")
+            return (type_def.attribute(name) if type_def else None), f"the attributes of custom object type {scope!r}"
+        found = next((a for a in attributes if a.name == name and a.model == model
+                      and (scope is None or a.ticket_type == scope)), None)
+        where = f"`attributes` with model {model}" + (f" and ticket_type {scope!r}" if scope else "")
+        return found, where
 
     def check_output_field(self, kind: str, out_schema: dict, name: str, line: int,
-                           attributes: list[AttributeDef], fields_raw: LineDict) -> None:
+                           attributes: list[AttributeDef], scope: str | None) -> None:
         head, _, rest = name.partition(".")
         props = out_schema["properties"]
         if head not in props or head == "source_key":
@@ -399,15 +346,15 @@ class _Checker:
             if not rest:
                 self.add(line, f"{kind}: write attributes one by one, as {head}.<attribute name>")
                 return
-            _field_name, model = ATTRIBUTE_FIELDS[kind]
-            if model == "ticket_type" and rest in BUILTIN_TICKET_ATTRIBUTES:
+            if ATTRIBUTE_FIELDS[kind][1] == "ticket_type" and rest in BUILTIN_TICKET_ATTRIBUTES:
                 return
             problem = attribute_name_problem(rest)
             if problem:
                 self.add(line, problem)
                 return
-            if not any(a.name == rest and a.model == model for a in attributes):
-                self.add(line, f"{kind}: {head}.{rest} is not defined under `attributes` with model {model}")
+            found, where = self.find_attribute(kind, rest, attributes, scope)
+            if found is None and (scope or ATTRIBUTE_FIELDS[kind][1] != "custom_object"):
+                self.add(line, f"{kind}: {head}.{rest} is not defined under {where}")
             return
         if "properties" in sub:
             if rest not in sub["properties"]:
@@ -418,10 +365,10 @@ class _Checker:
             self.add(line, f"{kind}: {head} is not an object; {name!r} is not a field")
 
     def check_result_type(self, kind: str, out_schema: dict, name: str, rule: Rule, line: int,
-                          attributes: list[AttributeDef]) -> None:
+                          attributes: list[AttributeDef], scope: str | None) -> None:
         produced = set(self.result_types.get(id(rule), set()))
         if rule.default is not MISSING and not isinstance(rule.default, dict):
-            produced.add(_json_type(rule.default))
+            produced.add(json_type(rule.default))
         if not produced:
             return
         head, _, rest = name.partition(".")
@@ -429,13 +376,12 @@ class _Checker:
         if "properties" in prop:
             prop = prop["properties"].get(rest, {})
         if prop.get("additionalProperties") is True and rest:
-            model = ATTRIBUTE_FIELDS[kind][1]
-            found = next((a for a in attributes if a.name == rest and a.model == model), None)
+            found, _where = self.find_attribute(kind, rest, attributes, scope)
             if found is None or found.data_type not in ATTRIBUTE_JSON_TYPES:
                 return
             expected, what = ATTRIBUTE_JSON_TYPES[found.data_type], f"attribute {rest!r} ({found.data_type})"
         else:
-            expected, what = _types(prop) - {"null"}, f"{kind}.{name}"
+            expected, what = types_of(prop) - {"null"}, f"{kind}.{name}"
             if "number" in expected:
                 expected |= {"integer"}
         if expected and not produced <= expected:
@@ -443,170 +389,46 @@ class _Checker:
             self.add(line, f"{kind}.{name}: the rule gives {'/'.join(sorted(produced))} but {what} takes "
                            f"{'/'.join(sorted(expected))}{hint}")
 
-    def check_when(self, schema: dict | None, raw: t.Any, line: int) -> list[Condition]:
-        items = raw if isinstance(raw, list) else [raw]
-        result = []
-        for item in items:
-            iline = getattr(item, "line", line)
-            if not isinstance(item, dict) or ("path" in item) == ("strategy" in item):
-                self.add(iline, "when: a condition is {path: X, present|equals|in: …} or {strategy: S, equals: V}")
-                continue
-            unknown = set(item) - {"path", "strategy", "present", "equals", "in"}
-            if unknown:
-                self.add(iline, f"when: unknown keys {sorted(unknown)}")
-            tests = [k for k in ("present", "equals", "in") if k in item]
-            if len(tests) > 1:
-                self.add(iline, f"when: use one test, not {tests}")
-            if "in" in item and not isinstance(item["in"], list):
-                self.add(iline, "when: `in` takes a list")
-            if "strategy" in item:
-                if item["strategy"] not in STRATEGIES:
-                    self.add(iline, f"when: unknown strategy {item['strategy']!r}")
-            else:
-                self.check_path(schema, item["path"], iline)
-            result.append(Condition(path=item.get("path"), strategy=item.get("strategy"), present=item.get("present"),
-                                    equals=item.get("equals", MISSING), among=item.get("in")))
-        return result
+    def check_link(self, fields: dict[str, Rule], fields_raw: LineDict) -> None:
+        """A link names the relationship by (to_type, relationship) constants; a constant from_kind/from_type must
+        be one of the relationship's declared hosts."""
+        to_type = fields.get("to_type")
+        if to_type is None:
+            return
+        type_def = self.object_types.get(to_type.value) if isinstance(to_type.value, str) else None
+        if type_def is None:
+            self.add(fields_raw.line_of("to_type"), f"custom_object_links: to_type must be a `value:` naming one of "
+                                                    f"the map's custom_object_types ({sorted(self.object_types)})")
+            return
+        relationship = fields.get("relationship")
+        found = type_def.relationship(relationship.value) if relationship and isinstance(relationship.value, str) \
+            else None
+        if found is None:
+            self.add(fields_raw.line_of("relationship"),
+                     f"custom_object_links: relationship must be a `value:` naming a relationship of {type_def.name} "
+                     f"({[r.name for r in type_def.relationships]})")
+            return
+        from_kind, from_type = fields.get("from_kind"), fields.get("from_type")
+        host = from_type.value if from_kind and from_kind.value == "custom_object" and from_type else (
+            from_kind.value if from_kind else MISSING)
+        if isinstance(host, str) and host not in found.hosts:
+            self.add(fields_raw.line_of("from_type" if from_kind and from_kind.value == "custom_object"
+                                        else "from_kind"),
+                     f"custom_object_links: {type_def.name}.{found.name} lives on {found.hosts}, not on {host!r}")
 
-    def check_path(self, schema: dict | None, path: t.Any, line: int) -> dict | None:
-        if not isinstance(path, str) or not path:
-            self.add(line, f"a source path must be a dotted field name (found {path!r})")
-            return None
-        if schema is None:
-            return None
-        node, problem = schema_at(schema, path)
-        if problem:
-            self.add(line, problem)
-        return node
-
-    def check_template_paths(self, schema: dict | None, template: str, line: int) -> None:
-        for path in template_paths(template):
-            self.check_path(schema, path, line)
-
-    def check_rule(self, schema: dict | None, raw: t.Any, line: int, where: str, *, top: bool) -> Rule | None:
-        if not isinstance(raw, dict):
-            raw = LineDict(value=raw)  # shorthand: a bare scalar is a constant
-            raw.line, raw.key_lines = line, {}
-        line = getattr(raw, "line", line) or line
-        lines = raw.line_of if isinstance(raw, LineDict) else (lambda _key: line)
-        unknown = set(raw) - RULE_KEYS
-        if unknown:
-            self.add(line, f"{where}: unknown rule keys {sorted(unknown)} (rule kinds: {', '.join(sorted(RULE_KEYS))})")
-        sources = [k for k in SOURCE_KEYS if k in raw]
-        if len(sources) > 1:
-            self.add(line, f"{where}: use one source, not {sources}")
-        if not top:
-            for key in ("default", "flag_default", "required"):
-                if key in raw:
-                    self.add(lines(key), f"{where}: `{key}` belongs on the field, not inside first_of")
-        rule = Rule(line=line)
-        source_schema: dict | None = None
-        if "from" in raw:
-            rule.from_ = raw["from"]
-            source_schema = self.check_path(schema, raw["from"], lines("from"))
-        if "template" in raw:
-            if not isinstance(raw["template"], str):
-                self.add(lines("template"), f"{where}: template must be a string")
-            else:
-                rule.template = raw["template"]
-                self.check_template_paths(schema, raw["template"], lines("template"))
-        if "value" in raw:
-            rule.value = raw["value"]
-        if "first_of" in raw:
-            alternatives = raw["first_of"]
-            if not isinstance(alternatives, list) or not alternatives:
-                self.add(lines("first_of"), f"{where}: first_of takes a list of rules")
-            else:
-                rule.first_of = [r for i, a in enumerate(alternatives)
-                                 if (r := self.check_rule(schema, a, alternatives.line_of(i), where, top=False))]
-        if "when" in raw:
-            rule.when = self.check_when(schema, raw["when"], lines("when"))
-        types = _types(source_schema) if source_schema else set()
-        is_string_source = "string" in types
-        if "html" in raw:
-            if raw["html"] not in HTML_MODES:
-                self.add(lines("html"), f"{where}: html must be one of {list(HTML_MODES)}")
-            elif source_schema is not None and source_schema and not is_string_source:
-                self.add(lines("html"), f"{where}: html on a non-text field ({rule.from_})")
-            rule.html = raw["html"]
-        if "lowercase" in raw:
-            rule.lowercase = raw["lowercase"] is True
-            if source_schema and not is_string_source:
-                self.add(lines("lowercase"), f"{where}: lowercase on a non-text field ({rule.from_})")
-        if "unix" in raw:
-            rule.unix = raw["unix"] is True
-            if source_schema and not (is_string_source and source_schema.get("format") in ("date-time", "date")):
-                self.add(lines("unix"), f"{where}: unix needs a date-time field; {rule.from_!r} is "
-                                        f"{'/'.join(sorted(types - {'null'})) or 'untyped'} without a date format")
-            if "value" in raw:
-                self.add(lines("unix"), f"{where}: unix on a constant")
-        if "enum" in raw:
-            enum = raw["enum"]
-            if not isinstance(enum, dict) or not isinstance(enum.get("map"), dict) or set(enum) - {"map", "default"}:
-                self.add(lines("enum"), f"{where}: enum takes {{map: {{from: to, …}}, default: …}}")
-            else:
-                rule.enum = dict(enum["map"])
-                rule.enum_default = enum.get("default", MISSING)
-        if "default" in raw:
-            rule.default = raw["default"]
-            if isinstance(rule.default, dict):
-                if set(rule.default) != {"template"}:
-                    self.add(lines("default"), f"{where}: a default is a constant or {{template: …}}")
-                else:
-                    self.check_template_paths(schema, rule.default["template"], lines("default"))
-        if "flag_default" in raw:
-            rule.flag_default = str(raw["flag_default"])
-            if "default" not in raw:
-                self.add(lines("flag_default"), f"{where}: flag_default needs a default")
-        if "required" in raw:
-            rule.required = raw["required"] is True
-        rule_types = _result_types(rule, _types(source_schema) - {"null"} if source_schema else set())
-        self.result_types[id(rule)] = rule_types
-        return rule
-
-
-def _result_types(rule: Rule, source_types: set[str]) -> set[str]:
-    """JSON types a rule yields, as far as the map tells (empty set: unknown, not checked)."""
-    if rule.enum is not None:
-        values = [*rule.enum.values()] + ([] if rule.enum_default is MISSING else [rule.enum_default])
-        return {_json_type(v) for v in values}
-    if rule.unix:
-        return {"integer"}
-    if rule.template is not None:
-        return {"string"}
-    if rule.value is not MISSING:
-        return {_json_type(rule.value)}
-    if rule.from_ is not None:
-        return set(source_types)
-    return set()
-
-
-def _json_type(value: t.Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else "object"
-
-
-#: attribute data type -> the JSON type its value must have (dates as unix seconds).
-ATTRIBUTE_JSON_TYPES = {"string": {"string"}, "options": {"string"}, "list": {"string"}, "integer": {"integer"},
-                        "float": {"number", "integer"}, "decimal": {"number", "integer"}, "boolean": {"boolean"},
-                        "date": {"integer"}, "datetime": {"integer"}}
-
-
-def load_map(path: str | Path | None = None, catalog: dict[str, dict] | bool | None = True) -> MapSpec:
+def load_map(path: str | Path | None = None, catalog: dict[str, dict] | bool | None = True, *,
+             require_confirmed: bool = True) -> MapSpec:
     """Load and check a map file; raises MapInvalid with every problem.
 
     ``catalog``: stream -> JSON Schema; True (default) = tap-topdesk's schemas when installed; None/False = skip
-    the source-side checks.
+    the source-side checks. ``require_confirmed=False``: an unconfirmed map is not a problem (review, confirm).
     """
     path = Path(path) if path else DEFAULT_MAP
+    packaged = tap_catalog() if catalog is not None and catalog is not False else None
     if catalog is True:
-        catalog = tap_catalog()
-    checker = _Checker(str(path), catalog or None)
+        catalog = packaged
+    checker = _Checker(str(path), catalog or None, packaged)
+    checker.require_confirmed = require_confirmed
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -618,4 +440,5 @@ def load_map(path: str | Path | None = None, catalog: dict[str, dict] | bool | N
         ordered = sorted(set(checker.problems), key=lambda p: (p[0], p[1]))
         raise MapInvalid([f"{path}:{line}: {message}" for line, message in ordered])
     assert spec is not None
+    spec.notes = [f"{path}:{line}: {message}" for line, message in checker.notes]
     return spec

@@ -47,6 +47,8 @@ class TopdeskIntercomMapper(InlineMapper):
         except (OSError, ValueError, KeyError) as exc:
             raise MapError([f"{catalog_path}:0: cannot read the catalog: {exc}"]) from None
         self.engine = Engine(self.spec)
+        for remark in self.spec.notes:
+            self.logger.info("Map note: %s", remark)
         self._schemas_sent: set[str] = set()
         self._ignored: set[str] = set()
         self._definitions_sent = False
@@ -63,7 +65,9 @@ class TopdeskIntercomMapper(InlineMapper):
         if self._definitions_sent:
             return
         self._definitions_sent = True
-        definitions = (("ticket_types", self.spec.ticket_types), ("attribute_definitions", self.spec.attributes))
+        definitions = (("ticket_types", self.spec.active(self.spec.ticket_types)),
+                       ("attribute_definitions", self.spec.active(self.spec.attributes)),
+                       ("custom_object_types", self.spec.active(self.spec.custom_object_types)))
         for stream, items in definitions:
             if items:
                 yield from self._schema(stream)
@@ -83,8 +87,10 @@ class TopdeskIntercomMapper(InlineMapper):
             self._ignore(stream)
             return
         yield from self._definitions()
-        for spec in self.spec.streams[stream]:
-            yield from self._schema(spec.output)
+        strategies = self.spec.strategies
+        for spec in self.engine.outputs_for(stream):
+            if all(c.holds({}, strategies) for c in spec.when if c.strategy):  # outputs of other strategies: none
+                yield from self._schema(spec.output)
         yield from self._schema(FLAGGED)
 
     def map_record_message(self, message_dict: dict) -> t.Iterable[singer.Message]:

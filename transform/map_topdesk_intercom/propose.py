@@ -1,4 +1,4 @@
-"""``map-topdesk-intercom-propose``: write a proposed map for the user to review and confirm.
+"""``topdesk-map propose``: write a proposed map for the user to review and confirm.
 
 The proposal is the default map's text with ``confirmed: false`` plus sections built here as text (PyYAML cannot
 write comments, and every addition explains itself in one):
@@ -6,9 +6,10 @@ write comments, and every addition explains itself in one):
 - a custom attribute and a field rule for every optional field (``optionalFields1/2.*`` of persons, branches and
   incidents) that the catalog declares and that a sample of tap records (``--sample``, JSONL of Singer messages)
   shows filled — a catalog has no values, so without a sample no optional field is proposed;
-- one commented-out custom-object output per freely definable asset type (an ``assets_<template>`` stream whose
-  template is not one of TOPdesk's standard hardware/software/licence/network/CI types): the map format has no
-  custom-object output yet, and the object type has to be created in Intercom's UI first;
+- per freely definable asset type (an ``assets_<template>`` stream whose template is not one of TOPdesk's standard
+  hardware/software/licence/network/CI types) a custom object type declaration (one attribute per template field;
+  the type itself is created in Intercom's UI) and the stream's own entry (instances + assignee links), which takes
+  precedence over the default map's ``assets_*`` pattern;
 - for each proposed attribute that already exists in Intercom (``--intercom-attributes``) with another data type,
   a comment saying so, and a distinct name.
 """
@@ -24,7 +25,13 @@ from pathlib import Path
 import click
 import yaml
 
-from map_topdesk_intercom.mapfile import DEFAULT_MAP, attribute_name_problem, catalog_from_file, schema_at
+from map_topdesk_intercom.mapfile import (
+    CONFIRM_COMMAND,
+    DEFAULT_MAP,
+    attribute_name_problem,
+    catalog_from_file,
+    schema_at,
+)
 
 #: TOPdesk stream -> (output in the default map, attribute model, output field holding the attributes).
 OPTIONAL_TARGETS = {
@@ -132,7 +139,8 @@ def is_freely_definable(stream: str) -> bool:
 class Proposal:
     attributes: list[str] = field(default_factory=list)  # YAML lines inside `attributes:`
     fields: dict[str, list[str]] = field(default_factory=dict)  # stream -> YAML lines inside the output's fields
-    custom_objects: list[str] = field(default_factory=list)  # commented-out lines inside `streams:`
+    object_types: list[str] = field(default_factory=list)  # lines inside `custom_object_types:`
+    custom_objects: list[str] = field(default_factory=list)  # stream entries appended to `streams:`
     header: list[str] = field(default_factory=list)  # comment lines at the top
 
 
@@ -221,36 +229,88 @@ def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existi
                 f"{attr.get('data_type')!r} but Intercom already has it as {found.get('data_type')!r}: "
                 "rename it under `attributes` and in its field rule")
     for stream in sorted(s for s in catalog if is_freely_definable(s)):
-        proposal.custom_objects.extend(_custom_object(stream, catalog[stream], (type_names or {}).get(stream)))
+        declaration, entry = _custom_object(stream, catalog[stream], (type_names or {}).get(stream))
+        proposal.object_types.extend(declaration)
+        proposal.custom_objects.extend(entry)
     return proposal
 
 
-def _custom_object(stream: str, schema: dict, type_name: str | None) -> list[str]:
+def _object_attribute(key: str, node: dict) -> tuple[str, str, str]:
+    """(attribute name, custom object format, field rule) for one template field: the card's display name when
+    Intercom accepts it, dates as unix seconds, untyped fields (dropdowns) as text."""
+    name = str(node.get("description") or "").strip()
+    if attribute_name_problem(name):
+        name = key
+    types = set(node.get("type") or []) if isinstance(node.get("type"), list) else {node.get("type")}
+    types.discard("null")
+    if node.get("format") in ("date-time", "date"):
+        return name, "date", f"{{from: {_quote(key)}, unix: true}}"
+    for json_type, data_type in (("boolean", "boolean"), ("integer", "integer"), ("number", "decimal")):
+        if types == {json_type}:
+            return name, data_type, f"{{from: {_quote(key)}}}"
+    if types == {"string"}:
+        return name, "string", f"{{from: {_quote(key)}}}"
+    return name, "string", f"{{template: {_quote('{' + key + '}')}}}"
+
+
+def _custom_object(stream: str, schema: dict, type_name: str | None) -> tuple[list[str], list[str]]:
+    """(lines of its ``custom_object_types`` entry, lines of its ``streams`` entry) for a freely definable type."""
     slug = stream.removeprefix("assets_")
-    object_type = type_name or slug.replace("_", " ").capitalize()
-    lines = [
-        "",
-        f"  # PROPOSED (commented out): freely definable asset type {object_type!r} (stream {stream}).",
-        "  # Rule: every assets_<template> stream whose template is not a standard TOPdesk type (hardware, software,",
-        "  # licence, network, configuration items *_ci) is freely definable and becomes instances of an Intercom",
-        f"  # custom object {object_type!r}. The object type (and its attributes) must exist in Intercom first: custom",
-        "  # objects are created in the Intercom UI only. The map format has no `custom_object_instances` output yet,",
-        "  # so this is left as a comment; uncomment it once that output kind is supported.",
-        f"  # {stream}:",
-        "  #   - output: custom_object_instances",
-        f"  #     object_type: {_quote(object_type)}",
-        "  #     source_key: \"asset:{id}\"",
-        "  #     fields:",
-        "  #       external_id: {from: id, required: true}",
-        "  #       title: {from: name}",
-    ]
+    object_type = re.sub(r"[^\w ]+", " ", type_name or slug.replace("_", " ").capitalize()).strip()
+    object_type = " ".join(object_type.split()) or slug
+    attributes: list[tuple[str, str, str, str]] = []
+    seen: set[str] = set()
     for key, node in (schema.get("properties") or {}).items():
         if key in ASSET_BUILTINS:
             continue
-        unix = ", unix: true" if node.get("format") in ("date-time", "date") else ""
-        label = f"  # {node['description']}" if node.get("description") else ""
-        lines.append(f"  #       custom_attributes.{key}: {{from: {key}{unix}}}{label}")
-    return lines
+        name, data_type, rule = _object_attribute(key, node)
+        if attribute_name_problem(name) or name in seen or name in ("Name", "Archived"):
+            continue
+        seen.add(name)
+        attributes.append((name, data_type, rule, key))
+    relationship = f"TOPdesk {object_type}"
+    declaration = [
+        f"  # PROPOSED: freely definable asset type {object_type!r} (stream {stream}): every assets_<template> stream",
+        "  # whose template is not a standard TOPdesk type (hardware, software, licence, network, configuration items",
+        f"  # *_ci) becomes its own custom object, with one attribute per template field. Create {object_type!r} in",
+        "  # Intercom's UI (Settings > Data > Custom Objects) with these attributes: the target checks it exists.",
+        f"  - name: {_quote(object_type)}",
+        f"    description: {_quote(f'TOPdesk asset template {object_type} (freely definable)')}",
+        "    attributes:",
+        "      - {name: Name, data_type: string}",
+        "      - {name: Archived, data_type: boolean}",
+        *(f"      - {{name: {_quote(name)}, data_type: {data_type}}}" for name, data_type, _r, _k in attributes),
+        "    relationships:",
+        f"      - {{name: {_quote(relationship)}, from: contact, cardinality: many}}",
+    ]
+    entry = [
+        "",
+        f"  # PROPOSED: the records of the freely definable type {object_type!r} (this entry takes precedence over",
+        "  # the assets_* pattern); the persons they are assigned to are linked to them.",
+        f"  {stream}:",
+        "    - output: custom_object_instances",
+        "      source_key: \"asset:{id}\"",
+        "      fields:",
+        f"        object_type: {{value: {_quote(object_type)}}}",
+        "        external_id: {from: id, required: true}",
+        "        external_created_at: {from: creationDate, unix: true}",
+        "        external_updated_at: {from: modificationDate, unix: true}",
+        "        custom_attributes.Name: {from: name}",
+        "        custom_attributes.Archived: {from: archived}",
+        *(f"        custom_attributes.{name}: {rule}" + (f"   # TOPdesk field {key}" if key != name else "")
+          for name, _d, rule, key in attributes),
+        "    - output: custom_object_links",
+        "      source_key: \"asset-person:{id}:{item.person.id}\"",
+        "      for_each: \"@assignments.persons\"",
+        "      when: {path: item.person.id}",
+        "      fields:",
+        f"        relationship: {{value: {_quote(relationship)}}}",
+        "        from_kind: {value: contact}",
+        "        refs.from: {template: \"person:{item.person.id}\", required: true}",
+        f"        to_type: {{value: {_quote(object_type)}}}",
+        "        refs.to: {template: \"asset:{id}\", required: true}",
+    ]
+    return declaration, entry
 
 
 # ---------------------------------------------------------------- writing into the default map's text
@@ -299,12 +359,17 @@ def render_proposal(proposal: Proposal, base: str) -> str:
     streams_at = next(n for n, line in enumerate(lines) if line.startswith("streams:"))
     if proposal.attributes:
         lines[streams_at:streams_at] = [*proposal.attributes, ""]
+    if proposal.object_types:  # at the end of the custom_object_types list, i.e. just before `attributes:`
+        attributes_at = next(n for n, line in enumerate(lines) if line.startswith("attributes:"))
+        while attributes_at > 0 and not lines[attributes_at - 1].strip():
+            attributes_at -= 1
+        lines[attributes_at:attributes_at] = proposal.object_types
     lines.extend(proposal.custom_objects)
-    head = [*proposal.header, "# Proposed by map-topdesk-intercom-propose from the default map."]
+    head = [*proposal.header, "# Proposed by `topdesk-map propose` from the default map."]
     return "\n".join([*head, *lines]) + "\n"
 
 
-@click.command(name="map-topdesk-intercom-propose")
+@click.command(name="propose")
 @click.option("--catalog", "catalog_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="the tap's catalog (tap-topdesk --config c.json --discover)")
 @click.option("--intercom-attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False),
@@ -329,9 +394,9 @@ def main(catalog_path: str, attributes_path: str | None, sample_path: str | None
                                "filled.")
     Path(out_path).write_text(render_proposal(proposal, base), encoding="utf-8")
     n_attrs = sum(1 for line in proposal.attributes if line.lstrip().startswith("- "))
-    n_objects = sum(1 for line in proposal.custom_objects if "output: custom_object_instances" in line)
+    n_objects = sum(1 for line in proposal.object_types if line.startswith("  - name: "))
     click.echo(f"{out_path}: {n_attrs} optional-field attribute(s), {n_objects} custom object type(s) proposed; "
-               "review it, then set `confirmed: true`", err=True)
+               f"review it, then run `{CONFIRM_COMMAND} {out_path}`", err=True)
 
 
 if __name__ == "__main__":

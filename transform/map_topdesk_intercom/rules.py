@@ -1,15 +1,20 @@
 """Field rules: the small set of rule kinds a map is written in, and how one rule turns a record into a value.
 
-Sources (at most one): ``from`` (a dotted path), ``template`` (``"{number} {briefDescription}"``), ``value`` (a
-constant), ``first_of`` (alternatives; the first non-empty wins). Transforms, applied in this order to a non-empty
-value: ``html`` (``text`` | ``sanitize``), ``lowercase``, ``enum`` (``map`` + optional ``default``), ``unix``
-(RFC 3339 -> unix seconds). Policies: ``when`` (the rule only applies if a condition holds), ``default`` (used when
+Sources (at most one): ``from`` (a dotted path; a numeric step indexes a list), ``template``
+(``"{number} {briefDescription}"``, ``escape: html`` escapes the filled values), ``value`` (a constant), ``first_of``
+(alternatives; the first non-empty wins), ``join`` (the non-empty results of several rules, concatenated with
+``separator``), ``object`` (a JSON object of sub-rules), ``flags`` (the names of the listed boolean fields that are
+true), ``details`` (the record's remaining top-level fields as ``key: value`` lines, for free-form types). Transforms,
+applied in this order to a non-empty value: ``html`` (``text`` | ``sanitize``), ``lowercase``, ``mimetype`` (file
+name -> content type), ``enum`` (``map`` + optional ``default``), ``unix`` (RFC 3339 -> unix seconds), ``as_list``
+(wrap in a one-element list). Policies: ``when`` (the rule only applies if a condition holds), ``default`` (used when
 the value is empty; ``flag_default`` also reports it), ``required`` (empty -> the record is flagged, not output).
 """
 
 from __future__ import annotations
 
 import html as html_lib
+import mimetypes
 import re
 import typing as t
 from dataclasses import dataclass, field
@@ -18,7 +23,7 @@ from datetime import UTC, datetime
 import nh3
 
 MISSING: t.Any = object()
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(\?)?\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_@][A-Za-z0-9_.@-]*)(\?)?\}")
 HTML_MODES = ("text", "sanitize")
 SAFE_URL_SCHEMES = {"http", "https", "mailto"}
 
@@ -38,9 +43,13 @@ def is_empty(value: t.Any) -> bool:
 
 
 def get_path(record: t.Any, path: str) -> t.Any:
-    """``caller.branch.id`` -> the nested value, or None when any step is missing or not an object."""
+    """``caller.branch.id`` -> the nested value, or None when any step is missing; a numeric step indexes a list
+    (``@assignments.persons.0.person.name``)."""
     value = record
     for part in path.split("."):
+        if isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+            continue
         if not isinstance(value, dict):
             return None
         value = value.get(part)
@@ -48,6 +57,8 @@ def get_path(record: t.Any, path: str) -> t.Any:
 
 
 def _text(value: t.Any) -> str:
+    if isinstance(value, list):  # e.g. a CSV export's linked call numbers
+        return ", ".join(_text(v) for v in value if not is_empty(v))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -59,8 +70,9 @@ def template_paths(template: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(template)]
 
 
-def render(template: str, record: dict) -> str | None:
-    """Fill ``{path}`` placeholders; an empty ``{path}`` makes the result None, an empty ``{path?}`` renders ''."""
+def render(template: str, record: dict, escape: str | None = None) -> str | None:
+    """Fill ``{path}`` placeholders; an empty ``{path}`` makes the result None, an empty ``{path?}`` renders ''.
+    ``escape="html"`` escapes the filled values (the template itself is trusted HTML)."""
     missing = False
 
     def fill(match: re.Match) -> str:
@@ -70,7 +82,8 @@ def render(template: str, record: dict) -> str | None:
             if not match.group(2):
                 missing = True
             return ""
-        return _text(value)
+        text = _text(value)
+        return html_lib.escape(text) if escape == "html" else text
 
     result = PLACEHOLDER.sub(fill, template)
     return None if missing else result.strip()
@@ -109,6 +122,31 @@ def sanitize_html(value: str) -> str:
     return nh3.clean(value, url_schemes=SAFE_URL_SCHEMES).strip()
 
 
+def content_type(file_name: str) -> str:
+    """The MIME type Intercom's ``attachment_files`` need, guessed from the file name (TOPdesk stores none)."""
+    guessed, _ = mimetypes.guess_type(file_name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def details_text(record: dict, exclude: t.Collection[str]) -> str | None:
+    """The record's top-level fields not in ``exclude`` as sorted ``key: value`` lines: a free-form type's own
+    fields (asset card fields differ per template) kept readable in one text attribute. Named objects give their
+    name; lists and other objects are left out."""
+    lines = []
+    for key in sorted(record):
+        value = record[key]
+        if key in exclude or key.startswith("@") or is_empty(value):
+            continue
+        if isinstance(value, dict):
+            value = value.get("name")
+            if is_empty(value):
+                continue
+        if isinstance(value, (dict, list)):
+            continue
+        lines.append(f"{key}: {_text(value)}")
+    return "\n".join(lines) or None
+
+
 @dataclass
 class Condition:
     """``{path: X, present: true|false}``, ``{path: X, equals: V}``, ``{path: X, in: [..]}`` or
@@ -144,8 +182,16 @@ class Rule:
     template: str | None = None
     value: t.Any = MISSING
     first_of: list[Rule] | None = None
+    join: list[Rule] | None = None
+    separator: str = ""
+    object: dict[str, Rule] | None = None
+    flags: list[str] | None = None
+    details: list[str] | None = None  # the excluded keys
+    escape: str | None = None
     html: str | None = None
     lowercase: bool = False
+    mimetype: bool = False
+    as_list: bool = False
     enum: dict | None = None
     enum_default: t.Any = MISSING
     unix: bool = False
@@ -158,7 +204,7 @@ class Rule:
         if self.from_ is not None:
             return get_path(record, self.from_)
         if self.template is not None:
-            return render(self.template, record)
+            return render(self.template, record, self.escape)
         if self.value is not MISSING:
             return self.value
         if self.first_of is not None:
@@ -166,6 +212,16 @@ class Rule:
                 value, _ = alternative.evaluate(record, strategies)
                 if not is_empty(value):
                     return value
+        if self.join is not None:
+            parts = [part for rule in self.join if not is_empty(part := rule.evaluate(record, strategies)[0])]
+            return self.separator.join(_text(part) for part in parts) or None
+        if self.object is not None:
+            built = {name: rule.evaluate(record, strategies)[0] for name, rule in self.object.items()}
+            return {name: value for name, value in built.items() if value is not None} or None
+        if self.flags is not None:
+            return [path for path in self.flags if get_path(record, path) is True] or None
+        if self.details is not None:
+            return details_text(record, self.details)
         return None
 
     def transform(self, value: t.Any) -> t.Any:
@@ -173,6 +229,8 @@ class Rule:
             value = html_to_text(value) if self.html == "text" else sanitize_html(value)
         if self.lowercase and isinstance(value, str):
             value = value.strip().lower()
+        if self.mimetype and isinstance(value, str):
+            value = content_type(value)
         if self.enum is not None and not is_empty(value):
             if value in self.enum:
                 value = self.enum[value]
@@ -184,6 +242,8 @@ class Rule:
                 raise FieldError(f"value {value!r} is not in the enum map and the enum has no default")
         if self.unix and not is_empty(value):
             value = to_unix(value)
+        if self.as_list and not is_empty(value):
+            value = [value]
         return value
 
     def evaluate(self, record: dict, strategies: t.Mapping[str, str]) -> tuple[t.Any, bool]:
@@ -197,7 +257,7 @@ class Rule:
         if is_empty(value) and self.default is not MISSING:
             default = self.default
             if isinstance(default, dict) and set(default) == {"template"}:
-                default = render(default["template"], record)
+                default = render(default["template"], record, self.escape)
             value, used_default = default, True
         if is_empty(value):
             if self.required:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from transform_testkit import tap_records
+from transform_testkit import OTHER_STRATEGIES, engine_for, tap_messages, tap_records
 
 from map_topdesk_intercom.engine import Engine
 from map_topdesk_intercom.mapfile import load_map, output_schema
@@ -23,12 +23,29 @@ def mapped(engine: Engine, stream: str) -> dict[str, list[dict]]:
     return result
 
 
-def test_outputs_match_their_json_schemas(engine):
-    for stream in ("persons", "branches", "incidents", "incident_progress_trail"):
-        for out_stream, records in mapped(engine, stream).items():
-            validator = jsonschema.Draft7Validator(output_schema(out_stream))
-            for record in records:
-                validator.validate(record)
+@pytest.mark.parametrize("strategies", [(), tuple(sorted(OTHER_STRATEGIES.items()))], ids=["default", "other"])
+def test_every_output_matches_its_json_schema(strategies):
+    engine = engine_for(strategies)
+    validators: dict[str, jsonschema.Draft7Validator] = {}
+    seen: set[str] = set()
+    for message in tap_messages():
+        if message["type"] != "RECORD":
+            continue
+        for out_stream, record in engine.apply(message["stream"], message["record"]):
+            if out_stream not in validators:
+                validators[out_stream] = jsonschema.Draft7Validator(output_schema(out_stream))
+            validators[out_stream].validate(record)
+            seen.add(out_stream)
+    spec = engine.spec
+    for stream, items in (("ticket_types", spec.ticket_types), ("attribute_definitions", spec.attributes),
+                          ("custom_object_types", spec.custom_object_types)):
+        for item in spec.active(items):
+            jsonschema.validate(item.record(), output_schema(stream))
+    expected = {"contacts", "contact_companies", "companies", "admins", "teams", "team_memberships",
+                "articles", "collections", "inventory_items", "custom_object_instances", "flagged"}
+    expected |= ({"tickets", "ticket_parts", "custom_object_links"} if not strategies else
+                 {"conversations", "conversation_parts", "contact_notes", "custom_object_links"})
+    assert seen == expected
 
 
 def test_persons_become_user_contacts(engine):

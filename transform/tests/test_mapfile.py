@@ -9,7 +9,14 @@ import sys
 import pytest
 from transform_testkit import MINIMAL_MAP, write_map
 
-from map_topdesk_intercom.mapfile import DEFAULT_MAP, MapInvalid, attribute_name_problem, load_map, tap_catalog
+from map_topdesk_intercom.mapfile import (
+    DEFAULT_MAP,
+    OUTPUT_KINDS,
+    MapInvalid,
+    attribute_name_problem,
+    load_map,
+    tap_catalog,
+)
 from map_topdesk_intercom.mapper import MapError, TopdeskIntercomMapper
 
 THREE_ERRORS = (
@@ -27,9 +34,19 @@ def problems_of(path, **kwargs) -> list[str]:
 
 def test_default_map_is_valid_against_the_tap_catalog():
     spec = load_map(DEFAULT_MAP)
-    assert spec.confirmed and spec.strategies["calls"] == "tickets"
-    assert set(spec.streams) == {"persons", "branches", "incidents", "incident_progress_trail"}
-    assert spec.output_streams == ["contacts", "contact_companies", "companies", "tickets", "ticket_parts"]
+    assert spec.confirmed
+    assert spec.strategies == {"calls": "tickets", "changes": "custom_object", "known_errors": "custom_object",
+                               "assets": "custom_object", "reservations": "custom_object"}
+    # every row of the mission's object map has its TOPdesk streams in the default map
+    assert set(spec.streams) == {
+        "persons", "branches", "operators", "operator_groups", "operator_group_members", "incidents",
+        "incident_progress_trail", "incident_emails", "incident_attachments", "changes", "change_activities",
+        "change_progress_trail", "known_errors", "problems", "assets_*", "asset_links", "asset_templates",
+        "operational_series", "operational_activities", "knowledge_folders", "knowledge_items", "reservations",
+        "events_actions", "activity_templates"}
+    assert set(spec.output_streams) == set(OUTPUT_KINDS)
+    assert {o.name for o in spec.custom_object_types} == {"Asset", "Change", "ChangeActivity", "ChangeLogEntry",
+                                                          "KnownError", "ProcessDefinition", "Reservation"}
 
 
 def test_minimal_map_is_valid(tmp_path):
@@ -74,8 +91,8 @@ def test_mapper_class_raises_with_all_problems(tmp_path):
 def test_unconfirmed_map_says_how_to_confirm(tmp_path):
     path = write_map(tmp_path, MINIMAL_MAP.replace("confirmed: true", "confirmed: false"))
     assert problems_of(path) == [
-        f"{path}:2: the map is not confirmed: review it, then set `confirmed: true` at the top of the file "
-        "(a `map confirm` command will do this too)"
+        f"{path}:2: the map is not confirmed: review it, then run `topdesk-map confirm <map file>` (or set "
+        "`confirmed: true` at the top of the file)"
     ]
 
 
@@ -93,14 +110,14 @@ def test_intercom_constraints_and_structure(tmp_path):
         MINIMAL_MAP.replace("  - {name: topdesk_department, model: contact, data_type: string}",
                             "  - {name: topdesk.department, model: contact, data_type: text}\n"
                             "  - {name: Status, model: ticket_type, ticket_type: Other, data_type: list}")
-        .replace("  calls: tickets", "  calls: conversations\n  widgets: yes")
+        .replace("  calls: tickets", "  calls: letters\n  widgets: yes")
         .replace("        external_id: {from: id, required: true}\n", "        nickname: {from: id}\n")
         .replace("ticket_type: {value: TOPdesk Call}", "ticket_type: {value: Other Call, bogus: 1}")
     )
     path = write_map(tmp_path, body)
     text = "\n".join(problems_of(path))
     for expected in [
-        ":4: strategy calls: 'conversations' is not implemented yet",
+        ":4: strategy calls: 'letters' is not one of ['tickets', 'conversations']",
         ":5: unknown strategy 'widgets'",
         "attribute name 'topdesk.department' is rejected by Intercom",
         "data_type 'text' is not valid for model contact",
@@ -145,12 +162,18 @@ def test_catalog_file_is_used(tmp_path):
     catalog = tmp_path / "catalog.json"
     schemas = tap_catalog()
     assert schemas is not None
-    catalog.write_text(json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons",
-                                                "schema": schemas["persons"]}]}))
+    persons = json.loads(json.dumps(schemas["persons"]))
+    del persons["properties"]["department"]  # this tenant's persons have no department
+    catalog.write_text(json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons", "schema": persons}]}))
     from map_topdesk_intercom.mapfile import catalog_from_file
 
-    text = "\n".join(problems_of(write_map(tmp_path, MINIMAL_MAP), catalog=catalog_from_file(catalog)))
-    assert ":19: unknown TOPdesk stream 'incidents'" in text
+    body = MINIMAL_MAP + ("  widgets:\n    - output: teams\n      source_key: \"w:{id}\"\n"
+                          "      fields: {name: {from: id}}\n")
+    text = "\n".join(problems_of(write_map(tmp_path, body), catalog=catalog_from_file(catalog)))
+    assert ":18: unknown field 'department'" in text
+    # a stream tap-topdesk has but this tap configuration does not offer (incidents here) is fine; an unknown is not
+    assert "'incidents'" not in text
+    assert ":27: unknown TOPdesk stream 'widgets' (it is not in the tap catalog)" in text
 
 
 def test_result_types_must_fit_the_destination(tmp_path):

@@ -78,19 +78,32 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     # an optional field nobody filled is not proposed
     assert ("contact", "topdesk_optional1_memo1") not in attributes
 
-    # (b) the two freely definable asset types, as commented-out custom object outputs with their explanation
+    # (b) the two freely definable asset types: a custom object type each, and their own (real) stream entries
     streams = [e["stream"] for e in json.loads(catalog.read_text())["streams"]]
     asset_streams = {s for s in streams if s.startswith("assets_")}
     assert {"assets_key_card", "assets_vehicle"} <= asset_streams
     assert {s for s in asset_streams if is_freely_definable(s)} == {"assets_key_card", "assets_vehicle"}
+    types = {o["name"]: o for o in doc["custom_object_types"]}
     for stream, name in (("assets_key_card", "Key card"), ("assets_vehicle", "Vehicle")):
         assert f"freely definable asset type {name!r} (stream {stream})" in text
-        assert f"  # {stream}:\n  #   - output: custom_object_instances\n  #     object_type: \"{name}\"" in text
-    assert "objects are created in the Intercom UI only" in text
-    assert "custom_attributes.license-plate: {from: license-plate}" in text
-    assert "custom_attributes.valid-until: {from: valid-until, unix: true}" in text
-    assert "assets_computer" not in text and "assets_server_ci" not in text
-    assert "custom_object_instances" not in yaml.safe_dump(doc)  # only in comments
+        [instances, links] = doc["streams"][stream]
+        assert instances["output"] == "custom_object_instances"
+        assert instances["fields"]["object_type"] == {"value": name}
+        assert links["output"] == "custom_object_links" and links["fields"]["to_type"] == {"value": name}
+        assert {"name": f"TOPdesk {name}", "from": "contact", "cardinality": "many"} in types[name]["relationships"]
+    vehicle = {a["name"]: a["data_type"] for a in types["Vehicle"]["attributes"]}
+    key_card = {a["name"]: a["data_type"] for a in types["Key card"]["attributes"]}
+    assert vehicle["License plate"] == "string" and vehicle["mileage"] == "decimal"  # "Mileage (km)": not a name
+    assert "Intercom's UI (Settings > Data > Custom Objects)" in text
+    fields = doc["streams"]["assets_vehicle"][0]["fields"]
+    assert any(rule == {"from": "license-plate"} for rule in fields.values())
+    assert any(rule == {"from": "valid-until", "unix": True} for rule in doc["streams"]["assets_key_card"][0][
+        "fields"].values())
+    assert "date" in key_card.values()
+    assert "assets_computer" not in doc["streams"] and "assets_server_ci" not in doc["streams"]
+    # the proposal's own entries win over the assets_* pattern
+    spec = load_map(tmp_path / "proposal.yaml", catalog_from_file(catalog), require_confirmed=False)
+    assert spec.map_key("assets_vehicle") == "assets_vehicle" and spec.map_key("assets_computer") == "assets_*"
 
 
 def test_conflicting_intercom_attribute_gets_a_comment_and_a_distinct_name(tmp_path: Path,
@@ -128,7 +141,7 @@ def test_without_sample_only_asset_types_are_proposed(tmp_path: Path, inputs: tu
     text = propose(tmp_path, "--catalog", str(catalog))
     assert "No --sample given" in text
     assert "topdesk_optional" not in text
-    assert "object_type: \"Key card\"" in text and "object_type: \"Vehicle\"" in text
+    assert "object_type: {value: \"Key card\"}" in text and "object_type: {value: \"Vehicle\"}" in text
     assert problems_apart_from_confirmation(tmp_path / "proposal.yaml", catalog) == []
 
 

@@ -117,3 +117,55 @@ def test_when_conditions():
 
 def test_condition_defaults_to_present():
     assert Condition(path="number").holds(RECORD, {}) and not Condition(path="empty").holds(RECORD, {})
+
+
+# ---------------------------------------------------------------- rule kinds added for the full object map
+
+
+def test_numeric_path_steps_index_lists():
+    record = {"@assignments": {"persons": [{"person": {"name": "Ann"}}, {"person": {"name": "Bob"}}]}}
+    assert get_path(record, "@assignments.persons.1.person.name") == "Bob"
+    assert get_path(record, "@assignments.persons.5.person.name") is None
+    assert value(Rule(template="{@assignments.persons.0.person.name} et al."), record) == ("Ann et al.", False)
+
+
+def test_join_concatenates_the_non_empty_parts_with_a_separator():
+    rule = Rule(join=[Rule(template="Permissions of {number}:"), Rule(from_="empty"), Rule(from_="priority.name")],
+                separator=" ")
+    assert value(rule) == ("Permissions of I 2209 001: P1 - Critical", False)
+    assert value(Rule(join=[Rule(from_="empty"), Rule(from_="nothing")])) == (None, False)
+
+
+def test_template_escape_html_escapes_the_values_not_the_template():
+    record = {"cause": "a < b & <script>x</script>"}
+    rule = Rule(template="<p>{cause}</p>", escape="html")
+    assert value(rule, record) == ("<p>a &lt; b &amp; &lt;script&gt;x&lt;/script&gt;</p>", False)
+
+
+def test_object_builds_a_json_object_and_as_list_wraps_it():
+    rule = Rule(object={"name": Rule(from_="file"), "content_type": Rule(from_="file", mimetype=True),
+                        "data": Rule(from_="data"), "missing": Rule(from_="nothing")}, as_list=True)
+    assert value(rule, {"file": "scan.PDF", "data": "QUJD"}) == (
+        [{"name": "scan.PDF", "content_type": "application/pdf", "data": "QUJD"}], False)
+    assert value(Rule(from_="file", mimetype=True), {"file": "blob.unknownext"}) == ("application/octet-stream", False)
+    assert value(Rule(object={"a": Rule(from_="nothing")}, as_list=True), {}) == (None, False)
+
+
+def test_flags_lists_the_boolean_fields_that_are_true():
+    record = {"installer": True, "problemManager": False, "changeCoordinator": True, "stockManager": None}
+    rule = Rule(flags=["installer", "problemManager", "changeCoordinator", "stockManager"])
+    assert value(rule, record) == (["installer", "changeCoordinator"], False)
+    assert value(Rule(flags=["problemManager"]), record) == (None, False)
+
+
+def test_details_lists_the_remaining_top_level_fields():
+    record = {"id": "a1", "name": "CAR-1", "@status": "OK", "make": {"id": "m", "name": "Renault"}, "mileage": 12.0,
+              "seats": None, "tags": ["x"], "issued": False, "plate": "V-644-XS"}
+    assert value(Rule(details=["id", "name"]), record) == (
+        "issued: false\nmake: Renault\nmileage: 12\nplate: V-644-XS", False)
+    assert value(Rule(details=["id", "name", "make", "mileage", "issued", "plate"]), record) == (None, False)
+
+
+def test_lists_render_as_comma_separated_text_in_templates():
+    assert render("calls: {linked_calls}", {"linked_calls": ["I 2401 001", "I 2403 017"]}) == \
+        "calls: I 2401 001, I 2403 017"
