@@ -1,13 +1,14 @@
 """Application factory and settings for the Intercom sandbox.
 
 Request path, outermost first: [OpenAPI capture (tests only)] → rate limit (headers on every response, 429 beyond
-the window budget) → fault injection (latency, 5xx, resets) → auth + ``Intercom-Version`` → router. ``/__sandbox/``
-admin paths skip all of it.
+the window budget) → fault injection (latency, 5xx, resets; answers lost after the handler ran) → auth +
+``Intercom-Version`` → router. ``/__sandbox/`` admin paths skip all of it.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class WorkspaceSettings:
     rate_limit_per_minute: int = 10000
     latency_ms: float = 0.0
     fault_rate: float = 0.0
+    #: fraction of requests handled (writes applied) whose answer is then lost: 502/503/504 or a cut body
+    lost_answer_rate: float = 0.0
     admins_file: Path | None = None
     teams_file: Path | None = None
     custom_object_types: tuple[str, ...] = ()
@@ -149,6 +152,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
     app.state.workspace = workspace
     app.state.limiter = limiter
     app.state.settings = settings
+    app.state.fault_stats = Counter()  # what the fault injection did: error, reset, lost_error, lost_cut
     app.add_middleware(AuthVersionMiddleware, token=settings.token, default_version=settings.default_version)
     app.add_middleware(
         FaultInjectionMiddleware,
@@ -156,6 +160,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         latency_ms=settings.latency_ms,
         error_response=errors.fault_error_response,
         seed=settings.fault_seed,
+        lost_answer_rate=settings.lost_answer_rate,
+        stats=app.state.fault_stats,
     )
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     if settings.validate_openapi:

@@ -20,7 +20,11 @@ def main() -> None:
 @click.option("--token", default="sandbox-intercom-token", show_default=True, help="Accepted Bearer token.")
 @click.option("--rate-limit", type=click.IntRange(min=6), default=10000, show_default=True, help="Requests/minute.")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of requests answered 5xx or cut before they are handled.")
+@click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of requests handled (writes applied) whose answer is lost: 502/503/504 or a cut body.")
+@click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 @click.option("--admins", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of admins.")
 @click.option("--teams", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of teams.")
 @click.option("--custom-object-types", default="", help="Comma-separated custom object types that exist.")
@@ -45,6 +49,8 @@ def serve(
     rate_limit: int,
     latency_ms: float,
     fault_rate: float,
+    lost_answer_rate: float,
+    fault_seed: int | None,
     admins: Path | None,
     teams: Path | None,
     custom_object_types: str,
@@ -60,6 +66,8 @@ def serve(
         rate_limit_per_minute=rate_limit,
         latency_ms=latency_ms,
         fault_rate=fault_rate,
+        lost_answer_rate=lost_answer_rate,
+        fault_seed=fault_seed,
         admins_file=admins,
         teams_file=teams,
         custom_object_types=tuple(t.strip() for t in custom_object_types.split(",") if t.strip()),

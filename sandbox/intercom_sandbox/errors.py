@@ -50,6 +50,7 @@ _FAULTS = {
     500: ("server_error", "Server Error"),
     502: ("server_error", "Bad Gateway"),
     503: ("service_unavailable", "Service Unavailable"),
+    504: ("server_error", "Gateway Timeout"),
 }
 
 

@@ -61,6 +61,8 @@ class SandboxSettings:
     fault_rate: float = 0.0
     latency_ms: float = 0.0
     fault_seed: int | None = None
+    #: fraction of requests handled whose answer is then lost (502/503/504 or a cut body): see sandbox_common.faults
+    lost_answer_rate: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = set(self.hidden_modules) - MODULES
@@ -104,6 +106,7 @@ def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlet
             latency_ms=settings.latency_ms,
             error_response=fault_response,
             seed=settings.fault_seed,
+            lost_answer_rate=settings.lost_answer_rate,
         ),
         Middleware(BasicAuthMiddleware, login=settings.login, password=settings.password),
     ]

@@ -39,6 +39,9 @@ def generate(scale: int, seed: int, out: Path) -> None:
 @click.option("--export-timeout-over", type=int, default=None, help="List requests over N records hang, then fail.")
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of requests handled whose answer is lost: 502/503/504 or a cut body.")
+@click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 def serve(
     port: int,
     host: str,
@@ -51,6 +54,8 @@ def serve(
     export_timeout_over: int | None,
     fault_rate: float,
     latency_ms: float,
+    lost_answer_rate: float,
+    fault_seed: int | None,
 ) -> None:
     """Serve a dataset over TOPdesk's REST API."""
     from topdesk_sandbox.app import SandboxSettings, create_app
@@ -67,6 +72,8 @@ def serve(
         export_timeout_over=export_timeout_over,
         fault_rate=fault_rate,
         latency_ms=latency_ms,
+        lost_answer_rate=lost_answer_rate,
+        fault_seed=fault_seed,
     )
     app = create_app(settings)
     click.echo(f"TOPdesk sandbox on http://{host}:{port}/tas/api (login {login})")

@@ -74,9 +74,10 @@ def unauthorized() -> Response:
 
 
 def fault_response(status: int) -> Response:
-    """Injected faults: 500 comes from TOPdesk itself (classic body); 502/503 from the proxy in front (HTML)."""
+    """Injected faults: 500 comes from TOPdesk itself (classic body); 502/503/504 from the proxy in front (HTML)."""
     if status == 500:
         return Response(orjson.dumps([{"message": SERVER_ERROR}]), status_code=500, media_type="application/json")
-    title = {502: "502 Bad Gateway", 503: "503 Service Unavailable"}.get(status, f"{status} Error")
+    titles = {502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
+    title = titles.get(status, f"{status} Error")
     html = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"
     return Response(html, status_code=status, media_type="text/html; charset=utf-8")

@@ -33,7 +33,8 @@ def require_ticket_type(ws: Workspace, type_id: Any) -> dict[str, Any]:
 
 
 def render_attribute(attr: dict[str, Any]) -> dict[str, Any]:
-    body = {k: v for k, v in attr.items() if not k.startswith("_")}
+    # input_options is an object in the spec (not nullable): types without options leave it out
+    body = {k: v for k, v in attr.items() if not k.startswith("_") and not (k == "input_options" and v is None)}
     body["type"] = "ticket_type_attribute"
     body["workspace_id"] = WORKSPACE_ID
     body["ticket_type_id"] = int(attr["ticket_type_id"])

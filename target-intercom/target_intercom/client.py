@@ -1,0 +1,289 @@
+"""HTTP client for Intercom 2.16: auth, version header, pacing, retries, pagination.
+
+One client is shared by all worker threads of a run: requests' Session is safe for concurrent requests as long as
+its settings are not changed (the connection pool is sized to the worker count; cookies are refused, Intercom's API
+does not use them). Every send passes the shared :class:`~target_intercom.pacer.Pacer`, so the workers together
+stay within Intercom's per-window budget. The access token lives only in the session's headers: it never appears
+in logs, exception messages or reprs.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import threading
+import time
+import typing as t
+from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from target_intercom.pacer import Pacer
+
+LOGGER = logging.getLogger("target_intercom.client")
+
+#: Answers that mean "try again later"; they may still have been applied (Intercom can fail after writing).
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Transport failures worth a retry (timeouts are ConnectionError or Timeout; a cut body is ChunkedEncodingError).
+TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError)
+
+
+class IntercomError(Exception):
+    """A request that did not succeed.
+
+    ``status`` is the HTTP status (None for a connection failure), ``code`` Intercom's error code from the error
+    envelope (``errors[0].code``), ``message`` its message, ``request_id`` the envelope's ``request_id``.
+    ``ambiguous`` is True when the request may have been applied by Intercom although no success answer arrived
+    (connection broken after the request was sent, a 5xx on a non-idempotent request, retries exhausted): the caller
+    must check Intercom before sending it again.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 request_id: str | None = None, ambiguous: bool = False, body: t.Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.ambiguous = ambiguous
+        self.body = body
+
+    def __repr__(self) -> str:
+        return (f"IntercomError(status={self.status!r}, code={self.code!r}, message={self.message!r}, "
+                f"request_id={self.request_id!r}, ambiguous={self.ambiguous!r})")
+
+
+def _nothing_sent(exc: Exception) -> bool:
+    """True when the connection was never established (refused, DNS, connect timeout): no byte left this host."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        return isinstance(getattr(exc.args[0], "reason", None), NewConnectionError)
+    return False
+
+
+def _items(body: dict) -> list:
+    """The records of a list answer: ``data``, or the key its type names (``admin.list`` → ``admins``)."""
+    if isinstance(body.get("data"), list):
+        return body["data"]
+    kind = body.get("type")
+    if isinstance(kind, str) and kind.endswith(".list") and isinstance(body.get(kind[:-5] + "s"), list):
+        return body[kind[:-5] + "s"]
+    lists = [value for value in body.values() if isinstance(value, list)]
+    if len(lists) == 1:
+        return lists[0]
+    raise IntercomError(f"no list of records in the answer (keys: {', '.join(sorted(body))})", body=body)
+
+
+def _next_params(pages: t.Any) -> dict[str, t.Any] | None:
+    """Query parameters for the next page from ``pages.next`` (cursor object, page object, URL or page number)."""
+    following = pages.get("next") if isinstance(pages, dict) else None
+    if not following:
+        return None
+    if isinstance(following, dict):
+        if following.get("starting_after"):
+            return {"starting_after": following["starting_after"]}
+        if following.get("page"):
+            return {key: following[key] for key in ("page", "per_page") if following.get(key)}
+        return None
+    if isinstance(following, str):
+        query = dict(parse_qsl(urlsplit(following).query))
+        return query or ({"page": following} if following.isdigit() else None)
+    if isinstance(following, int) and not isinstance(following, bool):
+        return {"page": following}
+    return None
+
+
+class IntercomClient:
+    """One client per run, shared by all worker threads (thread-safe)."""
+
+    #: Backoff before a retry of a 5xx or connection failure: full jitter over 0.5, 1, 2, … s, at most 30 s.
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    #: 429s tolerated for one request (each waits for the window's reset) before giving up.
+    max_throttled: int = 10
+
+    def __init__(self, api_url: str, access_token: str, *, version: str = "2.16", max_retries: int = 3,
+                 timeout: float = 60.0, concurrency: int = 32, logger: t.Any = None) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.version = version
+        self.max_retries = max(int(max_retries), 0)
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.logger = logger or LOGGER
+        self.pacer = Pacer()
+        self.retries = 0
+        self._retries_lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.headers.update({
+            "Authorization": f"Bearer {access_token}",
+            "Intercom-Version": version,
+            "Accept": "application/json",
+            "User-Agent": "target-intercom",
+        })
+        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # Retries are ours (urllib3 would retry non-idempotent requests blindly); one pool slot per worker.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(concurrency, 10), max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def __repr__(self) -> str:
+        return f"IntercomClient({self.api_url!r}, version={self.version!r})"
+
+    @property
+    def stats(self) -> dict[str, t.Any]:
+        """Pacer counters (sent, 429s, per-window counts, seconds waited) plus retries of 5xx/connection errors."""
+        return {**self.pacer.snapshot(), "retries": self.retries}
+
+    def request(self, method: str, path: str, *, json: t.Any = None, params: dict | None = None,
+                idempotent: bool | None = None, version: str | None = None) -> dict:
+        """Send one request through the pacer; return the JSON body (``{}`` for an empty body).
+
+        ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. 429 is always retried (it was not
+        applied) after waiting for the window's reset; 5xx and connection errors are retried with exponential backoff
+        and jitter only when idempotent, up to ``max_retries``; otherwise IntercomError(ambiguous=True).
+        4xx other than 429 raise IntercomError at once.
+        """
+        return self._send(method, path, json=json, params=params, idempotent=idempotent, version=version)
+
+    def paginate(self, path: str, *, params: dict | None = None) -> Iterator[dict]:
+        """Every item of a GET list (``data`` with ``pages.next`` cursor or page URL), following the pages."""
+        query = dict(params or {})
+        seen: set[tuple] = set()
+        while True:
+            body = self.request("GET", path, params=query)
+            yield from _items(body)
+            following = _next_params(body.get("pages"))
+            if following is None:
+                return
+            query = {key: value for key, value in query.items() if key not in ("starting_after", "page")}
+            query.update(following)
+            marker = tuple(sorted((key, str(value)) for key, value in query.items()))
+            if marker in seen:  # a server handing out the same page again would loop forever
+                raise IntercomError(f"GET {path}: pagination repeats a page ({following})", body=body)
+            seen.add(marker)
+
+    def search(self, path: str, query: dict, *, per_page: int = 150) -> Iterator[dict]:
+        """Every item of ``POST {path}`` with ``{"query": query, "pagination": {...}}`` (contacts/tickets/conversations
+        search), following ``pages.next.starting_after``."""
+        pagination: dict[str, t.Any] = {"per_page": per_page}
+        while True:
+            body = self._send("POST", path, json={"query": query, "pagination": pagination}, idempotent=True,
+                              read_only=True)
+            yield from _items(body)
+            following = (body.get("pages") or {}).get("next")
+            cursor = following.get("starting_after") if isinstance(following, dict) else None
+            if not cursor or cursor == pagination.get("starting_after"):
+                return
+            pagination = {"per_page": per_page, "starting_after": cursor}
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> IntercomClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- one request with its retries --------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, json: t.Any = None, params: dict | None = None,
+              idempotent: bool | None = None, version: str | None = None, read_only: bool | None = None) -> dict:
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        if read_only is None:
+            read_only = method in READ_ONLY_METHODS
+        url = f"{self.api_url}/{path.lstrip('/')}"
+        headers = {"Intercom-Version": version} if version else None
+        waits = backoff.expo(factor=self.backoff_factor, max_value=self.backoff_max)
+        next(waits)  # the generator's first value is a priming 0
+        failures = throttled = 0
+        while True:
+            sent_at = self.pacer.acquire()
+            started = time.monotonic()
+            try:
+                response = self._session.request(method, url, json=json, params=params, headers=headers,
+                                                 timeout=self.timeout)
+            except BaseException as exc:
+                self.pacer.release(sent_at, None, None)
+                if not isinstance(exc, TRANSIENT_ERRORS):  # a bad URL, an unserialisable body, an interrupt
+                    raise
+                elapsed = (time.monotonic() - started) * 1000
+                self.logger.debug("%s %s -> %s in %.0f ms", method, path, type(exc).__name__, elapsed)
+                sent = not _nothing_sent(exc)
+                reason = f"{type(exc).__name__} {'after' if sent else 'before'} the request was sent"
+                if sent and not idempotent:
+                    raise IntercomError(f"{method} {path}: {reason}; it may have been applied",
+                                        ambiguous=True) from exc
+                if failures >= self.max_retries:
+                    raise IntercomError(f"{method} {path}: {reason}; {failures} retries exhausted",
+                                        ambiguous=sent and not read_only) from exc
+                failures += 1
+                self._pause(waits, method, path, reason, failures)
+                continue
+            self.pacer.release(sent_at, response.headers, response.status_code)
+            status = response.status_code
+            self.logger.debug("%s %s -> %d in %.0f ms", method, path, status, (time.monotonic() - started) * 1000)
+            if status < 300:
+                return self._json(response, method, path, read_only)
+            error = self._error(response)
+            if status == 429:
+                throttled += 1
+                if throttled > self.max_throttled:
+                    raise error
+                self.logger.warning("%s %s: 429 rate limit exceeded, waiting for the window reset (%d/%d)",
+                                    method, path, throttled, self.max_throttled)
+                if "X-RateLimit-Reset" not in response.headers:  # the pacer cannot know when to go on
+                    time.sleep(1.0)
+                continue
+            if status in RETRY_STATUSES and idempotent and failures < self.max_retries:
+                failures += 1
+                self._pause(waits, method, path, f"{status} {error.code or ''} {error.message}".strip(), failures)
+                continue
+            if status >= 500:
+                error.ambiguous = not read_only
+            raise error
+
+    def _pause(self, waits: Iterator[float], method: str, path: str, reason: str, failure: int) -> None:
+        delay = backoff.full_jitter(next(waits))
+        with self._retries_lock:
+            self.retries += 1
+        self.logger.warning("%s %s: %s; retry %d/%d in %.2f s", method, path, reason, failure, self.max_retries,
+                            delay)
+        time.sleep(delay)
+
+    @staticmethod
+    def _json(response: requests.Response, method: str, path: str, read_only: bool) -> dict:
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise IntercomError(f"{method} {path}: answer {response.status_code} is not JSON",
+                                status=response.status_code, ambiguous=not read_only,
+                                body=response.text[:1000]) from None
+
+    @staticmethod
+    def _error(response: requests.Response) -> IntercomError:
+        """IntercomError from the ``error.list`` envelope (or the odd ``{"type": "error", "message"}`` body)."""
+        try:
+            body: t.Any = response.json()
+        except ValueError:
+            body = response.text[:1000]
+        code = message = request_id = None
+        if isinstance(body, dict):
+            request_id = body.get("request_id")
+            errors = body.get("errors")
+            first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else body
+            code, message = first.get("code"), first.get("message")
+        return IntercomError(str(message or f"HTTP {response.status_code} {response.reason}"),
+                             status=response.status_code, code=code, request_id=request_id, body=body)

@@ -1,0 +1,730 @@
+"""The target's durable memory: what was written where, what waits for a parent, what needs a human.
+
+SQLAlchemy Core over a SQLite file by default (any SQLAlchemy URL, e.g. PostgreSQL, for shared runs). The ledger is
+what makes a re-run idempotent (source key -> Intercom id + content hash), a crash harmless (an ``intent`` row is
+committed before every create that Intercom cannot deduplicate), out-of-order streams safe (records are staged in
+``ledger_held`` until their parents are written, on disk rather than in memory) and a rollback possible (creation
+order in ``seq``). It holds mapped Intercom-shaped records and ids, never credentials.
+
+Every method is one short transaction and safe to call from many worker threads. On SQLite, writers are serialised
+by a process-level lock and ``BEGIN IMMEDIATE`` (so two processes cannot deadlock on a read-then-write upgrade);
+readers run concurrently thanks to WAL. Queries return bounded batches so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+import typing as t
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+ENTITY_STATUSES = ("intent", "written", "deleted")
+
+# Bound parameters per IN list: far below SQLite's variable limit, small enough for any planner.
+_CHUNK = 400
+_WRITE_ATTEMPTS = 5
+_ANALYZE_FIRST = 500
+_ANALYZE_LAST = 2_000_000
+
+
+def content_hash(record: dict) -> str:
+    """sha256 of the record's canonical JSON (sorted keys, no whitespace): equal content, equal hash, across runs."""
+    return hashlib.sha256(_dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One source record's counterpart in Intercom. ``seq`` is the creation order (rollback goes newest first)."""
+
+    kind: str
+    source_key: str
+    intercom_id: str | None
+    content_hash: str | None
+    status: str
+    run_id: str
+    created_run_id: str | None
+    seq: int
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A staged record waiting to be written; ``waits_for`` lists the (parent_kind, parent_source_key) it needs."""
+
+    kind: str
+    source_key: str
+    record: dict
+    waits_for: tuple[tuple[str, str], ...]
+    run_id: str
+    seq: int
+    attempts: int
+
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "ledger_runs", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("info", sa.Text),
+    sa.Column("summary", sa.Text),
+)
+
+entities_table = sa.Table(
+    "ledger_entities", metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("source_key", sa.String(512), primary_key=True),
+    sa.Column("intercom_id", sa.String(128)),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_run_id", sa.String(64)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("extra", sa.Text),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_ledger_entities_seq", "seq", unique=True),
+    sa.Index("ix_ledger_entities_created", "created_run_id", "seq"),
+    sa.Index("ix_ledger_entities_status", "status", "kind", "seq"),
+)
+
+held_table = sa.Table(
+    "ledger_held", metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("source_key", sa.String(512), primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_ledger_held_kind_seq", "kind", "seq", unique=True),
+    sa.Index("ix_ledger_held_seq", "seq"),
+)
+
+held_refs_table = sa.Table(
+    "ledger_held_refs", metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("source_key", sa.String(512), primary_key=True),
+    sa.Column("parent_kind", sa.String(64), primary_key=True),
+    sa.Column("parent_key", sa.String(512), primary_key=True),
+    sa.Column("pos", sa.Integer, nullable=False),
+    # "who waits for this parent": lets the target (and the planner) go from a written parent to its dependants.
+    sa.Index("ix_ledger_held_refs_parent", "parent_kind", "parent_key"),
+)
+
+issues_table = sa.Table(
+    "ledger_issues", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("first_run_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.String(512), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("field", sa.String(255), nullable=False),  # "" = no field: keeps the dedupe key NULL-free
+    sa.Column("detail", sa.Text),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("resolved_at", sa.String(40)),
+    sa.Column("resolved", sa.Boolean, nullable=False),
+    sa.Index("ix_ledger_issues_key", "kind", "source_key", "category", "resolved"),
+    sa.Index("ix_ledger_issues_run", "run_id", "category", "id"),
+)
+
+# Named counters (seq allocators), and the schema version for future migrations.
+meta_table = sa.Table(
+    "ledger_meta", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+SCHEMA_VERSION = 1
+_ENTITY_SEQ = "entity_seq"
+_HELD_SEQ = "held_seq"
+
+E = entities_table.c
+H = held_table.c
+R = held_refs_table.c
+IS = issues_table.c
+
+
+class Ledger:
+    """Thread-safe ledger over one SQLAlchemy engine. Create one per process and share it between workers."""
+
+    def __init__(self, url: str) -> None:
+        self._url = sa.engine.make_url(url)
+        self._sqlite = self._url.get_backend_name() == "sqlite"
+        self._lock = threading.RLock()
+        self._engine = self._make_engine()
+        # Write transactions go through an engine variant whose BEGIN is IMMEDIATE on SQLite (see _on_begin).
+        self._write_engine = self._engine.execution_options(ledger_write=True)
+        self._read_lock = self._lock if self._memory else None
+        # PostgreSQL plans from statistics: on tables that grew from empty within minutes (before autovacuum's
+        # first ANALYZE) the ready() anti-join degrades from milliseconds to tens of seconds. So the ledger
+        # analyses its own tables at start and whenever its writes since then cross a growing threshold.
+        self._analyze = self._url.get_backend_name() == "postgresql"
+        self._changes = {"entities": 0, "held": 0}
+        self._analyze_at = {"entities": _ANALYZE_FIRST, "held": _ANALYZE_FIRST}
+        metadata.create_all(self._engine)
+        self._init_meta()
+        if self._analyze:
+            self._run_analyze()
+
+    # ---------------------------------------------------------------- setup
+
+    @property
+    def _memory(self) -> bool:
+        return self._sqlite and self._url.database in (None, "", ":memory:")
+
+    @staticmethod
+    def url_for_path(path: str | Path) -> str:
+        """The SQLite URL for a file path (absolute, so the URL does not depend on the working directory)."""
+        return "sqlite:///" + Path(path).expanduser().resolve().as_posix()
+
+    def _make_engine(self) -> Engine:
+        if not self._sqlite:
+            return sa.create_engine(self._url, pool_size=10, max_overflow=40, pool_pre_ping=True, future=True)
+        if self._memory:
+            # One shared connection, or every pooled connection would see its own empty database.
+            engine = sa.create_engine(self._url, poolclass=StaticPool,
+                                      connect_args={"check_same_thread": False})
+        else:
+            Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(self._url, pool_size=8, max_overflow=48, pool_timeout=120,
+                                      connect_args={"check_same_thread": False, "timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: t.Any, _record: t.Any) -> None:
+            # Let SQLAlchemy (not pysqlite's implicit transactions) decide where transactions begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a killed process loses no committed transaction; only power loss may lose the last few.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("ledger_write")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def _init_meta(self) -> None:
+        def run(conn: Connection) -> None:
+            have = set(conn.execute(sa.select(meta_table.c.name)).scalars())
+            rows = [{"name": n, "value": v} for n, v in
+                    ((_ENTITY_SEQ, 0), (_HELD_SEQ, 0), ("schema_version", SCHEMA_VERSION)) if n not in have]
+            if rows:
+                conn.execute(meta_table.insert(), rows)
+
+        self._write(run)
+
+    def __repr__(self) -> str:
+        return f"Ledger({self._url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Release every pooled connection (the file stays consistent whatever the state of the run)."""
+        self._engine.dispose()
+
+    # ---------------------------------------------------------------- transactions
+
+    def _write(self, fn: Callable[[Connection], t.Any]) -> t.Any:
+        """Run ``fn`` in one write transaction; retried when a concurrent writer won a race (insert of the same
+        key on PostgreSQL, a deadlock, a busy SQLite file), so callers never see those transient errors."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                if self._sqlite:
+                    with self._lock, self._write_engine.begin() as conn:
+                        return fn(conn)
+                with self._write_engine.begin() as conn:
+                    return fn(conn)
+            except (IntegrityError, OperationalError):
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _changed(self, group: str, n: int) -> None:
+        """Count rows written to a table group; ANALYZE it (PostgreSQL) at 500, 2,000, 8,000... rows since start,
+        after which autovacuum keeps up."""
+        if not self._analyze:
+            return
+        with self._lock:
+            self._changes[group] += n
+            if self._changes[group] < self._analyze_at[group] or self._analyze_at[group] > _ANALYZE_LAST:
+                return
+            self._analyze_at[group] *= 4
+        self._run_analyze(group)
+
+    def _run_analyze(self, group: str | None = None) -> None:
+        tables = {"entities": [entities_table], "held": [held_table, held_refs_table]}
+        names = [tb.name for g, tbs in tables.items() if group in (None, g) for tb in tbs]
+        with self._engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(names))
+
+    def _read(self, fn: Callable[[Connection], t.Any]) -> t.Any:
+        """Run ``fn`` in one read transaction (a consistent snapshot on SQLite WAL; no writer lock taken)."""
+        if self._read_lock is not None:
+            with self._read_lock, self._engine.connect() as conn:
+                return fn(conn)
+        with self._engine.connect() as conn:
+            return fn(conn)
+
+    @staticmethod
+    def _alloc(conn: Connection, name: str, n: int) -> int:
+        """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
+        conn.execute(sa.update(meta_table).where(meta_table.c.name == name)
+                     .values(value=meta_table.c.value + n))
+        last = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == name)).scalar_one()
+        return int(last) - n + 1
+
+    # ---------------------------------------------------------------- runs
+
+    def start_run(self, info: dict | None = None) -> str:
+        """Register a new run; its id sorts by start time so ``runs()`` and file names read chronologically."""
+        now = datetime.now(UTC)
+        run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        self._write(lambda c: c.execute(runs_table.insert().values(
+            run_id=run_id, started_at=_iso(now), status="running", info=_dumps(info or {}))))
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict) -> None:
+        self._write(lambda c: c.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(
+            finished_at=_now(), status=status, summary=_dumps(summary))))
+
+    def runs(self, limit: int | None = None) -> list[dict]:
+        """Runs, newest first: run_id, started_at, finished_at, status, summary, info."""
+        q = sa.select(runs_table).order_by(runs_table.c.started_at.desc(), runs_table.c.run_id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return self._read(lambda c: [_run_dict(r) for r in c.execute(q).mappings()])
+
+    def get_run(self, run_id: str) -> dict | None:
+        q = sa.select(runs_table).where(runs_table.c.run_id == run_id)
+        row = self._read(lambda c: c.execute(q).mappings().first())
+        return _run_dict(row) if row is not None else None
+
+    # ---------------------------------------------------------------- entities
+
+    def lookup(self, kind: str, source_key: str) -> Entity | None:
+        q = sa.select(entities_table).where(E.kind == kind, E.source_key == source_key)
+        row = self._read(lambda c: c.execute(q).mappings().first())
+        return _entity(row) if row is not None else None
+
+    def lookup_many(self, kind: str, source_keys: Iterable[str]) -> dict[str, Entity]:
+        """Entities of ``kind`` for the given keys (missing keys are absent from the result)."""
+        keys = list(dict.fromkeys(source_keys))
+
+        def run(conn: Connection) -> dict[str, Entity]:
+            out: dict[str, Entity] = {}
+            for chunk in _chunks(keys):
+                q = sa.select(entities_table).where(E.kind == kind, E.source_key.in_(chunk))
+                for row in conn.execute(q).mappings():
+                    out[row["source_key"]] = _entity(row)
+            return out
+
+        return self._read(run) if keys else {}
+
+    def record_intent(self, kind: str, source_key: str, content_hash: str, run_id: str,
+                      extra: dict | None = None) -> None:
+        """Commit "about to create" before a create Intercom cannot deduplicate (tickets, conversations), so a crash
+        between Intercom's answer and ``record_written`` is settled on resume by searching, never by a second create.
+
+        A new row gets ``created_run_id = run_id`` and a new ``seq`` (a rollback of this run must settle it too).
+        An existing row keeps its ``intercom_id``; a "written" one also keeps ``created_run_id`` and ``seq``, a
+        "deleted" or older "intent" one is re-attributed to this run. ``extra`` is shallow-merged into the stored one.
+        """
+
+        def run(conn: Connection) -> None:
+            row = _select_for_update(conn, kind, source_key)
+            now = _now()
+            if row is None:
+                conn.execute(entities_table.insert().values(
+                    kind=kind, source_key=source_key, intercom_id=None, content_hash=content_hash, status="intent",
+                    run_id=run_id, created_run_id=run_id, seq=self._alloc(conn, _ENTITY_SEQ, 1),
+                    extra=_dumps(extra or {}), updated_at=now))
+                return
+            values: dict[str, t.Any] = {"content_hash": content_hash, "status": "intent", "run_id": run_id,
+                                        "extra": _merge_extra(row["extra"], extra), "updated_at": now}
+            if row["status"] != "written":
+                values["created_run_id"] = run_id
+                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+            if row["status"] == "deleted":  # rolled back: its old Intercom id is gone, a retry must not update it
+                values["intercom_id"] = None
+            conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key).values(values))
+
+        self._write(run)
+        self._changed("entities", 1)
+
+    def record_written(self, kind: str, source_key: str, intercom_id: str, content_hash: str, run_id: str, *,
+                       created: bool, extra: dict | None = None) -> None:
+        """Record a successful write (idempotent: one row per (kind, source_key)).
+
+        ``created=True`` (this run created it in Intercom) sets ``created_run_id = run_id`` and a new ``seq``, so a
+        rollback of this run deletes it. An update (or an adopted pre-existing record) keeps ``created_run_id`` and
+        ``seq`` of an existing row; a new row without creation gets ``created_run_id = None`` (never rolled back).
+        ``extra`` is shallow-merged into the stored one (e.g. previous values a rollback can restore).
+        """
+
+        if intercom_id is None or intercom_id == "":
+            raise ValueError(f"record_written({kind!r}, {source_key!r}) without an Intercom id")
+
+        def run(conn: Connection) -> None:
+            row = _select_for_update(conn, kind, source_key)
+            now = _now()
+            values: dict[str, t.Any] = {"intercom_id": str(intercom_id), "content_hash": content_hash,
+                                        "status": "written", "run_id": run_id, "updated_at": now}
+            if created:
+                values["created_run_id"] = run_id
+                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+            if row is None:
+                if not created:
+                    values["created_run_id"] = None
+                    values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+                conn.execute(entities_table.insert().values(kind=kind, source_key=source_key,
+                                                            extra=_dumps(extra or {}), **values))
+                return
+            if row["status"] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
+                values["created_run_id"] = None
+                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+            values["extra"] = _merge_extra(row["extra"], extra)
+            conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key).values(values))
+
+        self._write(run)
+        self._changed("entities", 1)
+
+    def intents(self, kind: str | None = None, limit: int = 1000) -> list[Entity]:
+        """Pending intents (oldest first): creates that may or may not have reached Intercom, to settle on resume."""
+        q = sa.select(entities_table).where(E.status == "intent")
+        if kind is not None:
+            q = q.where(E.kind == kind)
+        q = q.order_by(E.seq).limit(limit)
+        return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
+
+    def mark_deleted(self, kind: str, source_key: str, run_id: str) -> None:
+        """After a rollback removed it from Intercom; the row (and its id) stays as history, and a later create of
+        the same key starts afresh."""
+        self._write(lambda c: c.execute(entities_table.update()
+                                        .where(E.kind == kind, E.source_key == source_key)
+                                        .values(status="deleted", run_id=run_id, updated_at=_now())))
+
+    def created_by(self, run_id: str | None = None, *, limit: int = 1000,
+                   before_seq: int | None = None) -> list[Entity]:
+        """Entities (status "written" or "intent") that ``run_id`` created (None: any run), newest first: a rollback
+        page. Pass the last page's smallest ``seq`` as ``before_seq`` for the next page."""
+        q = sa.select(entities_table).where(E.status.in_(("written", "intent")))
+        q = q.where(E.created_run_id.is_not(None) if run_id is None else E.created_run_id == run_id)
+        if before_seq is not None:
+            q = q.where(E.seq < before_seq)
+        q = q.order_by(E.seq.desc()).limit(limit)
+        return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """kind -> status -> number of entities."""
+        q = sa.select(E.kind, E.status, sa.func.count()).group_by(E.kind, E.status)
+        out: dict[str, dict[str, int]] = {}
+        for kind, status, n in self._read(lambda c: c.execute(q).all()):
+            out.setdefault(kind, {})[status] = int(n)
+        return out
+
+    # ---------------------------------------------------------------- held records (staging)
+
+    def hold(self, run_id: str, items: Iterable[tuple[str, str, dict, Iterable[tuple[str, str]]]]) -> int:
+        """Stage records durably: (kind, source_key, record, waits_for). A key already held is replaced by the newer
+        record (its waits_for too, attempts reset, a new ``seq``); within the batch the last occurrence wins.
+        One transaction with executemany per statement, so a batch of thousands costs a few round trips.
+        Returns the number of distinct records staged."""
+        batch: dict[tuple[str, str], tuple[dict, list[tuple[str, str]]]] = {}
+        for kind, source_key, record, waits_for in items:
+            key = (kind, str(source_key))
+            batch.pop(key, None)  # re-insert at the end: seq follows the arrival of the newest version
+            batch[key] = (record, list(dict.fromkeys((pk, str(pkey)) for pk, pkey in waits_for)))
+        if not batch:
+            return 0
+        serialised = [(key, _dumps(rec), refs) for key, (rec, refs) in batch.items()]
+
+        def run(conn: Connection) -> int:
+            first = self._alloc(conn, _HELD_SEQ, len(serialised))
+            rows, refs, keys = [], [], []
+            for i, ((kind, skey), rec, waits) in enumerate(serialised):
+                keys.append({"k": kind, "s": skey})
+                rows.append({"kind": kind, "source_key": skey, "record": rec, "run_id": run_id,
+                             "seq": first + i, "attempts": 0})
+                refs.extend({"kind": kind, "source_key": skey, "parent_kind": pk, "parent_key": pkey, "pos": j}
+                            for j, (pk, pkey) in enumerate(waits))
+            # Sorted key order: concurrent batches on PostgreSQL take row locks in the same order (no deadlock).
+            keys.sort(key=lambda k: (k["k"], k["s"]))
+            conn.execute(_delete_refs_stmt, keys)
+            conn.execute(_delete_held_stmt, keys)
+            conn.execute(held_table.insert(), rows)
+            if refs:
+                conn.execute(held_refs_table.insert(), refs)
+            return len(rows)
+
+        n = self._write(run)
+        self._changed("held", n)
+        return n
+
+    def ready(self, kind: str, limit: int = 500,
+              after_seq: int = 0) -> list[tuple[Held, dict[tuple[str, str], str]]]:
+        """Held records of ``kind`` whose every parent has a "written" entity, in ``seq`` order, each with the
+        resolved parent ids ``{(parent_kind, parent_key): intercom_id}``. One set-based query (held rows with no
+        unresolved held_refs row), then one for the batch's refs. Does not claim rows: one dispatcher per kind."""
+        unresolved = _unresolved_refs_exist()
+        q = (sa.select(held_table).where(H.kind == kind, H.seq > after_seq, ~unresolved)
+             .order_by(H.seq).limit(limit))
+
+        def run(conn: Connection) -> list[tuple[Held, dict[tuple[str, str], str]]]:
+            held_rows = list(conn.execute(q).mappings())
+            refs = _refs_for(conn, [(r["kind"], r["source_key"]) for r in held_rows])
+            out = []
+            for r in held_rows:
+                rr = refs.get((r["kind"], r["source_key"]), [])
+                resolved = {(pk, pkey): iid for pk, pkey, iid in rr if iid is not None}
+                out.append((_held(r, rr), resolved))
+            return out
+
+        return self._read(run)
+
+    def waiting(self, kind: str | None = None, limit: int = 1000) -> list[tuple[Held, list[tuple[str, str]]]]:
+        """Held records with at least one parent not written yet, with those missing parents (oldest first): what
+        the end-of-run report flags as "parent never came"."""
+        q = sa.select(held_table).where(_unresolved_refs_exist())
+        if kind is not None:
+            q = q.where(H.kind == kind)
+        q = q.order_by(H.seq).limit(limit)
+
+        def run(conn: Connection) -> list[tuple[Held, list[tuple[str, str]]]]:
+            held_rows = list(conn.execute(q).mappings())
+            refs = _refs_for(conn, [(r["kind"], r["source_key"]) for r in held_rows])
+            out = []
+            for r in held_rows:
+                rr = refs.get((r["kind"], r["source_key"]), [])
+                out.append((_held(r, rr), [(pk, pkey) for pk, pkey, iid in rr if iid is None]))
+            return out
+
+        return self._read(run)
+
+    def release(self, kind: str, source_keys: Iterable[str]) -> None:
+        """Drop held records of ``kind`` (written, or moved to manual review), whatever their version."""
+        keys = [{"k": kind, "s": str(s)} for s in dict.fromkeys(source_keys)]
+        if not keys:
+            return
+
+        def run(conn: Connection) -> None:
+            conn.execute(_delete_refs_stmt, keys)
+            conn.execute(_delete_held_stmt, keys)
+
+        self._write(run)
+
+    def release_exact(self, held: Iterable[Held]) -> int:
+        """Drop held records only if they are still the version that was read (same ``seq``): a newer version
+        staged while the old one was being written stays held and is written next. Returns how many went."""
+        keys = [{"k": h.kind, "s": h.source_key, "q": h.seq} for h in held]
+        if not keys:
+            return 0
+
+        def run(conn: Connection) -> int:
+            gone = 0
+            for key in keys:
+                res = conn.execute(_delete_held_exact_stmt, key)
+                if res.rowcount:
+                    gone += 1
+                    conn.execute(_delete_refs_stmt, {"k": key["k"], "s": key["s"]})
+            return gone
+
+        return self._write(run)
+
+    def bump_attempts(self, kind: str, source_key: str) -> int:
+        """Count one more failed attempt at writing a held record; returns the new count (0 if not held)."""
+
+        def run(conn: Connection) -> int:
+            where = (H.kind == kind, H.source_key == source_key)
+            conn.execute(held_table.update().where(*where).values(attempts=H.attempts + 1))
+            n = conn.execute(sa.select(H.attempts).where(*where)).scalar()
+            return int(n or 0)
+
+        return self._write(run)
+
+    def held_counts(self) -> dict[str, int]:
+        q = sa.select(H.kind, sa.func.count()).group_by(H.kind)
+        return {k: int(n) for k, n in self._read(lambda c: c.execute(q).all())}
+
+    def iter_held(self, kind: str | None = None, batch: int = 500) -> Iterator[Held]:
+        """Every held record (each batch its own short read), for reports and the end-of-run flagging."""
+        after = 0
+        while True:
+            q = sa.select(held_table).where(H.seq > after)
+            if kind is not None:
+                q = q.where(H.kind == kind)
+            q = q.order_by(H.seq).limit(batch)
+
+            def run(conn: Connection, q: sa.Select = q) -> list[Held]:
+                rows = list(conn.execute(q).mappings())
+                refs = _refs_for(conn, [(r["kind"], r["source_key"]) for r in rows])
+                return [_held(r, refs.get((r["kind"], r["source_key"]), [])) for r in rows]
+
+            page = self._read(run)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
+    # ---------------------------------------------------------------- issues
+
+    def add_issues(self, run_id: str, items: Iterable[dict]) -> None:
+        """Record flagged records, the manual-review queue, lost dates, skipped attachments...
+
+        An open (unresolved) issue with the same kind, source_key, category and field is updated rather than
+        duplicated: it moves to this run, takes the new severity/reason/detail and counts the occurrence, so the
+        queue lists each problem once however many runs met it.
+        """
+        rows = []
+        for it in items:
+            rows.append({"kind": str(it["kind"]), "source_key": str(it["source_key"]),
+                         "category": str(it["category"]), "severity": str(it.get("severity") or "warning"),
+                         "reason": str(it.get("reason") or ""), "field": str(it.get("field") or ""),
+                         "detail": _dumps(it.get("detail")) if it.get("detail") is not None else None})
+        if not rows:
+            return
+
+        def run(conn: Connection) -> None:
+            now = _now()
+            for r in rows:
+                found = conn.execute(sa.select(IS.id).where(
+                    IS.kind == r["kind"], IS.source_key == r["source_key"], IS.category == r["category"],
+                    IS.field == r["field"], IS.resolved.is_(False)).limit(1)).scalar()
+                if found is None:
+                    conn.execute(issues_table.insert().values(run_id=run_id, first_run_id=run_id, occurrences=1,
+                                                              created_at=now, updated_at=now, resolved=False, **r))
+                else:
+                    conn.execute(issues_table.update().where(IS.id == found).values(
+                        run_id=run_id, severity=r["severity"], reason=r["reason"], detail=r["detail"],
+                        occurrences=IS.occurrences + 1, updated_at=now))
+
+        self._write(run)
+
+    def issues(self, run_id: str | None = None, category: str | None = None, limit: int | None = None, *,
+               include_resolved: bool = False, after_id: int = 0) -> list[dict]:
+        """Issues in insertion order (open ones unless ``include_resolved``); page with ``after_id`` = last id."""
+        q = sa.select(issues_table).where(IS.id > after_id)
+        if run_id is not None:
+            q = q.where(IS.run_id == run_id)
+        if category is not None:
+            q = q.where(IS.category == category)
+        if not include_resolved:
+            q = q.where(IS.resolved.is_(False))
+        q = q.order_by(IS.id)
+        if limit is not None:
+            q = q.limit(limit)
+        return self._read(lambda c: [_issue_dict(r) for r in c.execute(q).mappings()])
+
+    def resolve_issues(self, kind: str, source_key: str, category: str) -> None:
+        """Close the open issues of a record in a category (e.g. a manual_review item that later succeeded)."""
+        self._write(lambda c: c.execute(issues_table.update().where(
+            IS.kind == kind, IS.source_key == source_key, IS.category == category, IS.resolved.is_(False),
+        ).values(resolved=True, resolved_at=_now())))
+
+
+# ---------------------------------------------------------------- statements and helpers
+
+_delete_refs_stmt = sa.delete(held_refs_table).where(R.kind == sa.bindparam("k"), R.source_key == sa.bindparam("s"))
+_delete_held_stmt = sa.delete(held_table).where(H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"))
+_delete_held_exact_stmt = sa.delete(held_table).where(
+    H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"), H.seq == sa.bindparam("q"))
+
+
+def _unresolved_refs_exist() -> sa.Exists:
+    """EXISTS a held_refs row of the outer held row whose parent has no "written" entity."""
+    written = sa.exists().where(E.kind == R.parent_kind, E.source_key == R.parent_key, E.status == "written")
+    return sa.exists().where(R.kind == H.kind, R.source_key == H.source_key, ~written)
+
+
+def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
+    """(kind, source_key) -> [(parent_kind, parent_key, intercom_id or None)] in waits_for order."""
+    out: dict[tuple[str, str], list[tuple]] = {}
+    if not keys:
+        return out
+    j = held_refs_table.outerjoin(entities_table, sa.and_(
+        E.kind == R.parent_kind, E.source_key == R.parent_key, E.status == "written"))
+    for chunk in _chunks(list(keys), _CHUNK // 2):
+        q = (sa.select(R.kind, R.source_key, R.parent_kind, R.parent_key, E.intercom_id).select_from(j)
+             .where(sa.tuple_(R.kind, R.source_key).in_(chunk)).order_by(R.kind, R.source_key, R.pos))
+        for kind, skey, pk, pkey, iid in conn.execute(q):
+            out.setdefault((kind, skey), []).append((pk, pkey, iid))
+    return out
+
+
+def _select_for_update(conn: Connection, kind: str, source_key: str) -> sa.RowMapping | None:
+    """The entity row, locked until commit on PostgreSQL (SQLite: the writer lock already serialises)."""
+    q = sa.select(E.status, E.extra).where(E.kind == kind, E.source_key == source_key).with_for_update()
+    return conn.execute(q).mappings().first()
+
+
+def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def _dumps(obj: t.Any, *, sort_keys: bool = False) -> str:
+    return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _loads(text: str | None, default: t.Any = None) -> t.Any:
+    return json.loads(text) if text else default
+
+
+def _merge_extra(stored: str | None, extra: dict | None) -> str:
+    merged = _loads(stored, {}) or {}
+    if extra:
+        merged.update(extra)
+    return _dumps(merged)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="microseconds")
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+def _entity(row: t.Mapping[str, t.Any]) -> Entity:
+    return Entity(kind=row["kind"], source_key=row["source_key"], intercom_id=row["intercom_id"],
+                  content_hash=row["content_hash"], status=row["status"], run_id=row["run_id"],
+                  created_run_id=row["created_run_id"], seq=int(row["seq"]), extra=_loads(row["extra"], {}) or {})
+
+
+def _held(row: t.Mapping[str, t.Any], refs: list[tuple]) -> Held:
+    return Held(kind=row["kind"], source_key=row["source_key"], record=json.loads(row["record"]),
+                waits_for=tuple((pk, pkey) for pk, pkey, _ in refs), run_id=row["run_id"], seq=int(row["seq"]),
+                attempts=int(row["attempts"]))
+
+
+def _run_dict(row: t.Mapping[str, t.Any]) -> dict:
+    return {"run_id": row["run_id"], "started_at": row["started_at"], "finished_at": row["finished_at"],
+            "status": row["status"], "summary": _loads(row["summary"]), "info": _loads(row["info"], {})}
+
+
+def _issue_dict(row: t.Mapping[str, t.Any]) -> dict:
+    return {"id": int(row["id"]), "run_id": row["run_id"], "first_run_id": row["first_run_id"], "kind": row["kind"],
+            "source_key": row["source_key"], "category": row["category"], "severity": row["severity"],
+            "reason": row["reason"], "field": row["field"] or None, "detail": _loads(row["detail"]),
+            "occurrences": int(row["occurrences"]), "created_at": row["created_at"],
+            "resolved_at": row["resolved_at"]}

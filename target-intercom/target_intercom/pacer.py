@@ -1,0 +1,160 @@
+"""Rate-limit pacer shared by every thread of one Intercom client.
+
+Intercom counts requests in fixed 10-second windows and reports, on every response, ``X-RateLimit-Limit`` (the
+window's budget), ``X-RateLimit-Remaining`` (what is left after this request) and ``X-RateLimit-Reset`` (unix
+seconds when the window ends). The pacer trusts the server's count and adds what it cannot see yet:
+
+* ``used`` is the highest count the server reported for the newest window (``limit - remaining``; out-of-order
+  answers only ever raise it). ``in_flight`` are requests sent but not answered: they may be counted in the old or
+  in the new window, so they are charged to whichever window is current. A request is sent only while
+  ``used + in_flight < limit``. This holds across a boundary too: if the server is still in the old window the count
+  is exact, if it already rolled over the new window holds at most ``in_flight`` + new sends, which the same bound
+  keeps below the limit. So by design the budget is never exceeded by this client (zero 429 in steady state).
+* When the budget is spent, nothing moves until the window has ended (``reset`` + ``lead`` + ``guard`` on our
+  clock). The first request after that, like the very first request of the run when the limit is unknown, is a
+  lone *probe* (a slow request still in flight does not hold it back): its answer tells the new window's reset and
+  count, then the gate opens and the new window's whole budget is used in one burst (so utilisation is the full
+  limit whenever there is enough work).
+* Clock skew: a request sent at local time ``s`` that the server still counts in the window ending at ``reset`` proves
+  our clock is ahead by more than ``s - reset``; ``lead`` keeps the largest such proof. A probe answered 429 in the
+  old window was early: ``lead`` grows by at least a step that doubles per early probe (``guard``, 2x, 4x...), so a
+  skew of seconds costs a few 429s once, not one per window; it never shrinks (a late burst costs nothing while
+  the budget outlasts the remaining window). A server clock ahead of ours only makes the probe late.
+
+Counters (``snapshot()``): requests sent, 429s received, accepted/rejected per server window (keyed by its reset,
+as the server counted them), seconds spent waiting in :meth:`Pacer.acquire` (summed over threads).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+#: Windows kept in the per-window counters (10 s each: more than 2 hours).
+MAX_WINDOWS = 1000
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+class Pacer:
+    """Gate for sends (:meth:`acquire`) fed by every answer (:meth:`release`); thread-safe."""
+
+    def __init__(self, *, guard: float = 0.1, clock: Callable[[], float] = time.time) -> None:
+        #: Seconds to wait after a window's reset (our clock) before probing the next one.
+        self.guard = guard
+        self.clock = clock
+        self._cond = threading.Condition()
+        self._limit: int | None = None
+        self._reset: int | None = None
+        self._used = 0
+        self._in_flight = 0
+        self._lead = 0.0
+        self._step = guard
+        self._probe: float | None = None  # send time of the outstanding probe
+        self.requests_sent = 0
+        self.requests_over_limit = 0
+        self.wait_seconds = 0.0
+        self.windows: OrderedDict[int, dict[str, int]] = OrderedDict()
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the send time (wall clock) to hand back to :meth:`release`."""
+        started = time.monotonic()
+        with self._cond:
+            while True:
+                now = self.clock()
+                if self._limit is not None and self._used + self._in_flight < self._limit:
+                    break
+                if self._may_probe(now):
+                    self._probe = now
+                    break
+                self._cond.wait(self._wake_in(now))
+            self._in_flight += 1
+            self.requests_sent += 1
+            self.wait_seconds += time.monotonic() - started
+            return now
+
+    def release(self, sent_at: float, headers: Mapping[str, str] | None, status: int | None) -> None:
+        """Account for the answer to a request sent at ``sent_at`` (``headers``/``status`` None: no answer)."""
+        limit = remaining = reset = None
+        if headers is not None:
+            limit = _header_int(headers, "X-RateLimit-Limit")
+            remaining = _header_int(headers, "X-RateLimit-Remaining")
+            reset = _header_int(headers, "X-RateLimit-Reset")
+        with self._cond:
+            self._in_flight -= 1
+            if sent_at == self._probe:
+                self._probe = None
+            if status == 429:
+                self.requests_over_limit += 1
+            if limit is None or remaining is None or reset is None:
+                # no count from the server (a broken connection, an error page without headers): it may still have
+                # counted the request, so it stays charged to the current window until an answer says otherwise
+                self._used += 1
+            else:
+                self._count(reset, status)
+                proof = sent_at - reset
+                if status == 429 and proof >= self._lead:  # a probe sent too early: search upwards, fast
+                    self._lead = max(proof, self._lead + self._step)
+                    self._step *= 2
+                else:
+                    self._lead = max(self._lead, proof)
+                self._limit = limit
+                used = max(limit - remaining, 0)
+                if self._reset is None or reset > self._reset:
+                    if self._reset is not None:
+                        self._step = self.guard  # the server moved on: our boundary estimate works again
+                    self._reset, self._used = reset, used
+                elif reset == self._reset:
+                    self._used = max(self._used, used)
+            self._cond.notify_all()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for logs and reports; ``windows`` maps each window's reset time to accepted/rejected counts."""
+        with self._cond:
+            return {
+                "requests_sent": self.requests_sent,
+                "requests_over_limit": self.requests_over_limit,
+                "wait_seconds": round(self.wait_seconds, 3),
+                "limit": self._limit,
+                "clock_lead_seconds": round(self._lead, 3),
+                "windows": {reset: dict(counts) for reset, counts in self.windows.items()},
+            }
+
+    # --- internals (called with the lock held) -----------------------------------------------------------------
+
+    def _stale(self, now: float) -> bool:
+        """The newest known window has ended on our clock (or no window is known yet)."""
+        return self._reset is None or now >= self._reset + self._lead + self.guard
+
+    def _may_probe(self, now: float) -> bool:
+        """One probe at a time once the window is over. Requests still in flight from the old window may land in the
+        new one too; as they fit the old budget they are fewer than the limit, so probe + in flight still fits."""
+        if self._probe is not None or not self._stale(now):
+            return False
+        return self._in_flight == 0 if self._limit is None else self._in_flight < self._limit
+
+    def _wake_in(self, now: float) -> float:
+        """Seconds until the gate may open without an answer arriving (answers notify at once); at most 1 s so that
+        a stepped wall clock is noticed."""
+        if self._reset is not None and not self._stale(now):
+            return min(max(self._reset + self._lead + self.guard - now, 0.001), 1.0)
+        return 1.0
+
+    def _count(self, reset: int, status: int | None) -> None:
+        counts = self.windows.get(reset)
+        if counts is None:
+            counts = self.windows[reset] = {"accepted": 0, "rejected": 0}
+            while len(self.windows) > MAX_WINDOWS:
+                self.windows.popitem(last=False)
+        counts["rejected" if status == 429 else "accepted"] += 1

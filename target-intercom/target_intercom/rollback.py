@@ -1,0 +1,554 @@
+"""Rollback: delete from Intercom what the ledger says a run (or every run) created.
+
+Order. Kind by kind in *reverse dependency order* (``reversed(writers.ORDER)``: children before parents, e.g.
+ticket parts, tickets, contact-company links, contacts, companies), newest first within a kind. ``seq`` (creation
+order) alone would usually put children first too, since a record waits for its required parents; but that is a
+property of how the loader happened to assign ``seq`` (re-assigned when an intent is settled, concurrent workers,
+writers that record an entity of another kind), whereas the kind walk makes "no parent is deleted before a child
+the rollback still has to delete" structural, settles contained kinds with their container (no request per ticket
+part) and reports a failure at the child rather than as an obscure parent failure.
+Newest first within a kind keeps a partial rollback a clean "undo of the latest work" and matches the ledger's
+index. Entities that cannot be deleted on their own (ticket parts: Intercom has no delete for one part) are
+settled right after their container: gone with it when the container was deleted (or is gone), otherwise listed
+for manual removal.
+
+What is not deleted: entities the run did not create (``created_run_id`` is another run or None: adopted
+contacts, merged case-duplicates, matched teammates and teams, records created earlier and only updated by this
+run). They are listed; the ledger keeps no previous values, so an update is not reverted (Intercom keeps the
+newer values and the ledger's content hash says so, so a re-run stays consistent). Workspace definitions the
+preflight created (data attributes, ticket types and their attributes) are outside the ledger and stay.
+
+Intents (creates that may or may not have reached Intercom) of the rolled-back run are settled first, the same
+way a resumed load settles them (the writer's search): found means deleted like any other entity, not found
+means nothing to delete; either way the row is marked deleted. Held records staged by the rolled-back run
+(``--all``: every held record) are dropped, with their open manual-review/orphan issues: they belong to the input
+that is being undone, and a later load would otherwise write them. They are listed in the report; re-send them
+by running the tap again from the state before that run.
+
+Ledger entries that stand for an entity the rollback deleted without having been created by the run (a person
+merged into another person's contact, a second key of a conversation) are marked deleted with it, so that a re-run
+writes them again instead of pointing at a deleted id. Runs go newest first too: rolling back a run while a later
+run still has what it created is refused unless ``force`` (the later run's tickets may point at its contacts).
+
+Resumable: every delete is followed by ``mark_deleted``; a second rollback only sees what is still "written" or
+"intent", and a 404 on delete (deleted by the interrupted attempt, or by hand) counts as already gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import sys
+import threading
+import typing as t
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from tqdm import tqdm
+
+from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.ledger import Entity, Ledger, entities_table
+from target_intercom.writers import BY_KIND, ORDER
+from target_intercom.writers.base import WriteContext, Writer, error_text
+
+LOGGER = logging.getLogger("target_intercom.rollback")
+PAGE = 500
+MD_LIMIT = 200  # rows per list in the Markdown report; the JSON has them all
+DEFAULT_LEDGER = ".target-intercom/ledger.db"
+
+#: kinds Intercom cannot delete on their own: (entity.extra field with the container's Intercom id, container kind,
+#: container path). A writer may declare its own ``contained_in`` with the same shape.
+CONTAINED: dict[str, tuple[str, str, str]] = {
+    "ticket_parts": ("ticket_id", "tickets", "/tickets/{}"),
+    "conversation_parts": ("conversation_id", "conversations", "/conversations/{}"),
+    "contact_notes": ("contact_id", "contacts", "/contacts/{}"),
+}
+
+
+@dataclasses.dataclass
+class Outcomes:
+    """What happened to each selected entity; thread-safe."""
+
+    deleted: Counter = dataclasses.field(default_factory=Counter)
+    already_gone: Counter = dataclasses.field(default_factory=Counter)
+    with_container: Counter = dataclasses.field(default_factory=Counter)
+    not_created: Counter = dataclasses.field(default_factory=Counter)  # intents whose create never happened
+    aliases: Counter = dataclasses.field(default_factory=Counter)  # merged into an entity that was deleted
+    manual: list[dict] = dataclasses.field(default_factory=list)  # cannot be deleted through the API
+    failed: list[dict] = dataclasses.field(default_factory=list)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def count(self, what: str, kind: str) -> None:
+        with self.lock:
+            getattr(self, what)[kind] += 1
+
+    def add(self, what: str, item: dict) -> None:
+        with self.lock:
+            getattr(self, what).append(item)
+
+
+# ---------------------------------------------------------------------------------------------------- entry points
+
+
+@contextlib.contextmanager
+def open_ledger(config: dict) -> Iterator[Ledger]:
+    ledger = Ledger(config.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER)))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def rollback_from_config(config: dict, ledger: Ledger, *, run_id: str | None, dry_run: bool,
+                         progress: bool | None = None, force: bool = False) -> dict:
+    """The CLI's rollback: a client from the target's settings (same pacing and retries as a load)."""
+    client = IntercomClient(config.get("api_url") or "https://api.intercom.io", config["access_token"],
+                            version=config.get("intercom_version") or "2.16",
+                            max_retries=int(config.get("max_retries", 3)),
+                            concurrency=int(config.get("concurrency", 32)), logger=LOGGER)
+    try:
+        return rollback(ledger, client, run_id=run_id, dry_run=dry_run, settings=config,
+                        report_dir=Path(config.get("report_dir") or "reports"), progress=progress, force=force)
+    finally:
+        client.close()
+
+
+def rollback(ledger: Ledger, client: IntercomClient, *, run_id: str | None, dry_run: bool = False,
+             settings: dict | None = None, report_dir: Path | None = None, progress: bool | None = None,
+             force: bool = False) -> dict:
+    """Roll back ``run_id`` (None: every run). Returns the summary (also written to ``report_dir``).
+
+    Runs are rolled back newest first too: a run whose later runs still have what they created in Intercom is
+    refused (their tickets may point at its contacts) unless ``force``."""
+    settings = dict(settings or {})
+    if run_id is not None:
+        run = ledger.get_run(run_id)
+        if run is None:
+            raise ValueError(f"no run {run_id!r} in the ledger (target-intercom rollback --list-runs lists them)")
+        if (run.get("info") or {}).get("command") == "rollback":
+            raise ValueError(f"{run_id} is a rollback, not a load: there is nothing it created")
+        later = [r["run_id"] for r in ledger.runs() if r["started_at"] > run["started_at"]
+                 and (r.get("info") or {}).get("command") != "rollback" and r["status"] != "rolled_back"
+                 and ledger.created_by(r["run_id"], limit=1)]
+        if later and not force:
+            raise ValueError(f"later runs still have what they created in Intercom ({', '.join(later)}); roll them "
+                             f"back first (newest first), or pass --force to roll back {run_id} alone")
+        if run["status"] == "running":
+            LOGGER.warning("Run %s never finished (crashed, or still running: a rollback must not run while it "
+                           "loads); its creates are rolled back as far as the ledger knows them", run_id)
+    rb = _Rollback(ledger, client, run_id, settings, dry_run, progress)
+    return rb.run(report_dir)
+
+
+# ---------------------------------------------------------------------------------------------------- the work
+
+
+class _Rollback:
+    def __init__(self, ledger: Ledger, client: IntercomClient, run_id: str | None, settings: dict, dry_run: bool,
+                 progress: bool | None) -> None:
+        self.ledger, self.client, self.target_run, self.dry_run = ledger, client, run_id, dry_run
+        self.settings = settings
+        self.progress = progress
+        self.out = Outcomes()
+        self.gone_ids: dict[str, set[str]] = defaultdict(set)  # container kind -> Intercom ids deleted or gone
+        self._container_exists: dict[tuple[str, str], bool] = {}
+        self._cache_lock = threading.Lock()
+        self.rb_run = ""
+        self.ctx: WriteContext | None = None
+
+    # ------------------------------------------------------------------ plan
+
+    def walk_order(self, kinds: t.Iterable[str]) -> list[str]:
+        """reversed(ORDER), each contained kind moved right after its container; kinds the ledger has but no
+        writer knows any more come first (nothing depends on them that this version could delete)."""
+        order = [k for k in reversed(ORDER) if k not in self._contained_kinds()]
+        for kind in reversed(ORDER):
+            spec = self.contained_in(kind)
+            if spec:
+                at = order.index(spec[1]) + 1 if spec[1] in order else 0
+                order.insert(at, kind)
+        unknown = sorted(set(kinds) - set(order))
+        return unknown + order
+
+    def _contained_kinds(self) -> set[str]:
+        return {k for k in ORDER if self.contained_in(k)}
+
+    @staticmethod
+    def contained_in(kind: str) -> tuple[str, str, str] | None:
+        writer = BY_KIND.get(kind)
+        return getattr(writer, "contained_in", None) or CONTAINED.get(kind)
+
+    def selected(self, kind: str | None = None) -> Iterator[list[Entity]]:
+        """Pages (newest first) of the entities the target run(s) created that are not deleted yet."""
+        before: int | None = None
+        while True:
+            page = self.ledger.created_by(self.target_run, limit=PAGE, before_seq=before)
+            if not page:
+                return
+            before = page[-1].seq
+            chosen = [e for e in page if kind is None or e.kind == kind]
+            if chosen:
+                yield chosen
+
+    def plan_counts(self) -> Counter:
+        counts: Counter = Counter()
+        for page in self.selected():
+            counts.update(e.kind for e in page)
+        return counts
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, report_dir: Path | None) -> dict:
+        started = _now()
+        counts = self.plan_counts()
+        order = self.walk_order(counts)
+        if not self.dry_run:
+            self.rb_run = self.ledger.start_run({"command": "rollback", "of": self.target_run or "all"})
+        else:
+            self.rb_run = f"dry-run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        self.ctx = WriteContext(self.client, self.ledger, self.rb_run, None, self.settings)
+        LOGGER.info("Rollback %s of %s: %s entities to remove (%s)", "plan" if self.dry_run else self.rb_run,
+                    self.target_run or "every run", sum(counts.values()),
+                    ", ".join(f"{k} {counts[k]:,}" for k in order if counts[k]) or "none")
+        held: list[dict] = []
+        kept: list[dict] = []
+        try:
+            held = self.drop_held()
+            planned = self.dry_run_plan(order) if self.dry_run else None
+            if not self.dry_run:
+                self.delete_all(order, counts)
+            kept = self.kept()
+        except BaseException:
+            if not self.dry_run:  # what was done so far is in the ledger; the report says where it stopped
+                try:
+                    self.finish(self.summary(order, counts, started, True, held, kept, None), report_dir)
+                except Exception:
+                    LOGGER.exception("could not write the report of the interrupted rollback")
+            raise
+        summary = self.summary(order, counts, started, False, held, kept, planned)
+        self.finish(summary, report_dir)
+        return summary
+
+    def delete_all(self, order: list[str], counts: Counter) -> None:
+        total = sum(counts.values())
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        workers = max(1, int(self.settings.get("concurrency") or 32))  # the client paces them
+        with tqdm(total=total, unit="entity", desc="rollback", disable=not show, file=sys.stderr) as bar, \
+                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollback") as pool:
+            try:
+                for kind in order:
+                    if not counts.get(kind):
+                        continue
+                    bar.set_postfix_str(kind)
+                    for page in self.selected(kind):
+                        futures = [pool.submit(self.remove, entity) for entity in page]
+                        for future in futures:
+                            future.add_done_callback(lambda _f: bar.update(1))
+                        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                        for future in futures:
+                            if future in done and future.exception() is not None:
+                                raise future.exception()
+                    self.forget_aliases(kind)
+                    LOGGER.info("%s: %s", kind, self.kind_line(kind))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def remove(self, entity: Entity) -> None:
+        """Delete one entity (or settle it), then mark it deleted in the ledger."""
+        kind = entity.kind
+        writer = BY_KIND.get(kind)
+        item = {"kind": kind, "source_key": entity.source_key, "intercom_id": entity.intercom_id,
+                "created_run_id": entity.created_run_id}
+        if writer is None:
+            self.out.add("manual", {**item, "reason": f"no writer for {kind} in this version: delete it by hand"})
+            return
+        try:
+            spec = self.contained_in(kind)
+            if entity.status == "intent":
+                found = self.settle(writer, entity)
+                if found is None:
+                    self.done(entity, "not_created")
+                    return
+                entity = dataclasses.replace(entity, intercom_id=found)
+                item["intercom_id"] = found
+            if spec:
+                self.remove_contained(entity, item, spec)
+                return
+            writer.delete(self.ctx, entity)
+        except NotImplementedError as exc:  # writers.support.CannotDelete is one, with the reason
+            self.out.add("manual", {**item, "reason": str(exc) or f"Intercom has no API delete for {kind}: "
+                                    "remove it by hand"})
+            return
+        except IntercomError as exc:
+            if exc.status == 404:
+                self.done(entity, "already_gone")
+                return
+            self.out.add("failed", {**item, "reason": error_text(exc), "status": exc.status,
+                                    "request_id": exc.request_id})
+            return
+        except Exception as exc:  # an unexpected answer: listed, the rollback goes on; a re-run retries it
+            LOGGER.exception("%s %s: rollback failed", kind, entity.source_key)
+            self.out.add("failed", {**item, "reason": f"{type(exc).__name__}: {exc}"})
+            return
+        self.done(entity, "deleted")
+
+    def forget_aliases(self, kind: str) -> None:
+        """Ledger entries the rollback did not select but that stand for an entity it just deleted (a contact
+        merged into another person's contact created by the run): gone too, so a re-run writes them again."""
+        ids = sorted(self.gone_ids.get(kind, ()))
+        c = entities_table.c
+        for i in range(0, len(ids), PAGE):
+            q = sa.select(c.source_key).where(c.kind == kind, c.status == "written", c.intercom_id.in_(ids[i:i + PAGE]))
+            for key in self.ledger._read(lambda conn, q=q: list(conn.execute(q).scalars())):  # see Ledger.aliases
+                self.ledger.mark_deleted(kind, key, self.rb_run)
+                self.out.count("aliases", kind)
+
+    def settle(self, writer: Writer, intent: Entity) -> str | None:
+        """An intent's create may have reached Intercom: the writer's search decides (as on a resumed load)."""
+        spec = self.contained_in(intent.kind)
+        if spec and not self.container_exists(intent, spec):
+            return None  # the container is gone, and with it whatever the create made
+        return writer.settle(self.ctx, intent)  # the base class answers None: nothing to find
+
+    def remove_contained(self, entity: Entity, item: dict, spec: tuple[str, str, str]) -> None:
+        if not self.container_exists(entity, spec):
+            self.done(entity, "with_container")
+            return
+        field, container_kind, _path = spec
+        self.out.add("manual", {**item, "container": f"{container_kind} {entity.extra.get(field)}", "reason": (
+            f"Intercom cannot delete it on its own (only with its {container_kind[:-1]}), and that "
+            f"{container_kind[:-1]} stays: the rolled-back run did not create it")})
+
+    def container_exists(self, entity: Entity, spec: tuple[str, str, str]) -> bool:
+        field, container_kind, path = spec
+        container_id = entity.extra.get(field)
+        if not container_id:
+            return True  # unknown container: assume it stays (listed, never silently marked)
+        container_id = str(container_id)
+        if container_id in self.gone_ids[container_kind]:
+            return False
+        key = (container_kind, container_id)
+        with self._cache_lock:
+            if key in self._container_exists:
+                return self._container_exists[key]
+        try:
+            self.client.request("GET", path.format(container_id))
+            exists = True
+        except IntercomError as exc:
+            if exc.status != 404:
+                raise
+            exists = False
+        with self._cache_lock:
+            self._container_exists[key] = exists
+        return exists
+
+    def done(self, entity: Entity, what: str) -> None:
+        self.ledger.mark_deleted(entity.kind, entity.source_key, self.rb_run)
+        if entity.intercom_id and what in ("deleted", "already_gone"):
+            with self._cache_lock:
+                self.gone_ids[entity.kind].add(str(entity.intercom_id))
+        self.out.count(what, entity.kind)
+
+    # ------------------------------------------------------------------ held records, kept entities, dry run
+
+    def drop_held(self) -> list[dict]:
+        """Held records staged by the rolled-back run (all with --all): dropped (not in dry-run), and listed."""
+        dropped: list[dict] = []
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for held in self.ledger.iter_held():
+            if self.target_run is None or held.run_id == self.target_run:
+                dropped.append({"kind": held.kind, "source_key": held.source_key, "run_id": held.run_id,
+                                "attempts": held.attempts})
+                by_kind[held.kind].append(held.source_key)
+        if not self.dry_run:
+            for kind, keys in by_kind.items():
+                for i in range(0, len(keys), PAGE):
+                    self.ledger.release(kind, keys[i:i + PAGE])
+                for key in keys:
+                    for category in ("manual_review", "orphan"):
+                        self.ledger.resolve_issues(kind, key, category)
+        return dropped
+
+    def kept(self) -> list[dict]:
+        """Entities the run(s) wrote but did not create: they existed before, or an earlier run created them."""
+        q = sa.select(entities_table.c.kind, entities_table.c.source_key, entities_table.c.intercom_id,
+                      entities_table.c.created_run_id, entities_table.c.extra).where(
+            entities_table.c.status == "written")
+        if self.target_run is None:
+            q = q.where(entities_table.c.created_run_id.is_(None))
+        else:
+            q = q.where(entities_table.c.run_id == self.target_run, sa.or_(
+                entities_table.c.created_run_id.is_(None), entities_table.c.created_run_id != self.target_run))
+        q = q.order_by(entities_table.c.seq.desc())
+        rows = self.ledger._read(lambda c: c.execute(q).all())  # no public query yet: see Ledger.touched_by
+        out = []
+        for kind, key, iid, created_run, extra in rows:
+            extra = json.loads(extra) if extra else {}
+            if extra.get("merged_into"):
+                why = f"merged into the contact of {extra['merged_into']} (an existing contact, not created)"
+            elif extra.get("alias_of"):
+                why = f"a second key of {extra['alias_of']}"
+            elif kind not in BY_KIND:
+                why = "the writers' bookkeeping, not an Intercom entity of its own"
+            elif created_run is None:
+                why = "not created by the migration: it existed in Intercom (adopted or matched)"
+            else:
+                why = f"created by run {created_run}, only updated by this run (not reverted: no previous values)"
+            out.append({"kind": kind, "source_key": key, "intercom_id": iid, "reason": why})
+        return out
+
+    def dry_run_plan(self, order: list[str]) -> list[dict]:
+        plan = []
+        for kind in order:
+            writer, spec = BY_KIND.get(kind), self.contained_in(kind)
+            for page in self.selected(kind):
+                for e in page:
+                    if writer is None:
+                        action = "manual: no writer for this kind"
+                    elif spec:
+                        action = f"goes with its {spec[1][:-1]} if that is deleted, else manual"
+                    elif e.status == "intent":
+                        action = "settle (search), delete if found"
+                    else:
+                        action = "delete"
+                    plan.append({"kind": kind, "source_key": e.source_key, "intercom_id": e.intercom_id,
+                                 "status": e.status, "created_run_id": e.created_run_id, "action": action})
+        return plan
+
+    # ------------------------------------------------------------------ report
+
+    def kind_line(self, kind: str) -> str:
+        o = self.out
+        parts = [(o.deleted[kind], "deleted"), (o.with_container[kind], "gone with their container"),
+                 (o.already_gone[kind], "already gone"), (o.not_created[kind], "intents never created"),
+                 (o.aliases[kind], "merged entries gone with their contact"),
+                 (sum(1 for m in o.manual if m["kind"] == kind), "manual"),
+                 (sum(1 for f in o.failed if f["kind"] == kind), "failed")]
+        return ", ".join(f"{what} {n:,}" for n, what in parts if n) or "nothing"
+
+    def summary(self, order: list[str], counts: Counter, started: str, interrupted: bool, held: list[dict],
+                kept: list[dict], planned: list[dict] | None) -> dict:
+        o = self.out
+        manual = Counter(m["kind"] for m in o.manual)
+        failed = Counter(f["kind"] for f in o.failed)
+        kinds = {k: {"selected": counts.get(k, 0), "deleted": o.deleted[k], "with_container": o.with_container[k],
+                     "already_gone": o.already_gone[k], "not_created": o.not_created[k], "aliases": o.aliases[k],
+                     "manual": manual[k],
+                     "failed": failed[k]} for k in order if counts.get(k)}
+        totals = {c: sum(r[c] for r in kinds.values()) for c in
+                  ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual",
+                   "failed")}
+        totals["kept"] = len(kept)
+        totals["held_dropped"] = len(held)
+        complete = not interrupted and not self.dry_run and not totals["failed"]
+        return {
+            "rollback_run_id": self.rb_run, "of": self.target_run or "all", "dry_run": self.dry_run,
+            "started_at": started, "finished_at": _now(), "status": (
+                "dry-run" if self.dry_run else "interrupted" if interrupted else
+                "completed" if complete else "incomplete"),
+            "order": [k for k in order if counts.get(k)], "entities": kinds, "totals": totals,
+            "manual": o.manual, "failed": o.failed, "kept": kept, "held_dropped": held,
+            "plan": planned, "requests": self.client.stats,
+            "not_rolled_back": [
+                "workspace definitions the preflight created (data attributes, ticket types and their attributes): "
+                "not in the ledger; Intercom only archives them",
+                "values of pre-existing or earlier records this run updated (see kept)",
+                "contacts Intercom created implicitly for a ticket addressed to an e-mail (guest callers): they "
+                "are not in the ledger",
+            ],
+        }
+
+    def finish(self, summary: dict, report_dir: Path | None) -> None:
+        if report_dir is not None:
+            directory = Path(report_dir) / self.rb_run
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "rollback.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+            (directory / "rollback.md").write_text(markdown(summary), encoding="utf-8")
+            summary["report"] = str(directory / "rollback.md")
+            LOGGER.info("Rollback report: %s", directory)
+        if self.dry_run:
+            return
+        self.ledger.finish_run(self.rb_run, summary["status"], summary["totals"])
+        if summary["status"] != "completed":
+            return
+        targets = [self.target_run] if self.target_run else [
+            r["run_id"] for r in self.ledger.runs() if (r.get("info") or {}).get("command") != "rollback"]
+        for rid in targets:
+            run = self.ledger.get_run(rid)
+            if run and run["status"] != "rolled_back":
+                kept_summary = {**(run.get("summary") or {}), "finished_at": run.get("finished_at"),
+                                "status_before_rollback": run["status"], "rolled_back_by": self.rb_run}
+                self.ledger.finish_run(rid, "rolled_back", kept_summary)
+
+
+# ---------------------------------------------------------------------------------------------------- rendering
+
+
+def markdown(summary: dict) -> str:
+    title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
+    lines = [f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}", "",
+             f"Status: **{summary['status']}**. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
+             "(children before parents, newest first within a kind).", ""]
+    cols = ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual", "failed")
+    lines += ["| entity | " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for kind, row in summary["entities"].items():
+        lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in cols) + " |")
+    totals = summary["totals"]
+    lines.append("| **total** | " + " | ".join(f"**{totals[c]:,}**" for c in cols) + " |")
+
+    def table(title: str, rows: list[dict], columns: tuple[str, ...], note: str = "") -> None:
+        if not rows:
+            return
+        nonlocal lines
+        lines += ["", f"## {title} ({len(rows):,})", ""] + ([note, ""] if note else [])
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(str(r.get(c) if r.get(c) is not None else "") for c in columns) + " |"
+                  for r in rows[:MD_LIMIT]]
+        if len(rows) > MD_LIMIT:
+            lines.append(f"\n{len(rows) - MD_LIMIT:,} more: see rollback.json")
+
+    table("Could not delete", summary["failed"], ("kind", "source_key", "intercom_id", "reason"),
+          "Still in Intercom and still in the ledger: run the rollback again to retry.")
+    table("Remove by hand", summary["manual"], ("kind", "source_key", "intercom_id", "container", "reason"),
+          "Intercom offers no API delete for these.")
+    table("Kept (not created by the rolled-back run)", summary["kept"],
+          ("kind", "source_key", "intercom_id", "reason"))
+    table("Held records dropped", summary["held_dropped"], ("kind", "source_key", "run_id", "attempts"),
+          "Staged by the rolled-back run but never written: re-send them by running the tap from the state "
+          "before that run.")
+    if summary.get("plan") is not None:
+        table("Would be removed", summary["plan"], ("kind", "source_key", "intercom_id", "status", "action"))
+    lines += ["", "## Not rolled back by design", ""] + [f"- {n}" for n in summary["not_rolled_back"]]
+    return "\n".join(lines) + "\n"
+
+
+def console_summary(summary: dict) -> str:
+    t_ = summary["totals"]
+    head = ("Dry run: nothing was deleted." if summary["dry_run"] else
+            f"Rollback {summary['rollback_run_id']} {summary['status']}.")
+    scope = "every run" if summary["of"] == "all" else summary["of"]
+    lines = [head, f"{'Would remove' if summary['dry_run'] else 'Removed'} from Intercom ({scope}):"]
+    for kind, row in summary["entities"].items():
+        n = row["selected"] if summary["dry_run"] else row["deleted"] + row["with_container"] + row["already_gone"]
+        lines.append(f"  {kind:<20} {n:>8,}" + (f"  (manual {row['manual']:,})" if row["manual"] else "")
+                     + (f"  (failed {row['failed']:,})" if row["failed"] else ""))
+    lines.append(f"Kept (not created by it): {t_['kept']:,}; held records dropped: {t_['held_dropped']:,}; "
+                 f"to remove by hand: {t_['manual']:,}; failed: {t_['failed']:,}")
+    if summary["dry_run"] and summary.get("plan"):
+        lines.append("First entities, in deletion order:")
+        lines += [f"  {p['kind']:<20} {p['source_key']:<40} {p['intercom_id'] or '-':<26} {p['action']}"
+                  for p in summary["plan"][:40]]
+    if summary.get("report"):
+        lines.append(f"Report: {summary['report']}")
+    return "\n".join(lines)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,187 @@
+"""``target-intercom``: a singer-sdk target that loads Intercom in dependency order, idempotently, at the pace
+Intercom's rate limit allows, keeping a ledger of every write (re-runs, resume, rollback) and a reconciliation
+report. It takes Intercom-shaped streams from ``map-topdesk-intercom``, or TOPdesk streams straight from
+``tap-topdesk``, which it maps with the same mapper code."""
+
+from __future__ import annotations
+
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+import singer_sdk.typing as th
+from singer_sdk import Target
+from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.sinks import Sink
+from sqlalchemy.engine import make_url
+
+from map_topdesk_intercom.mapper import TopdeskIntercomMapper
+from target_intercom import report
+from target_intercom.client import IntercomClient
+from target_intercom.ledger import Ledger
+from target_intercom.loader import Loader
+from target_intercom.preflight import run_preflight
+from target_intercom.sinks import DefinitionSink, FlaggedSink, StagingSink, UnsupportedSink
+from target_intercom.writers import BY_KIND
+from target_intercom.writers.base import WriteContext
+
+DEFINITIONS = ("ticket_types", "attribute_definitions", "custom_object_types")
+FLAGGED = "flagged"
+DEFAULT_LEDGER = ".target-intercom/ledger.db"
+
+
+class TargetIntercom(Target):
+    name = "target-intercom"
+    max_parallelism = 1  # one sink drains at a time; the loader has its own bounded pool of requests in flight
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("access_token", th.StringType, required=True, secret=True,
+                    description="Intercom access token (Developer Hub > your app > Authentication)"),
+        th.Property("api_url", th.StringType, default="https://api.intercom.io",
+                    description="Intercom API base URL (regional: https://api.eu.intercom.io, https://api.au.intercom.io)"),
+        th.Property("intercom_version", th.StringType, default="2.16", description="Intercom-Version header"),
+        th.Property("map_file", th.StringType,
+                    description="the confirmed map (YAML) applied to TOPdesk streams; default: the packaged map"),
+        th.Property("catalog", th.StringType, description="tap-topdesk catalog to check the map against"),
+        th.Property("ledger_url", th.StringType,
+                    description=f"SQLAlchemy URL of the ledger; default: SQLite file {DEFAULT_LEDGER}"),
+        th.Property("fallback_admin_email", th.StringType,
+                    description="the teammate who stands in for operators with no Intercom teammate"),
+        th.Property("max_retries", th.IntegerType, default=3,
+                    description="tries per request on 5xx / broken connections before the record goes to review"),
+        th.Property("concurrency", th.IntegerType, default=32, description="requests in flight at most"),
+        th.Property("max_attachment_mb", th.NumberType, default=10,
+                    description="attachments up to this size are uploaded; larger ones are listed"),
+        th.Property("report_dir", th.StringType, default="reports",
+                    description="where each run's reconciliation report (Markdown + JSON) is written"),
+        th.Property("skip_missing_ui_objects", th.BooleanType, default=False,
+                    description="load even when UI-only objects (custom object types, teams) are missing; "
+                                "records needing them are flagged"),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        ledger_url = self.config.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER))
+        self.ledger = Ledger(ledger_url)
+        self.run_id = self.ledger.start_run({"target": self.name})
+        self.client = IntercomClient(self.config.get("api_url") or "https://api.intercom.io",
+                                     self.config["access_token"],
+                                     version=self.config.get("intercom_version") or "2.16",
+                                     max_retries=int(self.config.get("max_retries", 3)),
+                                     concurrency=int(self.config.get("concurrency", 32)), logger=self.logger)
+        self.definitions: dict[str, list[dict]] = defaultdict(list)
+        self.preflight: t.Any = None
+        self.loader: Loader | None = None
+        self.completeness: dict | None = None
+        self._topdesk_mapper: TopdeskIntercomMapper | None = None
+        self._topdesk_streams: set[str] = set()  # TOPdesk streams whose SCHEMA arrived
+        self.logger.info("Run %s; ledger %s", self.run_id, make_url(ledger_url).render_as_string(hide_password=True))
+
+    # ------------------------------------------------------------------ TOPdesk streams: mapped here
+
+    @property
+    def topdesk_mapper(self) -> TopdeskIntercomMapper:
+        """The mapper plugin itself, so ``tap | target`` and ``tap | mapper | target`` map with the same code."""
+        if self._topdesk_mapper is None:
+            config = {k: self.config[k] for k in ("map_file", "catalog") if self.config.get(k)}
+            self._topdesk_mapper = TopdeskIntercomMapper(config=config)
+        return self._topdesk_mapper
+
+    @staticmethod
+    def is_intercom_stream(stream: str) -> bool:
+        return stream in BY_KIND or stream in DEFINITIONS or stream == FLAGGED
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        if self.is_intercom_stream(message_dict["stream"]):
+            super()._process_schema_message(message_dict)
+        else:
+            self._topdesk_streams.add(message_dict["stream"])
+            self._dispatch(self.topdesk_mapper.map_schema_message(message_dict))
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        if self.is_intercom_stream(message_dict["stream"]):
+            super()._process_record_message(message_dict)
+        elif message_dict["stream"] not in self._topdesk_streams:
+            msg = f"A record for stream '{message_dict['stream']}' arrived before its SCHEMA message"
+            raise RecordsWithoutSchemaException(msg)
+        else:
+            self._dispatch(self.topdesk_mapper.map_record_message(message_dict))
+
+    def _dispatch(self, messages: t.Iterable[t.Any]) -> None:
+        """The mapper's output (SCHEMA and RECORD messages of Intercom streams), as if it had come on stdin."""
+        for message in messages:
+            if message.type == "SCHEMA":
+                super()._process_schema_message(message.to_dict())
+            else:
+                super()._process_record_message(message.to_dict())
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        if stream_name in BY_KIND:
+            return StagingSink
+        if stream_name in DEFINITIONS:
+            return DefinitionSink
+        if stream_name == FLAGGED:
+            return FlaggedSink
+        self.logger.warning("Stream '%s': this target version cannot write it yet; its records are listed in the "
+                            "reconciliation report as not loaded", stream_name)
+        return UnsupportedSink
+
+    # ------------------------------------------------------------------ called by the sinks
+
+    def define(self, stream: str, record: dict) -> None:
+        self.definitions[stream].append(record)
+
+    def flagged(self, record: dict) -> None:
+        self.ledger.add_issues(self.run_id, [{
+            "kind": record.get("output") or "unknown", "source_key": record["source_key"], "category": "flagged",
+            "severity": record.get("severity") or "error", "reason": record.get("reason") or "", "field":
+            record.get("field"), "detail": {"source_stream": record.get("source_stream"),
+                                            "record_id": record.get("record_id")}}])
+
+    def not_loaded(self, stream: str, records: list[dict]) -> None:
+        self.ledger.add_issues(self.run_id, [{
+            "kind": stream, "source_key": r.get("source_key") or "", "category": "not_loaded", "severity": "error",
+            "reason": f"target-intercom cannot write {stream} yet"} for r in records])
+
+    def stage(self, kind: str, records: list[dict]) -> None:
+        loader = self.ready_loader()
+        loader.stage(kind, records)
+        loader.pump()
+
+    def ready_loader(self) -> Loader:
+        """Preflight once, before the first record is written; then settle creates a crash left open."""
+        if self.loader is None:
+            self.preflight = run_preflight(self.client, dict(self.definitions), dict(self.config))
+            self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
+            ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config))
+            self.loader = Loader(ctx, concurrency=int(self.config.get("concurrency", 32)),
+                                 max_retries=int(self.config.get("max_retries", 3)), logger=self.logger)
+            self.loader.settle_intents()
+            self.loader.pump()  # what earlier runs held whose parents now exist
+        return self.loader
+
+    # ------------------------------------------------------------------ end of input
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        status = "failed"
+        try:
+            loader = self.ready_loader()
+            loader.pump()
+            orphans = loader.flag_orphans()
+            self.completeness = loader.check_completeness()
+            status = "completed"
+            summary = report.build(self, orphans=orphans)
+            paths = report.write(Path(self.config.get("report_dir") or "reports"), summary)
+            self.logger.info("Reconciliation report: %s", ", ".join(str(p) for p in paths))
+            self.ledger.finish_run(self.run_id, status, summary["totals"])
+        finally:
+            if status != "completed":
+                self.ledger.finish_run(self.run_id, status, {})
+            if self.loader:
+                self.loader.close()
+            self.client.close()
+
+
+if __name__ == "__main__":
+    TargetIntercom.cli()

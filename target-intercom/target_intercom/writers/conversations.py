@@ -1,0 +1,216 @@
+"""Conversations and their parts (calls with the strategy ``calls: conversations``; changes with ``changes:
+attributes``). Intercom has no external id for either: creates go through a ledger intent, and a crash is settled
+by finding what was created (original ``created_at`` + contact; the part's timestamp and type) before anything is
+sent again.
+
+Request sequence of a new conversation: ``POST /conversations`` (from the contact, original ``created_at``; no
+HTML, no attributes) -> ``PUT /conversations/{id}`` (title, conversation attributes, company) -> ``POST
+/conversations/{id}/parts`` assignment (admin, then team) -> ``POST /conversations/{id}/parts`` close when the
+call is closed. Assignment and close parts cannot be backdated (they are dated at migration time: reported)."""
+
+from __future__ import annotations
+
+from target_intercom.client import IntercomError
+from target_intercom.ledger import Entity
+from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
+from target_intercom.writers.support import (
+    admin_or_fallback,
+    body_digest,
+    contact_for,
+    forget_alias,
+    record_alias,
+    reply_body,
+    text_of,
+    timestamp_lost,
+)
+
+
+def _attributes(record: dict) -> dict:
+    return {k: v for k, v in (record.get("custom_attributes") or {}).items() if v is not None}
+
+
+class ConversationWriter(Writer):
+    kind = "conversations"
+    required_refs = {"contact": "contacts"}
+    needs_intent = True
+
+    # ------------------------------------------------------------------ write
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        if existing and existing.intercom_id and existing.status == "written":
+            record_alias(ctx, self.kind, record, existing.intercom_id)
+            return self._update(ctx, existing.intercom_id, record, parents, existing.extra)
+        contact_id = contact_for(ctx, record, parents)
+        body: dict = {"from": {"type": "user", "id": contact_id},
+                      "body": record.get("body") or record.get("title") or record["source_key"]}
+        if record.get("created_at") is not None:
+            body["created_at"] = record["created_at"]
+        wanted = {"contact_id": contact_id, "created_at": body.get("created_at"), "body": body["body"],
+                  "custom_attributes": _attributes(record)}
+        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
+        try:
+            message = ctx.client.request("POST", "/conversations", json=body)
+            conversation_id = str(message["conversation_id"])
+        except IntercomError as exc:
+            if not exc.ambiguous:
+                raise
+            found = self._find(ctx, wanted)  # it may have been created: never send it twice
+            if not found:
+                raise
+            conversation_id, message = found, {}
+        # From here on the conversation exists: recorded at once (with no content hash), so a failure in the
+        # steps below is finished by the next attempt's update instead of a second create.
+        ctx.ledger.record_written(self.kind, record["source_key"], conversation_id, "", ctx.run_id, created=True,
+                                  extra=wanted)
+        record_alias(ctx, self.kind, record, conversation_id)
+        issues = []
+        if record.get("created_at") is not None and message.get("created_at") not in (None, record["created_at"]):
+            issues.append(timestamp_lost("created_at", "Intercom did not keep the original created_at"))
+        outcome = self._update(ctx, conversation_id, record, parents, {}, created=True)
+        outcome.issues[:0] = issues
+        return outcome
+
+    def _update(self, ctx: WriteContext, conversation_id: str, record: dict, parents: dict, applied: dict, *,
+                created: bool = False) -> Outcome:
+        """Attributes, company, assignment and state; ``applied`` is what an earlier write set (entity extra), so
+        an unchanged assignment or state is not sent again."""
+        refs = record.get("refs") or {}
+        body: dict = {}
+        if record.get("title") is not None:
+            body["title"] = record["title"]
+        attributes = _attributes(record)
+        if attributes:
+            body["custom_attributes"] = attributes
+        company_id = ctx.intercom_id(parents, "companies", refs.get("company"))
+        if company_id:
+            body["company_id"] = company_id
+        if body:
+            ctx.client.request("PUT", f"/conversations/{conversation_id}", json=body)
+        issues: list[dict] = []
+        actor = admin_or_fallback(ctx, parents, refs.get("admin"))
+        state = {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
+                 "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team")),
+                 "open": record.get("open") is not False and record.get("state") != "closed"}
+        for field_, kind in (("admin_assignee_id", "admin"), ("team_assignee_id", "team")):
+            assignee = state[field_]
+            if assignee and assignee != applied.get(field_) and actor:
+                ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
+                    "message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee})
+        if state["open"] != applied.get("open", True):
+            if not actor:
+                raise ValueError("closing or reopening a conversation needs an admin: set fallback_admin_email")
+            message_type = "open" if state["open"] else "close"
+            ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
+                "message_type": message_type, "type": "admin", "admin_id": actor})
+            issues.append(timestamp_lost(
+                "state", f"the {message_type} part is dated at migration time (Intercom cannot backdate state "
+                         "changes)", closed_at=(record.get("custom_attributes") or {}).get("Closed at")))
+        extra = {**state, "alias_key": record.get("alias_key")}
+        return Outcome(conversation_id, CREATED if created else UPDATED, extra=extra, issues=issues)
+
+    # ------------------------------------------------------------------ crash recovery
+
+    def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:
+        if intent is None or intent.status != "intent":
+            return None  # no create pending (a written conversation is finished by the update path)
+        return self._find(ctx, intent.extra)
+
+    @staticmethod
+    def _find(ctx: WriteContext, wanted: dict) -> str | None:
+        if wanted.get("created_at") is None or not wanted.get("contact_id"):
+            return None
+        query = {"operator": "AND", "value": [
+            {"field": "created_at", "operator": "=", "value": wanted["created_at"]},
+            {"field": "contact_ids", "operator": "=", "value": wanted["contact_id"]},
+        ]}
+        candidates = list(ctx.client.search("/conversations/search", query))
+        attributes = wanted.get("custom_attributes") or {}
+        for conversation in candidates:  # the attributes are set right after the create
+            have = conversation.get("custom_attributes") or {}
+            if attributes and all(have.get(k) == v for k, v in attributes.items()):
+                return str(conversation["id"])
+        for conversation in candidates:  # a crash before the attributes: the opening message tells
+            if text_of((conversation.get("source") or {}).get("body")) == text_of(wanted.get("body")):
+                return str(conversation["id"])
+        return None
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        try:
+            ctx.client.request("DELETE", f"/conversations/{entity.intercom_id}")
+        except IntercomError as exc:
+            if exc.status != 404:
+                raise
+        forget_alias(ctx, self.kind, entity.extra.get("alias_key"))
+
+
+class ConversationPartWriter(Writer):
+    """Replies and notes with their original ``created_at``, one conversation's parts in chronological order.
+    A contact's reply reopens a conversation in Intercom: a conversation that is closed in TOPdesk is closed again
+    right after it. A part cannot be changed once written: an edited TOPdesk entry is reported, not duplicated."""
+
+    updatable = False
+    kind = "conversation_parts"
+    required_refs = {"conversation": "conversations"}
+    needs_intent = True
+    sequence_by = "conversation"
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        conversation_key = record["refs"]["conversation"]
+        conversation_id = parents[("conversations", conversation_key)]
+        body, issues = reply_body(ctx, record, parents)
+        author_id = body.get("intercom_user_id") or body.get("admin_id")
+        wanted = {"conversation_id": conversation_id, "created_at": body.get("created_at"),
+                  "message_type": body["message_type"], "author_id": author_id, "body": body_digest(body["body"])}
+        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
+        try:
+            conversation = ctx.client.request("POST", f"/conversations/{conversation_id}/reply", json=body)
+            part_id = self._part_in(conversation, wanted, newest=True)
+        except IntercomError as exc:
+            if not exc.ambiguous:
+                raise
+            part_id = self.settle(ctx, ctx.ledger.lookup(self.kind, record["source_key"]))
+            if not part_id:
+                raise
+            conversation = None
+        if not part_id:
+            raise ValueError("Intercom's answer to the reply holds no part with its timestamp and type")
+        if body["type"] == "user":
+            self._keep_closed(ctx, conversation_key, conversation_id, conversation, parents)
+        return Outcome(part_id, CREATED, extra={"conversation_id": conversation_id}, issues=issues)
+
+    @staticmethod
+    def _part_in(conversation: dict | None, wanted: dict, *, newest: bool = False) -> str | None:
+        parts = ((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or []
+        for part in reversed(parts) if newest else parts:
+            if part.get("part_type") == wanted["message_type"] and (
+                    wanted.get("created_at") is None or part.get("created_at") == wanted["created_at"]) and (
+                    str((part.get("author") or {}).get("id")) == str(wanted.get("author_id"))) and (
+                    body_digest(part.get("body")) == wanted["body"] if wanted.get("body") else True):
+                return str(part["id"])
+        return None
+
+    @staticmethod
+    def _keep_closed(ctx: WriteContext, conversation_key: str, conversation_id: str, conversation: dict | None,
+                     parents: dict) -> None:
+        entity = ctx.ledger.lookup("conversations", conversation_key)
+        if not entity or entity.extra.get("open", True):
+            return
+        if conversation is None or conversation.get("state") != "closed":
+            admin_id = entity.extra.get("admin_assignee_id") or ctx.directory.fallback_admin_id
+            if admin_id:
+                ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
+                    "message_type": "close", "type": "admin", "admin_id": admin_id})
+
+    def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:
+        if intent is None or intent.status != "intent":
+            return None
+        try:
+            conversation = ctx.client.request("GET", f"/conversations/{intent.extra['conversation_id']}")
+        except IntercomError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._part_in(conversation, intent.extra)
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        """Parts go with their conversation; Intercom has no API to delete one part."""

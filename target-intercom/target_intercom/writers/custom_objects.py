@@ -1,0 +1,215 @@
+"""Custom object instances (assets, changes, known errors, reservations, process definitions) and their
+relationships.
+
+Instances: ``POST /custom_object_instances/{type}`` is an upsert by ``external_id``, so a retry never makes a
+second copy. Types are created in Intercom's UI only; when the preflight found a type missing and the run was
+allowed to go on (``skip_missing_ui_objects``), its instances are skipped with the reason.
+
+Links: a relationship is an attribute of the entity it starts from, holding the instance ids it points to:
+``PUT /contacts/{id}`` / ``PUT /conversations/{id}`` with ``custom_attributes: {<relationship>: [ids]}``,
+``PUT /tickets/{id}`` with ``ticket_attributes`` (relationship attributes of the ticket type), and for an
+instance the upsert ``POST /custom_object_instances/{type}`` with its ``external_id``. The current list is read
+first and extended (a contact can have many assets); a changed link replaces its old target.
+
+Parent links within one type (asset parent-child, problem of a known error, series of an activity) can form
+cycles in TOPdesk. Every written edge is kept in the ledger (kind ``custom_object_edges``, not rolled back by
+itself); a link whose parent already descends from its child would close a cycle: it is not written, and it is
+reported with the cycle's members. The acyclic part is written.
+"""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+from urllib.parse import quote
+
+from target_intercom.client import IntercomError
+from target_intercom.ledger import Entity
+from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.support import QUIET, KeyedLocks
+
+#: a link's ``from_kind`` -> the ledger kind of its from-entity
+FROM_KINDS = {"contact": "contacts", "ticket": "tickets", "conversation": "conversations",
+              "custom_object": "custom_object_instances"}
+EDGES = "custom_object_edges"
+MAX_DEPTH = 100_000
+
+
+def _type_path(object_type: str) -> str:
+    return f"/custom_object_instances/{quote(object_type, safe='')}"
+
+
+def _missing_type(ctx: WriteContext, object_type: str | None) -> str | None:
+    if not object_type:
+        return "the record names no custom object type"
+    if not ctx.directory.has_custom_object_type(object_type):
+        return (f"custom object type {object_type!r} does not exist in Intercom (the preflight listed it; create "
+                "it in Settings > Data > Custom Objects and run again)")
+    return None
+
+
+class CustomObjectInstanceWriter(Writer):
+    kind = "custom_object_instances"
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        object_type = record.get("object_type")
+        reason = _missing_type(ctx, object_type)
+        if reason:
+            raise Skip(reason)
+        body: dict = {"external_id": str(record["external_id"])}
+        for key in ("external_created_at", "external_updated_at"):
+            if record.get(key) is not None:
+                body[key] = record[key]
+        attributes = {k: v for k, v in (record.get("custom_attributes") or {}).items() if v is not None}
+        if attributes:
+            body["custom_attributes"] = attributes
+        instance = ctx.client.request("POST", _type_path(object_type), json=body, idempotent=True)
+        created = not (existing and existing.intercom_id)
+        return Outcome(str(instance["id"]), CREATED if created else UPDATED,
+                       extra={"object_type": object_type, "external_id": body["external_id"]})
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        object_type = entity.extra.get("object_type")
+        try:
+            ctx.client.request("DELETE", f"{_type_path(object_type)}/{entity.intercom_id}")
+        except IntercomError as exc:
+            if exc.status != 404:
+                raise
+
+
+def _ids(value: t.Any) -> list[str]:
+    """A relationship attribute as read back: a list of ids, or Intercom's ``{"type": "X.list", "instances":
+    [{"id": ...}]}``."""
+    if isinstance(value, dict):
+        value = value.get("instances") or value.get("data") or []
+    if not isinstance(value, list):
+        return [] if value in (None, "") else [str(value)]
+    return [str(v.get("id")) if isinstance(v, dict) else str(v) for v in value]
+
+
+class CustomObjectLinkWriter(Writer):
+    kind = "custom_object_links"
+
+    def __init__(self) -> None:
+        self._locks = KeyedLocks()  # one read-extend-write at a time per from-entity
+        self._edges = threading.Lock()  # cycle check + edge record, one parent link at a time
+
+    def waits_for(self, record: dict) -> list[tuple[str, str]]:
+        refs = record.get("refs") or {}
+        out = []
+        from_kind = FROM_KINDS.get(record.get("from_kind") or "")
+        if from_kind and refs.get("from"):
+            out.append((from_kind, refs["from"]))
+        if refs.get("to"):
+            out.append(("custom_object_instances", refs["to"]))
+        return out
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        from_kind = FROM_KINDS.get(record.get("from_kind") or "")
+        if from_kind is None:
+            raise Skip(f"unknown from_kind {record.get('from_kind')!r}")
+        refs = record["refs"]
+        from_type = record.get("from_type")
+        if from_kind == "custom_object_instances" and not from_type:
+            source = ctx.ledger.lookup(from_kind, refs["from"])
+            from_type = (source.extra.get("object_type") if source else None)
+        for object_type in [record.get("to_type")] + ([from_type] if from_kind == "custom_object_instances" else []):
+            reason = _missing_type(ctx, object_type)
+            if reason:
+                raise Skip(reason)
+        relationship = record["relationship"]
+        from_id = parents[(from_kind, refs["from"])]
+        to_id = parents[("custom_object_instances", refs["to"])]
+        previous = (existing.extra.get("to_id") if existing and existing.intercom_id else None)
+        extra = {"from_kind": from_kind, "from_id": from_id, "to_id": to_id, "relationship": relationship,
+                 "from_type": from_type, "from_key": refs["from"], "to_key": refs["to"]}
+        edge = None
+        if from_kind == "custom_object_instances" and from_type == record.get("to_type"):
+            edge = self._claim_edge(ctx, record, from_type, to_id)
+        try:
+            with self._locks(f"{from_kind}:{from_id}"):
+                self._set(ctx, extra, add=to_id, remove=previous if previous != to_id else None)
+        except BaseException as exc:
+            if edge:
+                ctx.ledger.mark_deleted(EDGES, edge, ctx.run_id)
+            if isinstance(exc, IntercomError) and exc.status == 400 and not exc.ambiguous:
+                host = record.get("from_kind") if from_kind != "custom_object_instances" else from_type
+                raise IntercomError(
+                    f"{exc.message} (the relationship {relationship!r} from {host} to {record.get('to_type')} is "
+                    f"created with the object type in Settings > Data > Custom Objects; kept for the next run)",
+                    status=exc.status, code=exc.code, request_id=exc.request_id) from exc
+            raise
+        return Outcome(f"{from_id}:{relationship}:{to_id}", UPDATED if existing and existing.intercom_id
+                       else CREATED, extra=extra)
+
+    # ------------------------------------------------------------------ cycles
+
+    @staticmethod
+    def _edge_key(object_type: str, relationship: str, child: str) -> str:
+        return f"{object_type}|{relationship}|{child}"
+
+    def _claim_edge(self, ctx: WriteContext, record: dict, object_type: str, to_id: str) -> str:
+        """Record child -> parent unless the parent already descends from the child (then the link closes a
+        cycle: Skip with its members)."""
+        relationship = record["relationship"]
+        child, parent = record["refs"]["from"], record["refs"]["to"]
+        with self._edges:
+            path = [child, parent]
+            node = parent
+            for _ in range(MAX_DEPTH):
+                if node == child:
+                    break
+                up = ctx.ledger.lookup(EDGES, self._edge_key(object_type, relationship, node))
+                if up is None or up.status != "written":
+                    path = []
+                    break
+                node = up.extra["parent"]
+                path.append(node)
+            if path:
+                members = " -> ".join(path)
+                raise Skip(f"{relationship!r} link {child} -> {parent} would close a cycle ({members}); the other "
+                           "links of the cycle are written, this one is not")
+            key = self._edge_key(object_type, relationship, child)
+            ctx.ledger.record_written(EDGES, key, to_id, "", ctx.run_id, created=False,
+                                      extra={"parent": parent, "link": record["source_key"]})
+            return key
+
+    # ------------------------------------------------------------------ reading and writing relationship lists
+
+    def _set(self, ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
+        from_kind, from_id, relationship = link["from_kind"], link["from_id"], link["relationship"]
+        if from_kind == "custom_object_instances":
+            path = f"{_type_path(link['from_type'])}/{from_id}"
+            current = ctx.client.request("GET", path)
+            values = _ids((current.get("custom_attributes") or {}).get(relationship))
+        elif from_kind == "tickets":
+            current = ctx.client.request("GET", f"/tickets/{from_id}")
+            values = _ids((current.get("ticket_attributes") or {}).get(relationship))
+        else:
+            current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
+            values = _ids((current.get("custom_attributes") or {}).get(relationship))
+        wanted = [v for v in values if v != remove]
+        if add and add not in wanted:
+            wanted.append(add)
+        if wanted == values:
+            return
+        if from_kind == "custom_object_instances":
+            ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
+                "external_id": current["external_id"], "custom_attributes": {relationship: wanted}})
+        elif from_kind == "tickets":
+            ctx.client.request("PUT", f"/tickets/{from_id}",
+                               json={"ticket_attributes": {relationship: wanted}, **QUIET})
+        else:
+            ctx.client.request("PUT", f"/{from_kind}/{from_id}", json={"custom_attributes": {relationship: wanted}})
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        link = entity.extra
+        try:
+            with self._locks(f"{link['from_kind']}:{link['from_id']}"):
+                self._set(ctx, link, add=None, remove=link["to_id"])
+        except IntercomError as exc:
+            if exc.status != 404:  # either end went first
+                raise
+        if link.get("from_type") and link.get("from_kind") == "custom_object_instances":
+            ctx.ledger.mark_deleted(EDGES, self._edge_key(link["from_type"], link["relationship"],
+                                                          link["from_key"]), ctx.run_id)

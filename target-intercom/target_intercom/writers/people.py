@@ -1,0 +1,96 @@
+"""Contacts, companies and the links between them: the parents every ticket and conversation refers to."""
+
+from __future__ import annotations
+
+from target_intercom.client import IntercomError
+from target_intercom.ledger import Entity
+from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.support import existing_id
+
+CONTACT_FIELDS = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
+                  "owner_id", "unsubscribed_from_emails", "custom_attributes")
+COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "remote_created_at",
+                  "monthly_spend", "custom_attributes")
+
+
+def _body(record: dict, fields: tuple[str, ...]) -> dict:
+    return {name: record[name] for name in fields if record.get(name) is not None}
+
+
+class ContactWriter(Writer):
+    """Users keyed by ``external_id`` (the TOPdesk person id). A 409 means Intercom already has the contact:
+    ours from an earlier, interrupted create (same external id; the ledger's intent tells), one that was there
+    before the migration (same external id: adopted and updated), or another person's with the same e-mail (case
+    duplicates in TOPdesk: adopt it, keep its identity, report the merge)."""
+
+    kind = "contacts"
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        body = _body(record, CONTACT_FIELDS)
+        if existing and existing.intercom_id:
+            if existing.extra.get("merged_into"):
+                raise Skip(f"same e-mail as {existing.extra['merged_into']}: merged into its contact",
+                           existing.intercom_id)
+            ctx.client.request("PUT", f"/contacts/{existing.intercom_id}", json=body)
+            return Outcome(existing.intercom_id, UPDATED)
+        sent_before = existing is not None and existing.status == "intent"  # a create whose answer never came
+        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id)
+        try:
+            created = ctx.client.request("POST", "/contacts", json=body)
+            return Outcome(str(created["id"]), CREATED)
+        except IntercomError as exc:
+            contact_id = existing_id(exc)
+            if not contact_id:
+                raise
+        current = ctx.client.request("GET", f"/contacts/{contact_id}")
+        if str(current.get("external_id") or "") == str(record.get("external_id") or ""):
+            # ours if an earlier create of this record was sent (its answer lost, or the run died before the
+            # ledger entry): created by the migration; otherwise it was there before: adopted, never rolled back
+            ctx.client.request("PUT", f"/contacts/{contact_id}", json=body)
+            return Outcome(contact_id, CREATED if sent_before else UPDATED)
+        owner = current.get("external_id") or current.get("email")
+        merged = f"person:{owner}" if current.get("external_id") else str(owner)
+        return Outcome(contact_id, MERGED, extra={"merged_into": merged}, issues=[{
+            "category": "merged", "severity": "warning", "field": "email",
+            "reason": "the e-mail already belongs to another person's contact: that contact is used, not a second one",
+            "detail": {"email": record.get("email"), "contact_of": merged}}])
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        if not entity.extra.get("merged_into"):
+            ctx.client.request("DELETE", f"/contacts/{entity.intercom_id}")
+
+
+class CompanyWriter(Writer):
+    """``POST /companies`` is an upsert by ``company_id``, so a retry can never create a second company."""
+
+    kind = "companies"
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        company = ctx.client.request("POST", "/companies", json=_body(record, COMPANY_FIELDS), idempotent=True)
+        return Outcome(str(company["id"]), UPDATED if existing else CREATED)
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        ctx.client.request("DELETE", f"/companies/{entity.intercom_id}")
+
+
+class ContactCompanyWriter(Writer):
+    """Attaching a contact to a company twice is harmless, so the attach is retried freely."""
+
+    kind = "contact_companies"
+    required_refs = {"contact": "contacts", "company": "companies"}
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        refs = record["refs"]
+        contact_id = parents[("contacts", refs["contact"])]
+        company_id = parents[("companies", refs["company"])]
+        ctx.client.request("POST", f"/contacts/{contact_id}/companies", json={"id": company_id}, idempotent=True)
+        return Outcome(f"{contact_id}:{company_id}", UPDATED if existing else CREATED,
+                       extra={"contact_id": contact_id, "company_id": company_id})
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        contact_id, company_id = entity.extra["contact_id"], entity.extra["company_id"]
+        try:
+            ctx.client.request("DELETE", f"/contacts/{contact_id}/companies/{company_id}")
+        except IntercomError as exc:
+            if exc.status != 404:  # the contact or company went first
+                raise

@@ -1,0 +1,148 @@
+"""Helpers the conversation, custom object, help center and note writers share."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+import typing as t
+from collections import defaultdict
+
+from target_intercom.client import IntercomError
+from target_intercom.writers.base import WriteContext
+
+_TAGS = re.compile(r"<[^>]+>")
+_EXISTING_ID = re.compile(r"id=([0-9a-zA-Z]+)")
+
+
+class CannotDelete(NotImplementedError):
+    """Rollback of an entity Intercom's API cannot delete: the rollback lists it (with this message) instead."""
+
+
+def text_of(body: t.Any) -> str:
+    """A body reduced to its words (markup removed, entities decoded, whitespace collapsed): for matching what
+    Intercom stored (it re-renders bodies as HTML) against what was sent."""
+    if not isinstance(body, str):
+        return ""
+    return " ".join(html.unescape(_TAGS.sub(" ", body)).split())
+
+
+def body_digest(body: t.Any) -> str:
+    """What a part said, comparable across Intercom's re-rendering: tells two parts of the same second apart."""
+    return hashlib.sha1(text_of(body).encode()).hexdigest()
+
+
+def admin_or_fallback(ctx: WriteContext, parents: dict, key: str | None) -> str | None:
+    """The admin a source operator matched (from the resolved parents or the ledger), else the fallback admin."""
+    return ctx.intercom_id(parents, "admins", key) or ctx.directory.fallback_admin_id
+
+
+def record_alias(ctx: WriteContext, kind: str, record: dict, intercom_id: str) -> None:
+    """A second source key for the same entity (``alias_key``, e.g. ``call-number:I 2401 001``: known errors link
+    calls by number). Recorded as not created by this run, so a rollback never deletes through it."""
+    alias = record.get("alias_key")
+    if alias and alias != record.get("source_key"):
+        ctx.ledger.record_written(kind, alias, intercom_id, "", ctx.run_id, created=False,
+                                  extra={"alias_of": record["source_key"]})
+
+
+def forget_alias(ctx: WriteContext, kind: str, alias: str | None) -> None:
+    if alias:
+        ctx.ledger.mark_deleted(kind, alias, ctx.run_id)
+
+
+def is_missing(exc: IntercomError) -> bool:
+    return exc.status == 404
+
+
+class KeyedLocks:
+    """One lock per key (an Intercom entity whose relationship list is read, extended and written back)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[key]
+
+
+def timestamp_lost(field: str, reason: str, **detail: t.Any) -> dict:
+    return {"category": "timestamp_lost", "severity": "warning", "field": field, "reason": reason,
+            "detail": {k: v for k, v in detail.items() if v is not None}}
+
+
+#: Intercom sends no notifications for these when asked (2.16), and imported history must not notify anyone
+QUIET = {"skip_notifications": True}
+
+
+def split_attachments(files: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:
+    """Files within ``max_attachment_mb`` (decoded size) go up with the part; larger ones are named in its body."""
+    limit = float(settings.get("max_attachment_mb") or 10) * 1024 * 1024
+    small = [f for f in files if len(f.get("data") or "") * 3 / 4 <= limit]
+    return small, [f for f in files if f not in small]
+
+
+def reply_body(ctx: WriteContext, record: dict, parents: dict) -> tuple[dict, list[dict]]:
+    """The body of a ticket or conversation reply: a contact's comment when its author is a known contact, else an
+    admin's comment or note (a caller's entry without a contact is kept as a note); files within the size limit."""
+    refs = record.get("refs") or {}
+    author = refs.get("author")
+    body: dict = {"body": record.get("body") or ""}
+    if record.get("created_at") is not None:
+        body["created_at"] = record["created_at"]
+    files, too_big = split_attachments(record.get("attachment_files") or [], ctx.settings)
+    if files:
+        body["attachment_files"] = files
+    issues = []
+    if too_big:
+        limit = ctx.settings.get("max_attachment_mb") or 10
+        names = ", ".join(f["name"] for f in too_big)
+        body["body"] += f"<p>Not uploaded (over {limit} MB): {names}</p>"
+        issues += [{"category": "attachment_not_uploaded", "severity": "warning", "field": "attachment_files",
+                    "reason": f"file over {limit} MB: named in the part's body, it stays in TOPdesk",
+                    "detail": {"file": f["name"], "bytes": len(f.get("data") or "") * 3 // 4}} for f in too_big]
+    if record.get("author_type") == "user" and record.get("message_type") == "comment":
+        contact_id = ctx.intercom_id(parents, "contacts", author)
+        if contact_id:
+            return {**body, "type": "user", "message_type": "comment", "intercom_user_id": contact_id}, issues
+    admin_id = admin_or_fallback(ctx, parents, author)
+    if not admin_id:
+        raise ValueError("an admin part needs an admin: the author matched none and no fallback admin is set")
+    message_type = record.get("message_type") or "comment"
+    if record.get("author_type") == "user":  # a caller's entry without a contact: kept, as a note
+        message_type = "note"
+    return {**body, "type": "admin", "admin_id": admin_id, "message_type": message_type, **QUIET}, issues
+
+
+def existing_id(exc: IntercomError) -> str | None:
+    """The id in a 409's message ("... already exists with id=<id>"): the contact Intercom already has."""
+    found = _EXISTING_ID.search(exc.message or "") if exc.status == 409 else None
+    return found.group(1) if found else None
+
+
+def contact_for(ctx: WriteContext, record: dict, parents: dict) -> str:
+    """The contact a ticket or conversation belongs to: the person's contact, or for an unregistered caller (an
+    e-mail, no TOPdesk person) a user contact with that e-mail, created once (ledger key ``email:<address>``, so a
+    rollback removes it) or adopted when Intercom already has it (409)."""
+    contact_id = ctx.intercom_id(parents, "contacts", (record.get("refs") or {}).get("contact"))
+    if contact_id:
+        return contact_id
+    email = (record.get("contact_email") or "").strip().lower()
+    if not email:
+        raise ValueError("neither a contact nor a contact e-mail")
+    key = f"email:{email}"
+    known = ctx.ledger.lookup("contacts", key)
+    if known and known.status == "written" and known.intercom_id:
+        return known.intercom_id
+    try:
+        created = ctx.client.request("POST", "/contacts", json={"role": "user", "email": email}, idempotent=True)
+        contact_id, was_created = str(created["id"]), True
+    except IntercomError as exc:
+        contact_id, was_created = existing_id(exc), False
+        if not contact_id:
+            raise
+    ctx.ledger.record_written("contacts", key, contact_id, "", ctx.run_id, created=was_created,
+                              extra={"email_only": True})
+    return contact_id

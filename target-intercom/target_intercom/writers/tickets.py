@@ -1,0 +1,127 @@
+"""Tickets and their parts. Intercom has no external id for either, so creates go through a ledger intent and a
+crash is settled by finding what was created (by original timestamp and content) before anything is sent again."""
+
+from __future__ import annotations
+
+from target_intercom.client import IntercomError
+from target_intercom.ledger import Entity
+from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
+from target_intercom.writers.support import QUIET, body_digest, contact_for, record_alias, reply_body
+
+
+class TicketWriter(Writer):
+    """``POST /tickets`` with the original ``created_at``, then the state the call had in TOPdesk."""
+
+    kind = "tickets"
+    required_refs = {"contact": "contacts"}
+    needs_intent = True
+
+    def _create_body(self, ctx: WriteContext, record: dict, parents: dict) -> dict:
+        refs = record.get("refs") or {}
+        body: dict = {
+            "ticket_type_id": ctx.directory.ticket_type_id(record["ticket_type"]),
+            "contacts": [{"id": contact_for(ctx, record, parents)}],
+            "ticket_attributes": record.get("ticket_attributes") or {},
+        }
+        if record.get("created_at") is not None:
+            body["created_at"] = record["created_at"]
+        company_id = ctx.intercom_id(parents, "companies", refs.get("company"))
+        if company_id:
+            body["company_id"] = company_id
+        admin_id = ctx.intercom_id(parents, "admins", refs.get("admin"))
+        if admin_id:
+            body["assignment"] = {"admin_assignee_id": admin_id}
+        if record.get("skip_notifications"):
+            body.update(QUIET)
+        return body
+
+    def _state_body(self, ctx: WriteContext, record: dict) -> dict:
+        body: dict = {}
+        state = record.get("ticket_state")
+        if state and state != "submitted":
+            body["ticket_state_id"] = ctx.directory.ticket_state_id(record["ticket_type"], state)
+        if record.get("open") is False:
+            body["open"] = False
+        return body
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        if existing and existing.intercom_id:
+            body = {"ticket_attributes": record.get("ticket_attributes") or {}, **self._state_body(ctx, record)}
+            ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
+            record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
+            return Outcome(existing.intercom_id, UPDATED)
+        body = self._create_body(ctx, record, parents)
+        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
+            "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
+            "ticket_attributes": body["ticket_attributes"]})
+        ticket = ctx.client.request("POST", "/tickets", json=body)
+        ticket_id = str(ticket["id"])
+        issues = []
+        if record.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
+            issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
+                           "reason": "Intercom did not keep the original created_at"})
+        self.finish(ctx, ticket_id, record)
+        record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link calls by number
+        return Outcome(ticket_id, CREATED, issues=issues)
+
+    def finish(self, ctx: WriteContext, ticket_id: str, record: dict) -> None:
+        """The TOPdesk state after the create (a create always starts as submitted); idempotent, so it is safe to
+        repeat after a crash."""
+        state = self._state_body(ctx, record)
+        if state:
+            ctx.client.request("PUT", f"/tickets/{ticket_id}", json={**state, **QUIET})
+
+    def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
+        wanted = intent.extra
+        if wanted.get("created_at") is None:
+            return None
+        query = {"operator": "AND", "value": [
+            {"field": "created_at", "operator": "=", "value": wanted["created_at"]},
+            {"field": "ticket_type_id", "operator": "=", "value": wanted["ticket_type_id"]},
+        ]}
+        for ticket in ctx.client.search("/tickets/search", query):
+            attributes = ticket.get("ticket_attributes") or {}
+            if all(attributes.get(k) == v for k, v in wanted["ticket_attributes"].items() if v is not None):
+                return str(ticket["id"])
+        return None
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        ctx.client.request("DELETE", f"/tickets/{entity.intercom_id}")
+
+
+class TicketPartWriter(Writer):
+    """Replies and notes, with their original ``created_at``, one ticket's parts in chronological order.
+    A part cannot be changed once written: an edited TOPdesk entry is reported, not duplicated."""
+
+    updatable = False
+    kind = "ticket_parts"
+    required_refs = {"ticket": "tickets"}
+    needs_intent = True
+    sequence_by = "ticket"
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        ticket_id = parents[("tickets", record["refs"]["ticket"])]
+        body, issues = reply_body(ctx, record, parents)
+        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
+            "ticket_id": ticket_id, "created_at": body.get("created_at"), "message_type": body["message_type"],
+            "body": body_digest(body["body"])})
+        part = ctx.client.request("POST", f"/tickets/{ticket_id}/reply", json=body)
+        return Outcome(str(part["id"]), CREATED, extra={"ticket_id": ticket_id}, issues=issues)
+
+    def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
+        wanted = intent.extra
+        try:
+            ticket = ctx.client.request("GET", f"/tickets/{wanted['ticket_id']}")
+        except IntercomError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        parts = (ticket.get("ticket_parts") or {}).get("ticket_parts") or []
+        for part in parts:
+            if (part.get("created_at") == wanted.get("created_at") and part.get("part_type") == wanted["message_type"]
+                    and body_digest(part.get("body")) == wanted.get("body")):
+                return str(part["id"])
+        return None
+
+    def delete(self, ctx: WriteContext, entity: Entity) -> None:
+        """Parts go with their ticket; Intercom has no API to delete one part."""

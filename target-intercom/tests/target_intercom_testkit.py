@@ -1,0 +1,99 @@
+"""Test helpers for target-intercom: a real Intercom sandbox on a free port, in this process.
+
+A uniquely named module (test folders are not packages and every package's tests run in one pytest session).
+Use the context manager directly, or import the ``make_intercom_sandbox`` fixture into a test module::
+
+    from target_intercom_testkit import intercom_sandbox, make_intercom_sandbox  # noqa: F401
+
+    with intercom_sandbox(rate_limit_per_minute=600) as sb:
+        client = sb.client()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import typing as t
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from intercom_sandbox.app import WorkspaceSettings, create_app
+from intercom_sandbox.ratelimit import Decision
+from sandbox_common.server import ServerThread
+from target_intercom.client import IntercomClient
+
+TOKEN = "target-intercom-test-token"
+
+
+@dataclass
+class WindowLog:
+    """What the sandbox's rate limiter decided, per window (keyed by the window's reset time): server-side truth."""
+
+    accepted: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class RunningSandbox:
+    """A started sandbox: base ``url``, the accepted ``token`` and the ASGI ``app`` (its state is inspectable)."""
+
+    url: str
+    token: str
+    app: t.Any
+
+    @property
+    def workspace(self) -> t.Any:
+        return self.app.state.workspace
+
+    @property
+    def limiter(self) -> t.Any:
+        return self.app.state.limiter
+
+    def client(self, **kwargs: t.Any) -> IntercomClient:
+        """An IntercomClient for this sandbox (keyword arguments as IntercomClient's)."""
+        return IntercomClient(self.url, self.token, **kwargs)
+
+    def stats(self) -> dict[str, t.Any]:
+        """``/__sandbox/stats`` (not rate limited, never faulted)."""
+        return requests.get(f"{self.url}/__sandbox/stats", timeout=10).json()
+
+    def reset(self) -> None:
+        """Empty workspace (seeds kept), counters zeroed."""
+        requests.post(f"{self.url}/__sandbox/reset", timeout=10).raise_for_status()
+
+    def record_windows(self) -> WindowLog:
+        """Start logging the rate limiter's decisions per window (wraps the live limiter; the sandbox is unchanged)."""
+        log = WindowLog()
+        limiter = self.limiter
+        hit = limiter.hit
+
+        def logged_hit() -> Decision:
+            decision = hit()
+            (log.accepted if decision.allowed else log.rejected)[decision.reset] += 1
+            return decision
+
+        limiter.hit = logged_hit
+        return log
+
+
+@contextlib.contextmanager
+def intercom_sandbox(**settings: t.Any) -> Iterator[RunningSandbox]:
+    """An Intercom sandbox (``WorkspaceSettings`` keywords, e.g. ``rate_limit_per_minute``, ``latency_ms``,
+    ``fault_rate``, ``fault_seed``) served on 127.0.0.1 for the duration of the block."""
+    settings.setdefault("token", TOKEN)
+    app = create_app(WorkspaceSettings(**settings))
+    with ServerThread(app) as server:
+        yield RunningSandbox(server.url, settings["token"], app)
+
+
+SandboxFactory = Callable[..., RunningSandbox]
+
+
+@pytest.fixture
+def make_intercom_sandbox() -> Iterator[SandboxFactory]:
+    """Factory fixture: ``make_intercom_sandbox(**settings)`` starts a sandbox that is stopped after the test."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **settings: stack.enter_context(intercom_sandbox(**settings))

@@ -1,0 +1,152 @@
+"""The pacer: its gate on its own (fake clock, no server), then 20 threads against a rate-limited sandbox."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from target_intercom_testkit import intercom_sandbox
+
+from target_intercom.client import IntercomError
+from target_intercom.pacer import Pacer
+
+
+def _headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+
+
+def _blocked(pacer: Pacer, seconds: float = 0.2) -> threading.Event:
+    """Start an acquire in a thread; the returned event is set once it got through."""
+    done = threading.Event()
+    threading.Thread(target=lambda: (pacer.acquire(), done.set()), daemon=True).start()
+    done.wait(seconds)
+    return done
+
+
+def test_first_request_alone_then_budget_then_probe() -> None:
+    now = [1000.0]
+    pacer = Pacer(guard=0.1, clock=lambda: now[0])
+    first = pacer.acquire()
+    second = _blocked(pacer)
+    assert not second.is_set()  # limit unknown: the first answer comes first
+    pacer.release(first, _headers(5, 4, 1010), 200)  # lets the waiting thread through (in flight: 1)
+    assert second.wait(2)
+    for _ in range(3):
+        pacer.acquire()  # used 1 + in flight 4 = limit 5
+    waiting = _blocked(pacer)
+    assert not waiting.is_set()
+    pacer.release(first, _headers(5, 0, 1010), 200)  # the server saw all 5: no room, whatever is still in flight
+    for _ in range(3):
+        pacer.release(first, _headers(5, 1, 1010), 200)
+    time.sleep(0.1)
+    assert not waiting.is_set()
+    now[0] = 1010.2  # the window ended (+ guard): one probe goes, the rest waits for its answer
+    waiting.wait(2)
+    assert waiting.is_set()
+    behind_probe = _blocked(pacer)
+    assert not behind_probe.is_set()
+    pacer.release(now[0], _headers(5, 4, 1020), 200)  # the probe landed in the new window: the gate opens
+    for _ in range(3):
+        pacer.acquire()
+    assert behind_probe.wait(2)
+    assert not _blocked(pacer, 0.1).is_set()  # 1 used + 4 in flight
+    snapshot = pacer.snapshot()
+    assert snapshot["requests_sent"] == 10 and snapshot["requests_over_limit"] == 0
+    assert snapshot["windows"] == {1010: {"accepted": 5, "rejected": 0}, 1020: {"accepted": 1, "rejected": 0}}
+
+
+def test_a_slow_request_in_flight_does_not_hold_back_the_probe() -> None:
+    now = [1000.0]
+    pacer = Pacer(guard=0.1, clock=lambda: now[0])
+    pacer.release(pacer.acquire(), _headers(5, 4, 1010), 200)
+    pacer.acquire()  # slow: not answered in this test
+    pacer.release(pacer.acquire(), _headers(5, 0, 1010), 200)
+    spent = _blocked(pacer, 0.1)
+    assert not spent.is_set()  # budget spent
+    now[0] = 1010.1
+    probe = pacer.acquire()  # the window is over: one probe, although a request is still in flight
+    waiting = _blocked(pacer, 0.1)
+    assert not waiting.is_set() and not spent.is_set()  # one probe at a time
+    pacer.release(probe, _headers(5, 4, 1020), 200)
+    assert waiting.wait(2) and spent.wait(2)  # 1 used + 3 in flight
+
+
+def test_clock_ahead_of_server_is_learned() -> None:
+    now = [2000.3]
+    pacer = Pacer(guard=0.1, clock=lambda: now[0])
+    sent = pacer.acquire()  # our clock says 2000.3, but the server still counts it in the window ending at 2000
+    pacer.release(sent, _headers(5, 0, 2000), 429)
+    assert pacer.snapshot()["clock_lead_seconds"] == 0.3 and pacer.snapshot()["requests_over_limit"] == 1
+    now[0] = 2000.35  # not yet 2000 + lead + guard: the next probe waits
+    probe = _blocked(pacer, 0.1)
+    assert not probe.is_set()
+    now[0] = 2000.45
+    assert probe.wait(2)
+
+
+def test_pacing_uses_each_window_fully_without_429() -> None:
+    """600/min = 100 per 10-s window, 100 ms latency, 20 threads: up to ~200 requests/s of demand.
+
+    Starts 0.3 s before a window boundary (so that requests in flight cross it, limit not known yet) and runs two
+    full windows; each worker's last request waits for the window after them (so exactly 20 land there). Measured on
+    the server (the limiter's decisions per window) and cross-checked with the client's counters, which come from
+    the X-RateLimit headers.
+    """
+    with intercom_sandbox(rate_limit_per_minute=600, latency_ms=100) as sb:
+        server = sb.record_windows()
+        time.sleep((9.7 - time.time() % 10) % 10)  # to 0.3 s before the next boundary
+        started = time.time()
+        first_full = math.ceil(started / 10) * 10  # start of the first window the run covers entirely
+        stop_at = first_full + 19.5
+        with sb.client(concurrency=20) as client:
+
+            def worker() -> int:
+                count = 0
+                while time.time() < stop_at:
+                    client.request("GET", "/me")
+                    count += 1
+                return count
+
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                done = sum(pool.map(lambda _: worker(), range(20)))
+            stats = client.stats
+        full = (first_full + 10, first_full + 20)  # reset times of the two windows the run covers entirely
+        print(f"\nserver accepted per window: {dict(server.accepted)}, rejected: {dict(server.rejected)}; "
+              f"client: sent {stats['requests_sent']}, 429 {stats['requests_over_limit']}, "
+              f"waited {stats['wait_seconds']:.1f} thread-s, windows {stats['windows']}")
+        assert stats["requests_over_limit"] == 0 and sum(server.rejected.values()) == 0
+        assert sb.stats()["requests_rejected_429"] == 0
+        assert all(server.accepted[reset] >= 95 for reset in full)
+        assert max(server.accepted.values()) <= 100 and server.accepted[first_full + 30] == 20
+        assert {reset: counts["accepted"] for reset, counts in stats["windows"].items()} == dict(server.accepted)
+        assert done == stats["requests_sent"] == sum(server.accepted.values())
+
+
+def test_429_waits_for_reset_and_learns_a_server_clock_behind_ours() -> None:
+    """The server's clock runs ``d`` seconds behind ours, so its window ends 1 s from now although ours says it
+    ended ``d - 1`` seconds ago; another app has already spent that window's budget (10 per window)."""
+    with intercom_sandbox(rate_limit_per_minute=60) as sb:
+        now = time.time()
+        behind = now % 10 + 1.0
+        sb.limiter.clock = lambda: time.time() - behind  # a skewed server clock, same limiter
+        for _ in range(10):
+            assert requests.get(f"{sb.url}/me", headers={"Authorization": f"Bearer {sb.token}"}, timeout=5).ok
+        with sb.client() as client:
+            client.max_throttled = 0
+            with pytest.raises(IntercomError) as caught:
+                client.request("GET", "/me")
+            error = caught.value
+            assert (error.status, error.code, error.ambiguous) == (429, "rate_limit_exceeded", False)
+            client.max_throttled = 10
+            assert client.request("GET", "/me")["type"] == "admin"  # retried after the server's reset
+            done = time.time()
+            stats = client.stats
+    print(f"\nserver behind by {behind:.2f} s: {stats['requests_over_limit']} x 429, learned lead "
+          f"{stats['clock_lead_seconds']} s, done {done - now:.2f} s after the start")
+    assert 1.0 <= done - now < 3.0
+    assert behind - 1.0 <= stats["clock_lead_seconds"] <= behind + 1.0
+    assert 2 <= stats["requests_over_limit"] <= 6 and stats["requests_sent"] == stats["requests_over_limit"] + 1

@@ -1,0 +1,143 @@
+"""Conversations and conversation parts against the Intercom sandbox: create, unchanged re-run, update, state,
+order of parts, attachments, crash settle."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from target_intercom_testkit import intercom_sandbox
+from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
+
+from target_intercom.writers.conversations import ConversationWriter
+
+
+@pytest.fixture
+def harness(tmp_path: Path):
+    teams = [{"id": "7", "name": "Service desk", "admin_ids": [int(ADMIN)]}]
+    (tmp_path / "teams.json").write_text(json.dumps(teams))
+    with intercom_sandbox(teams_file=str(tmp_path / "teams.json")) as sb:
+        h = Harness(sb, tmp_path, teams=teams, settings={"max_attachment_mb": 0.001})
+        for name in ("Call number", "Priority"):
+            h.post("/conversations/attributes", {"name": name, "data_type": "string"})
+        yield h
+        h.close()
+
+
+def call(n: int, *, closed: bool = False, priority: str = "P2", **extra) -> dict:
+    return {"source_key": f"call:{n}", "alias_key": f"call-number:I{n}", "refs": {"contact": "person:p1",
+            "admin": "operator:o1", **extra.pop("refs", {})}, "created_at": 1_600_000_000 + n,
+            "open": not closed, "title": f"I{n} printer", "body": f"My printer {n} is broken\nplease help",
+            "custom_attributes": {"Call number": f"I{n}", "Priority": priority, "Closed at": None}, **extra}
+
+
+def part(n: int, conv: int, at: int, **extra) -> dict:
+    return {"source_key": f"entry:{n}", "refs": {"conversation": f"call:{conv}", "author": "operator:o1"},
+            "author_type": "admin", "message_type": "comment", "body": f"<p>entry {n}</p>",
+            "created_at": 1_600_000_000 + at, **extra}
+
+
+def test_conversations_create_rerun_update_and_close(harness: Harness) -> None:
+    people = [contact("p1")]
+    admins = [admin("o1", "admin@sandbox.example")]
+    # calls arrive before operators and persons (the tap's alphabetical order): they wait for their contact
+    counts = harness.run(("conversations", [call(1), call(2, closed=True, refs={"team": "operator-group:g"})]),
+                         ("teams", [{"source_key": "operator-group:g", "name": "Service desk"}]),
+                         ("admins", admins), ("contacts", people))
+    assert counts["conversations"]["created"] == 2
+    ws = harness.ws
+    assert len(ws.conversations) == 2
+    first = ws.conversations[harness.id_of("conversations", "call:1")]
+    second = ws.conversations[harness.id_of("conversations", "call:2")]
+    assert first["created_at"] == 1_600_000_001 and first["title"] == "I1 printer"
+    assert first["custom_attributes"] == {"Call number": "I1", "Priority": "P2"}
+    assert first["state"] == "open" and second["state"] == "closed"
+    assert first["contact_ids"] == [harness.id_of("contacts", "person:p1")]
+    assert first["admin_assignee_id"] == ADMIN
+    assert second["team_assignee_id"] == "7"
+    # the alias (call number) points at the same conversation, for links by number
+    assert harness.id_of("conversations", "call-number:I1") == first["id"]
+    assert any(i["field"] == "state" for i in harness.issues("timestamp_lost"))
+
+    # unchanged re-run: nothing sent
+    counts = harness.run(("conversations", [call(1), call(2, closed=True, refs={"team": "operator-group:g"})]))
+    assert counts["conversations"] == {"received": 2, "unchanged": 2}
+    assert len(ws.conversations) == 2
+
+    # a changed call updates its conversation (attributes, state), never a second copy
+    counts = harness.run(("conversations", [call(1, priority="P1", closed=True)]))
+    assert counts["conversations"]["updated"] == 1
+    assert len(ws.conversations) == 2
+    assert first["custom_attributes"]["Priority"] == "P1" and first["state"] == "closed"
+    assert sum(p["part_type"] == "close" for p in first["parts"]) == 1
+
+
+def test_unregistered_caller_gets_one_contact_by_email(harness: Harness) -> None:
+    guest = call(5, refs={"contact": None})
+    guest["refs"].pop("contact")
+    guest["contact_email"] = "Guest@Example.test"
+    harness.run(("conversations", [guest, {**call(6, refs={"contact": None}), "contact_email": "guest@example.test"}]))
+    assert len(harness.ws.conversations) == 2
+    contacts = [c for c in harness.ws.contacts.values() if c.get("email") == "guest@example.test"]
+    assert len(contacts) == 1
+
+
+def test_parts_in_order_with_original_dates_and_attachments(harness: Harness) -> None:
+    small = base64.b64encode(b"x" * 100).decode()
+    big = base64.b64encode(b"y" * 5000).decode()
+    parts = [part(3, 1, 30), part(1, 1, 10, author_type="user", refs={"conversation": "call:1",
+                                                                      "author": "person:p1"}),
+             part(2, 1, 20, message_type="note", attachment_files=[
+                 {"name": "small.txt", "content_type": "text/plain", "data": small},
+                 {"name": "big.bin", "content_type": "application/octet-stream", "data": big}]),
+             part(4, 1, 40, author_type="user", refs={"conversation": "call:1", "author": "person:p1"})]
+    # parts first, then the conversation, then its contact: everything waits for its parent
+    harness.run(("conversation_parts", parts), ("conversations", [call(1, closed=True)]),
+                ("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]))
+    conv = harness.ws.conversations[harness.id_of("conversations", "call:1")]
+    written = [p for p in conv["parts"] if p["part_type"] in ("comment", "note")]
+    assert [p["created_at"] for p in written] == [1_600_000_010, 1_600_000_020, 1_600_000_030, 1_600_000_040]
+    assert [p["author"][0] for p in written] == ["user", "admin", "admin", "user"]
+    note = written[1]
+    assert [a["name"] for a in note["attachments"]] == ["small.txt"]
+    assert "big.bin" in note["body"]
+    assert [i["detail"]["file"] for i in harness.issues("attachment_not_uploaded")] == ["big.bin"]
+    # the caller's replies reopened it; a call closed in TOPdesk ends closed
+    assert conv["state"] == "closed"
+    # re-run: no second copy of any part
+    harness.run(("conversation_parts", parts), ("conversations", [call(1, closed=True)]))
+    assert len([p for p in conv["parts"] if p["part_type"] in ("comment", "note")]) == 4
+    # an edited entry is reported, not duplicated
+    harness.run(("conversation_parts", [{**parts[0], "body": "<p>edited</p>"}]))
+    assert len([p for p in conv["parts"] if p["part_type"] in ("comment", "note")]) == 4
+    assert harness.issues("not_updatable")
+
+
+def test_interrupted_create_is_settled_not_repeated(harness: Harness) -> None:
+    harness.run(("contacts", [contact("p1")]), ("admins", [admin("o1", "admin@sandbox.example")]))
+    ctx = harness.context()
+    record = call(9)
+    contact_id = harness.id_of("contacts", "person:p1")
+    # a crash right after Intercom created the conversation: the intent is in the ledger, the id is not
+    harness.ledger.record_intent("conversations", "call:9", "", ctx.run_id, extra={
+        "contact_id": contact_id, "created_at": record["created_at"], "body": record["body"],
+        "custom_attributes": {}})
+    made = harness.client.request("POST", "/conversations", json={
+        "from": {"type": "user", "id": contact_id}, "body": record["body"], "created_at": record["created_at"]})
+    assert ConversationWriter().settle(ctx, harness.ledger.lookup("conversations", "call:9")) == \
+        made["conversation_id"]
+    harness.run(("conversations", [record]))
+    assert len(harness.ws.conversations) == 1
+    conv = harness.ws.conversations[made["conversation_id"]]
+    assert conv["custom_attributes"]["Call number"] == "I9"  # finished by the update after the settle
+
+
+def test_fallback_admin_closes_when_the_operator_is_unknown(harness: Harness) -> None:
+    record = call(3, closed=True)
+    record["refs"].pop("admin")
+    harness.run(("contacts", [contact("p1")]), ("conversations", [record]))
+    conv = harness.ws.conversations[harness.id_of("conversations", "call:3")]
+    close = [p for p in conv["parts"] if p["part_type"] == "close"]
+    assert close and close[0]["author"] == ["admin", FALLBACK]

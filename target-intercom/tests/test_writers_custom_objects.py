@@ -1,0 +1,135 @@
+"""Custom object instances and links against the Intercom sandbox: upsert, unchanged re-run, update, missing
+types, relationship lists on contacts / conversations / instances, and cycles in parent links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from target_intercom_testkit import intercom_sandbox
+from target_intercom_writers_testkit import Harness, contact
+
+
+@pytest.fixture
+def harness(tmp_path: Path):
+    with intercom_sandbox(custom_object_types=("Asset", "Reservation")) as sb:
+        h = Harness(sb, tmp_path, object_types=("Asset", "Reservation"))
+        # relationship attributes are created with the object type in Intercom's UI; the sandbox seeds object
+        # types by name only, so the test stands in for the admin (a contact attribute, a conversation attribute)
+        h.post("/data_attributes", {"name": "TOPdesk assets", "model": "contact", "data_type": "string"})
+        h.post("/conversations/attributes", {"name": "TOPdesk asset", "data_type": "relationship",
+                                             "reference": {"type": "one", "object_type_id": "Asset"}})
+        yield h
+        h.close()
+
+
+def asset(n: int, name: str | None = None) -> dict:
+    return {"source_key": f"asset:{n}", "object_type": "Asset", "external_id": f"a{n}",
+            "external_created_at": 1_500_000_000 + n, "custom_attributes": {"Name": name or f"PC {n}",
+                                                                           "Status": None}}
+
+
+def parent_link(link: int, child: int, parent: int) -> dict:
+    return {"source_key": f"asset-link:{link}", "relationship": "Parent asset", "from_kind": "custom_object",
+            "from_type": "Asset", "to_type": "Asset", "refs": {"from": f"asset:{child}", "to": f"asset:{parent}"}}
+
+
+def instances(h: Harness, object_type: str = "Asset") -> dict[str, dict]:
+    return {i["external_id"]: i for i in h.ws.custom_objects[object_type].values()}
+
+
+def test_instances_upsert_rerun_update_and_missing_type(harness: Harness) -> None:
+    counts = harness.run(("custom_object_instances", [asset(1), asset(2), {
+        "source_key": "change:1", "object_type": "Change", "external_id": "c1", "custom_attributes": {}}]))
+    assert counts["custom_object_instances"] == {"received": 3, "created": 2, "skipped": 1}
+    got = instances(harness)
+    assert got["a1"]["custom_attributes"] == {"Name": "PC 1"} and got["a1"]["external_created_at"] == 1_500_000_001
+    skipped = harness.issues("skipped")
+    assert "'Change' does not exist in Intercom" in skipped[0]["reason"]
+    counts = harness.run(("custom_object_instances", [asset(1), asset(2)]))
+    assert counts["custom_object_instances"] == {"received": 2, "unchanged": 2}
+    counts = harness.run(("custom_object_instances", [asset(1, "Laptop 1")]))
+    assert counts["custom_object_instances"]["updated"] == 1
+    assert len(harness.ws.custom_objects["Asset"]) == 2
+    assert instances(harness)["a1"]["custom_attributes"]["Name"] == "Laptop 1"
+
+
+def test_links_to_contacts_conversations_and_instances(harness: Harness) -> None:
+    harness.post("/conversations/attributes", {"name": "Call number", "data_type": "string"})
+    links = [
+        {"source_key": "asset-person:1:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
+         "to_type": "Asset", "refs": {"from": "person:p1", "to": "asset:1"}},
+        {"source_key": "asset-person:2:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
+         "to_type": "Asset", "refs": {"from": "person:p1", "to": "asset:2"}},
+        {"source_key": "call-asset:9:1", "relationship": "TOPdesk asset", "from_kind": "conversation",
+         "to_type": "Asset", "refs": {"from": "call-number:I9", "to": "asset:1"}},
+        {"source_key": "reservation-asset:r1:2", "relationship": "Reserved assets", "from_kind": "custom_object",
+         "from_type": "Reservation", "to_type": "Asset", "refs": {"from": "reservation:r1", "to": "asset:2"}},
+    ]
+    conversation = {"source_key": "call:9", "alias_key": "call-number:I9", "refs": {"contact": "person:p1"},
+                    "created_at": 1_600_000_000, "body": "help", "custom_attributes": {"Call number": "I9"}}
+    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1",
+                   "custom_attributes": {"Title": "Room"}}
+    # links first: they wait for both ends (the conversation by its alias, the call number)
+    harness.run(("custom_object_links", links), ("custom_object_instances", [asset(1), asset(2), reservation]),
+                ("conversations", [conversation]), ("contacts", [contact("p1")]))
+    ids = {k: harness.id_of("custom_object_instances", f"asset:{k}") for k in (1, 2)}
+    person = harness.ws.contacts[harness.id_of("contacts", "person:p1")]
+    assert sorted(person["custom_attributes"]["TOPdesk assets"]) == sorted([ids[1], ids[2]])
+    conv = harness.ws.conversations[harness.id_of("conversations", "call:9")]
+    assert conv["custom_attributes"]["TOPdesk asset"] == [ids[1]]
+    room = instances(harness, "Reservation")["r1"]
+    assert room["custom_attributes"] == {"Title": "Room", "Reserved assets": [ids[2]]}
+    assert harness.ledger.waiting() == []
+    # the person's asset 2 moves to asset 1 ... and is re-linked: the old target goes, no duplicate
+    moved = {**links[1], "refs": {"from": "person:p1", "to": "asset:1"}}
+    harness.run(("custom_object_links", [moved]))
+    assert person["custom_attributes"]["TOPdesk assets"] == [ids[1]]
+
+
+def test_parent_links_write_the_acyclic_part_and_report_cycles(harness: Harness) -> None:
+    assets = [asset(n) for n in range(1, 7)]
+    # 1 <- 2 <- 3 <- 1 is a cycle; 4 <- 5 is a chain; 6 is its own parent
+    links = [parent_link(10, 2, 1), parent_link(11, 3, 2), parent_link(12, 1, 3), parent_link(13, 5, 4),
+             parent_link(14, 6, 6)]
+    counts = harness.run(("custom_object_links", links), ("custom_object_instances", assets))
+    assert counts["custom_object_links"] == {"received": 5, "created": 3, "skipped": 2}
+    got = instances(harness)
+    ids = {n: got[f"a{n}"]["id"] for n in range(1, 7)}
+    parents = {n: got[f"a{n}"]["custom_attributes"].get("Parent asset") for n in range(1, 7)}
+    assert parents[5] == [ids[4]] and parents[6] is None and parents[4] is None
+    # of the cycle 1 <- 2 <- 3 <- 1, two links are written; the one that would close it is reported
+    # (links are written concurrently: which one comes last can vary)
+    written = {n: p for n, p in parents.items() if n in (1, 2, 3) and p}
+    assert len(written) == 2
+    skipped = {i["source_key"]: i["reason"] for i in harness.issues("skipped")}
+    assert set(skipped) - {"asset-link:14"} <= {"asset-link:10", "asset-link:11", "asset-link:12"}
+    assert len(skipped) == 2 and "would close a cycle (asset:6 -> asset:6)" in skipped["asset-link:14"]
+    cycle_reason = next(r for k, r in skipped.items() if k != "asset-link:14")
+    assert all(f"asset:{n}" in cycle_reason for n in (1, 2, 3)) and "would close a cycle" in cycle_reason
+    # a re-run reports the same cycle again and writes nothing new
+    counts = harness.run(("custom_object_links", links))
+    assert counts["custom_object_links"] == {"received": 5, "unchanged": 3, "skipped": 2}
+    # breaking the cycle in TOPdesk (3's parent becomes 4) lets the whole chain through
+    harness.run(("custom_object_links", [parent_link(10, 2, 1), parent_link(11, 3, 4), parent_link(12, 1, 3)]))
+    got = instances(harness)
+    assert got["a2"]["custom_attributes"]["Parent asset"] == [ids[1]]
+    assert got["a3"]["custom_attributes"]["Parent asset"] == [ids[4]]
+    assert got["a1"]["custom_attributes"]["Parent asset"] == [ids[3]]
+
+
+def test_links_from_tickets_use_the_ticket_types_relationship_attribute(harness: Harness) -> None:
+    # the relationship attribute of the ticket type is created in the UI with the object type; here by the API
+    ticket_type = harness.post("/ticket_types", {"name": "TOPdesk Call", "category": "Customer"})
+    harness.post(f"/ticket_types/{ticket_type['id']}/attributes", {
+        "name": "TOPdesk asset", "description": "asset", "data_type": "string"})
+    ticket = harness.post("/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"email": "a@b.test"}]})
+    ctx = harness.context()
+    harness.ledger.record_written("tickets", "call:1", str(ticket["id"]), "", ctx.run_id, created=True)
+    harness.ledger.record_written("tickets", "call-number:I1", str(ticket["id"]), "", ctx.run_id, created=False)
+    link = {"source_key": "problem-call:P1:I1", "relationship": "TOPdesk asset", "from_kind": "ticket",
+            "to_type": "Asset", "refs": {"from": "call-number:I1", "to": "asset:1"}}
+    counts = harness.run(("custom_object_links", [link]), ("custom_object_instances", [asset(1)]))
+    assert counts["custom_object_links"]["created"] == 1
+    stored = harness.ws.tickets[str(ticket["id"])]
+    assert harness.id_of("custom_object_instances", "asset:1") in str(stored)
