@@ -15,6 +15,9 @@ limit/6) entirely inside the load phase. Peak RSS of the target comes from ``wai
     make bench-target                      # scale 2000, seed 7, dataset in data/bench-target2k (generated once)
     .venv/bin/python bench/target_load.py --quick     # 300 calls, data/bench-target300: a fast check
     .venv/bin/python bench/target_load.py --scale 5000 --data data/bench-target5k --concurrency 48 --out /tmp/r.json
+
+``--concurrency`` sets the target's cap on requests in flight (default: the target's own default); below it the target
+keeps about twice what the budget needs at the latency it observes.
 """
 
 from __future__ import annotations
@@ -115,11 +118,22 @@ def run_instrumented_target(argv: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------------- harness
 
 
+def write_custom_objects(path: Path) -> Path:
+    """The default map's custom object types with their attributes and relationships, as a person creates them in
+    Intercom's UI: the sandbox's ``--custom-objects`` file (so contact/ticket links have their relationships)."""
+    from map_topdesk_intercom.mapfile import load_map
+
+    objects = load_map(catalog=False).ui_custom_objects()
+    path.write_text(json.dumps(objects, indent=1))
+    return path
+
+
 def start_intercom(port: int, rate_limit: int, latency_ms: float, log: Path) -> subprocess.Popen[bytes]:
+    objects = write_custom_objects(log.with_name("intercom-custom-objects.json"))
     with log.open("wb") as err:
         proc = subprocess.Popen([str(BIN / "intercom-sandbox"), "serve", "--port", str(port), "--token", TOKEN,
                                  "--rate-limit", str(rate_limit), "--latency-ms", str(latency_ms),
-                                 "--custom-object-types", ",".join(OBJECT_TYPES)],
+                                 "--custom-object-types", ",".join(OBJECT_TYPES), "--custom-objects", str(objects)],
                                 stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -193,6 +207,8 @@ def thread_time(trace: list[tuple], lo: float, hi: float, workers: int) -> dict:
 
 def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: dict, concurrency: int) -> dict:
     requests = summary.get("requests") or {}
+    # the target sizes its requests in flight below the concurrency cap: thread shares are over the threads it used
+    threads = len({r[6] for r in trace if r[2] != PREFLIGHT}) or concurrency
     limit = requests.get("limit") or after.get("window_budget")
     writes = [r for r in trace if r[2] != PREFLIGHT]
     load_start = min(r[0] for r in writes) if writes else run["start"]
@@ -218,7 +234,7 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
             # counted by the server in the next one): the rest of the window the pacer holds requests back
             "budget_spent_at_s": round(busy_until, 2) if len(sent) >= limit else None,
             "mean_in_flight": round(in_flight_mean(trace, lo, reset), 1),
-            "thread_time": thread_time(trace, lo, reset, concurrency),
+            "thread_time": thread_time(trace, lo, reset, threads),
             "kinds": dict(kinds.most_common()),
         })
     fractions = [w["fraction"] for w in per_window]
@@ -279,8 +295,10 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         "tap_peak_rss_mb": round(run["tap"]["peak_rss_kb"] / 1024, 1),
         "tap_cpu_s": round(run["tap"]["cpu_s"], 1),
         "mean_in_flight_load": round(in_flight_mean(trace, load_start, load_end), 1),
-        "thread_time_load": thread_time(trace, load_start, load_end, concurrency),
+        "thread_time_load": thread_time(trace, load_start, load_end, threads),
         "concurrency": concurrency,
+        "writer_threads": threads,
+        "latency_s_observed": requests.get("latency_seconds"),
         "kinds": calls,
         "windows": per_window,
         "failed": (summary.get("totals") or {}).get("failed"),
@@ -320,7 +338,9 @@ def report(load: dict, meta: dict, args: argparse.Namespace) -> tuple[str, dict]
         f"| records written | {load['records_written']:,}: {load['records_per_s_load']} /s in the load phase, "
         f"{load['records_per_s_wall']} /s wall |",
         f"| API calls per record | {load['calls_per_record']} (floor 1) |",
-        f"| requests in flight (mean, load phase) | {load['mean_in_flight_load']} of {args.concurrency} |",
+        f"| requests in flight (mean, load phase) | {load['mean_in_flight_load']} ({load['writer_threads']} writer "
+        f"threads used, cap {args.concurrency}; latency the pacer observed "
+        f"{(load['latency_s_observed'] or 0) * 1000:.0f} ms) |",
         f"| writer threads (load phase) | {tt['http']:.0%} waiting for answers, {tt['between']:.0%} between requests, "
         f"{tt['idle']:.0%} idle |",
         f"| target peak RSS / CPU | {load['target_peak_rss_mb']} MB / {load['target_cpu_s']} s "
@@ -359,10 +379,15 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None, help="dataset dir (default data/bench-target<scale>)")
     parser.add_argument("--rate-limit", type=int, default=10000, help="Intercom sandbox requests/minute")
     parser.add_argument("--latency-ms", type=float, default=150.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="the target's concurrency setting")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="the target's concurrency setting (cap on requests in flight; default: the target's)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "target_load.json")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs, trace, ledger and report here")
     args = parser.parse_args()
+    settings = {} if args.concurrency is None else {"concurrency": args.concurrency}
+    if args.concurrency is None:
+        from target_intercom.target import DEFAULT_CONCURRENCY
+        args.concurrency = DEFAULT_CONCURRENCY
     scale = args.scale or (300 if args.quick else 2000)
     data = args.data or ROOT / "data" / (f"bench-target{scale}" if scale % 1000 else f"bench-target{scale // 1000}k")
 
@@ -382,7 +407,7 @@ def main() -> int:
         target_cfg.write_text(json.dumps({
             "api_url": f"http://127.0.0.1:{intercom_port}", "access_token": TOKEN,
             "ledger_url": f"sqlite:///{tmp / 'ledger.db'}", "report_dir": str(tmp / "reports"),
-            "fallback_admin_email": "fallback@sandbox.example", "concurrency": args.concurrency}))
+            "fallback_admin_email": "fallback@sandbox.example", **settings}))
         before = sandbox_stats(intercom_port)
         print(f"running tap-topdesk | target-intercom on {scale} calls ...", file=sys.stderr)
         run = run_pipeline(tap_cfg, target_cfg, tmp / "trace.json", tmp)

@@ -48,8 +48,9 @@ def main() -> int:
         step("2. Start both sandboxes")
         stack.enter_context(started([BIN / "topdesk-sandbox", "serve", "--data", str(args.data_dir),
                                      "--port", str(args.topdesk_port)], topdesk))
-        stack.enter_context(started([BIN / "intercom-sandbox", "serve", "--port", str(args.intercom_port)],
-                                    intercom))
+        objects = write_custom_objects(args.data_dir / "intercom-custom-objects.json")
+        stack.enter_context(started([BIN / "intercom-sandbox", "serve", "--port", str(args.intercom_port),
+                                     "--custom-objects", str(objects)], intercom))
         print(f"   TOPdesk  {topdesk}/tas/api   (Basic {TOPDESK_LOGIN}:<application password>)")
         print(f"   Intercom {intercom}          (Bearer <token>, Intercom-Version 2.16)")
         if args.serve_only:
@@ -117,6 +118,15 @@ def call(method: str, url: str, headers: dict, payload: dict | None = None) -> t
 def run(command: list) -> None:
     subprocess.run([str(c) for c in command], check=True)
 
+
+def write_custom_objects(path: Path) -> Path:
+    """The default map's custom object types with their attributes and relationships, as a person creates them in
+    Intercom's UI before the migration: the Intercom sandbox's ``--custom-objects`` file."""
+    from map_topdesk_intercom.mapfile import load_map
+
+    objects = load_map(catalog=False).ui_custom_objects()
+    path.write_text(json.dumps(objects, indent=1))
+    return path
 
 class started:
     """Start a sandbox process, wait until its admin health endpoint answers, stop it on exit."""

@@ -33,7 +33,7 @@ from intercom_sandbox.routes import (
     tags,
     tickets,
 )
-from intercom_sandbox.store import DEFAULT_ADMINS, Workspace, load_seed
+from intercom_sandbox.store import DEFAULT_ADMINS, Workspace, load_custom_objects, load_seed
 from sandbox_common.faults import ADMIN_PREFIX, FaultInjectionMiddleware
 
 
@@ -48,6 +48,10 @@ class WorkspaceSettings:
     admins_file: Path | None = None
     teams_file: Path | None = None
     custom_object_types: tuple[str, ...] = ()
+    #: full custom object definitions (attributes, relationships), as created in Intercom's UI; see
+    #: ``store.parse_custom_objects``. ``custom_objects_file`` is a JSON list of them (``--custom-objects``).
+    custom_objects: tuple[dict, ...] = ()
+    custom_objects_file: Path | None = None
     default_version: str = versioning.DEFAULT_VERSION
     timezone: str = "UTC"
     search_delay_seconds: float = 0.0
@@ -138,6 +142,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         admins_seed=load_seed(settings.admins_file, DEFAULT_ADMINS),
         teams_seed=load_seed(settings.teams_file, []),
         custom_object_types=settings.custom_object_types,
+        custom_object_definitions=(*settings.custom_objects, *load_custom_objects(settings.custom_objects_file)),
         timezone=settings.timezone,
         search_delay_seconds=settings.search_delay_seconds,
     )

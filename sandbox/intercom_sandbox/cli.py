@@ -27,7 +27,14 @@ def main() -> None:
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 @click.option("--admins", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of admins.")
 @click.option("--teams", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of teams.")
-@click.option("--custom-object-types", default="", help="Comma-separated custom object types that exist.")
+@click.option("--custom-object-types", default="", help="Comma-separated custom object types that exist (name only).")
+@click.option(
+    "--custom-objects",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON file of custom object types as an admin defines them in the UI: [{"name", "attributes": [{"name", '
+    '"data_type"}], "relationships": [{"name", "from": ["contact", "conversation", "ticket", "<type>"], '
+    '"cardinality": "one|many"}]}].',
+)
 @click.option(
     "--default-version",
     default="2.16",
@@ -54,6 +61,7 @@ def serve(
     admins: Path | None,
     teams: Path | None,
     custom_object_types: str,
+    custom_objects: Path | None,
     default_version: str,
     timezone: str,
     search_delay: float,
@@ -71,6 +79,7 @@ def serve(
         admins_file=admins,
         teams_file=teams,
         custom_object_types=tuple(t.strip() for t in custom_object_types.split(",") if t.strip()),
+        custom_objects_file=custom_objects,
         default_version=default_version,
         timezone=timezone,
         search_delay_seconds=search_delay,

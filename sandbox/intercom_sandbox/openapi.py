@@ -118,9 +118,11 @@ ALLOWED_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
         "update-data-attribute-oneof",
         "PUT /data_attributes/{id}: update_data_attribute_request is a oneOf whose second branch ('other type') has "
-        "no constraints, so the documented body {\"options\": [{\"value\": ...}]} matches both branches and fails",
+        'no constraints, so the documented body {"options": [{"value": ...}]} matches both branches and fails',
         lambda v, ex: (
-            v.kind == "request" and v.method == "PUT" and v.path.startswith("/data_attributes/")
+            v.kind == "request"
+            and v.method == "PUT"
+            and v.path.startswith("/data_attributes/")
             and "is valid under each of" in v.message
         ),
     ),
@@ -162,6 +164,46 @@ ALLOWED_DEVIATIONS: tuple[Deviation, ...] = (
             and v.path == "/companies"
             and any(k in ("company_id", "name") for k, _ in ex.query)
             and _only(v, r"^\$\.type: 'company' is not one of \['list'\]$")
+        ),
+    ),
+    Deviation(
+        "data-attribute-relationship",
+        "a contact relationship attribute (to a custom object type, created in the UI) is listed with data_type "
+        "'relationship' and a 'reference', the shape the same spec gives conversation attributes; data_attribute's "
+        "data_type enum lacks it (upstream PR #431 adds relationship/reference to data attributes)",
+        lambda v, ex: (
+            v.kind == "response"
+            and v.path == "/data_attributes"
+            and _only(v, r"^\$\.data\[\d+\]\.data_type: 'relationship' is not one of ")
+        ),
+    ),
+    Deviation(
+        "association-id-list",
+        "associating custom object instances sends custom_attributes {<relationship>: [<instance id>, ...]} (the "
+        "spec's own example 'update a conversation with an association to a custom object instance' sends "
+        "order: ['21']), which the custom_attributes schema (string | integer | datetime | instance list) rejects",
+        lambda v, ex: (
+            v.kind == "request"
+            and v.method == "PUT"
+            and re.fullmatch(r"/conversations/[^/]+", v.path) is not None
+            and _only(v, r"^\$\.custom_attributes(\.|\[)[^:]*: \[[^\]]*\] is not of type '(string|integer|object)'$")
+        ),
+    ),
+    Deviation(
+        "custom-object-attribute-values",
+        "custom object instance attributes are typed only as strings, yet the spec's own example sends and returns "
+        "total_amount: 99.99 (2.17 documents values 'returned with the type of the attribute'); relationship values "
+        "are id lists in and <Type>.list objects out, as on contacts and conversations",
+        lambda v, ex: (
+            (v.path.startswith("/custom_object_instances/") or re.match(r"/(conversations|tickets|contacts)", v.path))
+            and _only(
+                v,
+                r"(^\$\.(data\[\d+\]\.)?custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
+                r"|\.instances\[\d+\]\.custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
+                r"|custom_attributes(\.|\[)[^:]*: \{'type': '[^']*\.list', 'instances': .* is not of type "
+                r"'(string|integer)'$)",
+            )
+            and (v.path.startswith("/custom_object_instances/") or ".instances[" in v.message)
         ),
     ),
     Deviation(

@@ -64,6 +64,58 @@ def load_seed(path: Path | None, default: list[dict[str, Any]]) -> list[dict[str
     return data
 
 
+OBJECT_ATTRIBUTE_TYPES = ("string", "integer", "decimal", "float", "list", "boolean", "date", "datetime")
+RELATIONSHIP_HOSTS = ("contact", "conversation", "ticket")
+
+
+def parse_custom_objects(names: Iterable[str], definitions: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Object types by name: ``{"attributes": {name: data_type} | None, "relationships": [...]}``. A name-only type
+    (``--custom-object-types``) has ``attributes: None`` (any attribute accepted) and no relationships.
+
+    A definition is ``{"name", "attributes": [{"name", "data_type"}], "relationships": [{"name", "from":
+    [contact|conversation|ticket|<object type>], "cardinality": "one"|"many"}]}``; a relationship belongs to the type
+    it points to, and lives as an attribute on each ``from`` model."""
+    types: dict[str, dict[str, Any]] = {str(n): {"attributes": None, "relationships": []} for n in names}
+    definitions = list(definitions)
+    for item in definitions:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            raise ValueError(f"custom object definition without a name: {item!r}")
+        entry = types.setdefault(item["name"], {"attributes": None, "relationships": []})
+        if "attributes" in item:
+            attributes: dict[str, str] = {}
+            for attr in item.get("attributes") or []:
+                data_type = attr.get("data_type", "string")
+                if data_type not in OBJECT_ATTRIBUTE_TYPES:
+                    raise ValueError(f"{item['name']}.{attr.get('name')}: unknown data_type {data_type!r}")
+                attributes[str(attr["name"])] = data_type
+            entry["attributes"] = attributes
+    for item in definitions:
+        for rel in item.get("relationships") or []:
+            hosts = rel.get("from") or []
+            hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+            cardinality = rel.get("cardinality") or "many"
+            if cardinality not in ("one", "many"):
+                raise ValueError(f"{item['name']}.{rel.get('name')}: cardinality must be one or many")
+            for host in hosts:
+                if host not in RELATIONSHIP_HOSTS and host not in types:
+                    raise ValueError(f"{item['name']}.{rel.get('name')}: unknown host {host!r}")
+            if not hosts or not isinstance(rel.get("name"), str):
+                raise ValueError(f"{item['name']}: a relationship needs a name and at least one `from`")
+            types[item["name"]]["relationships"].append(
+                {"name": rel["name"], "from": hosts, "cardinality": cardinality, "description": rel.get("description")}
+            )
+    return types
+
+
+def load_custom_objects(path: Path | None) -> tuple[dict[str, Any], ...]:
+    if path is None:
+        return ()
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of custom object definitions")
+    return tuple(data)
+
+
 @dataclass
 class Workspace:
     """All state of one Intercom workspace."""
@@ -72,10 +124,13 @@ class Workspace:
     teams_seed: list[dict[str, Any]]
     custom_object_types: tuple[str, ...]
     timezone: str = "UTC"
+    #: full definitions as an admin creates them in Settings > Data > Custom Objects (``--custom-objects``)
+    custom_object_definitions: tuple[dict[str, Any], ...] = ()
     search_delay_seconds: float = 0.0  # emulates Intercom's eventually consistent contact search (reference §5)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
+        self.object_types = parse_custom_objects(self.custom_object_types, self.custom_object_definitions)
         self.reset()
 
     def reset(self) -> None:
@@ -115,8 +170,8 @@ class Workspace:
             self.ticket_states: dict[str, dict[str, Any]] = {}
             self.data_attributes: dict[int, dict[str, Any]] = {}
             self.conversation_attributes: dict[int, dict[str, Any]] = {}
-            self.custom_objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.custom_object_types}
-            self.custom_object_by_external_id: dict[str, dict[str, str]] = {t: {} for t in self.custom_object_types}
+            self.custom_objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.object_types}
+            self.custom_object_by_external_id: dict[str, dict[str, str]] = {t: {} for t in self.object_types}
             self.articles: dict[str, dict[str, Any]] = {}
             self.collections: dict[str, dict[str, Any]] = {}
             created = now()
@@ -137,6 +192,41 @@ class Workspace:
             from intercom_sandbox.routes.attributes import seed_default_data_attributes
 
             seed_default_data_attributes(self)
+            self._seed_relationships()
+
+    def _seed_relationships(self) -> None:
+        """The relationship attributes the UI creates with the object types: on contacts a data attribute, on
+        conversations and tickets a conversation attribute (tickets are conversations in Intercom), both of data type
+        ``relationship`` with ``reference: {type: one|many, object_type_id}``; on another object type an attribute
+        of that type (``object_relationships``)."""
+        self.object_relationships: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.object_types}
+        stamp = self.created_at
+        for target, definition in self.object_types.items():
+            for rel in definition["relationships"]:
+                reference = {"type": rel["cardinality"], "object_type_id": target}
+                for host in rel["from"]:
+                    if host == "contact":
+                        attr_id = self.next_int("data_attribute", start=1)
+                        self.data_attributes[attr_id] = {
+                            "id": attr_id, "model": "contact", "name": rel["name"],
+                            "full_name": f"custom_attributes.{rel['name']}", "label": rel["name"],
+                            "description": rel.get("description") or "", "data_type": "relationship",
+                            "reference": reference, "api_writable": True, "ui_writable": True,
+                            "messenger_writable": False, "custom": True, "archived": False,
+                            "admin_id": self.first_admin["id"], "created_at": stamp, "updated_at": stamp,
+                        }  # fmt: skip
+                    elif host in ("conversation", "ticket"):
+                        if any(a["name"] == rel["name"] for a in self.conversation_attributes.values()):
+                            continue  # one attribute serves both (``from: [ticket, conversation]``)
+                        attr_id = self.next_int("conversation_attribute", start=1)
+                        self.conversation_attributes[attr_id] = {
+                            "id": attr_id, "name": rel["name"], "description": rel.get("description") or "",
+                            "data_type": "relationship", "reference": reference, "required": False,
+                            "visible_to_team_ids": [], "archived": False, "created_at": stamp, "updated_at": stamp,
+                            "admin_id": self.first_admin["id"],
+                        }  # fmt: skip
+                    else:
+                        self.object_relationships[host][rel["name"]] = {"name": rel["name"], **reference}
 
     def next_id(self, kind: str, start: int = 1) -> str:
         counter = self._seq.get(kind)

@@ -89,8 +89,10 @@ def rollback_command(config_sources: tuple[str, ...], run_id: str | None, all_ru
 def main(argv: t.Sequence[str] | None = None) -> t.Any:
     """Entry point of the ``target-intercom`` executable."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in SUBCOMMANDS:
-        return rollback_command.main(args=args[1:], prog_name="target-intercom rollback")
+    # `meltano invoke target-intercom rollback ...` puts its own `--config FILE` before the subcommand
+    position = next((i for i, arg in enumerate(args) if arg in SUBCOMMANDS and args[i - 1:i] != ["--config"]), None)
+    if position is not None:
+        return rollback_command.main(args=args[:position] + args[position + 1:], prog_name="target-intercom rollback")
     return TargetIntercom.cli.main(args=args, prog_name="target-intercom")
 
 

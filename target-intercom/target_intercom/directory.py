@@ -97,6 +97,10 @@ class Directory(AdminDirectory):
         self.ticket_state_ids: dict[str, dict[str, str]] = {}
         self.custom_object_types: set[str] = set()
         self.missing_custom_object_types: set[str] = set()
+        #: (host model, relationship name) -> {"target", "cardinality", "checked"}; host model is ``contact``,
+        #: ``conversation``, ``ticket`` or a custom object type name (those the API cannot read: ``checked`` False)
+        self.relationships: dict[tuple[str, str], dict] = {}
+        self.missing_relationships: set[tuple[str, str]] = set()
 
     def ticket_type_id(self, name: str) -> str:
         """The id of the map's ticket type ``name``; a name the preflight did not provision is a bug, so it raises."""
@@ -128,3 +132,10 @@ class Directory(AdminDirectory):
         """False for a type the preflight found missing (with ``skip_missing_ui_objects`` the run goes on, and the
         writers flag the instances of such a type instead of sending them)."""
         return name in self.custom_object_types
+
+    def has_relationship(self, host_model: str, name: str) -> bool:
+        """False for a relationship the preflight found missing or wrong on ``host_model`` (``contact``,
+        ``conversation``, ``ticket`` or a custom object type name): with ``skip_missing_ui_objects`` the run goes
+        on, and the link writer skips such links with the reason. True otherwise (including relationships on
+        custom object types, which the API cannot read: a write that Intercom refuses is reported then)."""
+        return (host_model, name) not in self.missing_relationships

@@ -6,13 +6,15 @@ record stays staged (retried by the next run) and goes to the manual-review queu
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import random
 import threading
 import time
 import typing as t
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from target_intercom.client import IntercomError
 from target_intercom.completeness import check_sample, parts_received
@@ -20,10 +22,47 @@ from target_intercom.ledger import Entity, Held, content_hash
 from target_intercom.writers import BY_KIND, ORDER
 from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, Skip, WriteContext, Writer, error_text
 
-CHUNK = 500
+CHUNK = 500  # ready records fetched at a time (one ledger read); the pool is fed from them as tasks finish
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0  # full-jitter backoff between retries of one record
 SETTLED = ""  # the content hash of a create found in Intercom after a crash: its content is not known to match
+WINDOW_S = 10.0  # Intercom counts requests per 10-second window (X-RateLimit-Limit is per window)
+HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
+MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
+IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
+PROGRESS_S = 5.0  # at most one progress line per kind this often
+#: Parents a writer links when they are written but does not wait for (``WriteContext.intercom_id``): ref name ->
+#: parent kind. While input still comes, a record waits for these too (they may be in a stream still to come, e.g.
+#: operators after calls); at the end of the input it is written with what exists. So whether a ticket gets its
+#: assignee does not depend on how far the writer had got when the operators arrived.
+OPTIONAL_REFS: dict[str, dict[str, str]] = {
+    "tickets": {"company": "companies", "admin": "admins"},
+    "conversations": {"company": "companies", "admin": "admins", "team": "teams"},
+    "contact_notes": {"author": "admins"},
+}
+LOCALISED_REFS = {"collections": "parent", "articles": "collection"}  # help center: per-language parent versions
+PART_KINDS = ("ticket_parts", "conversation_parts")  # refs.author: a contact for a caller's comment, else an admin
 Task = list[tuple[Held, dict[tuple[str, str], str]]]
+Chain = list[tuple[Held, dict[tuple[str, str], str], Entity | None]]  # one task: records written one after another
+
+
+def _chronological(item: tuple[Held, dict, Entity | None]) -> tuple:
+    return (item[0].record.get("created_at") or 0, item[0].seq)
+
+
+def optional_parents(kind: str, record: dict) -> list[tuple[str, str]]:
+    """The (parent kind, key) a record links if written, without requiring them (see OPTIONAL_REFS)."""
+    refs = record.get("refs") or {}
+    if kind in PART_KINDS:
+        author = refs.get("author")
+        if not author:
+            return []
+        user_comment = record.get("author_type") == "user" and record.get("message_type") == "comment"
+        return [("contacts" if user_comment else "admins", str(author))]
+    out = [(parent, str(refs[name])) for name, parent in OPTIONAL_REFS.get(kind, {}).items() if refs.get(name)]
+    ref = refs.get(LOCALISED_REFS.get(kind, ""))
+    if ref and record.get("locale"):  # the parent folder's version in the record's own language, when it has one
+        out.append(("collections", f"{ref}:{record['locale']}"))
+    return out
 
 
 class Stats:
@@ -49,10 +88,24 @@ class Loader:
         self.max_retries = max_retries
         self.logger = logger
         self.stats = Stats()
-        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="intercom")
+        self.concurrency = max(1, int(concurrency))  # the cap; in_flight_target() sizes the pool's use below it
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="intercom")
         self._failed: set[tuple[str, str]] = set()  # not retried again in this run
         self._issues_lock = threading.Lock()
         self.parts_received: Counter = Counter()  # (part kind, container key) -> parts received in this run
+        # dispatcher state, guarded by _cond (tasks finishing notify it)
+        self._cond = threading.Condition()
+        self._running = 0  # tasks handed to the pool, not finished
+        self._running_kinds: Counter = Counter()
+        self._busy: set[tuple[str, str]] = set()  # (kind, source_key) dispatched and not seen finished by a read
+        self._finished: list[tuple[str, str]] = []  # finished since the dispatcher's last read of the ledger
+        self._watch: set[tuple[str, str]] | None = None  # finished since this kind's pass began (chained kinds)
+        self._chains: dict[tuple[str, str], Chain] = {}  # (kind, ticket) -> parts still to write, of a running task
+        self._dirty = False  # something finished or was staged since the pass began
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._last_progress: dict[str, float] = {}
 
     # ------------------------------------------------------------------ staging
 
@@ -61,6 +114,9 @@ class Loader:
         self.parts_received.update(parts_received(kind, list(records)))
         self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, writer.waits_for(r)) for r in records))
         self.stats.add(kind, "received", len(records))
+        with self._cond:
+            self._dirty = True
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ crash recovery
 
@@ -82,49 +138,167 @@ class Loader:
 
     # ------------------------------------------------------------------ writing
 
-    def pump(self) -> None:
-        """Write everything whose parents exist, kind by kind in dependency order."""
-        for kind in ORDER:
-            # a kind nested in itself (collections in collections) takes one pass per level of nesting
-            nested = kind in BY_KIND[kind].required_refs.values()
-            while self._pump_kind(kind) and nested:
-                pass
+    def start(self) -> None:
+        """Write in the background from now on: a dispatcher thread feeds the pool with whatever is ready while the
+        caller goes on staging (:meth:`stage` wakes it); :meth:`finish` waits until everything writable is written."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._background, name="intercom-dispatcher", daemon=True)
+            self._thread.start()
 
-    def _pump_kind(self, kind: str) -> int:
-        cursor, written = 0, 0
+    def finish(self) -> None:
+        """End of input: wait until the background writer has written everything that can be written (parents
+        included), then re-raise whatever broke it. Without a background writer, writes in this thread."""
+        if self._thread is None:
+            self.pump()
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._thread = None
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """The background writer's error (a ledger failure, a bug), raised in the caller's thread: the run fails
+        loudly instead of staging on while nothing is written."""
+        if self._error is not None:
+            raise RuntimeError(f"the writer thread failed: {type(self._error).__name__}: {self._error}") \
+                from self._error
+
+    def pump(self) -> None:
+        """Write everything writable now (and what that makes writable), in this thread; returns when idle."""
+        if self._thread is not None:
+            raise RuntimeError("pump() while the background writer runs: use finish()")
+        self._loop(until_idle=True)
+        self.raise_if_failed()
+
+    def _background(self) -> None:
+        try:
+            self._loop(until_idle=False)
+        except BaseException as exc:  # surfaces in the main thread (stage / finish), never a silent hang
+            self.logger.exception("writer thread failed")
+            with self._cond:
+                self._error = self._error or exc
+                self._cond.notify_all()
+            self._wait_running()
+
+    def _loop(self, *, until_idle: bool) -> None:
+        """Passes over the kinds in dependency order, each dispatching every ready record, until nothing is ready and
+        nothing runs (and, in the background, input has ended). A pass that started with no task running and
+        dispatched nothing has seen every write (so every record it could make ready): that is the end."""
         while True:
+            with self._cond:
+                self._dirty = False
+                idle = self._running == 0
+                closing = until_idle or self._closing
+                if self._error is not None:
+                    break
+            dispatched = self._pass(closing)
+            with self._cond:
+                if self._error is not None:
+                    break
+                if not dispatched and idle and closing:
+                    return
+                if not dispatched and not self._dirty:  # wait for an answer, a batch staged, or the end of input
+                    self._cond.wait(0.5)
+                pause = not dispatched and self._dirty
+            if pause:  # answers keep coming: a short pause, so idle passes do not spin on the ledger
+                time.sleep(IDLE_PASS_S)
+        self._wait_running()
+        self.raise_if_failed()
+
+    def _wait_running(self) -> None:
+        with self._cond:
+            while self._running:
+                self._cond.wait(0.5)
+
+    def _pass(self, closing: bool) -> int:
+        dispatched = 0
+        for kind in ORDER:
+            if self._error is not None:
+                return dispatched
+            # a kind nested in itself (collections in collections) gets its next level on the next pass
+            dispatched += self._pass_kind(BY_KIND[kind], closing)
+        return dispatched
+
+    def _pass_kind(self, writer: Writer, closing: bool) -> int:
+        """Every ready record of one kind, fetched CHUNK at a time, never twice while it is being written. A full
+        fetch may end in the middle of one ticket's parts: those are carried into the next fetch, so the parts of a
+        ticket are sorted together; parts of a ticket whose chain is still running join that chain."""
+        kind, cursor, dispatched = writer.kind, 0, 0
+        carry: Task = []
+        parent = BY_KIND[kind].required_refs.get(writer.sequence_by or "")
+        waiting: set[str] = set()  # tickets with a part waiting for an optional parent: all their parts wait
+        with self._cond:
+            self._watch = set() if parent else None
+        while True:
+            with self._cond:  # writes finished before this read are not held any more: the read cannot see them
+                self._busy.difference_update(self._finished)
+                self._finished.clear()
             rows = self.ledger.ready(kind, limit=CHUNK, after_seq=cursor)
-            if not rows:
-                return written
-            rows, cursor = self._whole_groups(BY_KIND[kind], rows)
-            rows = [row for row in rows if (kind, row[0].source_key) not in self._failed]
+            full = len(rows) == CHUNK
             if rows:
-                self._write_chunk(BY_KIND[kind], rows)
-                written += len(rows)
+                cursor = rows[-1][0].seq
+            with self._cond:
+                rows = carry + [row for row in rows if (kind, row[0].source_key) not in self._busy
+                                and (kind, row[0].source_key) not in self._failed]
+            carry = []
+            if rows:
+                rows = self._without_missing_optional(writer, rows, waiting, closing)
+            if parent and rows:
+                # a ticket written while this pass reads: its parts in the part of the ledger already read were not
+                # ready then, so the ones seen now may not be its first; all of them go in the next pass
+                with self._cond:
+                    late = {key for kind_, key in self._watch or () if kind_ == parent}
+                rows = [row for row in rows if self._group(writer, row) not in late]
+            if full and writer.grouped() and rows:
+                last = self._group(writer, rows[-1])
+                now = [row for row in rows if self._group(writer, row) != last]
+                if now:  # one ticket with more parts than a chunk is written in arrival order
+                    carry = [row for row in rows if self._group(writer, row) == last]
+                    rows = now
+            if rows:
+                dispatched += self._dispatch(writer, rows)
+            if not full:
+                with self._cond:
+                    self._watch = None
+                return dispatched
+
+    def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
+        """The rows whose optional parents are written, or (at the end of the input) are not being written now; the
+        others wait (see OPTIONAL_REFS). For parts: the tickets none of whose parts waits (``waiting`` collects
+        the others)."""
+        kind = writer.kind
+        wanted = {row[0].source_key: optional_parents(kind, row[0].record) for row in rows}
+        by_kind: dict[str, set[str]] = defaultdict(set)
+        for parents in wanted.values():
+            for parent_kind, key in parents:
+                by_kind[parent_kind].add(key)
+        written = {(parent_kind, key) for parent_kind, keys in by_kind.items()
+                   for key, entity in self.ledger.lookup_many(parent_kind, sorted(keys)).items()
+                   if entity.status == "written"}
+        with self._cond:
+            busy = {parent for parents in wanted.values() for parent in parents if parent in self._busy}
+        ready = [row for row in rows if all(parent in written or (closing and parent not in busy)
+                                            for parent in wanted[row[0].source_key])]
+        if not writer.grouped():
+            return ready
+        kept = {id(row) for row in ready}
+        waiting.update(self._group(writer, row) for row in rows if id(row) not in kept)
+        return [row for row in ready if self._group(writer, row) not in waiting]
 
     @staticmethod
-    def _whole_groups(writer: Writer, rows: Task) -> tuple[Task, int]:
-        """A full chunk may end in the middle of one ticket's parts: that ticket is left for the next chunk (which
-        starts before its first part; rows written meanwhile are no longer held), so its parts are sorted together.
-        Returns the rows to write now and the cursor for the next chunk."""
-        if not writer.sequence_by or len(rows) < CHUNK:
-            return rows, rows[-1][0].seq
+    def _group(writer: Writer, row: tuple[Held, dict]) -> t.Any:
+        return writer.group_key(row[0].record) or ""
 
-        def group(row: tuple[Held, dict]) -> t.Any:
-            return (row[0].record.get("refs") or {}).get(writer.sequence_by)
-
-        last = group(rows[-1])
-        now = [row for row in rows if group(row) != last]
-        if not now:  # one ticket with more parts than a chunk: written in arrival order
-            return rows, rows[-1][0].seq
-        return now, min(row[0].seq for row in rows if group(row) == last) - 1
-
-    def _write_chunk(self, writer: Writer, rows: Task) -> None:
+    def _dispatch(self, writer: Writer, rows: Task) -> int:
+        """Release what is unchanged, then hand one task per record (or per ticket: its parts in chronological
+        order, longest chains first) to the pool as fast as it takes them: at most ``in_flight_target()`` run."""
         existing = self.ledger.lookup_many(writer.kind, [held.source_key for held, _ in rows])
         # a rolled-back entity no longer exists in Intercom: its record is created afresh, not updated
         existing = {key: entity for key, entity in existing.items() if entity.status != "deleted"}
-        tasks: list[Task] = []
-        groups: dict[str, Task] = defaultdict(list)
+        tasks: list[Chain] = []
+        groups: dict[str, Chain] = defaultdict(list)
         unchanged: list[Held] = []
         for held, parents in rows:
             entity = existing.get(held.source_key)
@@ -136,27 +310,97 @@ class Loader:
                 self._issues(writer.kind, held.source_key, [{
                     "category": "not_updatable", "severity": "warning", "field": "body",
                     "reason": "changed in TOPdesk after it was written; Intercom cannot edit it, so it is unchanged"}])
-            elif writer.sequence_by:
-                groups[(held.record.get("refs") or {}).get(writer.sequence_by, "")].append((held, parents))
+            elif writer.grouped():
+                groups[self._group(writer, (held, parents))].append((held, parents, entity))
             else:
-                tasks.append([(held, parents)])
+                tasks.append([(held, parents, entity)])
         if unchanged:
             self.ledger.release_exact(unchanged)
             self.stats.add(writer.kind, UNCHANGED, len(unchanged))
-        for group in groups.values():
-            group.sort(key=lambda row: (row[0].record.get("created_at") or 0, row[0].seq))
-            tasks.append(group)
-        for future in [self.pool.submit(self._run_task, writer, task, existing) for task in tasks]:
-            future.result()
-        counts = self.stats.snapshot().get(writer.kind, {})
-        self.logger.info("%s: %s", writer.kind, ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+        with self._cond:
+            for group, chain in groups.items():
+                chain.sort(key=_chronological)
+                self._busy.update((writer.kind, held.source_key) for held, _, _ in chain)
+                running = self._chains.get((writer.kind, group))
+                if running is not None:  # parts of a ticket whose earlier parts are being written: they follow
+                    for item in chain:
+                        bisect.insort(running, item, key=_chronological)
+                else:
+                    tasks.append(chain)
+            self._busy.update((writer.kind, held.source_key) for task in tasks for held, _, _ in task
+                              if not writer.grouped())
+        tasks.sort(key=len, reverse=True)  # the longest chains start first, so no long tail at the end
+        for task in tasks:
+            with self._cond:
+                while self._running >= self.in_flight_target() and self._error is None:
+                    self._cond.wait(0.5)
+                if self._error is not None:
+                    return len(tasks)
+                self._running += 1
+                self._running_kinds[writer.kind] += 1
+                if writer.grouped():
+                    self._chains[(writer.kind, self._group(writer, task[0]))] = task
+            future = self.pool.submit(self._run_task, writer, task)
+            future.add_done_callback(self._task_done)
+        self._progress(writer.kind)
+        return len(tasks)
 
-    def _run_task(self, writer: Writer, task: Task, existing: dict[str, Entity]) -> None:
-        for position, (held, parents) in enumerate(task):
-            if not self._write_one(writer, held, parents, existing.get(held.source_key)):
-                for later, _ in task[position + 1:]:  # parts after a failed one would be out of order
-                    self._fail(writer.kind, later, "an earlier part of the same conversation failed", None)
-                return
+    def in_flight_target(self) -> int:
+        """Tasks (so requests) in flight: enough for twice the budget's rate at the latency observed,
+        ``2 x budget/s x latency`` (the pacer keeps the window's count within the limit), at least MIN_IN_FLIGHT
+        (a task also spends time between its requests: ledger writes, backoff before a retry), at most
+        ``concurrency``."""
+        pacer = self.ctx.client.pacer
+        limit, latency = pacer.limit, pacer.latency_s
+        if not limit or not latency:
+            return min(self.concurrency, MIN_IN_FLIGHT)
+        return min(self.concurrency, max(MIN_IN_FLIGHT, math.ceil(HEADROOM * limit / WINDOW_S * latency)))
+
+    def _task_done(self, future: Future) -> None:
+        exc = future.exception()
+        with self._cond:
+            if exc is not None and self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+
+    def _progress(self, kind: str) -> None:
+        now = time.monotonic()
+        if now - self._last_progress.get(kind, 0.0) >= PROGRESS_S:
+            self._last_progress[kind] = now
+            counts = self.stats.snapshot().get(kind, {})
+            self.logger.info("%s: %s", kind, ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+
+    def _run_task(self, writer: Writer, task: Chain) -> None:
+        """One record, or one ticket's parts one after another (parts staged meanwhile join the chain)."""
+        kind = writer.kind
+        group = self._group(writer, task[0]) if writer.grouped() else None
+        failed: str | None = None
+        try:
+            while True:
+                with self._cond:
+                    if not task:
+                        if group is not None:
+                            self._chains.pop((kind, group), None)
+                        return
+                    held, parents, entity = task.pop(0)
+                try:
+                    if failed is not None:  # parts after a failed one would be out of order
+                        self._fail(kind, held, failed, None)
+                    elif not self._write_one(writer, held, parents, entity):
+                        failed = "an earlier part of the same conversation failed"
+                finally:
+                    with self._cond:
+                        self._finished.append((kind, held.source_key))
+                        if self._watch is not None:
+                            self._watch.add((kind, held.source_key))
+        finally:
+            with self._cond:
+                if group is not None and self._chains.get((kind, group)) is task:
+                    self._chains.pop((kind, group), None)
+                self._running -= 1
+                self._running_kinds[kind] -= 1
+                self._dirty = True
+                self._cond.notify_all()
 
     def _write_one(self, writer: Writer, held: Held, parents: dict, entity: Entity | None) -> bool:
         """One record: its first try plus up to ``max_retries`` retries (with backoff) after failures whose outcome
@@ -238,7 +482,8 @@ class Loader:
             orphans += 1
             self._issues(held.kind, held.source_key, [{
                 "category": "orphan", "severity": "error",
-                "reason": "a parent it needs never arrived: kept staged, written by a later run once the parent is",
+                "reason": "a parent it needs was not written (it never arrived, or it was skipped: see the parent's "
+                          "own entry); kept staged, written by a later run once the parent is",
                 "detail": {"missing": ", ".join(f"{kind} {key}" for kind, key in missing)}}])
         return orphans
 
@@ -254,4 +499,10 @@ class Loader:
         return result
 
     def close(self) -> None:
+        if self._thread is not None:  # the run ends early (an error while staging): stop dispatching, then wait
+            with self._cond:
+                self._error = self._error or RuntimeError("the run ended before the writer finished")
+                self._cond.notify_all()
+            self._thread.join()
+            self._thread = None
         self.pool.shutdown(wait=True)

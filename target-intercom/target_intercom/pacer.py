@@ -35,6 +35,8 @@ from typing import Any
 
 #: Windows kept in the per-window counters (10 s each: more than 2 hours).
 MAX_WINDOWS = 1000
+#: Weight of the newest answer in the latency's moving average (about the last 50 answers count).
+LATENCY_WEIGHT = 0.02
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -62,6 +64,7 @@ class Pacer:
         self._lead = 0.0
         self._step = guard
         self._probe: float | None = None  # send time of the outstanding probe
+        self._latency: float | None = None  # moving average of send-to-answer seconds
         self.requests_sent = 0
         self.requests_over_limit = 0
         self.wait_seconds = 0.0
@@ -91,8 +94,13 @@ class Pacer:
             limit = _header_int(headers, "X-RateLimit-Limit")
             remaining = _header_int(headers, "X-RateLimit-Remaining")
             reset = _header_int(headers, "X-RateLimit-Reset")
+        answered = self.clock()
         with self._cond:
             self._in_flight -= 1
+            if headers is not None and answered >= sent_at:
+                sample = answered - sent_at
+                self._latency = sample if self._latency is None else self._latency + LATENCY_WEIGHT * (
+                    sample - self._latency)
             if sent_at == self._probe:
                 self._probe = None
             if status == 429:
@@ -119,6 +127,17 @@ class Pacer:
                     self._used = max(self._used, used)
             self._cond.notify_all()
 
+    @property
+    def limit(self) -> int | None:
+        """The window's budget as the server last reported it (None before the first answer)."""
+        return self._limit
+
+    @property
+    def latency_s(self) -> float | None:
+        """Moving average of the seconds from send to answer (None before the first answer): with the limit, what
+        sizes the requests in flight needed to use the budget."""
+        return self._latency
+
     def snapshot(self) -> dict[str, Any]:
         """Counters for logs and reports; ``windows`` maps each window's reset time to accepted/rejected counts."""
         with self._cond:
@@ -128,6 +147,7 @@ class Pacer:
                 "wait_seconds": round(self.wait_seconds, 3),
                 "limit": self._limit,
                 "clock_lead_seconds": round(self._lead, 3),
+                "latency_seconds": None if self._latency is None else round(self._latency, 4),
                 "windows": {reset: dict(counts) for reset, counts in self.windows.items()},
             }
 

@@ -4,7 +4,8 @@ Intercom rejects records that use attributes, ticket types or custom object type
 these (teammates, teams, custom object types) can only be created by a person in Intercom's UI. So before loading,
 the preflight checks the token, creates what the API can create (data attributes, conversation attributes, ticket
 types and their attributes), compares what already exists (a data type that differs cannot be changed by anyone,
-so it stops the run), checks the UI-only objects, and lists precisely what a person must do. It is idempotent: a
+so it stops the run), checks the UI-only objects (custom object types and the relationship attributes the map's
+links need on contacts, conversations and tickets), and lists precisely what a person must do. It is idempotent: a
 second run finds everything and creates nothing. ``run_preflight`` is also the ``provision`` step on its own.
 """
 
@@ -157,6 +158,7 @@ class PreflightReport:
             "unmatched_operators": d.unmatched_operators,
             "unmatched_groups": d.unmatched_groups,
             "missing_custom_object_types": sorted(d.missing_custom_object_types),
+            "missing_relationships": [{"host": host, "name": name} for host, name in sorted(d.missing_relationships)],
         }
 
     def as_markdown(self) -> str:
@@ -316,6 +318,7 @@ class Preflight:
             self._ticket_types()
         if self.object_types:
             self._custom_object_types()
+            self._relationships()
         r = self.report
         r.problems.sort(key=lambda p: p.ui_only)  # what only the map or a data fix can solve first
         self.log.info("Preflight: %d created, %d updated, %d already present, %d problem(s), %d warning(s)",
@@ -727,6 +730,107 @@ class Preflight:
             self._problem("custom_object_type", name, None, f"Create the custom object type `{name}` in "
                           f"{PAGES['custom_object']}" + (f" with {spec}" if spec else "")
                           + " (custom object types cannot be created through the API).", ui_only=True)
+
+
+    # ------------------------------------------------------------------ 5. relationship attributes
+
+    def _relationships(self) -> None:
+        """Each relationship of the map is an attribute of the model it starts from, with data type ``relationship``
+        and ``reference: {type: one|many, object_type_id: <target type>}``. On contacts it is created with the
+        object type in the UI and listed by ``GET /data_attributes?model=contact``; on conversations and tickets
+        (a ticket is a conversation) it is a conversation attribute, which 2.16 can create
+        (``POST /conversations/attributes``); on another object type the API cannot read it (a warning)."""
+        directory = self.report.directory
+        needed: list[tuple[str, str, str, str]] = []  # (host, name, target type, cardinality)
+        for object_type in self.object_types.values():
+            for rel in object_type.relationships:
+                hosts = rel.get("from") or []
+                for host in [hosts] if isinstance(hosts, str) else hosts:
+                    needed.append((str(host), str(rel.get("name")), object_type.name, rel.get("cardinality") or "many"))
+        listings: dict[str, list[dict] | None] = {}
+        unreadable: dict[str, list[str]] = {}
+        for host, name, target, cardinality in needed:
+            if target in directory.missing_custom_object_types or host in directory.missing_custom_object_types:
+                directory.missing_relationships.add((host, name))  # the missing type's problem lists it
+                continue
+            if host not in ("contact", "conversation", "ticket"):
+                unreadable.setdefault(host, []).append(f"`{name}` (references {cardinality} `{target}`)")
+                directory.relationships[(host, name)] = {"target": target, "cardinality": cardinality,
+                                                         "checked": False}
+                continue
+            model = "contact" if host == "contact" else "conversation"
+            if model not in listings:
+                listings[model] = self._relationship_listing(model)
+            existing = listings[model]
+            if existing is None:  # this Intercom-Version cannot list them (a warning says so)
+                continue
+            where = f"{PAGES['custom_object']} > {target}"
+            label = _HOST_LABELS[host]
+            found = next((a for a in existing if a.get("name") == name and not a.get("archived")), None)
+            if found is None and model == "conversation":
+                body = {"name": name, "data_type": "relationship",
+                        "reference": {"type": cardinality, "object_type_id": target}}
+                found = self._create("POST", "/conversations/attributes", body, kind="relationship", name=name,
+                                     scope=host, what=f"create the relationship `{name}` on {label} to `{target}`",
+                                     page=where, find=functools.partial(self._named, "/conversations/attributes",
+                                                                        name))
+                if found is None:
+                    directory.missing_relationships.add((host, name))
+                    continue
+                existing.append(found)  # the same attribute serves `from: [ticket, conversation]`
+                self.report.created.append(Entry("relationship", name, _id(found), host,
+                                                 f"references {cardinality} {target}"))
+                directory.relationships[(host, name)] = {"target": target, "cardinality": cardinality,
+                                                         "checked": True}
+                continue
+            if found is None:
+                directory.missing_relationships.add((host, name))
+                self._problem("relationship", name, host, f"In {where}, add the relationship `{name}` to {label} "
+                              f"({cardinality}) (relationships are created with the object type in the UI only).",
+                              ui_only=True)
+                continue
+            reference = found.get("reference") or {}
+            if found.get("data_type") != "relationship" or reference.get("object_type_id") != target:
+                directory.missing_relationships.add((host, name))
+                what = (f"a relationship to `{reference.get('object_type_id')}`"
+                        if found.get("data_type") == "relationship" else f"a `{found.get('data_type')}` attribute")
+                self._problem("relationship", name, host, f"`{name}` on {label} is {what} in Intercom, the map needs "
+                              f"a relationship to `{target}`: a name cannot be reused; rename the relationship in "
+                              "the map.")
+                continue
+            if cardinality == "many" and reference.get("type") == "one":
+                directory.missing_relationships.add((host, name))
+                self._problem("relationship", name, host, f"In {where}, the relationship `{name}` on {label} "
+                              f"references one `{target}`, the map needs many: turn on 'Allow referencing to "
+                              "multiple' for it.", ui_only=True)
+                continue
+            directory.relationships[(host, name)] = {"target": target, "cardinality": reference.get("type"),
+                                                     "checked": True}
+            self.report.existing.append(Entry("relationship", name, _id(found), host,
+                                              f"references {reference.get('type')} {target}"))
+        for host, items in unreadable.items():
+            self.report.warnings.append(f"The API cannot read a custom object type's relationships: check that "
+                                        f"`{host}` has the relationships {', '.join(items)} ({PAGES['custom_object']} "
+                                        f"> {host}).")
+
+    def _relationship_listing(self, model: str) -> list[dict] | None:
+        """Contact data attributes or conversation attributes (relationship ones included); None when this
+        Intercom-Version has no conversation attribute listing (then nothing is checked there)."""
+        if model == "contact":
+            return self._get("/data_attributes", {"model": "contact", "include_archived": "true"})
+        try:
+            return _listing(self.client.request("GET", "/conversations/attributes",
+                                                params={"include_archived": "true"}))
+        except IntercomError as exc:
+            if exc.status in (400, 404):
+                self.report.warnings.append("This Intercom-Version cannot list conversation attributes: the "
+                                            "relationships on conversations and tickets were not checked.")
+                return None
+            raise PreflightError(f"Intercom preflight: GET /conversations/attributes failed ({_describe(exc)})"
+                                 ) from None
+
+
+_HOST_LABELS = {"contact": "Contact", "conversation": "Conversation", "ticket": "Ticket"}
 
 
 def _object_type_spec(object_type: _ObjectType) -> str:

@@ -1,5 +1,6 @@
-"""Sinks only stage: every record goes durably into the ledger, and the loader writes what is ready. So when the
-SDK emits STATE after a drain, everything it covers is written or held on disk, never only in memory."""
+"""Sinks only stage: every record goes durably into the ledger, and the loader's background writer writes what is
+ready while the input goes on. So when the SDK emits STATE after a drain, everything it covers is written or held on
+disk, never only in memory."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ class _TargetSink:
 
 
 class StagingSink(_TargetSink, BatchSink):
-    """An Intercom entity kind (contacts, tickets, ...): staged per batch, then written in dependency order."""
+    """An Intercom entity kind (contacts, tickets, ...): staged per batch; the loader writes in dependency order."""
 
-    max_size = 1000  # the loader writes every 1000 records, so progress shows and memory stays flat
+    max_size = 1000  # staged every 1000 records, so the writer gets work early and memory stays flat
 
     def process_batch(self, context: dict) -> None:
         self.target.stage(self.stream_name, context["records"])

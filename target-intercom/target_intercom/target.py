@@ -28,6 +28,7 @@ from target_intercom.writers.base import WriteContext
 DEFINITIONS = ("ticket_types", "attribute_definitions", "custom_object_types")
 FLAGGED = "flagged"
 DEFAULT_LEDGER = ".target-intercom/ledger.db"
+DEFAULT_CONCURRENCY = 128
 
 
 class TargetIntercom(Target):
@@ -49,7 +50,9 @@ class TargetIntercom(Target):
                     description="the teammate who stands in for operators with no Intercom teammate"),
         th.Property("max_retries", th.IntegerType, default=3,
                     description="tries per request on 5xx / broken connections before the record goes to review"),
-        th.Property("concurrency", th.IntegerType, default=32, description="requests in flight at most"),
+        th.Property("concurrency", th.IntegerType, default=DEFAULT_CONCURRENCY,
+                    description="requests in flight at most. Below it the target keeps about twice what the rate "
+                                "budget needs at the latency it observes (2 x limit per second x latency)"),
         th.Property("max_attachment_mb", th.NumberType, default=10,
                     description="attachments up to this size are uploaded; larger ones are listed"),
         th.Property("report_dir", th.StringType, default="reports",
@@ -62,13 +65,14 @@ class TargetIntercom(Target):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         ledger_url = self.config.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER))
+        self.concurrency = int(self.config.get("concurrency") or DEFAULT_CONCURRENCY)
         self.ledger = Ledger(ledger_url)
         self.run_id = self.ledger.start_run({"target": self.name})
         self.client = IntercomClient(self.config.get("api_url") or "https://api.intercom.io",
                                      self.config["access_token"],
                                      version=self.config.get("intercom_version") or "2.16",
                                      max_retries=int(self.config.get("max_retries", 3)),
-                                     concurrency=int(self.config.get("concurrency", 32)), logger=self.logger)
+                                     concurrency=self.concurrency, logger=self.logger)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None
         self.loader: Loader | None = None
@@ -144,20 +148,23 @@ class TargetIntercom(Target):
             "reason": f"target-intercom cannot write {stream} yet"} for r in records])
 
     def stage(self, kind: str, records: list[dict]) -> None:
+        """A batch goes durably into the ledger and returns: the loader's background writer writes what is ready
+        while the input goes on (so the SDK's STATE after this batch covers records written or durably held)."""
         loader = self.ready_loader()
+        loader.raise_if_failed()
         loader.stage(kind, records)
-        loader.pump()
 
     def ready_loader(self) -> Loader:
-        """Preflight once, before the first record is written; then settle creates a crash left open."""
+        """Preflight once, before the first record is written; then settle creates a crash left open, and start the
+        background writer (which first writes what earlier runs held whose parents now exist)."""
         if self.loader is None:
             self.preflight = run_preflight(self.client, dict(self.definitions), dict(self.config))
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
             ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config))
-            self.loader = Loader(ctx, concurrency=int(self.config.get("concurrency", 32)),
+            self.loader = Loader(ctx, concurrency=self.concurrency,
                                  max_retries=int(self.config.get("max_retries", 3)), logger=self.logger)
             self.loader.settle_intents()
-            self.loader.pump()  # what earlier runs held whose parents now exist
+            self.loader.start()
         return self.loader
 
     # ------------------------------------------------------------------ end of input
@@ -167,7 +174,7 @@ class TargetIntercom(Target):
         status = "failed"
         try:
             loader = self.ready_loader()
-            loader.pump()
+            loader.finish()  # everything writable written; the writer thread's error, if any, raised here
             orphans = loader.flag_orphans()
             self.completeness = loader.check_completeness()
             status = "completed"

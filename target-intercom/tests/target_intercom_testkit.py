@@ -12,6 +12,7 @@ Use the context manager directly, or import the ``make_intercom_sandbox`` fixtur
 from __future__ import annotations
 
 import contextlib
+import functools
 import typing as t
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +27,16 @@ from sandbox_common.server import ServerThread
 from target_intercom.client import IntercomClient
 
 TOKEN = "target-intercom-test-token"
+
+
+@functools.lru_cache(maxsize=4)
+def map_custom_objects(map_path: str | None = None) -> tuple[dict, ...]:
+    """The custom object types of a map (default: the default map) as an admin creates them in Intercom's UI, with
+    their attributes and relationships: the sandbox's ``custom_objects`` setting (``--custom-objects`` JSON)."""
+    from map_topdesk_intercom.mapfile import load_map
+
+    spec = load_map(map_path, catalog=False) if map_path else load_map(catalog=False)
+    return tuple(spec.ui_custom_objects())
 
 
 @dataclass

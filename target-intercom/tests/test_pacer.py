@@ -150,3 +150,24 @@ def test_429_waits_for_reset_and_learns_a_server_clock_behind_ours() -> None:
     assert 1.0 <= done - now < 3.0
     assert behind - 1.0 <= stats["clock_lead_seconds"] <= behind + 1.0
     assert 2 <= stats["requests_over_limit"] <= 6 and stats["requests_sent"] == stats["requests_over_limit"] + 1
+
+
+def test_latency_is_a_moving_average_of_answered_requests() -> None:
+    """The loader sizes its requests in flight from ``limit`` and ``latency_s``; no answer, no sample."""
+    now = [1000.0]
+    pacer = Pacer(guard=0.1, clock=lambda: now[0])
+    assert pacer.latency_s is None and pacer.limit is None
+    sent = pacer.acquire()
+    now[0] += 0.2
+    pacer.release(sent, _headers(100, 99, 1010), 200)
+    assert pacer.latency_s == pytest.approx(0.2) and pacer.limit == 100
+    sent = pacer.acquire()
+    now[0] += 5.0
+    pacer.release(sent, None, None)  # a broken connection tells nothing about the server's latency
+    assert pacer.latency_s == pytest.approx(0.2)
+    for _ in range(500):
+        sent = pacer.acquire()
+        now[0] += 0.4
+        pacer.release(sent, _headers(1000, 500, 2000), 200)
+    assert pacer.latency_s == pytest.approx(0.4, abs=0.01)
+    assert pacer.snapshot()["latency_seconds"] == pytest.approx(0.4, abs=0.01)

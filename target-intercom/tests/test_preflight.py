@@ -9,7 +9,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import RunningSandbox, intercom_sandbox
+from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 from intercom_sandbox.openapi import SpecValidator
 from map_topdesk_intercom.mapfile import load_map
@@ -87,7 +87,7 @@ def names(entries: list) -> set[tuple[str, str, str | None]]:
 
 
 def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(intercom) -> None:
-    ws = intercom(custom_object_types=object_type_names())  # created by a person in the UI beforehand
+    ws = intercom(custom_objects=map_custom_objects())  # created by a person in the UI beforehand
     c = ws.client()
     definitions = default_definitions()
     attrs = definitions["attribute_definitions"]
@@ -102,7 +102,8 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     assert ("ticket_type_attribute", "Call number", CALL) in expected
     assert names(first.created) == expected
     # Intercom has them: custom data attributes by model, the ticket type with its attributes and default states
-    custom = {(a["model"], a["name"]) for a in ws.state.data_attributes.values() if a.get("custom")}
+    custom = {(a["model"], a["name"]) for a in ws.state.data_attributes.values()
+              if a.get("custom") and a["data_type"] != "relationship"}
     assert custom == {(a["model"], a["name"]) for a in attrs if a["model"] in ("contact", "company")}
     assert {tt["name"] for tt in ws.state.ticket_types.values()} == {tt["name"] for tt in definitions["ticket_types"]}
     ticket_type = next(tt for tt in ws.state.ticket_types.values() if tt["name"] == CALL)
@@ -112,7 +113,7 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     assert on_type["Closed at"]["data_type"] == "datetime" and on_type["Closed"]["data_type"] == "boolean"
     # ids the writers need
     assert first.ticket_type_ids == {tt["name"]: tt["id"] for tt in ws.state.ticket_types.values()}
-    conversation = {a["name"] for a in ws.state.conversation_attributes.values()}
+    conversation = {a["name"] for a in ws.state.conversation_attributes.values() if a["data_type"] != "relationship"}
     assert conversation == {a["name"] for a in attrs if a["model"] == "conversation"}
     assert first.directory.ticket_attribute_id(CALL, "Call number") == on_type["Call number"]["id"]
     assert first.ticket_attribute_ids[(CALL, "_default_title_")] == on_type["_default_title_"]["id"]
@@ -130,6 +131,74 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     json.dumps(report)
     assert "### Already present" in second.as_markdown()
     assert {e.name for e in second.existing if e.kind == "custom_object_type"} == set(object_type_names())
+    # the relationships the map needs exist where the API can read them; on object types it cannot (a warning)
+    relationships = {(e.scope, e.name) for e in second.existing if e.kind == "relationship"}
+    assert relationships == {("contact", "TOPdesk assets"), ("contact", "TOPdesk changes"),
+                             ("contact", "TOPdesk reservations"), ("ticket", "TOPdesk asset"),
+                             ("conversation", "TOPdesk asset"), ("ticket", "TOPdesk known errors"),
+                             ("conversation", "TOPdesk known errors")}
+    assert any("`Asset` has the relationships `Parent asset` (references one `Asset`)" in w for w in second.warnings)
+    assert second.directory.has_relationship("contact", "TOPdesk assets")
+    assert second.directory.has_relationship("Asset", "Parent asset")
+    assert second.as_dict()["missing_relationships"] == []
+    c.close()
+
+
+def test_relationships_missing_in_the_ui_are_listed_and_conversation_ones_created(intercom) -> None:
+    ws = intercom(custom_object_types=object_type_names())  # the types exist, created by name only
+    c = ws.client()
+    report = run_preflight(c, default_definitions(), SETTINGS)
+    problems = {(p.scope, p.name): p for p in report.problems}
+    assert set(problems) == {("contact", "TOPdesk assets"), ("contact", "TOPdesk changes"),
+                             ("contact", "TOPdesk reservations")}
+    assert all(p.ui_only and p.kind == "relationship" for p in problems.values())
+    assert problems[("contact", "TOPdesk assets")].message == (
+        "In Settings > Data > Custom Objects > Asset, add the relationship `TOPdesk assets` to Contact (many) "
+        "(relationships are created with the object type in the UI only).")
+    # conversations and tickets (a ticket is a conversation): 2.16 creates relationship conversation attributes
+    created = {(e.scope, e.name) for e in report.created if e.kind == "relationship"}
+    assert created == {("ticket", "TOPdesk asset"), ("ticket", "TOPdesk known errors")}
+    made = {a["name"]: a for a in ws.state.conversation_attributes.values() if a["data_type"] == "relationship"}
+    assert made["TOPdesk asset"]["reference"] == {"type": "one", "object_type_id": "Asset"}
+    assert made["TOPdesk known errors"]["reference"] == {"type": "many", "object_type_id": "KnownError"}
+    directory = report.directory
+    assert not directory.has_relationship("contact", "TOPdesk assets")
+    assert directory.has_relationship("ticket", "TOPdesk asset")
+    assert directory.has_relationship("conversation", "TOPdesk asset")
+    assert {"host": "contact", "name": "TOPdesk changes"} in report.as_dict()["missing_relationships"]
+    with pytest.raises(PreflightBlocked, match="add the relationship `TOPdesk reservations` to Contact"):
+        report.raise_if_blocking()
+    report.raise_if_blocking(skip_ui=True)
+    second = run_preflight(c, default_definitions(), SETTINGS)
+    assert not [e for e in second.created if e.kind == "relationship"]
+    assert {("ticket", "TOPdesk asset"), ("conversation", "TOPdesk asset")} <= {
+        (e.scope, e.name) for e in second.existing if e.kind == "relationship"}
+    c.close()
+
+
+def test_a_relationship_with_another_target_or_cardinality_is_a_problem(intercom) -> None:
+    objects = [dict(o) for o in map_custom_objects()]
+    change = next(o for o in objects if o["name"] == "Change")
+    change["relationships"] = [dict(r, cardinality="one") if r["name"] == "TOPdesk changes" else r
+                               for r in change["relationships"]]
+    reservation = next(o for o in objects if o["name"] == "Reservation")
+    reservation["relationships"] = []
+    asset = next(o for o in objects if o["name"] == "Asset")  # `TOPdesk reservations` points to Asset instead
+    asset["relationships"] = [*asset["relationships"],
+                              {"name": "TOPdesk reservations", "from": ["contact"], "cardinality": "many"}]
+    ws = intercom(custom_objects=tuple(objects))
+    c = ws.client()
+    report = run_preflight(c, default_definitions(), SETTINGS)
+    problems = {(p.scope, p.name): p for p in report.problems}
+    assert set(problems) == {("contact", "TOPdesk changes"), ("contact", "TOPdesk reservations")}
+    one = problems[("contact", "TOPdesk changes")]
+    assert one.ui_only and "references one `Change`, the map needs many" in one.message
+    other = problems[("contact", "TOPdesk reservations")]
+    assert not other.ui_only
+    assert "is a relationship to `Asset` in Intercom, the map needs a relationship to `Reservation`" in other.message
+    assert not report.directory.has_relationship("contact", "TOPdesk reservations")
+    with pytest.raises(PreflightBlocked):
+        report.raise_if_blocking(skip_ui=True)  # a name taken by another relationship is never skippable
     c.close()
 
 

@@ -16,8 +16,8 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import RunningSandbox, intercom_sandbox
-from test_target_load import OBJECT_TYPES, tap_messages
+from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
+from test_target_load import tap_messages
 
 from target_intercom import cli
 from target_intercom import rollback as rb
@@ -36,7 +36,7 @@ CONTENT = ("contacts", "companies", "notes", "tickets", "conversations", "articl
 
 @contextlib.contextmanager
 def sandbox() -> t.Iterator[RunningSandbox]:
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         yield sb
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import pytest
 from target_acceptance_kit import (
-    OBJECT_TYPES,
     STATE_PART,
     STREAMS,
     Progress,
@@ -49,7 +48,7 @@ from target_acceptance_kit import (
     target_config,
     topdesk_source,
 )
-from target_intercom_testkit import RunningSandbox, intercom_sandbox
+from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 HEAVY = os.environ.get("TOPDESK2INTERCOM_HEAVY") == "1"
 SCALE = 2000 if HEAVY else 200
@@ -89,7 +88,7 @@ class Loaded:
 def loaded(source: Source, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[Loaded]:
     """The clean, uninterrupted migration every other test compares with."""
     workdir = tmp_path_factory.mktemp("clean")
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         config = target_config(sb, workdir)
         first = run_target(source.messages, config)
         yield Loaded(sb, workdir, config, first, content(sb.url), sb.stats())
@@ -222,7 +221,7 @@ def test_faults_lost_answers_and_throttling_end_with_the_same_contents(source: S
     """Same contents as the clean run and no failure, although ~15% of the requests fail (10% before the handler,
     5% after it: the write happened) and the pacer must wait for window resets. (Found the settled-create bug:
     a ticket whose create answer was lost kept state 'submitted'; deterministic twin below.)"""
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES, fault_rate=0.1, lost_answer_rate=0.05, fault_seed=11,
+    with intercom_sandbox(custom_objects=map_custom_objects(), fault_rate=0.1, lost_answer_rate=0.05, fault_seed=11,
                           rate_limit_per_minute=THROTTLE_PER_MINUTE) as sb:
         run = run_target(source.messages, target_config(sb, tmp_path, max_retries=FAULT_MAX_RETRIES))
         stats, faults = sb.stats(), dict(sb.app.state.fault_stats)
@@ -261,7 +260,7 @@ def test_a_ticket_whose_create_answer_was_lost_still_gets_its_state(source: Sour
         return answer
 
     monkeypatch.setattr(IntercomClient, "request", request)
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         run = run_target(few_calls(source, 3), target_config(sb, tmp_path))
         tickets = list(sb.workspace.tickets.values())
         states = {s["id"]: s["category"] for s in sb.workspace.ticket_states.values()}
@@ -287,7 +286,7 @@ def test_a_create_is_retried_three_times_after_ambiguous_failures(source: Source
         return send(self, method, path, **kwargs)
 
     monkeypatch.setattr(IntercomClient, "request", request)
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         run = run_target(few_calls(source, 2), target_config(sb, tmp_path, max_retries=3))
         assert len(sb.workspace.tickets) == 2
     assert len(failures) == 3
@@ -322,7 +321,7 @@ def test_a_failed_reply_is_not_mistaken_for_an_earlier_part_of_the_same_second(s
         return send(self, method, path, **kwargs)
 
     monkeypatch.setattr(IntercomClient, "request", request)
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         run_target(messages, target_config(sb, tmp_path))
         [ticket] = sb.workspace.tickets.values()
         bodies = [text(p.get("body")) for p in ticket["parts"] if p["part_type"] != STATE_PART]
@@ -339,7 +338,7 @@ def test_sigkill_at_three_points_and_rerun_ends_identical(source: Source, loaded
     messages = source.write_jsonl(tmp_path / "messages.jsonl")
     want = loaded.snapshot
     parts = sum(len(tk["parts"]) for tk in want["tickets"])
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         config = tmp_path / "config.json"
         config.write_text(json.dumps(target_config(sb, tmp_path)))
         progress = Progress(sb)

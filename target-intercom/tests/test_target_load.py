@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from target_intercom_testkit import map_custom_objects
 
 from intercom_sandbox.app import WorkspaceSettings, create_app
 from sandbox_common.server import ServerThread
@@ -36,7 +37,7 @@ def tap_messages(scale: int) -> tuple[dict, ...]:
 
 @contextlib.contextmanager
 def intercom(**settings: t.Any) -> t.Iterator[tuple[str, t.Any]]:
-    app = create_app(WorkspaceSettings(token=TOKEN, **{"custom_object_types": OBJECT_TYPES, **settings}))
+    app = create_app(WorkspaceSettings(token=TOKEN, **{"custom_objects": map_custom_objects(), **settings}))
     with ServerThread(app) as server:
         yield server.url, app.state.workspace
 

@@ -44,7 +44,7 @@ from singer_sdk.testing.target_tests import (
     TargetSpecialCharsInAttributes,
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate, TargetTestTemplate
-from target_intercom_testkit import RunningSandbox, intercom_sandbox
+from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 from map_topdesk_intercom.mapfile import output_schema
 from target_intercom.ledger import Ledger
@@ -225,7 +225,7 @@ StandardTargetTests = get_target_test_class(TargetIntercom, config=CONFIG, custo
 
 @pytest.fixture(scope="module")
 def sandbox() -> t.Iterator[RunningSandbox]:
-    with intercom_sandbox(custom_object_types=OBJECT_TYPES) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         CONFIG.update(access_token=sb.token, api_url=sb.url)
         yield sb
 

@@ -125,6 +125,21 @@ class MapSpec:
         return [d for d in definitions if all_hold(d.when, {}, self.strategies)
                 and getattr(d, "ticket_type", None) in (None, *types)]
 
+    def ui_custom_objects(self) -> list[dict]:
+        """The custom object types this map needs, as an admin creates them in Intercom's UI (the API cannot):
+        name, attributes and relationships. The provisioning list, and the Intercom sandbox's ``--custom-objects``."""
+        objects = []
+        for object_type in self.custom_object_types:
+            record = object_type.record()
+            objects.append({
+                "name": record["name"],
+                "attributes": [{"name": a["name"], "data_type": a.get("data_type", "string")}
+                               for a in record.get("attributes") or []],
+                "relationships": [{"name": r["name"], "from": r["from"], "cardinality": r.get("cardinality") or "many"}
+                                  for r in record.get("relationships") or []],
+            })
+        return objects
+
     def outputs_for(self, stream: str) -> list[OutputSpec]:
         key = self.map_key(stream)
         return self.streams[key] if key is not None else []

@@ -1,7 +1,10 @@
 """Data attributes (contact/company) and conversation attributes.
 
 Custom attributes must exist before records carry them: writing an unknown name is rejected, which is why the
-migration provisions attributes first. In 2.16 ``GET /data_attributes?model=conversation`` is 422 (use
+migration provisions attributes first. Relationship attributes (to custom objects) are created in the UI with the
+object type (``--custom-objects``): they are listed with ``data_type: relationship`` and ``reference: {type: one|many,
+object_type_id}`` (the 2.16 conversation attribute shape; the contact ``data_attribute`` schema's enum lacks it, an
+allowed deviation). In 2.16 ``GET /data_attributes?model=conversation`` is 422 (use
 ``/conversations/attributes``); earlier versions list conversation attributes there.
 """
 
@@ -13,6 +16,7 @@ from typing import Any
 
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
+from intercom_sandbox.routes.custom_objects import check_relationship
 from intercom_sandbox.store import Workspace, now
 
 routes = RouteTable()
@@ -91,12 +95,15 @@ def check_custom_attributes(ws: Workspace, model: str, values: Any) -> dict[str,
     if not isinstance(values, dict):
         raise bad_request("custom_attributes must be an object", field="custom_attributes")
     known = custom_attribute_names(ws, model)
-    for name in values:
+    out = dict(values)
+    for name, value in values.items():
         if name not in known:
             raise bad_request(f"Custom attribute '{name}' does not exist", code="parameter_not_found")
         if known[name].get("archived"):
             raise bad_request(f"Custom attribute '{name}' is archived", code="parameter_invalid")
-    return dict(values)
+        if known[name]["data_type"] == "relationship":  # created in the UI with its custom object type
+            out[name] = check_relationship(ws, name, known[name]["reference"], value)
+    return out
 
 
 @routes.get("/data_attributes")

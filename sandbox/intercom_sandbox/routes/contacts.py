@@ -11,6 +11,7 @@ from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import admin_author, find_admin
 from intercom_sandbox.routes.attributes import check_custom_attributes
+from intercom_sandbox.routes.custom_objects import relationship_references, render_values
 from intercom_sandbox.routes.listing import PageRequest, list_request, parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, render_applied, require_tag
 from intercom_sandbox.search import MISSING, SearchModel
@@ -118,7 +119,9 @@ def render_contact(ws: Workspace, contact: dict[str, Any], new_shapes: bool = Tr
     }  # fmt: skip
     for name in DEVICE_FIELDS:
         body[name] = None
-    body["custom_attributes"] = dict(contact.get("custom_attributes") or {})
+    body["custom_attributes"] = render_values(
+        ws, dict(contact.get("custom_attributes") or {}), relationship_references(ws, "contact")
+    )
     body["tags"] = _embedded(list(contact.get("tags") or {}), "tag", contact_id, "tags")
     body["notes"] = _embedded(list(contact.get("note_ids") or []), "note", contact_id, "notes")
     body["companies"] = _embedded(list(contact.get("company_ids") or []), "company", contact_id, "companies")

@@ -16,6 +16,7 @@ from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
 from intercom_sandbox.routes.attributes import conversation_attribute_by_name
 from intercom_sandbox.routes.contacts import as_html, contact_refs
+from intercom_sandbox.routes.custom_objects import check_relationship, relationship_references, render_values
 from intercom_sandbox.routes.listing import PageRequest, list_request, parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, render_applied, require_tag
 from intercom_sandbox.search import MISSING, SearchModel
@@ -231,7 +232,9 @@ def render_conversation(ws: Workspace, conv: dict[str, Any], ctx: Ctx, with_part
         "statistics": _statistics(conv),
         "conversation_rating": None,
         "teammates": {"type": "admin.list", "teammates": teammates},
-        "custom_attributes": dict(conv.get("custom_attributes") or {}),
+        "custom_attributes": render_values(
+            ws, dict(conv.get("custom_attributes") or {}), relationship_references(ws, "conversation")
+        ),
         "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
         "ai_agent_participated": False,
     }
@@ -430,10 +433,14 @@ def validate_conversation_attributes(ws: Workspace, values: Any) -> dict[str, An
     if not isinstance(values, dict):
         raise bad_request("custom_attributes must be an object", field="custom_attributes")
     known = conversation_attribute_by_name(ws)
+    out = dict(values)
     for name, value in values.items():
         attr = known.get(name)
         if attr is None or attr.get("archived"):
             raise bad_request(f"Custom attribute '{name}' does not exist", code="parameter_not_found")
+        if attr["data_type"] == "relationship":
+            out[name] = check_relationship(ws, name, attr.get("reference") or {}, value)
+            continue
         if value is None:
             continue
         if attr["data_type"] == "list":
@@ -444,7 +451,7 @@ def validate_conversation_attributes(ws: Workspace, values: Any) -> dict[str, An
             raise bad_request(f"{name} must be an integer", field=name)
         if attr["data_type"] == "boolean" and not isinstance(value, bool):
             raise bad_request(f"{name} must be a boolean", field=name)
-    return dict(values)
+    return out
 
 
 @routes.put("/conversations/{conversation_id}")

@@ -10,6 +10,7 @@ from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
 from intercom_sandbox.routes.contacts import as_html, contact_refs
 from intercom_sandbox.routes.conversations import attachments_from, find_replying_contact, new_part, require_admin
+from intercom_sandbox.routes.custom_objects import check_relationship, relationship_references, render_values
 from intercom_sandbox.routes.listing import parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, require_tag
 from intercom_sandbox.search import MISSING, SearchModel
@@ -293,7 +294,7 @@ def render_ticket_part(ws: Workspace, part: dict[str, Any]) -> dict[str, Any]:
 
 def _ticket_attributes_out(ws: Workspace, ticket: dict[str, Any]) -> dict[str, Any]:
     ticket_type = ws.ticket_types.get(ticket["ticket_type_id"])
-    values = dict(ticket.get("attributes") or {})
+    values = render_values(ws, dict(ticket.get("attributes") or {}), relationship_references(ws, "ticket"))
     if ticket_type:  # the default attributes are always present, null when unset (spec search example)
         for attr_id in ticket_type["attribute_ids"]:
             name = ws.ticket_type_attributes[attr_id]["name"]
@@ -341,8 +342,13 @@ def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any
     if not isinstance(values, dict):
         raise bad_request("ticket_attributes must be an object", field="ticket_attributes")
     attrs = {ws.ticket_type_attributes[a]["name"]: ws.ticket_type_attributes[a] for a in ticket_type["attribute_ids"]}
+    references = relationship_references(ws, "ticket")
+    out = dict(values)
     for name, value in values.items():
         attr = attrs.get(name)
+        if (attr is None or attr.get("archived")) and name in references:
+            out[name] = check_relationship(ws, name, references[name], value)  # a relationship to custom objects
+            continue
         if attr is None or attr.get("archived"):
             raise bad_request(f"Ticket attribute '{name}' does not exist for this ticket type", field=name)
         if value is None:
@@ -364,7 +370,7 @@ def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any
         ]
         if missing:
             raise bad_request("Missing required ticket attributes", field=missing[0])
-    return dict(values)
+    return out
 
 
 def _resolve_contact(ws: Workspace, ref: Any) -> dict[str, Any]:

@@ -202,7 +202,10 @@ def test_cli_serves_with_seeds(tmp_path: Path) -> None:
     admins = tmp_path / "admins.json"
     admins.write_text(json.dumps([{"id": "7", "name": "Seven", "email": "seven@example.com"}]))
     command = [sys.executable, "-m", "intercom_sandbox.cli", "serve", "--port", str(port), "--token", "cli-token"]
+    objects = tmp_path / "objects.json"
+    objects.write_text(json.dumps([{"name": "Order", "relationships": [{"name": "orders", "from": ["contact"]}]}]))
     command += ["--rate-limit", "600", "--admins", str(admins), "--custom-object-types", "Asset, Change"]
+    command += ["--custom-objects", str(objects)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 20
@@ -220,7 +223,7 @@ def test_cli_serves_with_seeds(tmp_path: Path) -> None:
         assert stats["window_budget"] == 100
         export = httpx.get(f"http://127.0.0.1:{port}/__sandbox/export").json()
         assert [a["id"] for a in export["admins"]] == ["7"]
-        assert sorted(export["custom_object_instances"]) == ["Asset", "Change"]
+        assert sorted(export["custom_object_instances"]) == ["Asset", "Change", "Order"]
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -64,6 +64,15 @@ class Writer:
     #: False for what Intercom cannot edit once written (parts, notes): a changed record is reported, not resent
     updatable: t.ClassVar[bool] = True
 
+    @classmethod
+    def grouped(cls) -> bool:
+        """Whether some records of this kind must be written one after another (see ``group_key``)."""
+        return cls.sequence_by is not None or cls.group_key is not Writer.group_key
+
+    def group_key(self, record: dict) -> str | None:
+        """Records with the same key are written one after another, in order (None: independent)."""
+        return (record.get("refs") or {}).get(self.sequence_by) if self.sequence_by else None
+
     def waits_for(self, record: dict) -> list[tuple[str, str]]:
         refs = record.get("refs") or {}
         return [(kind, refs[name]) for name, kind in self.required_refs.items() if refs.get(name)]

@@ -118,6 +118,10 @@ class CustomObjectLinkWriter(Writer):
             if reason:
                 raise Skip(reason)
         relationship = record["relationship"]
+        host = from_type if from_kind == "custom_object_instances" else record.get("from_kind")
+        if not ctx.directory.has_relationship(host, relationship):
+            raise Skip(f"the relationship {relationship!r} on {host} to {record.get('to_type')} does not exist in "
+                       "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)")
         from_id = parents[(from_kind, refs["from"])]
         to_id = parents[("custom_object_instances", refs["to"])]
         previous = (existing.extra.get("to_id") if existing and existing.intercom_id else None)

@@ -25,6 +25,12 @@ class ContactWriter(Writer):
 
     kind = "contacts"
 
+    def group_key(self, record: dict) -> str | None:
+        """Persons sharing an e-mail (case variants) are written in arrival order, so the same one always owns the
+        contact and the others are merged into it, whatever the concurrency."""
+        email = (record.get("email") or "").strip().lower()
+        return f"email:{email}" if email else None
+
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         body = _body(record, CONTACT_FIELDS)
         if existing and existing.intercom_id:

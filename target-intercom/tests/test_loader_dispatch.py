@@ -1,0 +1,229 @@
+"""The loader's dispatcher without Intercom: fake writers on a real (SQLite file) ledger.
+
+What is checked: the background writer writes while batches are still being staged; every record is written
+exactly once; the parts of one ticket never run concurrently and go in chronological order, also when they straddle
+two ledger reads or arrive while the ticket's earlier parts are being written; an error in the writer thread fails
+the run (raised in the caller), never hangs it; the number of tasks in flight follows the budget and the latency.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from target_intercom import loader as loader_module
+from target_intercom.ledger import Ledger
+from target_intercom.loader import MIN_IN_FLIGHT, Loader
+from target_intercom.pacer import Pacer
+from target_intercom.writers.base import CREATED, Outcome, WriteContext, Writer
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.pacer = Pacer()
+
+
+class Journal:
+    """What the fake writers did: every write in order, and any two parts of one ticket written at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.writes: list[tuple[str, str]] = []
+        self.parts: dict[str, list[int]] = {}
+        self.active: set[str] = set()
+        self.overlaps: list[str] = []
+        self.max_in_flight = 0
+        self.in_flight = 0
+        self.assignees: dict[str, str | None] = {}
+
+
+JOURNAL = Journal()
+
+
+class FakeAdmins(Writer):
+    kind = "fake_admins"
+
+    def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
+        return Outcome(f"a-{record['source_key']}", CREATED)
+
+
+class FakeTickets(Writer):
+    kind = "fake_tickets"
+
+    def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
+        admin = ctx.intercom_id(parents, "fake_admins", (record.get("refs") or {}).get("admin"))
+        with JOURNAL.lock:
+            JOURNAL.assignees[record["source_key"]] = admin
+            JOURNAL.writes.append((self.kind, record["source_key"]))
+            JOURNAL.in_flight += 1
+            JOURNAL.max_in_flight = max(JOURNAL.max_in_flight, JOURNAL.in_flight)
+        time.sleep(random.uniform(0, 0.004))
+        with JOURNAL.lock:
+            JOURNAL.in_flight -= 1
+        return Outcome(f"t-{record['source_key']}", CREATED)
+
+
+class FakeParts(Writer):
+    kind = "fake_parts"
+    required_refs = {"ticket": "fake_tickets"}
+    sequence_by = "ticket"
+    updatable = False
+
+    def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
+        ticket = record["refs"]["ticket"]
+        assert parents[("fake_tickets", ticket)] == f"t-{ticket}"
+        with JOURNAL.lock:
+            if ticket in JOURNAL.active:
+                JOURNAL.overlaps.append(ticket)
+            JOURNAL.active.add(ticket)
+            JOURNAL.writes.append((self.kind, record["source_key"]))
+            JOURNAL.parts.setdefault(ticket, []).append(record["created_at"])
+        time.sleep(random.uniform(0, 0.004))
+        with JOURNAL.lock:
+            JOURNAL.active.discard(ticket)
+        return Outcome(f"p-{record['source_key']}", CREATED)
+
+
+@pytest.fixture
+def fake_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Callable[..., Loader]]:
+    global JOURNAL
+    JOURNAL = Journal()
+    writers = {w.kind: w for w in (FakeAdmins(), FakeTickets(), FakeParts())}
+    monkeypatch.setattr(loader_module, "BY_KIND", writers)
+    monkeypatch.setattr(loader_module, "ORDER", tuple(writers))
+    monkeypatch.setitem(loader_module.OPTIONAL_REFS, "fake_tickets", {"admin": "fake_admins"})
+    monkeypatch.setattr(loader_module, "CHUNK", 7)  # many reads, so tickets straddle them
+    made: list[Loader] = []
+
+    def make(concurrency: int = 8) -> Loader:
+        ledger = Ledger(Ledger.url_for_path(tmp_path / "ledger.db"))
+        ctx = WriteContext(FakeClient(), ledger, ledger.start_run({"test": True}), None, {})  # type: ignore[arg-type]
+        made.append(Loader(ctx, concurrency=concurrency, max_retries=0, logger=logging.getLogger("test-loader")))
+        return made[-1]
+
+    yield make
+    for loader in made:
+        loader.close()
+
+
+def part(ticket: int, n: int) -> dict:
+    return {"source_key": f"{ticket}-{n}", "refs": {"ticket": str(ticket)}, "created_at": 1_000_000 + n}
+
+
+def test_background_writer_keeps_parts_in_order_across_reads_and_batches(fake_loader: t.Callable[..., Loader]) -> None:
+    """Parts arrive before their tickets, a ticket's parts are spread over batches (some staged while its earlier
+    parts are being written), reads are 7 rows: each part written once, in order, never two of a ticket at once."""
+    loader = fake_loader()
+    loader.start()
+    tickets = range(12)
+    parts = {ticket: [part(ticket, n) for n in range(1 + ticket * 3)] for ticket in tickets}
+    # first halves of every ticket's parts, then the tickets, then the second halves in small batches
+    loader.stage("fake_parts", [p for ticket in tickets for p in parts[ticket][:len(parts[ticket]) // 2]])
+    loader.stage("fake_tickets", [{"source_key": str(ticket)} for ticket in tickets])
+    rest = [p for ticket in tickets for p in parts[ticket][len(parts[ticket]) // 2:]]
+    for i in range(0, len(rest), 5):
+        loader.stage("fake_parts", rest[i:i + 5])
+        time.sleep(0.002)
+    loader.finish()
+
+    written = [key for kind, key in JOURNAL.writes if kind == "fake_parts"]
+    assert len(JOURNAL.writes) == len(written) + len(tickets)
+    assert sorted(written) == sorted(p["source_key"] for ps in parts.values() for p in ps)  # each exactly once
+    assert len(written) == len(set(written))
+    assert not JOURNAL.overlaps
+    for ticket in tickets:
+        assert JOURNAL.parts[str(ticket)] == sorted(JOURNAL.parts[str(ticket)]), ticket
+    assert loader.ledger.held_counts() == {}
+    assert loader.stats.snapshot()["fake_parts"]["created"] == len(written)
+
+
+def test_one_ticket_with_more_parts_than_a_read(fake_loader: t.Callable[..., Loader]) -> None:
+    loader = fake_loader()
+    loader.stage("fake_tickets", [{"source_key": "1"}])
+    loader.stage("fake_parts", [part(1, n) for n in range(30)])
+    loader.pump()
+    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(30)]
+    assert not JOURNAL.overlaps
+
+
+def test_records_staged_while_writing_are_written_and_the_cap_holds(fake_loader: t.Callable[..., Loader]) -> None:
+    loader = fake_loader(concurrency=4)
+    loader.start()
+    for i in range(0, 200, 20):
+        loader.stage("fake_tickets", [{"source_key": str(k)} for k in range(i, i + 20)])
+    loader.finish()
+    assert sorted(int(key) for _, key in JOURNAL.writes) == list(range(200))
+    assert JOURNAL.max_in_flight <= 4
+
+
+def test_an_error_in_the_writer_thread_fails_the_run(fake_loader: t.Callable[..., Loader],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ledger failure while recording a write is not a record's problem: the run stops loudly, without hanging."""
+    loader = fake_loader()
+
+    def broken(*args: t.Any, **kwargs: t.Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(loader.ledger, "record_written", broken)
+    loader.start()
+    loader.stage("fake_tickets", [{"source_key": str(k)} for k in range(50)])
+    outcome: list[BaseException | None] = []
+
+    def finish() -> None:
+        try:
+            loader.finish()
+            outcome.append(None)
+        except BaseException as exc:  # the test inspects it
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=finish)
+    waiter.start()
+    waiter.join(30)
+    assert not waiter.is_alive(), "finish() hung after the writer thread failed"
+    assert isinstance(outcome[0], RuntimeError) and "disk full" in str(outcome[0])
+    with pytest.raises(RuntimeError, match="writer thread failed"):
+        loader.raise_if_failed()  # what the target checks before staging the next batch
+    assert loader.ledger.held_counts() == {"fake_tickets": 50}  # nothing lost: still staged for the next run
+
+
+@pytest.mark.parametrize(("limit", "latency", "cap", "expected"), [
+    (None, None, 128, MIN_IN_FLIGHT),  # nothing known yet
+    (1666, 0.3, 128, 100),  # real Intercom: 166 requests/s x 0.3 s x 2
+    (1666, 0.16, 128, 54),
+    (1666, 0.01, 128, MIN_IN_FLIGHT),  # a fast server: the floor
+    (1666, 1.0, 128, 128),  # the cap
+    (1666, 0.3, 8, 8),
+])
+def test_in_flight_follows_budget_and_latency(fake_loader: t.Callable[..., Loader], limit: int | None,
+                                              latency: float | None, cap: int, expected: int) -> None:
+    loader = fake_loader(concurrency=cap)
+    pacer = loader.ctx.client.pacer
+    pacer._limit, pacer._latency = limit, latency
+    assert loader.in_flight_target() == expected
+
+
+def test_an_optional_parent_still_to_come_is_waited_for_until_the_input_ends(
+        fake_loader: t.Callable[..., Loader]) -> None:
+    """Tickets come before the operators (alphabetical streams): a ticket waits for its assignee while input still
+    comes, so it is assigned however far the writer had got; an assignee that never comes does not hold it back
+    at the end."""
+    loader = fake_loader()
+    loader.start()
+    loader.stage("fake_tickets", [{"source_key": "1", "refs": {"admin": "op1"}},
+                                  {"source_key": "2", "refs": {"admin": "nobody"}},
+                                  {"source_key": "3"}])
+    deadline = time.monotonic() + 10
+    while "3" not in JOURNAL.assignees and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert JOURNAL.assignees == {"3": None}  # 1 and 2 wait for their admins
+    loader.stage("fake_admins", [{"source_key": "op1"}])
+    loader.finish()
+    assert JOURNAL.assignees == {"1": "a-op1", "2": None, "3": None}
+    assert loader.ledger.held_counts() == {}
