@@ -229,8 +229,8 @@ class Loader:
         carry: Task = []
         parent = BY_KIND[kind].required_refs.get(writer.sequence_by or "")
         waiting: set[str] = set()  # tickets with a part waiting for an optional parent: all their parts wait
-        with self._cond:
-            self._watch = set() if parent else None
+        with self._cond:  # parents being written when the pass starts count as written during it
+            self._watch = set(self._busy) if parent else None
         while True:
             with self._cond:  # writes finished before this read are not held any more: the read cannot see them
                 self._busy.difference_update(self._finished)
@@ -383,6 +383,8 @@ class Loader:
                             self._chains.pop((kind, group), None)
                         return
                     held, parents, entity = task.pop(0)
+                    if self._watch is not None:  # before the ledger says "written": a pass reading now must wait
+                        self._watch.add((kind, held.source_key))
                 try:
                     if failed is not None:  # parts after a failed one would be out of order
                         self._fail(kind, held, failed, None)
