@@ -103,6 +103,9 @@ class Loader:
         self._chains: dict[tuple[str, str], Chain] = {}  # (kind, ticket) -> parts still to write, of a running task
         self._dirty = False  # something finished or was staged since the pass began
         self._closing = False
+        #: per grouped kind, the group that ended the latest staged batch: the tap sends one ticket's trail in a row,
+        #: so only that ticket's parts can continue in the next batch; they wait for it (or the end of the input)
+        self._open_groups: dict[str, str] = {}
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._last_progress: dict[str, float] = {}
@@ -115,6 +118,8 @@ class Loader:
         self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, writer.waits_for(r)) for r in records))
         self.stats.add(kind, "received", len(records))
         with self._cond:
+            if writer.grouped() and records:
+                self._open_groups[kind] = writer.group_key(records[-1]) or ""
             self._dirty = True
             self._cond.notify_all()
 
@@ -229,6 +234,9 @@ class Loader:
         carry: Task = []
         parent = BY_KIND[kind].required_refs.get(writer.sequence_by or "")
         waiting: set[str] = set()  # tickets with a part waiting for an optional parent: all their parts wait
+        with self._cond:  # and the ticket whose trail may go on in the next batch
+            if writer.grouped() and not closing and kind in self._open_groups:
+                waiting.add(self._open_groups[kind])
         with self._cond:  # parents being written when the pass starts count as written during it
             self._watch = set(self._busy) if parent else None
         while True:

@@ -227,3 +227,17 @@ def test_an_optional_parent_still_to_come_is_waited_for_until_the_input_ends(
     loader.finish()
     assert JOURNAL.assignees == {"1": "a-op1", "2": None, "3": None}
     assert loader.ledger.held_counts() == {}
+
+
+def test_a_trail_split_over_two_batches_is_written_in_date_order(fake_loader: t.Callable[..., Loader]) -> None:
+    """Tickets already exist (a re-run after a crash): the newest entry of a ticket ends one batch, its older entries
+    start the next (TOPdesk sends one ticket's trail in a row, newest first). It must not be written first."""
+    loader = fake_loader()
+    loader.start()
+    loader.stage("fake_tickets", [{"source_key": "1"}, {"source_key": "2"}])
+    time.sleep(0.2)  # the tickets are written
+    loader.stage("fake_parts", [part(2, 0), part(1, 9)])
+    time.sleep(0.3)  # the writer would have written ticket 1's newest part by now
+    loader.stage("fake_parts", [part(1, n) for n in range(9)])
+    loader.finish()
+    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(10)]
