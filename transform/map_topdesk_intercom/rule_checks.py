@@ -90,20 +90,15 @@ class RuleChecks:
                 self.check_template_paths(schema, raw["template"], lines("template"))
         if "value" in raw:
             rule.value = raw["value"]
-        if "first_of" in raw:
-            alternatives = raw["first_of"]
-            if not isinstance(alternatives, list) or not alternatives:
-                self.add(lines("first_of"), f"{where}: first_of takes a list of rules")
+        for key in ("first_of", "join"):  # both take a list of rules
+            if key not in raw:
+                continue
+            items = raw[key]
+            if not isinstance(items, list) or not items:
+                self.add(lines(key), f"{where}: {key} takes a list of rules")
             else:
-                rule.first_of = [r for i, a in enumerate(alternatives)
-                                 if (r := self.check_rule(schema, a, alternatives.line_of(i), where, top=False))]
-        if "join" in raw:
-            parts = raw["join"]
-            if not isinstance(parts, list) or not parts:
-                self.add(lines("join"), f"{where}: join takes a list of rules")
-            else:
-                rule.join = [r for i, a in enumerate(parts)
-                             if (r := self.check_rule(schema, a, parts.line_of(i), where, top=False))]
+                setattr(rule, key, [r for i, a in enumerate(items)
+                                    if (r := self.check_rule(schema, a, items.line_of(i), where, top=False))])
         if "separator" in raw:
             if "join" not in raw or not isinstance(raw["separator"], str):
                 self.add(lines("separator"), f"{where}: separator is a text and goes with join")
