@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := sandbox tap-topdesk transform target-intercom
+PACKAGES := sandbox tap-topdesk transform target-intercom cli
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # Meltano gets its own venv: its dependencies must never constrain singer-sdk's in .venv (it installs the plugins
 # into venvs of their own under .meltano/ anyway).
@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 ## Every test (ruff, then all packages' tests and the end-to-end tests).
 test: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests tests
+	$(BIN)/pytest -q -p no:cacheprovider sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests tests
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
 sandboxes: $(VENV)/.installed

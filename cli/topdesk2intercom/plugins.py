@@ -1,0 +1,75 @@
+"""Running the plugins themselves (not their internals) from the CLI: the tap's Singer messages as an iterator, and
+the target fed from one, each as its own process with a private (0600, deleted afterwards) config file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import typing as t
+from pathlib import Path
+
+import click
+
+
+def executable(name: str) -> str:
+    """A plugin's console script from this Python's environment (the CLI depends on all three packages)."""
+    path = Path(sys.executable).with_name(name)
+    return str(path) if path.exists() else name
+
+
+@contextlib.contextmanager
+def config_file(config: dict[str, t.Any]) -> t.Iterator[str]:
+    """The config as a file only this user can read, removed when the block ends (it holds secrets)."""
+    fd, path = tempfile.mkstemp(prefix="t2i-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(config, handle)
+        yield path
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
+                 state: dict | None = None) -> t.Iterator[dict]:
+    """Every Singer message ``tap-topdesk`` prints, parsed, in order. The tap's log goes to our stderr only when
+    it fails (its last lines are in the error)."""
+    with contextlib.ExitStack() as stack:
+        command = [executable("tap-topdesk"), "--config", stack.enter_context(config_file(config))]
+        for flag, doc in (("--catalog", catalog), ("--state", state)):
+            if doc is not None:
+                command += [flag, stack.enter_context(config_file(doc))]
+        log = stack.enter_context(tempfile.TemporaryFile(mode="w+", encoding="utf-8"))
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8")
+        try:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            if proc.poll() is None and proc.stdout and not proc.stdout.closed:
+                proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            log.seek(0)
+            tail = "".join(log.readlines()[-15:])
+            raise click.ClickException(f"tap-topdesk exited with {code}:\n{tail}")
+
+
+def run_target(config: dict[str, t.Any], messages: t.Iterable[dict]) -> None:
+    """Feed ``messages`` to ``target-intercom`` as its stdin; its log streams to our stderr (progress, report path),
+    its STATE messages are dropped (a CLI run never moves Meltano's bookmarks; the ledger keeps it idempotent)."""
+    with config_file(config) as path:
+        proc = subprocess.Popen([executable("target-intercom"), "--config", path], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, text=True, encoding="utf-8")
+        assert proc.stdin is not None
+        try:
+            for message in messages:
+                proc.stdin.write(json.dumps(message) + "\n")
+        finally:
+            proc.stdin.close()
+            code = proc.wait()
+    if code != 0:
+        raise click.ClickException(f"target-intercom exited with {code}")

@@ -1,0 +1,101 @@
+"""Where the CLI's settings come from: the Meltano project (``meltano.yml`` + environment + ``.env`` + the plugins'
+env vars, resolved by Meltano itself), or plain JSON config files for users without Meltano. One source of truth:
+the CLI talks to the same TOPdesk and Intercom, with the same ledger, as ``meltano run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import typing as t
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import yaml
+
+TAP, TARGET = "tap-topdesk", "target-intercom"
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The nearest folder holding ``meltano.yml`` (this one or a parent), as Meltano finds its project."""
+    here = (start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "meltano.yml").is_file()), None)
+
+
+def meltano_executable(root: Path) -> str | None:
+    """``$MELTANO``, else ``meltano`` on PATH, else the project's ``.venv-meltano`` (what ``make meltano`` installs)."""
+    candidates = [os.environ.get("MELTANO"), shutil.which("meltano"), str(root / ".venv-meltano" / "bin" / "meltano")]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+@dataclass
+class Project:
+    """Settings of the tap and the target, resolved once per command."""
+
+    environment: str | None = None
+    tap_config_file: str | None = None
+    target_config_file: str | None = None
+    root: Path | None = field(default_factory=find_root)
+    _cache: dict[str, dict] = field(default_factory=dict, repr=False)
+
+    def config(self, plugin: str) -> dict[str, t.Any]:
+        """The plugin's resolved config (secrets included: never print it)."""
+        if plugin not in self._cache:
+            file = self.tap_config_file if plugin == TAP else self.target_config_file
+            self._cache[plugin] = _read_json(file) if file else self._from_meltano(plugin)
+        return self._cache[plugin]
+
+    @property
+    def tap(self) -> dict[str, t.Any]:
+        return self.config(TAP)
+
+    @property
+    def target(self) -> dict[str, t.Any]:
+        return self.config(TARGET)
+
+    def _from_meltano(self, plugin: str) -> dict[str, t.Any]:
+        if self.root is None:
+            raise click.UsageError(f"no meltano.yml here or above, and no --{plugin.split('-')[0]}-config FILE given")
+        meltano = meltano_executable(self.root)
+        if meltano is None:
+            raise click.UsageError("Meltano not found (set $MELTANO, put meltano on PATH, or run `make meltano`), "
+                                   f"or give --{plugin.split('-')[0]}-config FILE")
+        # `meltano config` ignores the default environment unless it is named: name it, as `meltano run` uses it.
+        environment = self.environment or _default_environment(self.root)
+        command = [meltano, *(["--environment", environment] if environment else []),
+                   "config", "--unsafe", "print", plugin]
+        done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            # Meltano's own error, without the config (it is not printed on failure).
+            raise click.ClickException(f"`meltano config print {plugin}` failed: {done.stderr.strip()[-800:]}")
+        return json.loads(done.stdout)
+
+    def report_dir(self, command: str) -> Path:
+        """A fresh folder for one command's reports, under the target's ``report_dir`` (beside the load reports)."""
+        base = Path(self.target.get("report_dir") or (self.root or Path.cwd()) / "reports")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = base / f"{command}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = base / f"{command}-{stamp}-{n}"
+        path.mkdir(parents=True)
+        return path
+
+
+def _default_environment(root: Path) -> str | None:
+    doc = yaml.safe_load((root / "meltano.yml").read_text(encoding="utf-8")) or {}
+    return doc.get("default_environment")
+
+
+def _read_json(path: str) -> dict[str, t.Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"cannot read config file {path}: {type(exc).__name__}") from None
+
+
+pass_project = click.make_pass_decorator(Project)
