@@ -29,7 +29,21 @@ def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
         limiter.reset_counters()
         return json_response({"status": "reset"})
 
+    async def define_custom_objects(request: Request) -> Response:
+        """What only Intercom's UI can do (custom object types are not created through the REST API): the demo and
+        tests play the admin who creates the types a provisioning list asks for. Body: a list of definitions, as
+        ``--custom-objects``."""
+        try:
+            body = await request.json()
+            if not isinstance(body, list):
+                raise ValueError("expected a JSON list of custom object definitions")
+            names = ws.define_custom_objects(body)
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, status=400)
+        return json_response({"defined": names})
+
     return [
+        Route("/custom_object_types", define_custom_objects, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/export", export, methods=["GET"]),

@@ -133,6 +133,22 @@ class Workspace:
         self.object_types = parse_custom_objects(self.custom_object_types, self.custom_object_definitions)
         self.reset()
 
+    def define_custom_objects(self, definitions: Iterable[dict[str, Any]]) -> list[str]:
+        """What an admin does in Settings > Data > Custom Objects while the workspace is live: new types (or new
+        definitions of existing ones, replacing them) with their attributes and relationships; instances stay."""
+        definitions = list(definitions)
+        names = {item.get("name") for item in definitions if isinstance(item, dict)}
+        with self.lock:
+            kept = tuple(d for d in self.custom_object_definitions if d.get("name") not in names)
+            types = parse_custom_objects(self.custom_object_types, (*kept, *definitions))  # raises before changing
+            self.custom_object_definitions = (*kept, *definitions)
+            self.object_types = types
+            for name in types:
+                self.custom_objects.setdefault(name, {})
+                self.custom_object_by_external_id.setdefault(name, {})
+            self._seed_relationships(only=names)
+        return sorted(str(n) for n in names)
+
     def reset(self) -> None:
         with self.lock:
             self.hex_ids = HexIds()
@@ -194,18 +210,27 @@ class Workspace:
             seed_default_data_attributes(self)
             self._seed_relationships()
 
-    def _seed_relationships(self) -> None:
+    def _seed_relationships(self, only: Iterable[str] | None = None) -> None:
         """The relationship attributes the UI creates with the object types: on contacts a data attribute, on
         conversations and tickets a conversation attribute (tickets are conversations in Intercom), both of data type
         ``relationship`` with ``reference: {type: one|many, object_type_id}``; on another object type an attribute
         of that type (``object_relationships``)."""
-        self.object_relationships: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.object_types}
+        if only is None:
+            self.object_relationships: dict[str, dict[str, dict[str, Any]]] = {}
+        for name in self.object_types:
+            self.object_relationships.setdefault(name, {})
         stamp = self.created_at
+        wanted = set(self.object_types if only is None else only)
         for target, definition in self.object_types.items():
+            if target not in wanted:
+                continue
             for rel in definition["relationships"]:
                 reference = {"type": rel["cardinality"], "object_type_id": target}
                 for host in rel["from"]:
                     if host == "contact":
+                        if any(a["model"] == "contact" and a["name"] == rel["name"]
+                               for a in self.data_attributes.values()):
+                            continue
                         attr_id = self.next_int("data_attribute", start=1)
                         self.data_attributes[attr_id] = {
                             "id": attr_id, "model": "contact", "name": rel["name"],

@@ -54,6 +54,12 @@ class Sandbox:
     def contact(self, **fields: Any) -> dict[str, Any]:
         return self.ok("POST", "/contacts", fields)
 
+    def admin(self, method: str, path: str, json: Any = None, expect: int = 200) -> Any:
+        """The sandbox's own admin API (``/__sandbox/...``, no auth); returns the JSON body."""
+        response = httpx.request(method, f"{self.url}/__sandbox{path}", json=json, timeout=30)
+        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
 
 def make_attributes(sb: Sandbox) -> None:
     """The attributes the migration provisions before it writes records."""
