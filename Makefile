@@ -11,8 +11,8 @@ MELTANO_VERSION := 4.4.1
 
 .PHONY: demo test lint setup meltano sandboxes bench-tap bench-target clean
 
-## Set up, generate a dataset, start both sandboxes, show a few real API calls, stop.
-demo: $(VENV)/.installed
+## Set up, then the whole migration story on local sandboxes (audit ... rollback, handoff); reports in reports/demo/.
+demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
 ## Every test (ruff, then all packages' tests and the end-to-end tests).

@@ -37,6 +37,14 @@ def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
                  state: dict | None = None) -> t.Iterator[dict]:
     """Every Singer message ``tap-topdesk`` prints, parsed, in order. The tap's log goes to our stderr only when
     it fails (its last lines are in the error)."""
+    for line in tap_lines(config, catalog=catalog, state=state):
+        yield json.loads(line)
+
+
+def tap_lines(config: dict[str, t.Any], *, catalog: dict | None = None,
+              state: dict | None = None) -> t.Iterator[str]:
+    """The same messages as the JSON lines the tap prints, unparsed: for a reader that must parse them exactly as
+    a target does (singer-sdk reads numbers as Decimal), or to buffer them on disk as they are."""
     with contextlib.ExitStack() as stack:
         command = [executable("tap-topdesk"), "--config", stack.enter_context(config_file(config))]
         for flag, doc in (("--catalog", catalog), ("--state", state)):
@@ -47,7 +55,7 @@ def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
         try:
             for line in proc.stdout:  # type: ignore[union-attr]
                 if line.strip():
-                    yield json.loads(line)
+                    yield line
         finally:
             if proc.poll() is None and proc.stdout and not proc.stdout.closed:
                 proc.stdout.close()
@@ -58,7 +66,7 @@ def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
             raise click.ClickException(f"tap-topdesk exited with {code}:\n{tail}")
 
 
-def run_target(config: dict[str, t.Any], messages: t.Iterable[dict]) -> None:
+def run_target(config: dict[str, t.Any], messages: t.Iterable[dict | str]) -> None:
     """Feed ``messages`` to ``target-intercom`` as its stdin; its log streams to our stderr (progress, report path),
     its STATE messages are dropped (a CLI run never moves Meltano's bookmarks; the ledger keeps it idempotent)."""
     with config_file(config) as path:
@@ -66,8 +74,9 @@ def run_target(config: dict[str, t.Any], messages: t.Iterable[dict]) -> None:
                                 stdout=subprocess.DEVNULL, text=True, encoding="utf-8")
         assert proc.stdin is not None
         try:
-            for message in messages:
-                proc.stdin.write(json.dumps(message) + "\n")
+            for message in messages:  # a str is a JSON line as the tap printed it, passed on byte for byte
+                line = message.rstrip("\n") if isinstance(message, str) else json.dumps(message)
+                proc.stdin.write(line + "\n")
         finally:
             proc.stdin.close()
             code = proc.wait()

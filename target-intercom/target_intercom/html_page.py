@@ -1,6 +1,9 @@
 """One self-contained HTML page (no scripts, no external files: it opens from a mail attachment or a file share)
-for a report: text, tables and simple charts as inline SVG. Used by the load's reconciliation report and by every
-``topdesk2intercom`` report."""
+for a report: key figures, text, tables and simple charts as inline SVG. Used by the load's reconciliation report
+and by every ``topdesk2intercom`` report.
+
+Every value is escaped, and the page's Content-Security-Policy forbids scripts and any fetch, so a record's text
+(a ticket subject such as ``<script>``) can neither run nor call out, even opened from a browser."""
 
 from __future__ import annotations
 
@@ -16,11 +19,25 @@ class Text:
 
 
 @dataclass
+class Figures:
+    """Key numbers in boxes, e.g. at the top of a page: label -> value (numbers get thousands separators)."""
+
+    title: str
+    items: dict[str, t.Any]
+    note: str = ""
+
+
+@dataclass
 class Table:
+    """Numbers are right-aligned. A table longer than ``collapse_after`` rows is folded in a ``<details>`` (opened by
+    a click, no script); ``footer`` rows (totals) are set apart in bold."""
+
     title: str
     columns: list[str]
     rows: list[list[t.Any]]
     note: str = ""
+    footer: list[list[t.Any]] = field(default_factory=list)
+    collapse_after: int = 25
 
 
 @dataclass
@@ -37,12 +54,12 @@ class Timeline:
     """Counts over time (e.g. records written per minute of a run)."""
 
     title: str
-    points: list[tuple[str, float]]  # (ISO timestamp or label, value), in time order
+    points: list[tuple[str, float]]  # (time label, value) per time bucket, in time order: one column each
     unit: str = ""
     note: str = ""
 
 
-Section = Text | Table | Bars | Timeline
+Section = Figures | Text | Table | Bars | Timeline
 
 
 @dataclass
@@ -57,7 +74,9 @@ def _e(value: t.Any) -> str:
 
 
 def render(page: Page) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(page.title)}</title>"
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(page.title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{_e(page.title)}</h1>"]
     if page.subtitle:
         parts.append(f"<p class='sub'>{_e(page.subtitle)}</p>")
@@ -71,11 +90,34 @@ def _text(section: Text) -> str:
     return "".join(f"<p>{_e(p)}</p>" for p in section.body.split("\n\n") if p.strip())
 
 
-def _table(section: Table) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in section.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in section.rows)
+def _figures(section: Figures) -> str:
+    boxes = "".join(f"<div class='fig'><div class='v'>{_e(_num(v) if _is_num(v) else v)}</div>"
+                    f"<div class='k'>{_e(k)}</div></div>" for k, v in section.items.items())
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+    return f"<div class='figs'>{boxes}</div>{note}"
+
+
+def _is_num(value: t.Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cells(row: list[t.Any], tag: str = "td") -> str:
+    return "".join(f"<{tag} class='n'>{_e(v)}</{tag}>" if _is_num(v) else f"<{tag}>{_e(v)}</{tag}>" for v in row)
+
+
+def _table(section: Table) -> str:
+    numeric = [bool(section.rows) and all(_is_num(row[i]) for row in section.rows if i < len(row))
+               for i in range(len(section.columns))]
+    head = "".join(f"<th class='n'>{_e(c)}</th>" if n else f"<th>{_e(c)}</th>"
+                   for c, n in zip(section.columns, numeric, strict=True))
+    body = "".join(f"<tr>{_cells(row)}</tr>" for row in section.rows)
+    foot = "".join(f"<tr>{_cells(row, 'th')}</tr>" for row in section.footer)
+    table = (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+             + (f"<tfoot>{foot}</tfoot>" if foot else "") + "</table>")
+    if len(section.rows) > section.collapse_after:
+        table = f"<details><summary>{len(section.rows):,} rows (click to show)</summary>{table}</details>"
+    note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
+    return table + note
 
 
 def _bars(section: Bars) -> str:
@@ -101,22 +143,27 @@ def _bars(section: Bars) -> str:
 
 
 def _timeline(section: Timeline) -> str:
+    """One column per point (a count per time bucket), the top value and the first/last labels on the axes."""
     points = section.points
     if not points:
         return "<p class='note'>no data</p>"
     top = max(v for _, v in points) or 1
     width, height, pad = 640, 160, 30
-    step = width / max(len(points) - 1, 1)
-    coords = [(pad + i * step, pad + height - height * v / top) for i, (_, v) in enumerate(points)]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    marks = "".join(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3'><title>{_e(label)}: {_e(v)}</title></circle>"
-                    for (x, y), (label, v) in zip(coords, points, strict=True))
-    axis = (f"<text x='{pad}' y='{pad + height + 18}'>{_e(points[0][0])}</text>"
-            f"<text x='{pad + width}' y='{pad + height + 18}' text-anchor='end'>{_e(points[-1][0])}</text>"
-            f"<text x='2' y='{pad - 8}'>{_e(_num(top))} {_e(section.unit)}</text>")
-    svg = (f"<svg role='img' width='{width + 2 * pad}' height='{height + 2 * pad + 10}'>"
-           f"<line x1='{pad}' y1='{pad + height}' x2='{pad + width}' y2='{pad + height}' class='axis'/>"
-           f"<polyline points='{line}' class='line'/>{marks}{axis}</svg>")
+    step = width / len(points)
+    gap = min(step * 0.2, 4) if step > 3 else 0
+    bar = min(step - gap, 48)  # a short run (a few buckets) gets columns, not slabs
+    columns = "".join(
+        f"<rect class='s0' x='{pad + i * step + (step - bar) / 2:.1f}' y='{pad + height - height * v / top:.1f}' "
+        f"width='{bar:.1f}' height='{height * v / top:.1f}'><title>{_e(label)}: {_e(_num(v))}</title></rect>"
+        for i, (label, v) in enumerate(points))
+    axis = (f"<text x='{pad}' y='{pad + height + 16}'>{_e(points[0][0])}</text>"
+            f"<text x='{pad + width}' y='{pad + height + 16}' text-anchor='end'>{_e(points[-1][0])}</text>"
+            f"<text x='{pad}' y='{pad - 8}'>{_e(_num(top))} {_e(section.unit)}</text>")
+    svg = (f"<svg role='img' width='{width + 2 * pad}' height='{height + 2 * pad}'>"
+           f"<line x1='{pad}' y1='{pad}' x2='{pad + width}' y2='{pad}' class='grid'/>"
+           f"<line x1='{pad}' y1='{pad + height / 2}' x2='{pad + width}' y2='{pad + height / 2}' class='grid'/>"
+           f"{columns}<line x1='{pad}' y1='{pad + height}' x2='{pad + width}' y2='{pad + height}' class='axis'/>"
+           f"{axis}</svg>")
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
     return svg + note
 
@@ -125,16 +172,23 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-_RENDER: dict[type, t.Callable[[t.Any], str]] = {Text: _text, Table: _table, Bars: _bars, Timeline: _timeline}
+_RENDER: dict[type, t.Callable[[t.Any], str]] = {Figures: _figures, Text: _text, Table: _table, Bars: _bars,
+                                                 Timeline: _timeline}
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
 
 _CSS = (
     "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1d2330;padding:0 1em}"
     "h1{font-size:22px}h2{font-size:17px;margin-top:1.8em;border-bottom:1px solid #dde}"
     ".sub,.note{color:#5a6270}table{border-collapse:collapse;margin:.5em 0}"
     "th,td{border:1px solid #d5d9e0;padding:3px 8px;text-align:left;vertical-align:top}"
-    "th{background:#f1f3f7}td:not(:first-child){font-variant-numeric:tabular-nums}"
+    "th{background:#f1f3f7}.n{text-align:right;font-variant-numeric:tabular-nums}tfoot th{background:#e6e9f0}"
+    "details summary{cursor:pointer;color:#3b6fd8;margin:.3em 0}"
+    ".figs{display:flex;flex-wrap:wrap;gap:10px}.fig{border:1px solid #d5d9e0;border-radius:6px;padding:8px 14px;"
+    "min-width:110px;background:#f8f9fb}.fig .v{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}"
+    ".fig .k{color:#5a6270;font-size:12px}"
     "svg text{font-size:11px;fill:#1d2330}.s0{fill:#3b6fd8}.s1{fill:#e08a2e}.s2{fill:#3aa676}.s3{fill:#b54fc1}"
-    ".line{fill:none;stroke:#3b6fd8;stroke-width:2}circle{fill:#3b6fd8}.axis{stroke:#99a}"
+    ".axis{stroke:#99a}.grid{stroke:#e4e7ee;stroke-dasharray:3 3}"
     ".key{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}"
     "span.s0{background:#3b6fd8}span.s1{background:#e08a2e}span.s2{background:#3aa676}span.s3{background:#b54fc1}"
 )

@@ -443,6 +443,18 @@ class Ledger:
             out.setdefault(kind, {})[status] = int(n)
         return out
 
+    def entities(self, kind: str, *, status: str = "written", batch: int = 500) -> Iterator[Entity]:
+        """Every entity of ``kind`` with ``status``, oldest first, read in pages (handoff documents, any size)."""
+        after = -1
+        while True:
+            q = (sa.select(entities_table).where(E.kind == kind, E.status == status, E.seq > after)
+                 .order_by(E.seq).limit(batch))
+            page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
     # ---------------------------------------------------------------- held records (staging)
 
     def hold(self, run_id: str, items: Iterable[tuple[str, str, dict, Iterable[tuple[str, str]]]]) -> int:

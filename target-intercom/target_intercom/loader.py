@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from target_intercom.client import IntercomError
 from target_intercom.completeness import check_sample, parts_received
 from target_intercom.ledger import Entity, Held, content_hash
+from target_intercom.progress import WRITTEN, ProgressLog, RunTimeline
 from target_intercom.writers import BY_KIND, ORDER
 from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, Skip, WriteContext, Writer, error_text
 
@@ -29,7 +30,7 @@ WINDOW_S = 10.0  # Intercom counts requests per 10-second window (X-RateLimit-Li
 HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
-PROGRESS_S = 5.0  # at most one progress line per kind this often
+PROGRESS_S = 10.0  # one progress line (every kind) at most this often while a load runs
 #: Parents a writer links when they are written but does not wait for (``WriteContext.intercom_id``): ref name ->
 #: parent kind. While input still comes, a record waits for these too (they may be in a stream still to come, e.g.
 #: operators after calls); at the end of the input it is written with what exists. So whether a ticket gets its
@@ -66,15 +67,19 @@ def optional_parents(kind: str, record: dict) -> list[tuple[str, str]]:
 
 
 class Stats:
-    """Per-kind counters of this run, for progress lines and the reconciliation report."""
+    """Per-kind counters of this run, for progress lines and the reconciliation report; records written also go
+    to the run's timeline (when given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeline: RunTimeline | None = None) -> None:
         self._lock = threading.Lock()
         self.counts: dict[str, Counter] = defaultdict(Counter)
+        self.timeline = timeline
 
     def add(self, kind: str, what: str, n: int = 1) -> None:
         with self._lock:
             self.counts[kind][what] += n
+        if self.timeline is not None and what in WRITTEN:
+            self.timeline.wrote(n)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
@@ -87,7 +92,9 @@ class Loader:
         self.ledger = ctx.ledger
         self.max_retries = max_retries
         self.logger = logger
-        self.stats = Stats()
+        self.timeline = RunTimeline(lambda: ctx.client.pacer.requests_sent)
+        self.stats = Stats(self.timeline)
+        self.progress = ProgressLog(self.timeline, logger.info, every=PROGRESS_S)
         self.concurrency = max(1, int(concurrency))  # the cap; in_flight_target() sizes the pool's use below it
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="intercom")
         self._failed: set[tuple[str, str]] = set()  # not retried again in this run
@@ -108,7 +115,6 @@ class Loader:
         self._open_groups: dict[str, str] = {}
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._last_progress: dict[str, float] = {}
 
     # ------------------------------------------------------------------ staging
 
@@ -209,6 +215,7 @@ class Loader:
                 pause = not dispatched and self._dirty
             if pause:  # answers keep coming: a short pause, so idle passes do not spin on the ledger
                 time.sleep(IDLE_PASS_S)
+            self._tick()
         self._wait_running()
         self.raise_if_failed()
 
@@ -216,6 +223,7 @@ class Loader:
         with self._cond:
             while self._running:
                 self._cond.wait(0.5)
+                self._tick()
 
     def _pass(self, closing: bool) -> int:
         dispatched = 0
@@ -342,6 +350,7 @@ class Loader:
             with self._cond:
                 while self._running >= self.in_flight_target() and self._error is None:
                     self._cond.wait(0.5)
+                    self._tick()
                 if self._error is not None:
                     return len(tasks)
                 self._running += 1
@@ -350,7 +359,6 @@ class Loader:
                     self._chains[(writer.kind, self._group(writer, task[0]))] = task
             future = self.pool.submit(self._run_task, writer, task)
             future.add_done_callback(self._task_done)
-        self._progress(writer.kind)
         return len(tasks)
 
     def in_flight_target(self) -> int:
@@ -371,12 +379,9 @@ class Loader:
                 self._error = exc
             self._cond.notify_all()
 
-    def _progress(self, kind: str) -> None:
-        now = time.monotonic()
-        if now - self._last_progress.get(kind, 0.0) >= PROGRESS_S:
-            self._last_progress[kind] = now
-            counts = self.stats.snapshot().get(kind, {})
-            self.logger.info("%s: %s", kind, ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    def _tick(self) -> None:
+        """Timeline sample and progress line when due (see :class:`ProgressLog`); cheap enough to call often."""
+        self.progress.tick(self.stats.snapshot)
 
     def _run_task(self, writer: Writer, task: Chain) -> None:
         """One record, or one ticket's parts one after another (parts staged meanwhile join the chain)."""

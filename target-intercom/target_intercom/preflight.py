@@ -71,6 +71,8 @@ class PreflightSettings:
     fallback_admin_email: str | None = None
     #: UI-only objects (custom object types, teams) may be missing: records needing them are flagged instead
     skip_missing_ui_objects: bool = False
+    #: check only: what would be created or updated goes to ``PreflightReport.planned``, nothing is sent
+    dry_run: bool = False
 
     @classmethod
     def of(cls, value: PreflightSettings | Mapping[str, t.Any] | None) -> PreflightSettings:
@@ -78,7 +80,8 @@ class PreflightSettings:
             return value
         value = value or {}
         return cls(fallback_admin_email=(value.get("fallback_admin_email") or "").strip() or None,
-                   skip_missing_ui_objects=bool(value.get("skip_missing_ui_objects")))
+                   skip_missing_ui_objects=bool(value.get("skip_missing_ui_objects")),
+                   dry_run=bool(value.get("dry_run")))
 
 
 @dataclass
@@ -117,6 +120,7 @@ class PreflightReport:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skip_missing_ui_objects: bool = False
+    planned: list[Entry] = field(default_factory=list)  # dry run: what a real run would create or update
 
     @property
     def ticket_type_ids(self) -> dict[str, str]:
@@ -149,6 +153,7 @@ class PreflightReport:
             "created": [asdict(e) for e in self.created],
             "updated": [asdict(e) for e in self.updated],
             "existing": [asdict(e) for e in self.existing],
+            "planned": [asdict(e) for e in self.planned],
             "problems": [asdict(p) for p in self.problems],
             "warnings": list(self.warnings),
             "ticket_type_ids": dict(d.ticket_type_ids),
@@ -174,6 +179,7 @@ class PreflightReport:
                       for p in self.problems]
             lines.append("")
         for title, entries in (("Created", self.created), ("Updated", self.updated),
+                               ("Would be created or updated (dry run)", self.planned),
                                ("Already present", self.existing)):
             if entries:
                 lines += [f"### {title} ({len(entries)})", "", "| kind | name | in | id | note |",
@@ -339,7 +345,11 @@ class Preflight:
                 page: str, find: t.Callable[[], dict | None] | None = None) -> dict | None:
         """A create or update; Intercom's refusal (an invalid name, a name taken by another model) becomes a
         problem naming the object, so that all such problems are reported together. A create whose answer was
-        lost (5xx, broken connection) is looked up with ``find`` and sent again only if it did not happen."""
+        lost (5xx, broken connection) is looked up with ``find`` and sent again only if it did not happen.
+        A dry run sends nothing: the change is listed in ``planned`` and None returned."""
+        if self.settings.dry_run:
+            self.report.planned.append(Entry(kind, name, None, scope, what))
+            return None
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 return self.client.request(method, path, json=body)
@@ -585,6 +595,10 @@ class Preflight:
                                      what=f"create the ticket type `{name}`", page=page,
                                      find=functools.partial(self._named, "/ticket_types", name))
                 if found is None:
+                    if self.settings.dry_run:  # its attributes would be created with it
+                        self.report.planned += [
+                            Entry("ticket_type_attribute", d["name"], None, name, f"create the attribute `{d['name']}`")
+                            for d in self.attributes.get("ticket_type", []) if d.get("ticket_type") == name]
                     continue
                 self.report.created.append(Entry("ticket_type", name, _id(found), None, found.get("category") or ""))
             else:

@@ -7,6 +7,7 @@ import typing as t
 
 from map_topdesk_intercom.definitions import (
     CARDINALITIES,
+    DATA_MODELS,
     DATA_TYPES,
     OBJECT_DATA_TYPES,
     RELATIONSHIP_HOSTS,
@@ -177,6 +178,12 @@ class DefinitionChecks:
             if key in seen:
                 self.add(line, f"attribute {name!r} is defined twice for {model} (first at line {seen[key]})")
             seen[key] = line
+            if model in DATA_MODELS:  # Intercom keeps people and company data attribute names in one namespace
+                other = next((m for m in DATA_MODELS if m != model and (m, None, name) in seen), None)
+                if other:
+                    self.add(line, f"attribute {name!r}: a {other} attribute has that name (line "
+                                   f"{seen[(other, None, name)]}); Intercom refuses a {model} attribute named like "
+                                   f"{other} data: rename one")
             result.append(AttributeDef(str(name), model, str(data_type),
                                        [str(o) for o in options] if isinstance(options, list) else None,
                                        ticket_type, item.get("description"), self.strategy_when(item)))

@@ -16,6 +16,8 @@ DATA_TYPES = {
     "conversation": {"string", "integer", "list", "decimal", "boolean", "datetime"},
     "ticket_type": {"string", "list", "integer", "decimal", "boolean", "datetime", "files"},
 }
+#: models whose data attribute names share one namespace in Intercom ("You already have 'x' in your people data")
+DATA_MODELS = ("contact", "company")
 #: custom object attribute formats (Intercom UI: Text, Number, Decimal, List, Boolean, Date).
 OBJECT_DATA_TYPES = {"string", "integer", "decimal", "list", "boolean", "date"}
 #: strategy -> allowed values (the first is the default).

@@ -57,7 +57,8 @@ ATTRIBUTE_FIELDS = {
 #: output kind -> the field whose constant names the definition its attributes belong to.
 SCOPE_FIELDS = {"tickets": "ticket_type", "custom_object_instances": "object_type"}
 BUILTIN_TICKET_ATTRIBUTES = {"_default_title_", "_default_description_"}
-TOP_KEYS = {"version", "confirmed", "strategies", "attributes", "ticket_types", "custom_object_types", "streams"}
+TOP_KEYS = {"version", "confirmed", "catalog", "strategies", "attributes", "ticket_types", "custom_object_types",
+            "streams"}
 OUTPUT_KEYS = {"output", "source_key", "when", "for_each", "warn", "fields"}
 CONFIRM_COMMAND = "topdesk-map confirm"
 CONFIRM_HINT = (f"the map is not confirmed: review it, then run `{CONFIRM_COMMAND} <map file>` (or set "
@@ -431,24 +432,38 @@ class _Checker(DefinitionChecks, RuleChecks):
                                         else "from_kind"),
                      f"custom_object_links: {type_def.name}.{found.name} lives on {found.hosts}, not on {host!r}")
 
+def _own_catalog(path: Path, doc: t.Any, problems: list[tuple[int, str]]) -> dict[str, dict] | None:
+    """The catalog a map names (``catalog: FILE``, relative to the map): the tenant's own discovery, with its
+    freely definable asset types, which tap-topdesk's packaged schemas cannot know."""
+    name = doc.get("catalog") if isinstance(doc, dict) else None
+    if name is None:
+        return None
+    try:
+        return catalog_from_file(path.parent / str(name))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append((doc.line_of("catalog"), f"cannot read the catalog {name!r}: {type(exc).__name__}: {exc}"))
+        return None
+
+
 def load_map(path: str | Path | None = None, catalog: dict[str, dict] | bool | None = True, *,
              require_confirmed: bool = True) -> MapSpec:
     """Load and check a map file; raises MapInvalid with every problem.
 
-    ``catalog``: stream -> JSON Schema; True (default) = tap-topdesk's schemas when installed; None/False = skip
-    the source-side checks. ``require_confirmed=False``: an unconfirmed map is not a problem (review, confirm).
+    ``catalog``: stream -> JSON Schema; True (default) = the catalog file the map names (``catalog:``), else
+    tap-topdesk's schemas when installed; None/False = skip the source-side checks. ``require_confirmed=False``:
+    an unconfirmed map is not a problem (review, confirm).
     """
     path = Path(path) if path else DEFAULT_MAP
-    packaged = tap_catalog() if catalog is not None and catalog is not False else None
-    if catalog is True:
-        catalog = packaged
-    checker = _Checker(str(path), catalog or None, packaged)
-    checker.require_confirmed = require_confirmed
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MapInvalid([f"{path}:0: cannot read the map: {exc.strerror}"]) from None
     doc, problems = load_with_lines(text)
+    packaged = tap_catalog() if catalog is not None and catalog is not False else None
+    if catalog is True:
+        catalog = _own_catalog(path, doc, problems) or packaged
+    checker = _Checker(str(path), catalog or None, packaged)
+    checker.require_confirmed = require_confirmed
     checker.problems.extend(problems)
     spec = checker.check(doc) if doc is not None or not problems else None
     if checker.problems:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,12 @@ from map_topdesk_intercom.mapfile import (
     schema_at,
 )
 
-#: TOPdesk stream -> (output in the default map, attribute model, output field holding the attributes).
+#: stream -> (output, model, field holder, attribute name prefix); contact and company names differ because
+#: Intercom keeps people and company data attribute names in one namespace.
 OPTIONAL_TARGETS = {
-    "persons": ("contacts", "contact", "custom_attributes"),
-    "branches": ("companies", "company", "custom_attributes"),
-    "incidents": ("tickets", "ticket_type", "ticket_attributes"),
+    "persons": ("contacts", "contact", "custom_attributes", "topdesk"),
+    "branches": ("companies", "company", "custom_attributes", "topdesk_branch"),
+    "incidents": ("tickets", "ticket_type", "ticket_attributes", "topdesk"),
 }
 OPTIONAL_GROUPS = ("optionalFields1", "optionalFields2")
 TICKET_TYPE = "TOPdesk Call"
@@ -175,7 +177,7 @@ def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existi
         if name:
             by_name.setdefault((model, name), item)
             taken.add((model, name))
-    for stream, (_output, model, holder) in OPTIONAL_TARGETS.items():
+    for stream, (_output, model, holder, prefix) in OPTIONAL_TARGETS.items():
         schema = catalog.get(stream)
         paths = sorted(filled.get(stream, set()))
         if schema is None or not paths:
@@ -191,7 +193,7 @@ def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existi
             if node.get("properties") and "name" in node["properties"]:  # a searchlist: {id, name}
                 source, data_type, extra = f"{path}.name", "string", {}
             group, _, sub = path.partition(".")
-            name = f"topdesk_{group.replace('optionalFields', 'optional')}_{sub}"
+            name = f"{prefix}_{group.replace('optionalFields', 'optional')}_{sub}"
             comment = (f"TOPdesk {stream}.{path} is declared by the catalog and filled in the sample "
                        f"-> {model} attribute ({data_type})")
             found = by_name.get((model, name))
@@ -344,10 +346,14 @@ def _insert_fields(lines: list[str], stream: str, output: str, new: list[str]) -
     return True
 
 
-def render_proposal(proposal: Proposal, base: str) -> str:
+def render_proposal(proposal: Proposal, base: str, catalog: str | None = None) -> str:
+    """The default map with the proposal's additions; ``catalog``: the catalog file (relative to the map) the map is
+    checked against from now on, wherever it is loaded (validate, confirm, the mapper, the target)."""
     lines = base.splitlines()
     confirmed = next(n for n, line in enumerate(lines) if line.startswith("confirmed:"))
     lines[confirmed] = "confirmed: false"
+    if catalog:
+        lines.insert(confirmed + 1, f"catalog: {_quote(catalog)}  # this TOPdesk's catalog (tap-topdesk --discover)")
     lines[confirmed:confirmed] = [
         "# PROPOSAL: review every choice below (each addition says why it is there), edit what you disagree with,",
         "# then set `confirmed: true`. The mapper refuses an unconfirmed map.",
@@ -392,7 +398,11 @@ def main(catalog_path: str, attributes_path: str | None, sample_path: str | None
     if not sample_path:
         proposal.header.append("# No --sample given: optional fields are only proposed when a sample shows them "
                                "filled.")
-    Path(out_path).write_text(render_proposal(proposal, base), encoding="utf-8")
+    out = Path(out_path)
+    kept = out.with_name(out.stem + ".catalog.json")  # beside the map, so the map stays checkable on its own
+    if Path(catalog_path).resolve() != kept.resolve():
+        shutil.copyfile(catalog_path, kept)
+    out.write_text(render_proposal(proposal, base, kept.name), encoding="utf-8")
     n_attrs = sum(1 for line in proposal.attributes if line.lstrip().startswith("- "))
     n_objects = sum(1 for line in proposal.object_types if line.startswith("  - name: "))
     click.echo(f"{out_path}: {n_attrs} optional-field attribute(s), {n_objects} custom object type(s) proposed; "

@@ -176,6 +176,28 @@ def test_catalog_file_is_used(tmp_path):
     assert ":27: unknown TOPdesk stream 'widgets' (it is not in the tap catalog)" in text
 
 
+def test_a_map_names_its_own_catalog(tmp_path):
+    """`catalog: FILE` (beside the map) replaces the packaged schemas wherever the map is loaded without one."""
+    schemas = tap_catalog()
+    persons = json.loads(json.dumps(schemas["persons"]))
+    del persons["properties"]["department"]
+    (tmp_path / "tenant.catalog.json").write_text(
+        json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons", "schema": persons}]}))
+    body = MINIMAL_MAP.replace("confirmed: true", "confirmed: true\ncatalog: tenant.catalog.json")
+    text = "\n".join(problems_of(write_map(tmp_path, body)))
+    assert ":19: unknown field 'department'" in text
+    missing = MINIMAL_MAP.replace("confirmed: true", "confirmed: true\ncatalog: gone.json")
+    assert ":3: cannot read the catalog 'gone.json'" in "\n".join(problems_of(write_map(tmp_path, missing)))
+
+
+def test_people_and_company_attributes_cannot_share_a_name(tmp_path):
+    body = MINIMAL_MAP.replace("  - {name: topdesk_department, model: contact, data_type: string}",
+                               "  - {name: topdesk_department, model: contact, data_type: string}\n"
+                               "  - {name: topdesk_department, model: company, data_type: string}")
+    text = "\n".join(problems_of(write_map(tmp_path, body)))
+    assert "attribute 'topdesk_department': a contact attribute has that name" in text
+
+
 def test_result_types_must_fit_the_destination(tmp_path):
     body = MINIMAL_MAP.replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: creationDate}")
     body = body.replace("custom_attributes.topdesk_department: {from: department.name}",

@@ -58,13 +58,14 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     assert "optionalFields1.searchlist1" in filled["incidents"]
     attributes = {(a["model"], a["name"]): a for a in doc["attributes"]}
     fields = {s: doc["streams"][s][0]["fields"] for s in ("persons", "branches", "incidents")}
-    holders = {"persons": ("contact", "custom_attributes"), "branches": ("company", "custom_attributes"),
-               "incidents": ("ticket_type", "ticket_attributes")}
+    holders = {"persons": ("contact", "custom_attributes", "topdesk"),
+               "branches": ("company", "custom_attributes", "topdesk_branch"),
+               "incidents": ("ticket_type", "ticket_attributes", "topdesk")}
     for stream, paths in filled.items():
-        model, holder = holders[stream]
+        model, holder, prefix = holders[stream]
         for path in paths:
             group, _, sub = path.partition(".")
-            name = f"topdesk_{group.replace('optionalFields', 'optional')}_{sub}"
+            name = f"{prefix}_{group.replace('optionalFields', 'optional')}_{sub}"
             assert (model, name) in attributes, (stream, path)
             rule = fields[stream][f"{holder}.{name}"]
             assert rule["from"] in (path, f"{path}.name")
@@ -130,7 +131,9 @@ def test_conflicting_intercom_attribute_gets_a_comment_and_a_distinct_name(tmp_p
     names = {(a["model"], a["name"]) for a in doc["attributes"]}
     assert ("contact", "topdesk_optional1_text1_string") in names
     assert ("contact", "topdesk_optional1_text1") not in names
-    assert ("company", "topdesk_optional1_text1") in names  # another model: no conflict
+    # people and company data share one namespace in Intercom: a branch's optional field gets its own name
+    assert ("company", "topdesk_branch_optional1_text1") in names
+    assert ("company", "topdesk_optional1_text1") not in names
     assert doc["streams"]["persons"][0]["fields"]["custom_attributes.topdesk_optional1_text1_string"] == {
         "from": "optionalFields1.text1"}
     assert problems_apart_from_confirmation(tmp_path / "proposal.yaml", catalog) == []

@@ -1,0 +1,240 @@
+"""``topdesk2intercom plan``: what a load would do, like a Terraform plan, writing nothing (neither Intercom nor the
+ledger nor Meltano's state). The tap's records are mapped and staged by the target's own code (a
+:class:`TargetIntercom` whose ``stage`` only judges), so every record is hashed in exactly the form the loader hashes
+it; the ledger (read only) says create, update or unchanged; the writers' request counts and the workspace's rate
+limit say how long it will take."""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing as t
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import click
+from singer_sdk import Target
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
+
+from target_intercom.html_page import Bars, Table, Text
+from target_intercom.ledger import Ledger, content_hash
+from target_intercom.loader import SETTLED
+from target_intercom.target import DEFAULT_LEDGER, TargetIntercom
+from target_intercom.writers import BY_KIND, ORDER
+from topdesk2intercom.plugins import tap_lines
+from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.provision import intercom_client
+from topdesk2intercom.reports import write_report
+
+CREATE, UPDATE, UNCHANGED, NOT_UPDATABLE = "create", "update", "unchanged", "not_updatable"
+SKIPPED, WAITING = "skipped_before", "waiting"  # retried by the load; 0 requests until their cause is fixed
+MATCH = "match_or_list"  # a new record of a kind nothing is written for (teammates, teams: matched; inventory: listed)
+VERDICTS = (CREATE, UPDATE, UNCHANGED, NOT_UPDATABLE, SKIPPED, WAITING, MATCH)
+NOT_WRITTEN = frozenset({"admins", "teams", "team_memberships", "inventory_items"})
+#: Intercom requests per record and operation, as the writers send them (writers/): a ticket is created and then
+#: gets its state; a conversation is created, then its attributes and its assignment/state; a custom object link
+#: reads its host and writes it; teammates and teams are matched against the preflight's listing (no request).
+REQUESTS: dict[str, dict[str, int]] = {
+    "admins": {CREATE: 0, UPDATE: 0}, "teams": {CREATE: 0, UPDATE: 0}, "team_memberships": {CREATE: 0, UPDATE: 0},
+    "companies": {CREATE: 1, UPDATE: 1}, "contacts": {CREATE: 1, UPDATE: 1},
+    "contact_companies": {CREATE: 1, UPDATE: 1}, "contact_notes": {CREATE: 1, UPDATE: 0},
+    "tickets": {CREATE: 2, UPDATE: 1}, "ticket_parts": {CREATE: 1, UPDATE: 0},
+    "conversations": {CREATE: 3, UPDATE: 1}, "conversation_parts": {CREATE: 1, UPDATE: 0},
+    "custom_object_instances": {CREATE: 1, UPDATE: 1}, "custom_object_links": {CREATE: 2, UPDATE: 2},
+    "collections": {CREATE: 1, UPDATE: 1}, "articles": {CREATE: 1, UPDATE: 1},
+    "inventory_items": {CREATE: 0, UPDATE: 0},
+}
+UTILISATION = 0.95  # of the rate limit the target's pacer achieves on a long load
+WINDOWS_PER_MINUTE = 6  # X-RateLimit-Limit is per 10-second window
+
+
+class PlanningTarget(TargetIntercom):
+    """The target's construction (mapper, SDK sinks, definitions), without a ledger run, a preflight or a loader:
+    a staged batch is only remembered as (kind, source key) -> content hash, the newest version winning as in
+    ``Ledger.hold``."""
+
+    def __init__(self, config: dict[str, t.Any]) -> None:
+        Target.__init__(self, config=config)
+        self.definitions = defaultdict(list)
+        self.preflight = self.loader = self.completeness = None
+        self._topdesk_mapper = None
+        self._topdesk_streams = set()
+        self.hashes: dict[str, dict[str, str]] = defaultdict(dict)
+        self.flagged_counts: Counter = Counter()
+        self.listed_only: Counter = Counter()
+
+    def stage(self, kind: str, records: list[dict]) -> None:
+        for record in records:
+            # the ledger stores the record as JSON and the loader hashes what it reads back: same round trip here
+            held = json.loads(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
+            self.hashes[kind][str(record["source_key"])] = content_hash(held)
+
+    def flagged(self, record: dict) -> None:
+        self.flagged_counts[record.get("output") or "unknown"] += 1
+
+    def not_loaded(self, stream: str, records: list[dict]) -> None:
+        self.listed_only[stream] += len(records)
+
+    def process_endofpipe(self) -> None:
+        Target.process_endofpipe(self)  # drains the sinks: the last batches are staged (judged), nothing written
+
+
+def ledger_url(target: dict[str, t.Any]) -> str:
+    return target.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER))
+
+
+def open_ledger(target: dict[str, t.Any]) -> Ledger | None:
+    """The load's ledger, or None when it does not exist yet (a SQLite file never created: everything is new).
+    Opening an existing ledger changes nothing in it."""
+    url = make_url(ledger_url(target))
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
+        return None
+    return Ledger(url.render_as_string(hide_password=False))
+
+
+def judge(hashes: dict[str, dict[str, str]], ledger: Ledger | None) -> dict[str, Counter]:
+    """Per kind: create / update / unchanged / not_updatable, decided as the loader's dispatch decides; a record
+    with no Intercom counterpart that an earlier run skipped (e.g. no team of that name) or holds for a parent that
+    never came is counted as such, not as a create."""
+    verdicts: dict[str, Counter] = {}
+    skipped = {(i["kind"], i["source_key"]) for i in ledger.issues(category="skipped")} if ledger else set()
+    waiting = {(h.kind, h.source_key) for h, _ in ledger.waiting(limit=10_000_000)} if ledger else set()
+    for kind, by_key in hashes.items():
+        writer = BY_KIND[kind]
+        counts: Counter = Counter()
+        existing = ledger.lookup_many(kind, list(by_key)) if ledger is not None else {}
+        for key, digest in by_key.items():
+            entity = existing.get(key)
+            if entity is None and (kind, key) in waiting:
+                counts[WAITING] += 1
+            elif entity is None and (kind, key) in skipped:
+                counts[SKIPPED] += 1
+            elif entity is None and kind in NOT_WRITTEN:
+                counts[MATCH] += 1
+            elif entity is None or entity.status != "written":  # new, rolled back, or an interrupted create
+                counts[CREATE] += 1
+            elif entity.content_hash == digest or (not writer.updatable and entity.content_hash == SETTLED):
+                counts[UNCHANGED] += 1
+            elif not writer.updatable:
+                counts[NOT_UPDATABLE] += 1
+            else:
+                counts[UPDATE] += 1
+        verdicts[kind] = counts
+    return verdicts
+
+
+def requests_for(kind: str, counts: Counter) -> int:
+    cost = REQUESTS.get(kind, {CREATE: 1, UPDATE: 1})
+    return counts[CREATE] * cost[CREATE] + counts[UPDATE] * cost[UPDATE]
+
+
+def rate_limit_per_minute(target: dict[str, t.Any]) -> int | None:
+    """The workspace's limit per minute, from the ``X-RateLimit-Limit`` (per 10 s window) of one GET /me."""
+    with intercom_client(target) as client:
+        client.request("GET", "/me")
+        limit = client.pacer.limit
+    return int(limit) * WINDOWS_PER_MINUTE if limit else None
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 1:
+        return f"{max(1, round(minutes * 60))} s"
+    if minutes < 120:
+        return f"{round(minutes)} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def _read_state(path: str | None) -> dict | None:
+    if not path:
+        return None
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"cannot read the state file {path}: {exc}") from None
+    return doc.get("singer_state", doc) if isinstance(doc, dict) else doc  # `meltano state get` wraps it
+
+
+@click.command(name="plan")
+@click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="plan a delta from this Meltano state JSON (`meltano state get ...`); default: full extraction")
+@pass_project
+def plan(project: Project, state_file: str | None) -> None:
+    """What a load would create, update or leave unchanged, per Intercom kind, with the requests and time it will
+    cost at the workspace's rate limit. Writes nothing but its report."""
+    target_config = project.target
+    planner = PlanningTarget(dict(target_config))
+    with tqdm(desc="extract + map", unit=" msg", disable=None, file=sys.stderr) as bar:
+        for line in tap_lines(project.tap, state=_read_state(state_file)):
+            bar.update()
+            message = planner.message_reader.deserialize_json(line)  # as the target reads it (numbers: Decimal)
+            kind = message.get("type")
+            if kind == "SCHEMA":
+                planner._process_schema_message(message)
+            elif kind == "RECORD":
+                planner._process_record_message(message)
+    planner.process_endofpipe()
+
+    ledger = open_ledger(target_config)
+    try:
+        verdicts = judge(planner.hashes, ledger)
+        held = ledger.held_counts() if ledger is not None else {}
+    finally:
+        if ledger is not None:
+            ledger.close()
+    limit = rate_limit_per_minute(target_config)
+
+    kinds = [k for k in ORDER if k in verdicts]
+    rows, totals = [], Counter()
+    for kind in kinds:
+        counts = verdicts[kind]
+        cost = requests_for(kind, counts)
+        totals.update(counts)
+        totals["requests"] += cost
+        rows.append([kind, *(counts[v] for v in VERDICTS), cost])
+    minutes = totals["requests"] / (limit * UTILISATION) if limit else None
+    at = f" at {round(limit, -1):,}/min" if limit else " (rate limit unknown)"
+    summary = (f"Plan: {totals[CREATE]:,} to create, {totals[UPDATE]:,} to update, {totals[UNCHANGED]:,} unchanged; "
+               f"~{totals['requests']:,} requests, ~{_duration(minutes) if minutes is not None else '?'}{at}")
+
+    width = max([len("kind"), *(len(k) for k in kinds)])
+    heads = ("create", "update", "unchanged", "not upd.", "skipped", "waiting", "match", "requests")
+    click.echo(f"  {'kind':<{width}} " + " ".join(f"{h:>9}" for h in heads))
+    for row in rows:
+        mark = "+" if row[1] else ("~" if row[2] else " ")
+        click.echo(f"{mark} {row[0]:<{width}} " + " ".join(f"{v:>9,}" for v in row[1:]))
+    for label, counter in (("flagged by the map (not loaded, listed in the report)", planner.flagged_counts),
+                           ("listed only (this target cannot write them yet)", planner.listed_only)):
+        if counter:
+            click.echo(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())))
+    if totals[NOT_UPDATABLE]:
+        click.echo(f"{totals[NOT_UPDATABLE]:,} changed record(s) Intercom cannot edit (notes, parts) stay as they are.")
+    if totals[SKIPPED] or totals[WAITING]:
+        click.echo(f"{totals[SKIPPED]:,} record(s) an earlier run skipped (e.g. no Intercom team of that name) and "
+                   f"{totals[WAITING]:,} waiting for a parent that never came are tried again, at no cost until "
+                   "their cause is fixed.")
+    click.echo(summary)
+
+    data = {"summary": summary, "state_file": state_file, "rate_limit_per_minute": limit,
+            "utilisation": UTILISATION, "minutes": minutes, "requests_per_operation": REQUESTS,
+            "totals": {k: totals[k] for k in (*VERDICTS, "requests")},
+            "kinds": {row[0]: dict(zip((*VERDICTS, "requests"), row[1:], strict=True)) for row in rows},
+            "flagged": dict(planner.flagged_counts), "listed_only": dict(planner.listed_only), "held": held}
+    columns = ["kind", "create", "update", "unchanged", "not updatable", "skipped before", "waiting",
+               "match / list", "requests"]
+    markdown = "\n".join([
+        "# Plan", "", summary, "",
+        f"Nothing was written. Requests per operation follow the writers; duration at {UTILISATION:.0%} of the "
+        f"rate limit{at}.", "",
+        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+        *("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |" for row in rows),
+        "", *([f"Flagged by the map: {dict(planner.flagged_counts)}"] if planner.flagged_counts else []),
+        *([f"Listed only: {dict(planner.listed_only)}"] if planner.listed_only else []), ""])
+    sections = [Text("Summary", summary),
+                Bars("Records per kind", {verdict: {row[0]: row[i] for row in rows}
+                                          for i, verdict in enumerate((CREATE, UPDATE, UNCHANGED), 1)}),
+                Bars("Requests per kind", {"requests": {row[0]: row[-1] for row in rows}}),
+                Table("Per kind", columns, rows)]
+    paths = write_report(project.report_dir("plan"), "plan", data, markdown, "Plan", sections,
+                         subtitle="what a load would do; nothing written")
+    click.echo("Report: " + ", ".join(str(p) for p in paths))

@@ -1,0 +1,110 @@
+"""``topdesk2intercom provision``: the target's preflight on its own, before any record moves. It creates the data
+attributes, conversation attributes, ticket types and their attributes the map needs, checks what only an admin can
+create in Intercom's UI (custom object types, teams), and reports it all, so the first load never stops halfway."""
+
+from __future__ import annotations
+
+import typing as t
+
+import click
+
+from map_topdesk_intercom.mapfile import MapInvalid, MapSpec, catalog_from_file, load_map
+from target_intercom.client import IntercomClient
+from target_intercom.html_page import Table, Text
+from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
+from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.reports import write_report
+
+
+def target_map(target: dict[str, t.Any]) -> MapSpec:
+    """The map the load will apply: the target's ``map_file`` (or the packaged map)."""
+    try:
+        catalog = catalog_from_file(target["catalog"]) if target.get("catalog") else True
+        return load_map(target.get("map_file"), catalog)
+    except MapInvalid as exc:
+        raise click.ClickException("the map has problems:\n" + "\n".join(exc.problems)) from None
+
+
+def map_definitions(spec: MapSpec) -> dict[str, list[dict]]:
+    """The definition records the mapper sends before any record (``ticket_types``, ``attribute_definitions``,
+    ``custom_object_types``), as the mapper builds them."""
+    return {"ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
+            "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
+            "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)]}
+
+
+def ui_objects_to_create(spec: MapSpec, report: PreflightReport) -> list[dict]:
+    """The custom object types an admin must create (or complete with a relationship) in Intercom's UI, each as a
+    whole definition: name, attributes with data types, relationships with their hosts and cardinality."""
+    missing = {p.name for p in report.problems if p.kind == "custom_object_type"}
+    relationships = {p.name for p in report.problems if p.kind == "relationship"}
+    return [d for d in spec.ui_custom_objects()
+            if d["name"] in missing or relationships & {r["name"] for r in d.get("relationships") or []}]
+
+
+def intercom_client(target: dict[str, t.Any]) -> IntercomClient:
+    """An Intercom client with the target's settings (same URL, version and retries as the load)."""
+    return IntercomClient(target.get("api_url") or "https://api.intercom.io", target["access_token"],
+                          version=target.get("intercom_version") or "2.16",
+                          max_retries=int(target.get("max_retries", 3)))
+
+
+def _rows(report: PreflightReport) -> list[tuple[str, str, str, str]]:
+    """(status, kind, name, in) for every object the preflight handled: the provisioning list."""
+    rows = [("created", e.kind, e.name, e.scope or "") for e in report.created]
+    rows += [("updated", e.kind, e.name, e.scope or "") for e in report.updated]
+    rows += [("would create/update", e.kind, e.name, e.scope or "") for e in report.planned]
+    rows += [("already there", e.kind, e.name, e.scope or "") for e in report.existing]
+    return rows
+
+
+@click.command(name="provision")
+@click.option("--dry-run", is_flag=True, help="check only: list what would be created, create nothing")
+@click.option("--skip-missing-ui-objects", is_flag=True,
+              help="exit 0 even when UI-only objects (custom object types, teams) are missing")
+@pass_project
+def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) -> None:
+    """Create the attributes and ticket types the map needs in Intercom, check the UI-only objects, and report.
+    Exits 1 when something blocks the load (unless --skip-missing-ui-objects lets missing UI-only objects pass)."""
+    target = project.target
+    spec = target_map(target)
+    definitions = map_definitions(spec)
+    settings = {"fallback_admin_email": target.get("fallback_admin_email"), "dry_run": dry_run,
+                "skip_missing_ui_objects": skip_missing_ui_objects or bool(target.get("skip_missing_ui_objects"))}
+    with intercom_client(target) as client:
+        try:
+            report = run_preflight(client, definitions, settings)
+        except PreflightError as exc:
+            raise click.ClickException(str(exc)) from None
+    blocking = report.blocking()
+    rows = _rows(report)
+    verb = "would be created or updated" if dry_run else "created"
+    done = len(report.planned) if dry_run else len(report.created) + len(report.updated)
+    click.echo(f"Provision{' (dry run)' if dry_run else ''}: {done} {verb}, {len(report.existing)} already there, "
+               f"{len(report.problems)} problem(s) ({len(blocking)} blocking)")
+    for status, kind, name, scope in rows:
+        click.echo(f"  {status:<20} {kind:<24} {name}" + (f"  (in {scope})" if scope else ""))
+    if report.problems:
+        click.echo("To do in Intercom (differs / missing; UI-only objects must be created by an admin):")
+        for problem in report.problems:
+            click.echo(f"  - {problem.message}" + ("  [UI-only]" if problem.ui_only else ""))
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}")
+
+    data = {"dry_run": dry_run, "blocking": [p.message for p in blocking],
+            "ui_objects_to_create": ui_objects_to_create(spec, report), **report.as_dict()}
+    sections = [Text("Summary", f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "
+                                f"problem(s), {len(blocking)} blocking the load."),
+                Table("Provisioning list", ["status", "kind", "name", "in"], [list(r) for r in rows])]
+    if report.problems:
+        sections.append(Table("To do in Intercom", ["kind", "name", "UI-only", "what to do"],
+                              [[p.kind, p.name, "yes" if p.ui_only else "no", p.message] for p in report.problems]))
+    if report.warnings:
+        sections.append(Text("Warnings", "\n".join(report.warnings)))
+    title = "Provision (dry run)" if dry_run else "Provision"
+    paths = write_report(project.report_dir("provision"), "provision", data,
+                         f"# {title}\n\n" + report.as_markdown(), title, sections)
+    click.echo("Report: " + ", ".join(str(p) for p in paths))
+    if blocking:
+        raise click.ClickException(f"{len(blocking)} problem(s) block the load: "
+                                   + "; ".join(f"{p.kind} `{p.name}`" for p in blocking))
