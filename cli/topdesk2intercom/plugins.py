@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import typing as t
 from pathlib import Path
 
@@ -67,12 +68,15 @@ def tap_lines(config: dict[str, t.Any], *, catalog: dict | None = None,
 
 
 def run_target(config: dict[str, t.Any], messages: t.Iterable[dict | str]) -> None:
-    """Feed ``messages`` to ``target-intercom`` as its stdin; its log streams to our stderr (progress, report path),
-    its STATE messages are dropped (a CLI run never moves Meltano's bookmarks; the ledger keeps it idempotent)."""
+    """Feed ``messages`` to ``target-intercom`` as its stdin; its log streams to our stderr (progress, report path;
+    singer-sdk's per-stream METRIC lines left out), its STATE messages are dropped (a CLI run never moves Meltano's
+    bookmarks; the ledger keeps it idempotent)."""
     with config_file(config) as path:
         proc = subprocess.Popen([executable("target-intercom"), "--config", path], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, text=True, encoding="utf-8")
-        assert proc.stdin is not None
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        assert proc.stdin is not None and proc.stderr is not None
+        log = threading.Thread(target=_forward_log, args=(proc.stderr,), daemon=True)
+        log.start()
         try:
             for message in messages:  # a str is a JSON line as the tap printed it, passed on byte for byte
                 line = message.rstrip("\n") if isinstance(message, str) else json.dumps(message)
@@ -80,5 +84,12 @@ def run_target(config: dict[str, t.Any], messages: t.Iterable[dict | str]) -> No
         finally:
             proc.stdin.close()
             code = proc.wait()
+            log.join(timeout=10)
     if code != 0:
         raise click.ClickException(f"target-intercom exited with {code}")
+
+
+def _forward_log(stream: t.IO[str]) -> None:
+    for line in stream:
+        if "singer_sdk.metrics" not in line:
+            sys.stderr.write(line)

@@ -16,7 +16,7 @@ from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger
 from target_intercom.loader import SETTLED
 from target_intercom.writers import BY_KIND
-from target_intercom.writers.custom_objects import _ids
+from target_intercom.writers.custom_objects import relationship_ids
 from topdesk2intercom.verify_source import Expected
 
 #: kinds whose records stand for something Intercom already has (a match) or nothing at all (a listed item)
@@ -118,7 +118,7 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
         if kind in kinds:
             total = kinds[kind].intercom_total = _total(client, method, path)
             if total is not None:
-                ids = {e.intercom_id for e in _written_entities(ledger, kind) if e.intercom_id}
+                ids = {e.intercom_id for e in ledger.entities(kind) if e.intercom_id}
                 kinds[kind].other_in_intercom = total - len(ids)
     return Counts(kinds, written, differences, _extra_in_ledger(ledger, expected))
 
@@ -178,7 +178,7 @@ def _extra_in_ledger(ledger: Ledger, expected: Expected) -> dict[str, Counter]:
         if kind not in expected.records:
             out[kind]["bookkeeping (not a source record)"] += statuses["written"]
     for kind in ("contacts", "tickets", "conversations", "collections"):
-        for entity in _written_entities(ledger, kind):
+        for entity in ledger.entities(kind):
             if entity.source_key in expected.records.get(kind, {}):
                 continue
             if entity.extra.get("email_only"):
@@ -188,17 +188,6 @@ def _extra_in_ledger(ledger: Ledger, expected: Expected) -> dict[str, Counter]:
             else:
                 out[kind]["no source record (deleted in TOPdesk since?)"] += 1
     return {k: v for k, v in out.items() if v}
-
-
-def _written_entities(ledger: Ledger, kind: str) -> t.Iterator[Entity]:
-    import sqlalchemy as sa
-
-    from target_intercom.ledger import E, entities_table
-
-    q = sa.select(entities_table.c.source_key).where(E.kind == kind, E.status == "written")
-    # the ledger has no public listing of keys per kind: one read through its own read transaction
-    keys = ledger._read(lambda c: list(c.execute(q).scalars()))
-    yield from ledger.lookup_many(kind, keys).values()
 
 
 def _total(client: IntercomClient, method: str, path: str) -> int | None:
@@ -251,7 +240,7 @@ def entity_path(kind: str, entity: Entity) -> str | None:
 def linked_ids(entity: Entity, answer: dict) -> list[str]:
     """The instance ids the link's relationship attribute holds on its from-entity, as read back."""
     attributes = "ticket_attributes" if entity.extra.get("from_kind") == "tickets" else "custom_attributes"
-    return _ids((answer.get(attributes) or {}).get(entity.extra.get("relationship")))
+    return relationship_ids((answer.get(attributes) or {}).get(entity.extra.get("relationship")))
 
 
 def contains(kind: str, entity: Entity, answer: dict | None) -> bool:

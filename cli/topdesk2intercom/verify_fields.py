@@ -15,7 +15,7 @@ from tqdm import tqdm
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Entity, Ledger
 from target_intercom.writers.people import COMPANY_FIELDS, CONTACT_FIELDS
-from target_intercom.writers.people import _body as people_body
+from target_intercom.writers.people import body_of as people_body
 from target_intercom.writers.support import text_of
 from topdesk2intercom.verify_counts import Difference, _get, entity_path, linked_ids
 

@@ -52,6 +52,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from tqdm import tqdm
 
+from target_intercom import html_page as hp
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger, entities_table
 from target_intercom.writers import BY_KIND, ORDER
@@ -471,6 +472,7 @@ class _Rollback:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "rollback.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
             (directory / "rollback.md").write_text(markdown(summary), encoding="utf-8")
+            (directory / "rollback.html").write_text(hp.render(page(summary)), encoding="utf-8")
             summary["report"] = str(directory / "rollback.md")
             LOGGER.info("Rollback report: %s", directory)
         if self.dry_run:
@@ -491,12 +493,41 @@ class _Rollback:
 # ---------------------------------------------------------------------------------------------------- rendering
 
 
+ROLLBACK_COLUMNS = ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual",
+                    "failed")
+
+
+def page(summary: dict) -> hp.Page:
+    """The same as :func:`markdown`, as the rollback's self-contained HTML page."""
+    title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
+    of = "every run" if summary["of"] == "all" else "run " + summary["of"]
+    totals = summary["totals"]
+    rows = [[kind, *(row[c] for c in ROLLBACK_COLUMNS)] for kind, row in summary["entities"].items()]
+    sections: list[hp.Section] = [
+        hp.Text("Status", f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
+                          "(children before parents, newest first within a kind)."),
+        hp.Table("Per entity", ["entity", *(c.replace("_", " ") for c in ROLLBACK_COLUMNS)],
+                 [*rows, ["total", *(totals[c] for c in ROLLBACK_COLUMNS)]]),
+        hp.Bars("Deleted per entity", {"deleted": {k: r["deleted"] for k, r in summary["entities"].items()}}),
+    ]
+    for heading, key, columns in (("Could not delete", "failed", ("kind", "source_key", "intercom_id", "reason")),
+                                  ("Remove by hand", "manual", ("kind", "source_key", "intercom_id", "reason")),
+                                  ("Kept (not created by the rolled-back run)", "kept",
+                                   ("kind", "source_key", "intercom_id", "reason")),
+                                  ("Would be removed", "plan", ("kind", "source_key", "intercom_id", "action"))):
+        if summary.get(key):
+            sections.append(hp.Table(f"{heading} ({len(summary[key]):,})", list(columns),
+                                     [[r.get(c) for c in columns] for r in summary[key]]))
+    sections.append(hp.Text("Not rolled back by design", "\n\n".join(summary["not_rolled_back"])))
+    return hp.Page(f"{title}: {of}", sections=sections)
+
+
 def markdown(summary: dict) -> str:
     title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
     lines = [f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}", "",
              f"Status: **{summary['status']}**. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
              "(children before parents, newest first within a kind).", ""]
-    cols = ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual", "failed")
+    cols = ROLLBACK_COLUMNS
     lines += ["| entity | " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for kind, row in summary["entities"].items():
         lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in cols) + " |")

@@ -234,6 +234,8 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         report = json.loads((tmp_path / "reports" / summary["rollback_run_id"] / "rollback.json").read_text())
         assert report["totals"] == summary["totals"]
         assert "Remove by hand" in (tmp_path / "reports" / summary["rollback_run_id"] / "rollback.md").read_text()
+        page = (tmp_path / "reports" / summary["rollback_run_id"] / "rollback.html").read_text()
+        assert "<h2>Remove by hand (1)</h2>" in page and "<h2>Per entity</h2>" in page
         again = rollback(cfg, run_2)["totals"]  # nothing left of run 2 but what only a person can remove
         assert (again["selected"], again["manual"], again["deleted"]) == (1, 1, 0)
 

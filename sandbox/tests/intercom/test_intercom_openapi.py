@@ -30,3 +30,19 @@ def test_deviations_are_named_and_explained() -> None:
     names = [d.name for d in ALLOWED_DEVIATIONS]
     assert len(names) == len(set(names))
     assert all(len(d.reason) > 40 for d in ALLOWED_DEVIATIONS)
+
+
+def test_a_response_showing_two_known_deviations_is_allowed_and_an_unknown_error_is_not() -> None:
+    """A conversation with a null part reference *and* a relationship value: each error is a known deviation."""
+    from intercom_sandbox.openapi import Exchange, Violation, _covering
+
+    ex = Exchange("GET", "/conversations/7", [], {}, b"", 200)
+    part = "$.conversation_parts.conversation_parts[1].email_message_metadata: None is not of type 'object'"
+    relation = ("$.custom_attributes['TOPdesk asset']: {'type': 'Asset.list', 'instances': [{'id': '23'}]} is not "
+                "of type 'integer'")
+    both = Violation("response", "GET", "/conversations/7", 200, f"InvalidData: Value {{...}} | {part} | {relation}",
+                     True)
+    assert _covering(both, ex) == "custom-object-attribute-values+part-null-references"
+    unknown = Violation("response", "GET", "/conversations/7", 200,
+                        f"InvalidData: Value {{...}} | {part} | $.state: 'weird' is not one of ['open']", True)
+    assert _covering(unknown, ex) is None

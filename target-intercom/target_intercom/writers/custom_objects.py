@@ -77,7 +77,7 @@ class CustomObjectInstanceWriter(Writer):
                 raise
 
 
-def _ids(value: t.Any) -> list[str]:
+def relationship_ids(value: t.Any) -> list[str]:
     """A relationship attribute as read back: a list of ids, or Intercom's ``{"type": "X.list", "instances":
     [{"id": ...}]}``."""
     if isinstance(value, dict):
@@ -185,13 +185,13 @@ class CustomObjectLinkWriter(Writer):
         if from_kind == "custom_object_instances":
             path = f"{_type_path(link['from_type'])}/{from_id}"
             current = ctx.client.request("GET", path)
-            values = _ids((current.get("custom_attributes") or {}).get(relationship))
+            values = relationship_ids((current.get("custom_attributes") or {}).get(relationship))
         elif from_kind == "tickets":
             current = ctx.client.request("GET", f"/tickets/{from_id}")
-            values = _ids((current.get("ticket_attributes") or {}).get(relationship))
+            values = relationship_ids((current.get("ticket_attributes") or {}).get(relationship))
         else:
             current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
-            values = _ids((current.get("custom_attributes") or {}).get(relationship))
+            values = relationship_ids((current.get("custom_attributes") or {}).get(relationship))
         wanted = [v for v in values if v != remove]
         if add and add not in wanted:
             wanted.append(add)

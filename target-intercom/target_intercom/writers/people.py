@@ -13,7 +13,7 @@ COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "
                   "monthly_spend", "custom_attributes")
 
 
-def _body(record: dict, fields: tuple[str, ...]) -> dict:
+def body_of(record: dict, fields: tuple[str, ...]) -> dict:
     return {name: record[name] for name in fields if record.get(name) is not None}
 
 
@@ -32,7 +32,7 @@ class ContactWriter(Writer):
         return f"email:{email}" if email else None
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
-        body = _body(record, CONTACT_FIELDS)
+        body = body_of(record, CONTACT_FIELDS)
         if existing and existing.intercom_id:
             if existing.extra.get("merged_into"):
                 raise Skip(f"same e-mail as {existing.extra['merged_into']}: merged into its contact",
@@ -72,7 +72,7 @@ class CompanyWriter(Writer):
     kind = "companies"
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
-        company = ctx.client.request("POST", "/companies", json=_body(record, COMPANY_FIELDS), idempotent=True)
+        company = ctx.client.request("POST", "/companies", json=body_of(record, COMPANY_FIELDS), idempotent=True)
         return Outcome(str(company["id"]), UPDATED if existing else CREATED)
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
