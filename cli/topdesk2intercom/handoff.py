@@ -25,9 +25,9 @@ from target_intercom.rollback import open_ledger
 from topdesk2intercom.audit_gaps import INVENTORY, active_outputs
 from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.audit_scan import discover_catalog
-from topdesk2intercom.mapping import intercom_client, select_only
+from topdesk2intercom.mapping import select_only
 from topdesk2intercom.plugins import tap_messages
-from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.project import Project, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 
 KNOWLEDGE_STREAM = "knowledge_items"

@@ -15,11 +15,11 @@ from tqdm import tqdm
 from map_topdesk_intercom.commands import cli as topdesk_map
 from map_topdesk_intercom.propose import OPTIONAL_GROUPS, OPTIONAL_TARGETS, is_filled
 from map_topdesk_intercom.propose import main as transform_propose
-from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.client import IntercomError
 from topdesk2intercom.audit import CATALOG_FILE, SAMPLE_FILE
 from topdesk2intercom.audit_scan import SAMPLE_PER_STREAM, discover_catalog
 from topdesk2intercom.plugins import tap_messages
-from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.project import Project, intercom_client, pass_project
 
 DEFAULT_OUT = "topdesk-intercom.map.yml"
 ATTRIBUTES_FILE = "intercom-attributes.json"
@@ -82,16 +82,6 @@ def extract_sample(config: dict[str, t.Any], catalog: dict[str, t.Any], path: Pa
                 seen |= new
                 kept[stream] = kept.get(stream, 0) + 1
                 out.write(json.dumps(message) + "\n")
-
-
-def intercom_client(config: dict[str, t.Any]) -> IntercomClient:
-    """A client with the target's settings (same API URL, token and version as the load)."""
-    if not config.get("access_token"):
-        raise click.UsageError("target-intercom's access_token is not set (meltano config target-intercom set "
-                               "access_token ..., or access_token in --target-config)")
-    return IntercomClient(config.get("api_url") or "https://api.intercom.io", config["access_token"],
-                          version=config.get("intercom_version") or "2.16",
-                          max_retries=int(config.get("max_retries", 3)))
 
 
 def intercom_attributes(config: dict[str, t.Any]) -> list[dict]:

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import click
 from singer_sdk import Target
-from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
 from target_intercom.html_page import Bars, Table, Text
 from target_intercom.ledger import Ledger, content_hash
 from target_intercom.loader import SETTLED
-from target_intercom.target import DEFAULT_LEDGER, TargetIntercom
+from target_intercom.target import TargetIntercom
 from target_intercom.writers import BY_KIND, ORDER
 from topdesk2intercom.plugins import tap_lines
-from topdesk2intercom.project import Project, pass_project
-from topdesk2intercom.provision import intercom_client
+from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 
 CREATE, UPDATE, UNCHANGED, NOT_UPDATABLE = "create", "update", "unchanged", "not_updatable"
@@ -78,19 +76,6 @@ class PlanningTarget(TargetIntercom):
 
     def process_endofpipe(self) -> None:
         Target.process_endofpipe(self)  # drains the sinks: the last batches are staged (judged), nothing written
-
-
-def ledger_url(target: dict[str, t.Any]) -> str:
-    return target.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER))
-
-
-def open_ledger(target: dict[str, t.Any]) -> Ledger | None:
-    """The load's ledger, or None when it does not exist yet (a SQLite file never created: everything is new).
-    Opening an existing ledger changes nothing in it."""
-    url = make_url(ledger_url(target))
-    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
-        return None
-    return Ledger(url.render_as_string(hide_password=False))
 
 
 def judge(hashes: dict[str, dict[str, str]], ledger: Ledger | None) -> dict[str, Counter]:
@@ -175,7 +160,7 @@ def plan(project: Project, state_file: str | None) -> None:
                 planner._process_record_message(message)
     planner.process_endofpipe()
 
-    ledger = open_ledger(target_config)
+    ledger = existing_ledger(target_config)
     try:
         verdicts = judge(planner.hashes, ledger)
         held = ledger.held_counts() if ledger is not None else {}

@@ -15,6 +15,10 @@ from pathlib import Path
 
 import click
 import yaml
+from sqlalchemy.engine import make_url
+
+from target_intercom.client import IntercomClient
+from target_intercom.ledger import Ledger
 
 TAP, TARGET = "tap-topdesk", "target-intercom"
 
@@ -96,6 +100,23 @@ def _read_json(path: str) -> dict[str, t.Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise click.UsageError(f"cannot read config file {path}: {type(exc).__name__}") from None
+
+
+def intercom_client(target: dict[str, t.Any]) -> IntercomClient:
+    """A client with the target's settings (same API URL, token, version and retries as the load)."""
+    if not target.get("access_token"):
+        raise click.UsageError("target-intercom's access_token is not set (meltano config target-intercom set "
+                               "access_token ..., or access_token in --target-config)")
+    return IntercomClient.from_config(target)
+
+
+def existing_ledger(target: dict[str, t.Any]) -> Ledger | None:
+    """The load's ledger, or None when no load ran with these settings: a SQLite file that does not exist is not
+    created (an empty ledger would make every record look new, or missing)."""
+    url = make_url(Ledger.url_from_config(target))
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).is_file()):
+        return None
+    return Ledger(url.render_as_string(hide_password=False))
 
 
 pass_project = click.make_pass_decorator(Project)

@@ -9,10 +9,9 @@ import typing as t
 import click
 
 from map_topdesk_intercom.mapfile import MapInvalid, MapSpec, catalog_from_file, load_map
-from target_intercom.client import IntercomClient
 from target_intercom.html_page import Table, Text
 from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
-from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.project import Project, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 
 
@@ -40,13 +39,6 @@ def ui_objects_to_create(spec: MapSpec, report: PreflightReport) -> list[dict]:
     relationships = {p.name for p in report.problems if p.kind == "relationship"}
     return [d for d in spec.ui_custom_objects()
             if d["name"] in missing or relationships & {r["name"] for r in d.get("relationships") or []}]
-
-
-def intercom_client(target: dict[str, t.Any]) -> IntercomClient:
-    """An Intercom client with the target's settings (same URL, version and retries as the load)."""
-    return IntercomClient(target.get("api_url") or "https://api.intercom.io", target["access_token"],
-                          version=target.get("intercom_version") or "2.16",
-                          max_retries=int(target.get("max_retries", 3)))
 
 
 def _rows(report: PreflightReport) -> list[tuple[str, str, str, str]]:

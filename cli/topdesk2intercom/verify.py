@@ -7,16 +7,12 @@ from __future__ import annotations
 import random
 import sys
 import typing as t
-from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
 
-from target_intercom.client import IntercomClient
 from target_intercom.html_page import Bars, Table, Text
 from target_intercom.ledger import Ledger
-from target_intercom.target import DEFAULT_LEDGER
-from topdesk2intercom.project import Project, pass_project
+from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 from topdesk2intercom.verify_counts import Counts, Difference, reconcile
 from topdesk2intercom.verify_fields import Compared, clamp, compare_sample, draw
@@ -48,10 +44,11 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
     seed = seed if seed is not None else random.SystemRandom().randrange(1_000_000_000)
     size = clamp(sample_size)
     target = project.target
-    ledger = _open_ledger(target.get("ledger_url") or Ledger.url_for_path(DEFAULT_LEDGER))
-    client = IntercomClient(target.get("api_url") or "https://api.intercom.io", target["access_token"],
-                            version=target.get("intercom_version") or "2.16",
-                            max_retries=int(target.get("max_retries", 3)))
+    ledger = existing_ledger(target)
+    if ledger is None:
+        raise click.UsageError(f"no ledger at {Ledger.url_from_config(target)}: run `meltano run tap-topdesk "
+                               "target-intercom` first (or point ledger_url at the load's ledger)")
+    client = intercom_client(target)
     try:
         expected = expected_records(project.tap, target)
         counts = reconcile(expected, ledger, client)
@@ -70,17 +67,6 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
         click.echo(f"report: {path}")
     if differences:
         sys.exit(1)
-
-
-def _open_ledger(url: str) -> Ledger:
-    """The load's ledger; a SQLite file that does not exist means no load ran with these settings (opening it
-    would create an empty one and report every record as missing)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).is_file():
-        raise click.UsageError(f"no ledger at {parsed.database}: run `meltano run tap-topdesk target-intercom` first "
-                               "(or point ledger_url at the load's ledger)")
-    return Ledger(url)
 
 
 # ---------------------------------------------------------------- report data

@@ -134,6 +134,14 @@ class IntercomClient:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any], **kwargs: t.Any) -> IntercomClient:
+        """A client with the target's settings (``api_url``, ``access_token``, ``intercom_version``,
+        ``max_retries``): the load, the rollback and the project CLI talk to Intercom the same way."""
+        return cls(config.get("api_url") or "https://api.intercom.io", config["access_token"],
+                   version=config.get("intercom_version") or "2.16", max_retries=int(config.get("max_retries", 3)),
+                   **kwargs)
+
     def __repr__(self) -> str:
         return f"IntercomClient({self.api_url!r}, version={self.version!r})"
 

@@ -153,6 +153,7 @@ meta_table = sa.Table(
 )
 
 SCHEMA_VERSION = 1
+DEFAULT_LEDGER = ".target-intercom/ledger.db"  # relative to the working directory (Meltano: the project root)
 _ENTITY_SEQ = "entity_seq"
 _HELD_SEQ = "held_seq"
 
@@ -189,6 +190,11 @@ class Ledger:
     @property
     def _memory(self) -> bool:
         return self._sqlite and self._url.database in (None, "", ":memory:")
+
+    @classmethod
+    def url_from_config(cls, config: t.Mapping[str, t.Any]) -> str:
+        """The target's ``ledger_url`` setting, or the default SQLite file."""
+        return config.get("ledger_url") or cls.url_for_path(Path(DEFAULT_LEDGER))
 
     @staticmethod
     def url_for_path(path: str | Path) -> str:

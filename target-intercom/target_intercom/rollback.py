@@ -61,7 +61,6 @@ from target_intercom.writers.base import WriteContext, Writer, error_text
 LOGGER = logging.getLogger("target_intercom.rollback")
 PAGE = 500
 MD_LIMIT = 200  # rows per list in the Markdown report; the JSON has them all
-DEFAULT_LEDGER = ".target-intercom/ledger.db"
 
 #: kinds Intercom cannot delete on their own: (entity.extra field with the container's Intercom id, container kind,
 #: container path). A writer may declare its own ``contained_in`` with the same shape.
@@ -99,7 +98,7 @@ class Outcomes:
 
 @contextlib.contextmanager
 def open_ledger(config: dict) -> Iterator[Ledger]:
-    ledger = Ledger(config.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER)))
+    ledger = Ledger(Ledger.url_from_config(config))
     try:
         yield ledger
     finally:
@@ -109,10 +108,7 @@ def open_ledger(config: dict) -> Iterator[Ledger]:
 def rollback_from_config(config: dict, ledger: Ledger, *, run_id: str | None, dry_run: bool,
                          progress: bool | None = None, force: bool = False) -> dict:
     """The CLI's rollback: a client from the target's settings (same pacing and retries as a load)."""
-    client = IntercomClient(config.get("api_url") or "https://api.intercom.io", config["access_token"],
-                            version=config.get("intercom_version") or "2.16",
-                            max_retries=int(config.get("max_retries", 3)),
-                            concurrency=int(config.get("concurrency", 32)), logger=LOGGER)
+    client = IntercomClient.from_config(config, concurrency=int(config.get("concurrency", 32)), logger=LOGGER)
     try:
         return rollback(ledger, client, run_id=run_id, dry_run=dry_run, settings=config,
                         report_dir=Path(config.get("report_dir") or "reports"), progress=progress, force=force)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from map_topdesk_intercom.mapper import TopdeskIntercomMapper
 from target_intercom import report
 from target_intercom.client import IntercomClient
-from target_intercom.ledger import Ledger
+from target_intercom.ledger import DEFAULT_LEDGER, Ledger
 from target_intercom.loader import Loader
 from target_intercom.preflight import run_preflight
 from target_intercom.sinks import DefinitionSink, FlaggedSink, StagingSink, UnsupportedSink
@@ -27,7 +27,6 @@ from target_intercom.writers.base import WriteContext
 
 DEFINITIONS = ("ticket_types", "attribute_definitions", "custom_object_types")
 FLAGGED = "flagged"
-DEFAULT_LEDGER = ".target-intercom/ledger.db"
 DEFAULT_CONCURRENCY = 128
 
 
@@ -64,15 +63,11 @@ class TargetIntercom(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        ledger_url = self.config.get("ledger_url") or Ledger.url_for_path(Path(DEFAULT_LEDGER))
         self.concurrency = int(self.config.get("concurrency") or DEFAULT_CONCURRENCY)
+        ledger_url = Ledger.url_from_config(self.config)
         self.ledger = Ledger(ledger_url)
         self.run_id = self.ledger.start_run({"target": self.name})
-        self.client = IntercomClient(self.config.get("api_url") or "https://api.intercom.io",
-                                     self.config["access_token"],
-                                     version=self.config.get("intercom_version") or "2.16",
-                                     max_retries=int(self.config.get("max_retries", 3)),
-                                     concurrency=self.concurrency, logger=self.logger)
+        self.client = IntercomClient.from_config(self.config, concurrency=self.concurrency, logger=self.logger)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None
         self.loader: Loader | None = None

@@ -133,3 +133,24 @@ def test_links_from_tickets_use_the_ticket_types_relationship_attribute(harness:
     assert counts["custom_object_links"]["created"] == 1
     stored = harness.ws.tickets[str(ticket["id"])]
     assert harness.id_of("custom_object_instances", "asset:1") in str(stored)
+
+
+def test_a_link_to_an_instance_of_another_type_is_skipped_with_the_reason(harness: Harness) -> None:
+    """A freely definable asset type is its own object type: a relationship to `Asset` cannot hold it, nor can an
+    `Asset` parent link start from it. Skipped with the reason (not retried as a failure every run)."""
+    vehicle = {"source_key": "asset:9", "object_type": "Reservation", "external_id": "v9",
+               "custom_attributes": {"Title": "Van"}}  # an instance of another type under the same key family
+    links = [
+        {"source_key": "reservation-asset:r1:9", "relationship": "Reserved assets", "from_kind": "custom_object",
+         "from_type": "Reservation", "to_type": "Asset", "refs": {"from": "reservation:r1", "to": "asset:9"}},
+        parent_link(1, 9, 1),
+    ]
+    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1",
+                   "custom_attributes": {"Title": "Room"}}
+    counts = harness.run(("custom_object_instances", [asset(1), vehicle, reservation]),
+                         ("custom_object_links", links))
+    assert counts["custom_object_links"] == {"received": 2, "skipped": 2}
+    reasons = sorted(i["reason"] for i in harness.issues("skipped"))
+    assert "asset:9 is a Reservation in Intercom, but the relationship 'Parent asset' lives on Asset" in reasons[0]
+    assert "asset:9 is a Reservation in Intercom, but the relationship 'Reserved assets' points to Asset" in reasons[1]
+    assert "Reserved assets" not in instances(harness, "Reservation")["r1"]["custom_attributes"]

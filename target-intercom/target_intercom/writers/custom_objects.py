@@ -39,6 +39,19 @@ def _type_path(object_type: str) -> str:
     return f"/custom_object_instances/{quote(object_type, safe='')}"
 
 
+def _instance_type(ctx: WriteContext, source_key: str) -> str | None:
+    """The object type an instance was written as (a freely definable asset type is its own type)."""
+    entity = ctx.ledger.lookup("custom_object_instances", source_key)
+    return entity.extra.get("object_type") if entity else None
+
+
+def _type_mismatch(source_key: str, actual: str, record: dict, side: str) -> str:
+    expected = record.get("to_type") if side == "to" else record.get("from_type")
+    return (f"{source_key} is a {actual} in Intercom, but the relationship {record.get('relationship')!r} "
+            f"{'points to' if side == 'to' else 'lives on'} {expected}: Intercom cannot link them (add a "
+            f"relationship for {actual} in Settings > Data > Custom Objects and a link for it in the map)")
+
+
 def _missing_type(ctx: WriteContext, object_type: str | None) -> str | None:
     if not object_type:
         return "the record names no custom object type"
@@ -110,9 +123,14 @@ class CustomObjectLinkWriter(Writer):
             raise Skip(f"unknown from_kind {record.get('from_kind')!r}")
         refs = record["refs"]
         from_type = record.get("from_type")
-        if from_kind == "custom_object_instances" and not from_type:
-            source = ctx.ledger.lookup(from_kind, refs["from"])
-            from_type = (source.extra.get("object_type") if source else None)
+        if from_kind == "custom_object_instances":
+            actual = _instance_type(ctx, refs["from"])
+            if from_type and actual and actual != from_type:
+                raise Skip(_type_mismatch(refs["from"], actual, record, "from"))
+            from_type = from_type or actual
+        actual_to = _instance_type(ctx, refs["to"])
+        if actual_to and record.get("to_type") and actual_to != record["to_type"]:
+            raise Skip(_type_mismatch(refs["to"], actual_to, record, "to"))
         for object_type in [record.get("to_type")] + ([from_type] if from_kind == "custom_object_instances" else []):
             reason = _missing_type(ctx, object_type)
             if reason:
