@@ -425,7 +425,7 @@ class _Rollback:
         o = self.out
         parts = [(o.deleted[kind], "deleted"), (o.with_container[kind], "gone with their container"),
                  (o.already_gone[kind], "already gone"), (o.not_created[kind], "intents never created"),
-                 (o.aliases[kind], "merged entries gone with their contact"),
+                 (o.aliases[kind], "second keys (aliases, merged e-mails) gone with their entity"),
                  (sum(1 for m in o.manual if m["kind"] == kind), "manual"),
                  (sum(1 for f in o.failed if f["kind"] == kind), "failed")]
         return ", ".join(f"{what} {n:,}" for n, what in parts if n) or "nothing"
