@@ -92,7 +92,7 @@ def test_the_migration_as_a_user_runs_it(tmp_path: Path) -> None:
 
         # 7. a change in TOPdesk, then the delta: only the 2 changed calls are read; one new ticket, one updated
         edited, logged = change_topdesk(sb)
-        meltano("run", "tap-topdesk", "target-intercom", env=env)
+        meltano("run", "migrate", env=env)  # the job: same pipeline, same state ID
         delta_report = latest(tmp_path, "*/reconciliation.json")
         delta = delta_report["entities"]
         assert delta["tickets"]["received"] == 2
