@@ -9,7 +9,7 @@ PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
 
-.PHONY: demo test lint setup meltano sandboxes bench-tap bench-target clean
+.PHONY: demo test lint setup meltano sandboxes bench bench-quick bench-tap bench-target clean
 
 ## Set up, then the whole migration story on local sandboxes (audit ... rollback, handoff); reports in reports/demo/.
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
@@ -28,6 +28,15 @@ setup: $(VENV)/.installed
 
 ## Meltano itself (pinned) in .venv-meltano; then e.g. `.venv-meltano/bin/meltano run tap-topdesk target-jsonl`.
 meltano: $(MELTANO_VENV)/.installed
+
+## Every benchmark (issue #7): extraction tap-topdesk vs tap-rest-api-msdk on 10k/100k/1M records, load at Intercom's
+## rate limit, `meltano run` on 10k/100k; tables printed and written to bench/results/latest.{md,json}. Long; not a test.
+bench: $(VENV)/.installed $(MELTANO_VENV)/.installed
+	$(BIN)/python bench/run
+
+## The same, reduced (2k/10k records, 600-call load, 2k pipeline): a few minutes.
+bench-quick: $(VENV)/.installed $(MELTANO_VENV)/.installed
+	$(BIN)/python bench/run --quick
 
 ## Benchmark the tap against a 50k-call sandbox dataset (generated into data/bench50k once); not a test.
 bench-tap: $(VENV)/.installed

@@ -12,17 +12,19 @@ against a real TOPdesk the network and server dominate instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sandbox_common.process import free_port, served
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -59,12 +61,6 @@ class Run:
     streams: dict[str, StreamStats] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
     """Generate once: 50k calls take a while and ~0.5 GB, and the same seed gives the same bytes anyway."""
     manifest = data / "manifest.json"
@@ -78,33 +74,33 @@ def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
     return json.loads(manifest.read_text())
 
 
-def start_sandbox(data: Path, port: int, counts: dict) -> subprocess.Popen[bytes]:
-    """Serve the dataset and wait until *this* server answers with *this* dataset's counts."""
-    proc = subprocess.Popen([str(BIN / "topdesk-sandbox"), "serve", "--data", str(data), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"topdesk-sandbox exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/__sandbox/health", timeout=5) as resp:
-                if json.load(resp)["counts"] != counts:
-                    raise RuntimeError(f"port {port} serves another dataset")
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise TimeoutError("sandbox did not come up")
+@contextlib.contextmanager
+def topdesk_sandbox(data: Path, counts: dict, log: Path | None = None) -> Iterator[str]:
+    """Serve the dataset on a free port until the block ends; yields the base URL once *this* server answers with
+    *this* dataset's counts (a port race is possible)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with served([BIN / "topdesk-sandbox", "serve", "--data", data, "--port", url.rsplit(":", 1)[1]], url,
+                timeout=300, log=log) as health:
+        if health["counts"] != counts:
+            raise RuntimeError(f"{url} serves another dataset")
+        yield url
 
 
-def run_tap(config: Path, log: Path) -> Run:
-    """Run the tap, count RECORDs per stream from stdout as they arrive, and take its rusage via wait4."""
+def tap_config(url: str, data: Path, **optional: object) -> dict:
+    """tap-topdesk's settings for a sandbox serving ``data`` (its CSV exports too); ``None`` options are left out."""
+    return {"url": url, "username": "api_operator", "app_password": "sandbox-app-password",
+            "exports_dir": str(data / "exports"), **{k: v for k, v in optional.items() if v is not None}}
+
+
+def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap-topdesk",)) -> Run:
+    """Run a tap (tap-topdesk unless ``command`` says otherwise), count RECORDs per stream from stdout as they
+    arrive, and take its rusage via wait4 (the peak RSS of the tap process alone)."""
     streams: dict[str, StreamStats] = {}
     states = state_bytes = total_bytes = 0
     start = time.perf_counter()
     first_record: float | None = None
     with log.open("wb") as err:
-        proc = subprocess.Popen([str(BIN / "tap-topdesk"), "--config", str(config)], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([*map(str, command), "--config", str(config)], stdout=subprocess.PIPE,
                                 stderr=err, bufsize=1 << 20)
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -201,21 +197,13 @@ def main() -> int:
     args = parser.parse_args()
 
     meta = ensure_dataset(args.data, args.scale, args.seed)
-    port = free_port()
-    sandbox = start_sandbox(args.data, port, meta["counts"])
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = {"url": f"http://127.0.0.1:{port}", "username": "api_operator",
-                      "app_password": "sandbox-app-password", "exports_dir": str(args.data / "exports")}
-            optional = {"page_size": args.page_size, "window_days": args.window_days, "start_date": args.start_date}
-            config |= {k: v for k, v in optional.items() if v is not None}
-            (cfg := Path(tmp) / "config.json").write_text(json.dumps(config))
-            run = run_tap(cfg, log := Path(tmp) / "tap.log")
-            if run.returncode != 0:
-                print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+    with topdesk_sandbox(args.data, meta["counts"]) as url, tempfile.TemporaryDirectory() as tmp:
+        config = tap_config(url, args.data, page_size=args.page_size, window_days=args.window_days,
+                            start_date=args.start_date)
+        (cfg := Path(tmp) / "config.json").write_text(json.dumps(config))
+        run = run_tap(cfg, log := Path(tmp) / "tap.log")
+        if run.returncode != 0:
+            print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
     table, result = report(run, meta, args)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

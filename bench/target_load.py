@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -36,10 +37,13 @@ import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
+from sandbox_common.process import free_port, served
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tap_extract import ensure_dataset, free_port, start_sandbox
+from tap_extract import ensure_dataset, tap_config, topdesk_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -128,28 +132,20 @@ def write_custom_objects(path: Path) -> Path:
     return path
 
 
-def start_intercom(port: int, rate_limit: int, latency_ms: float, log: Path) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def intercom_sandbox(rate_limit: int, latency_ms: float, log: Path) -> Iterator[str]:
+    """An Intercom sandbox on a free port with the map's custom object types (as an admin would have created them)
+    at the given rate limit and latency, until the block ends; yields its base URL."""
     objects = write_custom_objects(log.with_name("intercom-custom-objects.json"))
-    with log.open("wb") as err:
-        proc = subprocess.Popen([str(BIN / "intercom-sandbox"), "serve", "--port", str(port), "--token", TOKEN,
-                                 "--rate-limit", str(rate_limit), "--latency-ms", str(latency_ms),
-                                 "--custom-object-types", ",".join(OBJECT_TYPES), "--custom-objects", str(objects)],
-                                stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"intercom-sandbox exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            sandbox_stats(port)
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise TimeoutError("intercom sandbox did not come up")
+    url = f"http://127.0.0.1:{free_port()}"
+    with served([BIN / "intercom-sandbox", "serve", "--port", url.rsplit(":", 1)[1], "--token", TOKEN,
+                 "--rate-limit", str(rate_limit), "--latency-ms", str(latency_ms),
+                 "--custom-object-types", ",".join(OBJECT_TYPES), "--custom-objects", objects], url, log=log):
+        yield url
 
 
-def sandbox_stats(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__sandbox/stats", timeout=10) as resp:
+def sandbox_stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/__sandbox/stats", timeout=10) as resp:
         return json.load(resp)
 
 
@@ -389,49 +385,52 @@ def main() -> int:
         from target_intercom.target import DEFAULT_CONCURRENCY
         args.concurrency = DEFAULT_CONCURRENCY
     scale = args.scale or (300 if args.quick else 2000)
-    data = args.data or ROOT / "data" / (f"bench-target{scale}" if scale % 1000 else f"bench-target{scale // 1000}k")
+    data = args.data or default_data(scale)
 
-    meta = ensure_dataset(data, scale, args.seed)
-    tmp_ctx = tempfile.TemporaryDirectory()
-    tmp = args.keep or Path(tmp_ctx.name)
-    tmp.mkdir(parents=True, exist_ok=True)
-    topdesk_port, intercom_port = free_port(), free_port()
-    topdesk = start_sandbox(data, topdesk_port, meta["counts"])
-    intercom = None
-    try:
-        intercom = start_intercom(intercom_port, args.rate_limit, args.latency_ms, tmp / "intercom-sandbox.log")
-        tap_cfg, target_cfg = tmp / "tap.json", tmp / "target.json"
-        tap_cfg.write_text(json.dumps({"url": f"http://127.0.0.1:{topdesk_port}", "username": "api_operator",
-                                       "app_password": "sandbox-app-password",
-                                       "exports_dir": str(data / "exports")}))
-        target_cfg.write_text(json.dumps({
-            "api_url": f"http://127.0.0.1:{intercom_port}", "access_token": TOKEN,
-            "ledger_url": f"sqlite:///{tmp / 'ledger.db'}", "report_dir": str(tmp / "reports"),
-            "fallback_admin_email": "fallback@sandbox.example", **settings}))
-        before = sandbox_stats(intercom_port)
-        print(f"running tap-topdesk | target-intercom on {scale} calls ...", file=sys.stderr)
-        run = run_pipeline(tap_cfg, target_cfg, tmp / "trace.json", tmp)
-        after = sandbox_stats(intercom_port)
-        if run["target"]["returncode"] or run["tap"]["returncode"]:
-            print((tmp / "target.log").read_text(errors="replace")[-5000:], file=sys.stderr)
-            print(f"tap exited {run['tap']['returncode']}, target exited {run['target']['returncode']}",
-                  file=sys.stderr)
-            return 1
-        summary = json.loads(next((tmp / "reports").glob("*/reconciliation.json")).read_text())
-        trace = [tuple(r) for r in json.loads((tmp / "trace.json").read_text())]
-    finally:
-        for proc in (topdesk, intercom):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
-    load = analyse(trace, summary, before, after, run, args.concurrency)
+    load, meta = measure(data, scale, args.seed, args.rate_limit, args.latency_ms, args.concurrency, settings,
+                         args.keep)
+    if load is None:
+        return 1
     table, result = report(load, meta, args)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten: {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-    tmp_ctx.cleanup()
     return 0
+
+
+def default_data(scale: int) -> Path:
+    """data/bench-target300, data/bench-target2k: one dataset per scale, generated once."""
+    return ROOT / "data" / (f"bench-target{scale}" if scale % 1000 else f"bench-target{scale // 1000}k")
+
+
+def measure(data: Path, scale: int, seed: int, rate_limit: int, latency_ms: float, concurrency: int,
+            settings: dict, keep: Path | None = None) -> tuple[dict | None, dict]:
+    """One load benchmark: both sandboxes, the traced pipeline, the analysis (``None`` if a process failed)."""
+    meta = ensure_dataset(data, scale, seed)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = keep or Path(tmp_name)
+        tmp.mkdir(parents=True, exist_ok=True)
+        with topdesk_sandbox(data, meta["counts"], log=tmp / "topdesk-sandbox.log") as topdesk_url, \
+                intercom_sandbox(rate_limit, latency_ms, tmp / "intercom-sandbox.log") as intercom_url:
+            tap_cfg, target_cfg = tmp / "tap.json", tmp / "target.json"
+            tap_cfg.write_text(json.dumps(tap_config(topdesk_url, data)))
+            target_cfg.write_text(json.dumps({
+                "api_url": intercom_url, "access_token": TOKEN,
+                "ledger_url": f"sqlite:///{tmp / 'ledger.db'}", "report_dir": str(tmp / "reports"),
+                "fallback_admin_email": "fallback@sandbox.example", **settings}))
+            before = sandbox_stats(intercom_url)
+            print(f"running tap-topdesk | target-intercom on {scale} calls ...", file=sys.stderr)
+            run = run_pipeline(tap_cfg, target_cfg, tmp / "trace.json", tmp)
+            after = sandbox_stats(intercom_url)
+        if run["target"]["returncode"] or run["tap"]["returncode"]:
+            print((tmp / "target.log").read_text(errors="replace")[-5000:], file=sys.stderr)
+            print(f"tap exited {run['tap']['returncode']}, target exited {run['target']['returncode']}",
+                  file=sys.stderr)
+            return None, meta
+        summary = json.loads(next((tmp / "reports").glob("*/reconciliation.json")).read_text())
+        trace = [tuple(r) for r in json.loads((tmp / "trace.json").read_text())]
+    return analyse(trace, summary, before, after, run, concurrency), meta
 
 
 if __name__ == "__main__":

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from map_topdesk_intercom.mapfile import MapSpec, OutputSpec, output_schema
 from map_topdesk_intercom.rules import FieldError, all_hold, get_path, is_empty, render
 
 FLAGGED = "flagged"
+#: a str holding a code point of the surrogate range is a lone surrogate (TOPdesk's JSON may carry ``\\udc80``):
+#: no UTF-8 encoder (HTML sanitizer, JSON writer, HTTP body) accepts it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogates(value: t.Any) -> bool:
+    """A walk without copying: almost no record has any, so only those few are rebuilt."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_surrogates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_surrogates(v) for v in value)
+    return False
+
+
+def scrub_surrogates(value: t.Any, path: str = "", found: list[str] | None = None) -> tuple[t.Any, list[str]]:
+    """``value`` with every lone surrogate replaced by U+FFFD, and the dotted paths where that happened."""
+    found = [] if found is None else found
+    if isinstance(value, str):
+        if LONE_SURROGATE.search(value):
+            found.append(path)
+            return LONE_SURROGATE.sub("\ufffd", value), found
+        return value, found
+    if isinstance(value, dict):
+        return {k: scrub_surrogates(v, f"{path}.{k}" if path else str(k), found)[0] for k, v in value.items()}, found
+    if isinstance(value, list):
+        return [scrub_surrogates(v, f"{path}[{i}]", found)[0] for i, v in enumerate(value)], found
+    return value, found
 
 
 def _set_path(target: dict, dotted: str, value: t.Any) -> None:
@@ -35,14 +65,21 @@ class Engine:
         return self.spec.outputs_for(stream)
 
     def apply(self, stream: str, record: dict) -> list[tuple[str, dict]]:
+        record, repaired = scrub_surrogates(record) if has_surrogates(record) else (record, [])
         results: list[tuple[str, dict]] = []
         for spec in self.spec.outputs_for(stream):
             if spec.for_each is None:
-                results.extend(self.apply_output(spec, record, stream))
-                continue
-            elements = get_path(record, spec.for_each)
-            for element in elements if isinstance(elements, list) else []:
-                results.extend(self.apply_output(spec, {**record, "item": element}, stream))
+                produced = self.apply_output(spec, record, stream)
+            else:
+                elements = get_path(record, spec.for_each)
+                produced = [out for element in (elements if isinstance(elements, list) else [])
+                            for out in self.apply_output(spec, {**record, "item": element}, stream)]
+            results.extend(produced)
+            if repaired:  # loaded with U+FFFD in place of the invalid characters, and said so
+                results.extend(self.flag(spec, record, out["source_key"],
+                                         f"invalid text (lone UTF-16 surrogate escapes) in {', '.join(repaired)}: "
+                                         "replaced by U+FFFD", repaired[0], "warning", stream)
+                               for name, out in produced if name != FLAGGED)
         return results
 
     def flag(self, spec: OutputSpec, record: dict, source_key: str | None, reason: str, field: str | None,

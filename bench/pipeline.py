@@ -1,0 +1,177 @@
+"""Benchmark the whole pipeline as a user runs it: ``meltano run tap-topdesk target-intercom`` (the project's
+meltano.yml, sandbox environment, the plugins' environment variables pointing at sandboxes on free ports).
+
+Why sampling /proc: Meltano starts the tap and the target itself, so this script cannot ``wait4`` on them; every
+``SAMPLE_S`` it walks Meltano's process tree and keeps each process's ``VmHWM`` (the kernel's own peak RSS of that
+process), by role: ``meltano``, ``tap`` (tap-topdesk), ``target`` (target-intercom). Meltano's system dir (plugin
+venvs, state DB) is a temp dir, so the working tree's .meltano/ is never touched; the plugins are installed once per
+bench run and that time is reported apart from the runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tap_extract import ensure_dataset, expected_counts, topdesk_sandbox
+from target_load import TOKEN, intercom_sandbox, sandbox_stats
+
+ROOT = Path(__file__).resolve().parent.parent
+MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
+STATE_ID = "sandbox:tap-topdesk-to-target-intercom"
+SAMPLE_S = 0.2
+PROJECTED_RECORDS = 2_000_000
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = Path(entry.path, "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(root: int) -> list[int]:
+    tree, out, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(tree.get(pid, []))
+    return out
+
+
+def _role(pid: int, root: int) -> str | None:
+    """``meltano`` for the root; ``tap``/``target`` for a process running that executable (its plugin venv's
+    ``python .../bin/tap-topdesk`` or the console script itself); ``None`` for anything else."""
+    if pid == root:
+        return "meltano"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    names = {Path(arg.decode(errors="replace")).name for arg in argv[:2]}
+    return "tap" if "tap-topdesk" in names else "target" if "target-intercom" in names else None
+
+
+def _hwm_kb(pid: int) -> int:
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    return 0
+
+
+class PeakRss:
+    """Peak RSS by role of a process tree, sampled in a thread until ``stop()``."""
+
+    def __init__(self, root: int) -> None:
+        self.root, self.peak_kb = root, {"meltano": 0, "tap": 0, "target": 0}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.is_set():
+            for pid in _descendants(self.root):
+                role = _role(pid, self.root)
+                if role:
+                    self.peak_kb[role] = max(self.peak_kb[role], _hwm_kb(pid))
+            self._done.wait(SAMPLE_S)
+
+    def stop(self) -> dict[str, float]:
+        self._done.set()
+        self._thread.join()
+        return {role: round(kb / 1024, 1) for role, kb in self.peak_kb.items()}
+
+
+def base_env(sys_dir: Path) -> dict[str, str]:
+    """A user's shell: no stray plugin/Meltano settings, Meltano's system dir in ``sys_dir``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_", "MELTANO_"))}
+    return env | {"MELTANO_SYS_DIR_ROOT": str(sys_dir), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                  "MELTANO_ENVIRONMENT": "sandbox"}
+
+
+def meltano(*args: str, env: dict[str, str], log: Path) -> None:
+    with log.open("ab") as out:
+        result = subprocess.run([str(MELTANO), *args], cwd=ROOT, env=env, stdout=out, stderr=out)
+    if result.returncode:
+        raise RuntimeError(f"meltano {' '.join(args)} exited {result.returncode}: "
+                           f"{log.read_text(errors='replace')[-3000:]}")
+
+
+@contextlib.contextmanager
+def installed(tmp: Path) -> Iterator[tuple[Path, float]]:
+    """Meltano's system dir with both plugins installed (once per bench run); yields it and the install time."""
+    sys_dir = Path(tempfile.mkdtemp(prefix="bench-meltano-", dir=tmp))
+    start = time.perf_counter()
+    print("installing tap-topdesk and target-intercom into a temp Meltano system dir ...", file=sys.stderr)
+    env = base_env(sys_dir)
+    meltano("install", "extractor", "tap-topdesk", env=env, log=tmp / "meltano-install.log")
+    meltano("install", "loader", "target-intercom", env=env, log=tmp / "meltano-install.log")
+    yield sys_dir, time.perf_counter() - start
+
+
+def run(data: Path, scale: int, seed: int, sys_dir: Path, tmp: Path, rate_limit: int, latency_ms: float) -> dict:
+    """One ``meltano run tap-topdesk target-intercom`` of a fresh migration (state cleared, new ledger)."""
+    meta = ensure_dataset(data, scale, seed)
+    records = sum(expected_counts(meta).values()) + meta["counts"].get("assets", 0)
+    work = Path(tempfile.mkdtemp(prefix=f"pipeline-{scale}-", dir=tmp))
+    with topdesk_sandbox(data, meta["counts"], log=work / "topdesk-sandbox.log") as topdesk_url, \
+            intercom_sandbox(rate_limit, latency_ms, work / "intercom-sandbox.log") as intercom_url:
+        env = base_env(sys_dir) | {
+            "TAP_TOPDESK_URL": topdesk_url, "TAP_TOPDESK_EXPORTS_DIR": str(data / "exports"),
+            "TARGET_INTERCOM_API_URL": intercom_url, "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN,
+            "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
+            "TARGET_INTERCOM_REPORT_DIR": str(work / "reports"),
+            "TARGET_INTERCOM_FALLBACK_ADMIN_EMAIL": "fallback@sandbox.example"}
+        meltano("state", "clear", "--force", STATE_ID, env=env, log=work / "meltano.log")
+        print(f"meltano run tap-topdesk target-intercom on {records:,} TOPdesk records ...", file=sys.stderr)
+        start = time.perf_counter()
+        with (work / "meltano.log").open("ab") as out:
+            proc = subprocess.Popen([str(MELTANO), "run", "tap-topdesk", "target-intercom"], cwd=ROOT, env=env,
+                                    stdout=out, stderr=out)
+            sampler = PeakRss(proc.pid)
+            returncode = proc.wait()
+            peak = sampler.stop()
+        wall = time.perf_counter() - start
+        stats = sandbox_stats(intercom_url)
+    if returncode:
+        raise RuntimeError(f"meltano run exited {returncode}: "
+                           f"{(work / 'meltano.log').read_text(errors='replace')[-3000:]}")
+    summary = json.loads(next((work / "reports").glob("*/reconciliation.json")).read_text())
+    entities = summary.get("entities") or {}
+    written = sum(v.get("created", 0) + v.get("updated", 0) for v in entities.values())
+    return {
+        "scale": scale, "source_records": records, "intercom_records_written": written,
+        "failed": (summary.get("totals") or {}).get("failed"),
+        "requests_served": stats.get("requests_served"), "requests_over_limit": stats.get("requests_rejected_429"),
+        "wall_s": round(wall, 1), "records_per_s": round(records / wall, 1),
+        "peak_rss_mb": peak,
+    }
+
+
+def projection(runs: list[dict]) -> dict:
+    """Wall time for ``PROJECTED_RECORDS``: a line through the two largest runs (start-up costs apart from the
+    per-record cost); with one run, proportional to it, an upper bound since its start-up is scaled too."""
+    if len(runs) >= 2:
+        small, large = sorted(runs, key=lambda r: r["source_records"])[-2:]
+        per_record = (large["wall_s"] - small["wall_s"]) / (large["source_records"] - small["source_records"])
+        fixed = large["wall_s"] - per_record * large["source_records"]
+        basis = (f"line through {small['dataset']} and {large['dataset']}: {fixed:.0f} s + "
+                 f"{per_record * 1000:.2f} ms/record")
+    else:
+        per_record, fixed = runs[0]["wall_s"] / runs[0]["source_records"], 0.0
+        basis = f"proportional to {runs[0]['dataset']} (upper bound: its start-up is scaled too)"
+    return {"records": PROJECTED_RECORDS, "hours": round((fixed + per_record * PROJECTED_RECORDS) / 3600, 1),
+            "basis": basis}
