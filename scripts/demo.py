@@ -107,7 +107,8 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     print(f"   report: {rel(latest(env, '*/reconciliation.html'))} (+ .md, .json)")
 
     step("7. Meanwhile in TOPdesk: one call edited, one new call logged")
-    change_topdesk(topdesk, data)
+    edited, logged = change_topdesk(topdesk, data)
+    print(f"   edited {edited}, logged {logged}")
     run([t2i, "plan"], env)
 
     step("8. Delta: the same command reads only what changed")
@@ -128,8 +129,9 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     run([t2i, "handoff"], env)
 
 
-def change_topdesk(topdesk: str, data: Path) -> None:
-    """Through the sandbox's admin API, as an operator would in TOPdesk's UI."""
+def change_topdesk(topdesk: str, data: Path) -> tuple[str, str]:
+    """One call edited and one logged, through the sandbox's admin API as an operator would in TOPdesk's UI;
+    returns both call numbers (the end-to-end test makes the same change)."""
     incidents = [json.loads(line) for line in (data / "incidents.jsonl").read_text().splitlines()[:2]]
     edited = incidents[0]
     requests.patch(f"{topdesk}/__sandbox/incidents/{edited['id']}", timeout=30,
@@ -138,7 +140,7 @@ def change_topdesk(topdesk: str, data: Path) -> None:
     new = {**incidents[1], "id": str(uuid.uuid4()), "number": "I 9912 001", "briefDescription": "Logged during cutover",
            "creationDate": now, "modificationDate": now}
     requests.post(f"{topdesk}/__sandbox/incidents", json=new, timeout=30).raise_for_status()
-    print(f"   edited {edited['number']}, logged {new['number']}")
+    return edited["number"], new["number"]
 
 
 def serve_forever(intercom: str) -> int:

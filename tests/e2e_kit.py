@@ -18,6 +18,9 @@ import requests
 
 from sandbox_common.process import free_port, served
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from demo import change_topdesk  # noqa: F401 - the demo's TOPdesk change: the test makes exactly the same one
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"

@@ -6,12 +6,10 @@ verify -> rollback of the delta -> handoff. Asserts on the reports and on the In
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from e2e_kit import Sandboxes, cli, meltano, project_env, reports
+from e2e_kit import Sandboxes, change_topdesk, cli, meltano, project_env, reports
 
 SCALE = 40
 STATE_ID = "sandbox:tap-topdesk-to-target-intercom"
@@ -19,18 +17,6 @@ STATE_ID = "sandbox:tap-topdesk-to-target-intercom"
 
 def latest(workdir: Path, pattern: str) -> dict:
     return json.loads(reports(workdir, pattern)[-1].read_text())
-
-
-def change_topdesk(sb: Sandboxes) -> tuple[str, str]:
-    """An operator edits one call and logs a new one: the delta must carry exactly these."""
-    incidents = [json.loads(line) for line in (sb.dataset / "incidents.jsonl").read_text().splitlines()]
-    edited = incidents[0]
-    sb.topdesk_admin("PATCH", f"/incidents/{edited['id']}", json={"briefDescription": "Edited before cutover"})
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-    new = {**incidents[1], "id": str(uuid.uuid4()), "number": "I 9912 001", "briefDescription": "Logged during cutover",
-           "creationDate": now, "modificationDate": now}
-    sb.topdesk_admin("POST", "/incidents", json=new)
-    return edited["number"], new["number"]
 
 
 def ticket_numbers(sb: Sandboxes) -> list[str]:
@@ -91,7 +77,7 @@ def test_the_migration_as_a_user_runs_it(tmp_path: Path) -> None:
         assert reports(tmp_path, "*/reconciliation.html")
 
         # 7. a change in TOPdesk, then the delta: only the 2 changed calls are read; one new ticket, one updated
-        edited, logged = change_topdesk(sb)
+        edited, logged = change_topdesk(sb.topdesk_url, sb.dataset)
         meltano("run", "migrate", env=env)  # the job: same pipeline, same state ID
         delta_report = latest(tmp_path, "*/reconciliation.json")
         delta = delta_report["entities"]

@@ -25,7 +25,8 @@ from topdesk2intercom.audit_gaps import (
 )
 from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.audit_probe import deployment, probe_modules
-from topdesk2intercom.audit_scan import Scan, discover_catalog, run_scan
+from topdesk2intercom.audit_scan import Scan, run_scan
+from topdesk2intercom.plugins import discover_catalog
 from topdesk2intercom.project import Project, pass_project
 from topdesk2intercom.reports import write_report
 

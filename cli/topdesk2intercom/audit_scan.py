@@ -6,33 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 from tqdm import tqdm
 
 from map_topdesk_intercom.engine import FLAGGED, Engine
 from map_topdesk_intercom.mapfile import MapSpec
 from map_topdesk_intercom.propose import ASSET_BUILTINS, OPTIONAL_GROUPS, is_filled
-from topdesk2intercom.plugins import config_file, executable, tap_messages
+from topdesk2intercom.plugins import tap_messages
 
 #: RECORDs kept per stream in the audit's sample (plus, per optional field, the first record that fills it).
 SAMPLE_PER_STREAM = 25
-
-
-def discover_catalog(config: dict[str, t.Any]) -> dict[str, t.Any]:
-    """``tap-topdesk --discover`` (the catalog ``map propose`` and ``validate`` check against)."""
-    with config_file(config) as path:
-        done = subprocess.run([executable("tap-topdesk"), "--config", path, "--discover"], capture_output=True,
-                              text=True, encoding="utf-8", check=False)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise click.ClickException(f"tap-topdesk --discover exited with {done.returncode}:\n{tail}")
-    return json.loads(done.stdout)
 
 
 def archived_state(record: dict) -> bool | None:

@@ -24,9 +24,7 @@ from target_intercom.ledger import Ledger
 from target_intercom.rollback import open_ledger
 from topdesk2intercom.audit_gaps import INVENTORY, active_outputs
 from topdesk2intercom.audit_markdown import page_markdown
-from topdesk2intercom.audit_scan import discover_catalog
-from topdesk2intercom.mapping import select_only
-from topdesk2intercom.plugins import tap_messages
+from topdesk2intercom.plugins import discover_catalog, select_only, tap_messages
 from topdesk2intercom.project import Project, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 

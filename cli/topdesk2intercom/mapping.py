@@ -17,8 +17,8 @@ from map_topdesk_intercom.propose import OPTIONAL_GROUPS, OPTIONAL_TARGETS, is_f
 from map_topdesk_intercom.propose import main as transform_propose
 from target_intercom.client import IntercomError
 from topdesk2intercom.audit import CATALOG_FILE, SAMPLE_FILE
-from topdesk2intercom.audit_scan import SAMPLE_PER_STREAM, discover_catalog
-from topdesk2intercom.plugins import tap_messages
+from topdesk2intercom.audit_scan import SAMPLE_PER_STREAM
+from topdesk2intercom.plugins import discover_catalog, select_only, tap_messages
 from topdesk2intercom.project import Project, intercom_client, pass_project
 
 DEFAULT_OUT = "topdesk-intercom.map.yml"
@@ -46,20 +46,6 @@ def sample_streams(catalog: dict[str, t.Any]) -> set[str]:
     """What propose reads records of: the streams with optional fields it maps, and every asset type."""
     names = {s["tap_stream_id"] for s in catalog.get("streams") or []}
     return {n for n in names if n in OPTIONAL_TARGETS or n.startswith("assets_")}
-
-
-def select_only(catalog: dict[str, t.Any], wanted: set[str]) -> dict[str, t.Any]:
-    """The catalog with only ``wanted`` streams selected (stream-level metadata, breadcrumb [])."""
-    result = json.loads(json.dumps(catalog))
-    for stream in result.get("streams") or []:
-        selected = stream["tap_stream_id"] in wanted
-        entries = stream.setdefault("metadata", [])
-        top = next((m for m in entries if not m.get("breadcrumb")), None)
-        if top is None:
-            top = {"breadcrumb": [], "metadata": {}}
-            entries.append(top)
-        top.setdefault("metadata", {})["selected"] = selected
-    return result
 
 
 def extract_sample(config: dict[str, t.Any], catalog: dict[str, t.Any], path: Path,

@@ -34,6 +34,31 @@ def config_file(config: dict[str, t.Any]) -> t.Iterator[str]:
         Path(path).unlink(missing_ok=True)
 
 
+def discover_catalog(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """``tap-topdesk --discover`` (the catalog ``map propose`` and ``validate`` check against)."""
+    with config_file(config) as path:
+        done = subprocess.run([executable("tap-topdesk"), "--config", path, "--discover"], capture_output=True,
+                              text=True, encoding="utf-8", check=False)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise click.ClickException(f"tap-topdesk --discover exited with {done.returncode}:\n{tail}")
+    return json.loads(done.stdout)
+
+
+def select_only(catalog: dict[str, t.Any], wanted: set[str]) -> dict[str, t.Any]:
+    """The catalog with only ``wanted`` streams selected (stream-level metadata, breadcrumb [])."""
+    result = json.loads(json.dumps(catalog))
+    for stream in result.get("streams") or []:
+        selected = stream["tap_stream_id"] in wanted
+        entries = stream.setdefault("metadata", [])
+        top = next((m for m in entries if not m.get("breadcrumb")), None)
+        if top is None:
+            top = {"breadcrumb": [], "metadata": {}}
+            entries.append(top)
+        top.setdefault("metadata", {})["selected"] = selected
+    return result
+
+
 def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
                  state: dict | None = None) -> t.Iterator[dict]:
     """Every Singer message ``tap-topdesk`` prints, parsed, in order. The tap's log goes to our stderr only when
