@@ -283,7 +283,9 @@ class Loader:
     def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
         """The rows whose optional parents are written, or (at the end of the input) are not being written now; the
         others wait (see OPTIONAL_REFS). For parts: the tickets none of whose parts waits (``waiting`` collects
-        the others)."""
+        the others), and while input comes, none of whose parts was staged by an earlier run: that run died before
+        writing them, and this run's input may still bring the same ticket's older entries (it sends the whole
+        trail again), which must go first."""
         kind = writer.kind
         wanted = {row[0].source_key: optional_parents(kind, row[0].record) for row in rows}
         by_kind: dict[str, set[str]] = defaultdict(set)
@@ -300,7 +302,8 @@ class Loader:
         if not writer.grouped():
             return ready
         kept = {id(row) for row in ready}
-        waiting.update(self._group(writer, row) for row in rows if id(row) not in kept)
+        waiting.update(self._group(writer, row) for row in rows
+                       if id(row) not in kept or (not closing and row[0].run_id != self.ctx.run_id))
         return [row for row in ready if self._group(writer, row) not in waiting]
 
     @staticmethod
