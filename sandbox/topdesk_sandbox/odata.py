@@ -1,5 +1,5 @@
-"""The OData-like ``$filter`` of the assets API: ``eq ne gt lt ge le in``, ``and``/``or``, parentheses; dates
-(``'2017-05-26T18:30'``) are read as UTC instants."""
+"""The OData-like ``$filter`` of the assets API: ``eq ne gt lt ge le in``, ``isEmpty``/``isNotEmpty``, ``and``/``or``,
+parentheses; dates (``'2017-05-26T18:30'``) are read as UTC instants."""
 
 from __future__ import annotations
 
@@ -112,6 +112,9 @@ def compile_filter(text: str, resolve: Callable[[dict, str], object]) -> Predica
             return inner
         field = take()
         op = take().lower()
+        if op in ("isempty", "isnotempty"):  # "missing values and empty strings are considered empty" (spec)
+            empty = op == "isempty"
+            return lambda r: (resolve(r, field) in (None, "")) == empty
         if op == "in":
             if take() != "(":
                 raise ODataError("'in' needs a list")

@@ -20,7 +20,7 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_topdesk.pagination import Page, TopdeskOffsetPaginator, Window, WindowedReader, more_pages
+from tap_topdesk.pagination import Page, TopdeskOffsetPaginator, Window, WindowedReader, more_pages, offset_pages
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -31,6 +31,8 @@ LOGGER = logging.getLogger("tap-topdesk")
 QUIET_METRICS = logging.getLogger("tap-topdesk.child-metrics")
 QUIET_METRICS.setLevel(logging.WARNING)
 QUIET_METRICS.propagate = False
+#: Lower bound of a first sync without ``start_date``: older records are read by the outside-windows listing.
+FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 _DATE_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$",
@@ -355,7 +357,7 @@ class TopdeskStream(RESTStream):
         """
         start = self.get_starting_timestamp(context)
         if start is None:
-            start = datetime(2000, 1, 1, tzinfo=UTC)
+            start = FLOOR
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
         if self.has_bookmark(context):
             bookmark = parse_instant(str(self.get_context_state(context)["replication_key_value"]))
@@ -384,6 +386,9 @@ class WindowedTopdeskStream(TopdeskStream):
 
     Records are emitted window by window, each window sorted by (replication key, id), so ``is_sorted`` holds by
     construction and an interrupted sync resumes from the last STATE without gaps.
+
+    A record no window can hold (dated after now, or on a first sync without ``start_date``: undated or before
+    ``FLOOR``) is read first by one extra listing, warned about, and leaves the bookmark alone.
     """
 
     is_sorted = True
@@ -392,6 +397,10 @@ class WindowedTopdeskStream(TopdeskStream):
     fiql_field = "modificationDate"
     #: Parameter that restricts a listing to ids only (cheap recount of a multi-page window).
     ids_only_params: t.ClassVar[dict[str, str]] = {"fields": "id"}
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading_outside = False
 
     def window_filter(self, window: Window) -> str:
         """FIQL for a window: ``ge``/``gt`` on the start, ``lt`` on the end."""
@@ -407,12 +416,19 @@ class WindowedTopdeskStream(TopdeskStream):
         """FIQL AND-ed to the window filter (e.g. to leave archived records out)."""
         return None
 
-    def window_params(self, window: Window, offset: int, *, ids_only: bool) -> dict[str, t.Any]:
-        """The query parameters of one page of one window."""
+    def outside_filter(self, now: datetime, floor: datetime | None) -> str:
+        """FIQL for the records outside every window: after ``now``; with a ``floor``, also before it or undated."""
+        field = self.fiql_field
+        parts = [f"{field}=gt={fiql_datetime(now)}"]
+        if floor is not None:
+            parts += [f"{field}=lt={fiql_datetime(floor)}", f"{field}==null"]
+        return f"({','.join(parts)})" if len(parts) > 1 else parts[0]
+
+    def page_params(self, query: str, offset: int, *, ids_only: bool = False) -> dict[str, t.Any]:
+        """The query parameters of one page of a filtered listing (a window or the outside-windows listing)."""
         params = dict(self.base_params())
         if ids_only:
             params.update(self.ids_only_params)
-        query = self.window_filter(window)
         extra = self.extra_query()
         params["query"] = f"{query};{extra}" if extra else query
         if self.offset_param:
@@ -421,10 +437,16 @@ class WindowedTopdeskStream(TopdeskStream):
             params[self.size_param] = self.page_size
         return params
 
-    def fetch_page(self, window: Window, offset: int, context: Context | None, *, ids_only: bool = False) -> Page:
-        """One page of a window."""
-        response = self.get(self.path, self.window_params(window, offset, ids_only=ids_only), context=context)
+    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
+        """One page of a listing."""
+        response = self.get(self.path, params, context=context)
         return Page(self.extract(self.body(response)), more_pages(response))
+
+    def fetch_window_page(
+        self, window: Window, offset: int, context: Context | None, *, ids_only: bool = False
+    ) -> Page:
+        """One page of a window."""
+        return self.fetch_page(self.page_params(self.window_filter(window), offset, ids_only=ids_only), context)
 
     def signpost(self, context: Context | None) -> datetime:
         """The upper bound of this sync (its start): rows changed while it runs belong to the next one."""
@@ -436,17 +458,25 @@ class WindowedTopdeskStream(TopdeskStream):
         return (normalise_datetime(value) or "" if isinstance(value, str) else "", str(record.get("id")))
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """The records outside every window first, then the windows.
+
+        First, because an interrupted first sync resumes from a bookmark, and a resumed sync no longer looks for
+        undated or pre-``FLOOR`` records; and because no window can return a record read before the windows (they
+        hold neither undated records nor dates before the start or after the signpost).
+        """
         start, inclusive = self.start_bound(context)
+        end = self.signpost(context)
+        floor = FLOOR if self.get_starting_timestamp(context) is None else None
+        yield from self.read_outside(datetime.now(UTC), floor, context)
         reader = WindowedReader(
             stream_name=self.name,
-            fetch=lambda w, o: self.fetch_page(w, o, context),
-            fetch_ids=lambda w, o: self.fetch_page(w, o, context, ids_only=True),
+            fetch=lambda w, o: self.fetch_window_page(w, o, context),
+            fetch_ids=lambda w, o: self.fetch_window_page(w, o, context, ids_only=True),
             page_size=self.page_size or 1000,
             window_days=int(self.config.get("window_days", 90)),
             sort_key=self.sort_key,
             logger=self.logger,
         )
-        end = self.signpost(context)
         self.logger.info(
             "Stream '%s': reading %s %s %s → %s in %s-day windows",
             self.name,
@@ -457,6 +487,52 @@ class WindowedTopdeskStream(TopdeskStream):
             self.config.get("window_days", 90),
         )
         yield from reader.read(start, end, start_inclusive=inclusive)
+
+    def read_outside(self, now: datetime, floor: datetime | None, context: Context | None) -> t.Iterator[dict]:
+        """Page the records no window holds, warning about each: a migration must not lose them silently."""
+        query = self.outside_filter(now, floor)
+        found = 0
+        self._reading_outside = True
+        try:
+            pages = offset_pages(
+                lambda offset: self.fetch_page(self.page_params(query, offset), context), self.page_size or 1000
+            )
+            for page in pages:
+                for record in page.records:
+                    found += 1
+                    self.logger.warning(
+                        "%s %s: %s: read outside the windows",
+                        self.name,
+                        record.get("id"),
+                        self.outside_reason(record, now),
+                    )
+                    yield record
+        finally:
+            self._reading_outside = False
+        log = self.logger.warning if found else self.logger.info
+        log("Stream '%s': %d records outside every window, read apart with %s", self.name, found, query)
+
+    def outside_reason(self, record: dict, now: datetime) -> str:
+        """Why a record falls in no window: its replication key and value, and what is wrong with them."""
+        key = self.replication_key
+        value = record.get(key)
+        fixed = normalise_datetime(value) if isinstance(value, str) else None
+        if fixed is None:
+            return f"{key} is empty" if value in (None, "") else f"{key} {value!r} is not a date-time"
+        if parse_instant(fixed) > now:
+            return f"{key} {value} is in the future (after {now.isoformat()})"
+        return f"{key} {value} is before {FLOOR.date().isoformat()} and no start_date is configured"
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        """Records outside every window leave the bookmark alone.
+
+        Their dates lie outside the synced range: a future date would make every next delta skip all changes
+        until then, and an older one breaks ``is_sorted``. (A null date would be skipped by the SDK anyway, with
+        a vague warning; a missing key would crash it.) The SDK calls this for each record before it asks the
+        generator for the next one, so the flag set while ``read_outside`` yields is exact.
+        """
+        if not self._reading_outside:
+            super()._increment_stream_state(latest_record, context=context)
 
 
 class FiqlIncrementalStream(TopdeskStream):

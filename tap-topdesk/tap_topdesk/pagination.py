@@ -58,6 +58,17 @@ def more_pages(response: requests.Response) -> bool:
     return False
 
 
+def offset_pages(fetch: Callable[[int], Page], page_size: int) -> Iterator[Page]:
+    """Every page of one listing: offset 0, then ``page_size`` further while a page says more and is not empty."""
+    offset = 0
+    while True:
+        page = fetch(offset)
+        yield page
+        if not page.more or not page.records:
+            return
+        offset += page_size
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open range of the replication key; the first window after a bookmark excludes its start."""
@@ -219,17 +230,12 @@ class WindowedReader:
         collected: dict[t.Any, dict] = {}
         paged = 0
         pages = 0
-        offset = 0
         try:
-            while True:
-                page = self.fetch(window, offset)
+            for page in offset_pages(lambda offset: self.fetch(window, offset), self.page_size):
                 pages += 1
                 paged += len(page.records)
                 for record in page.records:
                     collected[self.record_id(record)] = record
-                if not page.more or not page.records:
-                    break
-                offset += self.page_size
             if paged != len(collected):
                 msg = f"paging returned {paged} rows but {len(collected)} distinct records (rows moved)"
                 raise WindowFailedError(msg)
@@ -255,11 +261,8 @@ class WindowedReader:
 
     def _recount(self, window: Window) -> set:
         assert self.fetch_ids is not None
+        fetch_ids = self.fetch_ids
         ids: set = set()
-        offset = 0
-        while True:
-            page = self.fetch_ids(window, offset)
+        for page in offset_pages(lambda offset: fetch_ids(window, offset), self.id_page_size):
             ids.update(self.record_id(r) for r in page.records)
-            if not page.more or not page.records:
-                return ids
-            offset += self.id_page_size
+        return ids

@@ -156,15 +156,26 @@ class AssetsStream(WindowedTopdeskStream):
         moment = value.astimezone(UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
-    def window_params(self, window: Window, offset: int, *, ids_only: bool) -> dict[str, t.Any]:
+    def window_filter(self, window: Window) -> str:
+        """``$filter`` for a window (this API speaks OData, not FIQL)."""
         op = "ge" if window.start_inclusive else "gt"
+        return (
+            f"modificationDate {op} '{self.asset_date(window.start)}' and "
+            f"modificationDate lt '{self.asset_date(window.end)}'"
+        )
+
+    def outside_filter(self, now: datetime, floor: datetime | None) -> str:
+        """``$filter`` for the assets outside every window (``isEmpty``: the API's documented test for no date)."""
+        parts = [f"modificationDate gt '{self.asset_date(now)}'"]
+        if floor is not None:
+            parts += [f"modificationDate lt '{self.asset_date(floor)}'", "modificationDate isEmpty"]
+        return " or ".join(parts)
+
+    def page_params(self, query: str, offset: int, *, ids_only: bool = False) -> dict[str, t.Any]:
         return {
             "templateId": self.template["id"],
             "fields": "name" if ids_only else self.requested_fields(),
-            "$filter": (
-                f"modificationDate {op} '{self.asset_date(window.start)}' and "
-                f"modificationDate lt '{self.asset_date(window.end)}'"
-            ),
+            "$filter": query,
             "$orderby": "modificationDate asc",
             "pageStart": offset,
             "pageSize": self.page_size,
