@@ -107,14 +107,13 @@ class Engine:
         warnings: list[tuple[str, dict]] = []
         for name, rule in spec.fields.items():
             try:
-                value, used_default = rule.evaluate(record, self.spec.strategies)
+                value, warning = rule.evaluate(record, self.spec.strategies)
             except FieldError as exc:
                 return [self.flag(spec, record, source_key, str(exc), name, stream=stream)]
-            if value is None:
-                continue
-            _set_path(out, name, value)
-            if used_default and rule.flag_default:
-                warnings.append(self.flag(spec, record, source_key, rule.flag_default, name, "warning", stream))
+            if warning:
+                warnings.append(self.flag(spec, record, source_key, warning, name, "warning", stream))
+            if value is not None:
+                _set_path(out, name, value)
         for group in self.required_any[spec.output]:
             if all(is_empty(get_path(out, name)) for name in group):
                 what = group[0] if len(group) == 1 else "one of " + ", ".join(group)

@@ -11,7 +11,8 @@ from map_topdesk_intercom.rules import HTML_MODES, MISSING, Condition, Rule, tem
 from map_topdesk_intercom.yamlines import LineDict
 
 RULE_KEYS = {"from", "template", "value", "first_of", "join", "separator", "object", "flags", "details", "escape",
-             "html", "lowercase", "mimetype", "enum", "unix", "as_list", "when", "default", "flag_default", "required"}
+             "html", "lowercase", "email", "mimetype", "enum", "unix", "as_list", "when", "default", "flag_default",
+             "required"}
 SOURCE_KEYS = ("from", "template", "value", "first_of", "join", "object", "flags", "details")
 
 
@@ -27,12 +28,13 @@ class RuleChecks:
         for item in items:
             iline = getattr(item, "line", line)
             if not isinstance(item, dict) or ("path" in item) == ("strategy" in item):
-                self.add(iline, "when: a condition is {path: X, present|equals|in: …} or {strategy: S, equals: V}")
+                self.add(iline, "when: a condition is {path: X, present|email|equals|in: …} or "
+                                "{strategy: S, equals: V}")
                 continue
-            unknown = set(item) - {"path", "strategy", "present", "equals", "in"}
+            unknown = set(item) - {"path", "strategy", "present", "email", "equals", "in"}
             if unknown:
                 self.add(iline, f"when: unknown keys {sorted(unknown)}")
-            tests = [k for k in ("present", "equals", "in") if k in item]
+            tests = [k for k in ("present", "email", "equals", "in") if k in item]
             if len(tests) > 1:
                 self.add(iline, f"when: use one test, not {tests}")
             if "in" in item and not isinstance(item["in"], list):
@@ -43,7 +45,7 @@ class RuleChecks:
             else:
                 self.check_path(schema, item["path"], iline)
             result.append(Condition(path=item.get("path"), strategy=item.get("strategy"), present=item.get("present"),
-                                    equals=item.get("equals", MISSING), among=item.get("in")))
+                                    email=item.get("email"), equals=item.get("equals", MISSING), among=item.get("in")))
         return result
 
     def check_path(self, schema: dict | None, path: t.Any, line: int) -> dict | None:
@@ -146,6 +148,10 @@ class RuleChecks:
             rule.lowercase = raw["lowercase"] is True
             if source_schema and not is_string_source:
                 self.add(lines("lowercase"), f"{where}: lowercase on a non-text field ({rule.from_})")
+        if "email" in raw:
+            rule.email = raw["email"] is True
+            if source_schema and not is_string_source:
+                self.add(lines("email"), f"{where}: email on a non-text field ({rule.from_})")
         if "unix" in raw:
             rule.unix = raw["unix"] is True
             if source_schema and not (is_string_source and source_schema.get("format") in ("date-time", "date")):

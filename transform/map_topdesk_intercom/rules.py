@@ -7,8 +7,10 @@ Sources (at most one): ``from`` (a dotted path; a numeric step indexes a list), 
 true), ``details`` (the record's remaining top-level fields as ``key: value`` lines, for free-form types). Transforms,
 applied in this order to a non-empty value: ``html`` (``text`` | ``sanitize``), ``lowercase``, ``mimetype`` (file
 name -> content type), ``enum`` (``map`` + optional ``default``), ``unix`` (RFC 3339 -> unix seconds), ``as_list``
-(wrap in a one-element list). Policies: ``when`` (the rule only applies if a condition holds), ``default`` (used when
-the value is empty; ``flag_default`` also reports it), ``required`` (empty -> the record is flagged, not output).
+(wrap in a one-element list). Check: ``email`` (a value that is not an e-mail address is left out, with a warning:
+Intercom keys people by e-mail, so a broken one must not reach it). Policies: ``when`` (the rule only applies if a
+condition holds), ``default`` (used when the value is empty; ``flag_default`` also reports it), ``required`` (empty ->
+the record is flagged, not output).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import nh3
+from email_validator import EmailNotValidError, validate_email
 
 MISSING: t.Any = object()
 PLACEHOLDER = re.compile(r"\{([A-Za-z_@][A-Za-z0-9_.@-]*)(\?)?\}")
@@ -108,6 +111,16 @@ def to_unix(value: t.Any) -> int:
 _BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote|pre)\s*>")
 
 
+def invalid_email(value: t.Any) -> str | None:
+    """Why ``value`` is not an address Intercom can hold (syntax and a deliverable-looking domain, no DNS lookup;
+    ``.test`` domains allowed for test workspaces), or None."""
+    try:
+        validate_email(str(value), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        return f"invalid e-mail {value!r} ({exc}): left out"
+    return None
+
+
 def html_to_text(value: str) -> str:
     """HTML -> plain text: scripts/styles dropped, block ends become line breaks, entities decoded."""
     marked = _BLOCK_END.sub("\n", value)
@@ -149,19 +162,22 @@ def details_text(record: dict, exclude: t.Collection[str]) -> str | None:
 
 @dataclass
 class Condition:
-    """``{path: X, present: true|false}``, ``{path: X, equals: V}``, ``{path: X, in: [..]}`` or
-    ``{strategy: NAME, equals: V}``."""
+    """``{path: X, present: true|false}``, ``{path: X, email: true|false}`` (holds an e-mail address or not),
+    ``{path: X, equals: V}``, ``{path: X, in: [..]}`` or ``{strategy: NAME, equals: V}``."""
 
     path: str | None = None
     strategy: str | None = None
     present: bool | None = None
     equals: t.Any = MISSING
     among: list | None = None
+    email: bool | None = None
 
     def holds(self, record: dict, strategies: t.Mapping[str, str]) -> bool:
         actual = strategies.get(self.strategy) if self.strategy else get_path(record, self.path or "")
         if self.present is not None:
             return (not is_empty(actual)) == self.present
+        if self.email is not None:
+            return (not is_empty(actual) and invalid_email(str(actual).strip()) is None) == self.email
         if self.equals is not MISSING:
             return actual == self.equals
         if self.among is not None:
@@ -190,6 +206,7 @@ class Rule:
     escape: str | None = None
     html: str | None = None
     lowercase: bool = False
+    email: bool = False
     mimetype: bool = False
     as_list: bool = False
     enum: dict | None = None
@@ -246,21 +263,27 @@ class Rule:
             value = [value]
         return value
 
-    def evaluate(self, record: dict, strategies: t.Mapping[str, str]) -> tuple[t.Any, bool]:
-        """(value, default_used); raises FieldError when a required value is missing or a transform fails."""
+    def evaluate(self, record: dict, strategies: t.Mapping[str, str]) -> tuple[t.Any, str | None]:
+        """(value, warning): the warning says what the record is output with instead of its own value (a rejected
+        e-mail, a flagged default). Raises FieldError when a required value is missing or a transform fails."""
         if not all_hold(self.when, record, strategies):
-            return None, False
+            return None, None
         value = self.source_value(record, strategies)
         if not is_empty(value):
             value = self.transform(value)
-        used_default = False
+        rejected = invalid_email(value) if self.email and not is_empty(value) else None
+        if rejected:
+            value = None
+        notes = [rejected] if rejected else []
         if is_empty(value) and self.default is not MISSING:
             default = self.default
             if isinstance(default, dict) and set(default) == {"template"}:
                 default = render(default["template"], record, self.escape)
-            value, used_default = default, True
+            value = default
+            if self.flag_default:
+                notes.append(self.flag_default)
         if is_empty(value):
             if self.required:
-                raise FieldError("missing required value")
-            return None, False
-        return value, used_default
+                raise FieldError(f"{rejected}; a value is required" if rejected else "missing required value")
+            return None, "; ".join(notes) or None
+        return value, "; ".join(notes) or None

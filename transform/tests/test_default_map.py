@@ -81,6 +81,16 @@ def test_persons_without_email_get_a_placeholder_and_a_flag(engine):
     assert {(f["severity"], f["field"], f["output"]) for f in flags} == {("warning", "email", "contacts")}
 
 
+def test_a_person_with_an_invalid_email_gets_a_placeholder_and_a_flag_naming_the_address(engine):
+    person = {**tap_records("persons")[0], "email": "not-an-email@@hostile..example"}
+    out = dict(engine.apply("persons", person))
+    contact, flag = out["contacts"], out["flagged"]
+    assert contact["email"] == f"topdesk-person-{person['id']}@placeholder.invalid"
+    assert contact["custom_attributes"]["topdesk_placeholder_email"] is True
+    assert (flag["record_id"], flag["field"], flag["severity"]) == (person["id"], "email", "warning")
+    assert flag["reason"].startswith("invalid e-mail 'not-an-email@@hostile..example'")
+
+
 def test_persons_attached_to_their_branch_company(engine):
     links = mapped(engine, "persons")["contact_companies"]
     person = tap_records("persons")[0]

@@ -36,25 +36,25 @@ def value(rule: Rule, record: dict = RECORD, strategies: dict | None = None):
 
 
 def test_from_copies_and_renames_nested_paths():
-    assert value(Rule(from_="caller.branch.name")) == ("Utrecht", False)
-    assert value(Rule(from_="caller.nothing.here")) == (None, False)
+    assert value(Rule(from_="caller.branch.name")) == ("Utrecht", None)
+    assert value(Rule(from_="caller.nothing.here")) == (None, None)
     assert get_path({"a": "not an object"}, "a.b") is None
 
 
 def test_template_strict_and_optional_placeholders():
-    assert value(Rule(template="{number} {briefDescription}")) == ("I 2209 001 Printer jams", False)
+    assert value(Rule(template="{number} {briefDescription}")) == ("I 2209 001 Printer jams", None)
     assert render("{number} {missing}", RECORD) is None  # a missing {path} empties the whole template
     assert render("{number} {missing?}", RECORD) == "I 2209 001"
     assert render("closed={closed}", RECORD) == "closed=true"
 
 
 def test_value_is_a_constant():
-    assert value(Rule(value="user")) == ("user", False)
+    assert value(Rule(value="user")) == ("user", None)
 
 
 def test_first_of_takes_the_first_non_empty_alternative():
     rule = Rule(first_of=[Rule(from_="empty"), Rule(template="x-{missing}"), Rule(from_="number")])
-    assert value(rule) == ("I 2209 001", False)
+    assert value(rule) == ("I 2209 001", None)
 
 
 def test_html_text_drops_scripts_and_keeps_line_breaks():
@@ -69,20 +69,38 @@ def test_html_sanitize_removes_scripts_and_data_urls():
 
 
 def test_lowercase_for_email_dedupe():
-    assert value(Rule(from_="email", lowercase=True)) == ("pair.0.contact@kiemstra.example", False)
+    assert value(Rule(from_="email", lowercase=True)) == ("pair.0.contact@kiemstra.example", None)
+
+
+def test_email_check_leaves_out_a_broken_address_and_says_so():
+    record = {"id": "p9", "email": " Not-An-Email@@Hostile..Example ", "ok": "Ann@Example.COM", "dev": "a@b.test"}
+    placeholder = {"template": "topdesk-person-{id}@placeholder.invalid"}
+    rule = Rule(from_="email", lowercase=True, email=True, default=placeholder, flag_default="no email")
+    got, warning = value(rule, record)
+    assert got == "topdesk-person-p9@placeholder.invalid"
+    assert warning.startswith("invalid e-mail 'not-an-email@@hostile..example' (") and warning.endswith("; no email")
+    assert value(Rule(from_="ok", lowercase=True, email=True), record) == ("ann@example.com", None)
+    assert value(Rule(from_="dev", email=True), record) == ("a@b.test", None)  # test workspaces
+    left_out, warning = value(Rule(from_="email", email=True), record)
+    assert left_out is None and "left out" in warning
+    with pytest.raises(FieldError, match=r"invalid e-mail .*a value is required"):
+        value(Rule(from_="email", email=True, required=True), record)
+    assert Condition(path="email", email=False).holds(record, {})
+    assert Condition(path="missing", email=False).holds(record, {})
+    assert Condition(path="ok", email=True).holds(record, {})
 
 
 def test_enum_map_default_and_unmapped_value():
     rule = Rule(from_="closed", enum={True: False, False: True})
-    assert value(rule) == (False, False)
+    assert value(rule) == (False, None)
     mapped = Rule(from_="priority.name", enum={"P2 - High": "high"}, enum_default="normal")
-    assert value(mapped) == ("normal", False)
+    assert value(mapped) == ("normal", None)
     with pytest.raises(FieldError, match="not in the enum map"):
         value(Rule(from_="priority.name", enum={"P2 - High": "high"}))
 
 
 def test_unix_converts_rfc3339_and_flags_invalid_dates():
-    assert value(Rule(from_="callDate", unix=True)) == (1662588264, False)
+    assert value(Rule(from_="callDate", unix=True)) == (1662588264, None)
     assert to_unix("2022-09-07T22:04:24Z") == 1662588264
     assert to_unix("2022-09-07T22:04:24") == 1662588264  # naive = UTC
     with pytest.raises(FieldError, match="invalid date '07-09-2022 22:04'"):
@@ -90,10 +108,10 @@ def test_unix_converts_rfc3339_and_flags_invalid_dates():
 
 
 def test_default_constant_template_and_flag():
-    assert value(Rule(from_="empty", default="n/a")) == ("n/a", True)
+    assert value(Rule(from_="empty", default="n/a")) == ("n/a", None)
     rule = Rule(from_="empty", default={"template": "topdesk-person-{id}@placeholder.invalid"}, flag_default="x")
-    assert value(rule) == ("topdesk-person-p1@placeholder.invalid", True)
-    assert value(Rule(from_="number", default="n/a")) == ("I 2209 001", False)
+    assert value(rule) == ("topdesk-person-p1@placeholder.invalid", "x")
+    assert value(Rule(from_="number", default="n/a")) == ("I 2209 001", None)
 
 
 def test_required_raises_on_empty():
@@ -109,10 +127,10 @@ def test_when_conditions():
     among = Condition(path="priority.name", among=["P1 - Critical", "P2 - High"])
     strategy = Condition(strategy="calls", equals="tickets")
     for condition in (present, absent, equals, among, strategy):
-        assert value(Rule(value="yes", when=[condition])) == ("yes", False)
-    assert value(Rule(value="yes", when=[Condition(strategy="calls", equals="conversations")])) == (None, False)
+        assert value(Rule(value="yes", when=[condition])) == ("yes", None)
+    assert value(Rule(value="yes", when=[Condition(strategy="calls", equals="conversations")])) == (None, None)
     # a rule whose condition does not hold is skipped, even when required
-    assert value(Rule(value="x", required=True, when=[Condition(path="empty", present=True)])) == (None, False)
+    assert value(Rule(value="x", required=True, when=[Condition(path="empty", present=True)])) == (None, None)
 
 
 def test_condition_defaults_to_present():
@@ -126,44 +144,44 @@ def test_numeric_path_steps_index_lists():
     record = {"@assignments": {"persons": [{"person": {"name": "Ann"}}, {"person": {"name": "Bob"}}]}}
     assert get_path(record, "@assignments.persons.1.person.name") == "Bob"
     assert get_path(record, "@assignments.persons.5.person.name") is None
-    assert value(Rule(template="{@assignments.persons.0.person.name} et al."), record) == ("Ann et al.", False)
+    assert value(Rule(template="{@assignments.persons.0.person.name} et al."), record) == ("Ann et al.", None)
 
 
 def test_join_concatenates_the_non_empty_parts_with_a_separator():
     rule = Rule(join=[Rule(template="Permissions of {number}:"), Rule(from_="empty"), Rule(from_="priority.name")],
                 separator=" ")
-    assert value(rule) == ("Permissions of I 2209 001: P1 - Critical", False)
-    assert value(Rule(join=[Rule(from_="empty"), Rule(from_="nothing")])) == (None, False)
+    assert value(rule) == ("Permissions of I 2209 001: P1 - Critical", None)
+    assert value(Rule(join=[Rule(from_="empty"), Rule(from_="nothing")])) == (None, None)
 
 
 def test_template_escape_html_escapes_the_values_not_the_template():
     record = {"cause": "a < b & <script>x</script>"}
     rule = Rule(template="<p>{cause}</p>", escape="html")
-    assert value(rule, record) == ("<p>a &lt; b &amp; &lt;script&gt;x&lt;/script&gt;</p>", False)
+    assert value(rule, record) == ("<p>a &lt; b &amp; &lt;script&gt;x&lt;/script&gt;</p>", None)
 
 
 def test_object_builds_a_json_object_and_as_list_wraps_it():
     rule = Rule(object={"name": Rule(from_="file"), "content_type": Rule(from_="file", mimetype=True),
                         "data": Rule(from_="data"), "missing": Rule(from_="nothing")}, as_list=True)
     assert value(rule, {"file": "scan.PDF", "data": "QUJD"}) == (
-        [{"name": "scan.PDF", "content_type": "application/pdf", "data": "QUJD"}], False)
-    assert value(Rule(from_="file", mimetype=True), {"file": "blob.unknownext"}) == ("application/octet-stream", False)
-    assert value(Rule(object={"a": Rule(from_="nothing")}, as_list=True), {}) == (None, False)
+        [{"name": "scan.PDF", "content_type": "application/pdf", "data": "QUJD"}], None)
+    assert value(Rule(from_="file", mimetype=True), {"file": "blob.unknownext"}) == ("application/octet-stream", None)
+    assert value(Rule(object={"a": Rule(from_="nothing")}, as_list=True), {}) == (None, None)
 
 
 def test_flags_lists_the_boolean_fields_that_are_true():
     record = {"installer": True, "problemManager": False, "changeCoordinator": True, "stockManager": None}
     rule = Rule(flags=["installer", "problemManager", "changeCoordinator", "stockManager"])
-    assert value(rule, record) == (["installer", "changeCoordinator"], False)
-    assert value(Rule(flags=["problemManager"]), record) == (None, False)
+    assert value(rule, record) == (["installer", "changeCoordinator"], None)
+    assert value(Rule(flags=["problemManager"]), record) == (None, None)
 
 
 def test_details_lists_the_remaining_top_level_fields():
     record = {"id": "a1", "name": "CAR-1", "@status": "OK", "make": {"id": "m", "name": "Renault"}, "mileage": 12.0,
               "seats": None, "tags": ["x"], "issued": False, "plate": "V-644-XS"}
     assert value(Rule(details=["id", "name"]), record) == (
-        "issued: false\nmake: Renault\nmileage: 12\nplate: V-644-XS", False)
-    assert value(Rule(details=["id", "name", "make", "mileage", "issued", "plate"]), record) == (None, False)
+        "issued: false\nmake: Renault\nmileage: 12\nplate: V-644-XS", None)
+    assert value(Rule(details=["id", "name", "make", "mileage", "issued", "plate"]), record) == (None, None)
 
 
 def test_lists_render_as_comma_separated_text_in_templates():
