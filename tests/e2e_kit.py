@@ -40,26 +40,30 @@ class Sandboxes:
     intercom_url: str
     dataset: Path
     counts: dict[str, int]
+    token: str = INTERCOM_TOKEN
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, workdir: Path, *, scale: int, seed: int = 7) -> Iterator[Sandboxes]:
+    def started(cls, workdir: Path, *, scale: int, seed: int = 7, app_password: str | None = None,
+                token: str = INTERCOM_TOKEN) -> Iterator[Sandboxes]:
         """A generated TOPdesk dataset served by ``topdesk-sandbox``, and an empty ``intercom-sandbox`` (its
-        custom object types are created later, as an admin would, from the confirmed map)."""
+        custom object types are created later, as an admin would, from the confirmed map). ``app_password`` and
+        ``token``: the credentials they accept, when not the sandbox environment's."""
         data = workdir / "dataset"
         subprocess.run([str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed),
                         "--out", str(data)], check=True, capture_output=True)
         counts = json.loads((data / "manifest.json").read_text())["counts"]
         topdesk, intercom = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-        with served([BIN / "topdesk-sandbox", "serve", "--data", data, "--port", topdesk.rsplit(":", 1)[1]],
-                    topdesk, log=workdir / "topdesk-sandbox.log") as health, \
-                served([BIN / "intercom-sandbox", "serve", "--port", intercom.rsplit(":", 1)[1]], intercom,
-                       log=workdir / "intercom-sandbox.log"):
+        password = ["--password", app_password] if app_password else []
+        with served([BIN / "topdesk-sandbox", "serve", "--data", data, "--port", topdesk.rsplit(":", 1)[1],
+                     *password], topdesk, log=workdir / "topdesk-sandbox.log") as health, \
+                served([BIN / "intercom-sandbox", "serve", "--port", intercom.rsplit(":", 1)[1], "--token", token],
+                       intercom, log=workdir / "intercom-sandbox.log"):
             assert health["counts"] == counts, "the server on that port is not serving our dataset"
-            yield cls(topdesk, intercom, data, counts)
+            yield cls(topdesk, intercom, data, counts, token)
 
     def intercom(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        headers = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.16",
+        headers = {"Authorization": f"Bearer {self.token}", "Intercom-Version": "2.16",
                    "Accept": "application/json"}
         return requests.request(method, f"{self.intercom_url}{path}", headers=headers, timeout=30, **kwargs)
 

@@ -1,7 +1,9 @@
 """Secrets never leak (issue 7): a whole migration (audit, plan, tap | target, verify, rollback --dry-run, every
 step a process) runs with recognisable secrets on both sandboxes; then every byte it left behind (each process's
 stdout and stderr, the Singer state, the SQLite ledger, every report folder) is searched for the TOPdesk
-application password, the Intercom token and the Basic auth header TOPdesk's password travels in: zero hits."""
+application password, the Intercom token and the Basic auth header TOPdesk's password travels in: zero hits.
+The same through Meltano, as a user runs it (secrets in the plugins' environment variables): Meltano's own state
+database, run logs and run directory are searched too."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import json
 import time
 from pathlib import Path
 
+import requests
 from cli_testkit import TOPDESK_LOGIN, Migration
+from e2e_kit import Sandboxes, cli, meltano, meltano_sys_dir, project_env, reports
 from reliability_kit import Logs, grep_tree, run_cli, run_pipeline
 
 APP_PASSWORD = "S3CRET-app-pw-7f3a"
@@ -51,4 +55,37 @@ def test_no_secret_in_any_log_state_ledger_or_report(tmp_path: Path) -> None:
                      skip=[m.tap_config_path, m.target_config_path])
     print(f"\n[secrets] {time.monotonic() - started:.1f} s, {sum(1 for p in tmp_path.rglob('*') if p.is_file())} "
           f"files searched")
+    assert hits == [], "secrets leaked:\n" + "\n".join(hits)
+
+
+def test_no_secret_in_meltanos_state_logs_or_run_directory(tmp_path: Path) -> None:
+    """Full run and delta run with ``meltano run migrate``, the CLI around them: Meltano writes each plugin's config
+    (with the secrets) into its run directory for the run; nothing may stay behind, in the state it keeps, in its
+    logs, or in what the commands print."""
+    started = time.monotonic()
+    secrets = {"TAP_TOPDESK_APP_PASSWORD": APP_PASSWORD, "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN}
+    with Sandboxes.started(tmp_path, scale=15, app_password=APP_PASSWORD, token=TOKEN) as sb:
+        env = project_env(sb, tmp_path, **secrets)
+        printed = [cli("provision", env=env, expect=1)]
+        to_create = json.loads(reports(tmp_path, "provision-*/provision.json")[-1].read_text())["ui_objects_to_create"]
+        requests.post(f"{sb.intercom_url}/__sandbox/custom_object_types", json=to_create, timeout=30).raise_for_status()
+        state_id = "sandbox:tap-topdesk-to-target-intercom:secrets-test"
+        printed += [meltano("install", "extractor", "tap-topdesk", env=env),
+                    meltano("install", "loader", "target-intercom", env=env)]
+        for _ in range(2):  # the full run, then a delta from the state Meltano kept
+            printed.append(meltano("run", "--state-id-suffix", "secrets-test", "tap-topdesk", "target-intercom",
+                                   env=env))
+        printed += [meltano("state", "get", state_id, env=env), cli("verify", "--seed", "3", env=env)]
+        assert sb.intercom("GET", "/contacts").json()["total_count"] > 0
+
+    logs = tmp_path / "printed"
+    logs.mkdir()
+    for i, result in enumerate(printed):
+        (logs / f"{i:02d}.out").write_text(result.stdout + result.stderr)
+    state = json.loads(printed[-2].stdout)
+    assert state["singer_state"]["bookmarks"], "no state was kept: the delta run was not tested"
+    needles = [APP_PASSWORD, TOKEN, BASIC, f"Bearer {TOKEN}"]
+    hits = grep_tree(tmp_path, needles) + [f"<meltano>/{hit}" for hit in grep_tree(meltano_sys_dir(), needles)]
+    print(f"\n[secrets/meltano] {time.monotonic() - started:.1f} s; Meltano system dir "
+          f"{sum(1 for p in meltano_sys_dir().rglob('*') if p.is_file())} files searched")
     assert hits == [], "secrets leaked:\n" + "\n".join(hits)
