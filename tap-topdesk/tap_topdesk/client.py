@@ -549,8 +549,14 @@ class FiqlIncrementalStream(TopdeskStream):
     fiql_archived = True
 
     def since_query(self, context: Context | None) -> str:
+        """After the bookmark (or from ``start_date``); on a first sync without ``start_date`` also the records a
+        date range cannot hold (undated, before ``FLOOR``), as the windowed streams read them apart."""
         start, inclusive = self.start_bound(context)
-        return f"{self.fiql_field}={'ge' if inclusive else 'gt'}={fiql_datetime(start)}"
+        field = self.fiql_field
+        since = f"{field}={'ge' if inclusive else 'gt'}={fiql_datetime(start)}"
+        if self.has_bookmark(context) or self.get_starting_timestamp(context) is not None:
+            return since
+        return f"({since},{field}=lt={fiql_datetime(FLOOR)},{field}==null)"
 
     def archived_query(self) -> str | None:
         if not self.fiql_archived:

@@ -27,6 +27,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     with_trail = {entry["_incidentId"] for entry in records["incident_progresstrail"]}
     call = next(c for c in records["incidents"] if c["id"] in with_trail)
     call["modificationDate"] = None
+    records["operators"][0]["modificationDate"] = None
+    records["branches"][0]["modificationDate"] = ANCIENT
     records["assets"][0]["modificationDate"] = None
     records["assets"][1]["modificationDate"] = "2030-01-01T00:00:00.000"
     out = tmp_path_factory.mktemp("outside-windows")
@@ -39,6 +41,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "ancient": persons[3]["id"],
         "later": persons[4]["id"],
         "call": call["id"],
+        "operator_null": records["operators"][0]["id"],
+        "branch_ancient": records["branches"][0]["id"],
         "asset_null": records["assets"][0]["id"],
         "asset_future": records["assets"][1]["id"],
     }
@@ -90,3 +94,11 @@ def test_undated_and_future_assets_arrive(planted: dict[str, str]) -> None:
     run = sync(config(planted["url"]))
     ids = [m["record"]["id"] for m in run.messages if m["type"] == "RECORD" and m["stream"].startswith("assets_")]
     assert ids.count(planted["asset_null"]) == ids.count(planted["asset_future"]) == 1
+
+
+def test_small_lists_read_undated_and_ancient_records_on_a_first_sync(planted: dict[str, str]) -> None:
+    """Operators and branches are small lists filtered by one FIQL date condition: on a first sync it also admits
+    what a date range cannot hold."""
+    run = sync(config(planted["url"]), streams=["operators", "branches"])
+    assert planted["operator_null"] in {r["id"] for r in run.records("operators")}
+    assert planted["branch_ancient"] in {r["id"] for r in run.records("branches")}
