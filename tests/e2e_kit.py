@@ -3,10 +3,12 @@ never its internals. A uniquely named module (test folders are not packages)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,8 +32,10 @@ INTERCOM_TOKEN = "sandbox-intercom-token"  # the sandbox environment's token in 
 @functools.cache
 def meltano_sys_dir() -> Path:
     """One Meltano system dir (plugin venvs, state DB) per test process: plugins are installed once, and the
-    working tree's .meltano/ is never touched."""
-    return Path(tempfile.mkdtemp(prefix="t2i-meltano-"))
+    working tree's .meltano/ is never touched; removed when the test process ends."""
+    path = Path(tempfile.mkdtemp(prefix="t2i-meltano-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 @dataclass
