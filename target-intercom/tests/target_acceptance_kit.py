@@ -232,39 +232,45 @@ class Progress:
     def now(self) -> tuple[int, int, int]:
         return self.contacts(), self.tickets(), self.parts()
 
+    def total(self) -> int:
+        return sum(self.now())
 
-KillPoint = tuple[str, Callable[[], bool]]
+
+#: (label, what to count, kill once the count reaches this)
+KillPoint = tuple[str, Callable[[], int], int]
 
 
 def kill_point(progress: Progress, kind: str, at: int) -> KillPoint:
     """Kill once the sandbox holds ``at`` contacts, tickets or parts."""
     count = {"contacts": progress.contacts, "tickets": progress.tickets, "parts": progress.parts}[kind]
-    return f"{at} {kind}", lambda: count() >= at
+    return f"{at} {kind}", count, at
 
 
 def seeded_kill_points(progress: Progress, totals: dict[str, int], n: int, seed: int) -> list[KillPoint]:
-    """``n`` kill points at seeded random fractions (5-95%) of the contacts, tickets or parts the migration will
-    write (``totals``), in the order a migration reaches them (issue 7's crash/resume suite)."""
+    """``n`` kill points at seeded random fractions (5-95%) of everything the migration writes (contacts + tickets
+    + parts, ``totals``), in increasing order: each run gets further than the last (issue 7's crash/resume suite).
+    Counted as a whole because the kinds are written side by side (contacts finish after most tickets)."""
     pick = random.Random(seed)
-    kinds = ["contacts", "tickets", "parts"]
-    chosen = sorted(((pick.choice(kinds), pick.uniform(0.05, 0.95)) for _ in range(n)),
-                    key=lambda c: (kinds.index(c[0]), c[1]))
-    return [kill_point(progress, kind, int(totals[kind] * fraction)) for kind, fraction in chosen]
+    whole = sum(totals.values())
+    return [(f"{fraction:.0%} of {whole} objects", progress.total, int(whole * fraction))
+            for fraction in sorted(pick.uniform(0.05, 0.95) for _ in range(n))]
 
 
 def kill_and_resume(messages: Path, config: Path, points: t.Sequence[KillPoint], progress: Progress,
                     workdir: Path, poll_s: float = 0.005) -> list[tuple[str, tuple[int, int, int]]]:
     """Run the target as its own process (console script, ``messages`` on stdin) once per kill point, SIGKILL it
-    as soon as the point is reached, then once more to the end (must exit 0). Returns the points actually killed
-    at with what the sandbox held then (a run may finish before its point is reached)."""
+    as soon as the point is reached (and this run has written something: an earlier run may have passed the point
+    already), then once more to the end (must exit 0). Returns the points actually killed at with what the sandbox
+    held then (a run may finish before its point is reached)."""
     killed = []
     stderr_path = workdir / "target-stderr.log"
-    for label, reached in [*points, ("to the end", lambda: False)]:
+    for label, count, at in [*points, ("to the end", lambda: 0, 1)]:
+        at = max(at, count() + 1)
         with messages.open("rb") as stdin, stderr_path.open("ab") as stderr:
             process = subprocess.Popen([str(TARGET_BIN), "--config", str(config)], stdin=stdin,
                                        stdout=subprocess.DEVNULL, stderr=stderr, cwd=workdir)
             while process.poll() is None:
-                if reached():
+                if count() >= at:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait()
                     killed.append((label, progress.now()))
