@@ -282,8 +282,6 @@ class Rule:
             value = default
             if self.flag_default:
                 notes.append(self.flag_default)
-        if is_empty(value):
-            if self.required:
-                raise FieldError(f"{rejected}; a value is required" if rejected else "missing required value")
-            return None, "; ".join(notes) or None
-        return value, "; ".join(notes) or None
+        if is_empty(value) and self.required:
+            raise FieldError(f"{rejected}; a value is required" if rejected else "missing required value")
+        return (None if is_empty(value) else value), "; ".join(notes) or None
