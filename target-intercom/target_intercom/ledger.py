@@ -580,6 +580,12 @@ class Ledger:
 
         return self._write(run)
 
+    def held_record(self, kind: str, source_key: str) -> dict | None:
+        """The staged, not yet written version of one record, if there is one."""
+        q = sa.select(H.record).where(H.kind == kind, H.source_key == str(source_key))
+        row = self._read(lambda conn: conn.execute(q).scalar())
+        return None if row is None else json.loads(row)
+
     def held_counts(self) -> dict[str, int]:
         q = sa.select(H.kind, sa.func.count()).group_by(H.kind)
         return {k: int(n) for k, n in self._read(lambda c: c.execute(q).all())}

@@ -38,9 +38,11 @@ class Harness:
         self.run_id = self.ledger.start_run({"test": True})
         return WriteContext(self.client, self.ledger, self.run_id, self.directory, dict(self.settings))
 
-    def run(self, *batches: tuple[str, list[dict]]) -> dict[str, dict[str, int]]:
-        """Stage each (kind, records) batch and pump after each, as the sinks do; returns this run's counts."""
-        loader = Loader(self.context(), concurrency=8, max_retries=3, logger=logging.getLogger("test-writers"))
+    def run(self, *batches: tuple[str, list[dict]], concurrency: int = 8) -> dict[str, dict[str, int]]:
+        """Stage each (kind, records) batch and pump after each, as the sinks do; returns this run's counts.
+        ``concurrency=1``: records are written one at a time, in the order staged."""
+        loader = Loader(self.context(), concurrency=concurrency, max_retries=3,
+                        logger=logging.getLogger("test-writers"))
         try:
             loader.settle_intents()
             for kind, records in batches:

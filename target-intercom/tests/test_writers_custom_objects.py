@@ -118,6 +118,23 @@ def test_parent_links_write_the_acyclic_part_and_report_cycles(harness: Harness)
     assert got["a1"]["custom_attributes"]["Parent asset"] == [ids[3]]
 
 
+def test_a_cycle_broken_in_topdesk_is_judged_by_the_new_parent_even_before_it_is_written(harness: Harness) -> None:
+    """3 <- 1 and 2 <- 3 are written, 1 <- 2 closed the cycle and was skipped. TOPdesk gives 3 a new parent (4);
+    the re-run writes 1 <- 2 first (one at a time, in this order), while 3's link still points at 2: it is not a
+    cycle any more, and is written."""
+    assets = [asset(n) for n in range(1, 5)]
+    harness.run(("custom_object_instances", assets), ("custom_object_links", [parent_link(11, 3, 2),
+                                                                              parent_link(12, 1, 3)]))
+    harness.run(("custom_object_links", [parent_link(10, 2, 1)]))
+    assert "would close a cycle" in harness.issues("skipped")[0]["reason"]
+    counts = harness.run(("custom_object_links", [parent_link(10, 2, 1), parent_link(12, 1, 3),
+                                                  parent_link(11, 3, 4)]), concurrency=1)
+    assert counts["custom_object_links"] == {"received": 3, "created": 1, "unchanged": 1, "updated": 1}
+    got = instances(harness)
+    parents = {n: got[f"a{n}"]["custom_attributes"].get("Parent asset") for n in range(1, 5)}
+    assert parents == {1: [got["a3"]["id"]], 2: [got["a1"]["id"]], 3: [got["a4"]["id"]], 4: None}
+
+
 def test_links_from_tickets_use_the_ticket_types_relationship_attribute(harness: Harness) -> None:
     # the relationship attribute of the ticket type is created in the UI with the object type; here by the API
     ticket_type = harness.post("/ticket_types", {"name": "TOPdesk Call", "category": "Customer"})

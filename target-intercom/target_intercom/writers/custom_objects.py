@@ -185,7 +185,7 @@ class CustomObjectLinkWriter(Writer):
                 if up is None or up.status != "written":
                     path = []
                     break
-                node = up.extra["parent"]
+                node = self._parent_after_this_run(ctx, node, up)
                 path.append(node)
             if path:
                 members = " -> ".join(path)
@@ -195,6 +195,14 @@ class CustomObjectLinkWriter(Writer):
             ctx.ledger.record_written(EDGES, key, to_id, "", ctx.run_id, created=False,
                                       extra={"parent": parent, "link": record["source_key"]})
             return key
+
+    def _parent_after_this_run(self, ctx: WriteContext, child: str, edge: Entity) -> str:
+        """The parent ``child`` will have: a newer version of its link staged in this run (its parent changed in
+        TOPdesk) wins over the written edge. Links are written concurrently, so a cycle this run breaks must not be
+        found through an edge that is about to change."""
+        staged = ctx.ledger.held_record(self.kind, edge.extra.get("link") or "")
+        refs = (staged or {}).get("refs") or {}
+        return refs["to"] if refs.get("from") == child and refs.get("to") else edge.extra["parent"]
 
     # ------------------------------------------------------------------ reading and writing relationship lists
 
