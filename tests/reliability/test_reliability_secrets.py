@@ -59,9 +59,9 @@ def test_no_secret_in_any_log_state_ledger_or_report(tmp_path: Path) -> None:
 
 
 def test_no_secret_in_meltanos_state_logs_or_run_directory(tmp_path: Path) -> None:
-    """Full run and delta run with ``meltano run migrate``, the CLI around them: Meltano writes each plugin's config
-    (with the secrets) into its run directory for the run; nothing may stay behind, in the state it keeps, in its
-    logs, or in what the commands print."""
+    """A full and a delta ``meltano run tap-topdesk target-intercom`` (a state ID of its own), the CLI around them:
+    Meltano writes each plugin's config (with the secrets) into its run directory for the run; nothing may stay
+    behind, in the state it keeps, in its logs, or in what the commands print."""
     started = time.monotonic()
     secrets = {"TAP_TOPDESK_APP_PASSWORD": APP_PASSWORD, "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN}
     with Sandboxes.started(tmp_path, scale=15, app_password=APP_PASSWORD, token=TOKEN) as sb:
