@@ -349,6 +349,11 @@ class TopdeskStream(RESTStream):
         state = self.get_context_state(context)
         return bool(state.get("replication_key_value"))
 
+    def from_the_floor(self, context: Context | None) -> bool:
+        """A first sync without ``start_date``: it starts at ``FLOOR``, so it also reads what no date range can hold
+        (undated records, older ones)."""
+        return not self.has_bookmark(context) and self.get_starting_timestamp(context) is None
+
     def start_bound(self, context: Context | None) -> tuple[datetime, bool]:
         """(lower bound, inclusive?): the bookmark exclusively, else ``start_date`` inclusively.
 
@@ -466,7 +471,7 @@ class WindowedTopdeskStream(TopdeskStream):
         """
         start, inclusive = self.start_bound(context)
         end = self.signpost(context)
-        floor = FLOOR if self.get_starting_timestamp(context) is None else None
+        floor = FLOOR if self.from_the_floor(context) else None
         yield from self.read_outside(datetime.now(UTC), floor, context)
         reader = WindowedReader(
             stream_name=self.name,
@@ -554,7 +559,7 @@ class FiqlIncrementalStream(TopdeskStream):
         start, inclusive = self.start_bound(context)
         field = self.fiql_field
         since = f"{field}={'ge' if inclusive else 'gt'}={fiql_datetime(start)}"
-        if self.has_bookmark(context) or self.get_starting_timestamp(context) is not None:
+        if not self.from_the_floor(context):
             return since
         return f"({since},{field}=lt={fiql_datetime(FLOOR)},{field}==null)"
 
