@@ -71,15 +71,18 @@ def extract_sample(config: dict[str, t.Any], catalog: dict[str, t.Any], path: Pa
 
 
 def intercom_attributes(config: dict[str, t.Any]) -> list[dict]:
-    """The workspace's data attributes (``GET /data_attributes``: contact, company and conversation models)."""
+    """The workspace's attributes: contact and company (``GET /data_attributes``) and, in 2.16, conversation
+    attributes (``GET /conversations/attributes``; ``/data_attributes`` no longer lists them), each with its
+    ``model``."""
     client = intercom_client(config)
     try:
-        body = client.request("GET", "/data_attributes")
+        found = list(client.request("GET", "/data_attributes").get("data") or [])
+        conversation = client.request("GET", "/conversations/attributes").get("data") or []
     except IntercomError as exc:
-        raise click.ClickException(f"GET /data_attributes failed: {exc}") from None
+        raise click.ClickException(f"reading the workspace's attributes failed: {exc}") from None
     finally:
         client.close()
-    return list(body.get("data") or [])
+    return found + [{**a, "model": "conversation"} for a in conversation if isinstance(a, dict)]
 
 
 @map_group.command(name="propose")
@@ -90,7 +93,7 @@ def intercom_attributes(config: dict[str, t.Any]) -> list[dict]:
 @click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
               help="JSONL of tap messages (default: the latest audit's, else a small extraction)")
 @click.option("--intercom-attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON of GET /data_attributes (default: asked of the Intercom workspace now)")
+              help="JSON of the workspace's data and conversation attributes (default: asked of the workspace now)")
 @click.pass_context
 @pass_project
 def propose(project: Project, ctx: click.Context, out_path: str, catalog_path: str | None,
@@ -120,7 +123,7 @@ def propose(project: Project, ctx: click.Context, out_path: str, catalog_path: s
         attributes = intercom_attributes(project.target)
         attributes_path = str(work / ATTRIBUTES_FILE)
         Path(attributes_path).write_text(json.dumps({"data": attributes}, indent=1), encoding="utf-8")
-        click.echo(f"{len(attributes)} Intercom data attribute(s) read from the workspace", err=True)
+        click.echo(f"{len(attributes)} Intercom attribute(s) read from the workspace", err=True)
     ctx.invoke(transform_propose, catalog_path=catalog_path, attributes_path=attributes_path,
                sample_path=sample_path, out_path=out_path)
     click.echo(f"Proposed map: {out_path}")

@@ -16,7 +16,7 @@ from target_intercom.client import IntercomClient
 from target_intercom.ledger import Entity, Ledger
 from target_intercom.writers.people import COMPANY_FIELDS, CONTACT_FIELDS
 from target_intercom.writers.people import body_of as people_body
-from target_intercom.writers.support import text_of
+from target_intercom.writers.support import caller_files_as_note, caller_note_body, text_of
 from topdesk2intercom.verify_counts import Difference, _get, entity_path, linked_ids
 
 MIN_SAMPLE, MAX_SAMPLE = 25, 50
@@ -144,7 +144,8 @@ def _expected_ticket(record: dict, entity: Entity, resolve: Resolve) -> dict:
     category) and ``open``."""
     refs = record.get("refs") or {}
     body: dict = {"ticket_attributes": record.get("ticket_attributes") or {}, "created_at": record.get("created_at"),
-                  "contact": _contact(record, resolve), "admin_assignee_id": resolve("admins", refs.get("admin"))}
+                  "contact": _contact(record, resolve), "admin_assignee_id": resolve("admins", refs.get("admin")),
+                  "team_assignee_id": resolve("teams", refs.get("team"))}
     if record.get("ticket_state"):
         body["ticket_state.category"] = record["ticket_state"]
     if record.get("open") is False:
@@ -154,8 +155,12 @@ def _expected_ticket(record: dict, entity: Entity, resolve: Resolve) -> dict:
 
 def _expected_part(record: dict, entity: Entity, resolve: Resolve) -> dict:
     """``reply_body``: the body (a note about files over the limit may follow it), date, part type and author (a
-    contact's comment, else the matched admin; the fallback admin is not known here, so not compared)."""
+    contact's comment, else the matched admin; the fallback admin is not known here, so not compared). A caller's
+    entry with files on a ticket is a note naming the caller (``caller_files_as_note``)."""
     author = (record.get("refs") or {}).get("author")
+    if caller_files_as_note(entity.kind, record):
+        return {"body": caller_note_body(record), "created_at": record.get("created_at"), "part_type": "note",
+                "author.id": None}
     contact = resolve("contacts", author) if record.get("author_type") == "user" and \
         record.get("message_type") == "comment" else None
     return {"body": record.get("body") or "", "created_at": record.get("created_at"),

@@ -18,7 +18,8 @@ def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
     async def stats(request: Request) -> Response:
         with ws.lock:
             counts = ws.counts()
-        return json_response({"objects": counts, **limiter.stats()})
+            undocumented = dict(sorted(ws.undocumented_fields.items()))
+        return json_response({"objects": counts, "undocumented_fields": undocumented, **limiter.stats()})
 
     async def export(request: Request) -> Response:
         with ws.lock:

@@ -208,6 +208,15 @@ ALLOWED_DEVIATIONS: tuple[Deviation, ...] = (
         ),
     ),
     Deviation(
+        "company-attribute-values",
+        "company custom_attributes values are typed string only, yet the same schema's example is {paid_subscriber: "
+        "true, monthly_spend: 155.5, team_mates: 9} and data attributes are created as boolean/integer/float/date",
+        lambda v, ex: (
+            (v.path == "/companies" or re.fullmatch(r"/(companies|contacts)/[^/]+(/companies)?", v.path) is not None)
+            and _only(v, r"^\$\.(data\[\d+\]\.)?custom_attributes\.[^:]*: .* is not of type 'string'$")
+        ),
+    ),
+    Deviation(
         "custom-object-by-external-id",
         "GET /custom_object_instances/{type}?external_id= is described as returning a single instance, but its 200 "
         "schema is the paginated list (type enum 'list')",

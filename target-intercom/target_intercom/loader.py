@@ -36,7 +36,7 @@ PROGRESS_S = 10.0  # one progress line (every kind) at most this often while a l
 #: operators after calls); at the end of the input it is written with what exists. So whether a ticket gets its
 #: assignee does not depend on how far the writer had got when the operators arrived.
 OPTIONAL_REFS: dict[str, dict[str, str]] = {
-    "tickets": {"company": "companies", "admin": "admins"},
+    "tickets": {"company": "companies", "admin": "admins", "team": "teams"},
     "conversations": {"company": "companies", "admin": "admins", "team": "teams"},
     "contact_notes": {"author": "admins"},
 }

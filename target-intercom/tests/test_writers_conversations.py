@@ -12,6 +12,7 @@ from target_intercom_testkit import intercom_sandbox
 from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
 from target_intercom.writers.conversations import ConversationWriter
+from target_intercom.writers.support import decoded_size, split_attachments
 
 
 @pytest.fixture
@@ -141,3 +142,15 @@ def test_fallback_admin_closes_when_the_operator_is_unknown(harness: Harness) ->
     conv = harness.ws.conversations[harness.id_of("conversations", "call:3")]
     close = [p for p in conv["parts"] if p["part_type"] == "close"]
     assert close and close[0]["author"] == ["admin", FALLBACK]
+
+
+
+def test_the_size_limit_is_the_files_real_size_inclusive() -> None:
+    """``max_attachment_mb`` (default 10) counts decoded bytes, the limit inclusive: base64 padding is not data. The
+    three sizes end their encoding with no, two and one padding characters."""
+    limit = 10 * 1024 * 1024
+    files = [{"name": str(n), "data": base64.b64encode(b"z" * n).decode()} for n in (limit - 1, limit, limit + 1)]
+    small, too_big = split_attachments(files, {})
+    assert [f["name"] for f in small] == [str(limit - 1), str(limit)]
+    assert [f["name"] for f in too_big] == [str(limit + 1)]
+    assert [decoded_size(f["data"]) for f in files] == [limit - 1, limit, limit + 1]

@@ -379,7 +379,8 @@ def render_proposal(proposal: Proposal, base: str, catalog: str | None = None) -
 @click.option("--catalog", "catalog_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="the tap's catalog (tap-topdesk --config c.json --discover)")
 @click.option("--intercom-attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON of GET /data_attributes (contact and/or company models): a list or {\"data\": [...]}")
+              help="JSON of the workspace's attributes (GET /data_attributes; GET /conversations/attributes with "
+                   "model conversation): a list or {\"data\": [...]}")
 @click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
               help="JSONL of tap messages; optional fields filled in its RECORDs are proposed")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the proposed map file")

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from intercom_sandbox.documented import documented_body
 from intercom_sandbox.errors import ApiError, bad_request, error_response, json_response
 from intercom_sandbox.store import Workspace
 from intercom_sandbox.versioning import DEFAULT_VERSION, new_shapes
@@ -82,10 +83,10 @@ def build_routes(ws: Workspace, tables: list[RouteTable]) -> list[Route]:
     grouped: dict[str, dict[str, Handler]] = {}
     for method, path, handler in entries:
         grouped.setdefault(path, {})[method] = handler
-    return [Route(path, _endpoint(ws, handlers), methods=list(handlers)) for path, handlers in grouped.items()]
+    return [Route(path, _endpoint(ws, path, handlers), methods=list(handlers)) for path, handlers in grouped.items()]
 
 
-def _endpoint(ws: Workspace, handlers: dict[str, Handler]) -> Callable[[Request], Any]:
+def _endpoint(ws: Workspace, route_path: str, handlers: dict[str, Handler]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         handler = handlers[request.method if request.method != "HEAD" else "GET"]
         raw = await request.body()
@@ -95,9 +96,16 @@ def _endpoint(ws: Workspace, handlers: dict[str, Handler]) -> Callable[[Request]
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 return error_response(400, "bad_request", "Request body is not valid JSON")
+        version = request.scope.get("state", {}).get("intercom_version", DEFAULT_VERSION)
+        try:
+            body, dropped = documented_body(request.method, route_path, version, body)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.field)
+        if dropped:
+            ws.note_undocumented(dropped)
         ctx = Ctx(
             ws=ws,
-            version=request.scope.get("state", {}).get("intercom_version", DEFAULT_VERSION),
+            version=version,
             query=request.query_params,
             path=request.path_params,
             body=body,

@@ -157,7 +157,7 @@ class ConversationPartWriter(Writer):
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         conversation_key = record["refs"]["conversation"]
         conversation_id = parents[("conversations", conversation_key)]
-        body, issues = reply_body(ctx, record, parents)
+        body, issues = reply_body(ctx, self.kind, record, parents)
         author_id = body.get("intercom_user_id") or body.get("admin_id")
         wanted = {"conversation_id": conversation_id, "created_at": body.get("created_at"),
                   "message_type": body["message_type"], "author_id": author_id, "body": body_digest(body["body"])}

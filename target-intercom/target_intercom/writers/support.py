@@ -78,18 +78,42 @@ QUIET = {"skip_notifications": True}
 
 
 def split_attachments(files: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:
-    """Files within ``max_attachment_mb`` (decoded size) go up with the part; larger ones are named in its body."""
+    """Files within ``max_attachment_mb`` (their decoded size, the limit inclusive) go up with the part; larger ones
+    are named in its body."""
     limit = float(settings.get("max_attachment_mb") or 10) * 1024 * 1024
-    small = [f for f in files if len(f.get("data") or "") * 3 / 4 <= limit]
+    small = [f for f in files if decoded_size(f.get("data")) <= limit]
     return small, [f for f in files if f not in small]
 
 
-def reply_body(ctx: WriteContext, record: dict, parents: dict) -> tuple[dict, list[dict]]:
+def decoded_size(data: str | None) -> int:
+    """Bytes a base64 text decodes to (its padding is not data)."""
+    text = "".join((data or "").split())
+    return len(text) * 3 // 4 - (len(text) - len(text.rstrip("=")))
+
+
+def caller_files_as_note(kind: str, record: dict) -> bool:
+    """A caller's entry with files on a ticket. The 2.16 contact reply to a ticket takes ``attachment_urls`` only
+    (``attachment_files`` is on the admin branch of ``POST /tickets/{id}/reply``; Intercom ignores what a branch does
+    not document), so it is written as an admin note that names the caller and carries the files, dated like the
+    entry. Conversations take files on contact replies too."""
+    return (kind == "ticket_parts" and record.get("author_type") == "user" and record.get("message_type") == "comment"
+            and bool(record.get("attachment_files")))
+
+
+def caller_note_body(record: dict) -> str:
+    """The body of a caller's entry re-authored as a note: who wrote it first, then what they wrote."""
+    name = html.escape(record.get("author_name") or "the caller")
+    return f"<p><b>From {name}</b> (caller; written as a note to keep the files):</p>{record.get('body') or ''}"
+
+
+def reply_body(ctx: WriteContext, kind: str, record: dict, parents: dict) -> tuple[dict, list[dict]]:
     """The body of a ticket or conversation reply: a contact's comment when its author is a known contact, else an
-    admin's comment or note (a caller's entry without a contact is kept as a note); files within the size limit."""
+    admin's comment or note (a caller's entry without a contact, or with files on a ticket, is kept as a note);
+    files within the size limit."""
     refs = record.get("refs") or {}
     author = refs.get("author")
-    body: dict = {"body": record.get("body") or ""}
+    reauthored = caller_files_as_note(kind, record)
+    body: dict = {"body": caller_note_body(record) if reauthored else record.get("body") or ""}
     if record.get("created_at") is not None:
         body["created_at"] = record["created_at"]
     files, too_big = split_attachments(record.get("attachment_files") or [], ctx.settings)
@@ -102,8 +126,14 @@ def reply_body(ctx: WriteContext, record: dict, parents: dict) -> tuple[dict, li
         body["body"] += f"<p>Not uploaded (over {limit} MB): {names}</p>"
         issues += [{"category": "attachment_not_uploaded", "severity": "warning", "field": "attachment_files",
                     "reason": f"file over {limit} MB: named in the part's body, it stays in TOPdesk",
-                    "detail": {"file": f["name"], "bytes": len(f.get("data") or "") * 3 // 4}} for f in too_big]
-    if record.get("author_type") == "user" and record.get("message_type") == "comment":
+                    "detail": {"file": f["name"], "bytes": decoded_size(f.get("data"))}} for f in too_big]
+    if reauthored:
+        issues.append({"category": "reauthored_as_note", "severity": "info", "field": "attachment_files",
+                       "reason": "a caller's entry with files on a ticket is an admin note naming the caller (Intercom "
+                                 "takes files on a contact's ticket reply only as public URLs)",
+                       "detail": {"caller": record.get("author_name") or author,
+                                  "files": [f["name"] for f in record.get("attachment_files") or []]}})
+    elif record.get("author_type") == "user" and record.get("message_type") == "comment":
         contact_id = ctx.intercom_id(parents, "contacts", author)
         if contact_id:
             return {**body, "type": "user", "message_type": "comment", "intercom_user_id": contact_id}, issues
@@ -111,7 +141,7 @@ def reply_body(ctx: WriteContext, record: dict, parents: dict) -> tuple[dict, li
     if not admin_id:
         raise ValueError("an admin part needs an admin: the author matched none and no fallback admin is set")
     message_type = record.get("message_type") or "comment"
-    if record.get("author_type") == "user":  # a caller's entry without a contact: kept, as a note
+    if record.get("author_type") == "user":  # a caller's entry without a contact, or with files: kept as a note
         message_type = "note"
     return {**body, "type": "admin", "admin_id": admin_id, "message_type": message_type, **QUIET}, issues
 

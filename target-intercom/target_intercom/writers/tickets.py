@@ -28,9 +28,10 @@ class TicketWriter(Writer):
         company_id = ctx.intercom_id(parents, "companies", refs.get("company"))
         if company_id:
             body["company_id"] = company_id
-        admin_id = ctx.intercom_id(parents, "admins", refs.get("admin"))
-        if admin_id:
-            body["assignment"] = {"admin_assignee_id": admin_id}
+        assignment = {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
+                      "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team"))}
+        if any(assignment.values()):
+            body["assignment"] = {k: v for k, v in assignment.items() if v}
         if record.get("skip_notifications"):
             body.update(QUIET)
         return body
@@ -101,7 +102,7 @@ class TicketPartWriter(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         ticket_id = parents[("tickets", record["refs"]["ticket"])]
-        body, issues = reply_body(ctx, record, parents)
+        body, issues = reply_body(ctx, self.kind, record, parents)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_id": ticket_id, "created_at": body.get("created_at"), "message_type": body["message_type"],
             "body": body_digest(body["body"])})
