@@ -32,6 +32,9 @@ def test_plan_follows_the_ledger_and_writes_nothing(tmp_path: Path) -> None:
         tickets = before["kinds"]["tickets"]
         assert tickets["create"] > 0 and tickets["requests"] == 2 * tickets["create"]
         assert before["rate_limit_per_minute"] > 0 and before["minutes"] > 0
+        # one answer cannot show the window's length: the plan says it assumed Intercom's documented 10 s
+        assert before["rate_limit"]["window_s"] == 10 and before["rate_limit"]["window_assumed"]
+        assert "10-s windows assumed" in before["rate_limit_note"]
         assert "to create" in before["summary"]
 
         m.migrate()

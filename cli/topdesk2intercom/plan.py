@@ -6,10 +6,13 @@ limit say how long it will take."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+import time
 import typing as t
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -17,7 +20,7 @@ from singer_sdk import Target
 from tqdm import tqdm
 
 from target_intercom.html_page import Bars, Table, Text
-from target_intercom.ledger import Ledger, content_hash
+from target_intercom.ledger import Ledger, as_held, content_hash
 from target_intercom.loader import SETTLED
 from target_intercom.target import TargetIntercom
 from target_intercom.writers import BY_KIND, ORDER
@@ -44,7 +47,7 @@ REQUESTS: dict[str, dict[str, int]] = {
     "inventory_items": {CREATE: 0, UPDATE: 0},
 }
 UTILISATION = 0.95  # of the rate limit the target's pacer achieves on a long load
-WINDOWS_PER_MINUTE = 6  # X-RateLimit-Limit is per 10-second window
+DOCUMENTED_WINDOW_S = 10  # Intercom's rate-limit docs: the per-minute limit is spread over 10-second windows
 
 
 class PlanningTarget(TargetIntercom):
@@ -64,9 +67,8 @@ class PlanningTarget(TargetIntercom):
 
     def stage(self, kind: str, records: list[dict]) -> None:
         for record in records:
-            # the ledger stores the record as JSON and the loader hashes what it reads back: same round trip here
-            held = json.loads(json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str))
-            self.hashes[kind][str(record["source_key"])] = content_hash(held)
+            # the loader hashes what the ledger reads back: the same round trip here
+            self.hashes[kind][str(record["source_key"])] = content_hash(as_held(record))
 
     def flagged(self, record: dict) -> None:
         self.flagged_counts[record.get("output") or "unknown"] += 1
@@ -114,12 +116,38 @@ def requests_for(kind: str, counts: Counter) -> int:
     return counts[CREATE] * cost[CREATE] + counts[UPDATE] * cost[UPDATE]
 
 
-def rate_limit_per_minute(target: dict[str, t.Any]) -> int | None:
-    """The workspace's limit per minute, from the ``X-RateLimit-Limit`` (per 10 s window) of one GET /me."""
+@dataclass
+class RateLimit:
+    """The workspace's budget: ``per_window`` requests (``X-RateLimit-Limit``) per ``window_s`` seconds."""
+
+    per_window: int
+    window_s: int
+    window_assumed: bool  # the answers could not show the window's length: Intercom's documented 10 s
+    ends_in_s: int | None  # the current window's end (X-RateLimit-Reset) as seen by the plan's request
+
+    @property
+    def per_minute(self) -> float:
+        return self.per_window * 60 / self.window_s
+
+    def describe(self) -> str:
+        how = (f"{self.window_s}-s windows assumed (Intercom's rate-limit docs; one answer cannot show a window's "
+               f"length" + (f", its X-RateLimit-Reset was {self.ends_in_s} s ahead)" if self.ends_in_s is not None
+                            else ")")
+               if self.window_assumed else f"{self.window_s}-s windows, from X-RateLimit-Reset")
+        return f"{self.per_window:,} requests per window, {how}"
+
+
+def rate_limit(target: dict[str, t.Any]) -> RateLimit | None:
+    """The workspace's budget from the ``X-RateLimit-*`` headers of one GET /me: the window's budget, and how far
+    ahead its reset is (a window cannot be shorter than that; its length is otherwise Intercom's documented one)."""
     with intercom_client(target) as client:
         client.request("GET", "/me")
-        limit = client.pacer.limit
-    return int(limit) * WINDOWS_PER_MINUTE if limit else None
+        pacer = client.pacer
+        if not pacer.limit:
+            return None
+        ends_in = None if pacer.reset is None else max(0, round(pacer.reset - time.time()))
+        window = pacer.window_seconds or max(DOCUMENTED_WINDOW_S, ends_in or 0)
+        return RateLimit(int(pacer.limit), window, pacer.window_seconds is None, ends_in)
 
 
 def _duration(minutes: float) -> str:
@@ -167,7 +195,8 @@ def plan(project: Project, state_file: str | None) -> None:
     finally:
         if ledger is not None:
             ledger.close()
-    limit = rate_limit_per_minute(target_config)
+    budget = rate_limit(target_config)
+    limit = budget.per_minute if budget else None
 
     kinds = [k for k in ORDER if k in verdicts]
     rows, totals = [], Counter()
@@ -198,9 +227,13 @@ def plan(project: Project, state_file: str | None) -> None:
         click.echo(f"{totals[SKIPPED]:,} record(s) an earlier run skipped (e.g. no Intercom team of that name) and "
                    f"{totals[WAITING]:,} waiting for a parent that never came are tried again, at no cost until "
                    "their cause is fixed.")
+    if budget:
+        click.echo(f"Rate limit: {budget.describe()}.")
     click.echo(summary)
 
     data = {"summary": summary, "state_file": state_file, "rate_limit_per_minute": limit,
+            "rate_limit": dataclasses.asdict(budget) if budget else None,
+            "rate_limit_note": budget.describe() if budget else "no X-RateLimit-Limit in the answer",
             "utilisation": UTILISATION, "minutes": minutes, "requests_per_operation": REQUESTS,
             "totals": {k: totals[k] for k in (*VERDICTS, "requests")},
             "kinds": {row[0]: dict(zip((*VERDICTS, "requests"), row[1:], strict=True)) for row in rows},

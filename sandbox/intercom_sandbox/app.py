@@ -57,6 +57,8 @@ class WorkspaceSettings:
     search_delay_seconds: float = 0.0
     fault_seed: int | None = None
     validate_openapi: bool = False
+    #: "data" (the 2.16 spec's examples) or "ticket_type_attributes" (its schema): a ticket type's attribute list
+    ticket_type_attributes_key: str = "data"
 
 
 _DOUBLE_SLASH = re.compile(r"/{2,}")
@@ -145,6 +147,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         custom_object_definitions=(*settings.custom_objects, *load_custom_objects(settings.custom_objects_file)),
         timezone=settings.timezone,
         search_delay_seconds=settings.search_delay_seconds,
+        ticket_type_attributes_key=settings.ticket_type_attributes_key,
     )
     limiter = RateLimiter(settings.rate_limit_per_minute)
     modules = (admins, contacts, companies, attributes, conversations, tickets, custom_objects, articles, tags)

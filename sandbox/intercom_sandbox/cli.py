@@ -49,6 +49,14 @@ def main() -> None:
     show_default=True,
     help="Seconds before a new contact shows up in search (Intercom's search is eventually consistent).",
 )
+@click.option(
+    "--ticket-type-attributes-key",
+    type=click.Choice(["data", "ticket_type_attributes"]),
+    default="data",
+    show_default=True,
+    help="Where a ticket type lists its attributes: 'data' (the 2.16 spec's examples) or 'ticket_type_attributes' "
+    "(its schema).",
+)
 def serve(
     port: int,
     host: str,
@@ -65,6 +73,7 @@ def serve(
     default_version: str,
     timezone: str,
     search_delay: float,
+    ticket_type_attributes_key: str,
 ) -> None:
     """Serve an Intercom workspace; teammates, teams and custom object types exist only when seeded here."""
     from intercom_sandbox.app import WorkspaceSettings, create_app
@@ -83,6 +92,7 @@ def serve(
         default_version=default_version,
         timezone=timezone,
         search_delay_seconds=search_delay,
+        ticket_type_attributes_key=ticket_type_attributes_key,
     )
     app = create_app(settings)
     click.echo(f"Intercom sandbox on http://{host}:{port} (rate limit {rate_limit}/min)")

@@ -131,6 +131,9 @@ class Workspace:
     #: full definitions as an admin creates them in Settings > Data > Custom Objects (``--custom-objects``)
     custom_object_definitions: tuple[dict[str, Any], ...] = ()
     search_delay_seconds: float = 0.0  # emulates Intercom's eventually consistent contact search (reference §5)
+    #: where a ticket type lists its attributes: "data" (the spec's response examples) or "ticket_type_attributes"
+    #: (its ticket_type_attribute_list schema); both are documented
+    ticket_type_attributes_key: str = "data"
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -183,6 +186,8 @@ class Workspace:
             self.contact_by_external_id: dict[str, str] = {}
             self.companies: dict[str, dict[str, Any]] = {}
             self.company_by_company_id: dict[str, str] = {}
+            #: companies DELETE archived (Intercom archives them, it does not delete them), by company_id
+            self.archived_companies: dict[str, dict[str, Any]] = {}
             self.notes: dict[str, dict[str, Any]] = {}
             self.tags: dict[str, dict[str, Any]] = {}
             self.tag_by_name: dict[str, str] = {}
@@ -317,6 +322,7 @@ class Workspace:
             "teams": ordered(self.teams.values()),
             "contacts": ordered(self.contacts.values()),
             "companies": ordered(self.companies.values()),
+            "archived_companies": ordered(self.archived_companies.values()),
             "notes": ordered(self.notes.values()),
             "tags": ordered(self.tags.values()),
             "conversations": ordered(self.conversations.values()),

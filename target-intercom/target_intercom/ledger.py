@@ -13,6 +13,7 @@ readers run concurrently thanks to WAL. Queries return bounded batches so memory
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
 import secrets
@@ -37,6 +38,11 @@ _CHUNK = 400
 _WRITE_ATTEMPTS = 5
 _ANALYZE_FIRST = 500
 _ANALYZE_LAST = 2_000_000
+
+
+def as_held(record: dict) -> dict:
+    """A record as the ledger holds it (the JSON round trip ``hold`` makes): what the loader reads back and hashes."""
+    return _loads(_dumps(record))
 
 
 def content_hash(record: dict) -> str:
@@ -99,6 +105,7 @@ entities_table = sa.Table(
     sa.Index("ix_ledger_entities_seq", "seq", unique=True),
     sa.Index("ix_ledger_entities_created", "created_run_id", "seq"),
     sa.Index("ix_ledger_entities_status", "status", "kind", "seq"),
+    sa.Index("ix_ledger_entities_intercom", "kind", "intercom_id"),
 )
 
 held_table = sa.Table(
@@ -181,6 +188,8 @@ class Ledger:
         self._changes = {"entities": 0, "held": 0}
         self._analyze_at = {"entities": _ANALYZE_FIRST, "held": _ANALYZE_FIRST}
         metadata.create_all(self._engine)
+        for index in entities_table.indexes:  # ledgers made before an index existed get it too
+            index.create(self._engine, checkfirst=True)
         self._init_meta()
         if self._analyze:
             self._run_analyze()
@@ -440,6 +449,24 @@ class Ledger:
             q = q.where(E.seq < before_seq)
         q = q.order_by(E.seq.desc()).limit(limit)
         return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
+
+    def known_ids(self, kind: str, intercom_ids: Iterable[str]) -> dict[str, str]:
+        """Which of these Intercom ids the ledger holds for ``kind`` (written): id -> source key."""
+        ids = [str(i) for i in intercom_ids]
+        if not ids:
+            return {}
+        q = sa.select(E.intercom_id, E.source_key).where(E.kind == kind, E.intercom_id.in_(ids),
+                                                         E.status == "written")
+        return dict(self._read(lambda c: c.execute(q).all()))
+
+    def guests(self, run_id: str) -> dict[str, int]:
+        """Contacts this run made for callers without a person record (key ``email:<address>``): ``created``, or
+        ``matched`` when Intercom already had the address."""
+        q = (sa.select(E.created_run_id == run_id, sa.func.count())
+             .where(E.kind == "contacts", E.source_key.like("email:%"), E.run_id == run_id, E.status == "written")
+             .group_by(E.created_run_id == run_id))
+        found = dict(self._read(lambda c: c.execute(q).all()))
+        return {"created": int(found.get(True, 0)), "matched": int(found.get(False, 0))}
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> status -> number of entities."""
@@ -707,7 +734,16 @@ def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
 
 
 def _dumps(obj: t.Any, *, sort_keys: bool = False) -> str:
-    return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _plain(value: t.Any) -> t.Any:
+    """JSON for what the json module cannot write: singer-sdk reads JSON numbers with a fraction as ``Decimal``, and
+    Intercom types its attributes, so a number stays the number it was in the tap's JSON (``7.0``, ``1.5``), never
+    text; the same JSON (and content hash) as the record read without singer-sdk. Anything else as text."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return float(value)
+    return str(value)
 
 
 def _loads(text: str | None, default: t.Any = None) -> t.Any:

@@ -26,7 +26,7 @@ from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, S
 CHUNK = 500  # ready records fetched at a time (one ledger read); the pool is fed from them as tasks finish
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0  # full-jitter backoff between retries of one record
 SETTLED = ""  # the content hash of a create found in Intercom after a crash: its content is not known to match
-WINDOW_S = 10.0  # Intercom counts requests per 10-second window (X-RateLimit-Limit is per window)
+WINDOW_S = 10.0  # Intercom's documented window (X-RateLimit-Limit is per window) until the answers show it
 HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
@@ -41,6 +41,7 @@ OPTIONAL_REFS: dict[str, dict[str, str]] = {
     "contact_notes": {"author": "admins"},
 }
 LOCALISED_REFS = {"collections": "parent", "articles": "collection"}  # help center: per-language parent versions
+CALL_KINDS = ("tickets", "conversations")  # a caller's contact, or a contact for the caller's e-mail
 PART_KINDS = ("ticket_parts", "conversation_parts")  # refs.author: a contact for a caller's comment, else an admin
 Task = list[tuple[Held, dict[tuple[str, str], str]]]
 Chain = list[tuple[Held, dict[tuple[str, str], str], Entity | None]]  # one task: records written one after another
@@ -373,7 +374,8 @@ class Loader:
         limit, latency = pacer.limit, pacer.latency_s
         if not limit or not latency:
             return min(self.concurrency, MIN_IN_FLIGHT)
-        return min(self.concurrency, max(MIN_IN_FLIGHT, math.ceil(HEADROOM * limit / WINDOW_S * latency)))
+        window = pacer.window_seconds or WINDOW_S  # as the answers' X-RateLimit-Reset show it, once they have
+        return min(self.concurrency, max(MIN_IN_FLIGHT, math.ceil(HEADROOM * limit / window * latency)))
 
     def _task_done(self, future: Future) -> None:
         exc = future.exception()
@@ -492,6 +494,29 @@ class Loader:
                 self.ledger.add_issues(self.ctx.run_id, [{"kind": kind, "source_key": key, **i} for i in issues])
 
     # ------------------------------------------------------------------ end of run
+
+    def load_callers_by_email(self) -> int:
+        """End of input: calls (tickets, conversations) still waiting only for their caller's contact, whose person
+        never came (removed in TOPdesk, or not readable by the API operator), are staged again without it: they are
+        written with a contact for the call's own caller e-mail (as for an unregistered caller), and reported.
+        Returns how many; ``pump``/``finish`` writes them."""
+        again = []
+        for held, missing in self.ledger.waiting(limit=1_000_000):
+            refs = held.record.get("refs") or {}
+            if held.kind in CALL_KINDS and held.record.get("contact_email") and \
+                    missing == [("contacts", str(refs.get("contact")))]:
+                record = {**held.record, "refs": {k: v for k, v in refs.items() if k != "contact"}}
+                again.append((held.kind, held.source_key, record, BY_KIND[held.kind].waits_for(record)))
+                self._issues(held.kind, held.source_key, [{
+                    "category": "caller_not_found", "severity": "warning", "field": "refs.contact",
+                    "reason": "the caller's person record never came (removed, archived or not visible to the API "
+                              "operator): loaded with a contact for the call's caller e-mail",
+                    "detail": {"person": refs.get("contact"), "email": held.record["contact_email"]}}])
+        if again:
+            self.ledger.hold(self.ctx.run_id, again)
+            with self._cond:
+                self._dirty = True
+        return len(again)
 
     def flag_orphans(self) -> int:
         """Records whose parents never came: listed (and kept staged, so a later run can still write them)."""

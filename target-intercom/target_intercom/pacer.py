@@ -69,6 +69,9 @@ class Pacer:
         self.requests_over_limit = 0
         self.wait_seconds = 0.0
         self.windows: OrderedDict[int, dict[str, int]] = OrderedDict()
+        #: the window's length as the answers show it: the shortest step between two consecutive resets seen
+        #: (None until answers from two windows came; Intercom's docs say 10 s)
+        self.window_seconds: int | None = None
 
     def acquire(self) -> float:
         """Block until a request may be sent; returns the send time (wall clock) to hand back to :meth:`release`."""
@@ -122,6 +125,8 @@ class Pacer:
                 if self._reset is None or reset > self._reset:
                     if self._reset is not None:
                         self._step = self.guard  # the server moved on: our boundary estimate works again
+                        step = reset - self._reset
+                        self.window_seconds = step if self.window_seconds is None else min(self.window_seconds, step)
                     self._reset, self._used = reset, used
                 elif reset == self._reset:
                     self._used = max(self._used, used)
@@ -131,6 +136,11 @@ class Pacer:
     def limit(self) -> int | None:
         """The window's budget as the server last reported it (None before the first answer)."""
         return self._limit
+
+    @property
+    def reset(self) -> int | None:
+        """The newest window's end (``X-RateLimit-Reset``, unix seconds) as the server last reported it."""
+        return self._reset
 
     @property
     def latency_s(self) -> float | None:
@@ -146,6 +156,7 @@ class Pacer:
                 "requests_over_limit": self.requests_over_limit,
                 "wait_seconds": round(self.wait_seconds, 3),
                 "limit": self._limit,
+                "window_seconds": self.window_seconds,
                 "clock_lead_seconds": round(self._lead, 3),
                 "latency_seconds": None if self._latency is None else round(self._latency, 4),
                 "windows": {reset: dict(counts) for reset, counts in self.windows.items()},

@@ -202,6 +202,16 @@ class PreflightReport:
         return "\n".join(lines)
 
 
+#: conversations (the map defines conversation attributes: calls or changes written as conversations) cannot be
+#: written quietly: 2.16 has no ``skip_notifications`` on ``POST /conversations`` nor on a contact's reply
+CONVERSATIONS_NOTIFY = (
+    "This map writes conversations. Intercom's API cannot create them quietly: each imported conversation and "
+    "customer reply can start workflows, Fin, CSAT surveys, auto-replies and e-mails as if it were new. Before the "
+    "load, pause the workflows, series and Fin profiles that react to new conversations and turn off CSAT surveys "
+    "and conversation e-mails (Settings > Workflows, Fin, Messenger); or load into a workspace that is not live yet; "
+    "or write calls as tickets (strategy calls: tickets), which are created quietly.")
+
+
 def run_preflight(client: IntercomClient, definitions: Mapping[str, Iterable[dict]],
                   settings: PreflightSettings | Mapping[str, t.Any] | None = None, *,
                   logger: logging.Logger | t.Any = None) -> PreflightReport:
@@ -235,6 +245,16 @@ def _fold(name: t.Any) -> str:
 def _listing(body: t.Any, key: str = "data") -> list[dict]:
     items = body.get(key) if isinstance(body, dict) else body
     return [i for i in items or [] if isinstance(i, dict)]
+
+
+def _type_attributes(ticket_type: dict) -> list[dict]:
+    """A ticket type's attributes in either documented shape: ``ticket_type_attributes.data`` (the 2.16 spec's
+    response examples) or ``ticket_type_attributes.ticket_type_attributes`` (its ``ticket_type_attribute_list``
+    schema). Reading one shape only would see no attribute in the other, and create them all again."""
+    embedded = ticket_type.get("ticket_type_attributes")
+    if isinstance(embedded, dict) and "data" not in embedded:
+        return _listing(embedded, "ticket_type_attributes")
+    return _listing(embedded)
 
 
 def _options(raw: t.Any) -> list[str]:
@@ -320,6 +340,7 @@ class Preflight:
                 self._data_attributes(model)
         if self.attributes.get("conversation"):
             self._conversation_attributes()
+            self.report.warnings.append(CONVERSATIONS_NOTIFY)
         if self.ticket_types or self.attributes.get("ticket_type"):
             self._ticket_types()
         if self.object_types:
@@ -331,6 +352,8 @@ class Preflight:
                       len(r.created), len(r.updated), len(r.existing), len(r.problems), len(r.warnings))
         for problem in r.problems:
             self.log.warning("Preflight problem: %s", problem.message)
+        if CONVERSATIONS_NOTIFY in r.warnings:
+            self.log.warning(CONVERSATIONS_NOTIFY)
         return r
 
     def _get(self, path: str, params: dict | None = None, *, key: str = "data") -> list[dict]:
@@ -627,7 +650,7 @@ class Preflight:
     def _ticket_type_attributes(self, type_name: str, ticket_type: dict) -> None:
         page, type_id = PAGES["ticket_type"], _id(ticket_type)
         directory = self.report.directory
-        existing = _listing(ticket_type.get("ticket_type_attributes"))
+        existing = _type_attributes(ticket_type)
         for attr in existing:
             if attr.get("name") in BUILTIN_TICKET_ATTRIBUTES:
                 directory.ticket_attribute_ids[(type_name, attr["name"])] = _id(attr)
@@ -704,7 +727,7 @@ class Preflight:
             ticket_type = self.client.request("GET", f"/ticket_types/{type_id}")
         except IntercomError as exc:
             raise PreflightError(f"Intercom preflight: GET /ticket_types/{type_id} failed ({_describe(exc)})") from None
-        return next((a for a in _listing(ticket_type.get("ticket_type_attributes"))
+        return next((a for a in _type_attributes(ticket_type)
                      if a.get("name") == name and not a.get("archived")), None)
 
     # ------------------------------------------------------------------ 4. custom object types (UI-only)

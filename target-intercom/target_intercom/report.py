@@ -15,6 +15,7 @@ from target_intercom import html_page as hp
 INVENTORY = "rebuild_inventory"  # issues of this category are the handoff's list of what has no Intercom home
 MD_LIMIT = 100  # per issue category in the Markdown; the JSON has them all
 HTML_LIMIT = 1000  # records with issues listed in the HTML page (folded); the JSON has them all
+GUESTS = "contacts (callers without a person)"
 COLUMNS = ("received", "created", "updated", "unchanged", "matched", "merged", "listed", "skipped", "failed", "flagged",
            "held")
 
@@ -31,6 +32,9 @@ def build(target: t.Any, *, orphans: int) -> dict:
     for kind in kinds:
         rows[kind]["flagged"] = flagged.get(kind, 0)
         rows[kind]["held"] = held.get(kind, 0)
+    guests = ledger.guests(run_id)  # callers without a person record: contacts their tickets made
+    if any(guests.values()):
+        rows[GUESTS] = {c: guests.get(c, 0) for c in COLUMNS}
     by_reason = Counter((i["category"], i["kind"], i["reason"]) for i in issues if i["category"] != INVENTORY)
     totals = {c: sum(r[c] for r in rows.values()) for c in COLUMNS}
     bucket_s, timeline = target.loader.timeline.points() if target.loader else (0, [])

@@ -453,12 +453,11 @@ class _Rollback:
             "order": [k for k in order if counts.get(k)], "entities": kinds, "totals": totals,
             "manual": o.manual, "failed": o.failed, "kept": kept, "held_dropped": held,
             "plan": planned, "requests": self.client.stats,
+            "what_deleting_does": {k: DELETE_EFFECTS[k] for k in kinds if k in DELETE_EFFECTS},
             "not_rolled_back": [
                 "workspace definitions the preflight created (data attributes, ticket types and their attributes): "
                 "not in the ledger; Intercom only archives them",
                 "values of pre-existing or earlier records this run updated (see kept)",
-                "contacts Intercom created implicitly for a ticket addressed to an e-mail (guest callers): they "
-                "are not in the ledger",
             ],
         }
 
@@ -518,6 +517,17 @@ def page(summary: dict) -> hp.Page:
     return hp.Page(f"{title}: {of}", sections=sections)
 
 
+#: what a DELETE does in Intercom 2.16 (its operation descriptions), per kind whose wording is not plain "deleted"
+DELETE_EFFECTS = {
+    "companies": "archived, not deleted: Intercom archives the company asynchronously after the DELETE answers and "
+                 "detaches its contacts; a later load with the same company_id finds it again (EVIDENCE.md)",
+    "conversations": "deleted for good, but Intercom keeps their reporting data (retain_metrics defaults to true; "
+                     "removing it too needs the delete_conversations_and_metrics OAuth scope)",
+    "tickets": "deleted for good; Intercom's reporting may keep their data as for conversations",
+    "contacts": "deleted for good (with their notes, tags and company links)",
+}
+
+
 def markdown(summary: dict) -> str:
     title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
     lines = [f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}", "",
@@ -552,6 +562,9 @@ def markdown(summary: dict) -> str:
           "before that run.")
     if summary.get("plan") is not None:
         table("Would be removed", summary["plan"], ("kind", "source_key", "intercom_id", "status", "action"))
+    if summary.get("what_deleting_does"):
+        lines += ["", "## What a delete does in Intercom", ""]
+        lines += [f"- **{kind}**: {effect}" for kind, effect in summary["what_deleting_does"].items()]
     lines += ["", "## Not rolled back by design", ""] + [f"- {n}" for n in summary["not_rolled_back"]]
     return "\n".join(lines) + "\n"
 

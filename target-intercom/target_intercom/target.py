@@ -170,6 +170,8 @@ class TargetIntercom(Target):
         try:
             loader = self.ready_loader()
             loader.finish()  # everything writable written; the writer thread's error, if any, raised here
+            if loader.load_callers_by_email():
+                loader.pump()
             orphans = loader.flag_orphans()
             self.completeness = loader.check_completeness()
             status = "completed"

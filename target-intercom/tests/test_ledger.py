@@ -7,6 +7,7 @@ import itertools
 import os
 import sqlite3
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -411,3 +412,14 @@ def test_memory_url_works_across_threads():
         w.join()
     assert led.counts() == {"contact": {"written": 8}}
     led.close()
+
+
+def test_numbers_stay_numbers(ledger: Ledger) -> None:
+    """singer-sdk reads JSON numbers as ``Decimal``; Intercom types its attributes, so a staged record keeps them as
+    JSON numbers (``7.0``, ``1.5``), never as text, hashed as the same record read without singer-sdk."""
+    run = ledger.start_run()
+    record = {"custom_attributes": {"Costs": Decimal("1.50"), "Persons": Decimal("7.0"), "Code": "7.0"}}
+    ledger.hold(run, [("companies", "branch:1", record, [])])
+    assert ledger.held_record("companies", "branch:1")["custom_attributes"] == {"Costs": 1.5, "Persons": 7,
+                                                                               "Code": "7.0"}
+    assert content_hash(record) == content_hash({"custom_attributes": {"Costs": 1.5, "Persons": 7.0, "Code": "7.0"}})

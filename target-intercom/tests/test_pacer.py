@@ -171,3 +171,14 @@ def test_latency_is_a_moving_average_of_answered_requests() -> None:
         pacer.release(sent, _headers(1000, 500, 2000), 200)
     assert pacer.latency_s == pytest.approx(0.4, abs=0.01)
     assert pacer.snapshot()["latency_seconds"] == pytest.approx(0.4, abs=0.01)
+
+
+def test_the_window_length_is_read_from_the_answers() -> None:
+    """Nothing assumes Intercom's 10-second windows once two windows answered: their resets are a window apart."""
+    now = [1000.0]
+    pacer = Pacer(guard=0.1, clock=lambda: now[0])
+    pacer.release(pacer.acquire(), _headers(100, 99, 1030), 200)
+    assert pacer.window_seconds is None and pacer.reset == 1030
+    now[0] = 1031.0
+    pacer.release(pacer.acquire(), _headers(100, 99, 1060), 200)
+    assert pacer.window_seconds == 30 and pacer.snapshot()["window_seconds"] == 30

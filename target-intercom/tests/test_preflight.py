@@ -14,7 +14,7 @@ from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom
 from intercom_sandbox.openapi import SpecValidator
 from map_topdesk_intercom.mapfile import load_map
 from target_intercom.client import IntercomClient, IntercomError
-from target_intercom.preflight import PreflightBlocked, PreflightError, run_preflight
+from target_intercom.preflight import CONVERSATIONS_NOTIFY, PreflightBlocked, PreflightError, run_preflight
 
 TOKEN = "preflight-token-0815-secret"
 ADMINS = [
@@ -86,8 +86,12 @@ def names(entries: list) -> set[tuple[str, str, str | None]]:
     return {(e.kind, e.name, e.scope) for e in entries}
 
 
-def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(intercom) -> None:
-    ws = intercom(custom_objects=map_custom_objects())  # created by a person in the UI beforehand
+@pytest.mark.parametrize("attributes_key", ["data", "ticket_type_attributes"])
+def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(intercom, attributes_key) -> None:
+    """Both shapes the 2.16 spec documents for a ticket type's attributes (``data`` in its examples,
+    ``ticket_type_attributes`` in its schema) are read: the second run creates nothing in either."""
+    ws = intercom(custom_objects=map_custom_objects(),  # created by a person in the UI beforehand
+                  ticket_type_attributes_key=attributes_key)
     c = ws.client()
     definitions = default_definitions()
     attrs = definitions["attribute_definitions"]
@@ -354,6 +358,8 @@ def test_options_are_added_and_conversation_attributes_provisioned(client) -> No
     assert [o["label"] for o in phase["input_options"]["list_options"]] == ["new", "done", "review"]
     third = run_preflight(c, definitions, SETTINGS)
     assert third.created == [] and third.updated == [] and third.problems == []
+    # conversations cannot be written quietly (no skip_notifications on POST /conversations or contact replies)
+    assert CONVERSATIONS_NOTIFY in third.warnings and "pause the workflows" in third.as_markdown()
 
 
 def test_a_rejected_token_is_a_clean_error_without_the_token(intercom) -> None:

@@ -19,6 +19,7 @@ from intercom_sandbox.app import WorkspaceSettings, create_app
 from intercom_sandbox.openapi import SpecValidator
 from sandbox_common.server import ServerThread
 from target_intercom.ledger import Ledger
+from target_intercom.report import GUESTS
 
 
 def _migrate(tmp_path: Path, map_file: Path | None) -> tuple[t.Any, dict, dict, list]:
@@ -51,9 +52,13 @@ def test_every_request_of_a_migration_is_documented(strategies: str, tmp_path: P
     assert any(p.get("attachments") for p in parts)  # the files went up
 
 
-def test_tickets_carry_their_team(tmp_path: Path) -> None:
-    """``assignment.team_assignee_id`` on ``POST /tickets``: the call's operator group, as a team of the workspace."""
-    ws, *_ = _migrate(tmp_path, None)
+def test_tickets_carry_their_team_and_guests_are_counted(tmp_path: Path) -> None:
+    """``assignment.team_assignee_id`` on ``POST /tickets``: the call's operator group, as a team of the workspace.
+    The contacts made for callers without a person record have their row in the report."""
+    ws, _, report, _ = _migrate(tmp_path, None)
+    guests = {c["caller"]["email"].lower() for c in records("incidents")
+              if not (c.get("caller") or {}).get("id") and (c.get("caller") or {}).get("email")}
+    assert guests and report["entities"][GUESTS]["created"] == len(guests)
     team_of_group = {g["id"]: str(100 + n) for n, g in enumerate(records("operator_groups"))}
     number = {t_["attributes"].get("Call number"): t_ for t_ in ws.tickets.values()}
     calls = [c for c in records("incidents") if (c.get("operatorGroup") or {}).get("id")]

@@ -239,8 +239,8 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         again = rollback(cfg, run_2)["totals"]  # nothing left of run 2 but what only a person can remove
         assert (again["selected"], again["manual"], again["deleted"]) == (1, 1, 0)
 
-        # roll back everything: the contacts that were there before stay; Intercom's implicit guest contacts
-        # (tickets addressed to an e-mail) are not in the ledger and stay too (listed as not rolled back)
+        # roll back everything: the contacts that were there before stay; the contacts the load made for callers
+        # without a person record (POST /contacts, ledger key email:<address>) go with the rest
         summary = rollback(cfg, None)
         assert summary["status"] == "completed", summary["failed"]
         after_all = snapshot(sb)
@@ -250,9 +250,7 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
             assert after_all["contacts"][pre[name]] == before_1["contacts"][pre[name]]
         assert {k["intercom_id"] for k in summary["kept"] if k["kind"] == "contacts"} >= {pre["adopted"],
                                                                                           pre["merged"]}
-        guests = {c for c in set(after_all["contacts"]) - set(before_1["contacts"])}
-        assert all(not after_all["contacts"][c].get("external_id") for c in guests)
-        assert any("guest" in n for n in summary["not_rolled_back"])
+        assert set(after_all["contacts"]) - set(before_1["contacts"]) == set()
         assert summary["totals"]["held_dropped"] == len(summary["held_dropped"]) > 0  # orphans of run 1
         ledger = Ledger(cfg["ledger_url"])
         assert ledger.held_counts() == {}
@@ -353,7 +351,7 @@ def test_interrupted_rollback_continues_where_it_stopped(tmp_path: Path, monkeyp
         assert summary["entities"]["tickets"]["deleted"] == len(partial["tickets"])
         done = snapshot(sb)
         assert not done["tickets"] and not done["companies"]
-        assert all(not c.get("external_id") for c in done["contacts"].values())  # only guests remain
+        assert all(not c.get("external_id") for c in done["contacts"].values())  # none the load made remain
         assert rollback(cfg, None)["totals"]["selected"] == 0
 
 

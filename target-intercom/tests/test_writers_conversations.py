@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import typing as t
 from pathlib import Path
 
 import pytest
 from target_intercom_testkit import intercom_sandbox
 from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
+from target_intercom.loader import Loader
 from target_intercom.writers.conversations import ConversationWriter
 from target_intercom.writers.support import decoded_size, split_attachments
 
@@ -154,3 +157,88 @@ def test_the_size_limit_is_the_files_real_size_inclusive() -> None:
     assert [f["name"] for f in small] == [str(limit - 1), str(limit)]
     assert [f["name"] for f in too_big] == [str(limit + 1)]
     assert [decoded_size(f["data"]) for f in files] == [limit - 1, limit, limit + 1]
+
+
+def _sanitising(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox stores bodies as Intercom's sanitiser would (scripts removed, whitespace collapsed)."""
+    import re
+
+    from intercom_sandbox.routes import contacts, conversations, tickets
+
+    def sanitised(text: str) -> str:
+        return " ".join(contacts.as_html(re.sub(r"<script>.*?</script>", "", text, flags=re.S)).split())
+
+    for module in (conversations, tickets):
+        monkeypatch.setattr(module, "as_html", sanitised)
+
+
+def test_a_part_intercom_re_renders_is_written_once_across_a_crash_and_a_rerun(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intercom keeps a part's type, time and author as sent, not its markup: a part whose words Intercom changed is
+    recorded (never raised after the write), and after a crash between the write and the ledger it is found again."""
+    _sanitising(monkeypatch)
+    rewritten = {**part(1, 1, 10), "body": "<p>entry 1</p><script>alert(1)</script>"}
+    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
+                ("conversations", [call(1)]), ("conversation_parts", [rewritten]))
+    conv = harness.ws.conversations[harness.id_of("conversations", "call:1")]
+    comments = [p for p in conv["parts"] if p["part_type"] == "comment"]
+    assert len(comments) == 1 and harness.id_of("conversation_parts", "entry:1") == comments[0]["id"]
+    assert [i["source_key"] for i in harness.issues("body_rerendered")] == ["entry:1"]
+    harness.run(("conversation_parts", [rewritten]))
+    assert len([p for p in conv["parts"] if p["part_type"] == "comment"]) == 1
+
+    # a crash after the reply, before the ledger knew: the intent is settled by type, time and author
+    second = {**part(2, 1, 20), "body": "<p>entry 2</p><script>x()</script>"}
+    original = harness.ledger.record_written
+
+    def crash(kind: str, *args: t.Any, **kwargs: t.Any) -> None:
+        if kind == "conversation_parts":
+            raise KeyboardInterrupt("killed")
+        original(kind, *args, **kwargs)
+
+    monkeypatch.setattr(harness.ledger, "record_written", crash)
+    with pytest.raises(RuntimeError, match="killed"):  # the writer thread dies as a killed process would
+        harness.run(("conversation_parts", [second]))
+    monkeypatch.setattr(harness.ledger, "record_written", original)
+    assert harness.ledger.lookup("conversation_parts", "entry:2").status == "intent"
+    harness.run(("conversation_parts", [second]))
+    comments = [p for p in conv["parts"] if p["part_type"] == "comment"]
+    assert len(comments) == 2 and harness.id_of("conversation_parts", "entry:2") == comments[1]["id"]
+
+
+@pytest.mark.parametrize("order", ["newer first", "older first"])
+def test_two_calls_with_one_number_are_flagged_and_the_number_goes_to_the_older(harness: Harness, order: str) -> None:
+    """The number (alias) resolves to the older call whatever the order of the writes; the duplicate is named."""
+    older, newer = call(1), {**call(2), "alias_key": "call-number:I1"}
+    calls = [newer, older] if order == "newer first" else [older, newer]
+    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
+                *(("conversations", [c]) for c in calls), concurrency=1)
+    assert len(harness.ws.conversations) == 2  # both load
+    assert harness.id_of("conversations", "call-number:I1") == harness.id_of("conversations", "call:1")
+    [issue] = harness.issues("duplicate_key")
+    assert issue["source_key"] == calls[1]["source_key"] and issue["detail"]["resolves_to"] == "call:1"
+    assert "I1 is also the number of" in issue["reason"]
+
+
+def test_a_call_whose_caller_person_never_came_is_loaded_with_the_callers_email(harness: Harness) -> None:
+    """Held for ever before: the person it names never arrives, yet the call carries its caller's e-mail."""
+    ghost = {**call(7, refs={"contact": "person:gone"}), "contact_email": "gone@example.test"}
+    loader = Loader(harness.context(), concurrency=1, max_retries=3, logger=logging.getLogger("test-callers"))
+    try:
+        loader.stage("admins", [admin("o1", "admin@sandbox.example")])
+        loader.stage("conversations", [ghost])
+        loader.stage("conversation_parts", [part(1, 7, 10)])
+        loader.pump()
+        assert harness.id_of("conversations", "call:7") is None  # waits for person:gone
+        assert loader.load_callers_by_email() == 1
+        loader.pump()
+        assert loader.flag_orphans() == 0
+    finally:
+        loader.close()
+    conversation = harness.ws.conversations[harness.id_of("conversations", "call:7")]
+    [contact_id] = conversation["contact_ids"]
+    assert harness.ws.contacts[contact_id]["email"] == "gone@example.test"
+    assert [p["part_type"] for p in conversation["parts"]].count("comment") == 1  # its trail followed
+    [issue] = harness.issues("caller_not_found")
+    assert issue["source_key"] == "call:7" and issue["detail"]["person"] == "person:gone"
+    assert harness.ledger.guests(harness.run_id) == {"created": 1, "matched": 0}

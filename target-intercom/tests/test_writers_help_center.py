@@ -132,3 +132,20 @@ def test_language_versions_refer_to_their_own_collection(harness: Harness) -> No
     for lang in ("en", "nl"):
         article = ws.articles[harness.id_of("articles", f"knowledge-item:9:{lang}")]
         assert article["parent_id"] == cid[(2, lang)]
+
+
+@pytest.mark.parametrize("first", ["nl", "en"])
+def test_an_item_in_a_language_its_folder_lacks_goes_to_the_same_version_whatever_the_order(
+        harness: Harness, first: str) -> None:
+    """The folder's key without a language stands for one of its versions, the same one whatever was written first
+    (crash and resume included): the smallest source key."""
+    versions = {lang: {"source_key": f"knowledge-folder:5:{lang}", "alias_key": "knowledge-folder:5", "locale": lang,
+                       "name": f"Folder {lang}", "refs": {}} for lang in ("en", "nl")}
+    ordered = [versions[first], versions["en" if first == "nl" else "nl"]]
+    german = {"source_key": "knowledge-item:7:de", "locale": "de", "title": "Artikel", "state": "draft",
+              "refs": {"collection": "knowledge-folder:5"}}
+    harness.run(*(("collections", [v]) for v in ordered), ("articles", [german]), concurrency=1)
+    assert harness.id_of("collections", "knowledge-folder:5") == harness.id_of("collections", "knowledge-folder:5:en")
+    article = harness.ws.articles[harness.id_of("articles", "knowledge-item:7:de")]
+    assert article["parent_id"] == harness.id_of("collections", "knowledge-folder:5:en")
+    assert harness.issues("duplicate_key") == []  # language versions share the key by design

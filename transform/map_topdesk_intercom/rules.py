@@ -130,9 +130,20 @@ def html_to_text(value: str) -> str:
     return "\n".join(line for line in lines if line).strip()
 
 
+_INLINE_IMAGE = re.compile(r"""(?is)<img\b[^>]*\bsrc\s*=\s*["']?\s*data:[^>]*>""")
+INLINE_IMAGE_TEXT = "[an image pasted into the text stays in TOPdesk]"
+
+
 def sanitize_html(value: str) -> str:
-    """HTML safe to send as a part body: no scripts, event handlers or data:/javascript: URLs (ammonia via nh3)."""
-    return nh3.clean(value, url_schemes=SAFE_URL_SCHEMES).strip()
+    """HTML safe to send as a part body: no scripts, event handlers or data:/javascript: URLs (ammonia via nh3).
+    An image pasted into the text (``<img src="data:...">``, which the sanitiser would drop without a trace) leaves
+    a visible note in its place."""
+    return nh3.clean(_INLINE_IMAGE.sub(INLINE_IMAGE_TEXT, value), url_schemes=SAFE_URL_SCHEMES).strip()
+
+
+def inline_images(value: t.Any) -> int:
+    """How many images pasted into an HTML text (``data:`` URLs) it holds."""
+    return len(_INLINE_IMAGE.findall(value)) if isinstance(value, str) else 0
 
 
 def content_type(file_name: str) -> str:
@@ -217,7 +228,9 @@ class Rule:
     flag_default: str | None = None
     required: bool = False
 
-    def source_value(self, record: dict, strategies: t.Mapping[str, str]) -> t.Any:
+    def source_value(self, record: dict, strategies: t.Mapping[str, str], notes: list[str] | None = None) -> t.Any:
+        """The value before transforms; the warnings of the nested rules it used go to ``notes``."""
+        notes = [] if notes is None else notes
         if self.from_ is not None:
             return get_path(record, self.from_)
         if self.template is not None:
@@ -226,15 +239,18 @@ class Rule:
             return self.value
         if self.first_of is not None:
             for alternative in self.first_of:
-                value, _ = alternative.evaluate(record, strategies)
+                value, warning = alternative.evaluate(record, strategies)
                 if not is_empty(value):
+                    notes += [warning] if warning else []
                     return value
         if self.join is not None:
-            parts = [part for rule in self.join if not is_empty(part := rule.evaluate(record, strategies)[0])]
-            return self.separator.join(_text(part) for part in parts) or None
+            evaluated = [rule.evaluate(record, strategies) for rule in self.join]
+            notes += [warning for _, warning in evaluated if warning]
+            return self.separator.join(_text(part) for part, _ in evaluated if not is_empty(part)) or None
         if self.object is not None:
-            built = {name: rule.evaluate(record, strategies)[0] for name, rule in self.object.items()}
-            return {name: value for name, value in built.items() if value is not None} or None
+            built = {name: rule.evaluate(record, strategies) for name, rule in self.object.items()}
+            notes += [warning for _, warning in built.values() if warning]
+            return {name: value for name, (value, _) in built.items() if value is not None} or None
         if self.flags is not None:
             return [path for path in self.flags if get_path(record, path) is True] or None
         if self.details is not None:
@@ -268,13 +284,18 @@ class Rule:
         e-mail, a flagged default). Raises FieldError when a required value is missing or a transform fails."""
         if not all_hold(self.when, record, strategies):
             return None, None
-        value = self.source_value(record, strategies)
+        notes: list[str] = []
+        value = self.source_value(record, strategies, notes)
+        images = inline_images(value) if self.html == "sanitize" else 0
         if not is_empty(value):
             value = self.transform(value)
         rejected = invalid_email(value) if self.email and not is_empty(value) else None
         if rejected:
             value = None
-        notes = [rejected] if rejected else []
+            notes.append(rejected)
+        if images:
+            notes.append(f"{images} image(s) pasted into the text (data: URL) not migrated: Intercom takes images as "
+                         "files or public URLs; a note in the text marks each place, the image stays in TOPdesk")
         if is_empty(value) and self.default is not MISSING:
             default = self.default
             if isinstance(default, dict) and set(default) == {"template"}:

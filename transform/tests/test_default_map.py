@@ -144,7 +144,9 @@ def test_progress_trail_becomes_ticket_parts(engine):
     trail = {e["id"]: e for e in tap_records("incident_progress_trail")}
     out = mapped(engine, "incident_progress_trail")
     parts = {p["source_key"]: p for p in out["ticket_parts"]}
-    assert len(parts) == len(trail) and "flagged" not in out
+    assert len(parts) == len(trail)
+    # only images pasted into a memo are flagged (a warning: the part is written with a note in their place)
+    assert all(f["severity"] == "warning" and "pasted into the text" in f["reason"] for f in out.get("flagged", []))
     for entry_id, entry in trail.items():
         part = parts[f"call-entry:{entry_id}"]
         assert part["refs"]["ticket"] == f"call:{entry['incident_id']}"

@@ -19,7 +19,7 @@ from transform_testkit import (
 
 from map_topdesk_intercom.engine import Engine
 from map_topdesk_intercom.mapfile import load_map
-from map_topdesk_intercom.rules import get_path, is_empty
+from map_topdesk_intercom.rules import get_path, inline_images, is_empty
 
 DEFINITIONS = {"attribute_definitions", "ticket_types", "custom_object_types"}
 
@@ -151,9 +151,12 @@ def test_every_input_record_yields_its_outputs_or_a_flag(scale, strategies, tmp_
     assert len(records["incidents"]) == scale + 1
     no_email = sum(1 for p in records["persons"] if not p.get("email"))
     not_downloaded = sum(1 for a in records["incident_attachments"] if not a.get("content_base64"))
-    assert no_email and not_downloaded
-    # persons without e-mail: contact with a placeholder; attachments over the limit: a note naming the file
-    assert warnings == {("persons", "contacts"): no_email, ("incident_attachments", parts): not_downloaded}
+    pasted = sum(1 for e in records["incident_progress_trail"] if inline_images(e.get("memoText")))
+    assert no_email and not_downloaded and pasted
+    # persons without e-mail: contact with a placeholder; attachments over the limit: a note naming the file;
+    # images pasted into a memo (data: URLs): a note in the text and a warning naming the record
+    assert warnings == {("persons", "contacts"): no_email, ("incident_attachments", parts): not_downloaded,
+                        ("incident_progress_trail", parts): pasted}
     assert not any(stream in UNMAPPED_STREAMS for stream, _prefix in produced)
     definitions = Counter(m["stream"] for m in out if m["type"] == "RECORD" and m["stream"] in DEFINITIONS)
     assert definitions["attribute_definitions"] == len(spec.active(spec.attributes))

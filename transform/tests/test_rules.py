@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from map_topdesk_intercom.rules import (
+    INLINE_IMAGE_TEXT,
     Condition,
     FieldError,
     Rule,
@@ -65,7 +66,16 @@ def test_html_text_drops_scripts_and_keeps_line_breaks():
 def test_html_sanitize_removes_scripts_and_data_urls():
     clean = sanitize_html(RECORD["memo"])
     assert "<script" not in clean and "alert" not in clean and "data:" not in clean
-    assert "<p>Hi &amp; bye</p>" in clean and 'alt="s.png"' in clean
+    assert "<p>Hi &amp; bye</p>" in clean and INLINE_IMAGE_TEXT in clean
+
+
+def test_an_image_pasted_into_a_memo_is_flagged_where_the_body_is_made():
+    """The sanitiser would drop a data: image without a trace: the text says where it was, the record is flagged
+    (also when the sanitised text is one alternative of a ``first_of``)."""
+    rule = Rule(first_of=[Rule(from_="memo", html="sanitize"), Rule(from_="plain")])
+    body, warning = rule.evaluate(RECORD, {})
+    assert INLINE_IMAGE_TEXT in body and warning and warning.startswith("1 image(s) pasted into the text")
+    assert Rule(from_="plain").evaluate({"plain": "x"}, {})[1] is None
 
 
 def test_lowercase_for_email_dedupe():

@@ -88,6 +88,25 @@ def custom_attribute_names(ws: Workspace, model: str) -> dict[str, dict[str, Any
     return {a["name"]: a for a in ws.data_attributes.values() if a["model"] == model and a.get("custom")}
 
 
+#: data types whose values Intercom types (data, conversation and ticket attributes): what a value must be
+_NUMBER = (int, float)
+VALUE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "integer": ((int,), "an integer"), "float": (_NUMBER, "a number"), "decimal": (_NUMBER, "a number"),
+    "boolean": ((bool,), "a boolean"), "date": ((int,), "a unix timestamp"), "datetime": ((int,), "a unix timestamp"),
+}
+
+
+def check_value(name: str, data_type: str, value: Any) -> None:
+    """A value of the attribute's type (null clears): text in a number attribute is refused, as Intercom types its
+    attributes (EVIDENCE.md: the error's code and message are assumed)."""
+    expected = VALUE_TYPES.get(data_type)
+    if value is None or expected is None:
+        return
+    types, label = expected
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise bad_request(f"{name} must be {label}, not {type(value).__name__} {value!r}", field=name)
+
+
 def check_custom_attributes(ws: Workspace, model: str, values: Any) -> dict[str, Any]:
     """Custom attributes must be defined first (reference §6.2); returns the validated mapping."""
     if values is None:
@@ -103,6 +122,8 @@ def check_custom_attributes(ws: Workspace, model: str, values: Any) -> dict[str,
             raise bad_request(f"Custom attribute '{name}' is archived", code="parameter_invalid")
         if known[name]["data_type"] == "relationship":  # created in the UI with its custom object type
             out[name] = check_relationship(ws, name, known[name]["reference"], value)
+        else:
+            check_value(name, known[name]["data_type"], value)
     return out
 
 

@@ -102,6 +102,10 @@ def upsert_company(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
     company_id = body.get("company_id")
     existing_id = ws.company_by_company_id.get(str(company_id)) if company_id not in (None, "") else None
+    archived = ws.archived_companies.pop(str(company_id), None) if existing_id is None else None
+    if archived is not None:  # an upsert of an archived company's company_id restores it (EVIDENCE.md: assumed)
+        ws.companies[archived["id"]] = archived
+        ws.company_by_company_id[archived["company_id"]] = existing_id = archived["id"]
     if existing_id is not None:
         company = ws.companies[existing_id]
         changes = {k: v for k, v in body.items() if k != "company_id"}
@@ -203,8 +207,10 @@ def delete_company(ctx: Ctx) -> dict[str, Any]:
         contact = ws.contacts.get(contact_id)
         if contact and company["id"] in contact.get("company_ids", []):
             contact["company_ids"].remove(company["id"])
+    company["contact_ids"] = []
     del ws.companies[company["id"]]
     ws.company_by_company_id.pop(company["company_id"], None)
+    ws.archived_companies[company["company_id"]] = company  # archived, not deleted (the 2.16 description)
     ws.touch()
     return {"id": company["id"], "object": "company", "deleted": True}
 

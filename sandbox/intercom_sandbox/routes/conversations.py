@@ -14,7 +14,7 @@ from typing import Any
 from intercom_sandbox.errors import bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
-from intercom_sandbox.routes.attributes import conversation_attribute_by_name
+from intercom_sandbox.routes.attributes import check_value, conversation_attribute_by_name
 from intercom_sandbox.routes.contacts import as_html, contact_refs
 from intercom_sandbox.routes.custom_objects import check_relationship, relationship_references, render_values
 from intercom_sandbox.routes.listing import PageRequest, list_request, parse_search, search_page
@@ -447,10 +447,7 @@ def validate_conversation_attributes(ws: Workspace, values: Any) -> dict[str, An
             labels = {o["label"] for o in attr.get("options", []) if not o.get("archived")}
             if str(value) not in labels:
                 raise bad_request(f"'{value}' is not a valid option for {name}", field=name)
-        if attr["data_type"] == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise bad_request(f"{name} must be an integer", field=name)
-        if attr["data_type"] == "boolean" and not isinstance(value, bool):
-            raise bad_request(f"{name} must be a boolean", field=name)
+        check_value(name, attr["data_type"], value)
     return out
 
 

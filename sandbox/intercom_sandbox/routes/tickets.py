@@ -8,6 +8,7 @@ from typing import Any
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
+from intercom_sandbox.routes.attributes import check_value
 from intercom_sandbox.routes.contacts import as_html, contact_refs
 from intercom_sandbox.routes.conversations import attachments_from, find_replying_contact, new_part, require_admin
 from intercom_sandbox.routes.custom_objects import check_relationship, relationship_references, render_values
@@ -65,8 +66,10 @@ def render_ticket_type(ws: Workspace, ticket_type: dict[str, Any]) -> dict[str, 
         "updated_at": ticket_type["updated_at"],
         "is_internal": ticket_type.get("is_internal", False),
         "ticket_type_attributes": {
-            "type": "list",
-            "data": [render_attribute(ws.ticket_type_attributes[a]) for a in ticket_type["attribute_ids"]],
+            "type": "list" if ws.ticket_type_attributes_key == "data" else "ticket_type_attributes.list",
+            ws.ticket_type_attributes_key: [
+                render_attribute(ws.ticket_type_attributes[a]) for a in ticket_type["attribute_ids"]
+            ],
         },
         "category": ticket_type["category"],
         "ticket_states": {
@@ -358,10 +361,7 @@ def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any
             chosen = value if isinstance(value, list) else [value]
             if any(str(v) not in option_ids for v in chosen):
                 raise bad_request(f"'{value}' is not a valid list item id for {name}", field=name)
-        if attr["data_type"] == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
-            raise bad_request(f"{name} must be an integer", field=name)
-        if attr["data_type"] == "boolean" and not isinstance(value, bool):
-            raise bad_request(f"{name} must be a boolean", field=name)
+        check_value(name, attr["data_type"], value)
     if creating:
         missing = [
             n

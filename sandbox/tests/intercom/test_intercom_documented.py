@@ -108,3 +108,19 @@ def test_every_kept_field_is_in_the_evidence_register(operation: tuple[str, str]
         assert row is not None, f"{evidence} is not in EVIDENCE.md"
         assert operation[1] in row and f"`{name}`" in row
         assert re.search(r"OpenAPI #|issue|PR|docs|tap|Airbyte|\*\*assumed\*\*", row)
+
+
+def test_text_in_a_number_attribute_is_refused(sandbox: Sandbox) -> None:
+    """Intercom types its attributes: a number stays a number (a migration that sends ``"7.0"`` is told)."""
+    sandbox.ok("POST", "/data_attributes", {"name": "seats", "model": "company", "data_type": "float"})
+    refused = sandbox.post("/companies", {"company_id": "c1", "name": "Acme", "custom_attributes": {"seats": "7.0"}})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "seats"
+    company = sandbox.ok("POST", "/companies", {"company_id": "c1", "custom_attributes": {"seats": 7}})
+    assert company["custom_attributes"]["seats"] == 7
+    ticket_type = sandbox.ok("POST", "/ticket_types", {"name": "Call", "category": "Customer"})
+    sandbox.ok("POST", f"/ticket_types/{ticket_type['id']}/attributes",
+               {"name": "Costs", "description": "", "data_type": "decimal"})
+    contact = sandbox.contact(email="typed@example.com")
+    body = {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}]}
+    assert sandbox.post("/tickets", {**body, "ticket_attributes": {"Costs": "1.5"}}).status_code == 400
+    sandbox.ok("POST", "/tickets", {**body, "ticket_attributes": {"Costs": 1.5}})

@@ -15,8 +15,10 @@ from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
 from target_intercom.writers.support import (
     admin_or_fallback,
+    body_changed,
     body_digest,
     contact_for,
+    find_part,
     forget_alias,
     record_alias,
     reply_body,
@@ -38,8 +40,10 @@ class ConversationWriter(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         if existing and existing.intercom_id and existing.status == "written":
-            record_alias(ctx, self.kind, record, existing.intercom_id)
-            return self._update(ctx, existing.intercom_id, record, parents, existing.extra)
+            duplicate = record_alias(ctx, self.kind, record, existing.intercom_id)
+            outcome = self._update(ctx, existing.intercom_id, record, parents, existing.extra)
+            outcome.issues += duplicate
+            return outcome
         contact_id = contact_for(ctx, record, parents)
         body: dict = {"from": {"type": "user", "id": contact_id},
                       "body": record.get("body") or record.get("title") or record["source_key"]}
@@ -62,8 +66,7 @@ class ConversationWriter(Writer):
         # steps below is finished by the next attempt's update instead of a second create.
         ctx.ledger.record_written(self.kind, record["source_key"], conversation_id, "", ctx.run_id, created=True,
                                   extra=wanted)
-        record_alias(ctx, self.kind, record, conversation_id)
-        issues = []
+        issues = record_alias(ctx, self.kind, record, conversation_id)
         if record.get("created_at") is not None and message.get("created_at") not in (None, record["created_at"]):
             issues.append(timestamp_lost("created_at", "Intercom did not keep the original created_at"))
         outcome = self._update(ctx, conversation_id, record, parents, {}, created=True)
@@ -164,30 +167,30 @@ class ConversationPartWriter(Writer):
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
         try:
             conversation = ctx.client.request("POST", f"/conversations/{conversation_id}/reply", json=body)
-            part_id = self._part_in(conversation, wanted, newest=True)
+            part_id, as_sent = self._part_in(ctx, conversation, wanted)
+            if not part_id:  # written, but not recognisable in the answer: the newest part of its type is the reply
+                part_id, as_sent = self._newest_part(conversation, body["message_type"]), False
         except IntercomError as exc:
             if not exc.ambiguous:
                 raise
             part_id = self.settle(ctx, ctx.ledger.lookup(self.kind, record["source_key"]))
             if not part_id:
                 raise
-            conversation = None
-        if not part_id:
-            raise ValueError("Intercom's answer to the reply holds no part with its timestamp and type")
+            conversation, as_sent = None, True
         if body["type"] == "user":
             self._keep_closed(ctx, conversation_key, conversation_id, conversation, parents)
-        return Outcome(part_id, CREATED, extra={"conversation_id": conversation_id}, issues=issues)
+        return Outcome(part_id, CREATED, extra={"conversation_id": conversation_id},
+                       issues=issues + body_changed(as_sent))
+
+    def _part_in(self, ctx: WriteContext, conversation: dict | None, wanted: dict) -> tuple[str | None, bool]:
+        return find_part(((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or [],
+                         wanted, lambda ids: set(ctx.ledger.known_ids(self.kind, ids)))
 
     @staticmethod
-    def _part_in(conversation: dict | None, wanted: dict, *, newest: bool = False) -> str | None:
-        parts = ((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or []
-        for part in reversed(parts) if newest else parts:
-            if part.get("part_type") == wanted["message_type"] and (
-                    wanted.get("created_at") is None or part.get("created_at") == wanted["created_at"]) and (
-                    str((part.get("author") or {}).get("id")) == str(wanted.get("author_id"))) and (
-                    body_digest(part.get("body")) == wanted["body"] if wanted.get("body") else True):
-                return str(part["id"])
-        return None
+    def _newest_part(conversation: dict, part_type: str) -> str:
+        parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
+        parts = [p for p in parts if p.get("part_type") == part_type] or parts
+        return str(max(parts, key=lambda p: int(p["id"]) if str(p.get("id", "")).isdigit() else 0)["id"])
 
     @staticmethod
     def _keep_closed(ctx: WriteContext, conversation_key: str, conversation_id: str, conversation: dict | None,
@@ -210,7 +213,7 @@ class ConversationPartWriter(Writer):
             if exc.status == 404:
                 return None
             raise
-        return self._part_in(conversation, intent.extra)
+        return self._part_in(ctx, conversation, intent.extra)[0]
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Parts go with their conversation; Intercom has no API to delete one part."""

@@ -53,13 +53,13 @@ class CollectionWriter(Writer):
         extra = {"alias_key": record.get("alias_key")}
         if existing and existing.intercom_id and existing.status == "written":
             ctx.client.request("PUT", f"/help_center/collections/{existing.intercom_id}", json=body)
-            record_alias(ctx, self.kind, record, existing.intercom_id)
+            record_alias(ctx, self.kind, record, existing.intercom_id, unique=False)
             return Outcome(existing.intercom_id, UPDATED, extra=extra)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id,
                                  extra={"name": body["name"], "parent_id": body["parent_id"]})
         collection_id = str(ctx.client.request("POST", "/help_center/collections", json=body)["id"])
         # the folder's key without its language, which articles and subfolders refer to
-        record_alias(ctx, self.kind, record, collection_id)
+        record_alias(ctx, self.kind, record, collection_id, unique=False)
         return Outcome(collection_id, CREATED, extra=extra)
 
     def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:

@@ -33,18 +33,63 @@ def body_digest(body: t.Any) -> str:
     return hashlib.sha1(text_of(body).encode()).hexdigest()
 
 
+def find_part(parts: t.Iterable[dict], wanted: dict,
+              taken: t.Callable[[list[str]], set[str]]) -> tuple[str | None, bool]:
+    """The part a reply made among a ticket's or conversation's parts: (its id, whether its words are the ones sent).
+
+    Matched on what Intercom keeps as sent: the part type, ``created_at`` and author. Intercom re-renders bodies
+    (sanitised HTML, whitespace), so the words only tell apart parts of the same type, second and author; when no
+    part has the words sent, the one candidate that no other entry owns (``taken``: the ids the ledger already holds)
+    is the part, re-rendered. Several such candidates: none (a duplicate is better than another entry's part)."""
+    author = str(wanted.get("author_id") or "")
+    candidates = [p for p in parts if p.get("part_type") == wanted["message_type"]
+                  and (wanted.get("created_at") is None or p.get("created_at") == wanted["created_at"])
+                  and (not author or str((p.get("author") or {}).get("id")) == author)]
+    same_words = [p for p in candidates if not wanted.get("body") or body_digest(p.get("body")) == wanted["body"]]
+    if same_words:
+        return str(same_words[-1]["id"]), True
+    owned = taken([str(p["id"]) for p in candidates]) if candidates else set()
+    free = [p for p in candidates if str(p["id"]) not in owned]
+    return (str(free[0]["id"]), False) if len(free) == 1 else (None, False)
+
+
+def body_changed(written_as_sent: bool) -> list[dict]:
+    """The report's note on a part whose body Intercom stored in other words than sent (it was written once)."""
+    return [] if written_as_sent else [{
+        "category": "body_rerendered", "severity": "info", "field": "body",
+        "reason": "Intercom stored the part's body in other words than were sent (its HTML re-rendering); the part "
+                  "was written once and matched by its type, time and author"}]
+
+
 def admin_or_fallback(ctx: WriteContext, parents: dict, key: str | None) -> str | None:
     """The admin a source operator matched (from the resolved parents or the ledger), else the fallback admin."""
     return ctx.intercom_id(parents, "admins", key) or ctx.directory.fallback_admin_id
 
 
-def record_alias(ctx: WriteContext, kind: str, record: dict, intercom_id: str) -> None:
+def record_alias(ctx: WriteContext, kind: str, record: dict, intercom_id: str, *, unique: bool = True) -> list[dict]:
     """A second source key for the same entity (``alias_key``, e.g. ``call-number:I 2401 001``: known errors link
-    calls by number). Recorded as not created by this run, so a rollback never deletes through it."""
+    calls by number). Recorded as not created by this run, so a rollback never deletes through it.
+
+    Two records with one alias (two calls with the same number; a folder's language versions) resolve it the same
+    way whatever order they are written in, crash or not: to the oldest record (``created_at``, then source key).
+    With ``unique``, the record that shares it gets a ``duplicate_key`` issue naming the one it resolves to."""
     alias = record.get("alias_key")
-    if alias and alias != record.get("source_key"):
+    if not alias or alias == record.get("source_key"):
+        return []
+    mine = (record.get("created_at") or 0, record["source_key"])
+    known = ctx.ledger.lookup(kind, alias)
+    theirs = (known.extra.get("created_at") or 0, known.extra.get("alias_of") or "") \
+        if known and known.status == "written" and known.intercom_id else None
+    if theirs is None or theirs[1] == mine[1] or mine < theirs:
         ctx.ledger.record_written(kind, alias, intercom_id, "", ctx.run_id, created=False,
-                                  extra={"alias_of": record["source_key"]})
+                                  extra={"alias_of": record["source_key"], "created_at": record.get("created_at")})
+    if not unique or theirs is None or theirs[1] == mine[1]:
+        return []
+    winner = min(mine, theirs)[1]
+    other = theirs[1]
+    return [{"category": "duplicate_key", "severity": "warning", "field": "alias_key",
+             "reason": f"{alias.split(':', 1)[-1]} is also the number of {other}: links by this number go to "
+                       f"{winner} (the older one)", "detail": {"alias": alias, "also": other, "resolves_to": winner}}]
 
 
 def forget_alias(ctx: WriteContext, kind: str, alias: str | None) -> None:

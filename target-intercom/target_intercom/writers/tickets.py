@@ -6,7 +6,15 @@ from __future__ import annotations
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
-from target_intercom.writers.support import QUIET, body_digest, contact_for, record_alias, reply_body
+from target_intercom.writers.support import (
+    QUIET,
+    body_changed,
+    body_digest,
+    contact_for,
+    find_part,
+    record_alias,
+    reply_body,
+)
 
 
 class TicketWriter(Writer):
@@ -49,8 +57,8 @@ class TicketWriter(Writer):
         if existing and existing.intercom_id:
             body = {"ticket_attributes": record.get("ticket_attributes") or {}, **self._state_body(ctx, record)}
             ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
-            record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
-            return Outcome(existing.intercom_id, UPDATED)
+            issues = record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
+            return Outcome(existing.intercom_id, UPDATED, issues=issues)
         body = self._create_body(ctx, record, parents)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
@@ -62,7 +70,7 @@ class TicketWriter(Writer):
             issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
                            "reason": "Intercom did not keep the original created_at"})
         self.finish(ctx, ticket_id, record)
-        record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link calls by number
+        issues += record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link by number
         return Outcome(ticket_id, CREATED, issues=issues)
 
     def finish(self, ctx: WriteContext, ticket_id: str, record: dict) -> None:
@@ -105,8 +113,9 @@ class TicketPartWriter(Writer):
         body, issues = reply_body(ctx, self.kind, record, parents)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_id": ticket_id, "created_at": body.get("created_at"), "message_type": body["message_type"],
-            "body": body_digest(body["body"])})
+            "author_id": body.get("intercom_user_id") or body.get("admin_id"), "body": body_digest(body["body"])})
         part = ctx.client.request("POST", f"/tickets/{ticket_id}/reply", json=body)
+        issues += body_changed(body_digest(part.get("body")) == body_digest(body["body"]))
         return Outcome(str(part["id"]), CREATED, extra={"ticket_id": ticket_id}, issues=issues)
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
@@ -118,11 +127,7 @@ class TicketPartWriter(Writer):
                 return None
             raise
         parts = (ticket.get("ticket_parts") or {}).get("ticket_parts") or []
-        for part in parts:
-            if (part.get("created_at") == wanted.get("created_at") and part.get("part_type") == wanted["message_type"]
-                    and body_digest(part.get("body")) == wanted.get("body")):
-                return str(part["id"])
-        return None
+        return find_part(parts, wanted, lambda ids: set(ctx.ledger.known_ids(self.kind, ids)))[0]
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Parts go with their ticket; Intercom has no API to delete one part."""
