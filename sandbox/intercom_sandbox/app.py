@@ -30,6 +30,7 @@ from intercom_sandbox.routes import (
     contacts,
     conversations,
     custom_objects,
+    segments,
     tags,
     tickets,
 )
@@ -150,7 +151,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         ticket_type_attributes_key=settings.ticket_type_attributes_key,
     )
     limiter = RateLimiter(settings.rate_limit_per_minute)
-    modules = (admins, contacts, companies, attributes, conversations, tickets, custom_objects, articles, tags)
+    modules = (admins, contacts, companies, attributes, conversations, tickets, custom_objects, articles, tags,
+               segments)
     tables = [module.routes for module in modules]
     api_routes = build_routes(workspace, tables)
     app = Starlette(

@@ -450,6 +450,28 @@ class Ledger:
         q = q.order_by(E.seq.desc()).limit(limit)
         return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
 
+    def set_extra(self, kind: str, source_key: str, extra: dict) -> None:
+        """Merge ``extra`` into a written entity's extra (nothing else changes; no row: nothing happens)."""
+        def run(conn: Connection) -> None:
+            row = _select_for_update(conn, kind, source_key)
+            if row is not None and row["status"] == "written":
+                conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key)
+                             .values(extra=_merge_extra(row["extra"], extra)))
+
+        self._write(run)
+
+    def pending_states(self, kinds: Iterable[str], batch: int = 500) -> Iterator[Entity]:
+        """Written entities of ``kinds`` whose final state is still to be written (extra ``state_pending``)."""
+        after = -1
+        while True:
+            q = (sa.select(entities_table).where(E.kind.in_(list(kinds)), E.status == "written", E.seq > after,
+                                                 E.extra.like('%"state_pending":true%')).order_by(E.seq).limit(batch))
+            page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
     def known_ids(self, kind: str, intercom_ids: Iterable[str]) -> dict[str, str]:
         """Which of these Intercom ids the ledger holds for ``kind`` (written): id -> source key."""
         ids = [str(i) for i in intercom_ids]

@@ -495,6 +495,44 @@ class Loader:
 
     # ------------------------------------------------------------------ end of run
 
+    def complete(self) -> None:
+        """End of input, once everything writable is written (after :meth:`finish`): calls whose caller never came
+        are written with their caller's e-mail, then every ticket's and conversation's final state, once, after its
+        last part."""
+        if self.load_callers_by_email():
+            self.pump()
+        self.write_final_states()
+
+    def write_final_states(self) -> int:
+        """The state (open, closed, ticket state) of every ticket and conversation whose state is still to be
+        written (this run's or a killed run's), in parallel, paced like every request. A failure is listed for
+        manual review and the state stays pending: the next run writes it."""
+        written = 0
+        kinds = [kind for kind in ORDER if BY_KIND[kind].writes_final_state]
+        page: list[Entity] = []
+
+        def write(entity: Entity) -> bool:
+            try:
+                self._issues(entity.kind, entity.source_key,
+                             BY_KIND[entity.kind].write_final_state(self.ctx, entity))
+                return True
+            except (IntercomError, ValueError) as exc:
+                reason = error_text(exc) if isinstance(exc, IntercomError) else str(exc)
+                self._issues(entity.kind, entity.source_key, [{
+                    "category": "manual_review", "severity": "error", "field": "state",
+                    "reason": f"its final state could not be written ({reason}); the next run writes it"}])
+                return False
+
+        for entity in self.ledger.pending_states(kinds):
+            page.append(entity)
+            if len(page) >= 500:
+                written += sum(self.pool.map(write, page))
+                page = []
+        written += sum(self.pool.map(write, page))
+        if written:
+            self.logger.info("final states written: %d", written)
+        return written
+
     def load_callers_by_email(self) -> int:
         """End of input: calls (tickets, conversations) still waiting only for their caller's contact, whose person
         never came (removed in TOPdesk, or not readable by the API operator), are staged again without it: they are

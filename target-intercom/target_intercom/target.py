@@ -170,8 +170,7 @@ class TargetIntercom(Target):
         try:
             loader = self.ready_loader()
             loader.finish()  # everything writable written; the writer thread's error, if any, raised here
-            if loader.load_callers_by_email():
-                loader.pump()
+            loader.complete()  # calls whose caller never came; then every final state, after the last parts
             orphans = loader.flag_orphans()
             self.completeness = loader.check_completeness()
             status = "completed"

@@ -50,6 +50,7 @@ class Harness:
                 loader.stage(kind, records)
                 loader.pump()
             loader.pump()
+            loader.complete()  # as the target at the end of its input
             loader.flag_orphans()
         finally:
             loader.close()

@@ -59,6 +59,19 @@ def test_tickets_carry_their_team_and_guests_are_counted(tmp_path: Path) -> None
     guests = {c["caller"]["email"].lower() for c in records("incidents")
               if not (c.get("caller") or {}).get("id") and (c.get("caller") or {}).get("email")}
     assert guests and report["entities"][GUESTS]["created"] == len(guests)
+    # a closed call ends closed, its customers' replies notwithstanding (they reopen a ticket): the state is
+    # written once, after the last part, so each ticket has one state change at most
+    closed = [c for c in records("incidents") if c.get("closed")]
+    replied = {e["incident_id"] for e in records("incident_progress_trail") if (e.get("person") or {}).get("id")
+               and not (e.get("operator") or {}).get("id") and not e.get("invisibleForCaller")}
+    assert any(c["id"] in replied for c in closed)
+    by_number = {t_["attributes"].get("Call number"): t_ for t_ in ws.tickets.values()}
+    for call in closed:
+        ticket = by_number[call["number"]]
+        assert ticket["open"] is False, call["number"]
+        changes = [p for p in ticket["parts"] if p["part_type"] == "ticket_state_updated_by_admin"
+                   and p["author"][0] == "admin"]  # (a new ticket's own "submitted" part is Intercom's)
+        assert len(changes) == 1 and ticket["parts"][-1] is changes[0], call["number"]
     team_of_group = {g["id"]: str(100 + n) for n, g in enumerate(records("operator_groups"))}
     number = {t_["attributes"].get("Call number"): t_ for t_ in ws.tickets.values()}
     calls = [c for c in records("incidents") if (c.get("operatorGroup") or {}).get("id")]

@@ -242,3 +242,23 @@ def test_a_call_whose_caller_person_never_came_is_loaded_with_the_callers_email(
     [issue] = harness.issues("caller_not_found")
     assert issue["source_key"] == "call:7" and issue["detail"]["person"] == "person:gone"
     assert harness.ledger.guests(harness.run_id) == {"created": 1, "matched": 0}
+
+
+def test_a_closed_call_with_customer_replies_ends_closed_with_one_close_part(harness: Harness) -> None:
+    """Each customer reply reopens a conversation: the state is written once, after the last part, not closed,
+    reopened and closed again (each close a part dated at migration time)."""
+    customer = {"refs": {"conversation": "call:1", "author": "person:p1"}, "author_type": "user"}
+    parts = [{**part(1, 1, 10), **customer}, part(2, 1, 20), {**part(3, 1, 30), **customer}]
+    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
+                ("conversations", [call(1, closed=True)]), ("conversation_parts", parts))
+    conversation = harness.ws.conversations[harness.id_of("conversations", "call:1")]
+    kinds = [p["part_type"] for p in conversation["parts"]]
+    assert conversation["state"] == "closed"
+    assert kinds.count("close") == 1 and "open" not in kinds and kinds[-1] == "close"
+    # a delta with one more customer reply: reopened by it, closed again once at the end
+    harness.run(("conversation_parts", [{**part(4, 1, 40), **customer}]))
+    kinds = [p["part_type"] for p in conversation["parts"]]
+    assert conversation["state"] == "closed" and kinds.count("close") == 2 and kinds[-1] == "close"
+    # nothing new: nothing sent
+    harness.run(("conversations", [call(1, closed=True)]), ("conversation_parts", parts))
+    assert [p["part_type"] for p in conversation["parts"]].count("close") == 2

@@ -171,3 +171,17 @@ def test_a_link_to_an_instance_of_another_type_is_skipped_with_the_reason(harnes
     assert "asset:9 is a Reservation in Intercom, but the relationship 'Parent asset' lives on Asset" in reasons[0]
     assert "asset:9 is a Reservation in Intercom, but the relationship 'Reserved assets' points to Asset" in reasons[1]
     assert "Reserved assets" not in instances(harness, "Reservation")["r1"]["custom_attributes"]
+
+
+@pytest.mark.parametrize("order", [(3, 1, 2), (2, 3, 1)])
+def test_a_relationship_list_is_in_the_same_order_whatever_the_order_of_its_links(harness: Harness,
+                                                                                   order: tuple) -> None:
+    """The same input gives the same workspace, a crashed and resumed run (links written in another order)
+    included: a list follows its instances' external ids."""
+    link = {n: {"source_key": f"asset-person:{n}:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
+                "to_type": "Asset", "refs": {"from": "person:p1", "to": f"asset:{n}"}} for n in (1, 2, 3)}
+    harness.run(("contacts", [contact("p1")]), ("custom_object_instances", [asset(n) for n in order]),
+                *(("custom_object_links", [link[n]]) for n in order), concurrency=1)
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3)]
+    person = harness.ws.contacts[harness.id_of("contacts", "person:p1")]
+    assert person["custom_attributes"]["TOPdesk assets"] == ids  # a1, a2, a3

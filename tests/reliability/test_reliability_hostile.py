@@ -35,7 +35,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "0008": (LOADED,),                                                        # 20,000-character job title
     # incidents
     "1001": (LOADED, "lone UTF-16 surrogate escapes) in caller.dynamicName"),  # 170 KB hostile HTML request
-    "1002": ("a parent it needs was not written",),                           # caller and operator do not exist
+    "1002": (LOADED, "the caller's person record never came"),  # caller and operator do not exist: by e-mail
     "1003": ("invalid date 'yesterday'",),                                    # malformed callDate, creationDate
     "1004": ("missing required value",),                                      # no dates at all
     "1005": (LOADED,),                                                        # caller Dup.Case

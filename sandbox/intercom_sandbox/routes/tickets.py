@@ -539,6 +539,7 @@ def reply_ticket(ctx: Ctx) -> dict[str, Any]:
             raise bad_request("message_type must be comment", field="message_type")
         contact = find_replying_contact(ws, body)
         author = ("user", contact["id"])
+        ticket["open"] = True  # a customer's reply reopens a closed ticket (EVIDENCE.md: assumed)
     else:
         raise bad_request("type must be admin or user", field="type")
     if message_type != "quick_reply" and (not isinstance(text, str) or not text.strip()):

@@ -124,3 +124,14 @@ def test_text_in_a_number_attribute_is_refused(sandbox: Sandbox) -> None:
     body = {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}]}
     assert sandbox.post("/tickets", {**body, "ticket_attributes": {"Costs": "1.5"}}).status_code == 400
     sandbox.ok("POST", "/tickets", {**body, "ticket_attributes": {"Costs": 1.5}})
+
+
+def test_reporting_clients_read_segments_as_the_spec_shows(sandbox: Sandbox) -> None:
+    """tap-intercom and Airbyte list segments and company segments after a load: none exist (UI-only)."""
+    assert sandbox.ok("GET", "/segments", params={"include_count": "true"}) == {"type": "segment.list",
+                                                                                "segments": []}
+    contact = sandbox.contact(email="segments@example.com")
+    company = sandbox.ok("POST", "/companies", {"company_id": "s1", "name": "Seg"})
+    assert sandbox.ok("GET", f"/companies/{company['id']}/segments") == {"type": "list", "data": []}
+    assert sandbox.ok("GET", f"/contacts/{contact['id']}/segments") == {"type": "list", "data": []}
+    assert sandbox.get("/segments/123").status_code == 404

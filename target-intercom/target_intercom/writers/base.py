@@ -89,6 +89,14 @@ class Writer:
         """Rollback of one created entity."""
         raise NotImplementedError
 
+    #: containers whose state (open, closed, ticket state) is written once at the end of a run, after their parts
+    writes_final_state: t.ClassVar[bool] = False
+
+    def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
+        """Write ``entity.extra["final_state"]`` (at the end of the run: a customer's reply may reopen what a state
+        written earlier closed); returns report issues."""
+        raise NotImplementedError
+
 
 def error_text(exc: IntercomError) -> str:
     status = f"{exc.status} " if exc.status else ""

@@ -5,8 +5,10 @@ sent again.
 
 Request sequence of a new conversation: ``POST /conversations`` (from the contact, original ``created_at``; no
 HTML, no attributes) -> ``PUT /conversations/{id}`` (title, conversation attributes, company) -> ``POST
-/conversations/{id}/parts`` assignment (admin, then team) -> ``POST /conversations/{id}/parts`` close when the
-call is closed. Assignment and close parts cannot be backdated (they are dated at migration time: reported)."""
+/conversations/{id}/parts`` assignment (admin, then team); its parts follow; at the end of the run, after its
+last part, ``POST /conversations/{id}/parts`` close when the call is closed (once: a customer's reply reopens a
+conversation, so closing it earlier would close, reopen and close again). Assignment and close parts cannot be
+backdated (they are dated at migration time: reported)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
 from target_intercom.writers.support import (
     admin_or_fallback,
+    after_customer_reply,
     body_changed,
     body_digest,
     contact_for,
@@ -99,17 +102,33 @@ class ConversationWriter(Writer):
             if assignee and assignee != applied.get(field_) and actor:
                 ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
                     "message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee})
-        if state["open"] != applied.get("open", True):
+        # open or closed: written once at the end of the run, after the conversation's parts (a customer's reply
+        # reopens it), and only when it differs from what the writes left
+        final = {"open": state["open"]}
+        written = {"open": True} if created else applied.get("state_written", {"open": applied.get("open", True)})
+        extra = {**state, "alias_key": record.get("alias_key"), "final_state": final, "state_written": written,
+                 "state_pending": final != written, "actor": actor,
+                 "closed_at": (record.get("custom_attributes") or {}).get("Closed at")}
+        return Outcome(conversation_id, CREATED if created else UPDATED, extra=extra, issues=issues)
+
+    writes_final_state = True
+
+    def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
+        """One close (or open) part, dated at migration time (Intercom cannot backdate it: reported)."""
+        final = entity.extra.get("final_state") or {"open": True}
+        issues = []
+        if final != entity.extra.get("state_written") and entity.intercom_id:
+            actor = entity.extra.get("actor") or ctx.directory.fallback_admin_id
             if not actor:
                 raise ValueError("closing or reopening a conversation needs an admin: set fallback_admin_email")
-            message_type = "open" if state["open"] else "close"
-            ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
+            message_type = "open" if final["open"] else "close"
+            ctx.client.request("POST", f"/conversations/{entity.intercom_id}/parts", json={
                 "message_type": message_type, "type": "admin", "admin_id": actor})
             issues.append(timestamp_lost(
                 "state", f"the {message_type} part is dated at migration time (Intercom cannot backdate state "
-                         "changes)", closed_at=(record.get("custom_attributes") or {}).get("Closed at")))
-        extra = {**state, "alias_key": record.get("alias_key")}
-        return Outcome(conversation_id, CREATED if created else UPDATED, extra=extra, issues=issues)
+                         "changes)", closed_at=entity.extra.get("closed_at")))
+        ctx.ledger.set_extra(self.kind, entity.source_key, {"state_pending": False, "state_written": final})
+        return issues
 
     # ------------------------------------------------------------------ crash recovery
 
@@ -149,7 +168,8 @@ class ConversationWriter(Writer):
 class ConversationPartWriter(Writer):
     """Replies and notes with their original ``created_at``, one conversation's parts in chronological order.
     A contact's reply reopens a conversation in Intercom: a conversation that is closed in TOPdesk is closed again
-    right after it. A part cannot be changed once written: an edited TOPdesk entry is reported, not duplicated."""
+    at the end of the run. A part cannot be changed once written: an edited TOPdesk entry is reported, not
+    duplicated."""
 
     updatable = False
     kind = "conversation_parts"
@@ -165,6 +185,8 @@ class ConversationPartWriter(Writer):
         wanted = {"conversation_id": conversation_id, "created_at": body.get("created_at"),
                   "message_type": body["message_type"], "author_id": author_id, "body": body_digest(body["body"])}
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
+        if body["type"] == "user":  # before it is sent: a reply whose answer is lost reopens the conversation too
+            after_customer_reply(ctx, "conversations", conversation_key)
         try:
             conversation = ctx.client.request("POST", f"/conversations/{conversation_id}/reply", json=body)
             part_id, as_sent = self._part_in(ctx, conversation, wanted)
@@ -176,9 +198,7 @@ class ConversationPartWriter(Writer):
             part_id = self.settle(ctx, ctx.ledger.lookup(self.kind, record["source_key"]))
             if not part_id:
                 raise
-            conversation, as_sent = None, True
-        if body["type"] == "user":
-            self._keep_closed(ctx, conversation_key, conversation_id, conversation, parents)
+            as_sent = True
         return Outcome(part_id, CREATED, extra={"conversation_id": conversation_id},
                        issues=issues + body_changed(as_sent))
 
@@ -191,18 +211,6 @@ class ConversationPartWriter(Writer):
         parts = (conversation.get("conversation_parts") or {}).get("conversation_parts") or []
         parts = [p for p in parts if p.get("part_type") == part_type] or parts
         return str(max(parts, key=lambda p: int(p["id"]) if str(p.get("id", "")).isdigit() else 0)["id"])
-
-    @staticmethod
-    def _keep_closed(ctx: WriteContext, conversation_key: str, conversation_id: str, conversation: dict | None,
-                     parents: dict) -> None:
-        entity = ctx.ledger.lookup("conversations", conversation_key)
-        if not entity or entity.extra.get("open", True):
-            return
-        if conversation is None or conversation.get("state") != "closed":
-            admin_id = entity.extra.get("admin_assignee_id") or ctx.directory.fallback_admin_id
-            if admin_id:
-                ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
-                    "message_type": "close", "type": "admin", "admin_id": admin_id})
 
     def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:
         if intent is None or intent.status != "intent":

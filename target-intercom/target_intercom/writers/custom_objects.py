@@ -209,18 +209,19 @@ class CustomObjectLinkWriter(Writer):
     def _set(self, ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
         from_kind, from_id, relationship = link["from_kind"], link["from_id"], link["relationship"]
         if from_kind == "custom_object_instances":
-            path = f"{_type_path(link['from_type'])}/{from_id}"
-            current = ctx.client.request("GET", path)
-            values = relationship_ids((current.get("custom_attributes") or {}).get(relationship))
-        elif from_kind == "tickets":
-            current = ctx.client.request("GET", f"/tickets/{from_id}")
-            values = relationship_ids((current.get("ticket_attributes") or {}).get(relationship))
+            current = ctx.client.request("GET", f"{_type_path(link['from_type'])}/{from_id}")
         else:
             current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
-            values = relationship_ids((current.get("custom_attributes") or {}).get(relationship))
+        raw = (current.get("ticket_attributes" if from_kind == "tickets" else "custom_attributes") or {}).get(
+            relationship)
+        values = relationship_ids(raw)
         wanted = [v for v in values if v != remove]
         if add and add not in wanted:
             wanted.append(add)
+        # in the order of the instances' source keys, not of arrival: the same input gives the same list whatever
+        # order the links were written in (a crashed and resumed run included)
+        keys = ctx.ledger.known_ids("custom_object_instances", wanted)
+        wanted.sort(key=lambda i: (keys.get(i, ""), i))
         if wanted == values:
             return
         if from_kind == "custom_object_instances":

@@ -61,6 +61,14 @@ def body_changed(written_as_sent: bool) -> list[dict]:
                   "was written once and matched by its type, time and author"}]
 
 
+def after_customer_reply(ctx: WriteContext, kind: str, key: str) -> None:
+    """A customer's reply reopens a closed ticket or conversation (EVIDENCE.md): the container's final state is
+    written again at the end of the run, once, after its last part."""
+    entity = ctx.ledger.lookup(kind, key)
+    if entity is not None and entity.extra.get("final_state") and entity.extra["final_state"] != {"open": True}:
+        ctx.ledger.set_extra(kind, key, {"state_pending": True, "state_written": None})
+
+
 def admin_or_fallback(ctx: WriteContext, parents: dict, key: str | None) -> str | None:
     """The admin a source operator matched (from the resolved parents or the ledger), else the fallback admin."""
     return ctx.intercom_id(parents, "admins", key) or ctx.directory.fallback_admin_id

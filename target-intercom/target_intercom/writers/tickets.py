@@ -8,6 +8,7 @@ from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
 from target_intercom.writers.support import (
     QUIET,
+    after_customer_reply,
     body_changed,
     body_digest,
     contact_for,
@@ -53,12 +54,16 @@ class TicketWriter(Writer):
             body["open"] = False
         return body
 
+    writes_final_state = True
+
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
-        if existing and existing.intercom_id:
-            body = {"ticket_attributes": record.get("ticket_attributes") or {}, **self._state_body(ctx, record)}
+        state = self._state_body(ctx, record)
+        if existing and existing.intercom_id:  # the state goes with the attributes; a reply after it writes it again
+            body = {"ticket_attributes": record.get("ticket_attributes") or {}, **state}
             ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
             issues = record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
-            return Outcome(existing.intercom_id, UPDATED, issues=issues)
+            return Outcome(existing.intercom_id, UPDATED, issues=issues,
+                           extra={"final_state": state, "state_written": state, "state_pending": False})
         body = self._create_body(ctx, record, parents)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
@@ -69,16 +74,18 @@ class TicketWriter(Writer):
         if record.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
             issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
                            "reason": "Intercom did not keep the original created_at"})
-        self.finish(ctx, ticket_id, record)
         issues += record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link by number
-        return Outcome(ticket_id, CREATED, issues=issues)
+        # a new ticket is submitted and open: its TOPdesk state is written after its parts, at the end of the run
+        return Outcome(ticket_id, CREATED, issues=issues,
+                       extra={"final_state": state, "state_written": {}, "state_pending": bool(state)})
 
-    def finish(self, ctx: WriteContext, ticket_id: str, record: dict) -> None:
-        """The TOPdesk state after the create (a create always starts as submitted); idempotent, so it is safe to
-        repeat after a crash."""
-        state = self._state_body(ctx, record)
-        if state:
-            ctx.client.request("PUT", f"/tickets/{ticket_id}", json={**state, **QUIET})
+    def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
+        """The TOPdesk state, once, after the ticket's parts (idempotent: safe to repeat after a crash)."""
+        state = entity.extra.get("final_state") or {}
+        if state and entity.intercom_id:
+            ctx.client.request("PUT", f"/tickets/{entity.intercom_id}", json={**state, **QUIET})
+        ctx.ledger.set_extra(self.kind, entity.source_key, {"state_pending": False, "state_written": state})
+        return []
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
         wanted = intent.extra
@@ -114,6 +121,8 @@ class TicketPartWriter(Writer):
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_id": ticket_id, "created_at": body.get("created_at"), "message_type": body["message_type"],
             "author_id": body.get("intercom_user_id") or body.get("admin_id"), "body": body_digest(body["body"])})
+        if body["type"] == "user":  # before it is sent: a reply whose answer is lost reopens the ticket too
+            after_customer_reply(ctx, "tickets", record["refs"]["ticket"])
         part = ctx.client.request("POST", f"/tickets/{ticket_id}/reply", json=body)
         issues += body_changed(body_digest(part.get("body")) == body_digest(body["body"]))
         return Outcome(str(part["id"]), CREATED, extra={"ticket_id": ticket_id}, issues=issues)
