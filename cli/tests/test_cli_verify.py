@@ -9,7 +9,8 @@ import re
 import uuid
 from pathlib import Path
 
-from cli_testkit import Migration
+import requests
+from cli_testkit import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 from map_topdesk_intercom.mapfile import DEFAULT_MAP
 from target_intercom.ledger import Entity, Ledger
@@ -142,3 +143,27 @@ def test_deviations_the_load_reported_are_explained_not_differences() -> None:
     result = compare("ticket_parts", "call-entry:1", record, part, ticket, {}, lambda kind, key: None)
     assert [(d.kind, d.source_key, d.intercom_id, d.field, d.expected, d.actual) for d in result.differences] == [
         ("ticket_parts", "call-entry:1", "77", "created_at", 1700000000, 1795000000)]
+
+
+def test_a_list_ticket_attribute_round_trips(tmp_path: Path) -> None:
+    """A map's list ticket attribute: created with its options, written as option ids (Intercom takes a list value
+    as its option's id), read back and verified as the labels the map wrote."""
+    with Migration.started(tmp_path, scale=15) as m:
+        auth = (TOPDESK_LOGIN, TOPDESK_PASSWORD)
+        labels = [p["name"] for p in requests.get(f"{m.topdesk_url}/tas/api/incidents/priorities", auth=auth,
+                                                  timeout=30).json()]
+        line = "- {name: Priority, model: ticket_type, ticket_type: TOPdesk Call, data_type: string}"
+        text = DEFAULT_MAP.read_text()
+        assert line in text
+        variant = tmp_path / "list-priority.yaml"
+        variant.write_text(text.replace(line, line.replace("data_type: string",
+                                                           f"data_type: list, options: {json.dumps(labels)}")))
+        m.write_configs(target={"map_file": str(variant)})
+        m.migrate()
+        export = m.intercom("GET", "/__sandbox/export").json()
+        [attribute] = [a for a in export["ticket_type_attributes"] if a["name"] == "Priority"]
+        option = {o["id"]: o["label"] for o in attribute["input_options"]["list_options"]}
+        written = [tk["attributes"]["Priority"] for tk in export["tickets"] if tk["attributes"].get("Priority")]
+        assert written and all(value in option for value in written)
+        out = m.cli("verify", "--seed", "3").output
+        assert "verify: 0 unexplained difference(s)" in out, out

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Entity, Ledger
+from target_intercom.preflight import list_options, type_attributes
 from target_intercom.writers.people import COMPANY_FIELDS, CONTACT_FIELDS
 from target_intercom.writers.people import body_of as people_body
 from target_intercom.writers.support import caller_files_as_note, caller_note_body, text_of
@@ -293,13 +294,35 @@ def compare_sample(client: IntercomClient, ledger: Ledger, records: dict[str, di
             issues.setdefault((issue["kind"], issue["source_key"]), {})[issue["field"]] = \
                 f"{issue['category']}: {issue['reason']}"
     out = []
+    options: dict[str, dict[str, str]] = {}  # ticket type id -> list option id -> label
     for kind, key in tqdm(sample, desc="verify: comparing the sample", unit=" records", disable=None):
         entity = pool[kind][key]
         path = entity_path(kind, entity)
         answer = _get(client, path) if path else None
+        if kind == "tickets" and answer:
+            answer = _with_list_labels(client, options, answer)
         out.append(compare(kind, key, records[kind][key], entity, answer, issues.get((kind, key), {}),
                            lambda k, key_: _resolve(ledger, k, key_)))
     return out
+
+
+def _with_list_labels(client: IntercomClient, options: dict[str, dict[str, dict[str, str]]], ticket: dict) -> dict:
+    """A ticket with its list attributes' option ids as labels (the map writes labels; Intercom takes and keeps
+    option ids), each ticket type read once."""
+    type_id = str((ticket.get("ticket_type") or {}).get("id") or "")
+    if type_id not in options:
+        ticket_type = _get(client, f"/ticket_types/{type_id}") or {}
+        options[type_id] = {str(a.get("name")): {str(o.get("id")): str(o.get("label")) for o in list_options(a)}
+                            for a in type_attributes(ticket_type) if a.get("data_type") == "list"}
+    lists = options[type_id]
+
+    def label(name: str, value: t.Any) -> t.Any:
+        labels = lists.get(name)
+        if labels is None:
+            return value
+        return [labels.get(str(v), v) for v in value] if isinstance(value, list) else labels.get(str(value), value)
+
+    return {**ticket, "ticket_attributes": {k: label(k, v) for k, v in (ticket.get("ticket_attributes") or {}).items()}}
 
 
 def _resolve(ledger: Ledger, kind: str, key: str | None) -> str | None:

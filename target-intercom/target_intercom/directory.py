@@ -93,6 +93,8 @@ class Directory(AdminDirectory):
         super().__init__(admins, teams, fallback_admin_id)
         self.ticket_type_ids: dict[str, str] = {}
         self.ticket_attribute_ids: dict[tuple[str, str], str] = {}
+        #: (ticket type, list attribute) -> option label -> option id (Intercom takes a list value as its id)
+        self.ticket_list_options: dict[tuple[str, str], dict[str, str]] = {}
         #: ticket type name -> state category / lower-cased internal label -> state id
         self.ticket_state_ids: dict[str, dict[str, str]] = {}
         self.custom_object_types: set[str] = set()
@@ -117,6 +119,23 @@ class Directory(AdminDirectory):
         except KeyError:
             msg = f"attribute {name!r} of ticket type {ticket_type!r} was not provisioned"
             raise LookupError(msg) from None
+
+    def ticket_attributes(self, ticket_type: str, values: dict) -> tuple[dict, list[str]]:
+        """A ticket's attributes as Intercom takes them: a list attribute's value (an option's label, as the map
+        writes it) becomes the option's id. Returns them and the attributes left out (a label that is no option)."""
+        out, unknown = dict(values), []
+        for name, value in values.items():
+            options = self.ticket_list_options.get((ticket_type, name))
+            if options is None or value is None:
+                continue
+            labels = value if isinstance(value, list) else [value]
+            ids = [options.get(str(label)) for label in labels]
+            if None in ids:
+                unknown.append(name)
+                del out[name]
+            else:
+                out[name] = ids if isinstance(value, list) else ids[0]
+        return out, unknown
 
     def ticket_state_id(self, ticket_type: str, state: str) -> str:
         """The id of the ticket type's state with this category (``submitted``, ``in_progress``,

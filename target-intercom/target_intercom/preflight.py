@@ -247,7 +247,7 @@ def _listing(body: t.Any, key: str = "data") -> list[dict]:
     return [i for i in items or [] if isinstance(i, dict)]
 
 
-def _type_attributes(ticket_type: dict) -> list[dict]:
+def type_attributes(ticket_type: dict) -> list[dict]:
     """A ticket type's attributes in either documented shape: ``ticket_type_attributes.data`` (the 2.16 spec's
     response examples) or ``ticket_type_attributes.ticket_type_attributes`` (its ``ticket_type_attribute_list``
     schema). Reading one shape only would see no attribute in the other, and create them all again."""
@@ -255,6 +255,12 @@ def _type_attributes(ticket_type: dict) -> list[dict]:
     if isinstance(embedded, dict) and "data" not in embedded:
         return _listing(embedded, "ticket_type_attributes")
     return _listing(embedded)
+
+
+def list_options(attribute: dict) -> list[dict]:
+    """A ticket type list attribute's options, ``input_options.list_options`` (``[{id, label, archived}]``, as the
+    sandbox and Intercom's UI show them; the 2.16 spec types ``input_options`` as a free object: EVIDENCE.md)."""
+    return _listing((attribute.get("input_options") or {}).get("list_options"))
 
 
 def _options(raw: t.Any) -> list[str]:
@@ -650,7 +656,7 @@ class Preflight:
     def _ticket_type_attributes(self, type_name: str, ticket_type: dict) -> None:
         page, type_id = PAGES["ticket_type"], _id(ticket_type)
         directory = self.report.directory
-        existing = _type_attributes(ticket_type)
+        existing = type_attributes(ticket_type)
         for attr in existing:
             if attr.get("name") in BUILTIN_TICKET_ATTRIBUTES:
                 directory.ticket_attribute_ids[(type_name, attr["name"])] = _id(attr)
@@ -686,6 +692,7 @@ class Preflight:
                                      find=functools.partial(self._ticket_type_attribute, type_id, name))
                 if found is not None:
                     directory.ticket_attribute_ids[(type_name, name)] = _id(found)
+                    self._remember_options(type_name, found, want, options)
                     self.report.created.append(Entry("ticket_type_attribute", name, _id(found), type_name, want))
                 continue
             if found.get("data_type") != want:
@@ -695,17 +702,20 @@ class Preflight:
                 continue
             directory.ticket_attribute_ids[(type_name, name)] = _id(found)
             entry = Entry("ticket_type_attribute", name, _id(found), type_name, want)
-            list_options = (found.get("input_options") or {}).get("list_options") or []
-            have = [str(o.get("label")) for o in list_options if not o.get("archived")]
+            have = [str(o.get("label")) for o in list_options(found) if not o.get("archived")]
             missing = [o for o in options if o not in have]
             if want == "list" and missing:
                 body = {"list_items": ",".join(have + missing)}
-                if self._create("PUT", f"/ticket_types/{type_id}/attributes/{found['id']}", body,
-                                kind="ticket_type_attribute", name=name, scope=type_name,
-                                what=f"add the options {_code(missing)} to the attribute `{name}` {where}", page=page):
+                updated = self._create("PUT", f"/ticket_types/{type_id}/attributes/{found['id']}", body,
+                                       kind="ticket_type_attribute", name=name, scope=type_name,
+                                       what=f"add the options {_code(missing)} to the attribute `{name}` {where}",
+                                       page=page)
+                if updated:
+                    self._remember_options(type_name, updated, want, options)
                     entry.detail = f"options added: {', '.join(missing)}"
                     self.report.updated.append(entry)
                 continue
+            self._remember_options(type_name, found, want, options)
             self.report.existing.append(entry)
         mapped = {d["name"] for d in definitions} | set(BUILTIN_TICKET_ATTRIBUTES)
         required = [a["name"] for a in existing if a.get("required_to_create") and not a.get("archived")
@@ -713,6 +723,20 @@ class Preflight:
         if required:
             self.report.warnings.append(f"The ticket type `{type_name}` requires {_code(required)} on create, which "
                                         f"the map does not fill: make them optional in {page} if creates fail.")
+
+    def _remember_options(self, type_name: str, attribute: dict, data_type: str, wanted: list[str]) -> None:
+        """A list attribute's option ids by label, for the writer (Intercom takes a list value as an option id);
+        options the answer does not show are a warning: their values would be left out."""
+        if data_type != "list":
+            return
+        ids = {str(o.get("label")): str(o.get("id")) for o in list_options(attribute)
+               if not o.get("archived") and o.get("id") is not None}
+        self.report.directory.ticket_list_options[(type_name, str(attribute.get("name")))] = ids
+        unseen = [o for o in wanted if o not in ids]
+        if unseen:
+            self.report.warnings.append(
+                f"The list attribute `{attribute.get('name')}` of the ticket type `{type_name}`: Intercom's answer "
+                f"shows no option id for {_code(unseen)}; tickets with these values are written without it.")
 
     def _conversation_option(self, attr_id: t.Any, label: str) -> dict | None:
         try:
@@ -727,7 +751,7 @@ class Preflight:
             ticket_type = self.client.request("GET", f"/ticket_types/{type_id}")
         except IntercomError as exc:
             raise PreflightError(f"Intercom preflight: GET /ticket_types/{type_id} failed ({_describe(exc)})") from None
-        return next((a for a in _type_attributes(ticket_type)
+        return next((a for a in type_attributes(ticket_type)
                      if a.get("name") == name and not a.get("archived")), None)
 
     # ------------------------------------------------------------------ 4. custom object types (UI-only)

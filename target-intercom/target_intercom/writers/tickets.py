@@ -25,12 +25,12 @@ class TicketWriter(Writer):
     required_refs = {"contact": "contacts"}
     needs_intent = True
 
-    def _create_body(self, ctx: WriteContext, record: dict, parents: dict) -> dict:
+    def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict) -> dict:
         refs = record.get("refs") or {}
         body: dict = {
             "ticket_type_id": ctx.directory.ticket_type_id(record["ticket_type"]),
             "contacts": [{"id": contact_for(ctx, record, parents)}],
-            "ticket_attributes": record.get("ticket_attributes") or {},
+            "ticket_attributes": attributes,
         }
         if record.get("created_at") is not None:
             body["created_at"] = record["created_at"]
@@ -45,6 +45,15 @@ class TicketWriter(Writer):
             body.update(QUIET)
         return body
 
+    @staticmethod
+    def _attributes(ctx: WriteContext, record: dict) -> tuple[dict, list[dict]]:
+        """The attributes as Intercom takes them (a list value as its option's id) and the issues of those left
+        out (a value that is no option of its list)."""
+        values, unknown = ctx.directory.ticket_attributes(record["ticket_type"], record.get("ticket_attributes") or {})
+        return values, [{"category": "flagged", "severity": "warning", "field": f"ticket_attributes.{name}",
+                         "reason": f"{record['ticket_attributes'][name]!r} is not an option of the list attribute "
+                                   f"{name!r} in Intercom: left out"} for name in unknown]
+
     def _state_body(self, ctx: WriteContext, record: dict) -> dict:
         body: dict = {}
         state = record.get("ticket_state")
@@ -58,19 +67,19 @@ class TicketWriter(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         state = self._state_body(ctx, record)
+        attributes, issues = self._attributes(ctx, record)
         if existing and existing.intercom_id:  # the state goes with the attributes; a reply after it writes it again
-            body = {"ticket_attributes": record.get("ticket_attributes") or {}, **state}
+            body = {"ticket_attributes": attributes, **state}
             ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
-            issues = record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
+            issues += record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
             return Outcome(existing.intercom_id, UPDATED, issues=issues,
                            extra={"final_state": state, "state_written": state, "state_pending": False})
-        body = self._create_body(ctx, record, parents)
+        body = self._create_body(ctx, record, parents, attributes)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
             "ticket_attributes": body["ticket_attributes"]})
         ticket = ctx.client.request("POST", "/tickets", json=body)
         ticket_id = str(ticket["id"])
-        issues = []
         if record.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
             issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
                            "reason": "Intercom did not keep the original created_at"})
