@@ -82,6 +82,7 @@ def run_instrumented_target(argv: list[str]) -> None:
     lock = threading.Lock()
     local = threading.local()
     send, write_one, settle = IntercomClient._send, Loader._write_one, Loader.settle_intents
+    final_state = Loader._write_final_state
 
     def traced_send(self, method, path, **kwargs):
         started = time.time()
@@ -113,7 +114,15 @@ def run_instrumented_target(argv: list[str]) -> None:
         finally:
             local.kind = PREFLIGHT
 
+    def traced_final_state(self, entity):  # a ticket's or conversation's state, after its parts: the writer's call
+        local.kind = entity.kind
+        try:
+            return final_state(self, entity)
+        finally:
+            local.kind = PREFLIGHT
+
     IntercomClient._send, Loader._write_one, Loader.settle_intents = traced_send, traced_write_one, traced_settle
+    Loader._write_final_state = traced_final_state
     out = Path(os.environ[TRACE_ENV])
     atexit.register(lambda: out.write_text(json.dumps(trace)))
     cli.main(argv)

@@ -1,4 +1,5 @@
-"""Checking the sandbox against the Intercom 2.16 OpenAPI description (tests only; needs ``openapi-core``).
+"""Checking the sandbox against the Intercom 2.16 OpenAPI description (the checker is for tests: it needs
+``openapi-core``; :func:`load_spec` also serves ``documented.py``, which the server runs on every request body).
 
 ``OpenAPICaptureMiddleware`` records every API exchange cheaply; ``SpecValidator.check()`` validates the recorded
 requests and responses later, off the hot path (so rate-limit timing tests are not slowed down). The only tolerated

@@ -452,13 +452,19 @@ class Ledger:
 
     def set_extra(self, kind: str, source_key: str, extra: dict) -> None:
         """Merge ``extra`` into a written entity's extra (nothing else changes; no row: nothing happens)."""
-        def run(conn: Connection) -> None:
-            row = _select_for_update(conn, kind, source_key)
-            if row is not None and row["status"] == "written":
-                conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key)
-                             .values(extra=_merge_extra(row["extra"], extra)))
+        self.set_extra_many([(kind, source_key, extra)])
 
-        self._write(run)
+    def set_extra_many(self, items: Sequence[tuple[str, str, dict]]) -> None:
+        """:meth:`set_extra` for many entities in one transaction."""
+        def run(conn: Connection) -> None:
+            for kind, source_key, extra in items:
+                row = _select_for_update(conn, kind, source_key)
+                if row is not None and row["status"] == "written":
+                    conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key)
+                                 .values(extra=_merge_extra(row["extra"], extra)))
+
+        if items:
+            self._write(run)
 
     def pending_states(self, kinds: Iterable[str], batch: int = 500) -> Iterator[Entity]:
         """Written entities of ``kinds`` whose final state is still to be written (extra ``state_pending``)."""

@@ -511,27 +511,33 @@ class Loader:
         kinds = [kind for kind in ORDER if BY_KIND[kind].writes_final_state]
         page: list[Entity] = []
 
-        def write(entity: Entity) -> bool:
-            try:
-                self._issues(entity.kind, entity.source_key,
-                             BY_KIND[entity.kind].write_final_state(self.ctx, entity))
-                return True
-            except (IntercomError, ValueError) as exc:
-                reason = error_text(exc) if isinstance(exc, IntercomError) else str(exc)
-                self._issues(entity.kind, entity.source_key, [{
-                    "category": "manual_review", "severity": "error", "field": "state",
-                    "reason": f"its final state could not be written ({reason}); the next run writes it"}])
-                return False
+        def write(entities: list[Entity]) -> int:
+            done = [e for e, ok in zip(entities, self.pool.map(self._write_final_state, entities), strict=True) if ok]
+            self.ledger.set_extra_many([(e.kind, e.source_key, {"state_pending": False,
+                                                                  "state_written": e.extra.get("final_state")})
+                                        for e in done])  # one transaction per page
+            return len(done)
 
         for entity in self.ledger.pending_states(kinds):
             page.append(entity)
             if len(page) >= 500:
-                written += sum(self.pool.map(write, page))
+                written += write(page)
                 page = []
-        written += sum(self.pool.map(write, page))
+        written += write(page)
         if written:
             self.logger.info("final states written: %d", written)
         return written
+
+    def _write_final_state(self, entity: Entity) -> bool:
+        try:
+            self._issues(entity.kind, entity.source_key, BY_KIND[entity.kind].write_final_state(self.ctx, entity))
+            return True
+        except (IntercomError, ValueError) as exc:
+            reason = error_text(exc) if isinstance(exc, IntercomError) else str(exc)
+            self._issues(entity.kind, entity.source_key, [{
+                "category": "manual_review", "severity": "error", "field": "state",
+                "reason": f"its final state could not be written ({reason}); the next run writes it"}])
+            return False
 
     def load_callers_by_email(self) -> int:
         """End of input: calls (tickets, conversations) still waiting only for their caller's contact, whose person

@@ -94,7 +94,7 @@ class Writer:
 
     def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
         """Write ``entity.extra["final_state"]`` (at the end of the run: a customer's reply may reopen what a state
-        written earlier closed); returns report issues."""
+        written earlier closed); returns report issues. The loader then records it as written."""
         raise NotImplementedError
 
 

@@ -127,7 +127,6 @@ class ConversationWriter(Writer):
             issues.append(timestamp_lost(
                 "state", f"the {message_type} part is dated at migration time (Intercom cannot backdate state "
                          "changes)", closed_at=entity.extra.get("closed_at")))
-        ctx.ledger.set_extra(self.kind, entity.source_key, {"state_pending": False, "state_written": final})
         return issues
 
     # ------------------------------------------------------------------ crash recovery

@@ -220,8 +220,9 @@ class CustomObjectLinkWriter(Writer):
             wanted.append(add)
         # in the order of the instances' source keys, not of arrival: the same input gives the same list whatever
         # order the links were written in (a crashed and resumed run included)
-        keys = ctx.ledger.known_ids("custom_object_instances", wanted)
-        wanted.sort(key=lambda i: (keys.get(i, ""), i))
+        if len(wanted) > 1:
+            keys = ctx.ledger.known_ids("custom_object_instances", wanted)
+            wanted.sort(key=lambda i: (keys.get(i, ""), i))
         if wanted == values:
             return
         if from_kind == "custom_object_instances":

@@ -25,7 +25,8 @@ class TicketWriter(Writer):
     required_refs = {"contact": "contacts"}
     needs_intent = True
 
-    def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict) -> dict:
+    def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict,
+                     assignment: dict) -> dict:
         refs = record.get("refs") or {}
         body: dict = {
             "ticket_type_id": ctx.directory.ticket_type_id(record["ticket_type"]),
@@ -37,13 +38,24 @@ class TicketWriter(Writer):
         company_id = ctx.intercom_id(parents, "companies", refs.get("company"))
         if company_id:
             body["company_id"] = company_id
-        assignment = {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
-                      "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team"))}
         if any(assignment.values()):
             body["assignment"] = {k: v for k, v in assignment.items() if v}
         if record.get("skip_notifications"):
             body.update(QUIET)
         return body
+
+    @staticmethod
+    def _assignment(ctx: WriteContext, record: dict, parents: dict) -> dict:
+        refs = record.get("refs") or {}
+        return {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
+                "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team"))}
+
+    def _reassign(self, ctx: WriteContext, ticket_id: str, assignment: dict, applied: dict) -> None:
+        """A changed assignee on update: ``PUT /tickets/{id}`` takes one ``assignee_id`` (an admin or a team), so the
+        admin and the team go in one request each, and only when they changed."""
+        for name in ("admin_assignee_id", "team_assignee_id"):
+            if assignment[name] and assignment[name] != applied.get(name):
+                ctx.client.request("PUT", f"/tickets/{ticket_id}", json={"assignee_id": assignment[name], **QUIET})
 
     @staticmethod
     def _attributes(ctx: WriteContext, record: dict) -> tuple[dict, list[dict]]:
@@ -68,13 +80,15 @@ class TicketWriter(Writer):
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         state = self._state_body(ctx, record)
         attributes, issues = self._attributes(ctx, record)
+        assignment = self._assignment(ctx, record, parents)
         if existing and existing.intercom_id:  # the state goes with the attributes; a reply after it writes it again
             body = {"ticket_attributes": attributes, **state}
             ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
+            self._reassign(ctx, existing.intercom_id, assignment, existing.extra)
             issues += record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
-            return Outcome(existing.intercom_id, UPDATED, issues=issues,
-                           extra={"final_state": state, "state_written": state, "state_pending": False})
-        body = self._create_body(ctx, record, parents, attributes)
+            return Outcome(existing.intercom_id, UPDATED, issues=issues, extra={
+                **assignment, "final_state": state, "state_written": state, "state_pending": False})
+        body = self._create_body(ctx, record, parents, attributes, assignment)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
             "ticket_attributes": body["ticket_attributes"]})
@@ -85,15 +99,14 @@ class TicketWriter(Writer):
                            "reason": "Intercom did not keep the original created_at"})
         issues += record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link by number
         # a new ticket is submitted and open: its TOPdesk state is written after its parts, at the end of the run
-        return Outcome(ticket_id, CREATED, issues=issues,
-                       extra={"final_state": state, "state_written": {}, "state_pending": bool(state)})
+        return Outcome(ticket_id, CREATED, issues=issues, extra={
+            **assignment, "final_state": state, "state_written": {}, "state_pending": bool(state)})
 
     def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
         """The TOPdesk state, once, after the ticket's parts (idempotent: safe to repeat after a crash)."""
         state = entity.extra.get("final_state") or {}
         if state and entity.intercom_id:
             ctx.client.request("PUT", f"/tickets/{entity.intercom_id}", json={**state, **QUIET})
-        ctx.ledger.set_extra(self.kind, entity.source_key, {"state_pending": False, "state_written": state})
         return []
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
