@@ -47,6 +47,10 @@ Task = list[tuple[Held, dict[tuple[str, str], str]]]
 Chain = list[tuple[Held, dict[tuple[str, str], str], Entity | None]]  # one task: records written one after another
 
 
+def _state_written(entity: Entity) -> dict:
+    return {"state_pending": False, "state_written": entity.extra.get("final_state")}
+
+
 def _chronological(item: tuple[Held, dict, Entity | None]) -> tuple:
     return (item[0].record.get("created_at") or 0, item[0].seq)
 
@@ -513,14 +517,13 @@ class Loader:
 
         def write(entities: list[Entity]) -> int:
             done = [e for e, ok in zip(entities, self.pool.map(self._write_final_state, entities), strict=True) if ok]
-            self.ledger.set_extra_many([(e.kind, e.source_key, {"state_pending": False,
-                                                                  "state_written": e.extra.get("final_state")})
-                                        for e in done])  # one transaction per page
+            self.ledger.set_extra_many([(e.kind, e.source_key, _state_written(e)) for e in done
+                                        if BY_KIND[e.kind].final_state_idempotent])  # one transaction per page
             return len(done)
 
         for entity in self.ledger.pending_states(kinds):
             page.append(entity)
-            if len(page) >= 500:
+            if len(page) >= CHUNK:
                 written += write(page)
                 page = []
         written += write(page)
@@ -529,8 +532,11 @@ class Loader:
         return written
 
     def _write_final_state(self, entity: Entity) -> bool:
+        writer = BY_KIND[entity.kind]
         try:
-            self._issues(entity.kind, entity.source_key, BY_KIND[entity.kind].write_final_state(self.ctx, entity))
+            self._issues(entity.kind, entity.source_key, writer.write_final_state(self.ctx, entity))
+            if not writer.final_state_idempotent:  # recorded at once: a repeat would add a second part
+                self.ledger.set_extra(entity.kind, entity.source_key, _state_written(entity))
             return True
         except (IntercomError, ValueError) as exc:
             reason = error_text(exc) if isinstance(exc, IntercomError) else str(exc)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import typing as t
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,15 @@ from target_intercom.ledger import Ledger
 from target_intercom.report import GUESTS
 
 
-def _migrate(tmp_path: Path, map_file: Path | None) -> tuple[t.Any, dict, dict, list]:
+@dataclass
+class Migrated:
+    workspace: t.Any
+    stats: dict
+    report: dict
+    violations: list
+
+
+def _migrate(tmp_path: Path, map_file: Path | None) -> Migrated:
     """One migration into a spec-checked sandbox: (workspace, its stats, the report, new spec violations)."""
     validator = SpecValidator.shared()
     known = len(validator.check())
@@ -39,12 +49,20 @@ def _migrate(tmp_path: Path, map_file: Path | None) -> tuple[t.Any, dict, dict, 
         run_target({**config, "api_url": server.url})
         stats = requests.get(f"{server.url}/__sandbox/stats", timeout=10).json()
     report = json.loads(next((tmp_path / "reports").glob("*/reconciliation.json")).read_text())
-    return app.state.workspace, stats, report, validator.check()[known:]
+    return Migrated(app.state.workspace, stats, report, validator.check()[known:])
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Migrated]:
+    """One migration per strategy set (the default map; every strategy set to its other value)."""
+    default, other = tmp_path_factory.mktemp("gate-default"), tmp_path_factory.mktemp("gate-other")
+    return {"default": _migrate(default, None), "other": _migrate(other, map_variant(other))}
 
 
 @pytest.mark.parametrize("strategies", ["default", "other"])
-def test_every_request_of_a_migration_is_documented(strategies: str, tmp_path: Path) -> None:
-    ws, stats, report, violations = _migrate(tmp_path, map_variant(tmp_path) if strategies == "other" else None)
+def test_every_request_of_a_migration_is_documented(strategies: str, migrated: dict[str, Migrated]) -> None:
+    run = migrated[strategies]
+    ws, stats, report, violations = run.workspace, run.stats, run.report, run.violations
     assert report["totals"]["created"] > 300 and report["totals"]["failed"] == 0, report["manual_review"][:3]
     assert stats["undocumented_fields"] == {}, "fields Intercom ignores:\n" + "\n".join(stats["undocumented_fields"])
     assert violations == [], "\n".join(str(v)[:1500] for v in violations)
@@ -52,10 +70,10 @@ def test_every_request_of_a_migration_is_documented(strategies: str, tmp_path: P
     assert any(p.get("attachments") for p in parts)  # the files went up
 
 
-def test_tickets_carry_their_team_and_guests_are_counted(tmp_path: Path) -> None:
+def test_tickets_carry_their_team_and_guests_are_counted(migrated: dict[str, Migrated]) -> None:
     """``assignment.team_assignee_id`` on ``POST /tickets``: the call's operator group, as a team of the workspace.
     The contacts made for callers without a person record have their row in the report."""
-    ws, _, report, _ = _migrate(tmp_path, None)
+    ws, report = migrated["default"].workspace, migrated["default"].report
     guests = {c["caller"]["email"].lower() for c in records("incidents")
               if not (c.get("caller") or {}).get("id") and (c.get("caller") or {}).get("email")}
     assert guests and report["entities"][GUESTS]["created"] == len(guests)
@@ -80,20 +98,18 @@ def test_tickets_carry_their_team_and_guests_are_counted(tmp_path: Path) -> None
         assert number[call["number"]]["team_assignee_id"] == team_of_group[call["operatorGroup"]["id"]], call["number"]
 
 
-def test_a_callers_files_arrive_on_the_ticket_in_a_note_naming_the_caller(tmp_path: Path) -> None:
+def test_a_callers_files_arrive_on_the_ticket_in_a_note_naming_the_caller(migrated: dict[str, Migrated]) -> None:
     """The contact branch of ``POST /tickets/{id}/reply`` takes no ``attachment_files``: a caller's entry with files
     is an admin note that names the caller, carries the files and keeps the entry's date; the report says so."""
     callers_files = [a for a in records("incident_attachments") if (a.get("person") or {}).get("id")
                      and not a.get("operator") and a.get("content_base64")]
     assert callers_files, "the dataset has no caller's attachment"
-    ws, _, report, _ = _migrate(tmp_path, None)
+    ws, report = migrated["default"].workspace, migrated["default"].report
     reauthored = [i for i in report["issues"] if i["category"] == "reauthored_as_note"]
     assert sorted(i["source_key"] for i in reauthored) == sorted(f"call-attachment:{a['id']}" for a in callers_files)
     notes = {(p["created_at"], a["name"]): p for t_ in ws.tickets.values() for p in t_["parts"]
              for a in p.get("attachments") or []}
     for attachment in callers_files:
-        from datetime import datetime
-
         created = int(datetime.fromisoformat(attachment["entryDate"]).timestamp())
         part = notes[(created, attachment["fileName"])]
         assert part["part_type"] == "note" and attachment["person"]["name"] in part["body"]

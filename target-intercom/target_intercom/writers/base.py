@@ -91,6 +91,8 @@ class Writer:
 
     #: containers whose state (open, closed, ticket state) is written once at the end of a run, after their parts
     writes_final_state: t.ClassVar[bool] = False
+    #: writing the final state twice changes nothing (a ticket's PUT; not a conversation's close part)
+    final_state_idempotent: t.ClassVar[bool] = True
 
     def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
         """Write ``entity.extra["final_state"]`` (at the end of the run: a customer's reply may reopen what a state

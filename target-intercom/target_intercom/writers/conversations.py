@@ -112,6 +112,7 @@ class ConversationWriter(Writer):
         return Outcome(conversation_id, CREATED if created else UPDATED, extra=extra, issues=issues)
 
     writes_final_state = True
+    final_state_idempotent = False  # a close part each time
 
     def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
         """One close (or open) part, dated at migration time (Intercom cannot backdate it: reported)."""
