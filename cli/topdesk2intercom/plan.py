@@ -22,6 +22,7 @@ from tqdm import tqdm
 from target_intercom.html_page import Bars, Table, Text
 from target_intercom.ledger import Ledger, as_held, content_hash
 from target_intercom.loader import SETTLED
+from target_intercom.pacer import DOCUMENTED_WINDOW_S
 from target_intercom.target import TargetIntercom
 from target_intercom.writers import BY_KIND, ORDER
 from topdesk2intercom.plugins import tap_lines
@@ -47,7 +48,6 @@ REQUESTS: dict[str, dict[str, int]] = {
     "inventory_items": {CREATE: 0, UPDATE: 0},
 }
 UTILISATION = 0.95  # of the rate limit the target's pacer achieves on a long load
-DOCUMENTED_WINDOW_S = 10  # Intercom's rate-limit docs: the per-minute limit is spread over 10-second windows
 
 
 class PlanningTarget(TargetIntercom):
@@ -130,11 +130,11 @@ class RateLimit:
         return self.per_window * 60 / self.window_s
 
     def describe(self) -> str:
-        how = (f"{self.window_s}-s windows assumed (Intercom's rate-limit docs; one answer cannot show a window's "
-               f"length" + (f", its X-RateLimit-Reset was {self.ends_in_s} s ahead)" if self.ends_in_s is not None
-                            else ")")
-               if self.window_assumed else f"{self.window_s}-s windows, from X-RateLimit-Reset")
-        return f"{self.per_window:,} requests per window, {how}"
+        if not self.window_assumed:
+            return f"{self.per_window:,} requests per window, {self.window_s}-s windows, from X-RateLimit-Reset"
+        reset = f", its X-RateLimit-Reset was {self.ends_in_s} s ahead" if self.ends_in_s is not None else ""
+        return (f"{self.per_window:,} requests per window, {self.window_s}-s windows assumed (Intercom's rate-limit "
+                f"docs; one answer cannot show a window's length{reset})")
 
 
 def rate_limit(target: dict[str, t.Any]) -> RateLimit | None:

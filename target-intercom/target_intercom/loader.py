@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from target_intercom.client import IntercomError
 from target_intercom.completeness import check_sample, parts_received
 from target_intercom.ledger import Entity, Held, content_hash
+from target_intercom.pacer import DOCUMENTED_WINDOW_S
 from target_intercom.progress import WRITTEN, ProgressLog, RunTimeline
 from target_intercom.writers import BY_KIND, ORDER
 from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, Skip, WriteContext, Writer, error_text
@@ -26,7 +27,6 @@ from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, S
 CHUNK = 500  # ready records fetched at a time (one ledger read); the pool is fed from them as tasks finish
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0  # full-jitter backoff between retries of one record
 SETTLED = ""  # the content hash of a create found in Intercom after a crash: its content is not known to match
-WINDOW_S = 10.0  # Intercom's documented window (X-RateLimit-Limit is per window) until the answers show it
 HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
@@ -378,7 +378,7 @@ class Loader:
         limit, latency = pacer.limit, pacer.latency_s
         if not limit or not latency:
             return min(self.concurrency, MIN_IN_FLIGHT)
-        window = pacer.window_seconds or WINDOW_S  # as the answers' X-RateLimit-Reset show it, once they have
+        window = pacer.window_seconds or DOCUMENTED_WINDOW_S  # as the answers' X-RateLimit-Reset show it, once they do
         return min(self.concurrency, max(MIN_IN_FLIGHT, math.ceil(HEADROOM * limit / window * latency)))
 
     def _task_done(self, future: Future) -> None:

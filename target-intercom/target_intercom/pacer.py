@@ -33,6 +33,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+#: Intercom's rate-limit docs: the per-minute limit is spread over 10-second windows (used until the answers'
+#: ``X-RateLimit-Reset`` show the window's length: :attr:`Pacer.window_seconds`).
+DOCUMENTED_WINDOW_S = 10
 #: Windows kept in the per-window counters (10 s each: more than 2 hours).
 MAX_WINDOWS = 1000
 #: Weight of the newest answer in the latency's moving average (about the last 50 answers count).

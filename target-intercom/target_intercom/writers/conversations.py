@@ -203,8 +203,8 @@ class ConversationPartWriter(Writer):
                        issues=issues + body_changed(as_sent))
 
     def _part_in(self, ctx: WriteContext, conversation: dict | None, wanted: dict) -> tuple[str | None, bool]:
-        return find_part(((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or [],
-                         wanted, lambda ids: set(ctx.ledger.known_ids(self.kind, ids)))
+        parts = ((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or []
+        return find_part(ctx, self.kind, parts, wanted)
 
     @staticmethod
     def _newest_part(conversation: dict, part_type: str) -> str:

@@ -33,14 +33,13 @@ def body_digest(body: t.Any) -> str:
     return hashlib.sha1(text_of(body).encode()).hexdigest()
 
 
-def find_part(parts: t.Iterable[dict], wanted: dict,
-              taken: t.Callable[[list[str]], set[str]]) -> tuple[str | None, bool]:
+def find_part(ctx: WriteContext, kind: str, parts: t.Iterable[dict], wanted: dict) -> tuple[str | None, bool]:
     """The part a reply made among a ticket's or conversation's parts: (its id, whether its words are the ones sent).
 
     Matched on what Intercom keeps as sent: the part type, ``created_at`` and author. Intercom re-renders bodies
     (sanitised HTML, whitespace), so the words only tell apart parts of the same type, second and author; when no
-    part has the words sent, the one candidate that no other entry owns (``taken``: the ids the ledger already holds)
-    is the part, re-rendered. Several such candidates: none (a duplicate is better than another entry's part)."""
+    part has the words sent, the one candidate that no other entry of ``kind`` owns (in the ledger) is the part,
+    re-rendered. Several such candidates: none (a duplicate is better than another entry's part)."""
     author = str(wanted.get("author_id") or "")
     candidates = [p for p in parts if p.get("part_type") == wanted["message_type"]
                   and (wanted.get("created_at") is None or p.get("created_at") == wanted["created_at"])
@@ -48,7 +47,7 @@ def find_part(parts: t.Iterable[dict], wanted: dict,
     same_words = [p for p in candidates if not wanted.get("body") or body_digest(p.get("body")) == wanted["body"]]
     if same_words:
         return str(same_words[-1]["id"]), True
-    owned = taken([str(p["id"]) for p in candidates]) if candidates else set()
+    owned = ctx.ledger.known_ids(kind, [str(p["id"]) for p in candidates])
     free = [p for p in candidates if str(p["id"]) not in owned]
     return (str(free[0]["id"]), False) if len(free) == 1 else (None, False)
 

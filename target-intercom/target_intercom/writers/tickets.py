@@ -158,7 +158,7 @@ class TicketPartWriter(Writer):
                 return None
             raise
         parts = (ticket.get("ticket_parts") or {}).get("ticket_parts") or []
-        return find_part(parts, wanted, lambda ids: set(ctx.ledger.known_ids(self.kind, ids)))[0]
+        return find_part(ctx, self.kind, parts, wanted)[0]
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Parts go with their ticket; Intercom has no API to delete one part."""
