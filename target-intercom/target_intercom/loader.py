@@ -261,8 +261,9 @@ class Loader:
             if rows:
                 cursor = rows[-1][0].seq
             with self._cond:
+                chained = self._chained(kind)
                 rows = carry + [row for row in rows if (kind, row[0].source_key) not in self._busy
-                                and (kind, row[0].source_key) not in self._failed]
+                                and (kind, row[0].source_key) not in self._failed and row[0].source_key not in chained]
             carry = []
             if rows:
                 rows = self._without_missing_optional(writer, rows, waiting, closing)
@@ -284,6 +285,14 @@ class Loader:
                 with self._cond:
                     self._watch = None
                 return dispatched
+
+    def _chained(self, kind: str) -> set[str]:
+        """Containers of ``kind`` (tickets) whose parts are being written: their own update waits for the chain's
+        end, so what it writes (a ticket's state) is never overtaken by a part sent at the same time (a customer's
+        reply reopens the ticket). A container being written holds its parts back the same way (``_watch``).
+        Called with ``_cond`` held."""
+        return {group for (part_kind, group) in self._chains
+                if BY_KIND[part_kind].required_refs.get(BY_KIND[part_kind].sequence_by or "") == kind}
 
     def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
         """The rows whose optional parents are written, or (at the end of the input) are not being written now; the

@@ -19,7 +19,7 @@ import pytest
 
 from target_intercom import loader as loader_module
 from target_intercom.ledger import Ledger
-from target_intercom.loader import MIN_IN_FLIGHT, Loader
+from target_intercom.loader import MIN_IN_FLIGHT, SETTLED, Loader
 from target_intercom.pacer import Pacer
 from target_intercom.writers.base import CREATED, Outcome, WriteContext, Writer
 
@@ -41,6 +41,8 @@ class Journal:
         self.max_in_flight = 0
         self.in_flight = 0
         self.assignees: dict[str, str | None] = {}
+        self.tickets_writing: set[str] = set()
+        self.part_delay_s = 0.004
 
 
 JOURNAL = Journal()
@@ -58,14 +60,19 @@ class FakeTickets(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
         admin = ctx.intercom_id(parents, "fake_admins", (record.get("refs") or {}).get("admin"))
+        key = record["source_key"]
         with JOURNAL.lock:
-            JOURNAL.assignees[record["source_key"]] = admin
-            JOURNAL.writes.append((self.kind, record["source_key"]))
+            if key in JOURNAL.active:
+                JOURNAL.overlaps.append(f"ticket {key} written while one of its parts is")
+            JOURNAL.tickets_writing.add(key)
+            JOURNAL.assignees[key] = admin
+            JOURNAL.writes.append((self.kind, key))
             JOURNAL.in_flight += 1
             JOURNAL.max_in_flight = max(JOURNAL.max_in_flight, JOURNAL.in_flight)
         time.sleep(random.uniform(0, 0.004))
         with JOURNAL.lock:
             JOURNAL.in_flight -= 1
+            JOURNAL.tickets_writing.discard(key)
         return Outcome(f"t-{record['source_key']}", CREATED)
 
 
@@ -79,12 +86,12 @@ class FakeParts(Writer):
         ticket = record["refs"]["ticket"]
         assert parents[("fake_tickets", ticket)] == f"t-{ticket}"
         with JOURNAL.lock:
-            if ticket in JOURNAL.active:
+            if ticket in JOURNAL.active or ticket in JOURNAL.tickets_writing:
                 JOURNAL.overlaps.append(ticket)
             JOURNAL.active.add(ticket)
             JOURNAL.writes.append((self.kind, record["source_key"]))
             JOURNAL.parts.setdefault(ticket, []).append(record["created_at"])
-        time.sleep(random.uniform(0, 0.004))
+        time.sleep(random.uniform(0, JOURNAL.part_delay_s))
         with JOURNAL.lock:
             JOURNAL.active.discard(ticket)
         return Outcome(f"p-{record['source_key']}", CREATED)
@@ -258,3 +265,25 @@ def test_parts_staged_by_a_run_that_died_wait_for_this_runs_input(fake_loader: t
     loader.finish()
     assert JOURNAL.parts == {"1": [1_000_000 + n for n in range(10)], "2": [1_000_000, 1_000_001]}
     assert loader.ledger.held_counts() == {}
+
+
+def test_a_ticket_is_not_updated_while_its_parts_are_written(fake_loader: t.Callable[..., Loader]) -> None:
+    """A run died right after creating ticket 1 in Intercom; the next run found it (settled) and writes its record
+    as an update, which waits for its admin while the input comes. Its parts are ready meanwhile (the ticket
+    exists). The update (a ticket's state) must not go out while a part is sent: a customer's reply landing after
+    the state reopens the ticket, and the update would record the state as written."""
+    loader = fake_loader()
+    for ticket in ("1", "2"):
+        loader.ledger.record_written("fake_tickets", ticket, f"t-{ticket}", SETTLED, loader.ctx.run_id, created=True)
+    JOURNAL.part_delay_s = 0.02
+    loader.start()
+    loader.stage("fake_tickets", [{"source_key": "1", "refs": {"admin": "op1"}}])
+    loader.stage("fake_parts", [part(1, n) for n in range(15)] + [part(2, 0)])  # ticket 1's trail is complete
+    deadline = time.monotonic() + 10
+    while not JOURNAL.parts.get("1") and time.monotonic() < deadline:
+        time.sleep(0.005)
+    loader.stage("fake_admins", [{"source_key": "op1"}])  # the ticket's update is ready: its parts are running
+    loader.finish()
+    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(15)]
+    assert JOURNAL.assignees == {"1": "a-op1"}
+    assert not JOURNAL.overlaps
