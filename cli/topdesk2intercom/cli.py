@@ -12,6 +12,7 @@ from topdesk2intercom.project import Project
 #: subcommand -> "module:attribute" (a click command or group)
 COMMANDS = {
     "audit": "topdesk2intercom.audit:audit",
+    "check": "topdesk2intercom.check:check_group",
     "map": "topdesk2intercom.mapping:map_group",
     "provision": "topdesk2intercom.provision:provision",
     "plan": "topdesk2intercom.plan:plan",

@@ -19,7 +19,10 @@ def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
         with ws.lock:
             counts = ws.counts()
             undocumented = dict(sorted(ws.undocumented_fields.items()))
-        return json_response({"objects": counts, "undocumented_fields": undocumented, **limiter.stats()})
+            denied = dict(sorted(ws.denials.items()))
+        return json_response(
+            {"objects": counts, "undocumented_fields": undocumented, "denied": denied, **limiter.stats()}
+        )
 
     async def export(request: Request) -> Response:
         with ws.lock:

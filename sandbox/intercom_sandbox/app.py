@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -60,6 +60,11 @@ class WorkspaceSettings:
     validate_openapi: bool = False
     #: "data" (the 2.16 spec's examples) or "ticket_type_attributes" (its schema): a ticket type's attribute list
     ticket_type_attributes_key: str = "data"
+    #: capabilities the workspace lacks, name -> "refused" | "ignored" (``capabilities.CAPABILITIES``; ``--deny``):
+    #: plays a real workspace where an assumed behaviour does not hold. Empty: every capability holds.
+    deny: dict[str, str] = field(default_factory=dict)
+    #: the help center's locales, the default first (``--help-center-locales``)
+    help_center_locales: tuple[str, ...] = ("en",)
 
 
 _DOUBLE_SLASH = re.compile(r"/{2,}")
@@ -141,6 +146,9 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
     settings = settings or WorkspaceSettings()
     if versioning.parse(settings.default_version) is None:
         raise ValueError(f"unknown default Intercom version {settings.default_version!r}")
+    unknown_locales = sorted(set(settings.help_center_locales) - articles.spec_locales())
+    if unknown_locales:
+        raise ValueError(f"help center locales the 2.16 spec does not know: {', '.join(unknown_locales)}")
     workspace = Workspace(
         admins_seed=load_seed(settings.admins_file, DEFAULT_ADMINS),
         teams_seed=load_seed(settings.teams_file, []),
@@ -149,6 +157,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         timezone=settings.timezone,
         search_delay_seconds=settings.search_delay_seconds,
         ticket_type_attributes_key=settings.ticket_type_attributes_key,
+        deny=dict(settings.deny),
+        help_center_locales=tuple(settings.help_center_locales),
     )
     limiter = RateLimiter(settings.rate_limit_per_minute)
     modules = (admins, contacts, companies, attributes, conversations, tickets, custom_objects, articles, tags,

@@ -6,7 +6,26 @@ from pathlib import Path
 
 import click
 
+from intercom_sandbox.capabilities import CAPABILITIES, MODES, parse_deny
 from sandbox_common.server import serve as run_server
+
+
+def _deny(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--deny`` values as the ``deny`` setting; an unknown name or mode is a usage error listing the valid ones."""
+    try:
+        return parse_deny(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def _locales(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    locales = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    from intercom_sandbox.routes.articles import spec_locales
+
+    unknown = [x for x in locales if x not in spec_locales()]
+    if not locales or unknown:
+        raise click.BadParameter(f"locales of the 2.16 spec, at least one; unknown: {unknown}", ctx=ctx, param=param)
+    return locales
 
 
 @click.group()
@@ -57,6 +76,22 @@ def main() -> None:
     help="Where a ticket type lists its attributes: 'data' (the 2.16 spec's examples) or 'ticket_type_attributes' "
     "(its schema).",
 )
+@click.option(
+    "--deny",
+    "deny",
+    multiple=True,
+    callback=_deny,
+    metavar="CAP[:MODE][,CAP[:MODE]...]",
+    help=f"Play a workspace lacking a capability the migration assumes; MODE {' or '.join(MODES)} (default "
+    f"refused: 400; ignored: 200, the value dropped). Repeatable. Capabilities: {', '.join(CAPABILITIES)}.",
+)
+@click.option(
+    "--help-center-locales",
+    default="en",
+    show_default=True,
+    callback=_locales,
+    help="Comma-separated locales of the help center, the default first (articles' translated_content).",
+)
 def serve(
     port: int,
     host: str,
@@ -74,6 +109,8 @@ def serve(
     timezone: str,
     search_delay: float,
     ticket_type_attributes_key: str,
+    deny: dict[str, str],
+    help_center_locales: tuple[str, ...],
 ) -> None:
     """Serve an Intercom workspace; teammates, teams and custom object types exist only when seeded here."""
     from intercom_sandbox.app import WorkspaceSettings, create_app
@@ -93,6 +130,8 @@ def serve(
         timezone=timezone,
         search_delay_seconds=search_delay,
         ticket_type_attributes_key=ticket_type_attributes_key,
+        deny=deny,
+        help_center_locales=help_center_locales,
     )
     app = create_app(settings)
     click.echo(f"Intercom sandbox on http://{host}:{port} (rate limit {rate_limit}/min)")

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intercom_sandbox.capabilities import check_deny
+
 log = logging.getLogger("intercom_sandbox")
 
 DEFAULT_ADMINS: list[dict[str, Any]] = [
@@ -134,9 +136,16 @@ class Workspace:
     #: where a ticket type lists its attributes: "data" (the spec's response examples) or "ticket_type_attributes"
     #: (its ticket_type_attribute_list schema); both are documented
     ticket_type_attributes_key: str = "data"
+    #: capabilities this workspace lacks, name -> "refused" | "ignored" (``capabilities.py``); empty: all hold
+    deny: dict[str, str] = field(default_factory=dict)
+    #: the help center's locales, the default first (an article's other locales are its translations)
+    help_center_locales: tuple[str, ...] = ("en",)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
+        self.deny = check_deny(self.deny)
+        if not self.help_center_locales or len(set(self.help_center_locales)) != len(self.help_center_locales):
+            raise ValueError(f"help center locales must be distinct and at least one: {self.help_center_locales!r}")
         self.object_types = parse_custom_objects(self.custom_object_types, self.custom_object_definitions)
         self.reset()
 
@@ -164,6 +173,8 @@ class Workspace:
             #: "METHOD /spec/path field" -> times a request carried a body field the 2.16 spec does not document
             #: (dropped before the handler, as Intercom ignores it; see ``documented.py``)
             self.undocumented_fields: Counter[str] = Counter()
+            #: capability -> values refused or dropped because the workspace lacks it (``capabilities.py``)
+            self.denials: Counter[str] = Counter()
             self.search_cache: dict[Any, Any] = {}
             self.admins: dict[str, dict[str, Any]] = {}
             for admin in self.admins_seed:
@@ -289,6 +300,11 @@ class Workspace:
             self.undocumented_fields.update(fields)
         for name in fields:
             log.warning("ignored a field the Intercom 2.16 spec does not document: %s", name)
+
+    def note_denied(self, capability: str) -> None:
+        with self.lock:
+            self.denials[capability] += 1
+        log.info("the workspace lacks %s (%s)", capability, self.deny.get(capability))
 
     def counts(self) -> dict[str, int]:
         return {

@@ -152,6 +152,18 @@ issues_table = sa.Table(
     sa.Index("ix_ledger_issues_run", "run_id", "category", "id"),
 )
 
+# The live checks of the Intercom workspace (capabilities.py), newest last: the load uses the latest one for its
+# workspace and map.
+checks_table = sa.Table(
+    "ledger_checks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workspace", sa.String(128), nullable=False),
+    sa.Column("map_digest", sa.String(64), nullable=False),
+    sa.Column("checked_at", sa.String(40), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Index("ix_ledger_checks_key", "workspace", "map_digest", "id"),
+)
+
 # Named counters (seq allocators), and the schema version for future migrations.
 meta_table = sa.Table(
     "ledger_meta", metadata,
@@ -334,6 +346,20 @@ class Ledger:
         q = sa.select(runs_table).where(runs_table.c.run_id == run_id)
         row = self._read(lambda c: c.execute(q).mappings().first())
         return _run_dict(row) if row is not None else None
+
+    # ---------------------------------------------------------------- workspace checks
+
+    def save_check(self, workspace: str, map_digest: str, checked_at: str, result: dict) -> None:
+        """Keep a capability check's result (no secret in it: verdicts, Intercom's messages, counts)."""
+        row = {"workspace": workspace, "map_digest": map_digest, "checked_at": checked_at, "result": _dumps(result)}
+        self._write(lambda c: c.execute(checks_table.insert(), [row]))
+
+    def latest_check(self, workspace: str, map_digest: str) -> dict | None:
+        """The newest check of this workspace for this map, or None."""
+        q = (sa.select(checks_table.c.result).where(checks_table.c.workspace == workspace,
+                                                    checks_table.c.map_digest == map_digest)
+             .order_by(checks_table.c.id.desc()).limit(1))
+        return _loads(self._read(lambda c: c.execute(q).scalar()))
 
     # ---------------------------------------------------------------- entities
 

@@ -1,15 +1,21 @@
 """Help Center articles and collections, and the (seeded, read-only) help centers.
 
 Article authors must be teammates (admins). There is no ``created_at`` input: knowledge dates cannot be kept.
+The help center has the workspace's locales (``--help-center-locales``, the default first): an article's own fields
+are its default-locale content, ``translated_content`` carries the others (the 2.16 ``article_translated_content``),
+shown on reads of a multilingual help center with its ``default_locale``.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from intercom_sandbox import pagination
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import bad_request, not_found
+from intercom_sandbox.openapi import load_spec
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.contacts import as_html
 from intercom_sandbox.store import WORKSPACE_ID, Workspace, now
@@ -23,7 +29,35 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def render_article(article: dict[str, Any], new_shapes: bool, with_statistics: bool = True) -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def spec_locales() -> frozenset[str]:
+    """The locales the 2.16 ``article_translated_content`` schema names (any other key is stripped from a request
+    before the handler, see ``documented.py``): what a help center may have."""
+    return frozenset(load_spec()["components"]["schemas"]["article_translated_content"]["properties"]) - {"type"}
+
+
+def _url(locale: str, article_id: str, content: dict[str, Any]) -> str | None:
+    if content["state"] != "published":
+        return None
+    return f"{HELP_CENTER_URL}/{locale}/articles/{article_id}-{_slug(content['title'])}"
+
+
+def _content(locale: str, article_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    """One locale's ``article_content`` (its ``url`` is a non-nullable string: left out for a draft)."""
+    body: dict[str, Any] = {
+        "type": "article_content", "title": content["title"], "description": content.get("description") or "",
+        "body": content.get("body") or "", "author_id": int(content["author_id"]), "state": content["state"],
+        "created_at": content["created_at"], "updated_at": content["updated_at"],
+    }  # fmt: skip
+    url = _url(locale, article_id, content)
+    if url is not None:
+        body["url"] = url
+    return body
+
+
+def render_article(
+    article: dict[str, Any], new_shapes: bool, with_statistics: bool = True, locales: tuple[str, ...] = ("en",)
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": article["id"],
         "type": "article",
@@ -50,11 +84,17 @@ def render_article(article: dict[str, Any], new_shapes: bool, with_statistics: b
             "state": article["state"],
             "created_at": article["created_at"],
             "updated_at": article["updated_at"],
-            "url": f"{HELP_CENTER_URL}/en/articles/{article['id']}-{_slug(article['title'])}"
-            if article["state"] == "published"
-            else None,
+            "url": _url(locales[0], article["id"], article),
         }
     )
+    if len(locales) > 1:  # a multilingual help center shows every locale's content (2.16 article schema)
+        body["default_locale"] = locales[0]
+        translations = article.get("translations") or {}
+        body["translated_content"] = {
+            "type": "article_translated_content",
+            locales[0]: _content(locales[0], article["id"], article),
+            **{loc: _content(loc, article["id"], translations[loc]) for loc in locales[1:] if loc in translations},
+        }
     return body
 
 
@@ -69,7 +109,7 @@ def _author(ws: Workspace, body: dict[str, Any]) -> Any:
     author_id = body.get("author_id")
     if author_id in (None, ""):
         translated = body.get("translated_content") or {}
-        default = translated.get("en") if isinstance(translated, dict) else None
+        default = translated.get(ws.help_center_locales[0]) if isinstance(translated, dict) else None
         author_id = (default or {}).get("author_id") if isinstance(default, dict) else None
     return author_id
 
@@ -98,6 +138,43 @@ def _apply_article(ws: Workspace, article: dict[str, Any], body: dict[str, Any])
         article["parent_type"] = body.get("parent_type") or "collection"
 
 
+def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The article's translations after this request: each non-default locale of ``translated_content`` merged
+    into its earlier content. A locale the help center lacks is 400 naming it; where the workspace lacks
+    ``article_translations`` they are refused (400) or dropped. Checked whole before the caller changes anything."""
+    translated = body.get("translated_content")
+    current: dict[str, dict[str, Any]] = dict(article.get("translations") or {})
+    if translated is None:
+        return current
+    if not isinstance(translated, dict):
+        raise bad_request("translated_content must be an object", field="translated_content")
+    default = ws.help_center_locales[0]
+    requested = {k: v for k, v in translated.items() if k not in ("type", default) and v is not None}
+    for locale, content in requested.items():
+        where = f"translated_content.{locale}"
+        if locale not in ws.help_center_locales:
+            raise bad_request(f"Locale '{locale}' is not enabled in the help center", field=where)
+        if not isinstance(content, dict):
+            raise bad_request(f"{where} must be an object", field=where)
+    first = next(iter(requested), None)
+    message = f"translated_content for '{first}': the help center has no translations"
+    if first is None or not holds(ws, "article_translations", message, f"translated_content.{first}"):
+        return current
+    stamp = now()
+    for locale, content in requested.items():
+        translation = dict(current.get(locale) or {"author_id": article["author_id"], "state": "draft",
+                                                    "title": article.get("title", ""), "created_at": stamp})
+        if content.get("author_id") not in (None, ""):
+            if str(content["author_id"]) not in ws.admins:
+                raise bad_request(f"author_id of translated_content.{locale} must be a teammate",
+                                  field=f"translated_content.{locale}.author_id")
+            translation["author_id"] = str(content["author_id"])
+        _apply_article(ws, translation, content)
+        translation["updated_at"] = stamp
+        current[locale] = translation
+    return current
+
+
 @routes.post("/articles")
 def create_article(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
@@ -117,36 +194,44 @@ def create_article(ctx: Ctx) -> dict[str, Any]:
         "updated_at": stamp,
     }
     _apply_article(ws, article, body)
+    translations = _translations(ws, article, body)
+    if translations:
+        article["translations"] = translations
     ws.articles[article["id"]] = article
     ws.touch()
-    return render_article(article, ctx.new_shapes)
+    return render_article(article, ctx.new_shapes, locales=ws.help_center_locales)
 
 
 @routes.get("/articles")
 def list_articles(ctx: Ctx) -> dict[str, Any]:
     articles = sorted(ctx.ws.articles.values(), key=lambda a: (a["updated_at"], int(a["id"])), reverse=True)
+    locales = ctx.ws.help_center_locales
     return pagination.offset_list(
-        ctx.query, articles, lambda a: render_article(a, ctx.new_shapes, with_statistics=False), 25
+        ctx.query, articles, lambda a: render_article(a, ctx.new_shapes, False, locales), 25
     )
 
 
 @routes.get("/articles/{article_id}")
 def get_article(ctx: Ctx) -> dict[str, Any]:
-    return render_article(_require_article(ctx.ws, ctx.path["article_id"]), ctx.new_shapes)
+    article = _require_article(ctx.ws, ctx.path["article_id"])
+    return render_article(article, ctx.new_shapes, locales=ctx.ws.help_center_locales)
 
 
 @routes.put("/articles/{article_id}")
 def update_article(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
     article = _require_article(ws, ctx.path["article_id"])
+    translations = _translations(ws, article, body)
     if body.get("author_id") not in (None, ""):
         if str(body["author_id"]) not in ws.admins:
             raise bad_request(AUTHOR_MISSING, code="parameter_not_found")
         article["author_id"] = str(body["author_id"])
     _apply_article(ws, article, body)
+    if translations:
+        article["translations"] = translations
     article["updated_at"] = now()
     ws.touch()
-    return render_article(article, ctx.new_shapes)
+    return render_article(article, ctx.new_shapes, locales=ws.help_center_locales)
 
 
 @routes.delete("/articles/{article_id}")
@@ -265,7 +350,7 @@ def render_help_center(ws: Workspace, center: dict[str, Any]) -> dict[str, Any]:
         "url": HELP_CENTER_URL,
         "custom_domain": None,
         "default": center["id"] == next(iter(ws.help_centers)),
-        "locales": ["en"],
+        "locales": list(ws.help_center_locales),
     }
 
 

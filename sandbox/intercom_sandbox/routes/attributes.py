@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from intercom_sandbox.capabilities import REFUSED, denied
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.custom_objects import check_relationship
@@ -127,6 +129,22 @@ def check_custom_attributes(ws: Workspace, model: str, values: Any) -> dict[str,
     return out
 
 
+def listed(ws: Workspace, attrs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attributes as a listing shows them. Where the workspace lacks ``relationship_listing``, relationship
+    attributes are left out (refused) or shown as the 2.16 ``data_attribute`` schema documents: a string without
+    ``reference`` (ignored); either way the relationships still take values."""
+    mode = denied(ws, "relationship_listing")
+    shown = []
+    for attr in attrs:
+        if mode is not None and attr["data_type"] == "relationship":
+            ws.note_denied("relationship_listing")
+            if mode == REFUSED:
+                continue
+            attr = {**{k: v for k, v in attr.items() if k != "reference"}, "data_type": "string"}
+        shown.append(attr)
+    return shown
+
+
 @routes.get("/data_attributes")
 def list_data_attributes(ctx: Ctx) -> dict[str, Any]:
     model = ctx.query.get("model")
@@ -156,16 +174,16 @@ def list_data_attributes(ctx: Ctx) -> dict[str, Any]:
                 "created_at": a["created_at"],
                 "updated_at": a["updated_at"],
             }
-            for a in ctx.ws.conversation_attributes.values()
-            if include_archived or not a.get("archived")
+            for a in listed(ctx.ws, (a for a in ctx.ws.conversation_attributes.values()
+                                     if include_archived or not a.get("archived")))
         ]
         return {"type": "list", "data": data}
     if model not in (None, "", "contact", "company"):
         raise bad_request("The Data Attribute model field must be either contact or company")
     data = [
         render_data_attribute(a)
-        for a in ctx.ws.data_attributes.values()
-        if (not model or a["model"] == model) and (include_archived or not a.get("archived"))
+        for a in listed(ctx.ws, (a for a in ctx.ws.data_attributes.values()
+                                 if (not model or a["model"] == model) and (include_archived or not a.get("archived"))))
     ]
     return {"type": "list", "data": data}
 
@@ -292,8 +310,8 @@ def list_conversation_attributes(ctx: Ctx) -> dict[str, Any]:
     include_archived = ctx.flag("include_archived")
     data = [
         render_conversation_attribute(a)
-        for a in ctx.ws.conversation_attributes.values()
-        if include_archived or not a.get("archived")
+        for a in listed(ctx.ws, (a for a in ctx.ws.conversation_attributes.values()
+                                 if include_archived or not a.get("archived")))
     ]
     return {"type": "list", "data": data}
 

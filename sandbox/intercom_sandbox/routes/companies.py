@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from intercom_sandbox import pagination
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.attributes import check_custom_attributes
@@ -102,8 +103,11 @@ def upsert_company(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
     company_id = body.get("company_id")
     existing_id = ws.company_by_company_id.get(str(company_id)) if company_id not in (None, "") else None
-    archived = ws.archived_companies.pop(str(company_id), None) if existing_id is None else None
+    archived = ws.archived_companies.get(str(company_id)) if existing_id is None else None
     if archived is not None:  # an upsert of an archived company's company_id restores it (EVIDENCE.md: assumed)
+        if not holds(ws, "archived_company_upsert", "Company has been archived", "company_id"):
+            return render_company(ws, archived)  # ignored: answered as it is, still archived, nothing changed
+        del ws.archived_companies[archived["company_id"]]
         ws.companies[archived["id"]] = archived
         ws.company_by_company_id[archived["company_id"]] = existing_id = archived["id"]
     if existing_id is not None:

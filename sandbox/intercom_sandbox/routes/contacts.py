@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from intercom_sandbox import pagination
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import admin_author, find_admin
@@ -39,6 +40,8 @@ DEVICE_FIELDS = (
     "ios_last_seen_at",
 )  # fmt: skip
 EMBED_LIMIT = 10
+#: top-level domains reserved by RFC 2606 / 6761: no mailbox exists there (the map's ``p-…@placeholder.invalid``)
+RESERVED_TLDS = frozenset({"invalid", "test", "example", "localhost"})
 STRING_FIELDS = ("external_id", "email", "phone", "name", "avatar", "role")
 INT_FIELDS = ("signed_up_at", "last_seen_at")
 
@@ -187,6 +190,11 @@ def _unindex(ws: Workspace, contact: dict[str, Any]) -> None:
         del ws.contact_by_external_id[str(ext)]
 
 
+def is_placeholder(email: str) -> bool:
+    """An address in a reserved top-level domain: whether a workspace takes it is assumed (``placeholder_emails``)."""
+    return email.rpartition("@")[2].rstrip(".").rpartition(".")[2].lower() in RESERVED_TLDS
+
+
 def _validated_fields(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in WRITABLE:
@@ -202,6 +210,8 @@ def _validated_fields(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
                 raise bad_request("role must be either user or lead", field="role")
             if name == "owner_id" and find_admin(ws, value) is None:
                 raise not_found("Admin not found", code="admin_not_found")
+            if name == "email" and is_placeholder(value) and not holds(ws, "placeholder_emails", "Invalid email", name):
+                continue  # the workspace ignores the address: the contact is kept without it
         fields[name] = int(value) if name in INT_FIELDS and value is not None else value
     if "custom_attributes" in body:
         fields["custom_attributes"] = check_custom_attributes(ws, "contact", body["custom_attributes"])

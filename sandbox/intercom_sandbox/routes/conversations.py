@@ -11,6 +11,7 @@ import html
 import re
 from typing import Any
 
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
@@ -100,6 +101,15 @@ def attachments_from(urls: Any, files: Any) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+def requested_created_at(ws: Workspace, body: dict[str, Any]) -> int | None:
+    """The ``created_at`` a create or reply asks for, or None for "now": also when the workspace ignores it
+    (capability ``created_at``; refused: 400 before anything changes)."""
+    value = body.get("created_at")
+    if value is None or not holds(ws, "created_at", "created_at cannot be set through the API", "created_at"):
+        return None
+    return int(value)
 
 
 def new_part(
@@ -283,7 +293,8 @@ def create_conversation(ctx: Ctx) -> dict[str, Any]:
     if not isinstance(text, str) or not text.strip():
         raise bad_request("body is required", code="parameter_not_found", field="body")
     stamp = now()
-    created_at = int(body["created_at"]) if body.get("created_at") is not None else stamp
+    created_at = requested_created_at(ws, body)
+    created_at = stamp if created_at is None else created_at
     message_id = ws.next_id("message", start=403918330)
     conv_id = ws.next_id("conversation", start=1)
     conv = {
@@ -321,6 +332,7 @@ def _reply(
     ws: Workspace, conv_id: str, body: dict[str, Any], allow_last: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Shared by conversation replies: returns (conversation, new part)."""
+    created_at = requested_created_at(ws, body)
     kind = body.get("type")
     message_type = body.get("message_type")
     if kind == "admin":
@@ -336,7 +348,7 @@ def _reply(
             message_type,
             ("admin", admin["id"]),
             as_html(text) if isinstance(text, str) else None,
-            body.get("created_at"),
+            created_at,
             attachments_from(body.get("attachment_urls"), body.get("attachment_files")),
         )
         if message_type == "comment":
@@ -360,7 +372,7 @@ def _reply(
             "comment",
             (contact["role"], contact["id"]),
             as_html(text),
-            body.get("created_at"),
+            created_at,
             attachments_from(body.get("attachment_urls"), body.get("attachment_files")),
         )
         if contact["id"] not in conv["contact_ids"]:
@@ -475,8 +487,28 @@ def update_conversation(ctx: Ctx) -> dict[str, Any]:
     return render_conversation(ws, conv, ctx)
 
 
+def ticket_as_conversation(ticket: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as the conversations API reads it (EVIDENCE.md, assumed): its default title and description as
+    title and source, its parts (state changes included) as conversation parts, open or closed as the ticket."""
+    attributes = ticket.get("attributes") or {}
+    contact = ticket["contact_ids"][0] if ticket["contact_ids"] else None
+    return {
+        "id": ticket["id"], "title": attributes.get("_default_title_"), "created_at": ticket["created_at"],
+        "updated_at": ticket["updated_at"], "contact_ids": ticket["contact_ids"],
+        "company_id": ticket.get("company_id"),
+        "admin_assignee_id": ticket.get("admin_assignee_id"), "team_assignee_id": ticket.get("team_assignee_id"),
+        "state": "open" if ticket["open"] else "closed", "parts": ticket["parts"],
+        "source": {"id": ticket["id"], "delivered_as": "customer_initiated", "subject": "",
+                   "body": attributes.get("_default_description_") or "",
+                   "author": ["user", contact] if contact else ["bot", "0"], "attachments": []},
+    }
+
+
 @routes.get("/conversations/{conversation_id}")
 def get_conversation(ctx: Ctx) -> dict[str, Any]:
+    ticket = ctx.ws.tickets.get(ctx.path["conversation_id"])
+    if ticket is not None:  # a ticket is a conversation (EVIDENCE.md): readable, not listed or changed through it
+        return render_conversation(ctx.ws, ticket_as_conversation(ticket), ctx)
     return render_conversation(ctx.ws, require_conversation(ctx.ws, ctx.path["conversation_id"]), ctx)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from intercom_sandbox import pagination
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.store import Workspace, now
@@ -76,14 +77,15 @@ def render_values(ws: Workspace, values: dict[str, Any], references: dict[str, d
 
 
 def _instance_attributes(ws: Workspace, type_name: str, attributes: dict[str, Any]) -> dict[str, Any]:
-    """Relationship values checked; other names must be attributes of the type when it was defined with
-    attributes (a name-only type accepts any)."""
+    """Relationship values checked (dropped or refused where the workspace lacks ``instance_links``); other names
+    must be attributes of the type when it was defined with attributes (a name-only type accepts any)."""
     known = ws.object_types[type_name]["attributes"]
     relationships = ws.object_relationships.get(type_name) or {}
     out: dict[str, Any] = {}
     for name, value in attributes.items():
         if name in relationships:
-            out[name] = check_relationship(ws, name, relationships[name], value)
+            if holds(ws, "instance_links", f"Custom attribute '{name}' does not exist on {type_name}", name):
+                out[name] = check_relationship(ws, name, relationships[name], value)
         elif known is not None and name not in known:
             raise bad_request(f"Custom attribute '{name}' does not exist on {type_name}", code="parameter_not_found")
         else:

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from intercom_sandbox.capabilities import holds
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
 from intercom_sandbox.routes.attributes import check_value
 from intercom_sandbox.routes.contacts import as_html, contact_refs
-from intercom_sandbox.routes.conversations import attachments_from, find_replying_contact, new_part, require_admin
+from intercom_sandbox.routes.conversations import (
+    attachments_from,
+    find_replying_contact,
+    new_part,
+    requested_created_at,
+    require_admin,
+)
 from intercom_sandbox.routes.custom_objects import check_relationship, relationship_references, render_values
 from intercom_sandbox.routes.listing import parse_search, search_page
 from intercom_sandbox.routes.tags import apply_tag, remove_tag, require_tag
@@ -349,11 +356,15 @@ def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any
     out = dict(values)
     for name, value in values.items():
         attr = attrs.get(name)
-        if (attr is None or attr.get("archived")) and name in references:
-            out[name] = check_relationship(ws, name, references[name], value)  # a relationship to custom objects
+        unknown = f"Ticket attribute '{name}' does not exist for this ticket type"
+        if (attr is None or attr.get("archived")) and name in references:  # a relationship to custom objects
+            if holds(ws, "ticket_relationships", unknown, name):
+                out[name] = check_relationship(ws, name, references[name], value)
+            else:
+                del out[name]
             continue
         if attr is None or attr.get("archived"):
-            raise bad_request(f"Ticket attribute '{name}' does not exist for this ticket type", field=name)
+            raise bad_request(unknown, field=name)
         if value is None:
             continue
         if attr["data_type"] == "list":
@@ -434,12 +445,13 @@ def create_ticket(ctx: Ctx) -> dict[str, Any]:
     company_id = body.get("company_id")
     if company_id not in (None, "") and str(company_id) not in ws.companies:
         raise not_found("Company Not Found", code="company_not_found")
+    created_at = requested_created_at(ws, body)
     contacts = [_resolve_contact(ws, ref) for ref in refs]
     stamp = now()
-    created_at = int(body["created_at"]) if body.get("created_at") is not None else stamp
+    created_at = stamp if created_at is None else created_at
     submitted = next(s for s in ticket_type["state_ids"] if ws.ticket_states[s]["category"] == "submitted")
     ticket: dict[str, Any] = {
-        "id": ws.next_id("ticket", start=1),
+        "id": ws.next_id("conversation", start=1),  # a ticket is a conversation: one id space (EVIDENCE.md)
         "ticket_id": ws.next_id("ticket_number", start=1),
         "ticket_type_id": ticket_type["id"],
         "state_id": submitted,
@@ -524,6 +536,7 @@ def reply_ticket(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
     ticket = require_ticket(ws, ctx.path["ticket_id"], code="not_found", message="Resource Not Found")
     ticket_type = ws.ticket_types[ticket["ticket_type_id"]]
+    created_at = requested_created_at(ws, body)
     kind, message_type = body.get("type"), body.get("message_type")
     text = body.get("body")
     attachments = attachments_from(body.get("attachment_urls"), body.get("attachment_files"))
@@ -545,7 +558,7 @@ def reply_ticket(ctx: Ctx) -> dict[str, Any]:
     if message_type != "quick_reply" and (not isinstance(text, str) or not text.strip()):
         raise bad_request("body is required", code="parameter_not_found", field="body")
     html_body = as_html(text) if isinstance(text, str) else None
-    part = new_part(ws, message_type, author, html_body, body.get("created_at"), attachments)
+    part = new_part(ws, message_type, author, html_body, created_at, attachments)
     ticket["parts"].append(part)
     ticket["updated_at"] = part["updated_at"]
     ws.touch()

@@ -89,3 +89,26 @@ def test_back_office_rejects_user_replies(sandbox: Sandbox) -> None:
         "code": "parameter_mismatch",
         "message": "User replies are not allowed on Backoffice tickets",
     }
+
+
+def test_a_ticket_reads_as_a_conversation_and_never_shares_a_conversations_id(sandbox: Sandbox) -> None:
+    """A reporting or backup client that reads a ticket through the conversations API gets it (EVIDENCE.md):
+    its title, caller, open state and parts; ticket and conversation ids never collide."""
+    ticket_type = sandbox.ok("POST", "/ticket_types", {"name": "Calls", "category": "Customer"})
+    contact = sandbox.contact(email="reader@example.com")
+    conversation = sandbox.ok("POST", "/conversations", {"from": {"type": "user", "id": contact["id"]}, "body": "hi"})
+    ticket = sandbox.ok("POST", "/tickets", {
+        "ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}], "created_at": 1_600_000_000,
+        "ticket_attributes": {"_default_title_": "Printer", "_default_description_": "jammed"}})  # fmt: skip
+    assert ticket["id"] != conversation["conversation_id"]
+    sandbox.ok("POST", f"/tickets/{ticket['id']}/reply",
+               {"message_type": "note", "type": "admin", "admin_id": ADMIN_ID, "body": "<p>memo</p>"})
+    sandbox.ok("PUT", f"/tickets/{ticket['id']}", {"open": False})
+    read = sandbox.ok("GET", f"/conversations/{ticket['id']}")
+    assert (read["type"], read["id"], read["title"], read["open"], read["state"]) == (
+        "conversation", ticket["id"], "Printer", False, "closed")
+    assert read["created_at"] == 1_600_000_000 and read["source"]["author"]["id"] == contact["id"]
+    assert read["contacts"]["contacts"][0]["id"] == contact["id"]
+    assert "memo" in [p["body"] for p in read["conversation_parts"]["conversation_parts"]][-1]
+    conversation_id = conversation["conversation_id"]
+    assert sandbox.ok("GET", f"/conversations/{conversation_id}")["id"] == conversation_id

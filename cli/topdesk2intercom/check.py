@@ -1,0 +1,80 @@
+"""``topdesk2intercom check intercom``: the live check of the workspace the load will write to. What the map relies
+on that Intercom does not document is tried with throwaway records (written, read back, deleted), so the load knows
+before its first record which capability holds and which fallback to take (target_intercom.capabilities)."""
+
+from __future__ import annotations
+
+import typing as t
+
+import click
+
+from target_intercom.capabilities import BY_NAME, CheckResult, check_workspace
+from target_intercom.html_page import Table, Text
+from target_intercom.ledger import Ledger
+from target_intercom.preflight import PreflightError, run_preflight
+from topdesk2intercom.project import Project, intercom_client, pass_project
+from topdesk2intercom.provision import map_definitions, target_map
+from topdesk2intercom.reports import write_report
+
+
+@click.group(name="check")
+def check_group() -> None:
+    """Live checks of the services the migration talks to."""
+
+
+@check_group.command(name="intercom")
+@click.option("--dry-run", is_flag=True, help="write nothing: say what the check would write")
+@pass_project
+def check_intercom(project: Project, dry_run: bool) -> None:
+    """Try in the configured Intercom workspace what the map relies on beyond Intercom's documentation (a few
+    dozen requests; every throwaway record is named `topdesk2intercom-check` and deleted at the end), report each
+    capability as holds / refused / ignored with the fallback the load will take, and keep the result for the load."""
+    target = project.target
+    definitions = map_definitions(target_map(target))
+    with intercom_client(target) as client:
+        try:
+            preflight = run_preflight(client, definitions, {
+                "fallback_admin_email": target.get("fallback_admin_email"), "dry_run": True,
+                "skip_missing_ui_objects": True})
+        except PreflightError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not dry_run:
+            click.echo("Checking the workspace with throwaway records (each named topdesk2intercom-check, deleted at "
+                       "the end; a few dozen requests):")
+            for capability in BY_NAME.values():
+                click.echo(f"  {capability.name}: {capability.writes}")
+        result = check_workspace(client, definitions, preflight, dry_run=dry_run)
+    if not dry_run:
+        with_ledger(target, lambda ledger: ledger.save_check(str(result.workspace.get("app_id")), result.map_digest,
+                                                             result.checked_at, result.as_dict()))
+    show(project, result)
+
+
+def with_ledger(target: dict, use: t.Callable[[Ledger], None]) -> None:
+    ledger = Ledger(Ledger.url_from_config(target))
+    try:
+        use(ledger)
+    finally:
+        ledger.close()
+
+
+def show(project: Project, result: CheckResult) -> None:
+    """The verdicts as a table on the terminal, and check.{md,json,html} in the command's report folder."""
+    rows = result.rows()
+    widths = [max(len(r[i]) for r in [*rows, ["capability", "verdict", "", ""]]) for i in range(2)]
+    title = "Intercom capability check" + (" (dry run)" if result.dry_run else "")
+    click.echo(f"{title}: workspace {result.workspace.get('name')!r} (app {result.workspace.get('app_id')}), "
+               + ("nothing written" if result.dry_run else f"{result.requests} requests in {result.seconds:.1f} s"))
+    for name, verdict, detail, does in rows:
+        click.echo(f"  {name:<{widths[0]}}  {verdict:<{widths[1]}}  {detail}")
+        if verdict in ("refused", "ignored"):
+            click.echo(f"  {'':<{widths[0]}}  {'':<{widths[1]}}  -> the load: {does}")
+    for item in result.leftovers:
+        click.echo(f"  left in Intercom: {item}")
+    sections = [Text("Summary", result.as_markdown().splitlines()[2]),
+                Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows)]
+    if result.leftovers:
+        sections.append(Text("Intercom cannot delete", "\n".join(result.leftovers)))
+    paths = write_report(project.report_dir("check"), "check", result.as_dict(), f"# {title}\n\n"
+                         + result.as_markdown(), title, sections)
+    click.echo("Report: " + ", ".join(str(p) for p in paths))

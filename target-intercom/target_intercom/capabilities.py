@@ -1,0 +1,487 @@
+"""The live check of the user's Intercom workspace: what the map relies on that Intercom's 2.16 description does not
+document (``sandbox/intercom_sandbox/EVIDENCE.md`` marks each **assumed**), tried by a reversible round trip.
+
+No test here can reach a real workspace, and the strict sandbox agrees with our assumptions by construction; only
+the workspace itself can say whether a relationship inside ``ticket_attributes`` is kept, refused or dropped in
+silence. So the check writes a few throwaway records whose names say what they are, reads them back, judges each
+capability (holds / refused with Intercom's message / ignored in silence), deletes what it wrote and lists what
+Intercom cannot delete. Its requests go through the load's client (paced and retried the same way)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import typing as t
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from urllib.parse import quote
+
+from target_intercom.client import IntercomClient, IntercomError
+
+HOLDS, REFUSED, IGNORED, NOT_CHECKED, NOT_NEEDED = "holds", "refused", "ignored", "not checked", "not needed"
+FAILED = (REFUSED, IGNORED)
+TAG = "topdesk2intercom-check"
+PAST = 1_500_000_000  # 2017-07-14: a created_at no request could stamp by accident
+HOSTS = ("contact", "conversation", "ticket")  # relationship hosts that are not custom object types
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    what: str  # what the load relies on, in one line
+    writes: str  # what the check writes to find out (said before it writes; --dry-run lists it)
+    fallback: str | None  # what the load does when the workspace says no (None: the load refuses to start)
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability("placeholder_emails",
+               "contacts of TOPdesk persons without an e-mail get an @placeholder.invalid address",
+               "a contact with an @placeholder.invalid e-mail",
+               "such persons are written without an e-mail (their TOPdesk id as external_id)"),
+    Capability("created_at",
+               "tickets, conversations and every kind of part keep their TOPdesk date (created_at)",
+               "a ticket and a conversation dated 2017, each with an admin note and a caller's reply dated 2017",
+               "parts are written dated now, their TOPdesk date first in their text; reported as timestamp_lost"),
+    Capability("ticket_relationships",
+               "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
+               "one instance of the relationship's type, linked from the throwaway ticket",
+               "the linked instances' numbers and names in a text ticket attribute"),
+    Capability("instance_links",
+               "custom object instances link each other in custom_attributes (parent asset, a change's activities)",
+               "two instances, one linking the other",
+               "the other instance's number in a text attribute of the instance"),
+    Capability("relationship_listing",
+               "relationship attributes are listed (data_type relationship, with their reference) by "
+               "GET /data_attributes?model=contact and GET /conversations/attributes",
+               "nothing more (reads the listings; a relationship is written on the throwaway contact or ticket)",
+               "relationships are checked by writing one and reading it back instead of by the listing"),
+    Capability("article_translations",
+               "a knowledge item in several languages is one article with translated_content per help center locale",
+               "a draft article with a translation in the help center's second locale",
+               "one article per language, in a collection per language"),
+    Capability("archived_company_upsert",
+               "a company archived by a rollback comes back when a later load upserts its company_id",
+               "a company, archived, then upserted again (Intercom keeps archived companies: it stays archived)",
+               None),
+)
+BY_NAME = {c.name: c for c in CAPABILITIES}
+
+
+@dataclass
+class Verdict:
+    name: str
+    verdict: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILED
+
+
+@dataclass
+class CheckResult:
+    workspace: dict
+    map_digest: str
+    checked_at: str
+    verdicts: list[Verdict] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # what Intercom cannot delete
+    requests: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def verdict(self, name: str) -> str | None:
+        return next((v.verdict for v in self.verdicts if v.name == name), None)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "verdicts": [asdict(v) for v in self.verdicts]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, t.Any]) -> CheckResult:
+        return cls(**{**data, "verdicts": [Verdict(**v) for v in data.get("verdicts") or []]})
+
+    def rows(self) -> list[list[str]]:
+        """(capability, verdict, what Intercom said or showed, what the load does): the table people read."""
+        out = []
+        for v in self.verdicts:
+            cap = BY_NAME[v.name]
+            if v.failed:
+                does = cap.fallback or "refuses to start (no fallback)"
+            elif v.verdict == HOLDS:
+                does = "as the map says"
+            else:
+                does = "as the map says (unproven)" if v.verdict == NOT_CHECKED else "-"
+            out.append([v.name, v.verdict, v.detail, does])
+        return out
+
+    def as_markdown(self) -> str:
+        ws = self.workspace
+        head = "Planned (dry run): nothing was written." if self.dry_run else \
+            f"{self.requests} requests, {self.seconds:.1f} s."
+        lines = [f"## Intercom capability check{' (dry run)' if self.dry_run else ''}", "",
+                 f"Workspace **{ws.get('name')}** (app `{ws.get('app_id')}`), map `{self.map_digest}`, "
+                 f"{self.checked_at}. {head}", "",
+                 "| capability | verdict | Intercom said / showed | the load |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |"
+                  for row in self.rows()]
+        if self.leftovers:
+            lines += ["", "Intercom cannot delete:", *[f"- {item}" for item in self.leftovers]]
+        return "\n".join(lines) + "\n"
+
+
+def map_digest(definitions: Mapping[str, Iterable[dict]]) -> str:
+    """What the check's result depends on in the map: its definition records (ticket types, attributes, custom
+    object types with their relationships), as a short digest: a result is reused only for the same map."""
+    blob = json.dumps({k: list(v) for k, v in sorted(definitions.items())}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def relationships(definitions: Mapping[str, Iterable[dict]]) -> list[dict]:
+    """Every relationship of the map: ``{"name", "host", "target", "cardinality"}`` (one per host)."""
+    out = []
+    for object_type in definitions.get("custom_object_types") or []:
+        for rel in object_type.get("relationships") or []:
+            hosts = rel.get("from") or []
+            for host in [hosts] if isinstance(hosts, str) else hosts:
+                out.append({"name": str(rel.get("name")), "host": str(host), "target": str(object_type["name"]),
+                            "cardinality": rel.get("cardinality") or "many"})
+    return out
+
+
+def _ids(value: t.Any) -> list[str]:
+    """A relationship value as read back (ids, or ``{"type": "X.list", "instances"|"data": [{"id"}]}``)."""
+    if isinstance(value, dict):
+        value = value.get("instances") or value.get("data") or []
+    if not isinstance(value, list):
+        return [] if value in (None, "") else [str(value)]
+    return [str(v.get("id")) if isinstance(v, dict) else str(v) for v in value]
+
+
+def _said(exc: IntercomError) -> str:
+    return f"{exc.status} {exc.code + ': ' if exc.code else ''}{exc.message}".strip()
+
+
+class Check:
+    """One round trip. ``directory`` is the preflight's (ticket type ids, which custom object types exist);
+    ``definitions`` the map's definition records; ``admin_id`` the admin that authors notes and articles."""
+
+    def __init__(self, client: IntercomClient, definitions: Mapping[str, Iterable[dict]], *, workspace: dict,
+                 ticket_type_id: str | None, object_types: Iterable[str], admin_id: str | None,
+                 logger: logging.Logger | None = None) -> None:
+        self.client = client
+        self.definitions = {k: list(v) for k, v in definitions.items()}
+        self.workspace = workspace
+        self.ticket_type_id = ticket_type_id
+        self.object_types = set(object_types)
+        self.admin_id = admin_id
+        self.log = logger or logging.getLogger(__name__)
+        self.stamp = f"{TAG}-{int(time.time())}"
+        self.label = f"{TAG}: throwaway record, safe to delete"
+        self._undo: list[tuple[str, Callable[[], None]]] = []  # (what, delete), undone newest first
+        self.leftovers: list[str] = []
+        self.contact: dict | None = None
+        self.ticket: dict | None = None
+        self.conversation: dict | None = None
+        self.instances: dict[str, str] = {}  # object type -> throwaway instance id
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, *, dry_run: bool = False) -> CheckResult:
+        started, sent = time.monotonic(), self.client.pacer.requests_sent
+        result = CheckResult(self.workspace, map_digest(self.definitions), time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                                         time.gmtime()),
+                             dry_run=dry_run)
+        probes: list[tuple[str, Callable[[], Verdict]]] = [
+            ("placeholder_emails", self._placeholder_emails), ("created_at", self._created_at),
+            ("ticket_relationships", self._ticket_relationships), ("instance_links", self._instance_links),
+            ("relationship_listing", self._relationship_listing),
+            ("article_translations", self._article_translations),
+            ("archived_company_upsert", self._archived_company_upsert)]
+        try:
+            for name, probe in probes:
+                if dry_run:
+                    result.verdicts.append(Verdict(name, NOT_CHECKED, f"would write {BY_NAME[name].writes}"))
+                    continue
+                try:
+                    verdict = probe()
+                except IntercomError as exc:  # not an answer about the capability (5xx after retries, 401...)
+                    verdict = Verdict(name, NOT_CHECKED, f"Intercom did not answer the check ({_said(exc)})")
+                self.log.info("capability %s: %s%s", name, verdict.verdict,
+                              f" ({verdict.detail})" if verdict.detail else "")
+                result.verdicts.append(verdict)
+        finally:
+            self._clean_up()
+        result.leftovers = list(self.leftovers)
+        result.requests = self.client.pacer.requests_sent - sent
+        result.seconds = round(time.monotonic() - started, 2)
+        return result
+
+    def _write(self, what: str, method: str, path: str, body: dict, undo: str | None = None,
+               leftover: str | None = None) -> dict:
+        """A throwaway write; ``undo`` is the path DELETE removes it by (``{id}`` is the answer's id)."""
+        answer = self.client.request(method, path, json=body)
+        if undo is not None:
+            target = undo.format(id=quote(str(answer.get("id")), safe=""))
+            self._undo.append((what, lambda: self._delete(target, what, leftover)))
+        return answer
+
+    def _delete(self, path: str, what: str, leftover: str | None) -> None:
+        try:
+            self.client.request("DELETE", path)
+        except IntercomError as exc:
+            if exc.status != 404:
+                self.leftovers.append(f"{what}: could not be deleted ({_said(exc)})")
+                return
+        if leftover:
+            self.leftovers.append(leftover)
+
+    def _clean_up(self) -> None:
+        while self._undo:
+            _what, undo = self._undo.pop()
+            undo()
+
+    # ------------------------------------------------------------------ the throwaway records others need
+
+    def _ensure_contact(self) -> dict:
+        if self.contact is None:
+            self.contact = self._write("the check's contact", "POST", "/contacts", {
+                "role": "user", "external_id": self.stamp, "name": self.label}, undo="/contacts/{id}")
+        return self.contact
+
+    def _ensure_ticket(self, created_at: int | None = None) -> dict | None:
+        if self.ticket is None and self.ticket_type_id:
+            body: dict = {"ticket_type_id": self.ticket_type_id, "contacts": [{"id": self._ensure_contact()["id"]}],
+                          "ticket_attributes": {"_default_title_": self.label, "_default_description_": self.label},
+                          "skip_notifications": True}
+            if created_at is not None:
+                body["created_at"] = created_at
+            self.ticket = self._write("the check's ticket", "POST", "/tickets", body, undo="/tickets/{id}")
+        return self.ticket
+
+    def _ensure_instance(self, object_type: str, links: dict | None = None, suffix: str = "") -> dict:
+        """A throwaway instance (an upsert by external_id: written again with ``links``, it is the same one)."""
+        body: dict = {"external_id": f"{self.stamp}{suffix}", "custom_attributes": dict(links or {})}
+        path = f"/custom_object_instances/{quote(object_type, safe='')}"
+        instance = self._write(f"the check's {object_type} instance", "POST", path, body,
+                               undo=path + "/{id}" if object_type + suffix not in self.instances else None)
+        self.instances[object_type + suffix] = str(instance["id"])
+        return instance
+
+    # ------------------------------------------------------------------ the probes
+
+    def _placeholder_emails(self) -> Verdict:
+        email = f"{self.stamp}@placeholder.invalid"
+        try:
+            self.contact = self._write("the check's contact", "POST", "/contacts", {
+                "role": "user", "external_id": self.stamp, "email": email, "name": self.label},
+                undo="/contacts/{id}")
+        except IntercomError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+            return Verdict("placeholder_emails", REFUSED, _said(exc))
+        read = self.client.request("GET", f"/contacts/{self.contact['id']}")
+        if str(read.get("email") or "").lower() == email:
+            return Verdict("placeholder_emails", HOLDS)
+        return Verdict("placeholder_emails", IGNORED, f"the contact reads e-mail {read.get('email')!r}")
+
+    def _created_at(self) -> Verdict:
+        """Each kind of record the load dates (ticket, conversation, an admin note and a caller's reply on each):
+        kept exactly, refused, or stamped with another time."""
+        refused: dict[str, str] = {}
+        sent: dict[str, int] = {}
+
+        def attempt(kind: str, at: int, write: Callable[[int | None], t.Any]) -> t.Any:
+            sent[kind] = at
+            try:
+                return write(at)
+            except IntercomError as exc:
+                if exc.status is None or exc.status >= 500:
+                    raise
+                refused[kind] = _said(exc)
+                return write(None)  # without the date, so the records the other probes need exist
+
+        contact = self._ensure_contact()
+        containers = {}
+        if self.ticket_type_id:
+            containers["ticket"] = attempt("ticket", PAST, self._ensure_ticket)
+        containers["conversation"] = attempt("conversation", PAST, lambda at: self._conversation(contact, at))
+        for name, container in containers.items():
+            for n, (kind, body) in enumerate(((f"{name} note", {
+                    "message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": self.label}),
+                    (f"{name} reply", {"message_type": "comment", "type": "user", "intercom_user_id": contact["id"],
+                                       "body": self.label})), start=1):
+                path = f"/{name}s/{container['id']}/reply"
+                attempt(kind, PAST + 60 * n, lambda at, b=body, p=path: self.client.request(
+                    "POST", p, json={**b, **({} if at is None else {"created_at": at})}))
+        found: dict[str, t.Any] = {}
+        for name, container in containers.items():
+            read = self.client.request("GET", f"/{name}s/{container['id']}")
+            found[name] = read.get("created_at")
+            parts = (read.get(f"{name}_parts") or {}).get(f"{name}_parts") or []
+            for kind, part_type in ((f"{name} note", "note"), (f"{name} reply", "comment")):
+                dates = [p.get("created_at") for p in parts if p.get("part_type") == part_type]
+                found[kind] = sent[kind] if sent[kind] in dates else (dates or [None])[-1]
+        if refused:
+            return Verdict("created_at", REFUSED, "; ".join(f"{kind}: {said}" for kind, said in refused.items()))
+        lost = [f"{kind} reads {found[kind]} (sent {at})" for kind, at in sent.items() if found.get(kind) != at]
+        if lost:
+            return Verdict("created_at", IGNORED, "; ".join(lost))
+        return Verdict("created_at", HOLDS, "kept on " + ", ".join(sent))
+
+    def _conversation(self, contact: dict, created_at: int | None) -> dict:
+        body: dict = {"from": {"type": "user", "id": contact["id"]}, "body": self.label}
+        if created_at is not None:
+            body["created_at"] = created_at
+        answer = self.client.request("POST", "/conversations", json=body)
+        conversation_id = str(answer.get("conversation_id") or answer.get("id"))
+        self._undo.append(("the check's conversation", lambda: self._delete(
+            f"/conversations/{conversation_id}", "the check's conversation",
+            "the check's conversation: deleted, but Intercom keeps its reporting data")))
+        self.conversation = {**answer, "id": conversation_id}
+        return self.conversation
+
+    def _relationship(self, *, hosts: Iterable[str]) -> dict | None:
+        """The map's first relationship on one of ``hosts`` whose target type exists in the workspace."""
+        wanted = set(hosts)
+        return next((r for r in relationships(self.definitions) if r["host"] in wanted
+                     and r["target"] in self.object_types), None)
+
+    def _linked(self, relationship: dict, host_read: Callable[[], dict], key: str, write: Callable[[dict], t.Any],
+                name: str) -> Verdict:
+        target = self._ensure_instance(relationship["target"])
+        value = [str(target["id"])] if relationship["cardinality"] == "many" else str(target["id"])
+        try:
+            write({relationship["name"]: value})
+        except IntercomError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+            return Verdict(name, REFUSED, _said(exc))
+        read = (host_read().get(key) or {}).get(relationship["name"])
+        if str(target["id"]) in _ids(read):
+            return Verdict(name, HOLDS, f"`{relationship['name']}` kept")
+        return Verdict(name, IGNORED, f"`{relationship['name']}` reads {read!r} after the write")
+
+    def _ticket_relationships(self) -> Verdict:
+        rel = self._relationship(hosts=["ticket"])
+        if rel is None:
+            return Verdict("ticket_relationships", NOT_NEEDED, "the map links no custom object from tickets, or its "
+                                                               "type does not exist in Intercom yet")
+        ticket = self._ensure_ticket()
+        if ticket is None:
+            return Verdict("ticket_relationships", NOT_CHECKED, "the map's ticket type does not exist yet: run "
+                                                                "provision, then the check again")
+        return self._linked(rel, lambda: self.client.request("GET", f"/tickets/{ticket['id']}"), "ticket_attributes",
+                            lambda value: self.client.request("PUT", f"/tickets/{ticket['id']}", json={
+                                "ticket_attributes": value, "skip_notifications": True}), "ticket_relationships")
+
+    def _instance_links(self) -> Verdict:
+        rel = next((r for r in relationships(self.definitions) if r["host"] not in HOSTS
+                    and r["host"] in self.object_types and r["target"] in self.object_types), None)
+        if rel is None:
+            return Verdict("instance_links", NOT_NEEDED, "the map links no two custom object instances, or their "
+                                                         "types do not exist in Intercom yet")
+        path = f"/custom_object_instances/{quote(rel['host'], safe='')}"
+        host: dict = {}
+
+        def write(value: dict) -> None:
+            host.update(self._ensure_instance(rel["host"], value, suffix="-host"))
+
+        return self._linked(rel, lambda: self.client.request("GET", f"{path}/{host['id']}"), "custom_attributes",
+                            write, "instance_links")
+
+    def _relationship_listing(self) -> Verdict:
+        rel = self._relationship(hosts=HOSTS)
+        if rel is None:
+            return Verdict("relationship_listing", NOT_NEEDED, "the map has no relationship on contacts, tickets or "
+                                                               "conversations (or its type does not exist yet)")
+        listing = (self.client.request("GET", "/data_attributes", params={"model": "contact"}) if rel["host"] ==
+                   "contact" else self.client.request("GET", "/conversations/attributes"))
+        found = next((a for a in listing.get("data") or [] if a.get("name") == rel["name"]), None)
+        if found is not None and found.get("data_type") == "relationship" and found.get("reference"):
+            return Verdict("relationship_listing", HOLDS, f"`{rel['name']}` listed with its reference")
+        if found is not None:
+            return Verdict("relationship_listing", IGNORED, f"`{rel['name']}` is listed as data type "
+                                                            f"{found.get('data_type')!r} without its reference")
+        contact = self._ensure_contact()
+        if rel["host"] == "contact":
+            written = self._linked(rel, lambda: self.client.request("GET", f"/contacts/{contact['id']}"),
+                                   "custom_attributes", lambda value: self.client.request(
+                                       "PUT", f"/contacts/{contact['id']}", json={"custom_attributes": value}),
+                                   "relationship_listing")
+        elif self.ticket is not None and rel["host"] == "ticket":
+            written = self._linked(rel, lambda: self.client.request("GET", f"/tickets/{self.ticket['id']}"),
+                                   "ticket_attributes", lambda value: self.client.request(
+                                       "PUT", f"/tickets/{self.ticket['id']}", json={"ticket_attributes": value}),
+                                   "relationship_listing")
+        else:
+            return Verdict("relationship_listing", NOT_CHECKED, f"`{rel['name']}` is not listed, and could not be "
+                                                                "written to tell a missing one from an unlisted one")
+        if written.verdict == HOLDS:
+            return Verdict("relationship_listing", REFUSED, f"`{rel['name']}` works when written but is not listed")
+        return Verdict("relationship_listing", NOT_CHECKED, f"`{rel['name']}` is neither listed nor kept when "
+                                                            "written: create it in Intercom (provision says how)")
+
+    def _article_translations(self) -> Verdict:
+        centers = self.client.request("GET", "/help_center/help_centers").get("data") or []
+        center = next((c for c in centers if c.get("default")), centers[0] if centers else None)
+        locales = list((center or {}).get("locales") or [])
+        if len(locales) < 2:
+            return Verdict("article_translations", NOT_NEEDED, "the help center has one locale: one article per "
+                                                               "language is what Intercom can hold")
+        if not self.admin_id:
+            return Verdict("article_translations", NOT_CHECKED, "no admin to author the check's article")
+        second = locales[1]
+        translation = {"title": f"{self.label} ({second})", "body": f"<p>{self.label}</p>",
+                       "author_id": int(self.admin_id), "state": "draft"}
+        try:
+            article = self._write("the check's article", "POST", "/articles", {
+                "title": self.label, "author_id": int(self.admin_id), "state": "draft",
+                "translated_content": {"type": "article_translated_content", second: translation}},
+                undo="/articles/{id}")
+        except IntercomError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+            return Verdict("article_translations", REFUSED, _said(exc))
+        read = self.client.request("GET", f"/articles/{article['id']}")
+        kept = ((read.get("translated_content") or {}).get(second) or {}).get("title")
+        if kept == translation["title"]:
+            return Verdict("article_translations", HOLDS, f"{second} translation kept")
+        return Verdict("article_translations", IGNORED, f"the {second} translation reads {kept!r}")
+
+    def _archived_company_upsert(self) -> Verdict:
+        body = {"company_id": self.stamp, "name": self.label}
+        company = self.client.request("POST", "/companies", json=body)
+        archived = f"the check's company (company_id {self.stamp}): archived, Intercom keeps archived companies"
+        self.client.request("DELETE", f"/companies/{company['id']}")
+        try:
+            again = self.client.request("POST", "/companies", json=body)
+        except IntercomError as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+            self.leftovers.append(archived)
+            return Verdict("archived_company_upsert", REFUSED, _said(exc))
+        self._undo.append(("the check's company", lambda: self._delete(
+            f"/companies/{again['id']}", "the check's company", archived)))
+        try:
+            read = self.client.request("GET", f"/companies/{again['id']}")
+        except IntercomError as exc:
+            if exc.status != 404:
+                raise
+            return Verdict("archived_company_upsert", IGNORED, "the upsert answered, but the company stays archived")
+        if str(read.get("id")) == str(company["id"]):
+            return Verdict("archived_company_upsert", HOLDS, "restored with its id")
+        return Verdict("archived_company_upsert", HOLDS, "a new company with the same company_id")
+
+
+def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], preflight: t.Any, *,
+                    dry_run: bool = False, logger: logging.Logger | None = None) -> CheckResult:
+    """The check in the workspace the preflight (``PreflightReport``) looked at, with what it found: the map's
+    first ticket type, the custom object types that exist, the fallback admin (or the token's) as author."""
+    directory, workspace = preflight.directory, dict(preflight.workspace or {})
+    names = [str(d.get("name")) for d in definitions.get("ticket_types") or []]
+    ticket_type_id = next((directory.ticket_type_ids[n] for n in names if n in directory.ticket_type_ids), None)
+    check = Check(client, definitions, workspace=workspace, ticket_type_id=ticket_type_id,
+                  object_types=directory.custom_object_types,
+                  admin_id=directory.fallback_admin_id or workspace.get("admin_id"), logger=logger)
+    return check.run(dry_run=dry_run)

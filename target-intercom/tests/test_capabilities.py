@@ -1,0 +1,115 @@
+"""The live check of the workspace (``capabilities.py``) against a sandbox that holds every assumed capability, or
+lacks one (``deny``: refused with an error, or ignored in silence): each verdict as the workspace behaves, the
+workspace left as it was found (except what Intercom cannot delete, listed), the result kept in the ledger."""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+import pytest
+import requests
+from target_intercom_testkit import intercom_sandbox, map_custom_objects
+
+from target_intercom.capabilities import (
+    BY_NAME,
+    CAPABILITIES,
+    HOLDS,
+    IGNORED,
+    NOT_CHECKED,
+    NOT_NEEDED,
+    REFUSED,
+    CheckResult,
+    Verdict,
+    check_workspace,
+    map_digest,
+)
+from target_intercom.client import IntercomClient
+from target_intercom.ledger import Ledger
+from target_intercom.preflight import run_preflight
+
+LOCALES = ("en", "nl")  # a help center with a second locale: translations are needed
+
+
+def definitions() -> dict[str, list[dict]]:
+    from map_topdesk_intercom.mapfile import load_map
+
+    spec = load_map(catalog=True)
+    return {"ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
+            "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
+            "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)]}
+
+
+def check(deny: dict[str, str] | None = None, *, dry_run: bool = False,
+          locales: tuple[str, ...] = LOCALES) -> tuple[CheckResult, dict, dict, dict]:
+    """Provision the default map, then check: (result, export before, export after, sandbox stats)."""
+    defs = definitions()
+    with intercom_sandbox(custom_objects=map_custom_objects(), deny=deny or {}, help_center_locales=locales) as sb:
+        client = IntercomClient(sb.url, sb.token)
+        preflight = run_preflight(client, defs, {"skip_missing_ui_objects": True})
+        before = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
+        result = check_workspace(client, defs, preflight, dry_run=dry_run)
+        after = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
+        stats = sb.stats()
+    return result, before, after, stats
+
+
+def verdicts(result: CheckResult) -> dict[str, str]:
+    return {v.name: v.verdict for v in result.verdicts}
+
+
+def test_a_workspace_with_every_capability_holds_and_is_left_as_found() -> None:
+    result, before, after, _ = check()
+    assert verdicts(result) == {c.name: HOLDS for c in CAPABILITIES}, result.as_markdown()
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == ["archived_companies"], changed  # Intercom keeps an archived company: the one leftover
+    archived = [c["company_id"] for c in after["archived_companies"]]
+    assert len(archived) == 1 and archived[0].startswith("topdesk2intercom-check-")
+    assert any(archived[0] in item for item in result.leftovers), result.leftovers
+    assert 10 < result.requests < 60, result.requests  # "a few dozen requests"
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+@pytest.mark.parametrize("capability", [c.name for c in CAPABILITIES])
+def test_a_capability_the_workspace_lacks_is_reported_as_it_behaves(capability: str, mode: str) -> None:
+    result, before, after, stats = check({capability: mode})
+    got = verdicts(result)
+    assert got[capability] == mode, result.as_markdown()
+    assert {name: v for name, v in got.items() if name != capability} == {
+        c.name: HOLDS for c in CAPABILITIES if c.name != capability}, result.as_markdown()
+    assert stats["denied"].get(capability), "the probe never met the denial"
+    detail = next(v.detail for v in result.verdicts if v.name == capability)
+    assert detail, "a failed capability says what Intercom said or showed"
+    row = next(r for r in result.rows() if r[0] == capability)
+    assert row[3] == (BY_NAME[capability].fallback or "refuses to start (no fallback)")
+    assert sorted(k for k in before if before[k] != after[k]) == ["archived_companies"]
+
+
+def test_what_the_map_does_not_need_is_not_written() -> None:
+    result, *_ = check(locales=("en",))
+    assert verdicts(result)["article_translations"] == NOT_NEEDED
+
+
+def test_a_dry_run_writes_nothing_and_says_what_it_would_write() -> None:
+    result, before, after, _ = check(dry_run=True)
+    assert before == after
+    assert result.requests == 0 and all(v.verdict == NOT_CHECKED for v in result.verdicts)
+    assert all(v.detail.startswith("would write ") for v in result.verdicts)
+
+
+def test_the_latest_result_is_kept_per_workspace_and_map(tmp_path: Path) -> None:
+    ledger = Ledger(Ledger.url_for_path(tmp_path / "ledger.db"))
+    digest = map_digest(definitions())
+    assert ledger.latest_check("app", digest) is None
+
+    def result(verdict: str) -> dict[str, t.Any]:
+        return CheckResult({"app_id": "app"}, digest, "2026-01-01T00:00:00Z",
+                           [Verdict("created_at", verdict)]).as_dict()
+
+    ledger.save_check("app", digest, "2026-01-01T00:00:00Z", result(HOLDS))
+    ledger.save_check("app", digest, "2026-01-02T00:00:00Z", result(IGNORED))
+    ledger.save_check("other", digest, "2026-01-03T00:00:00Z", result(HOLDS))
+    latest = ledger.latest_check("app", digest)
+    assert latest is not None and CheckResult.from_dict(latest).verdict("created_at") == IGNORED
+    assert ledger.latest_check("app", "another map") is None
+    ledger.close()
