@@ -88,7 +88,11 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     env["TARGET_INTERCOM_MAP_FILE"] = str(map_file)
     print(f"   (the target reads it from its map_file setting: here TARGET_INTERCOM_MAP_FILE={rel(map_file)})")
 
-    step("3. Provision: attributes and ticket types are created; custom object types only an admin can create")
+    step("3. Check the workspace: what the map relies on beyond Intercom's documentation, tried with throwaway "
+         "records (provision checks again once the ticket types exist; the load uses the result)")
+    run([t2i, "check", "intercom"], env)
+
+    step("   Provision: attributes and ticket types are created; custom object types only an admin can create")
     if run([t2i, "provision"], env, check=False) != 0:
         objects = json.loads(latest(env, "provision-*/provision.json").read_text())["ui_objects_to_create"]
         print(f"   -> an admin creates {', '.join(o['name'] for o in objects)} in Intercom's UI (Settings > Data > "

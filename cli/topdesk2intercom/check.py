@@ -4,16 +4,13 @@ before its first record which capability holds and which fallback to take (targe
 
 from __future__ import annotations
 
-import typing as t
-
 import click
 
 from target_intercom.capabilities import BY_NAME, CheckResult, check_workspace
 from target_intercom.html_page import Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
-from topdesk2intercom.project import Project, intercom_client, pass_project
-from topdesk2intercom.provision import map_definitions, target_map
+from topdesk2intercom.project import Project, intercom_client, map_definitions, pass_project, target_map
 from topdesk2intercom.reports import write_report
 
 
@@ -43,19 +40,19 @@ def check_intercom(project: Project, dry_run: bool) -> None:
                        "the end; a few dozen requests):")
             for capability in BY_NAME.values():
                 click.echo(f"  {capability.name}: {capability.writes}")
-        result = check_workspace(client, definitions, preflight, dry_run=dry_run)
-    if not dry_run:
-        with_ledger(target, lambda ledger: ledger.save_check(str(result.workspace.get("app_id")), result.map_digest,
-                                                             result.checked_at, result.as_dict()))
+        keep_and_show(project, check_workspace(client, definitions, preflight, dry_run=dry_run))
+
+
+def keep_and_show(project: Project, result: CheckResult) -> None:
+    """The result kept in the load's ledger (the load uses it while it is fresh), then shown and reported."""
+    if not result.dry_run:
+        ledger = Ledger(Ledger.url_from_config(project.target))
+        try:
+            ledger.save_check(str(result.workspace.get("app_id")), result.map_digest, result.checked_at,
+                              result.as_dict())
+        finally:
+            ledger.close()
     show(project, result)
-
-
-def with_ledger(target: dict, use: t.Callable[[Ledger], None]) -> None:
-    ledger = Ledger(Ledger.url_from_config(target))
-    try:
-        use(ledger)
-    finally:
-        ledger.close()
 
 
 def show(project: Project, result: CheckResult) -> None:

@@ -17,6 +17,7 @@ import click
 import yaml
 from sqlalchemy.engine import make_url
 
+from map_topdesk_intercom.mapfile import MapInvalid, MapSpec, catalog_from_file, load_map
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Ledger
 
@@ -120,3 +121,20 @@ def existing_ledger(target: dict[str, t.Any]) -> Ledger | None:
 
 
 pass_project = click.make_pass_decorator(Project)
+
+
+def target_map(target: dict[str, t.Any]) -> MapSpec:
+    """The map the load will apply: the target's ``map_file`` (or the packaged map)."""
+    try:
+        catalog = catalog_from_file(target["catalog"]) if target.get("catalog") else True
+        return load_map(target.get("map_file"), catalog)
+    except MapInvalid as exc:
+        raise click.ClickException("the map has problems:\n" + "\n".join(exc.problems)) from None
+
+
+def map_definitions(spec: MapSpec) -> dict[str, list[dict]]:
+    """The definition records the mapper sends before any record (``ticket_types``, ``attribute_definitions``,
+    ``custom_object_types``), as the mapper builds them."""
+    return {"ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
+            "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
+            "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)]}

@@ -27,8 +27,8 @@ CAPABILITIES: dict[str, str] = {
     "relationship_listing": "relationship attributes listed with data_type relationship and a reference "
     "(GET /data_attributes, GET /conversations/attributes)",
     "created_at": "created_at kept as sent on tickets, conversations and their replies (comments and notes)",
-    "placeholder_emails": "contacts with an e-mail in a reserved top-level domain (.invalid, .test, .example, "
-    ".localhost) on POST /contacts, PUT /contacts/{id}",
+    "placeholder_emails": "contacts with an e-mail in the reserved top-level domain .invalid on POST /contacts, "
+    "PUT /contacts/{id}",
     "article_translations": "an article's translated_content for the help center's other locales",
     "archived_company_upsert": "POST /companies with an archived company's company_id restores that company",
 }

@@ -9,6 +9,7 @@ Intercom cannot delete. Its requests go through the load's client (paced and ret
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import logging
@@ -27,12 +28,23 @@ PAST = 1_500_000_000  # 2017-07-14: a created_at no request could stamp by accid
 HOSTS = ("contact", "conversation", "ticket")  # relationship hosts that are not custom object types
 
 
+class CapabilityBlocked(Exception):
+    """The workspace lacks a capability the run needs and that has no fallback: nothing was written."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("\n".join([f"Intercom cannot hold this migration as mapped: {len(reasons)} capability(ies) "
+                                     "missing (topdesk2intercom check intercom); nothing was written:",
+                                     *[f"  {n}. {r}" for n, r in enumerate(reasons, 1)]]))
+
+
 @dataclass(frozen=True)
 class Capability:
     name: str
     what: str  # what the load relies on, in one line
     writes: str  # what the check writes to find out (said before it writes; --dry-run lists it)
     fallback: str | None  # what the load does when the workspace says no (None: the load refuses to start)
+    instead: str = ""  # with no fallback: what the user can do (the map rule or strategy to change)
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -43,15 +55,17 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("created_at",
                "tickets, conversations and every kind of part keep their TOPdesk date (created_at)",
                "a ticket and a conversation dated 2017, each with an admin note and a caller's reply dated 2017",
-               "parts are written dated now, their TOPdesk date first in their text; reported as timestamp_lost"),
+               None, "every strategy for calls dates their records: load into a workspace that keeps created_at"),
     Capability("ticket_relationships",
                "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
                "one instance of the relationship's type, linked from the throwaway ticket",
-               "the linked instances' numbers and names in a text ticket attribute"),
+               None, "choose the strategy `calls: conversations` (relationships on conversations are documented), "
+                     "or remove the map's custom_object_links rules whose from_kind is ticket"),
     Capability("instance_links",
                "custom object instances link each other in custom_attributes (parent asset, a change's activities)",
                "two instances, one linking the other",
-               "the other instance's number in a text attribute of the instance"),
+               None, "remove the map's custom_object_links rules between two custom object types (parent asset, "
+                     "a change's activities and log, problem of a known error, series, reserved assets)"),
     Capability("relationship_listing",
                "relationship attributes are listed (data_type relationship, with their reference) by "
                "GET /data_attributes?model=contact and GET /conversations/attributes",
@@ -64,7 +78,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("archived_company_upsert",
                "a company archived by a rollback comes back when a later load upserts its company_id",
                "a company, archived, then upserted again (Intercom keeps archived companies: it stays archived)",
-               None),
+               None, "companies a rollback archived cannot come back under their TOPdesk id: restore them in "
+                     "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)"),
 )
 BY_NAME = {c.name: c for c in CAPABILITIES}
 
@@ -93,6 +108,31 @@ class CheckResult:
 
     def verdict(self, name: str) -> str | None:
         return next((v.verdict for v in self.verdicts if v.name == name), None)
+
+    @property
+    def complete(self) -> bool:
+        """Every capability judged (none left unchecked: e.g. the map's ticket type did not exist yet)."""
+        return not self.dry_run and all(v.verdict != NOT_CHECKED for v in self.verdicts)
+
+    def lacks(self, name: str) -> bool:
+        """The workspace refused or ignored ``name``: the load takes its fallback."""
+        return self.verdict(name) in FAILED
+
+    def blocking(self, *, needed: Iterable[str] = ()) -> list[str]:
+        """Why the load cannot start: a capability the workspace lacks, without a fallback, that the run needs
+        (the check judges only what the map needs; ``needed`` adds what the ledger needs, e.g. archived
+        companies to bring back). One sentence each, with what to change."""
+        wanted = set(needed)
+        out = []
+        for v in self.verdicts:
+            cap = BY_NAME[v.name]
+            if v.failed and cap.fallback is None and (v.name != "archived_company_upsert" or v.name in wanted):
+                out.append(f"Intercom {v.verdict} `{v.name}` ({cap.what}; it said/showed: {v.detail}): "
+                           f"{cap.instead}.")
+        return out
+
+    def age_hours(self) -> float:
+        return (time.time() - _epoch(self.checked_at)) / 3600
 
     def as_dict(self) -> dict:
         return {**asdict(self), "verdicts": [asdict(v) for v in self.verdicts]}
@@ -128,6 +168,10 @@ class CheckResult:
         if self.leftovers:
             lines += ["", "Intercom cannot delete:", *[f"- {item}" for item in self.leftovers]]
         return "\n".join(lines) + "\n"
+
+
+def _epoch(stamp: str) -> float:
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def map_digest(definitions: Mapping[str, Iterable[dict]]) -> str:
@@ -220,7 +264,12 @@ class Check:
     def _write(self, what: str, method: str, path: str, body: dict, undo: str | None = None,
                leftover: str | None = None) -> dict:
         """A throwaway write; ``undo`` is the path DELETE removes it by (``{id}`` is the answer's id)."""
-        answer = self.client.request(method, path, json=body)
+        try:
+            answer = self.client.request(method, path, json=body)
+        except IntercomError as exc:
+            if exc.ambiguous:  # it may exist, with no id to delete it by
+                self.leftovers.append(f"{what}: its answer was lost; if it exists, delete it by hand (named {TAG})")
+            raise
         if undo is not None:
             target = undo.format(id=quote(str(answer.get("id")), safe=""))
             self._undo.append((what, lambda: self._delete(target, what, leftover)))
@@ -341,11 +390,18 @@ class Check:
         self.conversation = {**answer, "id": conversation_id}
         return self.conversation
 
-    def _relationship(self, *, hosts: Iterable[str]) -> dict | None:
-        """The map's first relationship on one of ``hosts`` whose target type exists in the workspace."""
-        wanted = set(hosts)
-        return next((r for r in relationships(self.definitions) if r["host"] in wanted
-                     and r["target"] in self.object_types), None)
+    def _relationship(self, name: str, hosts: Callable[[str], bool]) -> dict | Verdict:
+        """The map's first relationship from a host ``hosts`` accepts whose types exist in the workspace, or the
+        verdict when there is none: not needed (the map has none), not checked (its types do not exist yet)."""
+        wanted = [r for r in relationships(self.definitions) if hosts(r["host"])]
+        if not wanted:
+            return Verdict(name, NOT_NEEDED, "the map has no such relationship")
+        usable = [r for r in wanted if r["target"] in self.object_types
+                  and (r["host"] in HOSTS or r["host"] in self.object_types)]
+        if not usable:
+            return Verdict(name, NOT_CHECKED, f"the custom object types of `{wanted[0]['name']}` do not exist in "
+                                              "Intercom yet: create them (provision lists them), then check again")
+        return usable[0]
 
     def _linked(self, relationship: dict, host_read: Callable[[], dict], key: str, write: Callable[[dict], t.Any],
                 name: str) -> Verdict:
@@ -363,10 +419,9 @@ class Check:
         return Verdict(name, IGNORED, f"`{relationship['name']}` reads {read!r} after the write")
 
     def _ticket_relationships(self) -> Verdict:
-        rel = self._relationship(hosts=["ticket"])
-        if rel is None:
-            return Verdict("ticket_relationships", NOT_NEEDED, "the map links no custom object from tickets, or its "
-                                                               "type does not exist in Intercom yet")
+        rel = self._relationship("ticket_relationships", lambda host: host == "ticket")
+        if isinstance(rel, Verdict):
+            return rel
         ticket = self._ensure_ticket()
         if ticket is None:
             return Verdict("ticket_relationships", NOT_CHECKED, "the map's ticket type does not exist yet: run "
@@ -376,11 +431,9 @@ class Check:
                                 "ticket_attributes": value, "skip_notifications": True}), "ticket_relationships")
 
     def _instance_links(self) -> Verdict:
-        rel = next((r for r in relationships(self.definitions) if r["host"] not in HOSTS
-                    and r["host"] in self.object_types and r["target"] in self.object_types), None)
-        if rel is None:
-            return Verdict("instance_links", NOT_NEEDED, "the map links no two custom object instances, or their "
-                                                         "types do not exist in Intercom yet")
+        rel = self._relationship("instance_links", lambda host: host not in HOSTS)
+        if isinstance(rel, Verdict):
+            return rel
         path = f"/custom_object_instances/{quote(rel['host'], safe='')}"
         host: dict = {}
 
@@ -391,10 +444,9 @@ class Check:
                             write, "instance_links")
 
     def _relationship_listing(self) -> Verdict:
-        rel = self._relationship(hosts=HOSTS)
-        if rel is None:
-            return Verdict("relationship_listing", NOT_NEEDED, "the map has no relationship on contacts, tickets or "
-                                                               "conversations (or its type does not exist yet)")
+        rel = self._relationship("relationship_listing", lambda host: host in HOSTS)
+        if isinstance(rel, Verdict):
+            return rel
         listing = (self.client.request("GET", "/data_attributes", params={"model": "contact"}) if rel["host"] ==
                    "contact" else self.client.request("GET", "/conversations/attributes"))
         found = next((a for a in listing.get("data") or [] if a.get("name") == rel["name"]), None)

@@ -11,6 +11,7 @@ second run finds everything and creates nothing. ``run_preflight`` is also the `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -73,6 +74,9 @@ class PreflightSettings:
     skip_missing_ui_objects: bool = False
     #: check only: what would be created or updated goes to ``PreflightReport.planned``, nothing is sent
     dry_run: bool = False
+    #: the workspace's live check found relationship attributes written and read back but not listed (or listed
+    #: without their reference): a relationship the listing lacks is taken as there, not created again or reported
+    relationships_unlisted: bool = False
 
     @classmethod
     def of(cls, value: PreflightSettings | Mapping[str, t.Any] | None) -> PreflightSettings:
@@ -81,7 +85,8 @@ class PreflightSettings:
         value = value or {}
         return cls(fallback_admin_email=(value.get("fallback_admin_email") or "").strip() or None,
                    skip_missing_ui_objects=bool(value.get("skip_missing_ui_objects")),
-                   dry_run=bool(value.get("dry_run")))
+                   dry_run=bool(value.get("dry_run")),
+                   relationships_unlisted=bool(value.get("relationships_unlisted")))
 
 
 @dataclass
@@ -810,6 +815,7 @@ class Preflight:
                     needed.append((str(host), str(rel.get("name")), object_type.name, rel.get("cardinality") or "many"))
         listings: dict[str, list[dict] | None] = {}
         unreadable: dict[str, list[str]] = {}
+        unlisted: dict[str, list[str]] = {}
         for host, name, target, cardinality in needed:
             if target in directory.missing_custom_object_types or host in directory.missing_custom_object_types:
                 directory.missing_relationships.add((host, name))  # the missing type's problem lists it
@@ -828,6 +834,21 @@ class Preflight:
             where = f"{PAGES['custom_object']} > {target}"
             label = _HOST_LABELS[host]
             found = next((a for a in existing if a.get("name") == name and not a.get("archived")), None)
+            if self.settings.relationships_unlisted and (found is None or not found.get("reference")):
+                # the listing cannot tell (check intercom: relationship_listing): created if it can be (a refusal
+                # says it exists), else taken as there; the link writer reports a link Intercom refuses
+                if found is None and model == "conversation" and not self.settings.dry_run:
+                    with contextlib.suppress(IntercomError):
+                        created = self.client.request("POST", "/conversations/attributes", json={
+                            "name": name, "data_type": "relationship",
+                            "reference": {"type": cardinality, "object_type_id": target}})
+                        existing.append(created)
+                        self.report.created.append(Entry("relationship", name, _id(created), host,
+                                                         f"references {cardinality} {target}"))
+                directory.relationships[(host, name)] = {"target": target, "cardinality": cardinality,
+                                                         "checked": False}
+                unlisted.setdefault(host, []).append(f"`{name}` (references {cardinality} `{target}`)")
+                continue
             if found is None and model == "conversation":
                 body = {"name": name, "data_type": "relationship",
                         "reference": {"type": cardinality, "object_type_id": target}}
@@ -869,6 +890,10 @@ class Preflight:
                                                      "checked": True}
             self.report.existing.append(Entry("relationship", name, _id(found), host,
                                               f"references {reference.get('type')} {target}"))
+        for host, items in unlisted.items():
+            self.report.warnings.append(f"Intercom does not list relationships with their reference (check intercom: "
+                                        f"relationship_listing): on {_HOST_LABELS.get(host, host)}, "
+                                        f"{', '.join(items)} taken as there; a link Intercom refuses is reported.")
         for host, items in unreadable.items():
             self.report.warnings.append(f"The API cannot read a custom object type's relationships: check that "
                                         f"`{host}` has the relationships {', '.join(items)} ({PAGES['custom_object']} "

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from target_intercom import html_page as hp
+from target_intercom.capabilities import FAILED, CheckResult
 
 INVENTORY = "rebuild_inventory"  # issues of this category are the handoff's list of what has no Intercom home
 MD_LIMIT = 100  # per issue category in the Markdown; the JSON has them all
@@ -50,6 +51,7 @@ def build(target: t.Any, *, orphans: int) -> dict:
                               for i in issues if i["category"] == INVENTORY],
         "completeness": target.completeness,
         "preflight": target.preflight.as_dict() if target.preflight else None,
+        "capabilities": target.capabilities.as_dict() if getattr(target, "capabilities", None) else None,
         "requests": target.client.stats,
         "timeline_bucket_s": bucket_s,
         "timeline": timeline,  # records written and requests sent per bucket of the run
@@ -64,6 +66,11 @@ def markdown(summary: dict) -> str:
     for kind, row in summary["entities"].items():
         lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
     lines.append("| **total** | " + " | ".join(f"**{totals[c]:,}**" for c in columns) + " |")
+    lacking = _lacking(summary)
+    if lacking:
+        lines += ["", "## Fallbacks (the workspace lacks a capability: check intercom)", "",
+                  "| capability | verdict | Intercom said / showed | the load |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in lacking]
     if summary["issues_by_reason"]:
         lines += ["", "## Issues by reason", "", "| category | entity | reason | count |", "|---|---|---|---:|"]
         lines += [f"| {i['category']} | {i['kind']} | {i['reason']} | {i['count']:,} |"
@@ -139,6 +146,10 @@ def page(summary: dict) -> hp.Page:
                                  unit="records", note="records created or updated in Intercom; time in UTC"),
                      hp.Timeline(f"API requests per {per}", [(_clock(p["t"]), p["requests"]) for p in timeline],
                                  unit="requests", note="every request sent to Intercom (reads and retries included)")]
+    lacking = _lacking(summary)
+    if lacking:
+        sections.append(hp.Table("Fallbacks", ["capability", "verdict", "Intercom said / showed", "the load"], lacking,
+                                 note="what the workspace's live check found missing, and what the load did instead"))
     if summary["issues_by_reason"]:
         sections.append(hp.Table("Issues by reason", ["category", "entity", "reason", "count"],
                                  [[i["category"], i["kind"], i["reason"], i["count"]]
@@ -197,3 +208,9 @@ def write(directory: Path, summary: dict) -> list[Path]:
     js.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     page_.write_text(html(summary), encoding="utf-8")
     return [md, js, page_]
+
+
+def _lacking(summary: dict) -> list[list[str]]:
+    """The live check's rows for capabilities the workspace refused or ignored (the fallbacks this run took)."""
+    checked = summary.get("capabilities")
+    return [row for row in CheckResult.from_dict(checked).rows() if row[1] in FAILED] if checked else []

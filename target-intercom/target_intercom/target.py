@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from map_topdesk_intercom.mapper import TopdeskIntercomMapper
 from target_intercom import report
+from target_intercom.capabilities import CapabilityBlocked, CheckResult, check_workspace, map_digest
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import DEFAULT_LEDGER, Ledger
 from target_intercom.loader import Loader
@@ -56,6 +57,12 @@ class TargetIntercom(Target):
                     description="attachments up to this size are uploaded; larger ones are listed"),
         th.Property("report_dir", th.StringType, default="reports",
                     description="where each run's reconciliation report (Markdown + JSON) is written"),
+        th.Property("live_check", th.BooleanType, default=True,
+                    description="before loading, check the workspace for what the map relies on beyond Intercom's "
+                                "documentation (topdesk2intercom check intercom: a few dozen requests, throwaway "
+                                "records deleted) unless a check younger than check_max_age_hours exists"),
+        th.Property("check_max_age_hours", th.IntegerType, default=24,
+                    description="a live check of the same workspace and map at most this old is used as it is"),
         th.Property("skip_missing_ui_objects", th.BooleanType, default=False,
                     description="load even when UI-only objects (custom object types, teams) are missing; "
                                 "records needing them are flagged"),
@@ -70,6 +77,7 @@ class TargetIntercom(Target):
         self.client = IntercomClient.from_config(self.config, concurrency=self.concurrency, logger=self.logger)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None
+        self.capabilities: CheckResult | None = None
         self.loader: Loader | None = None
         self.completeness: dict | None = None
         self._topdesk_mapper: TopdeskIntercomMapper | None = None
@@ -153,14 +161,45 @@ class TargetIntercom(Target):
         """Preflight once, before the first record is written; then settle creates a crash left open, and start the
         background writer (which first writes what earlier runs held whose parents now exist)."""
         if self.loader is None:
-            self.preflight = run_preflight(self.client, dict(self.definitions), dict(self.config))
+            definitions, settings = dict(self.definitions), dict(self.config)
+            self.preflight = run_preflight(self.client, definitions, settings)
+            self.capabilities = self.workspace_check(definitions)
+            if self.capabilities is not None and self.capabilities.lacks("relationship_listing"):
+                self.preflight = run_preflight(self.client, definitions, {**settings, "relationships_unlisted": True})
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
-            ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config))
+            if self.capabilities is not None:
+                blocking = self.capabilities.blocking(needed=self._needed_by_ledger())
+                if blocking:
+                    raise CapabilityBlocked(blocking)
+            ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config),
+                               self.capabilities)
             self.loader = Loader(ctx, concurrency=self.concurrency,
                                  max_retries=int(self.config.get("max_retries", 3)), logger=self.logger)
             self.loader.settle_intents()
             self.loader.start()
         return self.loader
+
+    def workspace_check(self, definitions: dict[str, list[dict]]) -> CheckResult | None:
+        """The latest live check of this workspace for this map when it is fresh enough, else a new one (kept in the
+        ledger); None when ``live_check`` is off (the load then relies on every capability, as before)."""
+        if not self.config.get("live_check", True):
+            return None
+        app = str(self.preflight.workspace.get("app_id"))
+        digest = map_digest(definitions)
+        kept = self.ledger.latest_check(app, digest)
+        if kept is not None:
+            latest = CheckResult.from_dict(kept)
+            if latest.complete and latest.age_hours() <= float(self.config.get("check_max_age_hours", 24)):
+                self.logger.info("Workspace check of %s used (%.1f h old)", latest.checked_at, latest.age_hours())
+                return latest
+        self.logger.info("Checking the workspace with throwaway records (no fresh `topdesk2intercom check intercom`)")
+        result = check_workspace(self.client, definitions, self.preflight, logger=self.logger)
+        self.ledger.save_check(app, digest, result.checked_at, result.as_dict())
+        return result
+
+    def _needed_by_ledger(self) -> list[str]:
+        """Capabilities this run needs because of earlier runs: companies a rollback archived come back."""
+        return ["archived_company_upsert"] if self.ledger.counts().get("companies", {}).get("deleted") else []
 
     # ------------------------------------------------------------------ end of input
 

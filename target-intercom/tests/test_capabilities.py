@@ -113,3 +113,56 @@ def test_the_latest_result_is_kept_per_workspace_and_map(tmp_path: Path) -> None
     assert latest is not None and CheckResult.from_dict(latest).verdict("created_at") == IGNORED
     assert ledger.latest_check("app", "another map") is None
     ledger.close()
+
+
+# ---------------------------------------------------------------------------------------------------- the load
+
+
+@pytest.fixture(scope="module")
+def calls() -> t.Any:
+    from target_acceptance_kit import topdesk_source
+
+    return topdesk_source(15, 3)
+
+
+def load(calls: t.Any, deny: dict[str, str], tmp_path: Path, runs: int = 1) -> tuple[list[dict], dict, dict]:
+    """The target ``runs`` times on the same input into a sandbox lacking ``deny``: (reports, export, stats)."""
+    from target_acceptance_kit import run_target, target_config
+
+    with intercom_sandbox(custom_objects=map_custom_objects(), deny=deny) as sb:
+        reports = [run_target(calls.messages, target_config(sb, tmp_path)).report for _ in range(runs)]
+        export = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
+        stats = sb.stats()
+    return reports, export, stats
+
+
+def test_the_load_checks_once_and_writes_persons_without_e_mail_where_placeholders_are_refused(
+        calls: t.Any, tmp_path: Path) -> None:
+    placeholders = [m["record"] for m in calls.messages if m["type"] == "RECORD" and m["stream"] == "persons"
+                    and not m["record"].get("email")]
+    assert placeholders, "the dataset has persons without an e-mail"
+    reports, export, stats = load(calls, {"placeholder_emails": REFUSED}, tmp_path, runs=2)
+    first, second = reports
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == []
+    assert CheckResult.from_dict(first["capabilities"]).verdict("placeholder_emails") == REFUSED
+    fallbacks = [i for i in first["issues"] if i["category"] == "fallback" and i["field"] == "email"]
+    assert len(fallbacks) == len(placeholders)
+    assert not any("@placeholder.invalid" in (c.get("email") or "") for c in export["contacts"])
+    external = {c.get("external_id") for c in export["contacts"]}
+    assert all(str(p["id"]) in str(external) for p in placeholders)  # written, keyed by their TOPdesk id
+    assert stats["denied"] == {"placeholder_emails": 1}, "the check probed once; the load and the re-run never sent one"
+    assert second["capabilities"]["checked_at"] == first["capabilities"]["checked_at"]  # the kept result, reused
+    assert second["totals"]["created"] == 0
+
+
+def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(calls: t.Any, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"created_at cannot be set") as raised:
+        load(calls, {"created_at": REFUSED}, tmp_path)
+    assert "load into a workspace that keeps created_at" in str(raised.value)
+
+
+def test_relationships_the_listing_does_not_show_are_taken_from_the_check(calls: t.Any, tmp_path: Path) -> None:
+    """Without the fallback the preflight would try to create the unlisted relationships again and block."""
+    reports, _, _ = load(calls, {"relationship_listing": REFUSED}, tmp_path)
+    assert reports[0]["totals"]["failed"] == 0 and reports[0]["preflight"]["problems"] == []
+    assert any("relationship_listing" in w for w in reports[0]["preflight"]["warnings"])

@@ -176,7 +176,8 @@ def test_faults_on_both_sandboxes_end_with_the_same_contents(clean: Clean, tmp_p
     with intercom_sandbox(custom_objects=map_custom_objects(), fault_rate=0.1, fault_seed=11, lost_answer_rate=0.05,
                           rate_limit_per_minute=RATE_LIMIT_PER_MINUTE, latency_ms=LATENCY_MS["intercom"]) as sb, \
             Bursts(sb.url, sb.token, every_s=5) as b:
-        run = run_target(extracted.messages, target_config(sb, tmp_path, max_retries=8))
+        # the live check is not what is tested here: under lost answers its throwaway records could stay behind
+        run = run_target(extracted.messages, target_config(sb, tmp_path, max_retries=8, live_check=False))
         stats, faults = sb.stats(), dict(sb.app.state.fault_stats)
         got = content(sb.url)
     print(f"\n[faults] {SCALE} calls: {time.monotonic() - started:.1f} s (tap {tap_seconds:.1f} s, target "

@@ -40,8 +40,9 @@ DEVICE_FIELDS = (
     "ios_last_seen_at",
 )  # fmt: skip
 EMBED_LIMIT = 10
-#: top-level domains reserved by RFC 2606 / 6761: no mailbox exists there (the map's ``p-…@placeholder.invalid``)
-RESERVED_TLDS = frozenset({"invalid", "test", "example", "localhost"})
+#: the top-level domain reserved by RFC 2606 / 6761 for addresses that cannot exist (the map's
+#: ``topdesk-person-…@placeholder.invalid``); ``.example``, which test data uses for real-looking people, is not denied
+RESERVED_TLDS = frozenset({"invalid"})
 STRING_FIELDS = ("external_id", "email", "phone", "name", "avatar", "role")
 INT_FIELDS = ("signed_up_at", "last_seen_at")
 

@@ -174,13 +174,13 @@ def test_placeholder_emails(make_sandbox: SandboxFactory, mode: str | None) -> N
     assert sb.contact(email="real@example.com")["email"] == "real@example.com"  # .com is no reserved domain
     placeholder = "p-123@placeholder.invalid"
     if mode == "refused":
-        for email in (placeholder, "a@b.test", "a@x.example", "a@host.localhost"):
-            error = _refused(sb.post("/contacts", {"email": email}), "email")
-            assert error["message"] == "Invalid email"
+        error = _refused(sb.post("/contacts", {"email": placeholder}), "email")
+        assert error["message"] == "Invalid email"
+        assert sb.contact(email="person@kiemstra.example")["email"] == "person@kiemstra.example"  # test data's TLD
         contact = sb.contact(external_id="caller-1")
         _refused(sb.put(f"/contacts/{contact['id']}", {"email": placeholder}), "email")
         assert sb.ok("GET", f"/contacts/{contact['id']}")["email"] == ""
-        assert _denied(sb) == {"placeholder_emails": 5}
+        assert _denied(sb) == {"placeholder_emails": 2}
         return
     created = sb.contact(email=placeholder, external_id="caller-1")
     other = sb.contact(external_id="caller-2")

@@ -40,6 +40,11 @@ class WriteContext:
     run_id: str
     directory: t.Any  # preflight's admin/team directory and provisioned ids
     settings: dict
+    capabilities: t.Any = None  # the workspace's live check (capabilities.CheckResult); None: all assumed to hold
+
+    def lacks(self, capability: str) -> bool:
+        """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""
+        return self.capabilities is not None and self.capabilities.lacks(capability)
 
     def intercom_id(self, parents: dict[tuple[str, str], str], kind: str, key: str | None) -> str | None:
         """A parent's Intercom id: from the resolved parents, else the ledger (optional refs do not block)."""

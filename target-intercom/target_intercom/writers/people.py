@@ -9,6 +9,7 @@ from target_intercom.writers.support import existing_id
 
 CONTACT_FIELDS = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
                   "owner_id", "unsubscribed_from_emails", "custom_attributes")
+PLACEHOLDER_DOMAIN = "@placeholder.invalid"  # the map's address for a person without one (topdesk_placeholder_email)
 COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "remote_created_at",
                   "monthly_spend", "custom_attributes")
 
@@ -33,6 +34,17 @@ class ContactWriter(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         body = body_of(record, CONTACT_FIELDS)
+        fallback: list[dict] = []
+        if ctx.lacks("placeholder_emails") and str(body.get("email") or "").lower().endswith(PLACEHOLDER_DOMAIN):
+            del body["email"]  # the person has no e-mail in TOPdesk; this workspace refuses or drops made-up ones
+            fallback.append({"category": "fallback", "severity": "info", "field": "email",
+                             "reason": "written without its placeholder e-mail (the workspace refuses or ignores "
+                                       "@placeholder.invalid addresses: check intercom, placeholder_emails)"})
+        outcome = self._write(ctx, record, body, existing)
+        outcome.issues[:0] = fallback
+        return outcome
+
+    def _write(self, ctx: WriteContext, record: dict, body: dict, existing: Entity | None) -> Outcome:
         if existing and existing.intercom_id:
             if existing.extra.get("merged_into"):
                 raise Skip(f"same e-mail as {existing.extra['merged_into']}: merged into its contact",
