@@ -8,6 +8,8 @@ from pathlib import Path
 
 from cli_testkit import Migration
 
+from map_topdesk_intercom.mapfile import load_map
+from target_intercom.capabilities import CheckResult, Verdict, with_fallbacks
 from target_intercom.ledger import Ledger
 
 
@@ -35,3 +37,23 @@ def test_check_intercom_reports_each_capability_and_keeps_the_result(tmp_path: P
         kept = ledger.latest_check(report["workspace"]["app_id"], report["map_digest"])
         ledger.close()
         assert kept is not None and kept["verdicts"] == report["verdicts"]
+
+
+def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_path: Path) -> None:
+    """A workspace that drops placeholder e-mails, relationships on tickets and links between instances: the
+    load writes persons without the placeholder and links as text, verify explains each, a delta writes nothing."""
+    deny = {"placeholder_emails": "ignored", "ticket_relationships": "ignored", "instance_links": "refused"}
+    lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
+    objects = with_fallbacks({"custom_object_types": list(load_map(catalog=False).ui_custom_objects())},
+                             lacking)["custom_object_types"]  # as the admin creates them after provision lists them
+    with Migration.started(tmp_path, scale=15, intercom={"deny": deny, "custom_objects": tuple(objects)}) as m:
+        m.migrate()
+        report = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"))[-1].read_text())
+        fallbacks = {i["field"] for i in report["issues"] if i["category"] == "fallback"}
+        assert {"email", "TOPdesk asset (linked)"} <= fallbacks, fallbacks
+        out = m.cli("verify", "--seed", "5").output
+        assert "verify: 0 unexplained difference(s)" in out, out
+        m.migrate()
+        again = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)
+                           [-1].read_text())
+        assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0

@@ -12,11 +12,12 @@ from urllib.parse import quote
 
 from tqdm import tqdm
 
+from target_intercom.capabilities import linked_attribute
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger
 from target_intercom.loader import SETTLED
 from target_intercom.writers import BY_KIND
-from target_intercom.writers.custom_objects import relationship_ids
+from target_intercom.writers.custom_objects import LABEL_SEPARATOR, relationship_ids
 from topdesk2intercom.verify_source import Expected
 
 #: kinds whose records stand for something Intercom already has (a match) or nothing at all (a listed item)
@@ -238,9 +239,18 @@ def entity_path(kind: str, entity: Entity) -> str | None:
 
 
 def linked_ids(entity: Entity, answer: dict) -> list[str]:
-    """The instance ids the link's relationship attribute holds on its from-entity, as read back."""
+    """What the link's attribute holds on its from-entity, as read back: the relationship's instance ids, or for a
+    link written as text (the workspace keeps no such relationship: check intercom) the labels of its text."""
     attributes = "ticket_attributes" if entity.extra.get("from_kind") == "tickets" else "custom_attributes"
+    if entity.extra.get("as_text"):
+        text = (answer.get(attributes) or {}).get(linked_attribute(entity.extra.get("relationship") or ""))
+        return [v for v in str(text or "").split(LABEL_SEPARATOR) if v]
     return relationship_ids((answer.get(attributes) or {}).get(entity.extra.get("relationship")))
+
+
+def link_value(entity: Entity) -> str:
+    """What a written link put in its attribute: the instance id, or its label for a link written as text."""
+    return str(entity.extra.get("label") if entity.extra.get("as_text") else entity.extra.get("to_id"))
 
 
 def contains(kind: str, entity: Entity, answer: dict | None) -> bool:
@@ -255,7 +265,7 @@ def contains(kind: str, entity: Entity, answer: dict | None) -> bool:
         companies = (answer.get("companies") or {}).get("data") or []
         return any(str(c.get("id")) == str(entity.extra.get("company_id")) for c in companies)
     if kind == "custom_object_links":
-        return str(entity.extra.get("to_id")) in linked_ids(entity, answer)
+        return link_value(entity) in linked_ids(entity, answer)
     return True
 
 

@@ -18,7 +18,7 @@ from target_intercom.preflight import list_options, type_attributes
 from target_intercom.writers.people import COMPANY_FIELDS, CONTACT_FIELDS
 from target_intercom.writers.people import body_of as people_body
 from target_intercom.writers.support import caller_files_as_note, caller_note_body, text_of
-from topdesk2intercom.verify_counts import Difference, _get, entity_path, linked_ids
+from topdesk2intercom.verify_counts import Difference, _get, entity_path, link_value, linked_ids
 
 MIN_SAMPLE, MAX_SAMPLE = 25, 50
 #: (kind, source key) -> the Intercom id the ledger holds for it (how the writers resolve a record's refs)
@@ -211,7 +211,7 @@ def _expected_contact_company(record: dict, entity: Entity, resolve: Resolve) ->
 
 def _expected_link(record: dict, entity: Entity, resolve: Resolve) -> dict:
     """``CustomObjectLinkWriter``: the target instance among the from-entity's relationship attribute."""
-    return {f"{entity.extra.get('relationship')}": entity.extra.get("to_id")}
+    return {f"{entity.extra.get('relationship')}": link_value(entity)}
 
 
 COMPARERS: dict[str, t.Callable[[dict, Entity, Resolve], dict]] = {
@@ -233,7 +233,7 @@ def _readback(kind: str, entity: Entity, answer: dict) -> dict:
         wanted = str(entity.extra.get("company_id"))
         return {"company": wanted if wanted in ids else f"not attached (companies: {', '.join(ids) or 'none'})"}
     if kind == "custom_object_links":  # linked: the target instance is in the relationship's list
-        ids, wanted = linked_ids(entity, answer), str(entity.extra.get("to_id"))
+        ids, wanted = linked_ids(entity, answer), link_value(entity)
         found = wanted if wanted in ids else f"not linked ({', '.join(ids) or 'none'})"
         return {entity.extra.get("relationship"): found}
     if kind in ("tickets", "conversations"):  # the contact: among the entity's contacts

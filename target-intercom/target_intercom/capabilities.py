@@ -59,13 +59,12 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("ticket_relationships",
                "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
                "one instance of the relationship's type, linked from the throwaway ticket",
-               None, "choose the strategy `calls: conversations` (relationships on conversations are documented), "
-                     "or remove the map's custom_object_links rules whose from_kind is ticket"),
+               "the linked instances' numbers and names in a text ticket attribute `<relationship> (linked)`"),
     Capability("instance_links",
                "custom object instances link each other in custom_attributes (parent asset, a change's activities)",
                "two instances, one linking the other",
-               None, "remove the map's custom_object_links rules between two custom object types (parent asset, "
-                     "a change's activities and log, problem of a known error, series, reserved assets)"),
+               "the other instances' numbers and names in a text attribute `<relationship> (linked)` of the "
+               "instance's type (created in Intercom's UI with the type: provision lists it)"),
     Capability("relationship_listing",
                "relationship attributes are listed (data_type relationship, with their reference) by "
                "GET /data_attributes?model=contact and GET /conversations/attributes",
@@ -190,6 +189,39 @@ def relationships(definitions: Mapping[str, Iterable[dict]]) -> list[dict]:
             for host in [hosts] if isinstance(hosts, str) else hosts:
                 out.append({"name": str(rel.get("name")), "host": str(host), "target": str(object_type["name"]),
                             "cardinality": rel.get("cardinality") or "many"})
+    return out
+
+
+def linked_attribute(relationship: str) -> str:
+    """The text attribute that holds a relationship's links where the workspace keeps no such relationship (the
+    ticket_relationships and instance_links fallbacks)."""
+    return f"{relationship} (linked)"
+
+
+def with_fallbacks(definitions: Mapping[str, Iterable[dict]], result: CheckResult | None) -> dict[str, list[dict]]:
+    """The map's definitions plus what the fallbacks need: a text attribute ``<relationship> (linked)`` on each
+    ticket type where tickets cannot hold a relationship (the preflight creates it), and on each custom object type
+    whose instances cannot link each other (created in Intercom's UI, as the type: the preflight lists it)."""
+    out = {k: [dict(d) for d in v] for k, v in definitions.items()}
+    if result is None:
+        return out
+    rels = relationships(out)
+    if result.lacks("ticket_relationships"):
+        names = sorted({r["name"] for r in rels if r["host"] == "ticket"})
+        out.setdefault("attribute_definitions", [])
+        for ticket_type in out.get("ticket_types") or []:
+            for name in names:
+                attribute = linked_attribute(name)
+                out["attribute_definitions"].append({
+                    "source_key": f"attribute:ticket_type:{ticket_type['name']}:{attribute}", "name": attribute,
+                    "model": "ticket_type", "data_type": "string", "ticket_type": ticket_type["name"],
+                    "description": f"TOPdesk links of `{name}` as text: the workspace keeps no relationship on "
+                                   "tickets"})
+    if result.lacks("instance_links"):
+        for object_type in out.get("custom_object_types") or []:
+            names = sorted({r["name"] for r in rels if r["host"] == object_type["name"]})
+            object_type["attributes"] = [*(object_type.get("attributes") or []),
+                                         *({"name": linked_attribute(n), "data_type": "string"} for n in names)]
     return out
 
 

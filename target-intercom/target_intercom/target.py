@@ -17,7 +17,13 @@ from sqlalchemy.engine import make_url
 
 from map_topdesk_intercom.mapper import TopdeskIntercomMapper
 from target_intercom import report
-from target_intercom.capabilities import CapabilityBlocked, CheckResult, check_workspace, map_digest
+from target_intercom.capabilities import (
+    CapabilityBlocked,
+    CheckResult,
+    check_workspace,
+    map_digest,
+    with_fallbacks,
+)
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import DEFAULT_LEDGER, Ledger
 from target_intercom.loader import Loader
@@ -164,8 +170,10 @@ class TargetIntercom(Target):
             definitions, settings = dict(self.definitions), dict(self.config)
             self.preflight = run_preflight(self.client, definitions, settings)
             self.capabilities = self.workspace_check(definitions)
-            if self.capabilities is not None and self.capabilities.lacks("relationship_listing"):
-                self.preflight = run_preflight(self.client, definitions, {**settings, "relationships_unlisted": True})
+            fallbacks = with_fallbacks(definitions, self.capabilities)
+            unlisted = self.capabilities is not None and self.capabilities.lacks("relationship_listing")
+            if unlisted or fallbacks != definitions:  # again, with what the fallbacks need
+                self.preflight = run_preflight(self.client, fallbacks, {**settings, "relationships_unlisted": unlisted})
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
             if self.capabilities is not None:
                 blocking = self.capabilities.blocking(needed=self._needed_by_ledger())

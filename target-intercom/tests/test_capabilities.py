@@ -22,7 +22,9 @@ from target_intercom.capabilities import (
     CheckResult,
     Verdict,
     check_workspace,
+    linked_attribute,
     map_digest,
+    with_fallbacks,
 )
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Ledger
@@ -126,10 +128,13 @@ def calls() -> t.Any:
 
 
 def load(calls: t.Any, deny: dict[str, str], tmp_path: Path, runs: int = 1) -> tuple[list[dict], dict, dict]:
-    """The target ``runs`` times on the same input into a sandbox lacking ``deny``: (reports, export, stats)."""
+    """The target ``runs`` times on the same input into a sandbox lacking ``deny``, whose admin created the custom
+    object types as provision lists them for that workspace: (reports, export, stats)."""
     from target_acceptance_kit import run_target, target_config
 
-    with intercom_sandbox(custom_objects=map_custom_objects(), deny=deny) as sb:
+    lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
+    objects = with_fallbacks({"custom_object_types": list(map_custom_objects())}, lacking)["custom_object_types"]
+    with intercom_sandbox(custom_objects=tuple(objects), deny=deny) as sb:
         reports = [run_target(calls.messages, target_config(sb, tmp_path)).report for _ in range(runs)]
         export = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
         stats = sb.stats()
@@ -166,3 +171,54 @@ def test_relationships_the_listing_does_not_show_are_taken_from_the_check(calls:
     reports, _, _ = load(calls, {"relationship_listing": REFUSED}, tmp_path)
     assert reports[0]["totals"]["failed"] == 0 and reports[0]["preflight"]["problems"] == []
     assert any("relationship_listing" in w for w in reports[0]["preflight"]["warnings"])
+
+
+ASSET_STREAMS = tuple(f"assets_{t}" for t in ("application_ci", "business_service_ci", "computer", "key_card",
+                                               "licence", "mobile_phone", "network_device", "printer", "server_ci",
+                                               "software", "vehicle"))
+
+
+@pytest.fixture(scope="module")
+def calls_with_assets() -> t.Any:
+    from target_acceptance_kit import STREAMS, topdesk_source
+
+    return topdesk_source(40, 3, streams=(*STREAMS, *ASSET_STREAMS, "asset_links"))
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_tickets_link_their_assets_as_text_where_the_workspace_keeps_no_relationship_on_tickets(
+        calls_with_assets: t.Any, tmp_path: Path, mode: str) -> None:
+    reports, export, stats = load(calls_with_assets, {"ticket_relationships": mode}, tmp_path, runs=2)
+    first, second = reports
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
+    links = [i for i in first["issues"] if i["category"] == "fallback" and i["kind"] == "custom_object_links"]
+    assert links, "the dataset links calls to assets"
+    attribute = linked_attribute("TOPdesk asset")
+    assets = {str(i["external_id"]): i for i in export["custom_object_instances"]["Asset"]}
+    texts = [tk["attributes"].get(attribute) for tk in export["tickets"] if tk["attributes"].get(attribute)]
+    assert len(texts) == len(links)  # one asset per call
+    assert all("TOPdesk asset" not in tk["attributes"] for tk in export["tickets"])  # no relationship value
+    labels = {" ".join(str(a["custom_attributes"][k]) for k in ("Number", "Name") if a["custom_attributes"].get(k))
+              or ext for ext, a in assets.items()}
+    assert set(texts) <= labels, (texts[:3], sorted(labels)[:3])
+    assert stats["denied"]["ticket_relationships"] == 1, "only the check met the denial"
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0  # a re-run writes nothing twice
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_assets_name_their_parent_as_text_where_instances_cannot_link_each_other(
+        calls_with_assets: t.Any, tmp_path: Path, mode: str) -> None:
+    parents = [m["record"] for m in calls_with_assets.messages if m["type"] == "RECORD"
+               and m["stream"] == "asset_links"]
+    assert parents, "the dataset has parent-child asset links"
+    reports, export, stats = load(calls_with_assets, {"instance_links": mode}, tmp_path, runs=2)
+    first, second = reports
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
+    links = [i for i in first["issues"] if i["category"] == "fallback" and i["field"] == "Parent asset (linked)"]
+    assert links
+    assets = export["custom_object_instances"]["Asset"]
+    texts = [a["custom_attributes"].get("Parent asset (linked)") for a in assets]
+    assert sum(1 for x in texts if x) == len(links)
+    assert not any(a["custom_attributes"].get("Parent asset") for a in assets)
+    assert stats["denied"]["instance_links"] == 1, "only the check met the denial"
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0

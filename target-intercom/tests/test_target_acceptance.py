@@ -261,7 +261,7 @@ def test_a_ticket_whose_create_answer_was_lost_still_gets_its_state(source: Sour
 
     monkeypatch.setattr(IntercomClient, "request", request)
     with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
-        run = run_target(few_calls(source, 3), target_config(sb, tmp_path))
+        run = run_target(few_calls(source, 3), target_config(sb, tmp_path, live_check=False))  # (its own tickets)
         tickets = list(sb.workspace.tickets.values())
         states = {s["id"]: s["category"] for s in sb.workspace.ticket_states.values()}
     assert lost and run.settles["tickets found"] == 1 and len(tickets) == 3  # settled, not created twice
@@ -287,7 +287,7 @@ def test_a_create_is_retried_three_times_after_ambiguous_failures(source: Source
 
     monkeypatch.setattr(IntercomClient, "request", request)
     with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
-        run = run_target(few_calls(source, 2), target_config(sb, tmp_path, max_retries=3))
+        run = run_target(few_calls(source, 2), target_config(sb, tmp_path, max_retries=3, live_check=False))
         assert len(sb.workspace.tickets) == 2
     assert len(failures) == 3
     assert run.report["manual_review"] == [] and run.report["totals"]["failed"] == 0

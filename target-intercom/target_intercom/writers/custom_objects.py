@@ -23,6 +23,7 @@ import threading
 import typing as t
 from urllib.parse import quote
 
+from target_intercom.capabilities import linked_attribute
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteContext, Writer
@@ -32,6 +33,9 @@ from target_intercom.writers.support import QUIET, KeyedLocks
 FROM_KINDS = {"contact": "contacts", "ticket": "tickets", "conversation": "conversations",
               "custom_object": "custom_object_instances"}
 EDGES = "custom_object_edges"
+LABEL_SEPARATOR = "; "  # between the labels of a text link attribute (the fallbacks below)
+#: where a relationship starts -> the capability whose lack makes its links text (``<relationship> (linked)``)
+TEXT_FALLBACK = {"tickets": "ticket_relationships", "custom_object_instances": "instance_links"}
 MAX_DEPTH = 100_000
 
 
@@ -78,8 +82,9 @@ class CustomObjectInstanceWriter(Writer):
             body["custom_attributes"] = attributes
         instance = ctx.client.request("POST", _type_path(object_type), json=body, idempotent=True)
         created = not (existing and existing.intercom_id)
+        label = " ".join(str(attributes[k]) for k in ("Number", "Name") if attributes.get(k)) or body["external_id"]
         return Outcome(str(instance["id"]), CREATED if created else UPDATED,
-                       extra={"object_type": object_type, "external_id": body["external_id"]})
+                       extra={"object_type": object_type, "external_id": body["external_id"], "label": label})
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         object_type = entity.extra.get("object_type")
@@ -137,6 +142,8 @@ class CustomObjectLinkWriter(Writer):
                 raise Skip(reason)
         relationship = record["relationship"]
         host = from_type if from_kind == "custom_object_instances" else record.get("from_kind")
+        if ctx.lacks(TEXT_FALLBACK.get(from_kind, "")):
+            return self._write_as_text(ctx, record, existing, parents, from_kind, from_type)
         if not ctx.directory.has_relationship(host, relationship):
             raise Skip(f"the relationship {relationship!r} on {host} to {record.get('to_type')} does not exist in "
                        "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)")
@@ -163,6 +170,49 @@ class CustomObjectLinkWriter(Writer):
             raise
         return Outcome(f"{from_id}:{relationship}:{to_id}", UPDATED if existing and existing.intercom_id
                        else CREATED, extra=extra)
+
+    # ------------------------------------------------------------------ fallback: links as text
+
+    def _write_as_text(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict,
+                       from_kind: str, from_type: str | None) -> Outcome:
+        """The workspace keeps no relationship on tickets, or between instances (check intercom:
+        ticket_relationships, instance_links): the linked instance's number and name go in the text attribute
+        ``<relationship> (linked)`` instead, one label per linked instance, sorted, so the same links give the same
+        text whatever their order (no cycle can form in a text)."""
+        refs = record["refs"]
+        from_id = parents[(from_kind, refs["from"])]
+        instance = ctx.ledger.lookup("custom_object_instances", refs["to"])
+        label = str((instance.extra.get("label") if instance else None) or refs["to"])
+        previous = existing.extra.get("label") if existing and existing.intercom_id else None
+        extra = {"from_kind": from_kind, "from_id": from_id, "from_type": from_type, "relationship":
+                 record["relationship"], "from_key": refs["from"], "to_key": refs["to"], "as_text": True,
+                 "label": label}
+        with self._locks(f"{from_kind}:{from_id}"):
+            self._set_text(ctx, extra, add=label, remove=previous if previous != label else None)
+        capability = TEXT_FALLBACK[from_kind]
+        return Outcome(f"{from_id}:{record['relationship']}:{label}", UPDATED if existing and existing.intercom_id
+                       else CREATED, extra=extra, issues=[{
+                           "category": "fallback", "severity": "info",
+                           "field": linked_attribute(record["relationship"]),
+                           "reason": f"linked as text (the workspace keeps no such relationship: check intercom, "
+                                     f"{capability})"}])
+
+    @staticmethod
+    def _set_text(ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
+        name = linked_attribute(link["relationship"])
+        instance = link["from_kind"] == "custom_object_instances"
+        path = f"{_type_path(link['from_type'])}/{link['from_id']}" if instance else f"/tickets/{link['from_id']}"
+        current = ctx.client.request("GET", path)
+        text = str((current.get("custom_attributes" if instance else "ticket_attributes") or {}).get(name) or "")
+        labels = [v for v in text.split(LABEL_SEPARATOR) if v]
+        wanted = sorted({*(v for v in labels if v != remove), *([add] if add else [])})
+        if wanted == labels:
+            return
+        if instance:
+            ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
+                "external_id": current["external_id"], "custom_attributes": {name: LABEL_SEPARATOR.join(wanted)}})
+        else:
+            ctx.client.request("PUT", path, json={"ticket_attributes": {name: LABEL_SEPARATOR.join(wanted)}, **QUIET})
 
     # ------------------------------------------------------------------ cycles
 
@@ -238,7 +288,10 @@ class CustomObjectLinkWriter(Writer):
         link = entity.extra
         try:
             with self._locks(f"{link['from_kind']}:{link['from_id']}"):
-                self._set(ctx, link, add=None, remove=link["to_id"])
+                if link.get("as_text"):
+                    self._set_text(ctx, link, add=None, remove=link["label"])
+                else:
+                    self._set(ctx, link, add=None, remove=link["to_id"])
         except IntercomError as exc:
             if exc.status != 404:  # either end went first
                 raise
