@@ -40,9 +40,11 @@ def test_check_intercom_reports_each_capability_and_keeps_the_result(tmp_path: P
 
 
 def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_path: Path) -> None:
-    """A workspace that drops placeholder e-mails, relationships on tickets and links between instances: the
-    load writes persons without the placeholder and links as text, verify explains each, a delta writes nothing."""
-    deny = {"placeholder_emails": "ignored", "ticket_relationships": "ignored", "instance_links": "refused"}
+    """A workspace that drops placeholder e-mails, relationships on tickets, links between instances and dates, and
+    lists relationships without their reference: the load writes persons without the placeholder, links as text and
+    dates in the text; verify explains each difference; a delta writes nothing."""
+    deny = {"placeholder_emails": "ignored", "ticket_relationships": "ignored", "instance_links": "refused",
+            "created_at": "ignored", "relationship_listing": "ignored"}
     lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
     objects = with_fallbacks({"custom_object_types": list(load_map(catalog=False).ui_custom_objects())},
                              lacking)["custom_object_types"]  # as the admin creates them after provision lists them
@@ -50,7 +52,7 @@ def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_
         m.migrate()
         report = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"))[-1].read_text())
         fallbacks = {i["field"] for i in report["issues"] if i["category"] == "fallback"}
-        assert {"email", "TOPdesk asset (linked)"} <= fallbacks, fallbacks
+        assert {"email", "TOPdesk asset (linked)", "created_at"} <= fallbacks, fallbacks
         out = m.cli("verify", "--seed", "5").output
         assert "verify: 0 unexplained difference(s)" in out, out
         m.migrate()

@@ -55,7 +55,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("created_at",
                "tickets, conversations and every kind of part keep their TOPdesk date (created_at)",
                "a ticket and a conversation dated 2017, each with an admin note and a caller's reply dated 2017",
-               None, "every strategy for calls dates their records: load into a workspace that keeps created_at"),
+               "records are dated at migration time; a conversation's and each part's TOPdesk date is written first "
+               "in its text; reported"),
     Capability("ticket_relationships",
                "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
                "one instance of the relationship's type, linked from the throwaway ticket",
@@ -351,16 +352,25 @@ class Check:
 
     # ------------------------------------------------------------------ the probes
 
-    def _placeholder_emails(self) -> Verdict:
-        email = f"{self.stamp}@placeholder.invalid"
+    @staticmethod
+    def _or_refusal(name: str, write: Callable[[], t.Any]) -> t.Any:
+        """The write's answer, or the verdict ``refused`` with Intercom's words when it answers 4xx (a 5xx after
+        the client's retries is no answer about the capability: raised)."""
         try:
-            self.contact = self._write("the check's contact", "POST", "/contacts", {
-                "role": "user", "external_id": self.stamp, "email": email, "name": self.label},
-                undo="/contacts/{id}")
+            return write()
         except IntercomError as exc:
             if exc.status is None or exc.status >= 500:
                 raise
-            return Verdict("placeholder_emails", REFUSED, _said(exc))
+            return Verdict(name, REFUSED, _said(exc))
+
+    def _placeholder_emails(self) -> Verdict:
+        email = f"{self.stamp}@placeholder.invalid"
+        body = {"role": "user", "external_id": self.stamp, "email": email, "name": self.label}
+        contact = self._or_refusal("placeholder_emails", lambda: self._write(
+            "the check's contact", "POST", "/contacts", body, undo="/contacts/{id}"))
+        if isinstance(contact, Verdict):
+            return contact
+        self.contact = contact
         read = self.client.request("GET", f"/contacts/{self.contact['id']}")
         if str(read.get("email") or "").lower() == email:
             return Verdict("placeholder_emails", HOLDS)
@@ -439,12 +449,9 @@ class Check:
                 name: str) -> Verdict:
         target = self._ensure_instance(relationship["target"])
         value = [str(target["id"])] if relationship["cardinality"] == "many" else str(target["id"])
-        try:
-            write({relationship["name"]: value})
-        except IntercomError as exc:
-            if exc.status is None or exc.status >= 500:
-                raise
-            return Verdict(name, REFUSED, _said(exc))
+        refused = self._or_refusal(name, lambda: write({relationship["name"]: value}))
+        if isinstance(refused, Verdict):
+            return refused
         read = (host_read().get(key) or {}).get(relationship["name"])
         if str(target["id"]) in _ids(read):
             return Verdict(name, HOLDS, f"`{relationship['name']}` kept")
@@ -518,15 +525,12 @@ class Check:
         second = locales[1]
         translation = {"title": f"{self.label} ({second})", "body": f"<p>{self.label}</p>",
                        "author_id": int(self.admin_id), "state": "draft"}
-        try:
-            article = self._write("the check's article", "POST", "/articles", {
-                "title": self.label, "author_id": int(self.admin_id), "state": "draft",
-                "translated_content": {"type": "article_translated_content", second: translation}},
-                undo="/articles/{id}")
-        except IntercomError as exc:
-            if exc.status is None or exc.status >= 500:
-                raise
-            return Verdict("article_translations", REFUSED, _said(exc))
+        body = {"title": self.label, "author_id": int(self.admin_id), "state": "draft",
+                "translated_content": {"type": "article_translated_content", second: translation}}
+        article = self._or_refusal("article_translations", lambda: self._write(
+            "the check's article", "POST", "/articles", body, undo="/articles/{id}"))
+        if isinstance(article, Verdict):
+            return article
         read = self.client.request("GET", f"/articles/{article['id']}")
         kept = ((read.get("translated_content") or {}).get(second) or {}).get("title")
         if kept == translation["title"]:
@@ -538,13 +542,11 @@ class Check:
         company = self.client.request("POST", "/companies", json=body)
         archived = f"the check's company (company_id {self.stamp}): archived, Intercom keeps archived companies"
         self.client.request("DELETE", f"/companies/{company['id']}")
-        try:
-            again = self.client.request("POST", "/companies", json=body)
-        except IntercomError as exc:
-            if exc.status is None or exc.status >= 500:
-                raise
+        again = self._or_refusal("archived_company_upsert",
+                                 lambda: self.client.request("POST", "/companies", json=body))
+        if isinstance(again, Verdict):
             self.leftovers.append(archived)
-            return Verdict("archived_company_upsert", REFUSED, _said(exc))
+            return again
         self._undo.append(("the check's company", lambda: self._delete(
             f"/companies/{again['id']}", "the check's company", archived)))
         try:

@@ -161,9 +161,22 @@ def test_the_load_checks_once_and_writes_persons_without_e_mail_where_placeholde
 
 
 def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(calls: t.Any, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"created_at cannot be set") as raised:
-        load(calls, {"created_at": REFUSED}, tmp_path)
-    assert "load into a workspace that keeps created_at" in str(raised.value)
+    """Companies a rollback archived cannot come back in a workspace that refuses upserting them: the load after the
+    rollback stops before its first record, saying so (the first load did not need it)."""
+    from target_acceptance_kit import run_target, target_config
+
+    with intercom_sandbox(custom_objects=map_custom_objects(), deny={"archived_company_upsert": REFUSED}) as sb:
+        config = target_config(sb, tmp_path)
+        assert run_target(calls.messages, config).report["totals"]["failed"] == 0
+        ledger = Ledger(config["ledger_url"])
+        company = next(ledger.entities("companies"))  # as a rollback leaves it
+        ledger.mark_deleted("companies", company.source_key, "rollback")
+        ledger.close()
+        requests_before = sb.stats()["requests_served"]
+        with pytest.raises(Exception, match=r"archived_company_upsert") as raised:
+            run_target(calls.messages, config)
+        assert "Company has been archived" in str(raised.value) and "rolled-back branches" in str(raised.value)
+        assert sb.stats()["requests_served"] - requests_before < 80  # the preflight's reads, nothing written
 
 
 def test_relationships_the_listing_does_not_show_are_taken_from_the_check(calls: t.Any, tmp_path: Path) -> None:
@@ -221,4 +234,71 @@ def test_assets_name_their_parent_as_text_where_instances_cannot_link_each_other
     assert sum(1 for x in texts if x) == len(links)
     assert not any(a["custom_attributes"].get("Parent asset") for a in assets)
     assert stats["denied"]["instance_links"] == 1, "only the check met the denial"
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_where_created_at_is_not_kept_records_are_dated_now_with_their_topdesk_date_in_the_text(
+        calls: t.Any, tmp_path: Path, mode: str) -> None:
+    from target_intercom.writers.support import DATED_PREFIX
+
+    reports, export, stats = load(calls, {"created_at": mode}, tmp_path, runs=2)
+    first, second = reports
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
+    dated = [i for i in first["issues"] if i["category"] == "fallback" and i["field"] == "created_at"]
+    parts = [p for tk in export["tickets"] for p in tk["parts"] if p["part_type"] in ("comment", "note")]
+    assert parts and all(DATED_PREFIX in (p.get("body") or "") for p in parts)
+    assert len(dated) == len(export["tickets"]) + len(parts)
+    assert all(tk["created_at"] > 1_700_000_000 for tk in export["tickets"])  # dated at migration time
+    assert stats["denied"]["created_at"] >= 1
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0
+
+
+def test_an_undated_ticket_whose_answer_was_lost_is_found_not_sent_twice(
+        calls: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without created_at a lost create is found by the time it was sent (and its attributes)."""
+    from target_acceptance_kit import run_target, target_config
+
+    from target_intercom.client import IntercomError
+
+    send = IntercomClient.request
+    lost: list[str] = []
+
+    def request(self: IntercomClient, method: str, path: str, **kwargs: t.Any) -> dict:
+        answer = send(self, method, path, **kwargs)
+        attributes = (kwargs.get("json") or {}).get("ticket_attributes") or {}
+        if method == "POST" and path == "/tickets" and "Call number" in attributes and not lost:
+            lost.append(str(answer["id"]))
+            raise IntercomError(f"{method} {path}: answer lost; it may have been applied", ambiguous=True)
+        return answer
+
+    monkeypatch.setattr(IntercomClient, "request", request)
+    with intercom_sandbox(custom_objects=map_custom_objects(), deny={"created_at": REFUSED}) as sb:
+        run = run_target(calls.messages, target_config(sb, tmp_path))
+        numbers = [tk["attributes"]["Call number"] for tk in sb.workspace.tickets.values()]
+    assert lost and run.report["totals"]["failed"] == 0
+    assert len(numbers) == len(set(numbers)) == len({m["record"]["id"] for m in calls.messages
+                                                     if m["type"] == "RECORD" and m["stream"] == "incidents"})
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_undated_conversations_carry_their_topdesk_date_in_the_text(calls: t.Any, tmp_path: Path, mode: str) -> None:
+    """The conversations strategy where created_at is not kept: the opening message and every part are dated in
+    their text; a re-run writes nothing again."""
+    from target_acceptance_kit import run_target, target_config
+
+    from map_topdesk_intercom.mapfile import DEFAULT_MAP
+    from target_intercom.writers.support import DATED_PREFIX
+
+    map_file = tmp_path / "conversations.yaml"
+    map_file.write_text(DEFAULT_MAP.read_text().replace("\n  calls: tickets", "\n  calls: conversations", 1))
+    with intercom_sandbox(custom_objects=map_custom_objects(str(map_file)), deny={"created_at": mode}) as sb:
+        config = target_config(sb, tmp_path, map_file=str(map_file))
+        first = run_target(calls.messages, config).report
+        second = run_target(calls.messages, config).report
+        conversations = list(sb.workspace.conversations.values())
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
+    assert conversations and all(DATED_PREFIX in c["source"]["body"] for c in conversations)
+    messages = [p for c in conversations for p in c["parts"] if p["part_type"] in ("comment", "note")]
+    assert messages and all(DATED_PREFIX in (p.get("body") or "") for p in messages)
     assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0

@@ -21,12 +21,15 @@ from target_intercom.writers.support import (
     body_changed,
     body_digest,
     contact_for,
+    created_when,
     find_part,
     forget_alias,
     record_alias,
     reply_body,
+    sent_after,
     text_of,
     timestamp_lost,
+    undated,
 )
 
 
@@ -52,8 +55,9 @@ class ConversationWriter(Writer):
                       "body": record.get("body") or record.get("title") or record["source_key"]}
         if record.get("created_at") is not None:
             body["created_at"] = record["created_at"]
-        wanted = {"contact_id": contact_id, "created_at": body.get("created_at"), "body": body["body"],
-                  "custom_attributes": _attributes(record)}
+        dated = undated(ctx, record, body, in_text="body")
+        wanted = {"contact_id": contact_id, "created_at": body.get("created_at"), "sent_after": sent_after(),
+                  "body": body["body"], "custom_attributes": _attributes(record)}
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
         try:
             message = ctx.client.request("POST", "/conversations", json=body)
@@ -69,8 +73,8 @@ class ConversationWriter(Writer):
         # steps below is finished by the next attempt's update instead of a second create.
         ctx.ledger.record_written(self.kind, record["source_key"], conversation_id, "", ctx.run_id, created=True,
                                   extra=wanted)
-        issues = record_alias(ctx, self.kind, record, conversation_id)
-        if record.get("created_at") is not None and message.get("created_at") not in (None, record["created_at"]):
+        issues = dated + record_alias(ctx, self.kind, record, conversation_id)
+        if body.get("created_at") is not None and message.get("created_at") not in (None, record["created_at"]):
             issues.append(timestamp_lost("created_at", "Intercom did not keep the original created_at"))
         outcome = self._update(ctx, conversation_id, record, parents, {}, created=True)
         outcome.issues[:0] = issues
@@ -139,12 +143,11 @@ class ConversationWriter(Writer):
 
     @staticmethod
     def _find(ctx: WriteContext, wanted: dict) -> str | None:
-        if wanted.get("created_at") is None or not wanted.get("contact_id"):
+        when = created_when(wanted)
+        if when is None or not wanted.get("contact_id"):
             return None
         query = {"operator": "AND", "value": [
-            {"field": "created_at", "operator": "=", "value": wanted["created_at"]},
-            {"field": "contact_ids", "operator": "=", "value": wanted["contact_id"]},
-        ]}
+            when, {"field": "contact_ids", "operator": "=", "value": wanted["contact_id"]}]}
         candidates = list(ctx.client.search("/conversations/search", query))
         attributes = wanted.get("custom_attributes") or {}
         for conversation in candidates:  # the attributes are set right after the create

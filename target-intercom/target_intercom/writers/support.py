@@ -6,8 +6,10 @@ import hashlib
 import html
 import re
 import threading
+import time
 import typing as t
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from target_intercom.client import IntercomError
 from target_intercom.writers.base import WriteContext
@@ -128,6 +130,7 @@ def timestamp_lost(field: str, reason: str, **detail: t.Any) -> dict:
 
 #: Intercom sends no notifications for these when asked (2.16), and imported history must not notify anyone
 QUIET = {"skip_notifications": True}
+DATED_PREFIX = "Written in TOPdesk on"  # a part's TOPdesk date, first in its text where created_at is not kept
 
 
 def split_attachments(files: list[dict], settings: dict) -> tuple[list[dict], list[dict]]:
@@ -159,6 +162,38 @@ def caller_note_body(record: dict) -> str:
     return f"<p><b>From {name}</b> (caller; written as a note to keep the files):</p>{record.get('body') or ''}"
 
 
+def undated(ctx: WriteContext, record: dict, body: dict, *, in_text: str | None = None) -> list[dict]:
+    """Where the workspace does not keep ``created_at`` (check intercom: created_at), the record goes out without
+    it (Intercom dates it now: refused or ignored alike) and, for a message, its TOPdesk date is written first in
+    its text (``in_text``: the body key); reported. A search finds it after a crash by the time it was sent
+    (``sent_after``, kept with the intent)."""
+    if not ctx.lacks("created_at") or record.get("created_at") is None:
+        return []
+    body.pop("created_at", None)
+    stamp = datetime.fromtimestamp(int(record["created_at"]), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if in_text:
+        body[in_text] = f"<p><i>{DATED_PREFIX} {stamp}</i></p>{body.get(in_text) or ''}"
+    return [{"category": "fallback", "severity": "info", "field": "created_at",
+             "reason": "dated at migration time" + (", its TOPdesk date first in its text" if in_text else "")
+                       + " (the workspace does not keep created_at: check intercom)",
+             "detail": {"created_at": record["created_at"], "topdesk_date": stamp}}]
+
+
+def created_when(wanted: dict) -> dict | None:
+    """The search condition on ``created_at`` that finds a create recorded as an intent: the date sent, or (sent
+    undated) after the time it was sent; None when neither is known."""
+    if wanted.get("created_at") is not None:
+        return {"field": "created_at", "operator": "=", "value": wanted["created_at"]}
+    if wanted.get("sent_after") is not None:  # Intercom dated it when it arrived
+        return {"field": "created_at", "operator": ">", "value": wanted["sent_after"]}
+    return None
+
+
+def sent_after() -> int:
+    """A lower bound of the ``created_at`` Intercom gives a record sent from now on (the settle of an undated one)."""
+    return int(time.time()) - 5
+
+
 def reply_body(ctx: WriteContext, kind: str, record: dict, parents: dict) -> tuple[dict, list[dict]]:
     """The body of a ticket or conversation reply: a contact's comment when its author is a known contact, else an
     admin's comment or note (a caller's entry without a contact, or with files on a ticket, is kept as a note);
@@ -169,10 +204,10 @@ def reply_body(ctx: WriteContext, kind: str, record: dict, parents: dict) -> tup
     body: dict = {"body": caller_note_body(record) if reauthored else record.get("body") or ""}
     if record.get("created_at") is not None:
         body["created_at"] = record["created_at"]
+    issues = undated(ctx, record, body, in_text="body")
     files, too_big = split_attachments(record.get("attachment_files") or [], ctx.settings)
     if files:
         body["attachment_files"] = files
-    issues = []
     if too_big:
         limit = ctx.settings.get("max_attachment_mb") or 10
         names = ", ".join(f["name"] for f in too_big)

@@ -12,9 +12,12 @@ from target_intercom.writers.support import (
     body_changed,
     body_digest,
     contact_for,
+    created_when,
     find_part,
     record_alias,
     reply_body,
+    sent_after,
+    undated,
 )
 
 
@@ -89,12 +92,13 @@ class TicketWriter(Writer):
             return Outcome(existing.intercom_id, UPDATED, issues=issues, extra={
                 **assignment, "final_state": state, "state_written": state, "state_pending": False})
         body = self._create_body(ctx, record, parents, attributes, assignment)
+        issues += undated(ctx, record, body)
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
             "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
-            "ticket_attributes": body["ticket_attributes"]})
+            "sent_after": sent_after(), "ticket_attributes": body["ticket_attributes"]})
         ticket = ctx.client.request("POST", "/tickets", json=body)
         ticket_id = str(ticket["id"])
-        if record.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
+        if body.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
             issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
                            "reason": "Intercom did not keep the original created_at"})
         issues += record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link by number
@@ -111,12 +115,11 @@ class TicketWriter(Writer):
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
         wanted = intent.extra
-        if wanted.get("created_at") is None:
+        when = created_when(wanted)
+        if when is None:
             return None
         query = {"operator": "AND", "value": [
-            {"field": "created_at", "operator": "=", "value": wanted["created_at"]},
-            {"field": "ticket_type_id", "operator": "=", "value": wanted["ticket_type_id"]},
-        ]}
+            when, {"field": "ticket_type_id", "operator": "=", "value": wanted["ticket_type_id"]}]}
         for ticket in ctx.client.search("/tickets/search", query):
             attributes = ticket.get("ticket_attributes") or {}
             if all(attributes.get(k) == v for k, v in wanted["ticket_attributes"].items() if v is not None):
