@@ -18,7 +18,7 @@ demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 ## Every test (ruff, then all packages' tests and the end-to-end tests).
 test: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests tests
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
 sandboxes: $(VENV)/.installed

@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 from tqdm import tqdm
 
-from target_intercom.capabilities import linked_attribute
+from target_intercom.capabilities import linked_attribute, relationship_ids
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger
 from target_intercom.loader import SETTLED
 from target_intercom.writers import BY_KIND
-from target_intercom.writers.custom_objects import LABEL_SEPARATOR, relationship_ids
+from target_intercom.writers.custom_objects import LABEL_SEPARATOR
 from topdesk2intercom.verify_source import Expected
 
 #: kinds whose records stand for something Intercom already has (a match) or nothing at all (a listed item)

@@ -45,6 +45,7 @@ class Capability:
     writes: str  # what the check writes to find out (said before it writes; --dry-run lists it)
     fallback: str | None  # what the load does when the workspace says no (None: the load refuses to start)
     instead: str = ""  # with no fallback: what the user can do (the map rule or strategy to change)
+    on_demand: bool = False  # needed only when the ledger says so (CheckResult.blocking's ``needed``)
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -79,7 +80,8 @@ CAPABILITIES: tuple[Capability, ...] = (
                "a company archived by a rollback comes back when a later load upserts its company_id",
                "a company, archived, then upserted again (Intercom keeps archived companies: it stays archived)",
                None, "companies a rollback archived cannot come back under their TOPdesk id: restore them in "
-                     "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)"),
+                     "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)",
+               on_demand=True),
 )
 BY_NAME = {c.name: c for c in CAPABILITIES}
 
@@ -126,7 +128,7 @@ class CheckResult:
         out = []
         for v in self.verdicts:
             cap = BY_NAME[v.name]
-            if v.failed and cap.fallback is None and (v.name != "archived_company_upsert" or v.name in wanted):
+            if v.failed and cap.fallback is None and (not cap.on_demand or v.name in wanted):
                 out.append(f"Intercom {v.verdict} `{v.name}` ({cap.what}; it said/showed: {v.detail}): "
                            f"{cap.instead}.")
         return out
@@ -226,8 +228,9 @@ def with_fallbacks(definitions: Mapping[str, Iterable[dict]], result: CheckResul
     return out
 
 
-def _ids(value: t.Any) -> list[str]:
-    """A relationship value as read back (ids, or ``{"type": "X.list", "instances"|"data": [{"id"}]}``)."""
+def relationship_ids(value: t.Any) -> list[str]:
+    """A relationship attribute as read back: a list of ids, or Intercom's ``{"type": "X.list", "instances"|"data":
+    [{"id": ...}]}``."""
     if isinstance(value, dict):
         value = value.get("instances") or value.get("data") or []
     if not isinstance(value, list):
@@ -269,19 +272,14 @@ class Check:
         result = CheckResult(self.workspace, map_digest(self.definitions), time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                          time.gmtime()),
                              dry_run=dry_run)
-        probes: list[tuple[str, Callable[[], Verdict]]] = [
-            ("placeholder_emails", self._placeholder_emails), ("created_at", self._created_at),
-            ("ticket_relationships", self._ticket_relationships), ("instance_links", self._instance_links),
-            ("relationship_listing", self._relationship_listing),
-            ("article_translations", self._article_translations),
-            ("archived_company_upsert", self._archived_company_upsert)]
         try:
-            for name, probe in probes:
+            for capability in CAPABILITIES:  # each judged by the method of its name, in this order
+                name = capability.name
                 if dry_run:
-                    result.verdicts.append(Verdict(name, NOT_CHECKED, f"would write {BY_NAME[name].writes}"))
+                    result.verdicts.append(Verdict(name, NOT_CHECKED, f"would write {capability.writes}"))
                     continue
                 try:
-                    verdict = probe()
+                    verdict = getattr(self, f"_{name}")()
                 except IntercomError as exc:  # not an answer about the capability (5xx after retries, 401...)
                     verdict = Verdict(name, NOT_CHECKED, f"Intercom did not answer the check ({_said(exc)})")
                 self.log.info("capability %s: %s%s", name, verdict.verdict,
@@ -294,8 +292,7 @@ class Check:
         result.seconds = round(time.monotonic() - started, 2)
         return result
 
-    def _write(self, what: str, method: str, path: str, body: dict, undo: str | None = None,
-               leftover: str | None = None) -> dict:
+    def _write(self, what: str, method: str, path: str, body: dict, undo: str | None = None) -> dict:
         """A throwaway write; ``undo`` is the path DELETE removes it by (``{id}`` is the answer's id)."""
         try:
             answer = self.client.request(method, path, json=body)
@@ -305,7 +302,7 @@ class Check:
             raise
         if undo is not None:
             target = undo.format(id=quote(str(answer.get("id")), safe=""))
-            self._undo.append((what, lambda: self._delete(target, what, leftover)))
+            self._undo.append((what, lambda: self._delete(target, what, None)))
         return answer
 
     def _delete(self, path: str, what: str, leftover: str | None) -> None:
@@ -453,7 +450,7 @@ class Check:
         if isinstance(refused, Verdict):
             return refused
         read = (host_read().get(key) or {}).get(relationship["name"])
-        if str(target["id"]) in _ids(read):
+        if str(target["id"]) in relationship_ids(read):
             return Verdict(name, HOLDS, f"`{relationship['name']}` kept")
         return Verdict(name, IGNORED, f"`{relationship['name']}` reads {read!r} after the write")
 

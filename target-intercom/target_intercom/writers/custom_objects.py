@@ -20,10 +20,9 @@ reported with the cycle's members. The acyclic part is written.
 from __future__ import annotations
 
 import threading
-import typing as t
 from urllib.parse import quote
 
-from target_intercom.capabilities import linked_attribute
+from target_intercom.capabilities import linked_attribute, relationship_ids
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteContext, Writer
@@ -93,16 +92,6 @@ class CustomObjectInstanceWriter(Writer):
         except IntercomError as exc:
             if exc.status != 404:
                 raise
-
-
-def relationship_ids(value: t.Any) -> list[str]:
-    """A relationship attribute as read back: a list of ids, or Intercom's ``{"type": "X.list", "instances":
-    [{"id": ...}]}``."""
-    if isinstance(value, dict):
-        value = value.get("instances") or value.get("data") or []
-    if not isinstance(value, list):
-        return [] if value in (None, "") else [str(value)]
-    return [str(v.get("id")) if isinstance(v, dict) else str(v) for v in value]
 
 
 class CustomObjectLinkWriter(Writer):
