@@ -59,3 +59,15 @@ def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_
         again = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)
                            [-1].read_text())
         assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
+
+
+def test_provision_prepares_what_the_fallbacks_need(tmp_path: Path) -> None:
+    """Where the check finds no relationships on tickets nor between instances, provision creates the text ticket
+    attribute the load will use, and names the text attribute an admin adds to each custom object type."""
+    deny = {"ticket_relationships": "refused", "instance_links": "ignored"}
+    with Migration.started(tmp_path, scale=15, intercom={"deny": deny}) as m:
+        m.cli("provision")
+        report = json.loads(m.reports("provision-*/provision.json")[-1].read_text())
+        created = {(e["kind"], e["name"]) for e in report["created"]}
+        assert ("ticket_type_attribute", "TOPdesk asset (linked)") in created, sorted(created)
+        assert any("Parent asset (linked)" in w for w in report["warnings"]), report["warnings"]

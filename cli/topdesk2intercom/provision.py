@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from map_topdesk_intercom.mapfile import MapSpec
-from target_intercom.capabilities import check_workspace
+from target_intercom.capabilities import CheckResult, check_workspace, preflight_for, with_fallbacks
 from target_intercom.html_page import Table, Text
 from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
 from topdesk2intercom.check import keep_and_show
@@ -15,12 +15,14 @@ from topdesk2intercom.project import Project, intercom_client, map_definitions, 
 from topdesk2intercom.reports import write_report
 
 
-def ui_objects_to_create(spec: MapSpec, report: PreflightReport) -> list[dict]:
+def ui_objects_to_create(spec: MapSpec, report: PreflightReport, check: CheckResult | None = None) -> list[dict]:
     """The custom object types an admin must create (or complete with a relationship) in Intercom's UI, each as a
-    whole definition: name, attributes with data types, relationships with their hosts and cardinality."""
+    whole definition: name, attributes with data types (with the text attributes a fallback needs where the
+    workspace's check found instances unable to link each other), relationships with their hosts and cardinality."""
     missing = {p.name for p in report.problems if p.kind == "custom_object_type"}
     relationships = {p.name for p in report.problems if p.kind == "relationship"}
-    return [d for d in spec.ui_custom_objects()
+    objects = with_fallbacks({"custom_object_types": spec.ui_custom_objects()}, check)["custom_object_types"]
+    return [d for d in objects
             if d["name"] in missing or relationships & {r["name"] for r in d.get("relationships") or []}]
 
 
@@ -54,6 +56,7 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
         # what the map relies on beyond the documentation, now that its ticket types exist (the load uses it)
         check = check_workspace(client, definitions, report) if target.get("live_check", True) and not dry_run \
             else None
+        report = preflight_for(client, definitions, settings, report, check)  # as the load will see it
     blocking = report.blocking()
     rows = _rows(report)
     verb = "would be created or updated" if dry_run else "created"
@@ -70,7 +73,7 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
         click.echo(f"  warning: {warning}")
 
     data = {"dry_run": dry_run, "blocking": [p.message for p in blocking],
-            "ui_objects_to_create": ui_objects_to_create(spec, report), **report.as_dict()}
+            "ui_objects_to_create": ui_objects_to_create(spec, report, check), **report.as_dict()}
     sections = [Text("Summary", f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "
                                 f"problem(s), {len(blocking)} blocking the load."),
                 Table("Provisioning list", ["status", "kind", "name", "in"], [list(r) for r in rows])]

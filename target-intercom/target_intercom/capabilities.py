@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
 from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.preflight import PreflightReport, run_preflight
 
 HOLDS, REFUSED, IGNORED, NOT_CHECKED, NOT_NEEDED = "holds", "refused", "ignored", "not checked", "not needed"
 FAILED = (REFUSED, IGNORED)
@@ -557,7 +558,7 @@ class Check:
         return Verdict("archived_company_upsert", HOLDS, "a new company with the same company_id")
 
 
-def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], preflight: t.Any, *,
+def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], preflight: PreflightReport, *,
                     dry_run: bool = False, logger: logging.Logger | None = None) -> CheckResult:
     """The check in the workspace the preflight (``PreflightReport``) looked at, with what it found: the map's
     first ticket type, the custom object types that exist, the fallback admin (or the token's) as author."""
@@ -568,3 +569,14 @@ def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[d
                   object_types=directory.custom_object_types,
                   admin_id=directory.fallback_admin_id or workspace.get("admin_id"), logger=logger)
     return check.run(dry_run=dry_run)
+
+
+def preflight_for(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], settings: Mapping[str, t.Any],
+                  preflight: PreflightReport, result: CheckResult | None) -> PreflightReport:
+    """The preflight the load (and provision) go by once the check is known: ``preflight`` itself, or a new one with
+    what the fallbacks need (their text attributes; relationships taken as there when the listing cannot tell)."""
+    fallbacks = with_fallbacks(definitions, result)
+    unlisted = result is not None and result.lacks("relationship_listing")
+    if not unlisted and fallbacks == {k: list(v) for k, v in definitions.items()}:
+        return preflight
+    return run_preflight(client, fallbacks, {**settings, "relationships_unlisted": unlisted})

@@ -22,7 +22,7 @@ from target_intercom.capabilities import (
     CheckResult,
     check_workspace,
     map_digest,
-    with_fallbacks,
+    preflight_for,
 )
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import DEFAULT_LEDGER, Ledger
@@ -170,10 +170,7 @@ class TargetIntercom(Target):
             definitions, settings = dict(self.definitions), dict(self.config)
             self.preflight = run_preflight(self.client, definitions, settings)
             self.capabilities = self.workspace_check(definitions)
-            fallbacks = with_fallbacks(definitions, self.capabilities)
-            unlisted = self.capabilities is not None and self.capabilities.lacks("relationship_listing")
-            if unlisted or fallbacks != definitions:  # again, with what the fallbacks need
-                self.preflight = run_preflight(self.client, fallbacks, {**settings, "relationships_unlisted": unlisted})
+            self.preflight = preflight_for(self.client, definitions, settings, self.preflight, self.capabilities)
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
             if self.capabilities is not None:
                 blocking = self.capabilities.blocking(needed=self._needed_by_ledger())
