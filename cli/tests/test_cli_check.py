@@ -4,6 +4,7 @@ result kept in the load's ledger); a dry run writes nothing."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from cli_testkit import Migration
@@ -71,3 +72,19 @@ def test_provision_prepares_what_the_fallbacks_need(tmp_path: Path) -> None:
         created = {(e["kind"], e["name"]) for e in report["created"]}
         assert ("ticket_type_attribute", "TOPdesk asset (linked)") in created, sorted(created)
         assert any("Parent asset (linked)" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_check_exits_1_when_the_load_would_refuse_to_start(tmp_path: Path) -> None:
+    """Companies a rollback archived (in the ledger) cannot come back in a workspace refusing to upsert them: the
+    check says the load would refuse, and why (exit 1); without them it exits 0."""
+    with Migration.started(tmp_path, scale=15, intercom={"deny": {"archived_company_upsert": "refused"}}) as m:
+        m.cli("provision")
+        first = m.cli("check", "intercom").output  # exit 0: nothing needs it yet
+        assert re.search(r"archived_company_upsert\s+refused", first), first
+        ledger = Ledger(f"sqlite:///{m.ledger_path}")
+        run = ledger.start_run({"test": True})
+        ledger.record_written("companies", "branch:1", "c-1", "", run, created=True)
+        ledger.mark_deleted("companies", "branch:1", run)  # as a rollback leaves it
+        ledger.close()
+        out = m.cli("check", "intercom", expect=1).output
+        assert "the load would refuse to start" in out and "rolled-back branches" in out, out

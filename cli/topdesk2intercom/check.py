@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import click
 
-from target_intercom.capabilities import BY_NAME, CheckResult, check_workspace
+from target_intercom.capabilities import BY_NAME, CheckResult, check_workspace, needed_by_ledger
 from target_intercom.html_page import Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
-from topdesk2intercom.project import Project, intercom_client, map_definitions, pass_project, target_map
+from topdesk2intercom.project import (
+    Project,
+    existing_ledger,
+    intercom_client,
+    map_definitions,
+    pass_project,
+    target_map,
+)
 from topdesk2intercom.reports import write_report
 
 
@@ -40,7 +47,16 @@ def check_intercom(project: Project, dry_run: bool) -> None:
                        "the end; a few dozen requests):")
             for capability in BY_NAME.values():
                 click.echo(f"  {capability.name}: {capability.writes}")
-        keep_and_show(project, check_workspace(client, definitions, preflight, dry_run=dry_run))
+        result = check_workspace(client, definitions, preflight, dry_run=dry_run)
+    keep_and_show(project, result)
+    ledger = existing_ledger(target)
+    try:
+        blocking = result.blocking(needed=needed_by_ledger(ledger))
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if blocking:  # exit 1: the load would refuse to start
+        raise click.ClickException("the load would refuse to start:\n" + "\n".join(f"  - {b}" for b in blocking))
 
 
 def keep_and_show(project: Project, result: CheckResult) -> None:

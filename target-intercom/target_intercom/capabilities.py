@@ -15,11 +15,13 @@ import json
 import logging
 import time
 import typing as t
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
 from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightReport, run_preflight
 
 HOLDS, REFUSED, IGNORED, NOT_CHECKED, NOT_NEEDED = "holds", "refused", "ignored", "not checked", "not needed"
@@ -257,7 +259,8 @@ class Check:
         self.object_types = set(object_types)
         self.admin_id = admin_id
         self.log = logger or logging.getLogger(__name__)
-        self.stamp = f"{TAG}-{int(time.time())}"
+        # never the same twice: Intercom keeps the archived company of every check under its company_id
+        self.stamp = f"{TAG}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
         self.label = f"{TAG}: throwaway record, safe to delete"
         self._undo: list[tuple[str, Callable[[], None]]] = []  # (what, delete), undone newest first
         self.leftovers: list[str] = []
@@ -569,6 +572,12 @@ def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[d
                   object_types=directory.custom_object_types,
                   admin_id=directory.fallback_admin_id or workspace.get("admin_id"), logger=logger)
     return check.run(dry_run=dry_run)
+
+
+def needed_by_ledger(ledger: Ledger | None) -> list[str]:
+    """Capabilities a run needs because of earlier runs (``on_demand``): companies a rollback archived come back."""
+    deleted = ledger.counts().get("companies", {}).get("deleted") if ledger is not None else 0
+    return ["archived_company_upsert"] if deleted else []
 
 
 def preflight_for(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], settings: Mapping[str, t.Any],

@@ -22,6 +22,7 @@ from target_intercom.capabilities import (
     CheckResult,
     check_workspace,
     map_digest,
+    needed_by_ledger,
     preflight_for,
 )
 from target_intercom.client import IntercomClient
@@ -173,7 +174,7 @@ class TargetIntercom(Target):
             self.preflight = preflight_for(self.client, definitions, settings, self.preflight, self.capabilities)
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
             if self.capabilities is not None:
-                blocking = self.capabilities.blocking(needed=self._needed_by_ledger())
+                blocking = self.capabilities.blocking(needed=needed_by_ledger(self.ledger))
                 if blocking:
                     raise CapabilityBlocked(blocking)
             ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config),
@@ -201,10 +202,6 @@ class TargetIntercom(Target):
         result = check_workspace(self.client, definitions, self.preflight, logger=self.logger)
         self.ledger.save_check(app, digest, result.checked_at, result.as_dict())
         return result
-
-    def _needed_by_ledger(self) -> list[str]:
-        """Capabilities this run needs because of earlier runs: companies a rollback archived come back."""
-        return ["archived_company_upsert"] if self.ledger.counts().get("companies", {}).get("deleted") else []
 
     # ------------------------------------------------------------------ end of input
 
