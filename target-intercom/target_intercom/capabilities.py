@@ -27,6 +27,7 @@ from target_intercom.preflight import PreflightReport, run_preflight
 HOLDS, REFUSED, IGNORED, NOT_CHECKED, NOT_NEEDED = "holds", "refused", "ignored", "not checked", "not needed"
 FAILED = (REFUSED, IGNORED)
 TAG = "topdesk2intercom-check"
+PLACEHOLDER_DOMAIN = "@placeholder.invalid"  # the map's address for a person without one (topdesk_placeholder_email)
 PAST = 1_500_000_000  # 2017-07-14: a created_at no request could stamp by accident
 HOSTS = ("contact", "conversation", "ticket")  # relationship hosts that are not custom object types
 
@@ -365,7 +366,7 @@ class Check:
             return Verdict(name, REFUSED, _said(exc))
 
     def _placeholder_emails(self) -> Verdict:
-        email = f"{self.stamp}@placeholder.invalid"
+        email = f"{self.stamp}{PLACEHOLDER_DOMAIN}"
         body = {"role": "user", "external_id": self.stamp, "email": email, "name": self.label}
         contact = self._or_refusal("placeholder_emails", lambda: self._write(
             "the check's contact", "POST", "/contacts", body, undo="/contacts/{id}"))

@@ -20,6 +20,7 @@ reported with the cycle's members. The acyclic part is written.
 from __future__ import annotations
 
 import threading
+import typing as t
 from urllib.parse import quote
 
 from target_intercom.capabilities import linked_attribute, relationship_ids
@@ -189,19 +190,11 @@ class CustomObjectLinkWriter(Writer):
     @staticmethod
     def _set_text(ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
         name = linked_attribute(link["relationship"])
-        instance = link["from_kind"] == "custom_object_instances"
-        path = f"{_type_path(link['from_type'])}/{link['from_id']}" if instance else f"/tickets/{link['from_id']}"
-        current = ctx.client.request("GET", path)
-        text = str((current.get("custom_attributes" if instance else "ticket_attributes") or {}).get(name) or "")
-        labels = [v for v in text.split(LABEL_SEPARATOR) if v]
+        current, attributes = _read_from(ctx, link)
+        labels = [v for v in str(attributes.get(name) or "").split(LABEL_SEPARATOR) if v]
         wanted = sorted({*(v for v in labels if v != remove), *([add] if add else [])})
-        if wanted == labels:
-            return
-        if instance:
-            ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
-                "external_id": current["external_id"], "custom_attributes": {name: LABEL_SEPARATOR.join(wanted)}})
-        else:
-            ctx.client.request("PUT", path, json={"ticket_attributes": {name: LABEL_SEPARATOR.join(wanted)}, **QUIET})
+        if wanted != labels:
+            _write_to(ctx, link, current, name, LABEL_SEPARATOR.join(wanted))
 
     # ------------------------------------------------------------------ cycles
 
@@ -246,14 +239,8 @@ class CustomObjectLinkWriter(Writer):
     # ------------------------------------------------------------------ reading and writing relationship lists
 
     def _set(self, ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
-        from_kind, from_id, relationship = link["from_kind"], link["from_id"], link["relationship"]
-        if from_kind == "custom_object_instances":
-            current = ctx.client.request("GET", f"{_type_path(link['from_type'])}/{from_id}")
-        else:
-            current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
-        raw = (current.get("ticket_attributes" if from_kind == "tickets" else "custom_attributes") or {}).get(
-            relationship)
-        values = relationship_ids(raw)
+        current, attributes = _read_from(ctx, link)
+        values = relationship_ids(attributes.get(link["relationship"]))
         wanted = [v for v in values if v != remove]
         if add and add not in wanted:
             wanted.append(add)
@@ -262,16 +249,8 @@ class CustomObjectLinkWriter(Writer):
         if len(wanted) > 1:
             keys = ctx.ledger.known_ids("custom_object_instances", wanted)
             wanted.sort(key=lambda i: (keys.get(i, ""), i))
-        if wanted == values:
-            return
-        if from_kind == "custom_object_instances":
-            ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
-                "external_id": current["external_id"], "custom_attributes": {relationship: wanted}})
-        elif from_kind == "tickets":
-            ctx.client.request("PUT", f"/tickets/{from_id}",
-                               json={"ticket_attributes": {relationship: wanted}, **QUIET})
-        else:
-            ctx.client.request("PUT", f"/{from_kind}/{from_id}", json={"custom_attributes": {relationship: wanted}})
+        if wanted != values:
+            _write_to(ctx, link, current, link["relationship"], wanted)
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         link = entity.extra
@@ -287,3 +266,27 @@ class CustomObjectLinkWriter(Writer):
         if link.get("from_type") and link.get("from_kind") == "custom_object_instances":
             ctx.ledger.mark_deleted(EDGES, self._edge_key(link["from_type"], link["relationship"],
                                                           link["from_key"]), ctx.run_id)
+
+
+def _read_from(ctx: WriteContext, link: dict) -> tuple[dict, dict]:
+    """The entity a link starts from, as Intercom answers it, and its attributes (a ticket's ``ticket_attributes``,
+    else ``custom_attributes``)."""
+    from_kind, from_id = link["from_kind"], link["from_id"]
+    if from_kind == "custom_object_instances":
+        current = ctx.client.request("GET", f"{_type_path(link['from_type'])}/{from_id}")
+    else:
+        current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
+    return current, current.get("ticket_attributes" if from_kind == "tickets" else "custom_attributes") or {}
+
+
+def _write_to(ctx: WriteContext, link: dict, current: dict, name: str, value: t.Any) -> None:
+    """One attribute of the entity a link starts from: an instance's upsert by its external id, a ticket's
+    ``ticket_attributes`` (quietly), a contact's or conversation's ``custom_attributes``."""
+    from_kind, from_id = link["from_kind"], link["from_id"]
+    if from_kind == "custom_object_instances":
+        ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
+            "external_id": current["external_id"], "custom_attributes": {name: value}})
+    elif from_kind == "tickets":
+        ctx.client.request("PUT", f"/tickets/{from_id}", json={"ticket_attributes": {name: value}, **QUIET})
+    else:
+        ctx.client.request("PUT", f"/{from_kind}/{from_id}", json={"custom_attributes": {name: value}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from target_intercom.capabilities import PLACEHOLDER_DOMAIN
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
@@ -9,7 +10,6 @@ from target_intercom.writers.support import existing_id
 
 CONTACT_FIELDS = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
                   "owner_id", "unsubscribed_from_emails", "custom_attributes")
-PLACEHOLDER_DOMAIN = "@placeholder.invalid"  # the map's address for a person without one (topdesk_placeholder_email)
 COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "remote_created_at",
                   "monthly_spend", "custom_attributes")
 
