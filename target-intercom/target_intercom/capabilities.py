@@ -23,6 +23,7 @@ from urllib.parse import quote
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightReport, run_preflight
+from target_intercom.preflight import relationships as preflight_relationships
 
 HOLDS, REFUSED, IGNORED, NOT_CHECKED, NOT_NEEDED = "holds", "refused", "ignored", "not checked", "not needed"
 FAILED = (REFUSED, IGNORED)
@@ -188,15 +189,9 @@ def map_digest(definitions: Mapping[str, Iterable[dict]]) -> str:
 
 
 def relationships(definitions: Mapping[str, Iterable[dict]]) -> list[dict]:
-    """Every relationship of the map: ``{"name", "host", "target", "cardinality"}`` (one per host)."""
-    out = []
-    for object_type in definitions.get("custom_object_types") or []:
-        for rel in object_type.get("relationships") or []:
-            hosts = rel.get("from") or []
-            for host in [hosts] if isinstance(hosts, str) else hosts:
-                out.append({"name": str(rel.get("name")), "host": str(host), "target": str(object_type["name"]),
-                            "cardinality": rel.get("cardinality") or "many"})
-    return out
+    """Every relationship of the map's custom object type records, as the preflight reads them."""
+    return preflight_relationships((d["name"], d.get("relationships") or [])
+                                   for d in definitions.get("custom_object_types") or [])
 
 
 def linked_attribute(relationship: str) -> str:

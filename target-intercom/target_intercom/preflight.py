@@ -276,6 +276,19 @@ def _code(names: Iterable[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
+def relationships(object_types: Iterable[tuple[str, Iterable[dict]]]) -> list[dict]:
+    """Every relationship of these custom object types ((type name, its relationship definitions)), one per host it
+    starts from: ``{"name", "host", "target", "cardinality"}`` (many unless the map says one)."""
+    out = []
+    for target, rels in object_types:
+        for rel in rels:
+            hosts = rel.get("from") or []
+            for host in [hosts] if isinstance(hosts, str) else hosts:
+                out.append({"name": str(rel.get("name")), "host": str(host), "target": str(target),
+                            "cardinality": rel.get("cardinality") or "many"})
+    return out
+
+
 @dataclass
 class _ObjectType:
     name: str
@@ -807,12 +820,8 @@ class Preflight:
         (a ticket is a conversation) it is a conversation attribute, which 2.16 can create
         (``POST /conversations/attributes``); on another object type the API cannot read it (a warning)."""
         directory = self.report.directory
-        needed: list[tuple[str, str, str, str]] = []  # (host, name, target type, cardinality)
-        for object_type in self.object_types.values():
-            for rel in object_type.relationships:
-                hosts = rel.get("from") or []
-                for host in [hosts] if isinstance(hosts, str) else hosts:
-                    needed.append((str(host), str(rel.get("name")), object_type.name, rel.get("cardinality") or "many"))
+        needed = [(r["host"], r["name"], r["target"], r["cardinality"])
+                  for r in relationships((o.name, o.relationships) for o in self.object_types.values())]
         listings: dict[str, list[dict] | None] = {}
         unreadable: dict[str, list[str]] = {}
         unlisted: dict[str, list[str]] = {}
