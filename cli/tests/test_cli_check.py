@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from cli_testkit import Migration
 
 from map_topdesk_intercom.mapfile import load_map
@@ -88,3 +89,60 @@ def test_check_exits_1_when_the_load_would_refuse_to_start(tmp_path: Path) -> No
         ledger.close()
         out = m.cli("check", "intercom", expect=1).output
         assert "the load would refuse to start" in out and "rolled-back branches" in out, out
+
+
+@pytest.mark.parametrize("mode", [None, "refused", "ignored"])
+def test_knowledge_in_several_languages_is_one_article_with_translations_where_the_workspace_holds_them(
+        tmp_path: Path, mode: str | None) -> None:
+    """A help center in English and Dutch: an item's Dutch version is the translation of its English article (and a
+    folder's of its English collection); an item without an English version, and every German one, is an article of
+    its own. Where the workspace lacks translations, every version is its own article (the fallback). Verify finds
+    nothing unexplained, a delta writes nothing, a rollback removes the articles and with them their translations."""
+    deny = {"article_translations": mode} if mode else {}
+    checked: dict[str, set[str]] = {}  # kind -> the Dutch versions that are (or would be) translations
+    with Migration.started(tmp_path, scale=15, intercom={"deny": deny, "help_center_locales": ("en", "nl")}) as m:
+        m.migrate()
+        export = m.intercom("GET", "/__sandbox/export").json()
+        ledger = Ledger(f"sqlite:///{m.ledger_path}")
+        kinds = {kind: {e.source_key: e for e in ledger.entities(kind) if e.status == "written"}
+                 for kind in ("articles", "collections")}
+        ledger.close()
+        for kind, field in (("articles", "title"), ("collections", "name")):
+            versions = {key: e for key, e in kinds[kind].items() if key.count(":") == 2}  # not the folder aliases
+            english = {key.rsplit(":", 1)[0]: e for key, e in versions.items() if key.endswith(":en")}
+            dutch = {key: e for key, e in versions.items() if key.endswith(":nl")}
+            translated = {key: e for key, e in dutch.items() if key.rsplit(":", 1)[0] in english}
+            checked[kind] = set(translated)
+            own = set(versions) - set(translated) - {e.source_key for e in english.values()}
+            assert translated and own, kind  # the dataset has both: translations and versions of their own
+            in_intercom = {str(x["id"]): x for x in export[kind]}
+            for key, entity in translated.items():
+                host = english[key.rsplit(":", 1)[0]]
+                if mode is None:
+                    assert entity.extra.get("translation_of") == host.source_key and \
+                        entity.intercom_id == host.intercom_id, (key, entity.extra)
+                    nl = in_intercom[host.intercom_id]["translations"]["nl"][field]
+                    assert nl and nl != in_intercom[host.intercom_id][field]
+                else:
+                    assert "translation_of" not in entity.extra and entity.intercom_id != host.intercom_id
+            assert len(in_intercom) == len({e.intercom_id for e in kinds[kind].values()})  # no version twice
+            assert not any(x.get("translations") for x in in_intercom.values()) or mode is None
+        samples = [f"{kind}:{next(iter(sorted(keys)))}" for kind, keys in checked.items()]
+        include = [arg for sample in samples for arg in ("--include", sample)]
+        assert "verify: 0 unexplained difference(s)" in m.cli("verify", "--seed", "5", *include).output
+        m.migrate()
+        again = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)
+                           [-1].read_text())
+        assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
+        if mode is None:  # a translation changed in Intercom is a difference, named
+            key = samples[0].split(":", 1)[1]
+            m.intercom("PUT", f"/articles/{kinds['articles'][key].intercom_id}",
+                       json={"translated_content": {"nl": {"title": "Changed in Intercom"}}})
+            out = m.cli("verify", "--seed", "5", *include, expect=1).output
+            assert "Changed in Intercom" in out and key in out, out
+            m.cli("rollback", "--all")
+            export = m.intercom("GET", "/__sandbox/export").json()
+            assert export["articles"] == [] and export["collections"] == []
+            ledger = Ledger(f"sqlite:///{m.ledger_path}")
+            assert not [e for e in ledger.entities("articles") if e.status == "written"]
+            ledger.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from target_intercom.capabilities import BY_NAME, CheckResult, check_workspace, needed_by_ledger
+from target_intercom.capabilities import BY_NAME, FAILED, CheckResult, check_workspace, needed_by_ledger
 from target_intercom.html_page import Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
@@ -48,27 +48,25 @@ def check_intercom(project: Project, dry_run: bool) -> None:
             for capability in BY_NAME.values():
                 click.echo(f"  {capability.name}: {capability.writes}")
         result = check_workspace(client, definitions, preflight, dry_run=dry_run)
-    keep_and_show(project, result)
-    ledger = existing_ledger(target)
-    try:
-        blocking = result.blocking(needed=needed_by_ledger(ledger))
-    finally:
-        if ledger is not None:
-            ledger.close()
+    blocking = keep_and_show(project, result)
     if blocking:  # exit 1: the load would refuse to start
         raise click.ClickException("the load would refuse to start:\n" + "\n".join(f"  - {b}" for b in blocking))
 
 
-def keep_and_show(project: Project, result: CheckResult) -> None:
-    """The result kept in the load's ledger (the load uses it while it is fresh), then shown and reported."""
-    if not result.dry_run:
-        ledger = Ledger(Ledger.url_from_config(project.target))
-        try:
+def keep_and_show(project: Project, result: CheckResult) -> list[str]:
+    """The result kept in the load's ledger (the load uses it while it is fresh), then shown and reported; returns
+    why the load would refuse to start (``CheckResult.blocking`` with what the ledger needs)."""
+    ledger = existing_ledger(project.target) if result.dry_run else Ledger(Ledger.url_from_config(project.target))
+    try:
+        if ledger is not None and not result.dry_run:
             ledger.save_check(str(result.workspace.get("app_id")), result.map_digest, result.checked_at,
                               result.as_dict())
-        finally:
+        blocking = result.blocking(needed=needed_by_ledger(ledger))
+    finally:
+        if ledger is not None:
             ledger.close()
     show(project, result)
+    return blocking
 
 
 def show(project: Project, result: CheckResult) -> None:
@@ -80,11 +78,11 @@ def show(project: Project, result: CheckResult) -> None:
                + ("nothing written" if result.dry_run else f"{result.requests} requests in {result.seconds:.1f} s"))
     for name, verdict, detail, does in rows:
         click.echo(f"  {name:<{widths[0]}}  {verdict:<{widths[1]}}  {detail}")
-        if verdict in ("refused", "ignored"):
+        if verdict in FAILED:
             click.echo(f"  {'':<{widths[0]}}  {'':<{widths[1]}}  -> the load: {does}")
     for item in result.leftovers:
         click.echo(f"  left in Intercom: {item}")
-    sections = [Text("Summary", result.as_markdown().splitlines()[2]),
+    sections = [Text("Summary", result.summary()),
                 Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows)]
     if result.leftovers:
         sections.append(Text("Intercom cannot delete", "\n".join(result.leftovers)))

@@ -86,8 +86,8 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
     paths = write_report(project.report_dir("provision"), "provision", data,
                          f"# {title}\n\n" + report.as_markdown(), title, sections)
     click.echo("Report: " + ", ".join(str(p) for p in paths))
-    if check is not None:
-        keep_and_show(project, check)
-    if blocking:
-        raise click.ClickException(f"{len(blocking)} problem(s) block the load: "
-                                   + "; ".join(f"{p.kind} `{p.name}`" for p in blocking))
+    refusals = keep_and_show(project, check) if check is not None else []
+    if blocking or refusals:
+        raise click.ClickException("; ".join(
+            ([f"{len(blocking)} problem(s) block the load: " + "; ".join(f"{p.kind} `{p.name}`" for p in blocking)]
+             if blocking else []) + [f"the load would refuse to start: {r}" for r in refusals]))

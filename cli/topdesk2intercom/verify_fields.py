@@ -236,6 +236,8 @@ def _readback(kind: str, entity: Entity, answer: dict) -> dict:
         ids, wanted = linked_ids(entity, answer), link_value(entity)
         found = wanted if wanted in ids else f"not linked ({', '.join(ids) or 'none'})"
         return {entity.extra.get("relationship"): found}
+    if kind in ("articles", "collections") and entity.extra.get("translation_of"):  # one locale's content
+        return ((answer.get("translated_content") or {}).get(entity.extra.get("locale")) or {})
     if kind in ("tickets", "conversations"):  # the contact: among the entity's contacts
         ids = [str(c.get("id")) for c in (answer.get("contacts") or {}).get("contacts") or []]
         return {**answer, "contact": ids[0] if len(ids) == 1 else ids}

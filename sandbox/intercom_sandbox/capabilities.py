@@ -29,7 +29,7 @@ CAPABILITIES: dict[str, str] = {
     "created_at": "created_at kept as sent on tickets, conversations and their replies (comments and notes)",
     "placeholder_emails": "contacts with an e-mail in the reserved top-level domain .invalid on POST /contacts, "
     "PUT /contacts/{id}",
-    "article_translations": "an article's translated_content for the help center's other locales",
+    "article_translations": "an article's or a collection's translated_content for the help center's other locales",
     "archived_company_upsert": "POST /companies with an archived company's company_id restores that company",
 }
 REFUSED, IGNORED = "refused", "ignored"

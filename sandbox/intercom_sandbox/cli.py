@@ -90,7 +90,7 @@ def main() -> None:
     default="en",
     show_default=True,
     callback=_locales,
-    help="Comma-separated locales of the help center, the default first (articles' translated_content).",
+    help="Comma-separated locales of the help center, the default first (translated_content of articles, collections).",
 )
 def serve(
     port: int,

@@ -78,8 +78,9 @@ CAPABILITIES: tuple[Capability, ...] = (
                "nothing more (reads the listings; a relationship is written on the throwaway contact or ticket)",
                "relationships are checked by writing one and reading it back instead of by the listing"),
     Capability("article_translations",
-               "a knowledge item in several languages is one article with translated_content per help center locale",
-               "a draft article with a translation in the help center's second locale",
+               "a knowledge item (folder) in several languages is one article (collection) with translated_content "
+               "per help center locale",
+               "a collection and a draft article in it, each with a translation in the help center's second locale",
                "one article per language, in a collection per language"),
     Capability("archived_company_upsert",
                "a company archived by a rollback comes back when a later load upserts its company_id",
@@ -112,6 +113,7 @@ class CheckResult:
     requests: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    help_center_locales: list[str] = field(default_factory=list)  # the default first (as the check read them)
 
     def verdict(self, name: str) -> str | None:
         return next((v.verdict for v in self.verdicts if v.name == name), None)
@@ -124,6 +126,12 @@ class CheckResult:
     def lacks(self, name: str) -> bool:
         """The workspace refused or ignored ``name``: the load takes its fallback."""
         return self.verdict(name) in FAILED
+
+    def translation_locales(self) -> list[str]:
+        """The help center's locales, the default first, when knowledge in several languages is written as one
+        article (or collection) with a translation per locale; empty: one per language (the fallback)."""
+        holds = self.verdict("article_translations") == HOLDS and len(self.help_center_locales) > 1
+        return list(self.help_center_locales) if holds else []
 
     def blocking(self, *, needed: Iterable[str] = ()) -> list[str]:
         """Why the load cannot start: a capability the workspace lacks, without a fallback, that the run needs
@@ -162,13 +170,16 @@ class CheckResult:
             out.append([v.name, v.verdict, v.detail, does])
         return out
 
-    def as_markdown(self) -> str:
+    def summary(self) -> str:
+        """One line: the workspace, the map, when, and what the check cost."""
         ws = self.workspace
         head = "Planned (dry run): nothing was written." if self.dry_run else \
             f"{self.requests} requests, {self.seconds:.1f} s."
-        lines = [f"## Intercom capability check{' (dry run)' if self.dry_run else ''}", "",
-                 f"Workspace **{ws.get('name')}** (app `{ws.get('app_id')}`), map `{self.map_digest}`, "
-                 f"{self.checked_at}. {head}", "",
+        return f"Workspace **{ws.get('name')}** (app `{ws.get('app_id')}`), map `{self.map_digest}`, " \
+               f"{self.checked_at}. {head}"
+
+    def as_markdown(self) -> str:
+        lines = [f"## Intercom capability check{' (dry run)' if self.dry_run else ''}", "", self.summary(), "",
                  "| capability | verdict | Intercom said / showed | the load |", "|---|---|---|---|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |"
                   for row in self.rows()]
@@ -264,6 +275,7 @@ class Check:
         self.ticket: dict | None = None
         self.conversation: dict | None = None
         self.instances: dict[str, str] = {}  # object type -> throwaway instance id
+        self.locales: list[str] = []  # the help center's, the default first (read by the translations probe)
 
     # ------------------------------------------------------------------ running
 
@@ -288,6 +300,7 @@ class Check:
         finally:
             self._clean_up()
         result.leftovers = list(self.leftovers)
+        result.help_center_locales = list(self.locales)
         result.requests = self.client.pacer.requests_sent - sent
         result.seconds = round(time.monotonic() - started, 2)
         return result
@@ -511,28 +524,43 @@ class Check:
                                                             "written: create it in Intercom (provision says how)")
 
     def _article_translations(self) -> Verdict:
+        """A collection and an article in it, each with a translation in the help center's second locale: the
+        load writes a knowledge folder's and a knowledge item's other languages the same way."""
         centers = self.client.request("GET", "/help_center/help_centers").get("data") or []
         center = next((c for c in centers if c.get("default")), centers[0] if centers else None)
-        locales = list((center or {}).get("locales") or [])
-        if len(locales) < 2:
+        self.locales = [str(loc) for loc in (center or {}).get("locales") or []]
+        if len(self.locales) < 2:
             return Verdict("article_translations", NOT_NEEDED, "the help center has one locale: one article per "
                                                                "language is what Intercom can hold")
         if not self.admin_id:
             return Verdict("article_translations", NOT_CHECKED, "no admin to author the check's article")
-        second = locales[1]
-        translation = {"title": f"{self.label} ({second})", "body": f"<p>{self.label}</p>",
-                       "author_id": int(self.admin_id), "state": "draft"}
-        body = {"title": self.label, "author_id": int(self.admin_id), "state": "draft",
-                "translated_content": {"type": "article_translated_content", second: translation}}
+        second = self.locales[1]
+        title = f"{self.label} ({second})"
+        collection = self._or_refusal("article_translations", lambda: self._write(
+            "the check's collection", "POST", "/help_center/collections", {
+                "name": self.label, "translated_content": {"type": "group_translated_content",
+                                                           second: {"name": title}}},
+            undo="/help_center/collections/{id}"))
+        if isinstance(collection, Verdict):
+            return collection
+        translation = {"title": title, "body": f"<p>{self.label}</p>", "author_id": int(self.admin_id),
+                       "state": "draft"}
         article = self._or_refusal("article_translations", lambda: self._write(
-            "the check's article", "POST", "/articles", body, undo="/articles/{id}"))
+            "the check's article", "POST", "/articles", {
+                "title": self.label, "author_id": int(self.admin_id), "state": "draft",
+                "parent_id": int(collection["id"]), "parent_type": "collection",
+                "translated_content": {"type": "article_translated_content", second: translation}},
+            undo="/articles/{id}"))
         if isinstance(article, Verdict):
             return article
-        read = self.client.request("GET", f"/articles/{article['id']}")
-        kept = ((read.get("translated_content") or {}).get(second) or {}).get("title")
-        if kept == translation["title"]:
-            return Verdict("article_translations", HOLDS, f"{second} translation kept")
-        return Verdict("article_translations", IGNORED, f"the {second} translation reads {kept!r}")
+        kept = {"collection": self.client.request("GET", f"/help_center/collections/{collection['id']}"),
+                "article": self.client.request("GET", f"/articles/{article['id']}")}
+        lost = [f"the {what}'s {second} translation reads {found!r}" for what, read in kept.items()
+                if (found := ((read.get("translated_content") or {}).get(second) or {}).get(
+                    "name" if what == "collection" else "title")) != title]
+        if lost:
+            return Verdict("article_translations", IGNORED, "; ".join(lost))
+        return Verdict("article_translations", HOLDS, f"{second} translations kept (collection and article)")
 
     def _archived_company_upsert(self) -> Verdict:
         body = {"company_id": self.stamp, "name": self.label}

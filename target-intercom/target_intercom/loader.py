@@ -126,13 +126,16 @@ class Loader:
     def stage(self, kind: str, records: t.Sequence[dict]) -> None:
         writer = BY_KIND[kind]
         self.parts_received.update(parts_received(kind, list(records)))
-        self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, writer.waits_for(r)) for r in records))
+        self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, self._waits(writer, r)) for r in records))
         self.stats.add(kind, "received", len(records))
         with self._cond:
             if writer.grouped() and records:
                 self._open_groups[kind] = writer.group_key(records[-1]) or ""
             self._dirty = True
             self._cond.notify_all()
+
+    def _waits(self, writer: Writer, record: dict) -> list[tuple[str, str]]:
+        return writer.waits_for(record) + writer.waits_in(self.ctx, record)
 
     # ------------------------------------------------------------------ crash recovery
 
@@ -565,7 +568,7 @@ class Loader:
             if held.kind in CALL_KINDS and held.record.get("contact_email") and \
                     missing == [("contacts", str(refs.get("contact")))]:
                 record = {**held.record, "refs": {k: v for k, v in refs.items() if k != "contact"}}
-                again.append((held.kind, held.source_key, record, BY_KIND[held.kind].waits_for(record)))
+                again.append((held.kind, held.source_key, record, self._waits(BY_KIND[held.kind], record)))
                 self._issues(held.kind, held.source_key, [{
                     "category": "caller_not_found", "severity": "warning", "field": "refs.contact",
                     "reason": "the caller's person record never came (removed, archived or not visible to the API "

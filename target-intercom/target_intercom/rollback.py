@@ -392,6 +392,9 @@ class _Rollback:
                 why = f"merged into the contact of {extra['merged_into']} (an existing contact, not created)"
             elif extra.get("alias_of"):
                 why = f"a second key of {extra['alias_of']}"
+            elif extra.get("translation_of"):
+                why = (f"the {extra.get('locale')} translation of {extra['translation_of']}: Intercom's API removes "
+                       "no single translation (it goes with its article or collection)")
             elif kind not in BY_KIND:
                 why = "the writers' bookkeeping, not an Intercom entity of its own"
             elif created_run is None:

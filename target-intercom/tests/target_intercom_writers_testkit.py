@@ -29,6 +29,7 @@ class Harness:
         self.directory.custom_object_types.update(object_types)
         self.settings = settings or {}
         self.run_id = ""
+        self.capabilities: t.Any = None  # the live check's result the next runs go by (None: all assumed to hold)
 
     @property
     def ws(self) -> t.Any:
@@ -36,7 +37,8 @@ class Harness:
 
     def context(self) -> WriteContext:
         self.run_id = self.ledger.start_run({"test": True})
-        return WriteContext(self.client, self.ledger, self.run_id, self.directory, dict(self.settings))
+        return WriteContext(self.client, self.ledger, self.run_id, self.directory, dict(self.settings),
+                            self.capabilities)
 
     def run(self, *batches: tuple[str, list[dict]], concurrency: int = 8) -> dict[str, dict[str, int]]:
         """Stage each (kind, records) batch and pump after each, as the sinks do; returns this run's counts.

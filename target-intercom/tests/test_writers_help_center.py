@@ -4,13 +4,15 @@ sandbox."""
 from __future__ import annotations
 
 import json
+import typing as t
 from pathlib import Path
 
 import pytest
 from target_intercom_testkit import intercom_sandbox
 from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
-from target_intercom.writers.help_center import CollectionWriter
+from target_intercom.capabilities import HOLDS, IGNORED, CheckResult, Verdict
+from target_intercom.writers.help_center import CollectionWriter, intercom_locale
 from target_intercom.writers.notes import ContactNoteWriter
 from target_intercom.writers.support import CannotDelete
 
@@ -149,3 +151,51 @@ def test_an_item_in_a_language_its_folder_lacks_goes_to_the_same_version_whateve
     article = harness.ws.articles[harness.id_of("articles", "knowledge-item:7:de")]
     assert article["parent_id"] == harness.id_of("collections", "knowledge-folder:5:en")
     assert harness.issues("duplicate_key") == []  # language versions share the key by design
+
+
+def test_intercom_locale_matches_a_topdesk_language_to_the_help_center() -> None:
+    locales = ("en", "nl", "pt-BR", "zh-CN", "zh-TW")
+    assert [intercom_locale(lang, locales) for lang in ("nl", "NL", "en-GB", "en_US", "pt", "zh", "fr", None)] == [
+        "nl", "nl", "en", "en", "pt-BR", None, None, None]  # zh: two locales could be meant
+
+
+def test_versions_in_the_help_centers_other_locales_are_translations_of_the_default_one(tmp_path: Path) -> None:
+    """Where the workspace holds translations: an item's Dutch and German versions go into its English article
+    (whatever arrives first), its French one (no such locale) and an item without an English version are articles
+    of their own; a folder's likewise. Written once; a later run keeps each version's form, whatever its check says."""
+    def version(n: int, lang: str, languages: tuple[str, ...], **extra: t.Any) -> dict:
+        return {"source_key": f"knowledge-item:{n}:{lang}", "alias_key": f"knowledge-item:{n}", "locale": lang,
+                "languages": list(languages), "title": f"Item {n} {lang}", "body": f"<p>{lang}</p>",
+                "state": "published", "refs": {"collection": "knowledge-folder:1", "author": None}, **extra}
+
+    folders = [{"source_key": f"knowledge-folder:1:{lang}", "alias_key": "knowledge-folder:1", "locale": lang,
+                "languages": ["en", "nl"], "name": f"Folder {lang}", "refs": {}} for lang in ("nl", "en")]
+    nine = ("en", "nl", "de", "fr")
+    with intercom_sandbox(help_center_locales=("en", "nl", "de")) as sb:
+        h = Harness(sb, tmp_path)
+        h.capabilities = CheckResult({}, "", "", [Verdict("article_translations", HOLDS)],
+                                     help_center_locales=["en", "nl", "de"])
+        batches = [("collections", folders), ("articles", [version(9, "nl", nine), version(10, "nl", ("nl",))]),
+                   ("articles", [version(9, lang, nine) for lang in ("de", "fr", "en")])]
+        h.run(*batches)
+        ws = h.ws
+        assert len(ws.collections) == 1 and len(ws.articles) == 3, (ws.collections, ws.articles)
+        collection = ws.collections[h.id_of("collections", "knowledge-folder:1:en")]
+        assert collection["translations"]["nl"]["name"] == "Folder nl"
+        article = ws.articles[h.id_of("articles", "knowledge-item:9:en")]
+        assert {loc: c["title"] for loc, c in article["translations"].items()} == {"nl": "Item 9 nl",
+                                                                                   "de": "Item 9 de"}
+        assert article["parent_id"] == collection["id"] and article["title"] == "Item 9 en"
+        assert h.id_of("articles", "knowledge-item:9:nl") == article["id"]
+        for own in ("knowledge-item:9:fr", "knowledge-item:10:nl"):
+            assert ws.articles[h.id_of("articles", own)].get("translations") is None, own
+        again = h.run(*batches)
+        assert again["articles"] == {"received": 5, "unchanged": 5}, again
+
+        h.capabilities = CheckResult({}, "", "", [Verdict("article_translations", IGNORED)])
+        changed = version(9, "nl", nine, title="Item 9 nl, changed")
+        counts = h.run(("articles", [changed, version(11, "en", ("en", "nl")), version(11, "nl", ("en", "nl"))]))
+        assert counts["articles"] == {"received": 3, "updated": 1, "created": 2}, counts
+        assert ws.articles[article["id"]]["translations"]["nl"]["title"] == "Item 9 nl, changed"
+        assert len(ws.articles) == 5  # the new item: one article per language (the workspace lacks translations)
+        h.close()

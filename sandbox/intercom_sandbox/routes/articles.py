@@ -3,7 +3,8 @@
 Article authors must be teammates (admins). There is no ``created_at`` input: knowledge dates cannot be kept.
 The help center has the workspace's locales (``--help-center-locales``, the default first): an article's own fields
 are its default-locale content, ``translated_content`` carries the others (the 2.16 ``article_translated_content``),
-shown on reads of a multilingual help center with its ``default_locale``.
+shown on reads of a multilingual help center with its ``default_locale``; a collection's likewise
+(``group_translated_content``: a name and a description per locale).
 """
 
 from __future__ import annotations
@@ -138,10 +139,12 @@ def _apply_article(ws: Workspace, article: dict[str, Any], body: dict[str, Any])
         article["parent_type"] = body.get("parent_type") or "collection"
 
 
-def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The article's translations after this request: each non-default locale of ``translated_content`` merged
-    into its earlier content. A locale the help center lacks is 400 naming it; where the workspace lacks
-    ``article_translations`` they are refused (400) or dropped. Checked whole before the caller changes anything."""
+def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any], *,
+                  group: bool = False) -> dict[str, dict[str, Any]]:
+    """The article's (``group``: the collection's) translations after this request: each non-default locale of
+    ``translated_content`` merged into its earlier content. A locale the help center lacks is 400 naming it; where
+    the workspace lacks ``article_translations`` (articles and collections alike) they are refused (400) or dropped.
+    Checked whole before the caller changes anything."""
     translated = body.get("translated_content")
     current: dict[str, dict[str, Any]] = dict(article.get("translations") or {})
     if translated is None:
@@ -162,6 +165,11 @@ def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any]) 
         return current
     stamp = now()
     for locale, content in requested.items():
+        if group:  # the 2.16 group_content: a name and a description
+            translation = dict(current.get(locale) or {"name": article["name"]})
+            _apply_collection(ws, translation, {k: content[k] for k in ("name", "description") if k in content})
+            current[locale] = translation
+            continue
         translation = dict(current.get(locale) or {"author_id": article["author_id"], "state": "draft",
                                                     "title": article.get("title", ""), "created_at": stamp})
         if content.get("author_id") not in (None, ""):
@@ -245,8 +253,8 @@ def delete_article(ctx: Ctx) -> dict[str, Any]:
 # --- collections and help centers -----------------------------------------------------------------------------
 
 
-def render_collection(collection: dict[str, Any]) -> dict[str, Any]:
-    return {
+def render_collection(collection: dict[str, Any], locales: tuple[str, ...] = ("en",)) -> dict[str, Any]:
+    body = {
         "id": collection["id"],
         "workspace_id": WORKSPACE_ID,
         "name": collection["name"],
@@ -259,6 +267,16 @@ def render_collection(collection: dict[str, Any]) -> dict[str, Any]:
         "parent_id": collection.get("parent_id"),
         "help_center_id": int(collection["help_center_id"]) if collection.get("help_center_id") else None,
     }
+    if len(locales) > 1:  # a multilingual help center shows every locale's content (2.16 collection schema)
+        translations = collection.get("translations") or {}
+        body["default_locale"] = locales[0]
+        body["translated_content"] = {
+            "type": "group_translated_content",
+            **{loc: {"type": "group_content", "name": content["name"], "description": content.get("description")
+                     or ""} for loc, content in [(locales[0], collection)] + [
+                         (loc, translations[loc]) for loc in locales[1:] if loc in translations]},
+        }
+    return body
 
 
 def _require_collection(ws: Workspace, collection_id: str) -> dict[str, Any]:
@@ -297,30 +315,38 @@ def create_collection(ctx: Ctx) -> dict[str, Any]:
         "help_center_id": str(help_center_id) if help_center_id is not None else next(iter(ws.help_centers)),
     }
     _apply_collection(ws, collection, body)
+    translations = _translations(ws, collection, body, group=True)
+    if translations:
+        collection["translations"] = translations
     ws.collections[collection["id"]] = collection
     ws.touch()
-    return render_collection(collection)
+    return render_collection(collection, ws.help_center_locales)
 
 
 @routes.get("/help_center/collections")
 def list_collections(ctx: Ctx) -> dict[str, Any]:
     collections = sorted(ctx.ws.collections.values(), key=lambda c: int(c["id"]))
-    return pagination.offset_list(ctx.query, collections, render_collection, 20)
+    locales = ctx.ws.help_center_locales
+    return pagination.offset_list(ctx.query, collections, lambda c: render_collection(c, locales), 20)
 
 
 @routes.get("/help_center/collections/{collection_id}")
 def get_collection(ctx: Ctx) -> dict[str, Any]:
-    return render_collection(_require_collection(ctx.ws, ctx.path["collection_id"]))
+    return render_collection(_require_collection(ctx.ws, ctx.path["collection_id"]), ctx.ws.help_center_locales)
 
 
 @routes.put("/help_center/collections/{collection_id}")
 def update_collection(ctx: Ctx) -> dict[str, Any]:
     ws = ctx.ws
     collection = _require_collection(ws, ctx.path["collection_id"])
-    _apply_collection(ws, collection, ctx.json())
+    body = ctx.json()
+    translations = _translations(ws, collection, body, group=True)
+    _apply_collection(ws, collection, body)
+    if translations:
+        collection["translations"] = translations
     collection["updated_at"] = now()
     ws.touch()
-    return render_collection(collection)
+    return render_collection(collection, ws.help_center_locales)
 
 
 @routes.delete("/help_center/collections/{collection_id}")

@@ -221,6 +221,30 @@ def test_article_translations(make_sandbox: SandboxFactory, mode: str | None) ->
     assert "'de'" in _refused(lacking, "translated_content.de")["message"]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_collection_translations(make_sandbox: SandboxFactory, mode: str | None) -> None:
+    sb = _start(make_sandbox, "article_translations", mode, help_center_locales=("en", "nl"))
+    body = {"name": "Printers", "description": "All printers",
+            "translated_content": {"type": "group_translated_content", "nl": {"name": "Printers (nl)"}}}
+    if mode == "refused":
+        _refused(sb.post("/help_center/collections", body), "translated_content.nl")
+        assert sb.ok("GET", "/help_center/collections")["total_count"] == 0
+        return
+    collection = sb.ok("POST", "/help_center/collections", body)
+    updated = sb.ok("PUT", f"/help_center/collections/{collection['id']}",
+                    {"translated_content": {"nl": {"description": "Alle printers"}}})
+    read = sb.ok("GET", f"/help_center/collections/{collection['id']}")
+    for answer in (collection, updated, read):
+        assert answer["default_locale"] == "en" and answer["translated_content"]["en"]["name"] == "Printers"
+        assert ("nl" in answer["translated_content"]) is (mode is None)
+    if mode is None:
+        assert read["translated_content"]["nl"] == {"type": "group_content", "name": "Printers (nl)",
+                                                    "description": "Alle printers"}
+    listed = sb.ok("GET", "/help_center/collections")["data"][0]
+    assert listed["translated_content"] == read["translated_content"]
+    assert _denied(sb) == ({} if mode is None else {"article_translations": 2})
+
+
 def test_a_single_locale_help_center_shows_no_translations(sandbox: Sandbox) -> None:
     assert sandbox.ok("GET", "/help_center/help_centers")["data"][0]["locales"] == ["en"]
     article = sandbox.ok("POST", "/articles", {"title": "Reset", "author_id": int(ADMIN_ID)})

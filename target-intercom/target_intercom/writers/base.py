@@ -46,6 +46,11 @@ class WriteContext:
         """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""
         return self.capabilities is not None and self.capabilities.lacks(capability)
 
+    def translation_locales(self) -> list[str]:
+        """The help center's locales (the default first) when the workspace holds knowledge translations; empty:
+        one article or collection per language (no live check, one locale, or the capability lacking)."""
+        return self.capabilities.translation_locales() if self.capabilities is not None else []
+
     def intercom_id(self, parents: dict[tuple[str, str], str], kind: str, key: str | None) -> str | None:
         """A parent's Intercom id: from the resolved parents, else the ledger (optional refs do not block)."""
         if not key:
@@ -77,6 +82,11 @@ class Writer:
     def group_key(self, record: dict) -> str | None:
         """Records with the same key are written one after another, in order (None: independent)."""
         return (record.get("refs") or {}).get(self.sequence_by) if self.sequence_by else None
+
+    def waits_in(self, ctx: WriteContext, record: dict) -> list[tuple[str, str]]:
+        """Parents the record waits for in this workspace, beyond ``waits_for`` (what the live check decides: an
+        article written as a translation waits for the article it translates)."""
+        return []
 
     def waits_for(self, record: dict) -> list[tuple[str, str]]:
         refs = record.get("refs") or {}

@@ -6,10 +6,18 @@ Neither has an external id in Intercom: creates go through a ledger intent, sett
 every article's original date is reported as lost (``timestamp_lost``). Article authors must be teammates: the
 operator's matched admin (``refs.author`` waits for it), else the fallback admin.
 
+Languages: where the live check found the help center multilingual and holding translations
+(``article_translations``), a version in another of its locales is written into the default-locale version's
+``translated_content`` (one ``PUT`` of that article or collection, which it waits for); otherwise, and for an item
+with no default-locale version, each language is an article (collection) of its own. An entity keeps the form it was
+first written in, whatever later checks say, so a delta run never writes a version twice.
+
 Requests: ``POST /help_center/collections`` / ``PUT /help_center/collections/{id}``; ``POST /articles`` /
-``PUT /articles/{id}``; rollback ``DELETE`` of each."""
+``PUT /articles/{id}``; rollback ``DELETE`` of each (a translation goes with its article or collection)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
@@ -30,6 +38,57 @@ def _collection_id(ctx: WriteContext, parents: dict, record: dict, ref: str | No
     return ctx.intercom_id(parents, "collections", ref)
 
 
+def intercom_locale(language: str | None, locales: Sequence[str]) -> str | None:
+    """The help center locale a TOPdesk language stands for: the same code, else the only locale of the same
+    language (``en-GB`` -> ``en``, ``pt`` -> ``pt-BR``)."""
+    if not language:
+        return None
+    wanted = str(language).replace("_", "-").lower()
+    exact = [loc for loc in locales if loc.lower() == wanted]
+    same = [loc for loc in locales if loc.lower().split("-")[0] == wanted.split("-")[0]]
+    return (exact or (same if len(same) == 1 else [None]))[0]
+
+
+def translation(ctx: WriteContext, record: dict, existing: Entity | None) -> tuple[str, str] | None:
+    """(source key of the version it translates, Intercom locale) when ``record`` is written as a translation;
+    None: as an article (collection) of its own. A written entity keeps its form; a new one is a translation when
+    the workspace holds translations, its language is one of the help center's other locales and the TOPdesk item
+    has a version in the default locale (``languages``, TOPdesk's ``availableTranslations``)."""
+    if existing is not None and existing.status == "written":
+        extra = existing.extra
+        return (str(extra["translation_of"]), str(extra["locale"])) if extra.get("translation_of") else None
+    locales = ctx.translation_locales()
+    locale = intercom_locale(record.get("locale"), locales)
+    if not record.get("alias_key") or locale is None or locale == locales[0]:
+        return None
+    default = next((str(lang) for lang in record.get("languages") or []
+                    if intercom_locale(str(lang), locales) == locales[0]), None)
+    return (f"{record['alias_key']}:{default}", locale) if default else None
+
+
+def _waits_as_translation(ctx: WriteContext, kind: str, record: dict) -> list[tuple[str, str]]:
+    if not record.get("locale") or not record.get("alias_key"):
+        return []
+    found = translation(ctx, record, ctx.ledger.lookup(kind, record["source_key"]))
+    return [(kind, found[0])] if found else []
+
+
+def _translate(ctx: WriteContext, kind: str, path: str, content: dict, parents: dict,
+               found: tuple[str, str], existing: Entity | None) -> Outcome:
+    """Write one version into its default-locale version's ``translated_content`` (``article_translated_content``
+    or ``group_translated_content``, by ``kind``)."""
+    host_key, locale = found
+    host = ctx.intercom_id(parents, kind, host_key)
+    if not host:
+        raise Skip(f"the {locale} version of {host_key}, which it translates, is not in Intercom")
+    schema = "article_translated_content" if kind == "articles" else "group_translated_content"
+    ctx.client.request("PUT", path.format(id=host), json={"translated_content": {"type": schema, locale: content}})
+    issues = [] if existing is not None or kind != "articles" else [timestamp_lost(
+        "created_at", "Intercom articles take no creation date: the translation is dated at migration time")]
+    # an update of the article: a rollback of this run alone cannot remove the translation (gone with the article)
+    return Outcome(host, UPDATED, extra={"translation_of": host_key, "locale": locale}, issues=issues)
+
+
 def _delete(ctx: WriteContext, path: str) -> None:
     try:
         ctx.client.request("DELETE", path)
@@ -48,7 +107,14 @@ class CollectionWriter(Writer):
         body["parent_id"] = _collection_id(ctx, parents, record, (record.get("refs") or {}).get("parent"))
         return body
 
+    def waits_in(self, ctx: WriteContext, record: dict) -> list[tuple[str, str]]:
+        return _waits_as_translation(ctx, self.kind, record)
+
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        found = translation(ctx, record, existing)
+        if found:
+            content = {"name": record["name"], "description": record.get("description") or ""}
+            return _translate(ctx, self.kind, "/help_center/collections/{id}", content, parents, found, existing)
         body = self._body(ctx, record, parents)
         extra = {"alias_key": record.get("alias_key")}
         if existing and existing.intercom_id and existing.status == "written":
@@ -100,8 +166,15 @@ class ArticleWriter(Writer):
             body["parent_type"] = "collection"
         return body
 
+    def waits_in(self, ctx: WriteContext, record: dict) -> list[tuple[str, str]]:
+        return _waits_as_translation(ctx, self.kind, record)
+
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         body = self._body(ctx, record, parents)
+        found = translation(ctx, record, existing)
+        if found:  # the article's place (its collection) is the default-locale version's
+            content = {k: v for k, v in body.items() if k not in ("parent_id", "parent_type")}
+            return _translate(ctx, self.kind, "/articles/{id}", content, parents, found, existing)
         if existing and existing.intercom_id and existing.status == "written":
             ctx.client.request("PUT", f"/articles/{existing.intercom_id}", json=body)
             return Outcome(existing.intercom_id, UPDATED)
