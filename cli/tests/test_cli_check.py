@@ -41,12 +41,15 @@ def test_check_intercom_reports_each_capability_and_keeps_the_result(tmp_path: P
         assert kept is not None and kept["verdicts"] == report["verdicts"]
 
 
-def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_path: Path) -> None:
-    """A workspace that drops placeholder e-mails, relationships on tickets, links between instances and dates, and
-    lists relationships without their reference: the load writes persons without the placeholder, links as text and
-    dates in the text; verify explains each difference; a delta writes nothing."""
+@pytest.mark.parametrize("flip", [False, True])
+def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_path: Path, flip: bool) -> None:
+    """A workspace that drops (or refuses: ``flip``) placeholder e-mails, relationships on tickets, links between
+    instances and dates, and lists relationships without their reference: the load writes persons without the
+    placeholder, links as text and dates in the text; verify explains each difference; a delta writes nothing."""
     deny = {"placeholder_emails": "ignored", "ticket_relationships": "ignored", "instance_links": "refused",
             "created_at": "ignored", "relationship_listing": "ignored"}
+    if flip:  # each capability the other way
+        deny = {name: "refused" if mode == "ignored" else "ignored" for name, mode in deny.items()}
     lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
     objects = with_fallbacks({"custom_object_types": list(load_map(catalog=False).ui_custom_objects())},
                              lacking)["custom_object_types"]  # as the admin creates them after provision lists them

@@ -160,12 +160,15 @@ def test_the_load_checks_once_and_writes_persons_without_e_mail_where_placeholde
     assert second["totals"]["created"] == 0
 
 
-def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(calls: t.Any, tmp_path: Path) -> None:
-    """Companies a rollback archived cannot come back in a workspace that refuses upserting them: the load after the
-    rollback stops before its first record, saying so (the first load did not need it)."""
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(
+        calls: t.Any, tmp_path: Path, mode: str) -> None:
+    """Companies a rollback archived cannot come back in a workspace that refuses upserting them (or answers and
+    leaves them archived): the load after the rollback stops before its first record, saying so (the first load did
+    not need it)."""
     from target_acceptance_kit import run_target, target_config
 
-    with intercom_sandbox(custom_objects=map_custom_objects(), deny={"archived_company_upsert": REFUSED}) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects(), deny={"archived_company_upsert": mode}) as sb:
         config = target_config(sb, tmp_path)
         assert run_target(calls.messages, config).report["totals"]["failed"] == 0
         ledger = Ledger(config["ledger_url"])
@@ -175,7 +178,8 @@ def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(
         requests_before = sb.stats()["requests_served"]
         with pytest.raises(Exception, match=r"archived_company_upsert") as raised:
             run_target(calls.messages, config)
-        assert "Company has been archived" in str(raised.value) and "rolled-back branches" in str(raised.value)
+        said = "Company has been archived" if mode == REFUSED else "the company stays archived"
+        assert said in str(raised.value) and "rolled-back branches" in str(raised.value)
         assert sb.stats()["requests_served"] - requests_before < 80  # the preflight's reads, nothing written
 
 
