@@ -20,6 +20,7 @@ from topdesk_sandbox.errors import ApiError, error_response, fault_response
 from topdesk_sandbox.listing import ResultCache
 from topdesk_sandbox.routes import assets, changes, general, incidents, knowledge, operations, reservations, supporting
 from topdesk_sandbox.store import Store
+from topdesk_sandbox.variants import check_variants
 
 #: Names accepted by ``--hidden-modules`` (see README): each hides the endpoints listed there.
 MODULES = frozenset(
@@ -63,8 +64,11 @@ class SandboxSettings:
     fault_seed: int | None = None
     #: fraction of requests handled whose answer is then lost (502/503/504 or a cut body): see sandbox_common.faults
     lost_answer_rate: float = 0.0
+    #: tenant variants to play (``variants.VARIANTS``), e.g. asset grids keyed ``unid``
+    variants: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        check_variants(self.variants)
         unknown = set(self.hidden_modules) - MODULES
         if unknown:
             raise ValueError(f"unknown module(s) {sorted(unknown)}; known: {sorted(MODULES)}")

@@ -42,6 +42,7 @@ def generate(scale: int, seed: int, out: Path) -> None:
 @click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Fraction of requests handled whose answer is lost: 502/503/504 or a cut body.")
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
+@click.option("--variant", "variants", multiple=True, help="A tenant variant to play (repeatable; see variants.py).")
 def serve(
     port: int,
     host: str,
@@ -56,6 +57,7 @@ def serve(
     latency_ms: float,
     lost_answer_rate: float,
     fault_seed: int | None,
+    variants: tuple[str, ...],
 ) -> None:
     """Serve a dataset over TOPdesk's REST API."""
     from topdesk_sandbox.app import SandboxSettings, create_app
@@ -74,6 +76,7 @@ def serve(
         latency_ms=latency_ms,
         lost_answer_rate=lost_answer_rate,
         fault_seed=fault_seed,
+        variants=frozenset(variants),
     )
     app = create_app(settings)
     click.echo(f"TOPdesk sandbox on http://{host}:{port}/tas/api (login {login})")

@@ -28,6 +28,10 @@ class Context:
     store: Store
     cache: ResultCache
 
+    def variant(self, name: str) -> bool:
+        """Whether the sandbox plays this tenant variant (``variants.VARIANTS``)."""
+        return name in self.settings.variants
+
     def hidden(self, module: str) -> bool:
         """Whether this operator may not see ``module`` (answers as if nothing matched)."""
         return module in self.settings.hidden_modules
