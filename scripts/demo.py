@@ -120,7 +120,8 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     delta = json.loads(latest(env, "*/reconciliation.json").read_text())
     tickets = delta["entities"].get("tickets", {})
     print(f"   delta run {delta['run_id']}: tickets received {tickets.get('received', 0)}, created "
-          f"{tickets.get('created', 0)}, updated {tickets.get('updated', 0)}")
+          f"{tickets.get('created', 0)}, updated {tickets.get('updated', 0)}, unchanged {tickets.get('unchanged', 0)}"
+          " (calls of the last run's final second are read again: TOPdesk keeps whole seconds)")
     print(f"   report: {rel(latest(env, '*/reconciliation.html'))}")
 
     step("9. Verify: counts per object, and a field-by-field sample read back from both APIs")

@@ -55,7 +55,7 @@ def test_plan_follows_the_ledger_and_writes_nothing(tmp_path: Path) -> None:
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps({"singer_state": state}))  # as `meltano state get` prints it
 
-        call = requests.get(f"{m.topdesk_url}/tas/api/incidents", params={"page_size": 1},
+        call = requests.get(f"{m.topdesk_url}/tas/api/incidents", params={"pageSize": 1},
                             auth=(TOPDESK_LOGIN, TOPDESK_PASSWORD), timeout=30).json()[0]
         m.topdesk_admin("PATCH", f"/incidents/{call['id']}", json={"briefDescription": "changed for the plan"})
         changed = _plan(m)

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from topdesk_sandbox.common import ctx, json
 from topdesk_sandbox.dates import format_asset, format_iso8601, format_topdesk, now_ms
 from topdesk_sandbox.records import archive, record_id
-from topdesk_sandbox.store import Resource, split_meta
+from topdesk_sandbox.store import Resource, loads, split_meta
 
 _MOD_FIELDS = ("modificationDate", "lastModificationDate")
 
@@ -32,10 +32,10 @@ def _stamp(old: object, ms: int) -> str:
 
 
 def _bump(record: dict, patch: dict) -> dict:
-    """Set the modification date to now unless the patch gives one."""
+    """Set the modification date to now, in whole seconds as TOPdesk stores them, unless the patch gives one."""
     if any(f in patch for f in _MOD_FIELDS):
         return record
-    ms = now_ms()
+    ms = now_ms() // 1000 * 1000
     fields = [f for f in _MOD_FIELDS if f in record] or ["modificationDate"]
     out = dict(record)
     for name in fields:
@@ -47,7 +47,7 @@ def _bump(record: dict, patch: dict) -> dict:
 
 async def _body(request: Request) -> dict | None:
     try:
-        data = orjson.loads(await request.body() or b"{}")
+        data = loads(await request.body() or b"{}")
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None

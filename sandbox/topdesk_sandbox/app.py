@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox_common.faults import FaultInjectionMiddleware
-from topdesk_sandbox import admin
+from topdesk_sandbox import admin, requestlog
 from topdesk_sandbox.auth import BasicAuthMiddleware
 from topdesk_sandbox.common import Context
 from topdesk_sandbox.errors import ApiError, error_response, fault_response
@@ -66,6 +66,9 @@ class SandboxSettings:
     lost_answer_rate: float = 0.0
     #: tenant variants to play (``variants.VARIANTS``), e.g. asset grids keyed ``unid``
     variants: frozenset[str] = frozenset()
+    #: refuse (400) a request the descriptions do not document, as TOPdesk does (``documented.py``); every request is
+    #: recorded with its violations either way (``GET /__sandbox/requests``)
+    strict: bool = True
 
     def __post_init__(self) -> None:
         check_variants(self.variants)
@@ -93,6 +96,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlette:
     """Build the ASGI app; ``store`` lets tests hand in a dataset built in code."""
     routes = [
+        *requestlog.routes,
         *admin.routes,
         *general.routes,
         *incidents.routes,
@@ -103,6 +107,7 @@ def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlet
         *knowledge.routes,
         *reservations.routes,
     ]
+    request_log = requestlog.RequestLog()
     middleware = [
         Middleware(
             FaultInjectionMiddleware,
@@ -113,6 +118,7 @@ def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlet
             lost_answer_rate=settings.lost_answer_rate,
         ),
         Middleware(BasicAuthMiddleware, login=settings.login, password=settings.password),
+        Middleware(requestlog.DocumentedRequestsMiddleware, log=request_log, strict=settings.strict),
     ]
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={ApiError: _api_error})
     if store is None:
@@ -121,4 +127,5 @@ def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlet
         gc.collect()
         gc.freeze()
     app.state.ctx = Context(settings=settings, store=store, cache=ResultCache())
+    app.state.request_log = request_log
     return app

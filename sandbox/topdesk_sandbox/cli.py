@@ -43,6 +43,8 @@ def generate(scale: int, seed: int, out: Path) -> None:
               help="Fraction of requests handled whose answer is lost: 502/503/504 or a cut body.")
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 @click.option("--variant", "variants", multiple=True, help="A tenant variant to play (repeatable; see variants.py).")
+@click.option("--strict/--lenient", default=True, show_default=True,
+              help="Refuse (400) requests the TOPdesk descriptions do not document, as TOPdesk does (documented.py).")
 def serve(
     port: int,
     host: str,
@@ -58,6 +60,7 @@ def serve(
     lost_answer_rate: float,
     fault_seed: int | None,
     variants: tuple[str, ...],
+    strict: bool,
 ) -> None:
     """Serve a dataset over TOPdesk's REST API."""
     from topdesk_sandbox.app import SandboxSettings, create_app
@@ -77,6 +80,7 @@ def serve(
         lost_answer_rate=lost_answer_rate,
         fault_seed=fault_seed,
         variants=frozenset(variants),
+        strict=strict,
     )
     app = create_app(settings)
     click.echo(f"TOPdesk sandbox on http://{host}:{port}/tas/api (login {login})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as stdlib_json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,9 +55,18 @@ def params(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
+def dumps(data: object) -> bytes:
+    """JSON bytes: orjson, or the standard library for what orjson refuses although the dataset holds it as valid
+    JSON (a lone surrogate, an integer beyond 64 bits: see ``store.loads``); ``\\u`` escapes keep it valid UTF-8."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:  # orjson.JSONEncodeError
+        return stdlib_json.dumps(data, separators=(",", ":")).encode("ascii")
+
+
 def json(data: object, status: int = 200, *, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response serialised with orjson."""
-    return Response(orjson.dumps(data), status_code=status, media_type=media_type, headers=headers)
+    """A JSON response (``dumps``)."""
+    return Response(dumps(data), status_code=status, media_type=media_type, headers=headers)
 
 
 def no_content() -> Response:

@@ -1,19 +1,49 @@
-"""The OData-like ``$filter`` of the assets API: ``eq ne gt lt ge le in``, ``isEmpty``/``isNotEmpty``, ``and``/``or``,
-parentheses; dates (``'2017-05-26T18:30'``) are read as UTC instants."""
+"""The OData-like ``$filter`` of the assets API, as strict as its description (assets 1.91.1, older versions in
+the ``assets-old-filters`` variant): ``eq ne gt lt ge le in contains``, ``isEmpty``/``isNotEmpty``, ``and``/``or``,
+parentheses. A field the operation does not filter on, an operator its kind does not take, or a date in a format
+the description does not list is a ``ODataError`` (the route answers 400). Dates are read as UTC instants.
+
+Per kind of field (``Dialect.kind_of``), from the parameter's description:
+- dates: ``gt lt ge le eq ne`` (before API 1.81.2 only ``gt``/``lt``), ``isEmpty``/``isNotEmpty``; the formats yyyy,
+  yyyy-MM, yyyy-MM-dd, yyyy-MM-dd'T'HH:mm, ...:ss, ...:ss.SSS (missing parts are 0 / January / the 1st);
+- ``templateId`` and dropdowns: ``eq in ne``; ``id`` and ``archiveReason``: ``eq in``;
+- text, number, checkbox and ``name``: comparisons, ``in``, ``contains``, ``isEmpty``/``isNotEmpty``.
+``or`` and parentheses came with API 1.80.0 (``and`` only before).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-
-from topdesk_sandbox.dates import looks_like_datetime, parse_instant
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 Predicate = Callable[[dict], bool]
-_TOKEN = re.compile(r"\s*(\(|\)|,|'(?:[^']|'')*'|[A-Za-z0-9_@.\-:]+)")
+_TOKEN = re.compile(r"\s*(\(|\)|\[|\]|,|'(?:[^']|'')*'|[A-Za-z0-9_@.\-:]+)")
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{3}))?)?)?)?)?$")
+DATE, TEMPLATE, IDENTITY, DROPDOWN, VALUE = "date", "template", "identity", "dropdown", "value"
+_OPS: dict[str, frozenset[str]] = {
+    DATE: frozenset({"gt", "lt", "ge", "le", "eq", "ne", "isempty", "isnotempty"}),
+    TEMPLATE: frozenset({"eq", "in", "ne"}),
+    DROPDOWN: frozenset({"eq", "in", "ne", "isempty", "isnotempty"}),
+    IDENTITY: frozenset({"eq", "in"}),
+    VALUE: frozenset({"eq", "ne", "gt", "lt", "ge", "le", "in", "contains", "isempty", "isnotempty"}),
+}
+#: Dates before API 1.81.2: "Filtering based on date fields with greater-than, or less-than operator".
+_OLD_DATE_OPS = frozenset({"gt", "lt", "isempty", "isnotempty"})
 
 
 class ODataError(ValueError):
-    """Malformed ``$filter``."""
+    """A ``$filter`` the API refuses."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one tenant's ``$filter`` accepts: ``kind_of(field)`` is a kind above or None (not filterable);
+    ``old`` is the API before 1.80 (``and`` only, dates ``gt``/``lt`` only)."""
+
+    kind_of: Callable[[str], str | None]
+    old: bool = False
 
 
 def _tokens(text: str) -> list[str]:
@@ -44,18 +74,21 @@ def _literal(token: str) -> object:
         raise ODataError(f"unexpected value {token!r}") from exc
 
 
-def _instant(value: object) -> int | None:
-    if not isinstance(value, str) or not looks_like_datetime(value):
+def date_instant(value: object) -> int | None:
+    """Milliseconds since the epoch of a date in one of the documented formats (UTC), else None."""
+    m = _DATE.match(value) if isinstance(value, str) else None
+    if m is None:
         return None
-    text = value + ":00" if len(value) == 16 else value
-    return parse_instant(text)
+    year, month, day, hour, minute, second, milli = (int(g) if g else None for g in m.groups())
+    try:
+        moment = datetime(year, month or 1, day or 1, hour or 0, minute or 0, second or 0, tzinfo=UTC)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    return int(moment.timestamp()) * 1000 + (milli or 0)
 
 
 def _cmp(actual: object, op: str, expected: object) -> bool:
-    left, right = _instant(actual), _instant(expected)
-    if left is not None and right is not None:
-        actual, expected = left, right
-    elif isinstance(actual, int | float) and not isinstance(actual, bool) and isinstance(expected, float):
+    if isinstance(actual, int | float) and not isinstance(actual, bool) and isinstance(expected, float):
         actual = float(actual)
     elif isinstance(actual, str) and isinstance(expected, str):
         actual, expected = actual.lower(), expected.lower()
@@ -67,12 +100,18 @@ def _cmp(actual: object, op: str, expected: object) -> bool:
             "ge": lambda: actual >= expected,  # type: ignore[operator]
             "lt": lambda: actual < expected,  # type: ignore[operator]
             "le": lambda: actual <= expected,  # type: ignore[operator]
+            "contains": lambda: isinstance(actual, str) and str(expected) in actual,
         }[op]()
     except TypeError:
         return False
 
 
-def compile_filter(text: str, resolve: Callable[[dict, str], object]) -> Predicate:
+def _stored_instant(value: object) -> int | None:
+    """A stored asset date (``2025-08-19T13:49:58.187``) as milliseconds."""
+    return date_instant(value[:23]) if isinstance(value, str) else None
+
+
+def compile_filter(text: str, resolve: Callable[[dict, str], object], dialect: Dialect) -> Predicate:
     """Compile ``$filter``; ``resolve(record, field)`` reads a field (so ``templateId`` can map to ``type_id``)."""
     tokens = _tokens(text)
     pos = 0
@@ -90,6 +129,8 @@ def compile_filter(text: str, resolve: Callable[[dict, str], object]) -> Predica
     def expr() -> Predicate:
         left = term()
         while peek().lower() == "or":
+            if dialect.old:
+                raise ODataError("filters can only be combined with 'and'")
             take()
             right = term()
             left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
@@ -105,29 +146,41 @@ def compile_filter(text: str, resolve: Callable[[dict, str], object]) -> Predica
 
     def factor() -> Predicate:
         if peek() == "(":
+            if dialect.old:
+                raise ODataError("filter expressions cannot be grouped by parentheses")
             take()
             inner = expr()
             if take() != ")":
                 raise ODataError("missing ')' in $filter")
             return inner
         field = take()
+        kind = dialect.kind_of(field)
+        if kind is None:
+            raise ODataError(f"assets cannot be filtered on {field!r}")
         op = take().lower()
+        allowed = _OLD_DATE_OPS if kind == DATE and dialect.old else _OPS[kind]
+        if op not in allowed:
+            raise ODataError(f"operator {op!r} is not supported on {field!r}")
         if op in ("isempty", "isnotempty"):  # "missing values and empty strings are considered empty" (spec)
             empty = op == "isempty"
             return lambda r: (resolve(r, field) in (None, "")) == empty
         if op == "in":
-            if take() != "(":
+            opening = take()
+            if opening not in ("(", "["):
                 raise ODataError("'in' needs a list")
             values = [_literal(take())]
             while peek() == ",":
                 take()
                 values.append(_literal(take()))
-            if take() != ")":
-                raise ODataError("missing ')' after 'in' list")
+            if take() != {"(": ")", "[": "]"}[opening]:
+                raise ODataError("the list after 'in' is not closed")
             return lambda r: any(_cmp(resolve(r, field), "eq", v) for v in values)
-        if op not in ("eq", "ne", "gt", "ge", "lt", "le"):
-            raise ODataError(f"unsupported operator {op!r}")
         value = _literal(take())
+        if kind == DATE:
+            bound = date_instant(value)
+            if bound is None:
+                raise ODataError(f"{value!r} is not a date in a supported format (yyyy[-MM[-dd['T'HH:mm[:ss[.SSS]]]]])")
+            return lambda r: _cmp(_stored_instant(resolve(r, field)), op, bound)
         return lambda r: _cmp(resolve(r, field), op, value)
 
     predicate = expr()

@@ -90,10 +90,20 @@ def parse_instant(value: str | datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def whole_second(moment: datetime) -> datetime:
+    """``moment`` in UTC without its fraction of a second (TOPdesk stores whole seconds)."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
 def fiql_datetime(moment: datetime) -> str:
-    """A FIQL date-time literal: UTC, milliseconds, ``Z`` (a date without a time is rejected by TOPdesk)."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """A FIQL date-time literal in whole seconds, UTC: ``yyyy-MM-ddTHH:mm:ssZ``.
+
+    The format TOPdesk documents (incident 4.2.6 ``dateFormat``: ``2020-10-01T14:10:00Z``; change ``changeCalendar``
+    examples ``2017-01-01T00:00:00Z``) and the one public clients send (Upper-Grand-District-School-Board/
+    UGDSB.PS.Topdesk ``ToString("yyyy-MM-ddTHH:mm:ssZ")``; a date without a time is rejected). The fraction is cut
+    (rounded down): every bound of a range is cut alike, so adjacent windows still meet exactly.
+    """
+    return whole_second(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_schema(name: str) -> dict:
@@ -345,7 +355,7 @@ class TopdeskStream(RESTStream):
     # --- incremental helpers ------------------------------------------------------------------------------
 
     def has_bookmark(self, context: Context | None) -> bool:
-        """Whether this run resumes from a saved bookmark (then the lower bound is exclusive: ``gt``)."""
+        """Whether this run resumes from a saved bookmark."""
         state = self.get_context_state(context)
         return bool(state.get("replication_key_value"))
 
@@ -355,10 +365,11 @@ class TopdeskStream(RESTStream):
         return not self.has_bookmark(context) and self.get_starting_timestamp(context) is None
 
     def start_bound(self, context: Context | None) -> tuple[datetime, bool]:
-        """(lower bound, inclusive?): the bookmark exclusively, else ``start_date`` inclusively.
+        """(lower bound, inclusive?): the bookmark's second, else ``start_date``; always inclusive (``ge``).
 
-        The SDK re-sends rows equal to the bookmark when filtering with ``>=``; TOPdesk dates have milliseconds, so
-        ``gt`` after a bookmark makes a delta run emit only what really changed.
+        TOPdesk stores whole seconds, so a record changed in the second of the last record read, after that read,
+        carries the bookmark's own value: ``gt`` would skip it for ever. Reading from the bookmark's second
+        inclusively re-emits the few records of that second (the target upserts: idempotent) and loses nothing.
         """
         start = self.get_starting_timestamp(context)
         if start is None:
@@ -367,8 +378,8 @@ class TopdeskStream(RESTStream):
         if self.has_bookmark(context):
             bookmark = parse_instant(str(self.get_context_state(context)["replication_key_value"]))
             if bookmark >= start:
-                return bookmark, False
-        return start, True
+                return whole_second(bookmark), True
+        return whole_second(start), True
 
 
 class ReferencedDetailStream(TopdeskStream):
@@ -454,9 +465,14 @@ class WindowedTopdeskStream(TopdeskStream):
         return self.fetch_page(self.page_params(self.window_filter(window), offset, ids_only=ids_only), context)
 
     def signpost(self, context: Context | None) -> datetime:
-        """The upper bound of this sync (its start): rows changed while it runs belong to the next one."""
+        """The upper bound of this sync (its start, rounded up to a whole second: FIQL bounds are whole seconds, and
+        a record changed in the second the sync started is read now, not left for the next sync); rows changed
+        later while it runs belong to the next one."""
         value = self.get_replication_key_signpost(context)
-        return value if isinstance(value, datetime) else datetime.now(UTC)
+        moment = value if isinstance(value, datetime) else datetime.now(UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        whole = whole_second(moment)
+        return whole if whole == moment else whole + timedelta(seconds=1)
 
     def sort_key(self, record: dict) -> tuple:
         value = record.get(self.replication_key)
@@ -535,13 +551,22 @@ class WindowedTopdeskStream(TopdeskStream):
         until then, and an older one breaks ``is_sorted``. (A null date would be skipped by the SDK anyway, with
         a vague warning; a missing key would crash it.) The SDK calls this for each record before it asks the
         generator for the next one, so the flag set while ``read_outside`` yields is exact.
+
+        A record below the bookmark leaves it alone too: the read starts at the bookmark's whole second, and a
+        bookmark saved with a fraction (older state) would otherwise make the SDK's sort check fail on a record of
+        that same second.
         """
-        if not self._reading_outside:
-            super()._increment_stream_state(latest_record, context=context)
+        if self._reading_outside:
+            return
+        value = latest_record.get(self.replication_key)
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if isinstance(value, str) and isinstance(bookmark, str) and value < bookmark:
+            return
+        super()._increment_stream_state(latest_record, context=context)
 
 
 class FiqlIncrementalStream(TopdeskStream):
-    """A small incremental list filtered server-side with FIQL ``<key>=ge|gt=<bookmark>`` (unsorted by the API).
+    """A small incremental list filtered server-side with FIQL ``<key>=ge=<bookmark second>`` (unsorted by the API).
 
     The SDK keeps unsorted progress as markers and promotes them (capped at the sync start) when the stream ends.
     Supporting-files lists return archived records only when a ``query`` is sent, so one is always sent.

@@ -71,7 +71,7 @@ def offset_pages(fetch: Callable[[int], Page], page_size: int) -> Iterator[Page]
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open range of the replication key; the first window after a bookmark excludes its start."""
+    """A half-open range of the replication key (``start_inclusive`` False only for a caller that asks for it)."""
 
     start: datetime
     end: datetime
@@ -83,7 +83,7 @@ class Window:
 
     def halves(self) -> tuple[Window, Window]:
         mid = self.start + (self.end - self.start) / 2
-        mid = mid.replace(microsecond=(mid.microsecond // 1000) * 1000)
+        mid = mid.replace(microsecond=0)  # FIQL bounds are whole seconds
         return replace(self, end=mid), Window(mid, self.end, True)
 
 

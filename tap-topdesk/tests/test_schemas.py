@@ -96,8 +96,8 @@ def operator_group_members(ds: Any, resource: str) -> Iterator[Record]:
 
 
 def changes_list_all(ds: Any, resource: str) -> Iterator[Record]:
-    """``/operatorChanges?fields=all``: the detail shape plus the list item's ``modificationDate`` (rendered by
-    the sandbox server's own projection)."""
+    """``/operatorChanges?fields=all``: the detail shape as stored (rendered by the sandbox server's own
+    projection)."""
     from topdesk_sandbox.routes.changes import change_list_item
 
     for r in ds.records[resource]:

@@ -1,5 +1,6 @@
-"""Full sync = the sandbox's record counts; a delta sync from the saved state emits nothing; after changing 5
-calls and adding 3 persons, the next sync emits exactly those 8 (plus the changed calls' children)."""
+"""Full sync = the sandbox's record counts; a delta sync from the saved state emits only the records of each bookmark's
+own second (read again inclusively: TOPdesk stores whole seconds, so a change in that second must not be lost); after
+changing 5 calls and adding 3 persons, the next sync emits those 8 besides (plus the changed calls' children)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from tap_topdesk_testkit import SAME_COUNT, admin, config, start_sandbox, sync
+from tap_topdesk_testkit import SAME_COUNT, Run, admin, config, start_sandbox, sync
 
 #: Streams whose records carry no change marker: read in full, emitted only when their content changed.
 SNAPSHOTS = {"departments", "budget_holders", "suppliers", "asset_templates", "asset_links"}
 #: Children re-read for every call that changed.
 INCIDENT_CHILDREN = {"incident_progress_trail", "incident_attachments", "incident_emails"}
+#: Other children, re-read for each parent record emitted.
+CHILDREN = {"operator_group_members", "change_progress_trail", "operational_series"}
 
 
 
@@ -78,28 +81,50 @@ def test_full_sync_emits_every_record(runs: dict, dataset: dict) -> None:
     print(f"full sync: {sum(counts.values())} records in {runs['elapsed']:.1f}s = {rate:.0f} records/s")
 
 
-def test_second_sync_emits_nothing(runs: dict) -> None:
+def at_bookmarks(run: Run, state: dict) -> dict[str, set[str]]:
+    """Per incremental stream, the ids ``run`` emitted; asserts each carries that stream's bookmark value."""
+    emitted = {}
+    for stream, bookmark in state["bookmarks"].items():
+        key, value = bookmark.get("replication_key"), bookmark.get("replication_key_value")
+        records = run.records(stream)
+        if key and records:
+            assert {r[key] for r in records} == {value}, stream
+            emitted[stream] = {r["id"] for r in records}
+    return emitted
+
+
+def test_second_sync_emits_only_the_bookmarks_second(runs: dict) -> None:
     assert {s for s, n in runs["full"].counts.items() if n} >= SNAPSHOTS
-    assert sum(runs["second"].counts.values()) == 0
+    second = runs["second"]
+    emitted = at_bookmarks(second, runs["full"].state)
+    assert sum(len(ids) for ids in emitted.values()) <= 5 * len(emitted)  # a few records, not the tables
+    children = {s for s, n in second.counts.items() if n} - set(emitted)
+    assert children <= INCIDENT_CHILDREN | CHILDREN, children
+    for child in INCIDENT_CHILDREN:
+        assert {r["incident_id"] for r in second.records(child)} <= emitted.get("incidents", set())
 
 
-def test_third_sync_emits_exactly_the_changes(runs: dict, dataset: dict) -> None:
+def test_third_sync_emits_the_changes(runs: dict, dataset: dict) -> None:
     third = runs["third"]
-    assert sorted(r["id"] for r in third.records("incidents")) == sorted(runs["changed_calls"])
-    assert sorted(r["id"] for r in third.records("persons")) == sorted(runs["new_persons"])
+    again = at_bookmarks(runs["second"], runs["second"].state)  # the second's bookmark second, read once more
+    calls = {r["id"] for r in third.records("incidents")}
+    assert calls - again.get("incidents", set()) == set(runs["changed_calls"])
+    persons = {r["id"] for r in third.records("persons")}
+    assert persons - again.get("persons", set()) == set(runs["new_persons"])
     changed = set(runs["changed_calls"])
     for child in INCIDENT_CHILDREN:
-        assert {r["incident_id"] for r in third.records(child)} <= changed
-    expected_trail = sum(1 for r in dataset["incident_progresstrail"] if r["_incidentId"] in changed)
+        assert {r["incident_id"] for r in third.records(child)} <= calls
+    expected_trail = sum(1 for r in dataset["incident_progresstrail"] if r["_incidentId"] in calls)
     assert len(third.records("incident_progress_trail")) == expected_trail
-    others = {s for s, n in third.counts.items() if n} - INCIDENT_CHILDREN - {"incidents", "persons"}
-    assert not others
+    assert changed <= calls
+    others = {s for s, n in third.counts.items() if n} - INCIDENT_CHILDREN - CHILDREN - {"incidents", "persons"}
+    assert others <= set(again), others
 
 
 def test_state_has_bookmarks_per_stream(runs: dict) -> None:
     bookmarks = runs["full"].state["bookmarks"]
     assert bookmarks["incidents"]["replication_key"] == "modificationDate"
-    assert bookmarks["changes"]["replication_key"] == "modificationDate"
+    assert bookmarks["changes"]["replication_key"] == "lastModificationDate"
     assert bookmarks["change_activities"]["replication_key"] == "lastModificationDate"
     # child streams keep no per-call partitions (they are re-read whenever their call changes)
     assert "partitions" not in bookmarks.get("incident_progress_trail", {})

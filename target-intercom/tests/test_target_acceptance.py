@@ -193,7 +193,11 @@ def test_five_changed_calls_update_exactly_those_tickets(source: Source, loaded:
         tap_kit().admin(source.url, "PATCH", f"incidents/{call['id']}",
                       json={"briefDescription": f"{call.get('briefDescription') or ''} (edited)"})
     delta = tap_kit().sync(tap_kit().config(source.url), state=source.state, streams=STREAMS)
-    assert {r["id"] for r in delta.records("incidents")} == {c["id"] for c in changed}
+    # the changed calls, and those of the bookmark's second read again (TOPdesk keeps whole seconds), found unchanged
+    second = str(source.state["bookmarks"]["incidents"]["replication_key_value"])[:19]
+    again = {r["id"] for r in delta.records("incidents")} - {c["id"] for c in changed}
+    assert all(str(r["modificationDate"])[:19] == second for r in incidents if r["id"] in again)
+    assert {c["id"] for c in changed} <= {r["id"] for r in delta.records("incidents")}
     run = run_target(delta.messages, loaded.config)
     measured("delta", run, loaded.sb.stats())
     entities, totals = run.report["entities"], run.report["totals"]

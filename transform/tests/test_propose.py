@@ -83,7 +83,11 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     streams = [e["stream"] for e in json.loads(catalog.read_text())["streams"]]
     asset_streams = {s for s in streams if s.startswith("assets_")}
     assert {"assets_key_card", "assets_vehicle"} <= asset_streams
-    assert {s for s in asset_streams if is_freely_definable(s)} == {"assets_key_card", "assets_vehicle"}
+    # (stock and bulk-item templates are user-defined templates too: their own custom object types as well)
+    stock_and_bulk = {"assets_stock_room", "assets_toner_cartridge", "assets_network_cable"}
+    assert stock_and_bulk <= asset_streams
+    freely = {s for s in asset_streams if is_freely_definable(s)}
+    assert freely == {"assets_key_card", "assets_vehicle"} | stock_and_bulk
     types = {o["name"]: o for o in doc["custom_object_types"]}
     for stream, name in (("assets_key_card", "Key card"), ("assets_vehicle", "Vehicle")):
         assert f"freely definable asset type {name!r} (stream {stream})" in text

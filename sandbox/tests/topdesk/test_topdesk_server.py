@@ -413,11 +413,14 @@ def test_knowledge_items(api: Api) -> None:
     r = api.get(KB + "/knowledgeItems?page_size=1")
     assert r.status_code == 206 and "start=1" in r.json()["next"]
     assert api.get(KB + "/knowledgeItems?page_size=1001").status_code == 400
-    archived = api.get(KB + "/knowledgeItems?query=archived==true").json()["item"]
+    archived = api.get(KB + "/knowledgeItems?language=nl&query=archived==true").json()["item"]
     assert [i["number"] for i in archived] == ["KI 0003"]
+    # without `language`: the default language's items only (KI 0003 has Dutch content only)
+    assert {i["number"] for i in api.get(KB + "/knowledgeItems").json()["item"]} == {"KI 0001", "KI 0002"}
     single = api.get(KB + "/knowledgeItems/" + quote("KI 0001") + "?language=en").json()
     assert single["translation"]["content"]["content"].startswith("<h1>Set up VPN")
-    assert len(api.get(KB + "/folders").json()["item"]) == 2
+    assert len(api.get(KB + "/folders?language=nl").json()["item"]) == 2
+    assert api.get(KB + "/folders").json()["item"] == []  # both have Dutch content only; the default is English
 
 
 def test_reservations_seek(api: Api) -> None:

@@ -250,6 +250,7 @@ def cases() -> list[Case]:
         Case(s, "/tas/api/locations"),
         Case(s, f"/tas/api/locations/id/{loc}"),
         Case(s, "/tas/api/departments"),
+        Case(s, "/tas/api/languages"),
         Case(s, "/tas/api/budgetholders"),
         Case(s, "/tas/api/suppliers"),
         Case(s, f"/tas/api/suppliers/{sup}"),
@@ -283,7 +284,7 @@ def cases() -> list[Case]:
         Case(k, f"/services/knowledge-base-v1/knowledgeItems/{ki}", note=NOT_RECOVERED),
         Case(k, "/services/knowledge-base-v1/knowledgeItems/KI%209999", 404, note=NOT_RECOVERED),
         Case(k, "/services/knowledge-base-v1/folders", note=NOT_RECOVERED),
-        Case(k, f"/services/knowledge-base-v1/folders/{folder}", note=NOT_RECOVERED),
+        Case(k, f"/services/knowledge-base-v1/folders/{folder}?language=nl", note=NOT_RECOVERED),  # Dutch only
         Case(k, "/services/knowledge-base-v1/knowledgeItemStatuses", note=NOT_RECOVERED),
         Case(r, "/tas/api/reservations?$top=3", 206),
         Case(r, "/tas/api/reservations"),

@@ -40,8 +40,10 @@ class Api:
 
 @contextmanager
 def running(store: Store | None = None, **settings: object) -> Iterator[Api]:
-    """A real server on a free port for the given settings (default: the hand-written dataset)."""
+    """A real server on a free port for the given settings (default: the hand-written dataset, lenient: these tests
+    hold each route's own behaviour; the request gate is tested with ``strict=True``)."""
     settings.setdefault("data_dir", SMALL if store is None else None)
+    settings.setdefault("strict", False)
     app = create_app(SandboxSettings(**settings), store=store)  # type: ignore[arg-type]
     with ServerThread(app) as server:
         yield Api(server.url)

@@ -1,12 +1,16 @@
 """Asset management (`/tas/api/assetmgmt`): templates (asset types, incl. configuration-item templates and freely
 definable types), one card type per template with its field definitions, assets as grid rows carrying every
-field of their template, and parent-child links (a forest, plus exactly one planted A->B->C->A cycle)."""
+field of their template, and parent-child links (a forest, plus exactly one planted A->B->C->A cycle).
+
+Stock and bulk-item templates (``_resourceCategory`` stock / bulkItem) and their items come last, drawn from a
+generator of their own, so every other record of a seed stays as it was before they existed; the API lists them
+only when asked for their category (``resourceCategory``, default ``asset``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .common import ANCHOR, DAY, HISTORY_DAYS, Context, asset_date
+from .common import ANCHOR, DAY, HISTORY_DAYS, Context, Rng, asset_date
 
 S, N, D, B = "STRING", "NUMBER", "DATE", "BOOLEAN"
 MAKES = {
@@ -147,6 +151,24 @@ LINK_RULES = (
     ("Licence", "Software"),
     ("Key card", "Vehicle"),
 )
+#: Stock and bulk-item templates: name -> (resource category, icon, weight, person-assigned, fields).
+CATEGORY_TEMPLATES: dict[str, tuple[str, str, int, bool, tuple[tuple[str, str, str], ...]]] = {
+    "Stock room": ("stock", "stock", 1, False, (("stock-code", "Stock code", S), ("manager", "Stock manager", S))),
+    "Toner cartridge": (
+        "bulkItem",
+        "toner",
+        3,
+        False,
+        (("colour", "Colour", S), ("printer-model", "Printer model", S), ("unit-price", "Unit price", N)),
+    ),
+    "Network cable": (
+        "bulkItem",
+        "cable",
+        3,
+        False,
+        (("length-m", "Length (m)", N), ("cable-category", "Category", S)),
+    ),
+}
 CI_TEMPLATES = ("Server (CI)", "Application (CI)", "Business service (CI)", "Computer", "Printer")
 ASSET_START_MS = (ANCHOR - (HISTORY_DAYS + 600) * DAY) * 1000
 
@@ -226,6 +248,42 @@ def build(ctx: Context) -> None:
     ctx.ci_assets = [a for t in CI_TEMPLATES for a in by_tpl[t] if not a["archived"]]
     ctx.asset_tpl = tpl_ids
     ctx.assets_by_tpl = by_tpl
+    _stock_and_bulk_items(ctx, counters)
+
+
+def _stock_and_bulk_items(ctx: Context, counters: dict[str, int]) -> None:
+    """Templates of the other resource categories, with their card types and items, from a generator seeded by the
+    main one's state (which it leaves untouched)."""
+    rng = Rng(repr(ctx.rng.getstate()))
+    per_weight = max(1, ctx.plan.assets // 120)
+    items: list[dict[str, Any]] = []
+    for name, (category, icon, weight, _person, fields) in CATEGORY_TEMPLATES.items():
+        tid = rng.upper_uuid()
+        ctx.records["asset_templates"].append(
+            {
+                "archived": False,
+                "functionalities": [],
+                "icon": icon,
+                "id": tid,
+                "inheritance": {"location": True, "person": False},
+                "properties": {},
+                "text": name,
+                "_resourceCategory": category,
+            }
+        )
+        ctx.records["asset_cardtypes"].append(
+            {
+                "displayName": name,
+                "fields": [_field("name", "Name", S, unique=True, required=True)]
+                + [_field(k, label, t) for k, label, t in fields],
+                "key": tid,
+                "operations": {"getList": f"/tas/api/assetmgmt/assets?templateId={tid}&resourceCategory={category}"},
+                "permissions": {"executeImports": True},
+            }
+        )
+        items += [_asset(ctx, name, tid, counters, rng=rng) for _ in range(weight * per_weight)]
+    ctx.records["assets"].extend(items)
+    ctx.plant("stock_and_bulk_items", [a["id"] for a in items], max_ids=20)
 
 
 def _field(key: str, label: str, ftype: str, *, unique: bool = False, required: bool = False) -> dict[str, Any]:
@@ -256,17 +314,22 @@ PREFIX = {
     "Business service (CI)": "BS",
     "Key card": "KEY",
     "Vehicle": "CAR",
+    "Stock room": "STK",
+    "Toner cartridge": "TON",
+    "Network cable": "CBL",
 }
 APPS = ("HiX", "Exact Online", "AFAS Profit", "SAP S/4HANA", "TOPdesk", "Microsoft 365", "Nedap Ons", "Citrix")
 SERVICES = ("E-mail", "Patient records", "Payroll", "Workplace", "Telephony", "Internet access", "Printing")
 
 
-def _asset(ctx: Context, tpl: str, tid: str, counters: dict[str, int], name: str | None = None) -> dict[str, Any]:
-    rng = ctx.rng
+def _asset(
+    ctx: Context, tpl: str, tid: str, counters: dict[str, int], name: str | None = None, rng: Rng | None = None
+) -> dict[str, Any]:
+    rng = rng or ctx.rng
     counters[tpl] = n = counters.get(tpl, 0) + 1
     created = rng.randint(ASSET_START_MS, (ANCHOR - DAY) * 1000)
     modified = rng.randint(created, (ANCHOR - 60) * 1000)
-    _kind, icon, _w, person, fields = TEMPLATES[tpl]
+    _kind, icon, _w, person, fields = TEMPLATES.get(tpl) or CATEGORY_TEMPLATES[tpl]
     if name is None:
         if tpl == "Application (CI)":
             name = f"{APPS[n % len(APPS)]} {n}"
@@ -320,20 +383,21 @@ def _asset(ctx: Context, tpl: str, tid: str, counters: dict[str, int], name: str
         "@assignments": assignments,
     }
     for key, _label, ftype in fields:
-        a[key] = _value(ctx, key, ftype, make, model, created)
+        a[key] = _value(ctx, rng, key, ftype, make, model, created)
     ctx.branch_of_asset[a["id"]] = (branch, loc)
     ctx.asset_created[a["id"]] = created
     return a
 
 
-def _value(ctx: Context, key: str, ftype: str, make: str, model: str, created_ms: int) -> Any:
-    rng = ctx.rng
+def _value(ctx: Context, rng: Rng, key: str, ftype: str, make: str, model: str, created_ms: int) -> Any:
     if key == "make":
         return make
     if key == "model":
         return model
     if ftype == D:
         return asset_date(created_ms + rng.randint(-200, 900) * DAY * 1000)[:10] + "T00:00:00.000"
+    if key == "length-m":  # apart: every entry of the table below is drawn on each call
+        return rng.choice((1, 2, 3, 5, 10))
     if ftype == N:
         return {
             "ram-gb": rng.choice((8, 16, 32)),
@@ -361,6 +425,11 @@ def _value(ctx: Context, key: str, ftype: str, make: str, model: str, created_ms
         "phone-number": lambda: f"+31 6 {rng.randint(10000000, 99999999)}",
         "card-number": lambda: f"{rng.randint(100000, 999999)}",
         "access-zones": lambda: rng.choice(("Main entrance", "Main entrance, Server room", "All zones")),
+        "stock-code": lambda: f"STK-{rng.randint(100, 999)}",
+        "manager": lambda: rng.choice(ctx.records["persons"])["dynamicName"],
+        "colour": lambda: rng.choice(("Black", "Cyan", "Magenta", "Yellow")),
+        "printer-model": lambda: " ".join(rng.choice(MAKES["Printer"])),
+        "cable-category": lambda: rng.choice(("Cat5e", "Cat6", "Cat6a")),
         "license-plate": lambda: (
             f"V-{rng.randint(100, 999)}-{rng.choice('BDFGHJKLNPRSTXZ')}{rng.choice('BDFGHJKLNPRSTXZ')}"
         ),

@@ -1,5 +1,6 @@
 """Knowledge base (`/services/knowledge-base-v1`): folders and knowledge items, one line per item (or folder)
-and language; the `translation` block is that language's. Some items exist in one language only."""
+and language; the `translation` block is that language's. Some items exist in one language only, a few in French
+only: a language no item with default-language content (English, or Dutch) names."""
 
 from __future__ import annotations
 
@@ -62,9 +63,11 @@ def build(ctx: Context) -> None:
     for i in range(plan.knowledge_items):
         kid = rng.uuid()
         topic = words.KB_TOPICS[i % len(words.KB_TOPICS)]
-        # Two in three items are bilingual (en+nl), some trilingual, the rest exist in one language only.
+        # Two in three items are bilingual (en+nl), some trilingual, the rest exist in one language only (one in
+        # twelve in French: no item with English or Dutch content names French).
         r = i % 6
-        langs = ["en", "nl"] if r in (0, 1, 2) else (["en", "nl", "de"] if r == 3 else [("nl", "en")[r == 5]])
+        single = "fr" if i % 12 == 10 else ("nl", "en")[r == 5]
+        langs = ["en", "nl"] if r in (0, 1, 2) else (["en", "nl", "de"] if r == 3 else [single])
         folder = rng.choice(folders)
         t0 = rng.randint(ANCHOR - HISTORY_DAYS * DAY, ANCHOR - 2 * DAY)
         t1 = rng.randint(t0, ANCHOR - DAY)
@@ -73,14 +76,12 @@ def build(ctx: Context) -> None:
         vis = rng.choice(("VISIBLE", "VISIBLE", "NOT_VISIBLE", "VISIBLE_IN_PERIOD"))
         status = statuses[1] if vis != "NOT_VISIBLE" else rng.choice(statuses)
         for lang in langs:
-            title = topic[LANGS.index(lang)] + (
-                f" ({i // len(words.KB_TOPICS) + 1})" if i >= len(words.KB_TOPICS) else ""
-            )
+            title = _text(topic, lang) + (f" ({i // len(words.KB_TOPICS) + 1})" if i >= len(words.KB_TOPICS) else "")
             items.append(
                 {
                     "id": kid,
                     "number": number,
-                    "parent": {"id": folder["id"], "name": folder["titles"][LANGS.index(lang)] + folder["suffix"]},
+                    "parent": {"id": folder["id"], "name": _text(folder["titles"], lang) + folder["suffix"]},
                     "translation": {
                         "language": lang,
                         "content": {
@@ -124,10 +125,16 @@ def build(ctx: Context) -> None:
     ctx.records["knowledge_items"] = items
 
 
+def _text(texts: tuple[str, ...], lang: str) -> str:
+    """The text in ``lang``; English for a language without its own here (French)."""
+    return texts[LANGS.index(lang) if lang in LANGS else 0]
+
+
 def _body(title: str, lang: str) -> str:
     steps = {
         "en": ("Open the settings.", "Follow the instructions on screen.", "Contact the service desk if needed."),
         "nl": ("Open de instellingen.", "Volg de instructies op het scherm.", "Neem zo nodig contact op."),
         "de": ("Oeffnen Sie die Einstellungen.", "Folgen Sie den Anweisungen.", "Kontaktieren Sie uns."),
+        "fr": ("Ouvrez les parametres.", "Suivez les instructions.", "Contactez le service desk."),
     }[lang]
     return f"<h2>{title}</h2><ol>" + "".join(f"<li>{s}</li>" for s in steps) + "</ol>"

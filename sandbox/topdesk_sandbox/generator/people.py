@@ -47,6 +47,10 @@ def build(ctx: Context) -> None:
     rng, plan = ctx.rng, ctx.plan
     ctx.countries = {code: {"id": rng.uuid(), "name": name} for code, name in COUNTRIES.items()}
     ctx.languages = {code: {"id": rng.uuid(), "name": code, "code": iso} for code, iso in LANGUAGES}
+    # ``/tas/api/languages``: TOPdesk's language list (LanguageDto), the one knowledge-base translations must be in.
+    ctx.records["languages"] = [
+        {"id": lang["id"], "name": lang["name"], "languageCode": lang["code"]} for lang in ctx.languages.values()
+    ]
 
     # Operator identities first: every other record names an operator as creator/modifier.
     ctx.op_ids = [{"id": rng.uuid(), "principalId": rng.uuid()} for _ in range(plan.operators)]

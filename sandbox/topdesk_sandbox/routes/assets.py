@@ -1,6 +1,13 @@
 """Asset management API (assets 1.91.1), under ``/tas/api/assetmgmt``: the grid list ``{columns,dataSet}`` with
 pageStart/pageSize (50, max 1000), 206 when more, ``templateId``/``archived`` (omitted = both)/``$filter``/
-``fields``/``$orderby``/seek; asset detail; links rendered from each side; templates and card types."""
+``fields``/``$orderby``/seek/``resourceCategory``; asset detail; links rendered from each side; templates and card
+types.
+
+Strict as the description: a ``fields`` name outside the selectable list (plus the names public clients are seen
+sending, EVIDENCE.md), a ``$filter`` field or operator the description does not list (``odata.py``), an unknown
+``resourceCategory`` or an unsortable ``$orderby`` field is a 400 in the assets error family. A template's category
+(asset, stock, bulk item) is its ``_resourceCategory`` metadata (default ``asset``); its assets share it, and
+``/assets`` and ``/templates`` list one category only, ``asset`` unless asked (the description's default)."""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from starlette.routing import Route
 from topdesk_sandbox.common import Context, ctx, json, negotiate, not_found, params
 from topdesk_sandbox.errors import ApiError
 from topdesk_sandbox.listing import ListQuery, bool_param, int_param, page_of, sort_value
-from topdesk_sandbox.odata import ODataError, compile_filter
+from topdesk_sandbox.odata import DATE, IDENTITY, TEMPLATE, VALUE, Dialect, ODataError, compile_filter
+from topdesk_sandbox.store import Resource
 
 MODULE = "assets"
 V2 = "application/x.topdesk-am-assets-v2+json"
@@ -30,6 +38,13 @@ _BUILTIN = {
     "@assignments": ("Assignments", "COMPLEX"),
     "type_id": ("Template", "ID"),
 }
+CATEGORIES = ("asset", "stock", "bulkItem")
+#: ``fields`` names the description lists for every asset (besides the ids of user-defined fields).
+_DOCUMENTED_FIELDS = frozenset({"name", "modificationDate", "creationDate", "@type", "@@summary", "@assignments"})
+#: Names public clients send on real tenants (EVIDENCE.md): ``text,archived,id,name`` (UGDSB.PS.Topdesk
+#: Get-TopdeskAsset -defaultfields), ``@status`` (jmpijll/forticloud-scripts, asset API 1.88).
+_EVIDENCED_FIELDS = frozenset({"id", "text", "archived", "@status"})
+_SORTABLE = ("TEXT", "DATE", "NUMBER", "BOOL")
 
 
 def _template_id(asset: dict) -> object:
@@ -44,9 +59,9 @@ def _resolve(asset: dict, field: str) -> object:
     return asset.get(field)
 
 
-def _field_defs(c: Context) -> dict[str, tuple[str, str]]:
-    """fieldName → (displayName, valueType), from the card types (template field definitions)."""
-    defs = dict(_BUILTIN)
+def _user_fields(c: Context) -> dict[str, tuple[str, str]]:
+    """User-defined fieldName → (displayName, valueType), from the card types (template field definitions)."""
+    defs: dict[str, tuple[str, str]] = {}
     res = c.store["asset_cardtypes"]
     for card in res.records(res.live()):
         for f in card.get("fields") or []:
@@ -54,6 +69,63 @@ def _field_defs(c: Context) -> dict[str, tuple[str, str]]:
             if key and key not in defs:
                 defs[key] = (f.get("displayName") or key, _VALUE_TYPES.get(str(f.get("type")).upper(), "TEXT"))
     return defs
+
+
+def _field_defs(user: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """fieldName → (displayName, valueType): the built-in columns, then the user-defined fields."""
+    return {**_BUILTIN, **{k: v for k, v in user.items() if k not in _BUILTIN}}
+
+
+def template_categories(c: Context) -> dict[str, str]:
+    """Template id (upper case) → resource category."""
+    res = c.store["asset_templates"]
+    out = {}
+    for pos in res.live():
+        meta = res.meta[pos] or {}
+        out[str(res.items[pos].get("id")).upper()] = meta.get("_resourceCategory", "asset")  # type: ignore[union-attr]
+    return out
+
+
+def _category(p: dict[str, str]) -> str:
+    value = p.get("resourceCategory", "asset")
+    if value not in CATEGORIES:
+        raise ApiError(
+            400,
+            f"resourceCategory must be one of {', '.join(CATEGORIES)}",
+            code="invalid_value",
+            applies_to="resourceCategory",
+        )
+    return value
+
+
+def _checked_fields(raw: str | None, user: dict[str, tuple[str, str]]) -> list[str] | None:
+    """The ``fields`` list, each name selectable (documented, evidenced or a user-defined field id), else 400."""
+    if not raw:
+        return None
+    fields = [f.strip() for f in raw.split(",") if f.strip()]
+    unknown = [f for f in fields if f not in _DOCUMENTED_FIELDS and f not in _EVIDENCED_FIELDS and f not in user]
+    if unknown:
+        raise ApiError(400, f"Unknown field(s): {', '.join(unknown)}", code="invalid_value", applies_to="fields")
+    return fields
+
+
+def _dialect(c: Context, user: dict[str, tuple[str, str]]) -> Dialect:
+    """What ``$filter`` accepts on this tenant (odata.py): documented fields, user-defined fields by type."""
+
+    def kind_of(field: str) -> str | None:
+        if field in ("modificationDate", "creationDate"):
+            return DATE
+        if field == "templateId":
+            return TEMPLATE
+        if field in ("id", "archiveReason"):
+            return IDENTITY
+        if field == "name":
+            return VALUE
+        if field in user:
+            return DATE if user[field][1] == "DATE" else VALUE
+        return None
+
+    return Dialect(kind_of, old=c.variant("assets-old-filters"))
 
 
 def _column(name: str, defs: dict[str, tuple[str, str]]) -> dict:
@@ -67,9 +139,18 @@ def _column(name: str, defs: dict[str, tuple[str, str]]) -> dict:
     }
 
 
-def _row(asset: dict, fields: list[str] | None, v1: bool) -> dict:
+def _row(asset: dict, fields: list[str] | None, v1: bool, unid: bool = False) -> dict:
     rid = asset.get("id", asset.get("unid"))
-    if fields is None:
+    if fields is not None and unid:
+        # A real tenant's grid with fields= (asset API 1.88, jmpijll/forticloud-scripts): "unid", and archived and
+        # type_id though not asked for.
+        row = {"unid": rid, "archived": asset.get("archived", False), "type_id": _template_id(asset)}
+        for f in fields:
+            if f == "text":
+                row["text"] = asset.get("name")
+            elif f in asset:
+                row[f] = asset[f]
+    elif fields is None:
         row = {
             "id": rid,
             "text": asset.get("name"),
@@ -113,28 +194,39 @@ async def list_assets(request: Request) -> Response:
             code="invalid_combination",
             applies_to="pageStart",
         )
-    raw_fields = p.get("fields")
-    fields = [f.strip() for f in raw_fields.split(",") if f.strip()] if raw_fields else None
+    user = _user_fields(c)
+    defs = _field_defs(user)
+    fields = _checked_fields(p.get("fields"), user)
+    category = _category(p)
     order = (p.get("$orderby") or "name asc").split()
     if len(order) not in (1, 2) or (len(order) == 2 and order[1].lower() not in ("asc", "desc")):
         raise ApiError(400, "$orderby must be '<field> asc|desc'", code="invalid_format", applies_to="$orderby")
     order_field, desc = order[0], len(order) == 2 and order[1].lower() == "desc"
+    if order_field not in defs or defs[order_field][1] not in _SORTABLE:
+        raise ApiError(400, f"Cannot sort on {order_field!r}", code="invalid_value", applies_to="$orderby")
     archived = bool_param(p, "archived")
     fetch_count = bool_param(p, "fetchCount") or False
     fetch_data = bool_param(p, "fetchData")
-    defs = _field_defs(c)
+    dialect = _dialect(c, user)
     columns = [_column(f, defs) for f in (fields if fields is not None else ["text", "@etag", "archived"])]
     if c.hidden(MODULE):
         body: dict = {"columns": columns, "dataSet": []}
         if fetch_count:
             body["count"] = 0
         return json(body, media_type=media)
-    filters, keys = [], []
+    res = c.store["assets"]
+    filters: list = []
+    keys: list[str] = []
+    base = None
     template_ids = request.query_params.getlist("templateId")
     if template_ids:
         wanted = {t.upper() for t in template_ids}
         filters.append(lambda a: str(_template_id(a)).upper() in wanted)
         keys.append(f"tpl={sorted(wanted)}")
+        base = _template_positions(res, wanted)
+    categories = template_categories(c)
+    filters.append(lambda a: categories.get(str(_template_id(a)).upper(), "asset") == category)
+    keys.append(f"category={category}")
     template_names = request.query_params.getlist("templateName")
     if template_names:
         names = set(template_names)
@@ -143,6 +235,14 @@ async def list_assets(request: Request) -> Response:
     if archived is not None:
         filters.append(lambda a: bool(a.get("archived")) == archived)
         keys.append(f"archived={archived}")
+    status = p.get("assetStatus")
+    if status is not None:
+        if status not in ("OPERATIONAL", "IMPACTED"):
+            raise ApiError(
+                400, "assetStatus must be OPERATIONAL or IMPACTED", code="invalid_value", applies_to="assetStatus"
+            )
+        filters.append(lambda a: a.get("@status", "OPERATIONAL") == status)
+        keys.append(f"status={status}")
     fragment = p.get("nameFragment")
     if fragment:
         low = fragment.lower()
@@ -161,21 +261,32 @@ async def list_assets(request: Request) -> Response:
         keys.append(f"term={low_term}")
     if p.get("$filter"):
         try:
-            filters.append(compile_filter(p["$filter"], _resolve))
+            filters.append(compile_filter(p["$filter"], _resolve, dialect))
         except ODataError as exc:
             raise ApiError(400, str(exc), code="invalid_filter", applies_to="$filter") from exc
         keys.append(f"filter={p['$filter']}")
-    res = c.store["assets"]
     sort = [(order_field, desc)] if order_field == "name" else [(order_field, desc), ("name", desc)]
-    matched = await c.matched(ListQuery(res, filters=filters, filter_key="&".join(keys), sort=sort))
+    matched = await c.matched(ListQuery(res, filters=filters, filter_key="&".join(keys), sort=sort, base=base))
     if seek_value is not None:
         matched = _seek(res, matched, order_field, desc, seek_value, seek_name)
     start = start or 0
     page, more = page_of(matched, start, size) if fetch_data is not False else ([], False)
-    body = {"columns": columns, "dataSet": [_row(a, fields, media == V1) for a in res.records(page)]}
+    unid = c.variant("asset-grids-unid")
+    body = {"columns": columns, "dataSet": [_row(a, fields, media == V1, unid) for a in res.records(page)]}
     if fetch_count:
         body["count"] = len(matched)
     return json(body, 206 if more else 200, media_type=media)
+
+
+def _template_positions(res: Resource, wanted: set[str]) -> list[int]:
+    """Positions of the assets of the wanted templates (upper-case ids), from the grouped index: a per-template
+    listing scans its template's assets, not every asset."""
+    positions: list[int] = []
+    for key in ("type_id", "templateId"):
+        for tid, group in res.group(key).items():
+            if str(tid).upper() in wanted:
+                positions += group
+    return sorted(set(positions))
 
 
 def _seek(res, matched: list[int], field: str, desc: bool, value: str, name: str | None) -> list[int]:
@@ -220,7 +331,7 @@ async def get_asset(request: Request) -> Response:
         "archived": asset.get("archived", False),
         "templateId": tid,
         "templateName": (asset.get("@type") or {}).get("name"),
-        "resourceCategory": "asset",
+        "resourceCategory": template_categories(c).get(str(tid).upper(), "asset"),
         # The card layout (widgets) is not in the dataset: one tab, one column, the required field names.
         "template": {
             "required": [k for k, f in defs.items() if f.get("required")],
@@ -284,9 +395,16 @@ async def templates(request: Request) -> Response:
     c = ctx(request)
     if c.hidden(MODULE):
         return json({"dataSet": []})
-    archived = bool_param(params(request), "archived")
+    p = params(request)
+    archived = bool_param(p, "archived")
+    category = _category(p)
     res = c.store["asset_templates"]
-    items = [t for t in res.records(res.live()) if archived is None or bool(t.get("archived")) == archived]
+    items = [
+        res.items[pos]
+        for pos in res.live()
+        if (res.meta[pos] or {}).get("_resourceCategory", "asset") == category
+        and (archived is None or bool(res.items[pos].get("archived")) == archived)  # type: ignore[union-attr]
+    ]
     return json({"dataSet": items})
 
 

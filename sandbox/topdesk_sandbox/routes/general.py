@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import ctx, json, not_found
+from topdesk_sandbox.errors import ApiError
 
 #: What ``/version`` reports: a REST API version with FIQL support (FIQL arrived in 3.3.0/3.4.0).
 API_VERSION = "3.7.1"
@@ -22,7 +23,10 @@ async def product_version(request: Request) -> Response:
 
 
 async def email(request: Request) -> Response:
+    """One e-mail; it "requires read permission on 'Sent email messages'" (general 1.2.0): without it, a 403."""
     c = ctx(request)
+    if c.variant("no-sent-email-permission"):
+        raise ApiError(403, "No permission on entity", code="forbidden")
     record = None if c.hidden("incidents") else c.store["emails"].get(request.path_params["id"])
     if record is None:
         raise not_found()

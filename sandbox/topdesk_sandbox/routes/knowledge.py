@@ -1,6 +1,7 @@
 """Knowledge base API (``/services/knowledge-base-v1``): knowledge items with start/page_size (100, max 1000),
 ``{item, prev?, next?}`` with 206 when more, ``language`` (only items with content in that language are
-listed), FIQL ``query``, ``fields`` — the HTML ``content`` is only sent when asked for; folders; statuses."""
+listed; the default language when none is given), FIQL ``query``, ``fields`` — the HTML ``content`` is only sent when
+asked for; folders; statuses."""
 
 from __future__ import annotations
 
@@ -53,13 +54,31 @@ def item_view(record: dict, fields: list[str] | None) -> dict:
     return out
 
 
-def _language_filter(c: Context, resource: str, language: str | None) -> tuple[list, str]:
-    """``language=xx``: only lines in that language; none: each item once (its first line in the dataset)."""
-    if language:
-        return [lambda r: (r.get("translation") or {}).get("language") == language], f"lang={language}"
-    res = c.store[resource]
-    first = {key: res.items[ps[0]] for key, ps in res.group("id").items()}
-    return [lambda r: first.get(r.get("id")) is r], "lang=first"
+#: The knowledge base's default language: what a request without ``language`` gets (variant ``kb-default-nl``).
+DEFAULT_LANGUAGE = "en"
+#: Folder fields that belong to a translation: without one of them, a folder listing ignores ``language``.
+_FOLDER_TRANSLATION_FIELDS = frozenset(
+    {"title", "description", "language", "translation.creator", "translation.modifier"}
+)
+
+
+def default_language(c: Context) -> str:
+    """The tenant's default knowledge-base language."""
+    return "nl" if c.variant("kb-default-nl") else DEFAULT_LANGUAGE
+
+
+def requested_language(c: Context, resource: str, language: str | None, fields: list[str] | None) -> str:
+    """The language a request reads: its ``language``, else the default; a folder request naming no translation
+    field ignores ``language`` (the ``/folders`` description's note)."""
+    if resource == "knowledge_folders" and fields is not None and not _FOLDER_TRANSLATION_FIELDS & set(fields):
+        language = None
+    return language or default_language(c)
+
+
+def _language_filter(language: str) -> tuple[list, str]:
+    """Only the lines (an item's content in one language) in ``language``: an item without content in it is not
+    listed ("Only the Knowledge Items which have content in the requested language will be listed")."""
+    return [lambda r: (r.get("translation") or {}).get("language") == language], f"lang={language}"
 
 
 async def _list(request: Request, resource: str, media_offered: tuple[str, ...]) -> Response:
@@ -71,7 +90,7 @@ async def _list(request: Request, resource: str, media_offered: tuple[str, ...])
     fields = parse_fields(p.get("fields"))
     if c.hidden(MODULE):
         return json({"item": []}, media_type=media)
-    filters, key = _language_filter(c, resource, p.get("language"))
+    filters, key = _language_filter(requested_language(c, resource, p.get("language"), fields))
     q = ListQuery(c.store[resource], query=p.get("query"), filters=filters, filter_key=key, sort=[("number", False)])
     page, more = page_of(await c.matched(q), start, size)
     body: dict = {"item": [item_view(r, fields) for r in q.resource.records(page)]}
@@ -91,11 +110,12 @@ async def list_folders(request: Request) -> Response:
 
 
 def _find(c: Context, resource: str, identifier: str, language: str | None) -> dict:
+    """The item (folder) with content in ``language`` (the default when none is given), else 404."""
     res = c.store[resource]
     positions = [] if c.hidden(MODULE) else res.group("id").get(identifier) or res.group("number").get(identifier, [])
     records = [res.items[p] for p in positions if res.items[p] is not None]
-    if language:
-        records = [r for r in records if (r.get("translation") or {}).get("language") == language]  # type: ignore[union-attr]
+    wanted = language or default_language(c)
+    records = [r for r in records if (r.get("translation") or {}).get("language") == wanted]  # type: ignore[union-attr]
     if not records:
         raise not_found()
     return records[0]  # type: ignore[return-value]

@@ -278,8 +278,16 @@ def _simple_list(resource: str, module: str):
     return handler
 
 
+async def list_languages(request: Request) -> Response:
+    """``/languages``: "The languages in the database", ``[{id, name, languageCode}]``; operators have
+    "Unrestricted access" (supporting files 2.7.11)."""
+    res = ctx(request).store["languages"]
+    return json(list(res.records(res.live())))
+
+
 _P = "/tas/api"
 routes = [
+    Route(f"{_P}/languages", list_languages),
     Route(f"{_P}/persons", list_persons),
     Route(f"{_P}/persons/count", count_persons),
     Route(f"{_P}/persons/{{id}}", get_person),

@@ -1,5 +1,23 @@
 """Asset management: templates (TOPdesk's freely definable asset types), one stream per template with a schema
-built from its card type's field definitions, and the asset links (parent/child) traversed recursively."""
+built from its card type's field definitions, and the asset links (parent/child) traversed recursively.
+
+Every request is one that works on each asset API a tenant may run (official descriptions 1.30.0-1.91.1, kept by
+guercheLE/topdesk-mcp-rs as ``mcp_store_vassets-<version>.db``):
+- ``/templates`` and ``/assets`` list one resource category, ``asset`` unless ``resourceCategory`` says otherwise
+  (1.40.0+): templates and items are read per category (the parameter left out for assets), so stock and bulk
+  items arrive too;
+- ``$filter`` conditions are joined with ``and`` and compare dates with ``gt``/``lt`` only: ``or`` and parentheses
+  came with 1.80.0, ``ge``/``le``/``eq``/``ne`` on dates with 1.81.2. An inclusive lower bound is ``gt`` one
+  millisecond earlier (asset dates have milliseconds); the records outside every window are one listing per bound;
+- ``fields=`` names only what the description lists (``name``, ``modificationDate``, ``creationDate``, ``@type``,
+  ``@@summary``, ``@assignments``, user-defined field ids). ``archived`` and ``@status`` come from the documented
+  ``archived`` and ``assetStatus`` parameters: a window that holds assets is listed once more, ids only, for each
+  (the archived ones, the impacted ones). (Public clients do send ``archived`` and ``@status`` in ``fields=``,
+  UGDSB.PS.Topdesk ``-defaultfields`` and jmpijll/forticloud-scripts on asset API 1.88, but no description lists
+  them.) ``type_id`` is the template the stream lists;
+- a grid row's id is ``id``, or ``unid`` on some tenants when ``fields=`` is sent (jmpijll/forticloud-scripts
+  docs/TopDesk_API_Research.md, asset API 1.88): renamed to ``id`` as each page is read, before anything keys by id.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +25,12 @@ import re
 import typing as t
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
-from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages
+from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages, offset_pages
 from tap_topdesk.snapshot import SnapshotMixin
 
 if t.TYPE_CHECKING:
@@ -17,6 +38,12 @@ if t.TYPE_CHECKING:
 
 ASSETS_V2 = "application/x.topdesk-am-assets-v2+json"
 _BASE = "/tas/api/assetmgmt"
+#: ``resourceCategory`` values of ``/templates`` and ``/assets`` (each lists ``asset`` only when it is left out).
+CATEGORIES = ("asset", "stock", "bulkItem")
+#: ``fields=`` names every asset has (the template's user-defined field ids come after them).
+BUILTIN_FIELDS = ("name", "creationDate", "modificationDate", "@type", "@@summary", "@assignments")
+#: The ids-only listing (``fields=`` must name something, and ``name`` every asset has).
+IDS_ONLY = "name"
 _NULLABLE_DT = {"type": ["string", "null"], "format": "date-time"}
 _NAMED = {
     "type": ["object", "null"],
@@ -29,7 +56,6 @@ BUILTIN_PROPERTIES: dict[str, dict] = {
     "archived": {"type": ["boolean", "null"]},
     "creationDate": _NULLABLE_DT,
     "modificationDate": _NULLABLE_DT,
-    "@etag": {"type": ["string", "null"]},
     "type_id": {"type": ["string", "null"]},
     "@type": {
         "type": ["object", "null"],
@@ -108,8 +134,53 @@ def field_keys(card_type: dict) -> list[str]:
     return [f["key"] for f in card_type.get("fields") or [] if f.get("key")]
 
 
+def asset_date(value: datetime) -> str:
+    """Asset API dates: offset-less UTC with milliseconds."""
+    moment = value.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def window_filter(window: Window) -> str:
+    """``$filter`` for a window with ``and`` and ``gt``/``lt`` only; an inclusive start is ``gt`` 1 ms before it."""
+    start = window.start - timedelta(milliseconds=1) if window.start_inclusive else window.start
+    return f"modificationDate gt '{asset_date(start)}' and modificationDate lt '{asset_date(window.end)}'"
+
+
+def grid_rows(payload: t.Any, on_unid: t.Callable[[], None] | None = None) -> list[dict]:
+    """The rows of an asset grid answer, each keyed ``id``: a tenant's ``unid`` is renamed (``on_unid`` is told)."""
+    rows = list((payload or {}).get("dataSet") or [])
+    for row in rows:
+        if "id" not in row and "unid" in row:
+            row["id"] = row.pop("unid")
+            if on_unid is not None:
+                on_unid()
+                on_unid = None
+    return rows
+
+
+def category_param(category: str) -> dict[str, str]:
+    """``resourceCategory`` for stock and bulk items; left out for assets (its default, and APIs before 1.40.0 lack
+    the parameter)."""
+    return {} if category == "asset" else {"resourceCategory": category}
+
+
+def templates_by_category(stream: TopdeskStream, context: Context | None = None) -> t.Iterator[tuple[str, dict]]:
+    """(category, template) for every template the operator can read, asset, stock and bulk-item ones; an API that
+    refuses ``resourceCategory`` (400, before 1.40.0) has assets only."""
+    for category in CATEGORIES:
+        try:
+            response = stream.get(f"{_BASE}/templates", category_param(category), context=context)
+        except FatalAPIError as exc:
+            if category == "asset" or not str(exc).startswith("400 "):
+                raise
+            stream.logger.warning("Asset templates: no %s templates on this tenant (%s)", category, exc)
+            continue
+        for template in (stream.body(response) or {}).get("dataSet") or []:
+            yield category, template
+
+
 class AssetTemplatesStream(SnapshotMixin, TopdeskStream):
-    """``/assetmgmt/templates``: the asset types (standard and freely definable)."""
+    """``/assetmgmt/templates``: the asset types (standard and freely definable), stock and bulk-item types."""
 
     name = "asset_templates"
     module = "assets"
@@ -117,11 +188,15 @@ class AssetTemplatesStream(SnapshotMixin, TopdeskStream):
     primary_keys = ("id",)
     envelope = "dataSet"
 
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        for _category, template in templates_by_category(self, context):
+            yield template
+
 
 class AssetsStream(WindowedTopdeskStream):
-    """Assets of one template: ``/assetmgmt/assets?templateId=..&fields=<card fields + builtins>`` (Accept
-    assets-v2), pageStart/pageSize (max 1000), 206 while more, windowed with ``$filter`` on modificationDate
-    (offset-less UTC in this API)."""
+    """Assets (or stock or bulk items) of one template: ``/assetmgmt/assets?templateId=..&resourceCategory=..&fields=
+    <builtins + card fields>`` (Accept assets-v2), pageStart/pageSize (max 1000), 206 while more, windowed with
+    ``$filter`` on modificationDate (offset-less UTC in this API)."""
 
     module = "assets"
     path = f"{_BASE}/assets"
@@ -132,10 +207,14 @@ class AssetsStream(WindowedTopdeskStream):
     size_param = "pageSize"
     max_page_size = 1000
 
-    def __init__(self, tap: t.Any, template: dict, card_type: dict) -> None:
+    def __init__(self, tap: t.Any, template: dict, card_type: dict, category: str = "asset") -> None:
         self.template = template
         self.card_type = card_type
+        self.category = category
         self._built_schema = build_schema(card_type)
+        self._outside_query = ""
+        self._flags: tuple[str, set[str], set[str]] = ("", set(), set())
+        self._unid_noted = False
         super().__init__(tap=tap, name=f"assets_{slug(str(template.get('text') or template.get('id')))}")
 
     @property
@@ -143,47 +222,88 @@ class AssetsStream(WindowedTopdeskStream):
         return self._built_schema
 
     def requested_fields(self) -> str:
-        builtins = [
-            "name", "archived", "creationDate", "modificationDate", "@etag", "type_id",
-            "@type", "@@summary", "@status", "@assignments",
-        ]  # fmt: skip
-        keys = [k for k in field_keys(self.card_type) if k not in builtins]
-        return ",".join(builtins + keys)
-
-    @staticmethod
-    def asset_date(value: t.Any) -> str:
-        """Asset API dates: offset-less UTC with milliseconds."""
-        moment = value.astimezone(UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+        keys = [k for k in field_keys(self.card_type) if k not in BUILTIN_FIELDS]
+        return ",".join(BUILTIN_FIELDS + tuple(keys))
 
     def window_filter(self, window: Window) -> str:
-        """``$filter`` for a window (this API speaks OData, not FIQL)."""
-        op = "ge" if window.start_inclusive else "gt"
-        return (
-            f"modificationDate {op} '{self.asset_date(window.start)}' and "
-            f"modificationDate lt '{self.asset_date(window.end)}'"
-        )
+        return window_filter(window)
+
+    @staticmethod
+    def outside_filters(now: datetime, floor: datetime | None) -> list[str]:
+        """One ``$filter`` per bound of the records outside every window (no ``or`` on older APIs); ``isEmpty`` is
+        the API's documented test for no date."""
+        parts = [f"modificationDate gt '{asset_date(now)}'"]
+        if floor is not None:
+            parts += [f"modificationDate lt '{asset_date(floor)}'", "modificationDate isEmpty"]
+        return parts
 
     def outside_filter(self, now: datetime, floor: datetime | None) -> str:
-        """``$filter`` for the assets outside every window (``isEmpty``: the API's documented test for no date)."""
-        parts = [f"modificationDate gt '{self.asset_date(now)}'"]
-        if floor is not None:
-            parts += [f"modificationDate lt '{self.asset_date(floor)}'", "modificationDate isEmpty"]
-        return " or ".join(parts)
+        """The listing ``read_outside`` is reading now (one of ``outside_filters``; the first when none is)."""
+        return self._outside_query or self.outside_filters(now, floor)[0]
+
+    def read_outside(self, now: datetime, floor: datetime | None, context: Context | None) -> t.Iterator[dict]:
+        """The records outside every window, one listing per bound: the three sets are disjoint."""
+        try:
+            for query in self.outside_filters(now, floor):
+                self._outside_query = query
+                yield from super().read_outside(now, floor, context)
+        finally:
+            self._outside_query = ""
 
     def page_params(self, query: str, offset: int, *, ids_only: bool = False) -> dict[str, t.Any]:
-        return {
+        params = {
             "templateId": self.template["id"],
-            "fields": "name" if ids_only else self.requested_fields(),
+            **category_param(self.category),
+            "fields": IDS_ONLY if ids_only else self.requested_fields(),
             "$filter": query,
             "$orderby": "modificationDate asc",
             "pageStart": offset,
             "pageSize": self.page_size,
         }
+        if not self.include_archived:
+            params["archived"] = "false"
+        return params
+
+    def extract(self, payload: t.Any) -> list[dict]:
+        return grid_rows(payload, None if self._unid_noted else self._note_unid)
+
+    def _note_unid(self) -> None:
+        self._unid_noted = True
+        self.logger.info("Stream '%s': this tenant's asset grid keys rows 'unid'; read as 'id'", self.name)
+
+    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
+        """One page; rows of a full listing get ``archived`` and ``@status`` from the listing's flag sets."""
+        page = super().fetch_page(params, context)
+        if page.records and params["fields"] != IDS_ONLY:
+            query, archived, impacted = self._flags
+            if query != params["$filter"]:
+                query = params["$filter"]
+                archived = self.flagged(query, {"archived": "true"}, context) if self.include_archived else set()
+                impacted = self.flagged(query, {"assetStatus": "IMPACTED"}, context)
+                self._flags = (query, archived, impacted)
+            for row in page.records:
+                row["archived"] = row["id"] in archived
+                row["@status"] = "IMPACTED" if row["id"] in impacted else "OPERATIONAL"
+        return page
+
+    def flagged(self, query: str, flag: dict[str, str], context: Context | None) -> set[str]:
+        """The ids a listing (one ``$filter``) holds with one more documented filter parameter, ids only.
+
+        Read right after the listing's first page: an asset archived in between carries a newer modification date,
+        so the next sync reads it again."""
+        ids: set[str] = set()
+
+        def fetch(offset: int) -> Page:
+            return super(AssetsStream, self).fetch_page(
+                {**self.page_params(query, offset, ids_only=True), **flag}, context
+            )
+
+        for page in offset_pages(fetch, self.page_size or 1000):
+            ids.update(str(row["id"]) for row in page.records)
+        return ids
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        if "id" not in row and "unid" in row:  # some tenants spell the grid id ``unid``
-            row["id"] = row.pop("unid")
+        row.setdefault("type_id", self.template.get("id"))  # the listing is filtered on this template
         return super().post_process(row, context)
 
 
@@ -197,40 +317,36 @@ class AssetLinksStream(SnapshotMixin, TopdeskStream):
     path = f"{_BASE}/assetLinks"
     primary_keys = ("linkId",)
 
+    def fetch_ids(self, template_id: str, category: str, context: Context | None, window: Window, offset: int) -> Page:
+        """One page of the ids of one template's assets in a window."""
+        params = {
+            "templateId": template_id,
+            **category_param(category),
+            "fields": "name,modificationDate",
+            "$filter": window_filter(window),
+            "pageStart": offset,
+            "pageSize": 1000,
+        }
+        response = self.get(f"{_BASE}/assets", params, context=context, accept=ASSETS_V2)
+        return Page(grid_rows(self.body(response)), more_pages(response))
+
     def asset_ids(self, context: Context | None) -> t.Iterator[str]:
-        """Every asset id (all templates, archived too): per template, in modificationDate windows, so a Virtual
-        Appliance export time-out on a large asset list is survived the same way as for the asset streams."""
-        templates = (self.body(self.get(f"{_BASE}/templates", context=context)) or {}).get("dataSet") or []
+        """Every asset, stock and bulk-item id (all templates, archived too): per template, in modificationDate
+        windows, so a Virtual Appliance export time-out on a large asset list is survived the same way as for the
+        asset streams."""
         start = datetime(2000, 1, 1, tzinfo=UTC)
         end = datetime.now(UTC) + timedelta(days=1)
-        for template in templates:
-
-            def fetch(window: Window, offset: int, template_id: str = str(template.get("id"))) -> Page:
-                op = "ge" if window.start_inclusive else "gt"
-                params = {
-                    "templateId": template_id,
-                    "fields": "name,modificationDate",
-                    "$filter": (
-                        f"modificationDate {op} '{AssetsStream.asset_date(window.start)}' and "
-                        f"modificationDate lt '{AssetsStream.asset_date(window.end)}'"
-                    ),
-                    "pageStart": offset,
-                    "pageSize": 1000,
-                }
-                response = self.get(f"{_BASE}/assets", params, context=context, accept=ASSETS_V2)
-                return Page((self.body(response) or {}).get("dataSet") or [], more_pages(response))
-
+        for category, template in list(templates_by_category(self, context)):
             reader = WindowedReader(
                 stream_name=f"{self.name} (assets of {template.get('text')})",
-                fetch=fetch,
+                fetch=partial(self.fetch_ids, str(template.get("id")), category, context),
                 page_size=1000,
                 window_days=int(self.config.get("window_days", 90)),
                 sort_key=lambda r: (str(r.get("modificationDate")), str(r.get("id"))),
-                record_id=lambda r: r.get("id") or r.get("unid"),
                 logger=self.logger,
             )
             for row in reader.read(start, end, start_inclusive=True):
-                yield str(row.get("id") or row.get("unid"))
+                yield str(row.get("id"))
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         visited: set[str] = set()
@@ -255,18 +371,20 @@ class AssetLinksStream(SnapshotMixin, TopdeskStream):
 
 
 def discover_asset_streams(tap: t.Any) -> list[TopdeskStream]:
-    """One stream per template the operator can read (``/templates`` + ``/cardTypes``), at discovery time."""
+    """One stream per template the operator can read, of every resource category (``/templates`` + ``/cardTypes``;
+    a template without a card type gets the built-in columns only), at discovery time."""
     probe = AssetTemplatesStream(tap=tap)
-    templates = probe.extract(probe.body(probe.get(f"{_BASE}/templates")))
+    templates = list(templates_by_category(probe))
     cards_body = probe.body(probe.get(f"{_BASE}/cardTypes")) or {}
     cards = {str(c.get("key", "")).upper(): c for c in cards_body.get("cardTypes") or []}
     streams: list[TopdeskStream] = []
     names: set[str] = set()
-    for template in templates:
+    for category, template in templates:
         card = cards.get(str(template.get("id", "")).upper(), {"fields": []})
-        stream = AssetsStream(tap, template, card)
+        stream = AssetsStream(tap, template, card, category)
         if stream.name in names:  # two templates with the same display name: disambiguate by id
-            stream = AssetsStream(tap, {**template, "text": f"{template.get('text')} {template.get('id')}"}, card)
+            renamed = {**template, "text": f"{template.get('text')} {template.get('id')}"}
+            stream = AssetsStream(tap, renamed, card, category)
         names.add(stream.name)
         streams.append(stream)
     return streams

@@ -1,20 +1,47 @@
-"""Changes (operator side), their activities and their progress trail."""
+"""Changes (operator side), their activities and their progress trail.
+
+Evidence for what change 1.4.0 (``sandbox/specs/topdesk/change-1.4.0.openapi.json``) does not document:
+newer change APIs take FIQL ``query`` (``number``, ``phase``, ``template.id`` in public clients), ``fields`` and one
+``sort`` field out of ``id, creationDate, simple.*, phases.*.plannedEndDate`` and answer 206 while more follow
+(UGDSB.PS.Topdesk ``Get-TopdeskOperatorChanges.ps1``; TopdeskConnector C# ``fields=id,number,...``); nothing public
+shows a date filter there, so the windows' ``modificationDate`` filter is tried once per run and a refusal switches to
+the whole-list read that 1.4.0 documents.
+"""
 
 from __future__ import annotations
 
 import typing as t
+from datetime import UTC, datetime
 
-from tap_topdesk.client import FiqlIncrementalStream, TopdeskStream, WindowedTopdeskStream
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.pagination import Page, more_pages
+from tap_topdesk.streams.whole import changed_filter, offset_pages_to_empty
 
 if t.TYPE_CHECKING:
+    import requests
     from singer_sdk.helpers.types import Context
+
+#: Change 1.4.0 states 1000 as the default page size of its lists and no maximum: never ask for more on a fallback.
+DOCUMENTED_PAGE = 1000
+
+
+class RequestRefusedError(FatalAPIError):
+    """TOPdesk answered 400: this TOPdesk does not take the request's shape (parameter, FIQL field, sort)."""
 
 
 class ChangesStream(WindowedTopdeskStream):
-    """``/tas/api/operatorChanges`` with ``fields=all`` (the detail shape, incl. ``lastModificationDate``) in a
-    ``{results}`` envelope; pageStart/pageSize, 206 while more. Replicated on the list's ``modificationDate`` (the
-    same instant as the detail's ``lastModificationDate``): the field FIQL and ``sort`` accept, so the bookmark and
-    the window filter are the same field."""
+    """``/tas/api/operatorChanges`` with ``fields=all`` (the detail shape, dated by ``lastModificationDate``: the
+    list's ``modificationDate`` is not in it) in a ``{results}`` envelope; pageStart/pageSize, 206 while more.
+
+    Windows filter FIQL ``modificationDate`` (the list item's name of the same instant) and page sorted by ``id``
+    alone (one sort field, as documented; ids make the order total). Archived changes are left out with FIQL
+    ``archived==false``: with a ``query``, TOPdesk ignores the ``archived`` parameter.
+
+    Where ``/operatorChanges`` refuses that request (change API 1.4.0: no ``query``, no ``fields``), the stream reads
+    the documented list whole and fetches the detail of each change dated from the lower bound on.
+    """
 
     name = "changes"
     module = "changes"
@@ -24,13 +51,88 @@ class ChangesStream(WindowedTopdeskStream):
     offset_param = "pageStart"
     size_param = "pageSize"
     max_page_size = 5000
+    replication_key = "lastModificationDate"
+    fiql_field = "modificationDate"
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: None until the first read asks; then whether this TOPdesk refused the windowed request shape.
+        self.whole_list: bool | None = None
+
+    @property
+    def is_sorted(self) -> bool:  # type: ignore[override]
+        """Windows emit in (key, id) order; the whole-list fallback emits in list order."""
+        return not self.whole_list
 
     def base_params(self) -> dict[str, t.Any]:
-        # creationDate/id are documented sort fields: a stable order for offset paging inside a window.
-        params: dict[str, t.Any] = {"fields": "all", "sort": "creationDate:asc,id:asc"}
-        if not self.include_archived:
-            params["archived"] = "false"
+        return {"fields": "all", "sort": "id:asc"}
+
+    def extra_query(self) -> str | None:
+        return None if self.include_archived else "archived==false"
+
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code == 400:
+            raise RequestRefusedError(self.response_error_message(response))
+        super().validate_response(response)
+
+    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
+        """A full page may be followed by more even without 206 (1.4.0 documents only 200)."""
+        response = self.get(self.path, params, context=context)
+        records = self.extract(self.body(response))
+        return Page(records, more_pages(response) or len(records) >= int(params.get(self.size_param or "", 0) or 0))
+
+    def probe_params(self) -> dict[str, t.Any]:
+        """The windowed request shape (query, fields, sort) with a page of one: what a refusal is tested on."""
+        params = self.page_params(self.outside_filter(datetime.now(UTC), None), 0)
+        params[str(self.size_param)] = 1
         return params
+
+    def windows_refused(self, context: Context | None) -> bool:
+        """One request with the windows' shape; a 400 means this is change API 1.4.0 (or another refusing it)."""
+        try:
+            self.get(self.path, self.probe_params(), context=context)
+        except RequestRefusedError as exc:
+            self.logger.warning(
+                "Stream '%s': TOPdesk refuses FIQL/fields/sort on %s (%s); reading the whole list instead "
+                "(change API 1.4.0) and the detail of each change that changed",
+                self.name,
+                self.path,
+                exc,
+            )
+            return True
+        return False
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.whole_list is None:
+            self.whole_list = self.windows_refused(context)
+            if self.whole_list:
+                self._state_manager = None  # rebuilt unsorted: the SDK's manager fixes is_sorted when created
+        if self.whole_list:
+            yield from self.read_whole(context)
+        else:
+            yield from super().read(context)
+
+    def read_whole(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
+        """Every list item (1.4.0 shape, ``modificationDate``), archived ones left out here when excluded (a list
+        filtered by the server shifts under offset paging when a change is archived meanwhile); the detail of each
+        one dated from the lower bound on."""
+        keep = changed_filter(self, context, "modificationDate")
+        for rows in offset_pages_to_empty(self, {}, context, DOCUMENTED_PAGE):
+            for row in rows:
+                if (self.include_archived or not row.get("archived")) and keep(row):
+                    detail = self.detail(str(row["id"]), context)
+                    if detail is not None:
+                        yield detail
+
+    def detail(self, change_id: str, context: Context | None) -> dict | None:
+        """``GET /operatorChanges/{id}``; None when the change is gone since it was listed."""
+        try:
+            return self.body(self.get(f"{self.path}/{change_id}", context=context))
+        except ModuleUnavailableError as exc:
+            if exc.status != 404:
+                raise
+            self.logger.warning("Stream '%s': change %s is gone since it was listed", self.name, change_id)
+            return None
 
     def get_child_context(self, record: dict, context: Context | None) -> Context | None:
         return {"change_id": record["id"]}
@@ -49,9 +151,11 @@ class ChangeProgressTrailStream(TopdeskStream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
 
-class ChangeActivitiesStream(FiqlIncrementalStream):
-    """``/operatorChangeActivities`` with ``fields=all`` (an empty ``fields`` returns only ids); pageStart/pageSize,
-    206 while more. Activities carry ``lastModificationDate`` (no ``modificationDate``)."""
+class ChangeActivitiesStream(TopdeskStream):
+    """``/operatorChangeActivities?fields=all`` (an empty ``fields`` returns only ids), read whole: change 1.4.0
+    documents no ``query`` there, and only 200 for its pages, so paging asks on until an empty page. Emits the
+    activities whose ``lastModificationDate`` is from the lower bound on; archived ones are left out here when
+    excluded (see ``ChangesStream.read_whole``)."""
 
     name = "change_activities"
     module = "changes"
@@ -60,14 +164,13 @@ class ChangeActivitiesStream(FiqlIncrementalStream):
     envelope = "results"
     offset_param = "pageStart"
     size_param = "pageSize"
-    max_page_size = 1000
+    max_page_size = DOCUMENTED_PAGE
     replication_key = "lastModificationDate"
-    fiql_field = "lastModificationDate"
-    fiql_archived = False
+    is_sorted = False
 
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        params = super().get_url_params(context, next_page_token)
-        params["fields"] = "all"
-        if not self.include_archived:
-            params["archived"] = "false"
-        return params
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        keep = changed_filter(self, context)
+        for rows in offset_pages_to_empty(self, {"fields": "all"}, context, self.page_size or DOCUMENTED_PAGE):
+            for row in rows:
+                if (self.include_archived or not row.get("archived")) and keep(row):
+                    yield row

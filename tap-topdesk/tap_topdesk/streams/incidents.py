@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import typing as t
 
-from tap_topdesk.client import ReferencedDetailStream, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.client import ModuleUnavailableError, ReferencedDetailStream, TopdeskStream, WindowedTopdeskStream
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -63,7 +63,12 @@ class IncidentProgressTrailStream(_IncidentChild):
 
 
 class IncidentEmailsStream(ReferencedDetailStream):
-    """``/tas/api/emails/id/{id}`` for every e-mail entry of a call's progress trail."""
+    """``/tas/api/emails/id/{id}`` for every e-mail entry of a call's progress trail.
+
+    It needs its own permission (general 1.2.0: 'requires read permission on "Sent email messages"'): a 403 here
+    says that one permission is missing, not that the incidents module is hidden. It is reported once, and the
+    sync goes on without e-mail bodies (the trail's e-mail entries still carry title and sender).
+    """
 
     name = "incident_emails"
     module = "incidents"
@@ -72,6 +77,29 @@ class IncidentEmailsStream(ReferencedDetailStream):
     parent_stream_type = IncidentProgressTrailStream
     parent_key = "incident_id"
     state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.forbidden = False
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        if self.forbidden:
+            return
+        try:
+            yield from super().read(context)
+        except ModuleUnavailableError as exc:
+            if exc.status != 403:
+                raise
+            self.forbidden = True
+            msg = (
+                "the operator lacks the read permission on 'Sent email messages' (403 on /tas/api/emails/id/...): "
+                "calls and their progress trails are extracted, e-mail bodies are not; grant that permission to "
+                "extract them"
+            )
+            self.logger.warning("Stream '%s': %s", self.name, msg)
+            record = getattr(self._tap, "record_unavailable", None)
+            if record is not None:
+                record(self.name, msg)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row

@@ -1,26 +1,39 @@
 """Knowledge base (``/services/knowledge-base-v1``): items and folders, one record per item and language.
 
-The API lists only the items with content in the requested ``language`` and returns the HTML ``content`` only
-when asked for, so the tap first collects every language the instance uses (``availableTranslations``), then
-reads each language with the content fields named explicitly.
+The API lists only the items (folders) with content in the requested ``language``, the default language when none
+is given, and returns the translation's fields only when they are named in ``fields``. So the tap reads every
+language a translation can be in: TOPdesk's language list (``/tas/api/languages``; the knowledge-base description:
+"The language must be in TOPdesk's language list"), plus any language an item read names in
+``availableTranslations``. A language present only on items without default-language content is read too.
 """
 
 from __future__ import annotations
 
 import typing as t
+from collections import deque
 
-from tap_topdesk.client import FiqlIncrementalStream
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_topdesk.client import FiqlIncrementalStream, ModuleUnavailableError
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 KB = "/services/knowledge-base-v1"
+#: ``fields`` of ``/knowledgeItems``: only names TOPdesk's description lists (copied by PipedreamHQ/pipedream
+#: components/topdesk/actions/get-knowledge-items/get-knowledge-items.mjs). ``archived`` and a bare ``translation``
+#: are not among them: ``archived`` comes from the FIQL filter of each listing (see ``read``).
 ITEM_FIELDS = (
-    "parent,visibility,urls,news,manager,status,standardSolution,externalLink,archived,availableTranslations,"
-    "creationDate,modificationDate,translation,language,title,description,content,commentsForOperators,keywords,"
-    "creator,modifier"
+    "parent,visibility,urls,news,manager,status,standardSolution,externalLink,availableTranslations,creationDate,"
+    "modificationDate,language,title,description,content,commentsForOperators,keywords,translation.creator,"
+    "translation.modifier,translation.creationDate,translation.modificationDate"
 )
-FOLDER_FIELDS = "parent,visibility,archived,availableTranslations,creationDate,modificationDate,translation"
+#: ``fields`` of ``/folders`` (no list was recovered): the item names a folder has; its description names "title,
+#: description and the translation creator/modifier fields" as the translation's (assumed: as for items).
+FOLDER_FIELDS = (
+    "parent,visibility,availableTranslations,creationDate,modificationDate,language,title,description,"
+    "translation.creator,translation.modifier,translation.creationDate,translation.modificationDate"
+)
 
 
 class _PerLanguageStream(FiqlIncrementalStream):
@@ -33,48 +46,71 @@ class _PerLanguageStream(FiqlIncrementalStream):
     fiql_archived = False
     fields = ITEM_FIELDS
 
-    def languages(self, context: Context | None) -> list[str]:
-        """Every language any item (or folder) has a translation in."""
-        found: set[str] = set()
+    def language_list(self, context: Context | None) -> list[str]:
+        """The codes of TOPdesk's language list (``languageCode``); empty (with a warning) when it is unreadable."""
+        try:
+            rows = self.body(self.get("/tas/api/languages", context=context)) or []  # a bare array
+        except ModuleUnavailableError as exc:
+            self.logger.warning(
+                "Stream '%s': TOPdesk's language list is unreadable (%s): reading the default language and the "
+                "languages items name; a language only items without default-language content have is missed",
+                self.name,
+                exc,
+            )
+            return []
+        return sorted({str(r["languageCode"]) for r in rows if isinstance(r, dict) and r.get("languageCode")})
+
+    def listing(self, language: str | None, query: str, context: Context | None) -> t.Iterator[dict]:
+        """Every page of one language's listing (``None``: the default language)."""
         start = 0
         size = self.page_size or 1000
         while True:
-            response = self.get(
-                self.path,
-                {"start": start, "page_size": size, "fields": "availableTranslations,language"},
-                context=context,
-            )
+            params: dict[str, t.Any] = {"start": start, "page_size": size, "fields": self.fields, "query": query}
+            if language is not None:
+                params["language"] = language
+            response = self.get(self.path, params, context=context)
             items = self.extract(self.body(response))
-            for item in items:
-                found.update(item.get("availableTranslations") or [])
-                language = (item.get("translation") or {}).get("language")
-                if language:
-                    found.add(language)
+            yield from items
             if not items or response.status_code != 206:
-                return sorted(found)
+                return
             start += size
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        languages = self.languages(context)
-        self.logger.info("Stream '%s': languages %s", self.name, ", ".join(languages) or "(none)")
-        query = self.since_query(context)
-        for language in languages:
-            start = 0
-            size = self.page_size or 1000
+        """The default language, each language of the list, then any other an item names; archived and active items
+        apart, so that ``archived`` (a filter field, not a selectable one) is known. One record per (item, language).
+
+        The default listing comes first in case the list's codes are spelt unlike the knowledge base's (assumed
+        alike): its items name their languages. A listed language the knowledge base refuses (400) is skipped with a
+        warning instead of ending the sync.
+        """
+        queue: deque[str | None] = deque([None, *self.language_list(context)])
+        queued = set(queue)
+        emitted: set[tuple[str, str]] = set()
+        since = self.since_query(context)
+        for_archived = (False, True) if self.include_archived else (False,)
+        while queue:
+            language = queue.popleft()
             count = 0
-            while True:
-                params = {"start": start, "page_size": size, "language": language, "fields": self.fields}
-                params["query"] = query if self.include_archived else f"{query};archived==false"
-                response = self.get(self.path, params, context=context)
-                items = self.extract(self.body(response))
-                for item in items:
-                    item["language"] = (item.get("translation") or {}).get("language") or language
-                    count += 1
-                    yield item
-                if not items or response.status_code != 206:
-                    break
-                start += size
-            self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language)
+            try:
+                for archived in for_archived:
+                    for item in self.listing(language, f"{since};archived=={str(archived).lower()}", context):
+                        code = (item.get("translation") or {}).get("language") or language
+                        for other in item.get("availableTranslations") or []:
+                            if other not in queued:
+                                queued.add(other)
+                                queue.append(other)
+                        if not code or (item.get("id"), code) in emitted:
+                            continue
+                        emitted.add((item.get("id"), code))
+                        item["language"] = code
+                        item["archived"] = archived
+                        count += 1
+                        yield item
+            except FatalAPIError as exc:
+                if language is None or not str(exc).startswith("400 "):
+                    raise
+                self.logger.warning("Stream '%s': language '%s' refused, skipped (%s)", self.name, language, exc)
+            self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language or "(default)")
 
 
 class KnowledgeItemsStream(_PerLanguageStream):
