@@ -37,6 +37,8 @@ NOT_READ = {
     "knowledge_items": "(and knowledge_folders) read, but one language only: the list holds only items with "
                        "content in the requested language; tap-topdesk collects every language first and reads "
                        "each (one record per item and language)",
+    "(stock and bulk items)": "/assetmgmt/assets lists resourceCategory=asset unless asked: stock and bulk items "
+                              "need a stream per category (tap-topdesk reads every category's templates)",
     "reservations": "no offset paging: $top then a seek on plannedStartDate while 206",
     "operational_series": "not a list endpoint of its own in the sandbox's API surface",
     "(CSV exports)": "problems, known errors... come from UI CSV exports, not the REST API",
