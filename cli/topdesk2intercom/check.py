@@ -1,6 +1,7 @@
 """``topdesk2intercom check intercom``: the live check of the workspace the load will write to. What the map relies
 on that Intercom does not document is tried with throwaway records (written, read back, deleted), so the load knows
-before its first record which capability holds and which fallback to take (target_intercom.capabilities)."""
+before its first record which capability holds and which fallback to take (target_intercom.capabilities). Its sibling
+``check topdesk`` (check_topdesk.py) is the read check of the TOPdesk the sync reads."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from target_intercom.capabilities import BY_NAME, FAILED, CheckResult, check_wor
 from target_intercom.html_page import Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
+from topdesk2intercom.check_topdesk import check_topdesk
 from topdesk2intercom.project import (
     Project,
     existing_ledger,
@@ -24,6 +26,9 @@ from topdesk2intercom.reports import write_report
 @click.group(name="check")
 def check_group() -> None:
     """Live checks of the services the migration talks to."""
+
+
+check_group.add_command(check_topdesk)
 
 
 @check_group.command(name="intercom")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import typing as t
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -20,7 +21,18 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
-from tap_topdesk.pagination import Page, TopdeskOffsetPaginator, Window, WindowedReader, more_pages, offset_pages
+from tap_topdesk.pagination import (
+    MAX_IDS,
+    SPOOL_IN_MEMORY,
+    JsonItems,
+    LazyPage,
+    Page,
+    TopdeskOffsetPaginator,
+    Window,
+    WindowedReader,
+    more_pages,
+    offset_pages,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -135,6 +147,9 @@ class TopdeskStream(RESTStream):
     max_page_size: int | None = None
     #: Name of the parent id key tap-added to child records (``incident_id``...).
     parent_key: str | None = None
+    #: Whether a full page means another may follow although the answer does not say so (an API that documents
+    #: only 200 for its pages): the next page is asked, and an empty one ends the listing.
+    full_page_means_more: bool = False
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -290,6 +305,63 @@ class TopdeskStream(RESTStream):
         """Bare arrays, ``{item}``, ``{results}`` or ``{dataSet}``; 204 = nothing."""
         yield from self.extract(self.body(response))
 
+    def stream_page(self, params: dict[str, t.Any], context: Context | None, path: str | None = None) -> LazyPage:
+        """One page of a listing (``path``, default the stream's), its body spooled (to a temporary file beyond
+        ``SPOOL_IN_MEMORY``) inside the request retries, then parsed one record at a time out of this endpoint's
+        envelope as the page is read: memory does not follow the page size. ``page.more`` is known once the page
+        was read (206, a body ``next``, or a full page where ``full_page_means_more``); ``page.response`` is the
+        answer (status, headers; its body is the page's)."""
+        prepared = self.build_prepared_request(
+            method="GET", url=self.url_base + (path or self.path), params=params, headers=dict(self.http_headers)
+        )
+        response, body = self._send_spooled(prepared, context)
+        items = JsonItems(body, self.envelope)
+        status = response.status_code
+        size = int(params.get(self.size_param or "", 0) or 0)
+
+        def more() -> bool:
+            if status == 206:
+                return True
+            if self.full_page_means_more and size and page.count >= size:
+                return True
+            return status != 204 and bool(items.extras.get("next"))
+
+        page = LazyPage(items, more, close=body.close)
+        page.response = response
+        return page
+
+    @cached_property
+    def _send_spooled(
+        self,
+    ) -> t.Callable[[requests.PreparedRequest, Context | None], tuple[requests.Response, t.IO[bytes]]]:
+        return self.request_decorator(self._request_spooled)
+
+    def _request_spooled(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> tuple[requests.Response, t.IO[bytes]]:
+        """The SDK's ``_request`` with the body streamed into a spool file (a cut body is retried like a failure)."""
+        authenticated = self.authenticator(prepared_request)
+        response = self.requests_session.send(
+            authenticated, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+        )
+        with response:
+            self._write_request_duration_log(
+                endpoint=self.path,
+                response=response,
+                context=context,
+                extra_tags={"url": authenticated.path_url} if self._LOG_REQUEST_METRIC_URLS else None,
+            )
+            self.validate_response(response)
+            body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by its page
+            try:
+                for chunk in response.iter_content(1 << 16):
+                    body.write(chunk)
+            except BaseException:
+                body.close()
+                raise
+        body.seek(0)
+        return response, body
+
     def get_new_paginator(self) -> TopdeskOffsetPaginator | None:
         """Offset paging while TOPdesk answers 206 (or a body ``next``); None for unpaged endpoints."""
         if self.offset_param is None or self.page_size is None:
@@ -400,8 +472,17 @@ class ReferencedDetailStream(TopdeskStream):
 class WindowedTopdeskStream(TopdeskStream):
     """A large incremental stream read in ``window_days`` windows of its replication key (see pagination.py).
 
-    Records are emitted window by window, each window sorted by (replication key, id), so ``is_sorted`` holds by
-    construction and an interrupted sync resumes from the last STATE without gaps.
+    Records are emitted window by window in (replication key, id) order, so ``is_sorted`` holds and an interrupted
+    sync resumes from the last STATE without gaps. What the tap holds does not grow with the data:
+
+    - a page is spooled (to a temporary file once large) and parsed one record at a time (``stream_page``; a
+      subclass that overrides ``fetch_page`` or ``extract`` gets whole pages, as before);
+    - a listing the request sorts by the replication key (``listing_in_key_order``) is emitted as it is read,
+      keeping only ids; the bookmark does not move past a window's records until the window is verified (recount),
+      so no STATE can name a bookmark ahead of a record a re-read of that window may still add. Such a record (lost
+      by offset paging while rows moved) comes after newer ones and leaves the bookmark alone;
+    - any other listing is spooled per window and emitted sorted once verified;
+    - a window holding more than ``max_window_ids`` records is cut (see ``WindowedReader``).
 
     A record no window can hold (dated after now, or on a first sync without ``start_date``: undated or before
     ``FLOOR``) is read first by one extra listing, warned about, and leaves the bookmark alone.
@@ -413,10 +494,15 @@ class WindowedTopdeskStream(TopdeskStream):
     fiql_field = "modificationDate"
     #: Parameter that restricts a listing to ids only (cheap recount of a multi-page window).
     ids_only_params: t.ClassVar[dict[str, str]] = {"fields": "id"}
+    #: Records one window may hold before it is cut (the reader keeps their ids).
+    max_window_ids: int = MAX_IDS
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_outside = False
+        #: The reader of the running sync, and the latest bookmark value held back while its window is unsettled.
+        self._reader: WindowedReader | None = None
+        self._held_bookmark: str | None = None
 
     def window_filter(self, window: Window) -> str:
         """FIQL for a window: ``ge``/``gt`` on the start, ``lt`` on the end."""
@@ -454,15 +540,27 @@ class WindowedTopdeskStream(TopdeskStream):
         return params
 
     def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
-        """One page of a listing."""
+        """One page of a listing, whole."""
         response = self.get(self.path, params, context=context)
-        return Page(self.extract(self.body(response)), more_pages(response))
+        records = self.extract(self.body(response))
+        size = int(params.get(self.size_param or "", 0) or 0)
+        full = self.full_page_means_more and bool(size) and len(records) >= size
+        return Page(records, more_pages(response) or full)
 
     def fetch_window_page(
         self, window: Window, offset: int, context: Context | None, *, ids_only: bool = False
-    ) -> Page:
-        """One page of a window."""
-        return self.fetch_page(self.page_params(self.window_filter(window), offset, ids_only=ids_only), context)
+    ) -> Page | LazyPage:
+        """One page of a window: parsed as it is read, unless a subclass reads pages its own way."""
+        params = self.page_params(self.window_filter(window), offset, ids_only=ids_only)
+        if self.pages_streamable():
+            return self.stream_page(params, context)
+        return self.fetch_page(params, context)
+
+    def pages_streamable(self) -> bool:
+        """Whether pages can be parsed as read: ``fetch_page`` and ``extract`` are the base ones (a subclass that
+        changes either reads and post-processes whole pages)."""
+        cls = type(self)
+        return cls.fetch_page is WindowedTopdeskStream.fetch_page and cls.extract is TopdeskStream.extract
 
     def signpost(self, context: Context | None) -> datetime:
         """The upper bound of this sync (its start, rounded up to a whole second: FIQL bounds are whole seconds, and
@@ -477,6 +575,23 @@ class WindowedTopdeskStream(TopdeskStream):
     def sort_key(self, record: dict) -> tuple:
         value = record.get(self.replication_key)
         return (normalise_datetime(value) or "" if isinstance(value, str) else "", str(record.get("id")))
+
+    def record_instant(self, record: dict) -> datetime | None:
+        """A record's replication key as an instant (None when it has none)."""
+        value = record.get(self.replication_key)
+        fixed = normalise_datetime(value) if isinstance(value, str) else None
+        return datetime.fromisoformat(fixed) if fixed else None
+
+    def listing_in_key_order(self) -> bool:
+        """Whether a window's listing is asked sorted ascending by the window's field first (``sort=<field>:asc``
+        or ``$orderby=<field> asc``): then records are emitted as they are read."""
+        params = self.page_params(self.window_filter(Window(FLOOR, FLOOR + timedelta(days=1))), 0)
+        order = params.get("sort") or params.get("$orderby")
+        if not isinstance(order, str):
+            return False
+        first = order.split(",")[0].strip().replace(" ", ":")
+        field, _, direction = first.partition(":")
+        return field == self.fiql_field and direction.strip(":").lower() == "asc"
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """The records outside every window first, then the windows.
@@ -497,6 +612,9 @@ class WindowedTopdeskStream(TopdeskStream):
             window_days=int(self.config.get("window_days", 90)),
             sort_key=self.sort_key,
             logger=self.logger,
+            ordered_by=self.record_instant if self.listing_in_key_order() else None,
+            max_ids=self.max_window_ids,
+            on_settled=lambda: self._settle(context),
         )
         self.logger.info(
             "Stream '%s': reading %s %s %s → %s in %s-day windows",
@@ -507,7 +625,11 @@ class WindowedTopdeskStream(TopdeskStream):
             end.isoformat(),
             self.config.get("window_days", 90),
         )
-        yield from reader.read(start, end, start_inclusive=inclusive)
+        self._reader, self._held_bookmark = reader, None
+        try:
+            yield from reader.read(start, end, start_inclusive=inclusive)
+        finally:
+            self._reader = None
 
     def read_outside(self, now: datetime, floor: datetime | None, context: Context | None) -> t.Iterator[dict]:
         """Page the records no window holds, warning about each: a migration must not lose them silently."""
@@ -562,7 +684,19 @@ class WindowedTopdeskStream(TopdeskStream):
         bookmark = self.get_context_state(context).get("replication_key_value")
         if isinstance(value, str) and isinstance(bookmark, str) and value < bookmark:
             return
+        if self._reader is not None and self._reader.unsettled:
+            # Emitted before its window is verified: the bookmark waits for ``_settle`` (a STATE written meanwhile
+            # keeps the last verified one, so a crash re-reads this window instead of skipping what it lacks).
+            if isinstance(value, str) and (self._held_bookmark is None or value > self._held_bookmark):
+                self._held_bookmark = value
+            return
         super()._increment_stream_state(latest_record, context=context)
+
+    def _settle(self, context: Context | None) -> None:
+        """The reader verified everything it emitted: the bookmark moves to the newest of those records."""
+        held, self._held_bookmark = self._held_bookmark, None
+        if held is not None:
+            self._increment_stream_state({self.replication_key: held}, context=context)
 
 
 class FiqlIncrementalStream(TopdeskStream):

@@ -4,11 +4,21 @@ TOPdesk has no cursors: every family pages by offset (``pageStart``/``pageSize``
 "more" with HTTP 206 or a body ``next``, and "nothing" with 204. Large lists on a Virtual Appliance time out, so
 big streams are read in ``modificationDate`` windows; each window is paged completely, checked against a second
 (id-only) listing, and split in half on a failure or a mismatch — down to one day, then the run fails loudly.
+
+Memory does not follow the size of a window: a page can be parsed one record at a time from its spooled body
+(:class:`LazyPage`), a window whose listing comes in replication-key order is emitted as it is read, holding only
+its ids, and any other window is spooled to a temporary file and emitted sorted once verified. A window holding
+more than ``max_ids`` records is cut (see :class:`WindowedReader`).
 """
 
 from __future__ import annotations
 
+import codecs
+import json
 import logging
+import pickle
+import re
+import tempfile
 import time
 import typing as t
 from collections import deque
@@ -20,11 +30,18 @@ from singer_sdk.exceptions import FatalSyncError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 MIN_WINDOW = timedelta(days=1)
 #: How far an empty window may grow (in multiples of window_days) before data appears.
 MAX_GROWTH = 8
+#: Records (ids) one window may hold at once before it is cut: the ids of a window are what the reader keeps (for
+#: the duplicate check and the recount), about 100 bytes each, so this bounds them at a few MB at any data size.
+MAX_IDS = 20_000
+#: The shortest window that is halved because it holds too many records to sort (halves are whole seconds).
+MIN_SPLIT = timedelta(seconds=2)
+#: Bytes of a spooled window (or page body) kept in memory before it goes to a temporary file.
+SPOOL_IN_MEMORY = 1 << 20
 
 
 class TopdeskOffsetPaginator(BaseAPIPaginator[int]):
@@ -58,15 +75,202 @@ def more_pages(response: requests.Response) -> bool:
     return False
 
 
-def offset_pages(fetch: Callable[[int], Page], page_size: int) -> Iterator[Page]:
-    """Every page of one listing: offset 0, then ``page_size`` further while a page says more and is not empty."""
+def offset_pages(fetch: Callable[[int], Page | LazyPage], page_size: int) -> Iterator[Page | LazyPage]:
+    """Every page of one listing: offset 0, then ``page_size`` further while a page says more and is not empty.
+
+    The caller reads each page before asking for the next (a :class:`LazyPage` is read once, as it is parsed).
+    """
     offset = 0
     while True:
         page = fetch(offset)
         yield page
-        if not page.more or not page.records:
+        if not page.more or not has_records(page):
             return
+        del page  # not held while the next one is fetched
         offset += page_size
+
+
+def has_records(page: Page | LazyPage) -> bool:
+    """Whether a page holds a record (a lazy page parses at most its first one to tell, or has been read)."""
+    if isinstance(page, LazyPage):
+        return page.has_records()
+    return bool(page.records)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+#: Characters decoded from a spooled body at a time.
+_CHUNK = 1 << 16
+
+
+class JsonItems:
+    """The records of a JSON body, parsed one at a time from a binary file: a bare array, an object whose
+    ``envelope`` key holds the array (its other keys land in ``extras``: ``next``...), or one object.
+
+    Only one record (plus a chunk of text) is in memory at a time, however large the body is.
+    """
+
+    def __init__(self, raw: t.IO[bytes], envelope: str | None) -> None:
+        self.raw = raw
+        self.envelope = envelope
+        self.extras: dict[str, t.Any] = {}
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
+
+    def __iter__(self) -> Iterator[t.Any]:
+        first = self._peek()
+        if first == "":
+            return
+        if first == "[":
+            yield from self._array()
+        elif first == "{" and self.envelope is not None:
+            yield from self._members()
+        else:
+            value = self._value()
+            if isinstance(value, list):
+                yield from value
+            elif value is not None:
+                yield value
+        if self._peek() != "":
+            raise json.JSONDecodeError("Extra data", self._buf, self._pos)
+
+    def _fill(self) -> bool:
+        """Append decoded text (at least as much as is buffered: a value longer than a chunk costs O(n log n))."""
+        while not self._eof:
+            wanted = max(_CHUNK, len(self._buf) - self._pos)
+            data = self.raw.read(wanted)
+            text = self._decoder.decode(data, final=not data)
+            self._eof = not data
+            if text:
+                self._buf = self._buf[self._pos :] + text
+                self._pos = 0
+                return True
+        return False
+
+    def _peek(self) -> str:
+        """The next non-blank character ("" at the end), not consumed."""
+        while True:
+            self._pos = _WHITESPACE.match(self._buf, self._pos).end()  # type: ignore[union-attr]
+            if self._pos < len(self._buf):
+                return self._buf[self._pos]
+            if not self._fill():
+                return ""
+
+    def _take(self, expected: str) -> str:
+        char = self._peek()
+        if char not in expected or char == "":
+            raise json.JSONDecodeError(f"Expecting one of {expected!r}", self._buf, self._pos)
+        self._pos += 1
+        return char
+
+    def _value(self) -> t.Any:
+        self._peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError:
+                if self._fill():
+                    continue
+                raise
+            if end == len(self._buf) and self._fill():  # a number may go on in the next chunk
+                continue
+            self._pos = end
+            return value
+
+    def _array(self) -> Iterator[t.Any]:
+        self._take("[")
+        if self._peek() == "]":
+            self._pos += 1
+            return
+        while True:
+            yield self._value()
+            if self._take(",]") == "]":
+                return
+
+    def _members(self) -> Iterator[t.Any]:
+        self._take("{")
+        if self._peek() == "}":
+            self._pos += 1
+            return
+        while True:
+            key = self._value()
+            self._take(":")
+            if key == self.envelope and self._peek() == "[":
+                yield from self._array()
+            else:
+                value = self._value()
+                if key == self.envelope and isinstance(value, list):
+                    yield from value
+                else:
+                    self.extras[key] = value
+            if self._take(",}") == "}":
+                return
+
+
+class LazyPage:
+    """A page whose records are parsed one at a time as they are read (once), e.g. from a spooled response body.
+
+    ``more`` is known once the records are read (a body ``next`` may follow the array); asking earlier reads
+    the rest without keeping it. ``count`` is the number of records read so far.
+    """
+
+    def __init__(self, items: Iterable[dict], more: Callable[[], bool], close: Callable[[], None] | None = None):
+        self._items = iter(items)
+        self._more = more
+        self._close = close
+        self._ahead: list[dict] = []
+        self._done = False
+        self.count = 0
+        #: The HTTP answer the page came from, when it came from one (set by its maker).
+        self.response: t.Any = None
+        self.records: Iterator[dict] = self._iterate()
+
+    def _iterate(self) -> Iterator[dict]:
+        try:
+            while self._ahead or not self._done:
+                if self._ahead:
+                    record = self._ahead.pop()
+                else:
+                    try:
+                        record = next(self._items)
+                    except StopIteration:
+                        break
+                self.count += 1
+                yield record
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._close is not None:
+            close, self._close = self._close, None
+            close()
+
+    def has_records(self) -> bool:
+        if self.count or self._ahead:
+            return True
+        if self._done:
+            return False
+        try:
+            self._ahead.append(next(self._items))
+        except StopIteration:
+            self._finish()
+            return False
+        return True
+
+    @property
+    def more(self) -> bool:
+        if not self._done:
+            for _ in self.records:
+                pass
+        return self._more()
+
+    def close(self) -> None:
+        """Stop reading (the rest of the page is not wanted)."""
+        self.records.close()
+        self._finish()
 
 
 @dataclass(frozen=True)
@@ -98,6 +302,14 @@ class Page:
 class WindowFailedError(Exception):
     """A window could not be read completely and consistently."""
 
+    def __init__(self, message: str, window: Window | None = None) -> None:
+        super().__init__(message)
+        self.window = window
+
+
+class WindowTooLargeError(WindowFailedError):
+    """A window whose records must be sorted before they are emitted holds more than the bound: read it in halves."""
+
 
 #: Exceptions that mean "this window failed after the request-level retries".
 WINDOW_ERRORS = (
@@ -108,27 +320,49 @@ WINDOW_ERRORS = (
 )
 
 
-class WindowedReader:
-    """Reads ``[start, end)`` in windows of ``window_days``; yields each verified window sorted by (key, id).
+def _whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
 
-    ``fetch(window, offset)`` returns one full page; ``fetch_ids(window, offset)`` one page of ids only (a cheap
-    recount, used when a window needed more than one page: only multi-page offset paging can lose rows that move
-    while it runs). A window is retried as two halves on a timeout/5xx that outlived the request retries, on a
-    duplicate, or when the recount lists ids the paging never returned.
+
+class WindowedReader:
+    """Reads ``[start, end)`` in windows of ``window_days``; every record once, each window verified.
+
+    ``fetch(window, offset)`` returns one page (a :class:`Page` or a :class:`LazyPage`); ``fetch_ids(window,
+    offset)`` one page of ids only (a cheap recount, used when a window needed more than one page: only multi-page
+    offset paging can lose rows that move while it runs). A window is retried as two halves on a timeout/5xx that
+    outlived the request retries, on a duplicate, or when the recount lists ids the paging never returned.
+
+    What is held does not grow with the data:
+
+    - ``ordered_by`` given (the listing comes sorted by the replication key; it returns a record's key as an
+      instant): records are emitted as they are read and only their ids are kept. They are emitted before their
+      window is verified, so ``unsettled`` is True from a window's first record until it (and every piece a failure
+      or a cut left of it) is verified; then ``on_settled()`` is called: a stream must not move its bookmark past
+      records emitted while unsettled before that call. A re-read skips the ids already emitted; a record it finds
+      that the failed read lost may be older than records emitted before it. A window holding more than ``max_ids``
+      records is cut at the second of the record reached: ``[start, that second)`` is verified, and the rest read as
+      a window of its own (skipping the records of that second already emitted). A listing found out of order is
+      warned about and read as unordered from the next window on.
+    - otherwise: each record is spooled to a temporary file (only its sort key, id and file offset are kept) and the
+      window is emitted sorted by ``sort_key`` once verified; a window holding more than ``max_ids`` records is read
+      in halves instead.
     """
 
     def __init__(
         self,
         *,
         stream_name: str,
-        fetch: Callable[[Window, int], Page],
+        fetch: Callable[[Window, int], Page | LazyPage],
         page_size: int,
         window_days: int,
         sort_key: Callable[[dict], tuple],
-        fetch_ids: Callable[[Window, int], Page] | None = None,
+        fetch_ids: Callable[[Window, int], Page | LazyPage] | None = None,
         id_page_size: int | None = None,
         record_id: Callable[[dict], t.Any] = lambda r: r.get("id"),
         logger: logging.Logger | None = None,
+        ordered_by: Callable[[dict], datetime | None] | None = None,
+        max_ids: int = MAX_IDS,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.stream_name = stream_name
         self.fetch = fetch
@@ -139,8 +373,23 @@ class WindowedReader:
         self.sort_key = sort_key
         self.record_id = record_id
         self.logger = logger or logging.getLogger("tap-topdesk")
+        self.ordered_by = ordered_by
+        self.max_ids = max(1, max_ids)
+        self.on_settled = on_settled
         self.windows_read = 0
         self.windows_split = 0
+        self.windows_cut = 0
+        #: The most ids one window read held (they are what the reader keeps per window).
+        self.ids_held_most = 0
+        #: Whether records were emitted from a range not verified yet (see the class docstring).
+        self.unsettled = False
+        #: Ids emitted from ranges a re-read may list again (a failed read's, the second a cut stopped in).
+        self._emitted: set = set()
+        #: Windows to read before planning further, each with whether it is a piece left by a failure or a cut
+        #: (the reader settles once none is open) and whether it is a retry after a failure.
+        self._pending: deque[tuple[Window, bool, bool]] = deque()
+        self._open_pieces = 0
+        self._big_second_noted = False
 
     def windows(self, start: datetime, end: datetime, *, start_inclusive: bool) -> list[Window]:
         """Consecutive windows covering ``[start, end)``."""
@@ -153,116 +402,264 @@ class WindowedReader:
         return result
 
     def read(self, start: datetime, end: datetime, *, start_inclusive: bool) -> Iterator[dict]:
-        """All records of the range, window by window, each window complete and sorted.
+        """All records of the range, window by window.
 
         Windows are planned lazily: after an empty window the next one doubles (up to ``MAX_GROWTH`` times
         ``window_days``) so years without data cost a few requests; a grown window that holds data is read as
         base-size windows instead, and any non-empty or failed window resets the size. A failed window is
         replaced by its two halves.
         """
-        pending: deque[Window] = deque()
+        pending = self._pending
+        pending.clear()
         lo, inclusive, step = start, start_inclusive, self.step
-        emitted = 0
+        total = 0
         last_log = time.monotonic()
         while pending or lo < end:
             planned = not pending
             if planned:
-                window = Window(lo, min(lo + step, end), inclusive)
+                window, piece, retry = Window(lo, min(lo + step, end), inclusive), False, False
                 lo, inclusive = window.end, True
                 if window.end - window.start > self.step and self._has_data(window):
                     # Data again after a gap: read the grown window in base-size windows, so that window_days keeps
-                    # bounding both the size of each list request and the records held in memory.
-                    pending.extend(self.windows(window.start, window.end, start_inclusive=window.start_inclusive))
+                    # bounding the size of each list request.
+                    windows = self.windows(window.start, window.end, start_inclusive=window.start_inclusive)
+                    pending.extend((w, False, False) for w in windows)
                     step = self.step
                     continue
             else:
-                window = pending.popleft()
+                window, piece, retry = pending.popleft()
             try:
-                records = self.read_window(window)
+                count = yield from self._read_window(window)
             except WindowFailedError as exc:
                 step = self.step
-                if window.end - window.start <= MIN_WINDOW:
-                    msg = (
-                        f"Stream '{self.stream_name}': window {window} still fails at the minimum size of one day "
-                        f"({exc}). Giving up instead of skipping it; raise request_timeout or retry later."
-                    )
-                    raise FatalSyncError(msg) from exc
-                first, second = window.halves()
-                self.windows_split += 1
-                self.logger.warning(
-                    "Stream '%s': window %s failed (%s); retrying as %s and %s",
+                failed = exc.window or window
+                too_large = isinstance(exc, WindowTooLargeError)
+                if not too_large and failed.end - failed.start <= MIN_WINDOW:
+                    if retry or not piece:
+                        msg = (
+                            f"Stream '{self.stream_name}': window {failed} still fails at the minimum size of one "
+                            f"day ({exc}). Giving up instead of skipping it; raise request_timeout or retry later."
+                        )
+                        raise FatalSyncError(msg) from exc
+                    # a piece a cut left below a day: once more as it is
+                    self.windows_split += 1
+                    self.logger.warning("Stream '%s': window %s failed (%s); retrying", self.stream_name, failed, exc)
+                    pending.appendleft((failed, True, True))
+                    continue
+                first, second = failed.halves()
+                if too_large:
+                    self.windows_cut += 1
+                else:
+                    self.windows_split += 1
+                (self.logger.info if too_large else self.logger.warning)(
+                    "Stream '%s': window %s %s; retrying as %s and %s",
                     self.stream_name,
-                    window,
-                    exc,
+                    failed,
+                    exc if too_large else f"failed ({exc})",
                     first,
                     second,
                 )
-                pending.appendleft(second)
-                pending.appendleft(first)
+                retry = retry or not too_large
+                pending.appendleft((second, True, retry))
+                pending.appendleft((first, True, retry))
+                self._open_pieces += 2 - piece
                 continue
             self.windows_read += 1
+            if piece:
+                self._open_pieces -= 1
+            if not self._open_pieces:
+                self._settle()
             if planned:
-                step = self.step if records else min(step * 2, self.step * MAX_GROWTH)
-            records.sort(key=self.sort_key)
-            emitted += len(records)
+                step = self.step if count else min(step * 2, self.step * MAX_GROWTH)
+            total += count
             now = time.monotonic()
-            if records or now - last_log > 30:
+            if count or now - last_log > 30:
                 self.logger.info(
                     "Stream '%s': window %s → %d records (%d so far, %d windows read)",
                     self.stream_name,
                     window,
-                    len(records),
-                    emitted,
+                    count,
+                    total,
                     self.windows_read,
                 )
                 last_log = now
-            yield from records
         self.logger.info(
-            "Stream '%s': %d records in %d windows (%d split after a failure or mismatch)",
+            "Stream '%s': %d records in %d windows (%d split after a failure or mismatch, %d cut at %d records)",
             self.stream_name,
-            emitted,
+            total,
             self.windows_read,
             self.windows_split,
+            self.windows_cut,
+            self.max_ids,
         )
 
-    def read_window(self, window: Window) -> list[dict]:
-        """Page one window completely; recount it when it took several pages."""
-        collected: dict[t.Any, dict] = {}
-        paged = 0
-        pages = 0
+    def _settle(self) -> None:
+        self._emitted.clear()
+        if self.unsettled:
+            self.unsettled = False
+            if self.on_settled is not None:
+                self.on_settled()
+
+    def _read_window(self, window: Window) -> t.Generator[dict, None, int]:
+        """Read one window (emitting its records); the number emitted. Raises WindowFailedError."""
         try:
-            for page in offset_pages(lambda offset: self.fetch(window, offset), self.page_size):
-                pages += 1
-                paged += len(page.records)
-                for record in page.records:
-                    collected[self.record_id(record)] = record
-            if paged != len(collected):
-                msg = f"paging returned {paged} rows but {len(collected)} distinct records (rows moved)"
-                raise WindowFailedError(msg)
-            if pages > 1 and self.fetch_ids is not None:
-                listed = self._recount(window)
-                missing = listed - collected.keys()
-                if missing:
-                    msg = (
-                        f"count mismatch: paging returned {len(collected)} records, the recount lists "
-                        f"{len(listed)} of which {len(missing)} were never returned"
-                    )
-                    raise WindowFailedError(msg)
+            if self.ordered_by is not None:
+                return (yield from self._read_ordered(window))
+            return (yield from self._read_spooled(window))
         except WINDOW_ERRORS as exc:
             raise WindowFailedError(f"{type(exc).__name__}: {exc}") from exc
-        return list(collected.values())
+
+    def _pages(self, window: Window) -> Iterator[Page | LazyPage]:
+        return offset_pages(lambda offset: self.fetch(window, offset), self.page_size)
+
+    def _read_ordered(self, window: Window) -> t.Generator[dict, None, int]:
+        """Emit as read; keep the ids (duplicate check, recount); cut the window when it holds too many."""
+        assert self.ordered_by is not None
+        ordered_by = self.ordered_by
+        seen: set = set()
+        second: datetime | None = None  # the second of the latest record, and the ids read in it
+        in_second: set = set()
+        pages = emitted = 0
+        out_of_order = False
+        try:
+            for page in self._pages(window):
+                pages += 1
+                cut = None
+                for record in page.records:
+                    rid = self.record_id(record)
+                    if rid in seen:
+                        msg = f"paging returned {rid!r} twice (rows moved)"
+                        raise WindowFailedError(msg)
+                    seen.add(rid)
+                    moment = ordered_by(record)
+                    if moment is not None:
+                        moment = _whole_second(moment)
+                        if second is not None and moment < second:
+                            out_of_order = True
+                        elif moment != second:
+                            second, in_second = moment, set()
+                        in_second.add(rid)
+                    if rid not in self._emitted:
+                        self.unsettled = True
+                        emitted += 1
+                        yield record
+                    if len(seen) > self.max_ids and not out_of_order:
+                        cut = self._cut_point(window, second)
+                        if cut is not None:
+                            break
+                if cut is not None:
+                    if isinstance(page, LazyPage):
+                        page.close()
+                    window = self._cut(window, cut, in_second)
+                    break
+                del page  # not held while the next one is fetched
+            self.ids_held_most = max(self.ids_held_most, len(seen))
+            self._verify(window, seen, pages)
+        except WINDOW_ERRORS as exc:
+            self._emitted |= seen
+            raise WindowFailedError(f"{type(exc).__name__}: {exc}", window) from exc
+        except WindowFailedError as exc:
+            self._emitted |= seen
+            exc.window = exc.window or window
+            raise
+        if out_of_order:
+            self.logger.warning(
+                "Stream '%s': the listing of window %s is not sorted by the replication key as requested: its "
+                "records were emitted in the listing's order; later windows are sorted here",
+                self.stream_name,
+                window,
+            )
+            self.ordered_by = None
+        return emitted
+
+    def _cut_point(self, window: Window, second: datetime | None) -> datetime | None:
+        if second is not None and second > window.start:
+            return second
+        if not self._big_second_noted:
+            self._big_second_noted = True
+            self.logger.warning(
+                "Stream '%s': window %s holds more than %d records in its first second; read whole",
+                self.stream_name,
+                window,
+                self.max_ids,
+            )
+        return None
+
+    def _cut(self, window: Window, cut: datetime, in_cut_second: set) -> Window:
+        """Stop ``window`` at ``cut``: the rest is read next (skipping what was emitted of the second ``cut``)."""
+        rest = Window(cut, window.end, True)
+        self.windows_cut += 1
+        self.logger.info(
+            "Stream '%s': window %s holds more than %d records; cut at %s, the rest read as %s",
+            self.stream_name,
+            window,
+            self.max_ids,
+            cut.isoformat(),
+            rest,
+        )
+        self._emitted |= in_cut_second
+        self._pending.appendleft((rest, True, False))
+        self._open_pieces += 1
+        return replace(window, end=cut)
+
+    def _read_spooled(self, window: Window) -> t.Generator[dict, None, int]:
+        """Spool the window's records to a file, keeping (sort key, offset) and ids; emit sorted once verified."""
+        seen: set = set()
+        index: list[tuple[tuple, int]] = []
+        pages = 0
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            for page in self._pages(window):
+                pages += 1
+                for record in page.records:
+                    rid = self.record_id(record)
+                    if rid in seen:
+                        msg = f"paging returned {rid!r} twice (rows moved)"
+                        raise WindowFailedError(msg, window)
+                    seen.add(rid)
+                    if len(seen) > self.max_ids and window.end - window.start >= MIN_SPLIT:
+                        if isinstance(page, LazyPage):
+                            page.close()
+                        msg = f"holds more than {self.max_ids} records to sort"
+                        raise WindowTooLargeError(msg, window)
+                    if rid in self._emitted:
+                        continue
+                    index.append((self.sort_key(record), spool.tell()))
+                    pickle.dump(record, spool, pickle.HIGHEST_PROTOCOL)
+                del page  # not held while the next one is fetched
+            self.ids_held_most = max(self.ids_held_most, len(seen))
+            self._verify(window, seen, pages)
+            del seen
+            index.sort(key=lambda entry: entry[0])
+            for _key, offset in index:
+                spool.seek(offset)
+                yield pickle.load(spool)  # the file this reader wrote a moment ago
+        return len(index)
+
+    def _verify(self, window: Window, seen: set, pages: int) -> None:
+        """Recount a window that took several pages: every id the id listing holds must have been read."""
+        if pages <= 1 or self.fetch_ids is None:
+            return
+        fetch_ids = self.fetch_ids
+        listed = missing = 0
+        for page in offset_pages(lambda offset: fetch_ids(window, offset), self.id_page_size):
+            for row in page.records:
+                listed += 1
+                if self.record_id(row) not in seen:
+                    missing += 1
+        if missing:
+            msg = (
+                f"count mismatch: paging returned {len(seen)} records, the recount lists {listed} of which "
+                f"{missing} were never returned"
+            )
+            raise WindowFailedError(msg, window)
 
     def _has_data(self, window: Window) -> bool:
         """One cheap page of a grown window; a failure counts as data (the base-size windows will tell)."""
         try:
-            return bool((self.fetch_ids or self.fetch)(window, 0).records)
+            page = (self.fetch_ids or self.fetch)(window, 0)
+            found = has_records(page)
+            if isinstance(page, LazyPage):
+                page.close()
+            return found
         except WINDOW_ERRORS:
             return True
-
-    def _recount(self, window: Window) -> set:
-        assert self.fetch_ids is not None
-        fetch_ids = self.fetch_ids
-        ids: set = set()
-        for page in offset_pages(lambda offset: fetch_ids(window, offset), self.id_page_size):
-            ids.update(self.record_id(r) for r in page.records)
-        return ids

@@ -14,6 +14,8 @@ from tap_topdesk.streams import assets, changes, incidents, knowledge, operation
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
+    from tap_topdesk.request_check import RequestCheck
+
 STATIC_STREAMS: tuple[type[Stream], ...] = (
     incidents.IncidentsStream,
     incidents.IncidentProgressTrailStream,
@@ -141,6 +143,7 @@ class TapTopdesk(Tap):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.probe_report: dict | None = None
+        self.request_check: RequestCheck | None = None
         self.unavailable: dict[str, str] = {}
         super().__init__(*args, **kwargs)
 
@@ -157,19 +160,31 @@ class TapTopdesk(Tap):
 
     @classmethod
     def cb_probe(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
-        """``--probe``: check every module, print the report, exit (1 if a module is hidden)."""
+        """``--probe``: check every module and the first request of every selected stream (``--catalog``, ``--state``
+        as the sync would get them), print both reports; exit 1 when the sync would stop before it starts."""
         if not value:
             return
         from singer_sdk.plugin_base import _ConfigInput
 
         from tap_topdesk.probe import format_report, run_probe
+        from tap_topdesk.request_check import format_request_check, run_request_check
 
         config: _ConfigInput = ctx.params.get("config") or _ConfigInput()
-        tap = cls(config=config.config, parse_env_config=config.parse_env, validate_config=True, setup_mapper=False)
+        catalog, state = (json.load(f) if f else None for f in (ctx.params.get("catalog"), ctx.params.get("state")))
+        tap = cls(
+            config=config.config,
+            catalog=catalog,
+            state=state,
+            parse_env_config=config.parse_env,
+            validate_config=True,
+            setup_mapper=False,
+        )
         report = run_probe(tap, log=False)
         click.echo(format_report(report))
         click.echo(json.dumps(report, indent=2, sort_keys=True))
-        ctx.exit(0)
+        result = run_request_check(tap, log=False)
+        click.echo(format_request_check(result))
+        ctx.exit(1 if result.sync_would_fail else 0)
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -182,7 +197,8 @@ class TapTopdesk(Tap):
                 expose_value=False,
                 is_eager=False,
                 callback=cls.cb_probe,
-                help="Check which TOPdesk modules answer with data, empty, or are probably hidden; print a report.",
+                help="Check which TOPdesk modules answer with data, empty, or are probably hidden, and whether TOPdesk "
+                "takes each selected stream's first request; print both reports (exit 1: the sync would stop).",
             ),
         )
         return command
@@ -190,15 +206,26 @@ class TapTopdesk(Tap):
     # --- probe --------------------------------------------------------------------------------------------
 
     def ensure_probed(self) -> None:
-        """Run the module probe once per sync (logs hidden modules as warnings)."""
-        if self.probe_report is None:
-            from tap_topdesk.probe import run_probe
+        """Once per sync, before the first stream reads anything: the module probe (hidden modules are warnings)
+        and the request check, which raises ``RequestCheckStopError`` when a selected stream's first request is
+        refused without a fallback (the sync would otherwise fail on it after other streams were written)."""
+        if self.probe_report is not None:
+            return
+        from tap_topdesk.probe import run_probe
+        from tap_topdesk.request_check import RequestCheckStopError, run_request_check
 
-            self.probe_report = {}
-            try:
-                self.probe_report = run_probe(self, log=True)
-            except Exception as exc:
-                self.logger.warning("Module probe failed: %s", exc)
+        self.probe_report = {}
+        try:
+            self.probe_report = run_probe(self, log=True)
+        except Exception as exc:
+            self.logger.warning("Module probe failed: %s", exc)
+        try:
+            self.request_check = run_request_check(self, log=True)
+        except Exception as exc:
+            self.logger.warning("Request check failed (%s: %s); the sync goes on without it", type(exc).__name__, exc)
+            return
+        if self.request_check.stopping:
+            raise RequestCheckStopError(self.request_check.stop_message())
 
     def record_unavailable(self, module: str, message: str) -> None:
         self.unavailable[module] = message

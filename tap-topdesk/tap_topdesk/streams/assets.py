@@ -31,6 +31,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages, offset_pages
+from tap_topdesk.request_check import CheckRequest
 from tap_topdesk.snapshot import SnapshotMixin
 
 if t.TYPE_CHECKING:
@@ -348,6 +349,20 @@ class AssetLinksStream(SnapshotMixin, TopdeskStream):
             for row in reader.read(start, end, start_inclusive=True):
                 yield str(row.get("id"))
 
+    def check_parents(self) -> list[TopdeskStream]:
+        """Request check hook: the streams whose records' ids ``/assetLinks`` is asked with (every asset stream)."""
+        return [s for s in self._tap.streams.values() if isinstance(s, AssetsStream)]
+
+    def check_context(self, record: dict) -> Context:
+        return {"asset_id": str(record.get("id"))}
+
+    def check_request(self, context: Context | None, size: int) -> CheckRequest:
+        """Request check hook: the links of one asset (the request sent for each; it has no paging)."""
+        return CheckRequest(self.path, self.links_params(str((context or {}).get("asset_id"))), self.accept)
+
+    def links_params(self, asset_id: str) -> dict[str, t.Any]:
+        return {"sourceId": asset_id}
+
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         visited: set[str] = set()
         seen_links: set[str] = set()
@@ -357,7 +372,7 @@ class AssetLinksStream(SnapshotMixin, TopdeskStream):
             if asset_id in visited:
                 continue
             visited.add(asset_id)
-            links = self.body(self.get(self.path, {"sourceId": asset_id}, context=context)) or []
+            links = self.body(self.get(self.path, self.links_params(asset_id), context=context)) or []
             for link in links:
                 other = link.get("assetId")
                 if other and other not in visited:

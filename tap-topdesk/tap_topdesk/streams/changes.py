@@ -17,11 +17,14 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.pagination import Page, more_pages
+from tap_topdesk.request_check import ACCEPTED, REFUSED, CheckRequest
 from tap_topdesk.streams.whole import changed_filter, offset_pages_to_empty
 
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
+
+    from tap_topdesk.request_check import StreamCheck
 
 #: Change 1.4.0 states 1000 as the default page size of its lists and no maximum: never ask for more on a fallback.
 DOCUMENTED_PAGE = 1000
@@ -102,11 +105,31 @@ class ChangesStream(WindowedTopdeskStream):
             return True
         return False
 
+    def check_request(self, context: Context | None, size: int) -> CheckRequest | None:
+        """Request check hook: once the windows are refused, the whole list's first page; else the windows' (None)."""
+        if not self.whole_list:
+            return None
+        return CheckRequest(self.path, {str(self.offset_param): 0, str(self.size_param): size}, self.accept)
+
+    def request_checked(self, check: StreamCheck) -> str:
+        """Request check hook: the windows' request accepted or refused decides the read, so the sync does not ask
+        again (``windows_refused``)."""
+        if check.verdict == ACCEPTED:
+            self.whole_list = False
+        elif check.verdict == REFUSED:
+            self.use_whole_list()
+            return "reads the whole list (change API 1.4.0) and the detail of each change that changed"
+        return ""
+
+    def use_whole_list(self) -> None:
+        self.whole_list = True
+        self._state_manager = None  # rebuilt unsorted: the SDK's manager fixes is_sorted when created
+
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         if self.whole_list is None:
-            self.whole_list = self.windows_refused(context)
-            if self.whole_list:
-                self._state_manager = None  # rebuilt unsorted: the SDK's manager fixes is_sorted when created
+            self.whole_list = False
+            if self.windows_refused(context):
+                self.use_whole_list()
         if self.whole_list:
             yield from self.read_whole(context)
         else:
@@ -168,9 +191,17 @@ class ChangeActivitiesStream(TopdeskStream):
     replication_key = "lastModificationDate"
     is_sorted = False
 
+    #: Parameters of every page (an empty ``fields`` returns only ids).
+    list_params: t.ClassVar[dict[str, str]] = {"fields": "all"}
+
+    def check_request(self, context: Context | None, size: int) -> CheckRequest:
+        """Request check hook: the list's first page."""
+        params = {**self.list_params, str(self.offset_param): 0, str(self.size_param): size}
+        return CheckRequest(self.path, params, self.accept)
+
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         keep = changed_filter(self, context)
-        for rows in offset_pages_to_empty(self, {"fields": "all"}, context, self.page_size or DOCUMENTED_PAGE):
+        for rows in offset_pages_to_empty(self, self.list_params, context, self.page_size or DOCUMENTED_PAGE):
             for row in rows:
                 if (self.include_archived or not row.get("archived")) and keep(row):
                     yield row

@@ -10,6 +10,8 @@ from tap_topdesk.client import ModuleUnavailableError, ReferencedDetailStream, T
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_topdesk.request_check import StreamCheck
+
 _ARCHIVED_STATUSES = "(firstLineArchived,secondLineArchived,partialArchived)"
 
 
@@ -90,16 +92,30 @@ class IncidentEmailsStream(ReferencedDetailStream):
         except ModuleUnavailableError as exc:
             if exc.status != 403:
                 raise
-            self.forbidden = True
-            msg = (
-                "the operator lacks the read permission on 'Sent email messages' (403 on /tas/api/emails/id/...): "
-                "calls and their progress trails are extracted, e-mail bodies are not; grant that permission to "
-                "extract them"
-            )
-            self.logger.warning("Stream '%s': %s", self.name, msg)
-            record = getattr(self._tap, "record_unavailable", None)
-            if record is not None:
-                record(self.name, msg)
+            self.forbid()
+
+    def forbid(self) -> None:
+        """No e-mail is asked for any more this run; said once, as a warning and in the tap's unavailable list."""
+        self.forbidden = True
+        msg = (
+            "the operator lacks the read permission on 'Sent email messages' (403 on /tas/api/emails/id/...): "
+            "calls and their progress trails are extracted, e-mail bodies are not; grant that permission to "
+            "extract them"
+        )
+        self.logger.warning("Stream '%s': %s", self.name, msg)
+        record = getattr(self._tap, "record_unavailable", None)
+        if record is not None:
+            record(self.name, msg)
+
+    def request_checked(self, check: StreamCheck) -> str:
+        """Request check hook: a 403 is the missing permission; the sync then asks for no e-mail at all."""
+        if check.status != 403:
+            return ""
+        self.forbid()
+        return (
+            "asks for no e-mail: calls and progress trails are extracted without e-mail bodies (no read permission "
+            "on 'Sent email messages')"
+        )
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         row = super().post_process(row, context) or row

@@ -15,6 +15,7 @@ from collections import deque
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import FiqlIncrementalStream, ModuleUnavailableError
+from tap_topdesk.request_check import CheckRequest
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -60,15 +61,28 @@ class _PerLanguageStream(FiqlIncrementalStream):
             return []
         return sorted({str(r["languageCode"]) for r in rows if isinstance(r, dict) and r.get("languageCode")})
 
+    def listing_params(self, language: str | None, query: str, start: int, size: int) -> dict[str, t.Any]:
+        """One page of one language's listing (``None``: the default language, no ``language`` parameter)."""
+        params: dict[str, t.Any] = {"start": start, "page_size": size, "fields": self.fields, "query": query}
+        if language is not None:
+            params["language"] = language
+        return params
+
+    def listing_query(self, since: str, archived: bool) -> str:
+        return f"{since};archived=={str(archived).lower()}"
+
+    def check_request(self, context: Context | None, size: int) -> CheckRequest:
+        """Request check hook: the first listing ``read`` sends, the default language's active items (before it, only
+        TOPdesk's language list is read, whose refusal the sync survives)."""
+        query = self.listing_query(self.since_query(context), archived=False)
+        return CheckRequest(self.path, self.listing_params(None, query, 0, size), self.accept)
+
     def listing(self, language: str | None, query: str, context: Context | None) -> t.Iterator[dict]:
         """Every page of one language's listing (``None``: the default language)."""
         start = 0
         size = self.page_size or 1000
         while True:
-            params: dict[str, t.Any] = {"start": start, "page_size": size, "fields": self.fields, "query": query}
-            if language is not None:
-                params["language"] = language
-            response = self.get(self.path, params, context=context)
+            response = self.get(self.path, self.listing_params(language, query, start, size), context=context)
             items = self.extract(self.body(response))
             yield from items
             if not items or response.status_code != 206:
@@ -93,7 +107,7 @@ class _PerLanguageStream(FiqlIncrementalStream):
             count = 0
             try:
                 for archived in for_archived:
-                    for item in self.listing(language, f"{since};archived=={str(archived).lower()}", context):
+                    for item in self.listing(language, self.listing_query(since, archived), context):
                         code = (item.get("translation") or {}).get("language") or language
                         for other in item.get("availableTranslations") or []:
                             if other not in queued:

@@ -46,6 +46,12 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
             self.series_seen.add(series_id)
             yield {"series_id": series_id}
 
+    def check_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
+        """Request check hook: the series a record references, without marking it read (the sync still reads it)."""
+        series_id = (record.get("series") or {}).get("id")
+        if series_id:
+            yield {"series_id": series_id}
+
 
 class OperationalSeriesStream(ReferencedDetailStream):
     """``/operationalSeries/{id}`` for every series an extracted activity references."""

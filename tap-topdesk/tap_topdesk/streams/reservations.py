@@ -7,6 +7,7 @@ import typing as t
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, fiql_datetime, normalise_datetime, parse_instant
+from tap_topdesk.request_check import CheckRequest
 from tap_topdesk.streams.whole import changed_filter
 
 if t.TYPE_CHECKING:
@@ -38,15 +39,22 @@ class ReservationsStream(TopdeskStream):
     replication_key = "modificationDate"
     is_sorted = False
 
+    def page_params(self, top: int, boundary: str | None) -> dict[str, t.Any]:
+        """One page: ``$top`` and FIQL on ``archived``, from the seek position ``boundary`` after the first page."""
+        archived = "(archived==true,archived==false)" if self.include_archived else "archived==false"
+        return {"$top": top, "query": f"{archived};plannedStartDate=ge={boundary}" if boundary else archived}
+
+    def check_request(self, context: Context | None, size: int) -> CheckRequest:
+        """Request check hook: the first page."""
+        return CheckRequest(self.path, self.page_params(size, None), self.accept)
+
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         keep = changed_filter(self, context)
-        archived = "(archived==true,archived==false)" if self.include_archived else "archived==false"
         top = self.page_size or 1000
         boundary: str | None = None
         at_boundary: set[str] = set()
         while True:
-            query = f"{archived};plannedStartDate=ge={boundary}" if boundary else archived
-            response = self.get(self.path, {"$top": top, "query": query}, context=context)
+            response = self.get(self.path, self.page_params(top, boundary), context=context)
             rows = self.extract(self.body(response))
             fresh = [r for r in rows if r.get("id") not in at_boundary]
             more = response.status_code == 206 and bool(rows)
