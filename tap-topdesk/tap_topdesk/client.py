@@ -677,6 +677,9 @@ class WindowedTopdeskStream(TopdeskStream):
         A record below the bookmark leaves it alone too: the read starts at the bookmark's whole second, and a
         bookmark saved with a fraction (older state) would otherwise make the SDK's sort check fail on a record of
         that same second.
+
+        A record emitted while the reader is unsettled (its window not verified yet) holds the bookmark back until
+        ``_settle``: a re-read of that window may still add a record older than it.
         """
         if self._reading_outside:
             return
