@@ -65,6 +65,8 @@ def show(project: Project, url: str, modules: dict[str, dict[str, t.Any]], resul
         for line in (said, does):
             if line:
                 click.echo(f"  {'':<{width}}  {'':<11}  -> {line}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
     hidden = sorted(m for m, e in modules.items() if e["status"] in (HIDDEN, FORBIDDEN))
     if hidden:
         click.echo(f"  modules probably hidden from this operator: {', '.join(hidden)} (see the report)")
@@ -74,7 +76,8 @@ def show(project: Project, url: str, modules: dict[str, dict[str, t.Any]], resul
     subtitle = f"{url} ({selection}): {verdict}"
     sections: list[t.Any] = [
         Text("Summary", f"{result.summary()}.\n\n"
-             + (result.stop_message() if result.stopping else verdict.capitalize() + ".")),
+             + (result.stop_message() if result.stopping else verdict.capitalize() + ".")
+             + "".join(f"\n\nNote: {note}." for note in result.notes)),
         Table("First request of each stream", COLUMNS, table),
         Table("Modules (probe)", ["module", "status", "detail"],
               [[m, e["status"], e["detail"]] for m, e in sorted(modules.items())]),

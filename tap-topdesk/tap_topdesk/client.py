@@ -526,6 +526,10 @@ class WindowedTopdeskStream(TopdeskStream):
             parts += [f"{field}=lt={fiql_datetime(floor)}", f"{field}==null"]
         return f"({','.join(parts)})" if len(parts) > 1 else parts[0]
 
+    def outside_queries(self, now: datetime, floor: datetime | None) -> list[str]:
+        """Every listing ``read_outside`` sends (the request check sends each too)."""
+        return [self.outside_filter(now, floor)]
+
     def page_params(self, query: str, offset: int, *, ids_only: bool = False) -> dict[str, t.Any]:
         """The query parameters of one page of a filtered listing (a window or the outside-windows listing)."""
         params = dict(self.base_params())
@@ -735,3 +739,10 @@ class FiqlIncrementalStream(TopdeskStream):
         parts = [p for p in (self.archived_query(), self.since_query(context)) if p]
         params["query"] = ";".join(parts)
         return params
+
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """An unpaged list (branches, locations answer whole) is parsed as it is read."""
+        if self.offset_param is not None or type(self).extract is not TopdeskStream.extract:
+            yield from super().read(context)
+            return
+        yield from self.stream_page(self.get_url_params(context, None), context).records

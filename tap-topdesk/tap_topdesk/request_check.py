@@ -12,30 +12,38 @@ without retries, and judged:
 - *hidden* (403/404): the operator may not read it; the sync skips it with a warning, as it would anyway;
 - *error* (401, 429, 5xx, no answer): not decided here (the sync retries those; on a 401 it fails, saying why).
 
-Windowed streams are checked with their first window; child streams (progress trails, e-mails, attachments,
+Windowed streams are checked with what their sync sends first: the listing(s) of the records outside every window,
+then the first window. A request each of whose parameters (dates and ids set aside) was accepted on the same path
+already is taken as accepted without being sent (TOPdesk judges each parameter: "Unknown query parameter", a field
+or filter it does not take; assumed, from the error bodies it sends): one asset template's outside listings after
+the first template's, which differ only in the template and its fields. Each stream's own first request is sent.
+Child streams (progress trails, e-mails, attachments,
 memberships, series, asset links) with the id of a parent record: the parent's one-record answer, else a few
 look-ups of the parent's own request with a larger page (counted apart). Streams hook in with optional methods:
 
 - ``check_request(context, size) -> CheckRequest | None``: the stream's own first request (None: the family's);
 - ``request_checked(check) -> str``: told the verdict; switches to a fallback and says what the sync does instead;
 - ``check_child_contexts(record, context)``: child contexts without the side effects of ``generate_child_contexts``;
-- ``check_parents()`` and ``check_context(record)``: parents of a stream the SDK does not see as a child.
+- ``check_parents()`` and ``check_context(record)``: parents of a stream the SDK does not see as a child;
+- ``check_notes() -> list[str]``: what the answers showed about the tenant (a variant the sync adapts to).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import typing as t
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from singer_sdk.exceptions import FatalSyncError
 from singer_sdk.streams.rest import PageContext
 
-from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
-from tap_topdesk.pagination import Window
+from tap_topdesk.client import FLOOR, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.pagination import JsonItems, Window
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,6 +58,8 @@ ACCEPTED, REFUSED, HIDDEN, ERROR, NOT_CHECKED = "accepted", "refused", "hidden",
 LOOKUP_PAGE = 25
 #: Look-ups per child stream at most: the check must stay a handful of requests.
 LOOKUP_BUDGET = 12
+#: Rows kept of an answer (for the child streams' parent records): an unpaged list answers whole.
+ROWS_KEPT = LOOKUP_PAGE
 #: The longest a check request may take (a sync's own timeout can be minutes).
 MAX_TIMEOUT = 60
 
@@ -86,6 +96,8 @@ class StreamCheck:
     fallback: str = ""  # what the sync does instead (of the refused request; without the hidden data)
     action: str = ""  # for a stream that stops the sync: how to deselect it
     sent: str = ""  # path?query exactly as sent (URL-encoded)
+    also: list[str] = field(default_factory=list)  # the stream's other first requests, accepted too (as sent)
+    covered_by: list[str] = field(default_factory=list)  # of those, not sent: accepted with other streams' requests
     rows: list[dict] = field(default_factory=list, repr=False)
 
     @property
@@ -120,6 +132,8 @@ class StreamCheck:
             "fallback": self.fallback,
             "stops": self.stops,
             "action": self.action,
+            "also": [readable(sent) for sent in self.also],
+            "covered_by": self.covered_by,
         }
 
 
@@ -130,6 +144,8 @@ class RequestCheck:
     checks: list[StreamCheck] = field(default_factory=list)
     requests: int = 0  # requests sent: one per checked stream, plus fallback checks
     lookups: int = 0  # parent look-ups for child streams
+    covered: int = 0  # requests not sent: each of their parameters was accepted on the same path already
+    notes: list[str] = field(default_factory=list)  # what the answers showed about the tenant (``check_notes``)
     login_rejected: bool = False  # a 401: nothing after it was asked
 
     @property
@@ -150,9 +166,10 @@ class RequestCheck:
         for check in self.checks:
             counts[check.verdict] = counts.get(check.verdict, 0) + 1
         told = ", ".join(f"{n} {v}" for v, n in counts.items())
+        covered = f"; {self.covered} not sent, their parameters accepted already" if self.covered else ""
         return (
-            f"{len(self.checks)} streams checked with their first request at page size 1 ({told}); "
-            f"{self.requests + self.lookups} requests ({self.requests} checks, {self.lookups} parent look-ups)"
+            f"{len(self.checks)} streams checked with their first requests at page size 1 ({told}); "
+            f"{self.requests + self.lookups} requests ({self.requests} checks, {self.lookups} parent look-ups){covered}"
         )
 
     def stop_message(self) -> str:
@@ -169,6 +186,8 @@ class RequestCheck:
             "streams": [c.as_dict() for c in self.checks],
             "requests": self.requests,
             "lookups": self.lookups,
+            "covered": self.covered,
+            "notes": self.notes,
             "stops": [c.stream for c in self.stopping],
             "login_rejected": self.login_rejected,
         }
@@ -177,24 +196,46 @@ class RequestCheck:
 # --- the first request of each stream family ---------------------------------------------------------------------
 
 
-def first_request(stream: TopdeskStream, context: Context | None, size: int = 1) -> CheckRequest:
-    """The first request ``stream``'s sync sends in ``context``, its page size set to ``size``."""
+def first_requests(stream: TopdeskStream, context: Context | None, size: int = 1) -> list[CheckRequest]:
+    """The requests ``stream``'s sync starts with in ``context``, their page size set to ``size``: a windowed
+    stream's listing(s) of the records outside every window (``read`` sends them first), then its first window;
+    another stream's first page."""
     hook = getattr(stream, "check_request", None)
     own = hook(context, size) if hook is not None else None
     if own is not None:
-        return own
+        return [own]
     if isinstance(stream, WindowedTopdeskStream):
         start, inclusive = stream.start_bound(context)
         end = stream.signpost(context)
+        floor = FLOOR if stream.from_the_floor(context) else None
         days = timedelta(days=max(1, int(stream.config.get("window_days", 90))))
-        return window_request(stream, Window(start, max(start, min(start + days, end)), inclusive), size)
-    return sdk_request(stream, context, size)
+        window = Window(start, max(start, min(start + days, end)), inclusive)
+        queries = [*stream.outside_queries(datetime.now(UTC), floor), stream.window_filter(window)]
+        return [listing_request(stream, query, size) for query in queries]
+    return [sdk_request(stream, context, size)]
 
 
-def window_request(stream: WindowedTopdeskStream, window: Window, size: int) -> CheckRequest:
-    """Page 0 of one window, as ``fetch_window_page`` asks it."""
-    params = stream.page_params(stream.window_filter(window), 0)
-    return CheckRequest(stream.path, params, stream.accept).sized(stream.size_param, size)
+def listing_request(stream: WindowedTopdeskStream, query: str, size: int) -> CheckRequest:
+    """Page 0 of a filtered listing (a window, the records outside the windows), as the sync asks it."""
+    return CheckRequest(stream.path, stream.page_params(query, 0), stream.accept).sized(stream.size_param, size)
+
+
+#: What varies between requests of one kind: dates (FIQL, OData) and ids (UUIDs, with or without dashes).
+_VARIABLE = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}"
+)
+
+
+def request_parts(request: CheckRequest) -> frozenset[tuple[str, str, str, str]]:
+    """(path, Accept, parameter, value) of each parameter, dates and ids masked: what TOPdesk judges one by one."""
+
+    def mask(value: t.Any) -> str:
+        return _VARIABLE.sub("*", str(value))
+
+    path = mask(request.path)
+    params = {(path, request.accept, k, mask(v)) for k, v in request.params.items()}
+    return frozenset({(path, request.accept, "", ""), *params})
 
 
 def sdk_request(stream: TopdeskStream, context: Context | None, size: int) -> CheckRequest:
@@ -222,7 +263,7 @@ def lookup_requests(stream: TopdeskStream, context: Context | None) -> list[Chec
     while end > start and len(windows) < LOOKUP_BUDGET:
         windows.append(Window(max(start, end - step), end))
         end -= step
-    return [window_request(stream, window, LOOKUP_PAGE) for window in windows]
+    return [listing_request(stream, stream.window_filter(window), LOOKUP_PAGE) for window in windows]
 
 
 # --- messages ------------------------------------------------------------------------------------------------------
@@ -307,31 +348,48 @@ class Checker:
         self.answers: dict[tuple[str, tuple], list[dict]] = {}
         self.looked_up: dict[tuple[str, tuple], Lookup] = {}
         self.budget = 0
+        #: each part (``request_parts``) of an accepted request -> the stream it was accepted for
+        self.accepted: dict[tuple[str, str, str, str], str] = {}
 
-    def send(self, stream: TopdeskStream, request: CheckRequest) -> tuple[StreamCheck, list[dict]]:
-        """One attempt, no retries; the verdict and the answer's records."""
-        prepared = stream.build_prepared_request(
+    @staticmethod
+    def prepare(stream: TopdeskStream, request: CheckRequest) -> requests.PreparedRequest:
+        return stream.build_prepared_request(
             method="GET",
             url=stream.url_base + request.path,
             params=request.params,
             headers={**stream.http_headers, "Accept": request.accept},
         )
+
+    def send(self, stream: TopdeskStream, request: CheckRequest) -> tuple[StreamCheck, list[dict]]:
+        """One attempt, no retries; the verdict and the answer's records."""
+        prepared = self.prepare(stream, request)
         sent = str(prepared.path_url)
         check = StreamCheck(stream.name, ERROR, readable(sent), sent=sent)
+        lazy = type(stream).extract is TopdeskStream.extract  # an unpaged list answers whole: parse a few rows
         try:
             authenticated = stream.authenticator(prepared)  # as the SDK's ``_request`` sends it
-            response = stream.requests_session.send(authenticated, timeout=min(stream.timeout, MAX_TIMEOUT))
+            response = stream.requests_session.send(
+                authenticated, timeout=min(stream.timeout, MAX_TIMEOUT), stream=lazy
+            )
         except requests.RequestException as exc:
             check.message = f"no answer: {type(exc).__name__}"
             return check, []
         check.status = status = response.status_code
         if status < 300:
             try:
-                rows = stream.extract(stream.body(response))
-            except ValueError:
-                rows = []
-            check.verdict, check.records = ACCEPTED, len(rows)
-            return check, rows
+                if lazy:
+                    with response:
+                        response.raw.decode_content = True  # gzip as ``iter_content`` would undo it
+                        items = iter(JsonItems(response.raw, stream.envelope)) if status != 204 else iter(())
+                        rows = list(itertools.islice(items, ROWS_KEPT))
+                        records = len(rows) + sum(1 for _ in items)
+                else:
+                    rows = stream.extract(stream.body(response))
+                    records = len(rows)
+            except (ValueError, requests.RequestException):
+                rows, records = [], 0
+            check.verdict, check.records = ACCEPTED, records
+            return check, rows[:ROWS_KEPT]
         check.message = topdesk_message(response)
         if status == 401:
             self.result.login_rejected = True
@@ -357,16 +415,15 @@ class Checker:
                 verdict = StreamCheck(stream.name, NOT_CHECKED, message=f"no parent record ({spent} look-ups)")
                 self.result.checks.append(verdict)
                 return verdict
-        request = first_request(stream, context)
-        verdict, rows = self.send(stream, request)
-        self.result.requests += 1
+        requests_ = first_requests(stream, context)
+        verdict, rows, request = self.check_all(stream, requests_)
         if verdict.verdict == REFUSED:
             verdict.action = deselect_action(stream, request)
         hook = getattr(stream, "request_checked", None)
         note = hook(verdict) if hook is not None else ""
         if verdict.verdict == REFUSED and note:
             verdict.fallback = note
-            rows = self.check_fallback(stream, context, request, verdict)
+            rows = self.check_fallback(stream, context, requests_, verdict)
         elif note:
             verdict.fallback = note
         verdict.rows = rows
@@ -374,15 +431,50 @@ class Checker:
         self.result.checks.append(verdict)
         return verdict
 
-    def check_fallback(
-        self, stream: TopdeskStream, context: Context | None, refused: CheckRequest, verdict: StreamCheck
-    ) -> list[dict]:
-        """The fallback's own first request, when it sends another one: refused too, the sync stops after all."""
-        request = first_request(stream, context)
-        if request == refused:
-            return []
-        again, rows = self.send(stream, request)
+    def check_all(
+        self, stream: TopdeskStream, requests_: list[CheckRequest]
+    ) -> tuple[StreamCheck, list[dict], CheckRequest]:
+        """Each request in turn until one is not accepted: its verdict (else the first one's, with every record
+        counted), the records found, and the request the verdict is on."""
+        rows: list[dict] = []
+        first: StreamCheck | None = None
+        for request in requests_:
+            check, found = self.send_once(stream, request)
+            rows.extend(found[: ROWS_KEPT - len(rows)])
+            if check.verdict != ACCEPTED:
+                return check, rows, request
+            if first is None:
+                first = check
+            else:
+                first.also.append(check.sent)
+                first.covered_by = sorted({*first.covered_by, *check.covered_by})
+                first.records += check.records
+        assert first is not None  # every stream has a first request
+        return first, rows, requests_[0]
+
+    def send_once(self, stream: TopdeskStream, request: CheckRequest) -> tuple[StreamCheck, list[dict]]:
+        """``send``, unless each part of the request was accepted already: then accepted, not sent."""
+        parts = request_parts(request)
+        if parts <= self.accepted.keys():
+            self.result.covered += 1
+            sent = self.prepare(stream, request).path_url
+            check = StreamCheck(stream.name, ACCEPTED, readable(sent), sent=sent)
+            check.covered_by = sorted({self.accepted[p] for p in parts} - {stream.name})
+            return check, []
+        check, rows = self.send(stream, request)
         self.result.requests += 1
+        if check.verdict == ACCEPTED:
+            self.accepted.update((p, stream.name) for p in parts if p not in self.accepted)
+        return check, rows
+
+    def check_fallback(
+        self, stream: TopdeskStream, context: Context | None, refused: list[CheckRequest], verdict: StreamCheck
+    ) -> list[dict]:
+        """The fallback's own first requests, when it sends others: refused too, the sync stops after all."""
+        requests_ = [r for r in first_requests(stream, context) if r not in refused]
+        if not requests_:
+            return []
+        again, rows, request = self.check_all(stream, requests_)
         if again.verdict == REFUSED:
             verdict.message += f"; the fallback's request GET {again.request} is refused too: {again.message}"
             verdict.fallback = ""
@@ -471,8 +563,15 @@ def run_request_check(tap: Tap, *, log: bool = True) -> RequestCheck:
                 verdict.message,
                 f"; {verdict.outcome}" if verdict.outcome else "",
             )
+    for stream in checked_streams(tap):
+        hook = getattr(stream, "check_notes", None)
+        for note in hook() if hook is not None else []:
+            if note not in checker.result.notes:
+                checker.result.notes.append(note)
     if log:
         LOGGER.info("Request check: %s", checker.result.summary())
+        for note in checker.result.notes:
+            LOGGER.info("Request check: %s", note)
     return checker.result
 
 
@@ -487,6 +586,7 @@ def format_request_check(result: RequestCheck) -> str:
         for detail in (said, check.outcome):
             if detail:
                 lines.append(f"{''.ljust(width)}  {''.ljust(11)}  -> {detail}")
+    lines.extend(f"Note: {note}" for note in result.notes)
     if result.stopping:
         lines.append(result.stop_message())
     return "\n".join(lines)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import tempfile
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -19,25 +21,39 @@ if t.TYPE_CHECKING:
 DIGEST_KEY = "content_sha256"
 
 
-def content_digest(records: list[dict]) -> str:
-    """Order-independent: a list read in another order is the same list."""
-    lines = sorted(json.dumps(r, sort_keys=True, default=str, ensure_ascii=False) for r in records)
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+#: Each record's SHA-256, as an integer, summed modulo 2**256: the same list in any order gives the same digest, and
+#: nothing per record is held to compute it (a multiset hash: only a deliberate collision could hide a change).
+_MODULUS = 1 << 256
+
+
+def record_digest(record: dict) -> int:
+    text = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest())
 
 
 class SnapshotMixin:
-    """Mix in before the stream class: ``class DepartmentsStream(SnapshotMixin, TopdeskStream)``."""
+    """Mix in before the stream class: ``class DepartmentsStream(SnapshotMixin, TopdeskStream)``.
+
+    The records are spooled to a temporary file while read, and emitted from it when the digest changed: memory
+    does not follow the size of the list."""
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        records = list(super().get_records(context))  # type: ignore[misc]
-        state = self.get_context_state(context)  # type: ignore[attr-defined]
-        digest = content_digest(records)
-        if state.get(DIGEST_KEY) == digest:
-            self.logger.info(  # type: ignore[attr-defined]
-                "Stream '%s': %d records, unchanged since the last run: nothing to emit",
-                self.name,  # type: ignore[attr-defined]
-                len(records),
-            )
-            return
-        yield from records
+        total = count = 0
+        with tempfile.TemporaryFile() as spool:
+            for record in super().get_records(context):  # type: ignore[misc]
+                total += record_digest(record)
+                count += 1
+                pickle.dump(record, spool, pickle.HIGHEST_PROTOCOL)
+            digest = f"{total % _MODULUS:064x}"
+            state = self.get_context_state(context)  # type: ignore[attr-defined]
+            if state.get(DIGEST_KEY) == digest:
+                self.logger.info(  # type: ignore[attr-defined]
+                    "Stream '%s': %d records, unchanged since the last run: nothing to emit",
+                    self.name,  # type: ignore[attr-defined]
+                    count,
+                )
+                return
+            spool.seek(0)
+            for _ in range(count):
+                yield pickle.load(spool)  # the file written just above
         state[DIGEST_KEY] = digest

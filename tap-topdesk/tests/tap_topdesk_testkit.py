@@ -9,6 +9,7 @@ import json
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -118,3 +119,38 @@ SAME_COUNT = {
     "knowledge_folders": "knowledge_folders",
     "reservations": "reservations",
 }
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request the tap sent, and TOPdesk's status."""
+
+    path: str
+    query: str  # URL-encoded, as sent
+    status: int
+
+    @property
+    def params(self) -> dict[str, list[str]]:
+        return parse_qs(self.query, keep_blank_values=True)
+
+    def __str__(self) -> str:
+        return self.path + (f"?{self.query}" if self.query else "")
+
+
+@contextlib.contextmanager
+def recording() -> t.Iterator[list[Sent]]:
+    """Every request the tap sends while in the block (``requests.Session.send`` patched, then restored)."""
+    seen: list[Sent] = []
+    original = requests.Session.send
+
+    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        response = original(self, request, **kwargs)
+        parts = urlsplit(str(request.url))
+        seen.append(Sent(parts.path, parts.query, response.status_code))
+        return response
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        requests.Session.send = original  # type: ignore[method-assign]

@@ -3,45 +3,21 @@ only documented (or evidenced) requests, every record arrives (full and delta), 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import typing as t
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
-from tap_topdesk_testkit import Run, admin, config, start_sandbox, sync
+from tap_topdesk_testkit import Run, Sent, admin, config, recording, start_sandbox, sync
 
 from tap_topdesk.client import parse_instant
 
 SCALE, SEED = 300, 21
 STREAMS = ("changes", "change_activities", "reservations")
-Seen = list[tuple[str, dict[str, list[str]], int]]
 
 
-@contextlib.contextmanager
-def recording() -> t.Iterator[Seen]:
-    """Every request the tap sends: (path, query parameters, status)."""
-    seen: Seen = []
-    original = requests.Session.send
-
-    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        response = original(self, request, **kwargs)
-        parsed = urlparse(request.url)
-        seen.append((parsed.path, parse_qs(parsed.query, keep_blank_values=True), response.status_code))
-        return response
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(requests.Session, "send", send)
-    try:
-        yield seen
-    finally:
-        mp.undo()
-
-
-def _on(seen: Seen, path: str) -> list[dict[str, list[str]]]:
-    return [q for p, q, _ in seen if p == path]
+def _on(seen: list[Sent], path: str) -> list[dict[str, list[str]]]:
+    return [s.params for s in seen if s.path == path]
 
 
 def _after(records: list[dict], key: str, bookmark: str) -> set[str]:
@@ -120,9 +96,9 @@ def test_delta_emits_what_changed(newer: dict, dataset: dict) -> None:
 
 
 def test_every_request_is_accepted(newer: dict, change_14: dict) -> None:
-    refused = [(p, q) for runs in (newer, change_14) for p, q, status in runs["seen"] if status >= 400]
+    refused = [s for runs in (newer, change_14) for s in runs["seen"] if s.status >= 400]
     # change 1.4.0: the one probe of the windowed shape is refused, then the documented whole-list read follows
-    assert [p for p, _ in refused] == ["/tas/api/operatorChanges"] * 2
+    assert [s.path for s in refused] == ["/tas/api/operatorChanges"] * 2, [str(s) for s in refused]
 
 
 def test_reservations_filter_only_documented_fields(newer: dict) -> None:
@@ -138,7 +114,7 @@ def test_change_activities_send_no_query_and_page_past_a_full_200(newer: dict, d
     assert asked and not [q for q in asked if "query" in q]
     assert len(dataset["change_activities"]) > 7  # longer than one page of the configured size
     assert {q["pageStart"][0] for q in asked} > {"0"}
-    assert all(s == 200 for p, _, s in newer["seen"] if p == "/tas/api/operatorChangeActivities")
+    assert all(s.status == 200 for s in newer["seen"] if s.path == "/tas/api/operatorChangeActivities")
 
 
 def test_changes_sort_on_one_field(newer: dict) -> None:

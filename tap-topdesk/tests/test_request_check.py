@@ -15,9 +15,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
 from click.testing import CliRunner
-from tap_topdesk_testkit import Run, catalog_selecting, config, shared_sandbox
+from tap_topdesk_testkit import Run, catalog_selecting, config, recording, shared_sandbox
 
 from tap_topdesk.request_check import (
     ACCEPTED,
@@ -25,12 +24,15 @@ from tap_topdesk.request_check import (
     NOT_CHECKED,
     REFUSED,
     RequestCheckStopError,
+    readable,
     run_request_check,
 )
 from tap_topdesk.streams.supporting import BranchesStream
 from tap_topdesk.tap import TapTopdesk
 
 SCALE, SEED = 200, 3
+#: the lower bound of "after every window": ``=gt=<now>`` (FIQL) or `` gt '<now>'`` (asset ``$filter``)
+NOW = re.compile(r"(=gt=| gt ')\d{4}-\d\d-\d\dT[\d:.]+Z?")
 #: Streams that need a parent record: each must be checked with a real id on the default tenant.
 CHILDREN = (
     "incident_progress_trail",
@@ -58,25 +60,6 @@ def _tap(url: str, streams: t.Iterable[str] | None = None, **extra: t.Any) -> Ta
     return TapTopdesk(config=cfg, catalog=catalog_selecting(cfg, streams), parse_env_config=False)
 
 
-@contextlib.contextmanager
-def _recording() -> t.Iterator[list[str]]:
-    """Every request the tap sends, as ``path?query`` (URL-encoded, as sent)."""
-    seen: list[str] = []
-    original = requests.Session.send
-
-    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        parts = urlsplit(str(request.url))
-        seen.append(parts.path + (f"?{parts.query}" if parts.query else ""))
-        return original(self, request, **kwargs)
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(requests.Session, "send", send)
-    try:
-        yield seen
-    finally:
-        mp.undo()
-
-
 def _sync(tap: TapTopdesk) -> tuple[Run, Exception | None]:
     """``sync_all`` of this tap (so that its request check can be inspected): what it wrote, and what it raised."""
     buffer = io.StringIO()
@@ -96,10 +79,11 @@ def _synced(tap: TapTopdesk) -> Run:
 
 
 def _without_size(path_query: str) -> tuple[str, tuple]:
-    """A request with its page size left out: the check asks 1, the sync its page size."""
+    """A request with its page size left out (the check asks 1, the sync its page size) and the instant "now" of a
+    listing after every window masked (the check's and the sync's differ by a few seconds)."""
     parts = urlsplit(path_query)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    return parts.path, tuple(sorted(p for p in pairs if p[0] not in SIZE_PARAMS))
+    return parts.path, tuple(sorted((k, NOW.sub("=gt=*", v)) for k, v in pairs if k not in SIZE_PARAMS))
 
 
 def test_default_tenant_accepts_every_first_request_the_sync_then_sends() -> None:
@@ -108,9 +92,17 @@ def test_default_tenant_accepts_every_first_request_the_sync_then_sends() -> Non
     result = run_request_check(tap, log=False)
     verdicts = result.by_stream()
     assert {c.verdict for c in result.checks} == {ACCEPTED}, {n: c.verdict for n, c in verdicts.items()}
-    # every stream the sync reads is checked once, at one request each; nothing stops the sync
+    # every stream the sync reads is checked once; nothing stops the sync
     assert set(verdicts) == set(tap.streams)
-    assert result.requests == len(result.checks) and not result.stopping and not result.sync_would_fail
+    assert not result.stopping and not result.sync_would_fail
+    # a windowed stream: the listing outside every window (sent first by the sync), then its first window
+    assert "==null" in verdicts["incidents"].request and "=ge=" in readable(verdicts["incidents"].also[0])
+    # each stream's first request is sent; the next asset templates' other listings only differ in what was
+    # accepted already (the template, its fields): not sent again
+    assets = [c for c in result.checks if c.stream.startswith("assets_")]
+    assert len(assets) > 5 and all(len(c.also) == 3 for c in assets)
+    assert result.covered == 3 * (len(assets) - 1), result.covered
+    assert result.requests + result.covered == sum(1 + len(c.also) for c in result.checks)
     assert 0 < result.lookups <= 12 * len(CHILDREN)
     for name in CHILDREN:  # asked with the id of a real parent record
         assert UUID.search(verdicts[name].request), (name, verdicts[name].request)
@@ -122,22 +114,23 @@ def test_default_tenant_accepts_every_first_request_the_sync_then_sends() -> Non
     assert sum(1 for c in result.checks if any(f"{p}=1" in c.sent for p in ("pageSize", "page_size", "%24top"))) > 20
     # the sync (its own check skipped here) sends each checked request, at its own page size
     tap.probe_report = {}
-    with _recording() as seen:
+    with recording() as sent:
         run = _synced(tap)
-    synced = {_without_size(r) for r in seen}
+    synced = {_without_size(str(r)) for r in sent}
     for check in result.checks:
-        assert _without_size(check.sent) in synced, f"{check.stream}: the sync never sends {check.request}"
+        for request in (check.sent, *check.also):
+            assert _without_size(request) in synced, f"{check.stream}: the sync never sends {readable(request)}"
     assert run.counts["incidents"] == SCALE
 
 
 def test_the_sync_runs_the_check_once_before_the_first_stream() -> None:
     url = shared_sandbox(scale=SCALE, seed=SEED)
     tap = _tap(url, ["departments", "budget_holders"])
-    with _recording() as seen:
+    with recording() as sent:
         run = _synced(tap)
     assert tap.request_check is not None and set(tap.request_check.by_stream()) == {"departments", "budget_holders"}
     for path in ("/tas/api/departments", "/tas/api/budgetholders"):
-        assert seen.count(path) == 3, path  # the module probe, the request check, the sync
+        assert [str(r) for r in sent].count(path) == 3, path  # the module probe, the request check, the sync
     assert run.counts["departments"] > 0
 
 
@@ -146,18 +139,18 @@ def test_change_api_14_is_refused_and_read_whole(dataset: dict[str, list[dict]])
     list and checks that list's first request; the sync does not ask again and every change arrives."""
     url = shared_sandbox(scale=SCALE, seed=SEED, variants=frozenset({"change-1.4"}))
     tap = _tap(url, ["changes", "change_progress_trail"])
-    with _recording() as seen:
+    with recording() as sent:
         run = _synced(tap)
     changes = tap.request_check.by_stream()["changes"]  # type: ignore[union-attr]
     assert changes.verdict == REFUSED and changes.status == 400
     assert "Unknown query parameter" in changes.message  # TOPdesk's own message, from its [{"message"}] body
-    assert "query=modificationDate=ge=" in changes.request and "pageSize=1" in changes.request
+    assert "query=(modificationDate=gt=" in changes.request and "pageSize=1" in changes.request  # sent first
     assert changes.fallback.startswith("reads the whole list") and "pageSize=1: accepted" in changes.fallback
     assert not changes.stops and "fallback: reads the whole list" in changes.outcome
     assert tap.streams["changes"].whole_list is True  # type: ignore[attr-defined]
     trail = tap.request_check.by_stream()["change_progress_trail"]  # type: ignore[union-attr]
     assert trail.verdict == ACCEPTED  # its parent id came from the whole list's answer
-    refused_shape = [r for r in seen if r.startswith("/tas/api/operatorChanges?") and "query=" in r]
+    refused_shape = [r for r in sent if r.path == "/tas/api/operatorChanges" and "query" in r.params]
     assert len(refused_shape) == 1, "the sync asked the refused windows' request again"
     assert sorted(r["id"] for r in run.records("changes")) == sorted(c["id"] for c in dataset["changes"])
 
@@ -166,13 +159,14 @@ def test_missing_email_permission_is_hidden_and_the_sync_goes_on(dataset: dict[s
     url = shared_sandbox(scale=SCALE, seed=SEED, variants=frozenset({"no-sent-email-permission"}))
     streams = ["incidents", "incident_progress_trail", "incident_emails"]
     tap = _tap(url, streams)
-    with _recording() as seen:
+    with recording() as sent:
         run = _synced(tap)
     emails = tap.request_check.by_stream()["incident_emails"]  # type: ignore[union-attr]
     assert emails.verdict == HIDDEN and emails.status == 403 and not emails.stops
     assert emails.request.startswith("/tas/api/emails/id/") and "Sent email messages" in emails.outcome
     assert "incident_emails" in tap.unavailable
-    assert len([r for r in seen if r.startswith("/tas/api/emails/")]) == 1, "the sync asked for e-mails after the 403"
+    emails_asked = [r for r in sent if r.path.startswith("/tas/api/emails/")]
+    assert len(emails_asked) == 1, "the sync asked for e-mails after the 403"
     assert len(run.records("incidents")) == len(dataset["incidents"])
     assert len(run.records("incident_progress_trail")) == len(dataset["incident_progresstrail"])
     assert run.records("incident_emails") == []
@@ -198,6 +192,7 @@ def test_variants_the_tap_reads_as_they_are_are_accepted(
     result = tap.request_check
     assert result is not None and {c.verdict for c in result.checks} == {ACCEPTED}, result
     assert set(result.by_stream()) == set(names)
+    assert any("'unid'" in note for note in result.notes) == (variant == "asset-grids-unid"), result.notes
     expected = {"asset_links": "asset_links", "knowledge_folders": "knowledge_folders"}
     for stream in streams:
         if stream in expected:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import typing as t
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from tap_topdesk_testkit import catalog_selecting, config, shared_sandbox
 
+from tap_topdesk.client import TopdeskStream
 from tap_topdesk.pagination import JsonItems, LazyPage, Page, Window, WindowedReader
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -180,6 +182,7 @@ def test_json_items_parse_a_body_one_record_at_a_time() -> None:
     assert items.extras == {"next": "/more"}
     assert list(JsonItems(io.BytesIO(b' [1, 2.5, {"a": [3]}] '), None)) == [1, 2.5, {"a": [3]}]
     assert list(JsonItems(io.BytesIO(b""), None)) == []
+    assert list(JsonItems(io.BytesIO(b'["a\\ud800b"]'), None)) == ["a\ud800b"]  # kept, for the mapper to flag
     assert list(JsonItems(io.BytesIO(b'{"id": "x"}'), None)) == [{"id": "x"}]
     assert list(JsonItems(io.BytesIO(b'{"results": [], "next": null}'), "results")) == []
     with pytest.raises(json.JSONDecodeError):
@@ -228,3 +231,22 @@ def test_incidents_stream_holds_its_bookmark_until_a_window_is_verified(monkeypa
     assert states >= 3  # one per verified window (the SDK writes a STATE only when it changed)
     final = [m for m in messages if m["type"] == "STATE"][-1]["value"]["bookmarks"]["incidents"]
     assert final["replication_key_value"] == max(r["modificationDate"] for r in records)
+
+
+def test_the_spooled_request_still_mirrors_the_sdks_request() -> None:
+    """``TopdeskStream._request_spooled`` is singer-sdk's private ``RESTStream._request`` with the body streamed to a
+    spool file. singer-sdk is pinned; when an upgrade changes ``_request`` (what it calls, the metric log's
+    parameters), this fails and names what to carry over, instead of a sync failing hours in."""
+    import inspect
+
+    from singer_sdk.streams.rest import RESTStream
+
+    source = inspect.getsource(RESTStream._request)
+    calls = re.findall(r"self\.([\w.]+)\(", source)
+    expected = ["authenticator", "requests_session.send", "_write_request_duration_log", "validate_response"]
+    assert calls == expected, calls
+    assert "self._LOG_REQUEST_METRIC_URLS" in source
+    parameters = list(inspect.signature(RESTStream._write_request_duration_log).parameters)
+    assert parameters == ["self", "endpoint", "response", "context", "extra_tags"]
+    mine = re.findall(r"self\.([\w.]+)\(", inspect.getsource(TopdeskStream._request_spooled))
+    assert [c for c in mine if c in expected] == expected

@@ -21,15 +21,16 @@ guercheLE/topdesk-mcp-rs as ``mcp_store_vassets-<version>.db``):
 
 from __future__ import annotations
 
+import itertools
 import re
 import typing as t
-from collections import deque
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.disk_set import DiskSet
 from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages, offset_pages
 from tap_topdesk.request_check import CheckRequest
 from tap_topdesk.snapshot import SnapshotMixin
@@ -229,8 +230,7 @@ class AssetsStream(WindowedTopdeskStream):
     def window_filter(self, window: Window) -> str:
         return window_filter(window)
 
-    @staticmethod
-    def outside_filters(now: datetime, floor: datetime | None) -> list[str]:
+    def outside_queries(self, now: datetime, floor: datetime | None) -> list[str]:
         """One ``$filter`` per bound of the records outside every window (no ``or`` on older APIs); ``isEmpty`` is
         the API's documented test for no date."""
         parts = [f"modificationDate gt '{asset_date(now)}'"]
@@ -239,13 +239,13 @@ class AssetsStream(WindowedTopdeskStream):
         return parts
 
     def outside_filter(self, now: datetime, floor: datetime | None) -> str:
-        """The listing ``read_outside`` is reading now (one of ``outside_filters``; the first when none is)."""
-        return self._outside_query or self.outside_filters(now, floor)[0]
+        """The listing ``read_outside`` is reading now (one of ``outside_queries``; the first when none is)."""
+        return self._outside_query or self.outside_queries(now, floor)[0]
 
     def read_outside(self, now: datetime, floor: datetime | None, context: Context | None) -> t.Iterator[dict]:
         """The records outside every window, one listing per bound: the three sets are disjoint."""
         try:
-            for query in self.outside_filters(now, floor):
+            for query in self.outside_queries(now, floor):
                 self._outside_query = query
                 yield from super().read_outside(now, floor, context)
         finally:
@@ -267,6 +267,13 @@ class AssetsStream(WindowedTopdeskStream):
 
     def extract(self, payload: t.Any) -> list[dict]:
         return grid_rows(payload, None if self._unid_noted else self._note_unid)
+
+    def check_notes(self) -> list[str]:
+        """Request check hook: the grid's key, when the check's answers (or the asset links' parent look-ups) held
+        a row."""
+        if not self._unid_noted:
+            return []
+        return ["the asset grids key rows 'unid' instead of 'id' (as on asset API 1.88 tenants): read as 'id'"]
 
     def _note_unid(self) -> None:
         self._unid_noted = True
@@ -364,25 +371,28 @@ class AssetLinksStream(SnapshotMixin, TopdeskStream):
         return {"sourceId": asset_id}
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        visited: set[str] = set()
-        seen_links: set[str] = set()
-        queue: deque[str] = deque(self.asset_ids(context))
-        while queue:
-            asset_id = queue.popleft()
-            if asset_id in visited:
-                continue
-            visited.add(asset_id)
-            links = self.body(self.get(self.path, self.links_params(asset_id), context=context)) or []
-            for link in links:
-                other = link.get("assetId")
-                if other and other not in visited:
-                    queue.append(other)  # recurse into linked assets (cycle-safe through ``visited``)
-                link_id = link.get("linkId")
-                if link_id in seen_links:
-                    continue
-                seen_links.add(link_id)
-                yield {**link, "sourceId": asset_id, "targetId": other}
-        self.logger.info("Stream 'asset_links': %d links between %d assets", len(seen_links), len(visited))
+        """The listed assets first, as they are listed, then those reached only through a link (a template the
+        operator cannot list), level by level. What is remembered (assets visited, links emitted, assets linked)
+        is kept on disk: memory does not follow the number of assets."""
+        with DiskSet() as visited, DiskSet() as seen_links, DiskSet() as linked:
+
+            def links_of(asset_id: str) -> t.Iterator[dict[str, t.Any]]:
+                links = self.body(self.get(self.path, self.links_params(asset_id), context=context)) or []
+                for link in links:
+                    other = link.get("assetId")
+                    if other:
+                        linked.add(str(other))  # visited later unless listed (cycle-safe through ``visited``)
+                    if seen_links.add(str(link.get("linkId"))):
+                        yield {**link, "sourceId": asset_id, "targetId": other}
+
+            for asset_id in self.asset_ids(context):
+                if visited.add(asset_id):
+                    yield from links_of(asset_id)
+            while pending := list(itertools.islice((a for a in linked if a not in visited), 1000)):
+                for asset_id in pending:
+                    visited.add(asset_id)
+                    yield from links_of(asset_id)
+            self.logger.info("Stream 'asset_links': %d links between %d assets", len(seen_links), len(visited))
 
 
 def discover_asset_streams(tap: t.Any) -> list[TopdeskStream]:

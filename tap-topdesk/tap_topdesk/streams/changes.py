@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
-from tap_topdesk.pagination import Page, more_pages
 from tap_topdesk.request_check import ACCEPTED, REFUSED, CheckRequest
 from tap_topdesk.streams.whole import changed_filter, offset_pages_to_empty
 
@@ -56,6 +55,8 @@ class ChangesStream(WindowedTopdeskStream):
     max_page_size = 5000
     replication_key = "lastModificationDate"
     fiql_field = "modificationDate"
+    #: A full page may be followed by more even without 206 (1.4.0 documents only 200).
+    full_page_means_more = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,12 +78,6 @@ class ChangesStream(WindowedTopdeskStream):
         if response.status_code == 400:
             raise RequestRefusedError(self.response_error_message(response))
         super().validate_response(response)
-
-    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
-        """A full page may be followed by more even without 206 (1.4.0 documents only 200)."""
-        response = self.get(self.path, params, context=context)
-        records = self.extract(self.body(response))
-        return Page(records, more_pages(response) or len(records) >= int(params.get(self.size_param or "", 0) or 0))
 
     def probe_params(self) -> dict[str, t.Any]:
         """The windowed request shape (query, fields, sort) with a page of one: what a refusal is tested on."""

@@ -49,27 +49,38 @@ class ReservationsStream(TopdeskStream):
         return CheckRequest(self.path, self.page_params(size, None), self.accept)
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Each page is parsed as it is read (a page of $top=10000 is never held whole)."""
         keep = changed_filter(self, context)
         top = self.page_size or 1000
         boundary: str | None = None
         at_boundary: set[str] = set()
         while True:
-            response = self.get(self.path, self.page_params(top, boundary), context=context)
-            rows = self.extract(self.body(response))
-            fresh = [r for r in rows if r.get("id") not in at_boundary]
-            more = response.status_code == 206 and bool(rows)
-            last = seek_literal(rows[-1].get("plannedStartDate")) if rows else None
-            if more:  # decide the next seek position before the SDK post-processes (normalises) the rows
-                if not last:
-                    msg = "Reservations: a full page ended with a reservation without plannedStartDate; cannot seek"
-                    raise FatalAPIError(msg)
-                if not fresh:
-                    msg = f"Reservations: more than $top={top} reservations start at {last}; raise page_size"
-                    raise FatalAPIError(msg)
-                if last != boundary:
-                    at_boundary = set()
-                at_boundary.update(r["id"] for r in rows if seek_literal(r.get("plannedStartDate")) == last)
-            yield from (r for r in fresh if keep(r))
+            page = self.stream_page(self.page_params(top, boundary), context)
+            rows = fresh = 0
+            last: str | None = None
+            tail: set[str] = set()  # ids of the rows at the page's latest plannedStartDate
+            for row in page.records:
+                rows += 1
+                # the seek position is taken before the SDK post-processes (normalises) the row
+                literal = seek_literal(row.get("plannedStartDate"))
+                if literal != last or rows == 1:
+                    last, tail = literal, set()
+                tail.add(row["id"])
+                if row.get("id") in at_boundary:
+                    continue
+                fresh += 1
+                if keep(row):
+                    yield row
+            more = page.response.status_code == 206 and bool(rows)
             if not more:
                 return
+            if not last:
+                msg = "Reservations: a full page ended with a reservation without plannedStartDate; cannot seek"
+                raise FatalAPIError(msg)
+            if not fresh:
+                msg = f"Reservations: more than $top={top} reservations start at {last}; raise page_size"
+                raise FatalAPIError(msg)
+            if last != boundary:
+                at_boundary = set()
+            at_boundary |= tail
             boundary = last
