@@ -128,6 +128,7 @@ class Sent:
     path: str
     query: str  # URL-encoded, as sent
     status: int
+    accept: str = ""
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -146,7 +147,7 @@ def recording() -> t.Iterator[list[Sent]]:
     def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         response = original(self, request, **kwargs)
         parts = urlsplit(str(request.url))
-        seen.append(Sent(parts.path, parts.query, response.status_code))
+        seen.append(Sent(parts.path, parts.query, response.status_code, request.headers.get("Accept", "")))
         return response
 
     requests.Session.send = send  # type: ignore[method-assign]

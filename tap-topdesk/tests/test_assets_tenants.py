@@ -8,11 +8,10 @@ import itertools
 import logging
 from collections import Counter
 from datetime import timedelta
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from tap_topdesk_testkit import Run, config, shared_sandbox, sync
+from tap_topdesk_testkit import Run, config, recording, shared_sandbox, sync
 
 from tap_topdesk.client import parse_instant
 from tap_topdesk.pagination import Window
@@ -35,23 +34,10 @@ def _asset_streams(dataset: dict[str, list[dict]]) -> list[str]:
 
 def _traced_sync(url: str, dataset: dict[str, list[dict]]) -> tuple[Run, list[dict[str, list[str]]]]:
     """A sync of the asset streams with small pages, recording the query of every asset grid request."""
-    seen: list[dict[str, list[str]]] = []
-    original = requests.Session.send
-
-    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:
-        parsed = urlparse(request.url)
-        query = parse_qs(parsed.query)
-        if parsed.path == ASSETS and "$filter" in query:  # (not the module probe's count)
-            seen.append(query)
-        return original(self, request, **kwargs)
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(requests.Session, "send", send)
-    try:
+    with recording() as sent:
         run = sync(config(url, page_size=7), streams=_asset_streams(dataset))
-    finally:
-        mp.undo()
-    return run, seen
+    # (not the module probe's count, which sends no $filter)
+    return run, [s.params for s in sent if s.path == ASSETS and "$filter" in s.params]
 
 
 def _assert_everything_arrived(run: Run, dataset: dict[str, list[dict]]) -> None:

@@ -182,16 +182,17 @@ def _create(*names: str) -> t.Callable[[list[str]], None]:
         ({2: _delete("r01")}, None),  # a row before the offset deleted: the rest shifts left
         ({1: _create("n1")}, None),  # a row created before the offset: the rest shifts right
         ({1: _create("n1", "n2", "n3", "n4", "n5", "n6")}, None),  # a whole page of them
+        ({1: _delete("r06")}, None),  # the last row read deleted: the page resumes after the one before it
     ],
 )
 def test_whole_list_paging_neither_skips_nor_repeats(moves: dict, cap: int | None) -> None:
     """The whole-list reads (activities, changes on 1.4.0) lose no row another one's deletion shifts."""
-    from tap_topdesk.streams.whole import overlapping_pages
+    from tap_topdesk.streams.whole import overlapping_rows
 
     rows = [f"r{i:02d}" for i in range(30)]
     original = list(rows)
     fetch = _moving_list(rows, moves, cap)
-    read = [r["id"] for page in overlapping_pages(lambda offset: fetch(offset, 7), 7) for r in page]
+    read = [r["id"] for r in overlapping_rows(lambda offset: fetch(offset, 7), 7)]
     assert len(read) == len(set(read))
     assert set(original) - set(read) <= {"r01"}  # only the deleted row may be missing
     assert set(read) <= set(rows) | set(original)
@@ -200,12 +201,12 @@ def test_whole_list_paging_neither_skips_nor_repeats(moves: dict, cap: int | Non
 def test_whole_list_paging_fails_loudly_when_the_list_moved_too_far() -> None:
     from singer_sdk.exceptions import FatalAPIError
 
-    from tap_topdesk.streams.whole import overlapping_pages
+    from tap_topdesk.streams.whole import overlapping_rows
 
     rows = [f"r{i:02d}" for i in range(30)]
     fetch = _moving_list(rows, {1: _delete("r00", "r01", "r02", "r03", "r04")})
     with pytest.raises(FatalAPIError, match="moved"):
-        list(overlapping_pages(lambda offset: fetch(offset, 7), 7))
+        list(overlapping_rows(lambda offset: fetch(offset, 7), 7))
 
 
 def test_change_api_14_keeps_the_bookmark_at_the_sync_start(dataset: dict) -> None:

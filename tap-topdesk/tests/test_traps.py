@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
-from tap_topdesk_testkit import Run, config, shared_sandbox, sync
+from tap_topdesk_testkit import Run, Sent, config, recording, shared_sandbox, sync
 
 from tap_topdesk.request_check import LOOKUP_PAGE
 
@@ -22,28 +20,16 @@ def dataset() -> dict:
 
 
 @pytest.fixture(scope="module")
-def traced() -> tuple[Run, list[tuple[str, dict, str]]]:
+def traced() -> tuple[Run, list[Sent]]:
     """A full sync with small pages (to force paging everywhere) and every request recorded."""
     url = shared_sandbox(scale=SCALE, seed=SEED)
-    seen: list[tuple[str, dict, str]] = []
-    original = requests.Session.send
-
-    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: object) -> requests.Response:
-        parsed = urlparse(request.url)
-        seen.append((parsed.path, parse_qs(parsed.query), request.headers.get("Accept", "")))
-        return original(self, request, **kwargs)
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(requests.Session, "send", send)
-    try:
+    with recording() as seen:
         run = sync(config(url, page_size=5))
-    finally:
-        mp.undo()
     return run, seen
 
 
-def _requests(seen: list, path: str) -> list[tuple[dict, str]]:
-    return [(q, a) for p, q, a in seen if p == path]
+def _requests(seen: list[Sent], path: str) -> list[tuple[dict, str]]:
+    return [(s.params, s.accept) for s in seen if s.path == path]
 
 
 def test_paging_parameters_per_endpoint(traced: tuple) -> None:
@@ -55,7 +41,7 @@ def test_paging_parameters_per_endpoint(traced: tuple) -> None:
     assert all(q["pageSize"] == ["5"] for q, _ in incidents if q["pageSize"] not in (["1"], [str(LOOKUP_PAGE)]))
     assert all(q["all"] == ["true"] and q["sort"] == ["modificationDate:asc,id:asc"] for q, _ in incidents)
     assert any(q["pageStart"] != ["0"] for q, _ in incidents)  # paging happened
-    trail = [(p, q) for p, q, _ in seen if p.endswith("/progresstrail") and "/incidents/" in p]
+    trail = [(s.path, s.params) for s in seen if s.path.endswith("/progresstrail") and "/incidents/" in s.path]
     assert trail and all("start" in q and int(q["page_size"][0]) <= 100 for _, q in trail)
     persons = _requests(seen, "/tas/api/persons")
     assert persons and all(

@@ -15,6 +15,7 @@ import pytest
 from tap_topdesk_testkit import catalog_selecting, config, shared_sandbox
 
 from tap_topdesk.client import TopdeskStream
+from tap_topdesk.disk_set import DiskSet
 from tap_topdesk.pagination import JsonItems, LazyPage, Page, Window, WindowedReader
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -250,3 +251,41 @@ def test_the_spooled_request_still_mirrors_the_sdks_request() -> None:
     assert parameters == ["self", "endpoint", "response", "context", "extra_tags"]
     mine = re.findall(r"self\.([\w.]+)\(", inspect.getsource(TopdeskStream._request_spooled))
     assert [c for c in mine if c in expected] == expected
+
+
+def test_disk_set_remembers_on_disk_and_iterates_in_order() -> None:
+    with DiskSet() as keys:
+        assert keys.add("b") and keys.add("a") and not keys.add("b")
+        assert "a" in keys and "c" not in keys and len(keys) == 2
+        for i in range(2500):  # more than one batch of iteration
+            keys.add(f"k{i:05d}")
+        seen = []
+        for key in keys:
+            seen.append(key)
+            keys.add(f"_{key}")  # adding while iterating is allowed (before the position: not iterated)
+        assert seen[:2] == ["a", "b"] and seen[2:] == [f"k{i:05d}" for i in range(2500)]
+        assert len(keys) == 2 * 2502
+
+
+def test_asset_links_reach_assets_only_linked_and_emit_each_link_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Assets the listing does not hold (a template the operator cannot list) are visited through their links after
+    the listed ones: every link reachable from the listed assets arrives, once."""
+    from tap_topdesk.streams.assets import AssetLinksStream
+    from tap_topdesk.tap import TapTopdesk
+    from topdesk_sandbox.generator import build_dataset
+
+    links = build_dataset(60, 5).records["asset_links"]
+    listed = sorted({link["sourceId"] for link in links})[:3]
+    monkeypatch.setattr(AssetLinksStream, "asset_ids", lambda self, context: iter(listed))
+    url = shared_sandbox(scale=60, seed=5)
+    cfg = config(url)
+    tap = TapTopdesk(config=cfg, catalog=catalog_selecting(cfg, ["asset_links"]), parse_env_config=False)
+    emitted = list(tap.streams["asset_links"].read(None))
+    pairs = [(link["sourceId"], link["targetId"]) for link in links]
+    reached, frontier = set(listed), set(listed)
+    while frontier:  # the assets connected to the listed ones, through links in either direction
+        frontier = {b for s, t_ in pairs for a, b in ((s, t_), (t_, s)) if a in frontier and b not in reached}
+        reached |= frontier
+    expected = {link["linkId"] for link in links if link["sourceId"] in reached}
+    assert len(expected) > len(listed)  # some links were reached only through a linked asset
+    assert sorted(r["linkId"] for r in emitted) == sorted(expected)

@@ -31,7 +31,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.disk_set import DiskSet
-from tap_topdesk.pagination import Page, Window, WindowedReader, more_pages, offset_pages
+from tap_topdesk.pagination import LazyPage, Page, Window, WindowedReader, more_pages, offset_pages
 from tap_topdesk.request_check import CheckRequest
 from tap_topdesk.snapshot import SnapshotMixin
 
@@ -148,16 +148,20 @@ def window_filter(window: Window) -> str:
     return f"modificationDate gt '{asset_date(start)}' and modificationDate lt '{asset_date(window.end)}'"
 
 
-def grid_rows(payload: t.Any, on_unid: t.Callable[[], None] | None = None) -> list[dict]:
-    """The rows of an asset grid answer, each keyed ``id``: a tenant's ``unid`` is renamed (``on_unid`` is told)."""
-    rows = list((payload or {}).get("dataSet") or [])
+def keyed_by_id(rows: t.Iterable[dict], on_unid: t.Callable[[], None] | None = None) -> t.Iterator[dict]:
+    """Asset grid rows, each keyed ``id``: a tenant's ``unid`` is renamed (``on_unid`` is told, once)."""
     for row in rows:
         if "id" not in row and "unid" in row:
             row["id"] = row.pop("unid")
             if on_unid is not None:
                 on_unid()
                 on_unid = None
-    return rows
+        yield row
+
+
+def grid_rows(payload: t.Any, on_unid: t.Callable[[], None] | None = None) -> list[dict]:
+    """The rows of an asset grid answer, each keyed ``id``."""
+    return list(keyed_by_id((payload or {}).get("dataSet") or [], on_unid))
 
 
 def category_param(category: str) -> dict[str, str]:
@@ -279,20 +283,35 @@ class AssetsStream(WindowedTopdeskStream):
         self._unid_noted = True
         self.logger.info("Stream '%s': this tenant's asset grid keys rows 'unid'; read as 'id'", self.name)
 
-    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
-        """One page; rows of a full listing get ``archived`` and ``@status`` from the listing's flag sets."""
-        page = super().fetch_page(params, context)
-        if page.records and params["fields"] != IDS_ONLY:
-            query, archived, impacted = self._flags
-            if query != params["$filter"]:
-                query = params["$filter"]
-                archived = self.flagged(query, {"archived": "true"}, context) if self.include_archived else set()
-                impacted = self.flagged(query, {"assetStatus": "IMPACTED"}, context)
-                self._flags = (query, archived, impacted)
-            for row in page.records:
+    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page | LazyPage:
+        """One page, parsed row by row as it is read (a page of 1,000 wide rows is never held whole); rows of a full
+        listing get ``archived`` and ``@status`` from the listing's flag sets, read (ids only) before its first row."""
+        if params["fields"] == IDS_ONLY:
+            return super().fetch_page(params, context)
+        page = self.stream_page(params, context)
+        on_unid = None if self._unid_noted else self._note_unid
+
+        def rows() -> t.Iterator[dict]:
+            for row in keyed_by_id(page.records, on_unid):
+                archived, impacted = self.flags(params["$filter"], context)
                 row["archived"] = row["id"] in archived
                 row["@status"] = "IMPACTED" if row["id"] in impacted else "OPERATIONAL"
-        return page
+                yield row
+
+        flagged = LazyPage(rows(), lambda: page.more, close=page.close)
+        flagged.response = page.response
+        return flagged
+
+    def pages_streamable(self) -> bool:
+        """``fetch_page`` parses as it reads already (and adds the flags)."""
+        return False
+
+    def flags(self, query: str, context: Context | None) -> tuple[set[str], set[str]]:
+        """The archived and the impacted ids of one listing, read once per listing."""
+        if self._flags[0] != query:
+            archived = self.flagged(query, {"archived": "true"}, context) if self.include_archived else set()
+            self._flags = (query, archived, self.flagged(query, {"assetStatus": "IMPACTED"}, context))
+        return self._flags[1], self._flags[2]
 
     def flagged(self, query: str, flag: dict[str, str], context: Context | None) -> set[str]:
         """The ids a listing (one ``$filter``) holds with one more documented filter parameter, ids only.

@@ -17,7 +17,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.request_check import ACCEPTED, REFUSED, CheckRequest
-from tap_topdesk.streams.whole import changed_filter, offset_pages_to_empty
+from tap_topdesk.streams.whole import changed_filter, offset_rows_to_empty
 
 if t.TYPE_CHECKING:
     import requests
@@ -135,12 +135,11 @@ class ChangesStream(WindowedTopdeskStream):
         filtered by the server shifts under offset paging when a change is archived meanwhile); the detail of each
         one dated from the lower bound on."""
         keep = changed_filter(self, context, "modificationDate")
-        for rows in offset_pages_to_empty(self, {}, context, DOCUMENTED_PAGE):
-            for row in rows:
-                if (self.include_archived or not row.get("archived")) and keep(row):
-                    detail = self.detail(str(row["id"]), context)
-                    if detail is not None:
-                        yield detail
+        for row in offset_rows_to_empty(self, {}, context, DOCUMENTED_PAGE):
+            if (self.include_archived or not row.get("archived")) and keep(row):
+                detail = self.detail(str(row["id"]), context)
+                if detail is not None:
+                    yield detail
 
     def detail(self, change_id: str, context: Context | None) -> dict | None:
         """``GET /operatorChanges/{id}``; None when the change is gone since it was listed."""
@@ -196,7 +195,6 @@ class ChangeActivitiesStream(TopdeskStream):
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         keep = changed_filter(self, context)
-        for rows in offset_pages_to_empty(self, self.list_params, context, self.page_size or DOCUMENTED_PAGE):
-            for row in rows:
-                if (self.include_archived or not row.get("archived")) and keep(row):
-                    yield row
+        for row in offset_rows_to_empty(self, self.list_params, context, self.page_size or DOCUMENTED_PAGE):
+            if (self.include_archived or not row.get("archived")) and keep(row):
+                yield row

@@ -15,6 +15,7 @@ from collections import deque
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import FiqlIncrementalStream, ModuleUnavailableError
+from tap_topdesk.disk_set import DiskSet
 from tap_topdesk.request_check import CheckRequest
 
 if t.TYPE_CHECKING:
@@ -82,10 +83,9 @@ class _PerLanguageStream(FiqlIncrementalStream):
         start = 0
         size = self.page_size or 1000
         while True:
-            response = self.get(self.path, self.listing_params(language, query, start, size), context=context)
-            items = self.extract(self.body(response))
-            yield from items
-            if not items or response.status_code != 206:
+            page = self.stream_page(self.listing_params(language, query, start, size), context)  # parsed as read
+            yield from page.records
+            if not page.count or page.response.status_code != 206:
                 return
             start += size
 
@@ -99,32 +99,31 @@ class _PerLanguageStream(FiqlIncrementalStream):
         """
         queue: deque[str | None] = deque([None, *self.language_list(context)])
         queued = set(queue)
-        emitted: set[tuple[str, str]] = set()
-        since = self.since_query(context)
-        for_archived = (False, True) if self.include_archived else (False,)
-        while queue:
-            language = queue.popleft()
-            count = 0
-            try:
-                for archived in for_archived:
-                    for item in self.listing(language, self.listing_query(since, archived), context):
-                        code = (item.get("translation") or {}).get("language") or language
-                        for other in item.get("availableTranslations") or []:
-                            if other not in queued:
-                                queued.add(other)
-                                queue.append(other)
-                        if not code or (item.get("id"), code) in emitted:
-                            continue
-                        emitted.add((item.get("id"), code))
-                        item["language"] = code
-                        item["archived"] = archived
-                        count += 1
-                        yield item
-            except FatalAPIError as exc:
-                if language is None or not str(exc).startswith("400 "):
-                    raise
-                self.logger.warning("Stream '%s': language '%s' refused, skipped (%s)", self.name, language, exc)
-            self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language or "(default)")
+        with DiskSet() as emitted:  # (item, language) pairs: one per record, kept on disk
+            since = self.since_query(context)
+            for_archived = (False, True) if self.include_archived else (False,)
+            while queue:
+                language = queue.popleft()
+                count = 0
+                try:
+                    for archived in for_archived:
+                        for item in self.listing(language, self.listing_query(since, archived), context):
+                            code = (item.get("translation") or {}).get("language") or language
+                            for other in item.get("availableTranslations") or []:
+                                if other not in queued:
+                                    queued.add(other)
+                                    queue.append(other)
+                            if not code or not emitted.add(f"{item.get('id')}\t{code}"):
+                                continue
+                            item["language"] = code
+                            item["archived"] = archived
+                            count += 1
+                            yield item
+                except FatalAPIError as exc:
+                    if language is None or not str(exc).startswith("400 "):
+                        raise
+                    self.logger.warning("Stream '%s': language '%s' refused, skipped (%s)", self.name, language, exc)
+                self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language or "(default)")
 
 
 class KnowledgeItemsStream(_PerLanguageStream):

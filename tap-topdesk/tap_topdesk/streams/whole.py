@@ -11,13 +11,14 @@ run.
 from __future__ import annotations
 
 import typing as t
+from collections import deque
 
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import TopdeskStream, normalise_datetime, parse_instant
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
@@ -44,8 +45,9 @@ def changed_filter(stream: TopdeskStream, context: Context | None, key: str | No
     return keep
 
 
-def overlapping_pages(fetch: Callable[[int], list[dict]], size: int) -> Iterator[list[dict]]:
-    """The rows of an offset-paged list, each once, asking on until nothing new comes.
+def overlapping_rows(fetch: Callable[[int], Iterable[dict]], size: int) -> Iterator[dict]:
+    """The rows of an offset-paged list, each once, asking on until nothing new comes; each page is read row by row
+    (``fetch`` may parse as it reads): only ids are kept, and rows while where a page resumes is not known yet.
 
     Change 1.4.0 documents only 200 for its lists, also when more follow, so neither the status nor a short page
     (the server may cap the page size) proves the end: a page without new rows does. Each page after the first starts
@@ -56,37 +58,48 @@ def overlapping_pages(fetch: Callable[[int], list[dict]], size: int) -> Iterator
     """
     overlap = max(2, min(20, size // 10))
     offset = 0
-    tail: list[t.Any] = []
+    tail: list[t.Any] = []  # ids of the last rows read, oldest first
     while True:
         start = max(0, offset - overlap) if tail else 0
-        rows = fetch(start)
-        if not rows:
+        place = {row_id: n for n, row_id in enumerate(tail)}
+        anchor = -1  # the place in ``tail`` of the latest tail row this page holds: the page resumes after it
+        held: list[dict] = []  # rows after the anchor so far, while a later tail row may still come
+        count = fresh = 0
+        last: deque[t.Any] = deque(maxlen=overlap)
+        for row in fetch(start):
+            count += 1
+            last.append(row.get("id"))
+            if anchor < len(tail) - 1:  # (a first page has no tail: every row is new)
+                found = place.get(row.get("id"), -1)
+                if found > anchor:
+                    anchor, held = found, []
+                else:
+                    held.append(row)
+                continue
+            fresh += 1
+            yield row
+        if not count:
             return
-        fresh = rows
-        if tail:
-            ids = [r.get("id") for r in rows]
-            anchor = next((ids.index(i) for i in reversed(tail) if i in ids), None)
-            if anchor is None:
-                msg = f"the list moved by more than {overlap} rows while it was paged (at row {offset}); run again"
-                raise FatalAPIError(msg)
-            fresh = rows[anchor + 1 :]
+        if tail and anchor < 0:
+            msg = f"the list moved by more than {overlap} rows while it was paged (at row {offset}); run again"
+            raise FatalAPIError(msg)
+        fresh += len(held)
+        yield from held
         if fresh:
-            yield fresh
-            tail = [r.get("id") for r in rows[-overlap:]]  # the last rows read: where the next page resumes
-        elif len(rows) <= overlap:  # only rows already read, no more than the overlap: the end of the list
+            tail = list(last)  # the last rows read: where the next page resumes
+        elif count <= overlap:  # only rows already read, no more than the overlap: the end of the list
             return
-        offset = start + len(rows)
+        offset = start + count
 
 
-def offset_pages_to_empty(
+def offset_rows_to_empty(
     stream: TopdeskStream, params: dict[str, t.Any], context: Context | None, size: int
-) -> Iterator[list[dict]]:
-    """``overlapping_pages`` of ``stream``'s own list (its offset and size parameter names)."""
+) -> Iterator[dict]:
+    """``overlapping_rows`` of ``stream``'s own list (its offset and size parameter names), parsed as read."""
     assert stream.offset_param and stream.size_param
     offset_param, size_param = stream.offset_param, stream.size_param
 
-    def fetch(offset: int) -> list[dict]:
-        page = {**params, offset_param: offset, size_param: size}
-        return stream.extract(stream.body(stream.get(stream.path, page, context=context)))
+    def fetch(offset: int) -> Iterator[dict]:
+        return stream.stream_page({**params, offset_param: offset, size_param: size}, context).records
 
-    return overlapping_pages(fetch, size)
+    return overlapping_rows(fetch, size)
