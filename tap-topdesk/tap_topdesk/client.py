@@ -21,6 +21,7 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+from tap_topdesk.memory import release_free_memory
 from tap_topdesk.pagination import (
     MAX_IDS,
     SPOOL_IN_MEMORY,
@@ -391,6 +392,7 @@ class TopdeskStream(RESTStream):
             yield from self.read(context)
             if self.parent_stream_type is None:
                 self.log_children_totals()
+                release_free_memory()  # this stream's freed blocks are not the next one's floor
         except ModuleUnavailableError as exc:
             self.logger.warning("%s: skipping stream '%s' (the operator probably lacks permission)", exc, self.name)
             record = getattr(tap, "record_unavailable", None)

@@ -9,6 +9,7 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
+from tap_topdesk.memory import fix_mmap_threshold
 from tap_topdesk.streams import assets, changes, incidents, knowledge, operations, reservations, supporting
 
 if t.TYPE_CHECKING:
@@ -145,6 +146,7 @@ class TapTopdesk(Tap):
         self.probe_report: dict | None = None
         self.request_check: RequestCheck | None = None
         self.unavailable: dict[str, str] = {}
+        fix_mmap_threshold()  # before the first large block: see ``memory``
         super().__init__(*args, **kwargs)
 
     def discover_streams(self) -> list[Stream]:

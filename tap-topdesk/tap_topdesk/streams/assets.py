@@ -335,8 +335,8 @@ class AssetsStream(WindowedTopdeskStream):
 
 
 class AssetLinksStream(SnapshotMixin, TopdeskStream):
-    """Links between assets from ``/assetLinks?sourceId=`` (one call per asset, both directions), traversed
-    breadth-first from every asset with a visited set (the data may contain cycles) and deduplicated on linkId.
+    """Links between assets from ``/assetLinks?sourceId=`` (one call per asset, both directions): every listed asset,
+    then the assets reached only through a link, each once (the data may contain cycles), deduplicated on linkId.
     Each link is emitted once, as seen from the first asset that listed it: ``sourceId`` = that asset."""
 
     name = "asset_links"
