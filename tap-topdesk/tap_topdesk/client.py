@@ -306,6 +306,15 @@ class TopdeskStream(RESTStream):
         """Bare arrays, ``{item}``, ``{results}`` or ``{dataSet}``; 204 = nothing."""
         yield from self.extract(self.body(response))
 
+    def parses_as_read(self) -> bool:
+        """Whether this endpoint's records come out of its envelope as they are (``extract`` is the base one), so
+        that a body can be parsed one record at a time; a stream that reshapes its answer in ``extract`` cannot."""
+        return type(self).extract is TopdeskStream.extract
+
+    def size_asked(self, params: dict[str, t.Any]) -> int:
+        """The page size a request's parameters ask (0 when it sends none)."""
+        return int(params.get(self.size_param or "", 0) or 0)
+
     def stream_page(self, params: dict[str, t.Any], context: Context | None, path: str | None = None) -> LazyPage:
         """One page of a listing (``path``, default the stream's), its body spooled (to a temporary file beyond
         ``SPOOL_IN_MEMORY``) inside the request retries, then parsed one record at a time out of this endpoint's
@@ -318,7 +327,7 @@ class TopdeskStream(RESTStream):
         response, body = self._send_spooled(prepared, context)
         items = JsonItems(body, self.envelope)
         status = response.status_code
-        size = int(params.get(self.size_param or "", 0) or 0)
+        size = self.size_asked(params)
 
         def more() -> bool:
             if status == 206:
@@ -549,7 +558,7 @@ class WindowedTopdeskStream(TopdeskStream):
         """One page of a listing, whole."""
         response = self.get(self.path, params, context=context)
         records = self.extract(self.body(response))
-        size = int(params.get(self.size_param or "", 0) or 0)
+        size = self.size_asked(params)
         full = self.full_page_means_more and bool(size) and len(records) >= size
         return Page(records, more_pages(response) or full)
 
@@ -565,8 +574,7 @@ class WindowedTopdeskStream(TopdeskStream):
     def pages_streamable(self) -> bool:
         """Whether pages can be parsed as read: ``fetch_page`` and ``extract`` are the base ones (a subclass that
         changes either reads and post-processes whole pages)."""
-        cls = type(self)
-        return cls.fetch_page is WindowedTopdeskStream.fetch_page and cls.extract is TopdeskStream.extract
+        return type(self).fetch_page is WindowedTopdeskStream.fetch_page and self.parses_as_read()
 
     def signpost(self, context: Context | None) -> datetime:
         """The upper bound of this sync (its start, rounded up to a whole second: FIQL bounds are whole seconds, and
@@ -744,7 +752,7 @@ class FiqlIncrementalStream(TopdeskStream):
 
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """An unpaged list (branches, locations answer whole) is parsed as it is read."""
-        if self.offset_param is not None or type(self).extract is not TopdeskStream.extract:
+        if self.offset_param is not None or not self.parses_as_read():
             yield from super().read(context)
             return
         yield from self.stream_page(self.get_url_params(context, None), context).records

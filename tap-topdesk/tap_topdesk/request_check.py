@@ -365,7 +365,7 @@ class Checker:
         prepared = self.prepare(stream, request)
         sent = str(prepared.path_url)
         check = StreamCheck(stream.name, ERROR, readable(sent), sent=sent)
-        lazy = type(stream).extract is TopdeskStream.extract  # an unpaged list answers whole: parse a few rows
+        lazy = stream.parses_as_read()  # an unpaged list answers whole: parse a few rows
         try:
             authenticated = stream.authenticator(prepared)  # as the SDK's ``_request`` sends it
             response = stream.requests_session.send(
@@ -545,7 +545,8 @@ def _needs_parent(stream: TopdeskStream) -> bool:
 def run_request_check(tap: Tap, *, log: bool = True) -> RequestCheck:
     """Check every stream a sync of ``tap`` reads; logs each verdict that is not a plain acceptance."""
     checker = Checker(tap)
-    for stream in checked_streams(tap):
+    streams = checked_streams(tap)
+    for stream in streams:
         verdict = checker.check(stream)
         if not log:
             continue
@@ -563,7 +564,7 @@ def run_request_check(tap: Tap, *, log: bool = True) -> RequestCheck:
                 verdict.message,
                 f"; {verdict.outcome}" if verdict.outcome else "",
             )
-    for stream in checked_streams(tap):
+    for stream in streams:
         hook = getattr(stream, "check_notes", None)
         for note in hook() if hook is not None else []:
             if note not in checker.result.notes:
