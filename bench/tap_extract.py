@@ -75,12 +75,14 @@ def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
 
 
 @contextlib.contextmanager
-def topdesk_sandbox(data: Path, counts: dict, log: Path | None = None) -> Iterator[str]:
-    """Serve the dataset on a free port until the block ends; yields the base URL once *this* server answers with
-    *this* dataset's counts (a port race is possible)."""
+def topdesk_sandbox(data: Path, counts: dict, log: Path | None = None, latency_ms: float = 0) -> Iterator[str]:
+    """Serve the dataset on a free port until the block ends (each answer ``latency_ms`` late); yields the base URL
+    once *this* server answers with *this* dataset's counts (a port race is possible)."""
     url = f"http://127.0.0.1:{free_port()}"
-    with served([BIN / "topdesk-sandbox", "serve", "--data", data, "--port", url.rsplit(":", 1)[1]], url,
-                timeout=300, log=log) as health:
+    command = [BIN / "topdesk-sandbox", "serve", "--data", data, "--port", url.rsplit(":", 1)[1]]
+    if latency_ms:
+        command += ["--latency-ms", str(latency_ms)]
+    with served(command, url, timeout=300, log=log) as health:
         if health["counts"] != counts:
             raise RuntimeError(f"{url} serves another dataset")
         yield url
@@ -92,7 +94,8 @@ def tap_config(url: str, data: Path, **optional: object) -> dict:
             "exports_dir": str(data / "exports"), **{k: v for k, v in optional.items() if v is not None}}
 
 
-def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap-topdesk",)) -> Run:
+def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap-topdesk",),
+            extra: Sequence[str | Path] = ()) -> Run:
     """Run a tap (tap-topdesk unless ``command`` says otherwise), count RECORDs per stream from stdout as they
     arrive, and take its rusage via wait4 (the peak RSS of the tap process alone)."""
     streams: dict[str, StreamStats] = {}
@@ -100,7 +103,7 @@ def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap
     start = time.perf_counter()
     first_record: float | None = None
     with log.open("wb") as err:
-        proc = subprocess.Popen([*map(str, command), "--config", str(config)], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([*map(str, command), "--config", str(config), *map(str, extra)], stdout=subprocess.PIPE,
                                 stderr=err, bufsize=1 << 20)
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -1,14 +1,17 @@
 """Paging for TOPdesk's endpoint families and the windowed, count-checked reader.
 
 TOPdesk has no cursors: every family pages by offset (``pageStart``/``pageSize``, ``start``/``page_size``), says
-"more" with HTTP 206 or a body ``next``, and "nothing" with 204. Large lists on a Virtual Appliance time out, so
-big streams are read in ``modificationDate`` windows; each window is paged completely, checked against a second
-(id-only) listing, and split in half on a failure or a mismatch — down to one day, then the run fails loudly.
+"more" with HTTP 206 or a body ``next``, and "nothing" with 204. A large stream is read as one range of
+``modificationDate`` first (the fewest requests: the paging floor); where that fails, as on a Virtual Appliance that
+times out on large lists, the rest is read in ``window_days`` windows, and a window that fails is split in half, down
+to one day, then the run fails loudly. A listing sorted by the replication key is paged by seeking (each page starts
+at the second the last one ended in), so rows that move while it is read cannot make it skip one; any other listing
+is paged by offset and checked against a second (id-only) listing.
 
-Memory does not follow the size of a window: a page can be parsed one record at a time from its spooled body
-(:class:`LazyPage`), a window whose listing comes in replication-key order is emitted as it is read, holding only
-its ids, and any other window is spooled to a temporary file and emitted sorted once verified. A window holding
-more than ``max_ids`` records is cut (see :class:`WindowedReader`).
+Memory does not follow the size of a range: a page can be parsed one record at a time from its spooled body
+(:class:`LazyPage`), a listing in replication-key order is emitted as it is read, holding the ids of a page, and any
+other window is spooled to a temporary file and emitted sorted once verified; one holding more than ``max_ids``
+records is read in halves (see :class:`WindowedReader`).
 """
 
 from __future__ import annotations
@@ -330,27 +333,25 @@ def _whole_second(moment: datetime) -> datetime:
 
 
 class WindowedReader:
-    """Reads ``[start, end)`` in windows of ``window_days``; every record once, each window verified.
+    """Reads ``[start, end)``: the whole range first, in windows of ``window_days`` where that fails; every record
+    once, each window verified.
 
     ``fetch(window, offset)`` returns one page (a :class:`Page` or a :class:`LazyPage`); ``fetch_ids(window,
-    offset)`` one page of ids only (a cheap recount, used when a window needed more than one page: only multi-page
-    offset paging can lose rows that move while it runs). A window is retried as two halves on a timeout/5xx that
-    outlived the request retries, on a duplicate, or when the recount lists ids the paging never returned.
+    offset)`` one page of ids only (a cheap recount of an offset-paged window that needed more than one page: only
+    offset paging can lose rows that move while it runs). A window is retried in smaller windows on a timeout/5xx
+    that outlived the request retries, on a duplicate, or when the recount lists ids the paging never returned.
 
     What is held does not grow with the data:
 
     - ``ordered_by`` given (the listing comes sorted by the replication key; it returns a record's key as an
-      instant): records are emitted as they are read and only their ids are kept. They are emitted before their
-      window is verified, so ``unsettled`` is True from a window's first record until it (and every piece a failure
-      or a cut left of it) is verified; then ``on_settled()`` is called: a stream must not move its bookmark past
-      records emitted while unsettled before that call. A re-read skips the ids already emitted; a record it finds
-      that the failed read lost may be older than records emitted before it. A window holding more than ``max_ids``
-      records is cut at the second of the record reached: ``[start, that second)`` is verified, and the rest read as
-      a window of its own (skipping the records of that second already emitted). A listing found out of order is
-      warned about and read as unordered from the next window on.
-    - otherwise: each record is spooled to a temporary file (only its sort key, id and file offset are kept) and the
-      window is emitted sorted by ``sort_key`` once verified; a window holding more than ``max_ids`` records is read
-      in halves instead.
+      instant): seek paging (see ``_read_ordered``), records emitted as they are read, the ids of one page kept.
+      ``unsettled`` is True from the first record of a page until the page is read (and every piece a failure left
+      is verified); then ``on_settled()`` is called: a stream must not move its bookmark past records emitted while
+      unsettled before that call. A re-read skips the ids already emitted. A listing found out of order is warned
+      about and read as unordered from there on.
+    - otherwise: offset paging; each record is spooled to a temporary file (only its sort key, id and file offset
+      are kept) and the window is emitted sorted by ``sort_key`` once verified; a window holding more than
+      ``max_ids`` records is read in halves instead.
     """
 
     def __init__(
@@ -394,7 +395,6 @@ class WindowedReader:
         #: (the reader settles once none is open) and whether it is a retry after a failure.
         self._pending: deque[tuple[Window, bool, bool]] = deque()
         self._open_pieces = 0
-        self._big_second_noted = False
 
     def windows(self, start: datetime, end: datetime, *, start_inclusive: bool) -> list[Window]:
         """Consecutive windows covering ``[start, end)``."""
@@ -407,16 +407,19 @@ class WindowedReader:
         return result
 
     def read(self, start: datetime, end: datetime, *, start_inclusive: bool) -> Iterator[dict]:
-        """All records of the range, window by window.
+        """All records of the range: first the range whole, one listing paged to its end (the paging floor: a
+        server that answers large lists needs no windows).
 
-        Windows are planned lazily: after an empty window the next one doubles (up to ``MAX_GROWTH`` times
-        ``window_days``) so years without data cost a few requests; a grown window that holds data is read as
-        base-size windows instead, and any non-empty or failed window resets the size. A failed window is
-        replaced by its two halves.
+        When a window larger than ``window_days`` fails (a time-out or 5xx that outlived the request retries, a
+        recount mismatch), the rest of it is read in windows of ``window_days``, planned lazily: after an empty
+        window the next one doubles (up to ``MAX_GROWTH`` times ``window_days``) so years without data cost a few
+        requests; a grown window that holds data is read as base-size windows instead, and any non-empty or failed
+        window resets the size. A failed window of ``window_days`` or less is replaced by its two halves.
         """
         pending = self._pending
         pending.clear()
-        lo, inclusive, step = start, start_inclusive, self.step
+        lo, inclusive, step = start, start_inclusive, max(end - start, self.step)
+        whole = True
         total = 0
         last_log = time.monotonic()
         while pending or lo < end:
@@ -424,7 +427,7 @@ class WindowedReader:
             if planned:
                 window, piece, retry = Window(lo, min(lo + step, end), inclusive), False, False
                 lo, inclusive = window.end, True
-                if window.end - window.start > self.step and self._has_data(window):
+                if not whole and window.end - window.start > self.step and self._has_data(window):
                     # Data again after a gap: read the grown window in base-size windows, so that window_days keeps
                     # bounding the size of each list request.
                     windows = self.windows(window.start, window.end, start_inclusive=window.start_inclusive)
@@ -436,9 +439,25 @@ class WindowedReader:
             try:
                 count = yield from self._read_window(window)
             except WindowFailedError as exc:
-                step = self.step
                 failed = exc.window or window
                 too_large = isinstance(exc, WindowTooLargeError)
+                step, whole = self.step, False
+                if not too_large and failed.end - failed.start > self.step:
+                    self.windows_split += 1
+                    self.logger.warning(
+                        "Stream '%s': %s failed (%s); reading it in %s-day windows",
+                        self.stream_name,
+                        failed,
+                        exc,
+                        self.step.days,
+                    )
+                    if planned and failed.end == window.end:  # the rest of the range, planned afresh
+                        lo, inclusive = failed.start, failed.start_inclusive
+                    else:
+                        windows = self.windows(failed.start, failed.end, start_inclusive=failed.start_inclusive)
+                        pending.extendleft((w, True, True) for w in reversed(windows))
+                        self._open_pieces += len(windows) - piece
+                    continue
                 if not too_large and failed.end - failed.start <= MIN_WINDOW:
                     if retry or not piece:
                         msg = (
@@ -474,7 +493,7 @@ class WindowedReader:
                 self._open_pieces -= 1
             if not self._open_pieces:
                 self._settle()
-            if planned:
+            if planned and not whole:
                 step = self.step if count else min(step * 2, self.step * MAX_GROWTH)
             total += count
             now = time.monotonic()
@@ -518,18 +537,24 @@ class WindowedReader:
         return offset_pages(lambda offset: self.fetch(window, offset), self.page_size)
 
     def _read_ordered(self, window: Window) -> t.Generator[dict, None, int]:
-        """Emit as read; keep the ids (duplicate check, recount); cut the window when it holds too many."""
+        """Seek paging: each page is the first page of what is left of the window, from the second of the last
+        record read (``[second, end)``, its records already read skipped); emitted as read.
+
+        No offset is sent, so a row that moves while the window is read cannot shift a page over another row: a
+        record changed meanwhile leaves the window (its new date is past the sync's end, for the next sync), and
+        nothing else moves. No recount is needed, and what is kept is the ids of one page and of one second. A
+        page is settled once read: a re-read never finds a record older than the second it starts from.
+        """
         assert self.ordered_by is not None
         ordered_by = self.ordered_by
-        seen: set = set()
+        rest = window
         second: datetime | None = None  # the second of the latest record, and the ids read in it
         in_second: set = set()
-        pages = emitted = 0
-        out_of_order = False
+        emitted = 0
         try:
-            for page in self._pages(window):
-                pages += 1
-                cut = None
+            while True:
+                page = self.fetch(rest, 0)
+                seen: set = set()
                 for record in page.records:
                     rid = self.record_id(record)
                     if rid in seen:
@@ -537,75 +562,53 @@ class WindowedReader:
                         raise WindowFailedError(msg)
                     seen.add(rid)
                     moment = ordered_by(record)
-                    if moment is not None:
-                        moment = _whole_second(moment)
-                        if second is not None and moment < second:
-                            out_of_order = True
-                        elif moment != second:
-                            second, in_second = moment, set()
-                        in_second.add(rid)
+                    moment = None if moment is None else _whole_second(moment)
+                    if moment is None or (second is not None and moment < second):
+                        if isinstance(page, LazyPage):
+                            page.close()
+                        self._emitted |= seen | in_second
+                        return emitted + (yield from self._listing_unordered(rest))
+                    if moment != second:
+                        second, in_second = moment, set()
+                    elif rid in in_second:
+                        continue  # read on the page before, at the second this page starts from
+                    in_second.add(rid)
                     if rid not in self._emitted:
                         self.unsettled = True
                         emitted += 1
                         yield record
-                    if len(seen) > self.max_ids and not out_of_order:
-                        cut = self._cut_point(window, second)
-                        if cut is not None:
-                            break
-                if cut is not None:
-                    if isinstance(page, LazyPage):
-                        page.close()
-                    window = self._cut(window, cut, in_second)
-                    break
+                self.ids_held_most = max(self.ids_held_most, len(seen) + len(in_second))
+                if not page.more or not seen:
+                    return emitted
                 del page  # not held while the next one is fetched
-            self.ids_held_most = max(self.ids_held_most, len(seen))
-            self._verify(window, seen, pages)
+                assert second is not None
+                if second == _whole_second(rest.start):
+                    # a whole page in one second: seeking cannot move on; that second by offset, then on from the next
+                    self._emitted |= in_second
+                    emitted += yield from self._read_spooled(Window(second, second + timedelta(seconds=1)))
+                    second, in_second = second + timedelta(seconds=1), set()
+                if not self._open_pieces:
+                    self._settle()
+                rest = Window(second, window.end, True)
         except WINDOW_ERRORS as exc:
-            self._emitted |= seen
-            raise WindowFailedError(f"{type(exc).__name__}: {exc}", window) from exc
+            self._emitted |= in_second
+            raise WindowFailedError(f"{type(exc).__name__}: {exc}", rest) from exc
         except WindowFailedError as exc:
-            self._emitted |= seen
-            exc.window = exc.window or window
+            self._emitted |= in_second
+            exc.window = exc.window or rest
             raise
-        if out_of_order:
-            self.logger.warning(
-                "Stream '%s': the listing of window %s is not sorted by the replication key as requested: its "
-                "records were emitted in the listing's order; later windows are sorted here",
-                self.stream_name,
-                window,
-            )
-            self.ordered_by = None
-        return emitted
 
-    def _cut_point(self, window: Window, second: datetime | None) -> datetime | None:
-        if second is not None and second > window.start:
-            return second
-        if not self._big_second_noted:
-            self._big_second_noted = True
-            self.logger.warning(
-                "Stream '%s': window %s holds more than %d records in its first second; read whole",
-                self.stream_name,
-                window,
-                self.max_ids,
-            )
-        return None
-
-    def _cut(self, window: Window, cut: datetime, in_cut_second: set) -> Window:
-        """Stop ``window`` at ``cut``: the rest is read next (skipping what was emitted of the second ``cut``)."""
-        rest = Window(cut, window.end, True)
-        self.windows_cut += 1
-        self.logger.info(
-            "Stream '%s': window %s holds more than %d records; cut at %s, the rest read as %s",
+    def _listing_unordered(self, rest: Window) -> t.Generator[dict, None, int]:
+        """The listing is not sorted by the replication key as requested: what is left of the window is read by
+        offset, spooled and sorted (what was emitted of it skipped), and so is every later window."""
+        self.logger.warning(
+            "Stream '%s': the listing of window %s is not sorted by the replication key as requested: the rest is "
+            "read by offset and sorted here, and so are later windows",
             self.stream_name,
-            window,
-            self.max_ids,
-            cut.isoformat(),
             rest,
         )
-        self._emitted |= in_cut_second
-        self._pending.appendleft((rest, True, False))
-        self._open_pieces += 1
-        return replace(window, end=cut)
+        self.ordered_by = None
+        return (yield from self._read_spooled(rest))
 
     def _read_spooled(self, window: Window) -> t.Generator[dict, None, int]:
         """Spool the window's records to a file, keeping (sort key, offset) and ids; emit sorted once verified."""

@@ -13,7 +13,7 @@ without retries, and judged:
 - *error* (401, 429, 5xx, no answer): not decided here (the sync retries those; on a 401 it fails, saying why).
 
 Windowed streams are checked with what their sync sends first: the listing(s) of the records outside every window,
-then the first window. A request each of whose parameters (dates and ids set aside) was accepted on the same path
+then their range read whole. A request each of whose parameters (dates and ids set aside) was accepted on the same path
 already is taken as accepted without being sent (TOPdesk judges each parameter: "Unknown query parameter", a field
 or filter it does not take; assumed, from the error bodies it sends): one asset template's outside listings after
 the first template's, which differ only in the template and its fields. Each stream's own first request is sent.
@@ -198,8 +198,8 @@ class RequestCheck:
 
 def first_requests(stream: TopdeskStream, context: Context | None, size: int = 1) -> list[CheckRequest]:
     """The requests ``stream``'s sync starts with in ``context``, their page size set to ``size``: a windowed
-    stream's listing(s) of the records outside every window (``read`` sends them first), then its first window;
-    another stream's first page."""
+    stream's listing(s) of the records outside every window (``read`` sends them first), then its range read whole
+    (windows come only where that fails); another stream's first page."""
     hook = getattr(stream, "check_request", None)
     own = hook(context, size) if hook is not None else None
     if own is not None:
@@ -208,8 +208,7 @@ def first_requests(stream: TopdeskStream, context: Context | None, size: int = 1
         start, inclusive = stream.start_bound(context)
         end = stream.signpost(context)
         floor = FLOOR if stream.from_the_floor(context) else None
-        days = timedelta(days=max(1, int(stream.config.get("window_days", 90))))
-        window = Window(start, max(start, min(start + days, end)), inclusive)
+        window = Window(start, max(start, end), inclusive)  # read whole first (windows only where that fails)
         queries = [*stream.outside_queries(datetime.now(UTC), floor), stream.window_filter(window)]
         return [listing_request(stream, query, size) for query in queries]
     return [sdk_request(stream, context, size)]

@@ -95,7 +95,7 @@ def test_default_tenant_accepts_every_first_request_the_sync_then_sends() -> Non
     # every stream the sync reads is checked once; nothing stops the sync
     assert set(verdicts) == set(tap.streams)
     assert not result.stopping and not result.sync_would_fail
-    # a windowed stream: the listing outside every window (sent first by the sync), then its first window
+    # a windowed stream: the listing outside every window (sent first by the sync), then its range read whole
     assert "==null" in verdicts["incidents"].request and "=ge=" in readable(verdicts["incidents"].also[0])
     # each stream's first request is sent; the next asset templates' other listings only differ in what was
     # accepted already (the template, its fields): not sent again

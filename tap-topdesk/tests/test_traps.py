@@ -37,10 +37,12 @@ def test_paging_parameters_per_endpoint(traced: tuple) -> None:
     # (the module probe's own sample of recent calls sorts descending: not part of the extraction)
     incidents = [(q, a) for q, a in _requests(seen, "/tas/api/incidents") if q.get("sort") != ["modificationDate:desc"]]
     assert incidents and all("pageStart" in q and "start" not in q for q, _ in incidents)
-    # (the request check asks the first window at page size 1, and looks up a parent record at LOOKUP_PAGE)
+    # (the request check asks the range at page size 1, and looks up a parent record at LOOKUP_PAGE)
     assert all(q["pageSize"] == ["5"] for q, _ in incidents if q["pageSize"] not in (["1"], [str(LOOKUP_PAGE)]))
     assert all(q["all"] == ["true"] and q["sort"] == ["modificationDate:asc,id:asc"] for q, _ in incidents)
-    assert any(q["pageStart"] != ["0"] for q, _ in incidents)  # paging happened
+    # paged by seeking: every page at offset 0, each from where the last one ended
+    assert all(q["pageStart"] == ["0"] for q, _ in incidents)
+    assert len({q["query"][0] for q, _ in incidents if q["pageSize"] == ["5"]}) > 3
     trail = [(s.path, s.params) for s in seen if s.path.endswith("/progresstrail") and "/incidents/" in s.path]
     assert trail and all("start" in q and int(q["page_size"][0]) <= 100 for _, q in trail)
     persons = _requests(seen, "/tas/api/persons")

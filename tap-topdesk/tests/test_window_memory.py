@@ -50,8 +50,8 @@ def instant(record: dict) -> datetime:
 
 class FakeListing:
     """A key-ordered (or id-ordered) listing of ``n`` rows ``spacing`` apart, pages built lazily as ``Tracked`` records;
-    ``fetch_ids`` lists ids only. ``lose`` = (n, k): the n-th page request of a window holding rows sees the k-th
-    row of that window gone (a row moved out after page 1: offset paging then skips one)."""
+    ``fetch_ids`` lists ids only. ``move`` = (n, k): from the n-th page request holding rows on, row k is modified
+    (its date is then after every window: the next sync's)."""
 
     def __init__(
         self,
@@ -59,14 +59,14 @@ class FakeListing:
         *,
         by_id: bool = False,
         lazy: bool = True,
-        lose: tuple[int, int] | None = None,
+        move: tuple[int, int] | None = None,
         spacing: timedelta = timedelta(seconds=30),
     ) -> None:
         self.rows = [(f"r{i:05d}", stamp(i, spacing)) for i in range(n)]
         if by_id:
             self.rows.sort(key=lambda row: row[0][::-1])  # an order unrelated to the key
         self.lazy = lazy
-        self.lose = lose
+        self.move = move
         self.calls = 0
         self.data_calls = 0
         self.windows: list[tuple[Window, int]] = []
@@ -82,8 +82,10 @@ class FakeListing:
         self.calls += 1
         rows = self.inside(window)
         self.data_calls += bool(rows)
-        if self.lose and rows and self.data_calls == self.lose[0]:
-            rows = rows[: self.lose[1]] + rows[self.lose[1] + 1 :]
+        if self.move and rows and self.data_calls == self.move[0]:
+            rid, _ = self.rows[self.move[1]]
+            self.rows[self.move[1]] = (rid, stamp(0, timedelta(days=3650)).replace("2024", "2034"))
+            rows = self.inside(window)
         chosen = rows[offset : offset + size]
         more = offset + size < len(rows)
         self.windows.append((window, len(rows)))
@@ -131,18 +133,27 @@ def test_records_held_at_once_stay_under_a_page_whatever_the_window_holds(ordere
     assert Tracked.alive == 0
 
 
-def test_an_ordered_window_over_the_bound_is_cut_and_read_on_from_the_cut() -> None:
-    """max_ids=1,000 over a window of 5,000: the window is cut at the second reached, the rest read from that
-    second on (what was already emitted of it is skipped); every record once, in order, no window holding more
-    than the bound plus the page the cut happened in."""
+def test_an_ordered_listing_is_seek_paged_one_request_per_page_holding_a_page_of_ids() -> None:
+    """5,000 records in one window, pages of 100, max_ids 1,000: 51 requests (each the first page of what is left,
+    from the second the last one ended in: 99 new records a page), no recount, no cut, a page of ids held."""
     listing = FakeListing(5000)
     reader = reader_for(listing, ordered=True, max_ids=1000)
     ids = drain(reader.read(BASE, BASE + timedelta(days=30), start_inclusive=True))
     assert ids == [f"r{i:05d}" for i in range(5000)]
-    assert reader.windows_cut >= 4
-    assert reader.ids_held_most <= 1000 + 1
-    pages = 5000 // 100
-    assert listing.calls <= pages + 2 * reader.windows_cut  # a cut costs its page again, not its window
+    assert listing.calls == 51
+    assert all(window.start == BASE + timedelta(seconds=30 * 99 * i) for i, (window, _) in enumerate(listing.windows))
+    assert reader.ids_held_most <= 100 + 1
+    assert reader.windows_cut == reader.windows_split == 0
+
+
+def test_a_second_holding_more_than_a_page_is_read_by_offset() -> None:
+    """Seeking cannot move past a second that holds a whole page: that second is read by offset (and recounted),
+    then the seek goes on from the next second; every record once, in order."""
+    listing = FakeListing(700, spacing=timedelta(milliseconds=2))  # 500 records per second
+    reader = reader_for(listing, ordered=True)
+    ids = drain(reader.read(BASE, BASE + timedelta(days=30), start_inclusive=True))
+    assert sorted(ids) == [f"r{i:05d}" for i in range(700)] and len(set(ids)) == 700
+    assert [listing.rows[int(i[1:])][1] for i in ids] == sorted(date for _, date in listing.rows)
 
 
 def test_an_unordered_window_over_the_bound_is_read_in_halves() -> None:
@@ -154,11 +165,12 @@ def test_an_unordered_window_over_the_bound_is_read_in_halves() -> None:
     assert reader.ids_held_most <= 1001
 
 
-def test_rows_lost_while_an_ordered_window_is_emitted_come_once_and_the_bookmark_waits() -> None:
-    """A row moves between pages 1 and 2 (so offset paging loses one): the records already emitted are not emitted
-    again by the re-read, the lost one comes late, and a bookmark kept the way the stream keeps it (moved only
-    while the reader is settled, or when it settles) is never ahead of a record not yet emitted."""
-    listing = FakeListing(450, lose=(2, 10))
+def test_a_row_modified_while_the_listing_is_read_makes_it_skip_nothing_and_the_bookmark_waits() -> None:
+    """A row is modified between pages 1 and 2 (it leaves the range: the next sync reads it): with offset paging
+    every later row would shift and one be skipped; seek paging returns every other row once, in order, and a
+    bookmark kept the way the stream keeps it (moved only while the reader is settled, or when it settles) is
+    never ahead of a record not yet emitted."""
+    listing = FakeListing(450, move=(2, 150))
     keys = {rid: date for rid, date in listing.rows}
     held: list[str] = []
     committed: list[str] = []
@@ -167,12 +179,11 @@ def test_rows_lost_while_an_ordered_window_is_emitted_come_once_and_the_bookmark
     for record in reader.read(BASE, BASE + timedelta(days=30), start_inclusive=True):
         emitted.append(record["id"])
         (held if reader.unsettled else committed).append(record["modificationDate"])
-        waiting = [keys[rid] for rid in keys if rid not in emitted]
+        waiting = [keys[rid] for rid in keys if rid not in emitted and rid != "r00150"]
         if committed and waiting:
             assert max(committed) <= min(waiting), record["id"]
-    assert sorted(emitted) == sorted(keys) and len(emitted) == len(set(emitted))
-    assert reader.windows_split == 1
-    assert emitted.index("r00100") > emitted.index("r00200")  # page 2 started one row late: r00100 came last
+    assert emitted == [rid for rid in keys if rid != "r00150"]
+    assert reader.windows_split == 0
     assert max(committed) == keys["r00449"]
 
 
@@ -191,17 +202,17 @@ def test_json_items_parse_a_body_one_record_at_a_time() -> None:
 
 
 def test_incidents_stream_holds_its_bookmark_until_a_window_is_verified(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The incidents stream over a listing that loses a row while paged, asked for a STATE every 3 records: no
-    STATE names a bookmark whose second is after a record emitted later (a crash there would lose it), each record
-    comes once, and the final bookmark is the newest record."""
+    """The incidents stream over a listing where a row is modified while paged, asked for a STATE every 3 records:
+    no STATE names a bookmark whose second is after a record emitted later (a crash there would lose it), each
+    record comes once, and the final bookmark is the newest record."""
     from tap_topdesk.streams.incidents import IncidentsStream
     from tap_topdesk.tap import TapTopdesk
 
     cfg = config(shared_sandbox(scale=200, seed=5), window_days=30, page_size=100)
     tap = TapTopdesk(config=cfg, catalog=catalog_selecting(cfg, ["incidents"]), parse_env_config=False)
     stream = tap.streams["incidents"]
-    # 75 days in 30-day windows of 2 pages; page 2 of the second window with data starts a row late
-    listing = FakeListing(450, lose=(4, 10), spacing=timedelta(hours=4))
+    # 75 days read whole in pages of 100; a row of page 3 is modified while page 2 is read
+    listing = FakeListing(450, move=(2, 250), spacing=timedelta(hours=4))
     monkeypatch.setattr(IncidentsStream, "STATE_MSG_FREQUENCY", 3)
     monkeypatch.setattr(stream, "fetch_page", lambda params, context: Page([], False))  # nothing outside windows
     monkeypatch.setattr(
@@ -218,7 +229,7 @@ def test_incidents_stream_holds_its_bookmark_until_a_window_is_verified(monkeypa
     messages = [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
     records = [m["record"] for m in messages if m["type"] == "RECORD"]
     ids = [r["id"] for r in records]
-    assert sorted(ids) == sorted(rid for rid, _ in listing.rows) and len(ids) == len(set(ids))
+    assert ids == [rid for rid, _ in listing.rows if rid != "r00250"]
     states = 0
     for i, message in enumerate(messages):
         if message["type"] != "STATE":
@@ -229,7 +240,7 @@ def test_incidents_stream_holds_its_bookmark_until_a_window_is_verified(monkeypa
         states += 1
         later = [m["record"]["modificationDate"][:19] for m in messages[i + 1 :] if m["type"] == "RECORD"]
         assert all(key >= bookmark[:19] for key in later), (bookmark, min(later))
-    assert states >= 3  # one per verified window (the SDK writes a STATE only when it changed)
+    assert states >= 3  # one per page read (the SDK writes a STATE only when it changed)
     final = [m for m in messages if m["type"] == "STATE"][-1]["value"]["bookmarks"]["incidents"]
     assert final["replication_key_value"] == max(r["modificationDate"] for r in records)
 

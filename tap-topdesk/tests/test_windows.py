@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from singer_sdk.exceptions import FatalSyncError
 from tap_topdesk_testkit import SAME_COUNT, config, shared_sandbox, sync
 
@@ -75,17 +76,22 @@ def test_recount_detects_rows_lost_while_paging() -> None:
     assert reader.windows_split == 1
 
 
-def test_a_grown_window_with_data_is_read_in_base_size_windows() -> None:
-    """Empty years are skipped in growing windows, but once data appears again no window larger than
-    window_days is read in full: that size bounds the Virtual Appliance's list size and the tap's memory."""
+def test_the_range_is_read_whole_and_in_base_size_windows_once_it_fails() -> None:
+    """The whole range is asked first (one listing: the fewest requests); a server that times out on it gets the
+    rest in windows of window_days, empty years skipped in growing windows, and once data appears again no window
+    larger than window_days is read in full: that size bounds the Virtual Appliance's list size."""
     base = datetime(2020, 1, 1, tzinfo=UTC)
     rows = [{"id": "early", "modificationDate": base.isoformat()}] + [
         {"id": f"late{i}", "modificationDate": (base + timedelta(days=700 + i)).isoformat()} for i in range(60)
     ]
+    asked: list[Window] = []
     full_reads: list[Window] = []
 
     def fetch(window: Window, offset: int) -> Page:
+        asked.append(window)
         inside = [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+        if inside and window.end - window.start > timedelta(days=30):
+            raise requests.exceptions.ReadTimeout("the list took too long")
         if inside:
             full_reads.append(window)
         return Page(inside[offset : offset + 100], offset + 100 < len(inside))
@@ -104,8 +110,49 @@ def test_a_grown_window_with_data_is_read_in_base_size_windows() -> None:
     )
     out = list(reader.read(base, base + timedelta(days=800), start_inclusive=True))
     assert [r["id"] for r in out] == ["early"] + [f"late{i}" for i in range(60)]
+    assert asked[0] == Window(base, base + timedelta(days=800))
     assert full_reads and all(w.end - w.start <= timedelta(days=30) for w in full_reads)
+    assert reader.windows_split == 1
     assert reader.windows_read < 800 // 30  # the empty stretch still cost fewer windows than base-size stepping
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_server_that_answers_gets_one_listing_paged_to_its_end(ordered: bool) -> None:
+    """Three years of 2,500 records in pages of 1,000: three requests (the paging floor), plus the recount an
+    offset-paged listing needs; a seek-paged one needs none."""
+    base = datetime(2021, 1, 1, tzinfo=UTC)
+    rows = [{"id": f"r{i:04d}", "modificationDate": (base + timedelta(hours=10 * i)).isoformat()} for i in range(2500)]
+    if not ordered:
+        rows.sort(key=lambda r: r["id"][::-1])
+    sent: list[str] = []
+
+    def inside(window: Window) -> list[dict]:
+        return [r for r in rows if window.start <= datetime.fromisoformat(r["modificationDate"]) < window.end]
+
+    def fetch(window: Window, offset: int) -> Page:
+        sent.append("page")
+        found = inside(window)
+        return Page(found[offset : offset + 1000], offset + 1000 < len(found))
+
+    def fetch_ids(window: Window, offset: int) -> Page:
+        sent.append("ids")
+        found = inside(window)
+        return Page([{"id": r["id"]} for r in found][offset : offset + 5000], offset + 5000 < len(found))
+
+    reader = WindowedReader(
+        stream_name="incidents",
+        fetch=fetch,
+        fetch_ids=fetch_ids,
+        page_size=1000,
+        id_page_size=5000,
+        window_days=90,
+        sort_key=lambda r: (r["modificationDate"], r["id"]),
+        ordered_by=(lambda r: datetime.fromisoformat(r["modificationDate"])) if ordered else None,
+    )
+    out = list(reader.read(base, base + timedelta(days=3 * 365), start_inclusive=True))
+    assert sorted(r["id"] for r in out) == [f"r{i:04d}" for i in range(2500)]
+    assert [r["modificationDate"] for r in out] == sorted(r["modificationDate"] for r in rows)
+    assert sent == ["page"] * 3 + ([] if ordered else ["ids"])
 
 
 def test_windows_cover_range_without_overlap() -> None:
