@@ -116,4 +116,4 @@ def markdown(result: dict) -> list[str]:
         lines += ["", f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms: "
                   f"{full['records']:,} records, {full['requests']:,} requests, {full['wall_s']} s, "
                   f"**{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB."]
-    return lines + [""]
+    return [*lines, ""]

@@ -10,7 +10,9 @@ import json
 import logging
 import re
 import tempfile
+import threading
 import typing as t
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from importlib import resources
@@ -23,6 +25,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage
 
+from tap_topdesk.concurrency import THROTTLING, RequestPool
 from tap_topdesk.conform import RecordConformer
 from tap_topdesk.memory import release_free_memory
 from tap_topdesk.pagination import (
@@ -39,6 +42,8 @@ from tap_topdesk.pagination import (
 )
 
 if t.TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
@@ -47,6 +52,8 @@ LOGGER = logging.getLogger("tap-topdesk")
 QUIET_METRICS = logging.getLogger("tap-topdesk.child-metrics")
 QUIET_METRICS.setLevel(logging.WARNING)
 QUIET_METRICS.propagate = False
+#: Parent records read ahead of the SDK per request slot, their children's reads under way (see ``read_ahead``).
+READ_AHEAD_PER_SLOT = 4
 #: Lower bound of a first sync without ``start_date``: older records are read by the outside-windows listing.
 FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -110,6 +117,10 @@ def load_schema(name: str) -> dict:
     return json.loads(text)
 
 
+def _context_key(context: Context | None) -> tuple:
+    return tuple(sorted((context or {}).items()))
+
+
 class ModuleUnavailableError(FatalAPIError):
     """A module answered 403/404: the operator may not read it (or the API is absent on this instance)."""
 
@@ -140,6 +151,9 @@ class TopdeskStream(RESTStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.total_records = 0
+        #: Reads started ahead for a context (this stream as a child), taken by ``get_records`` or forgotten.
+        self._ahead: dict[tuple, Future[list[dict]]] = {}
+        self._ahead_lock = threading.Lock()
         if self.parent_stream_type is not None:
             # A child syncs once per parent record: its per-sync INFO lines and metrics would flood the log.
             self.logger.setLevel(logging.WARNING)
@@ -218,6 +232,8 @@ class TopdeskStream(RESTStream):
     def validate_response(self, response: requests.Response) -> None:
         """Map TOPdesk statuses: 401 fatal with a login hint, 403/404 module unavailable, 429/5xx retried."""
         status = response.status_code
+        if status in THROTTLING:
+            self.pool.throttled(status)
         if status == 429 or status >= 500:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status == 401:
@@ -251,6 +267,19 @@ class TopdeskStream(RESTStream):
         return f"{msg}: {body}" if body else msg
 
     # --- requests -----------------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> RequestPool:
+        """The tap's bound on requests in flight (``max_concurrency``), shared by every stream."""
+        pool = getattr(self._tap, "request_pool", None)
+        if pool is None:
+            pool = self.__dict__.setdefault("_own_pool", RequestPool(1))
+        return pool
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
+        """The SDK's request, holding a slot of the pool while on the wire."""
+        with self.pool.slot():
+            return super()._request(prepared_request, context)
 
     @cached_property
     def _send(self) -> t.Callable[[requests.PreparedRequest, Context | None], requests.Response]:
@@ -336,9 +365,10 @@ class TopdeskStream(RESTStream):
     ) -> tuple[requests.Response, t.IO[bytes]]:
         """The SDK's ``_request`` with the body streamed into a spool file (a cut body is retried like a failure)."""
         authenticated = self.authenticator(prepared_request)
-        response = self.requests_session.send(
-            authenticated, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
-        )
+        with self.pool.slot():
+            response = self.requests_session.send(
+                authenticated, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=True
+            )
         with response:
             self._write_request_duration_log(
                 endpoint=self.path,
@@ -383,7 +413,7 @@ class TopdeskStream(RESTStream):
         if ensure is not None:
             ensure()
         try:
-            yield from self.read(context)
+            yield from self.read_ahead(self.records_read(context), context)
             if self.parent_stream_type is None:
                 self.log_children_totals()
                 release_free_memory()  # this stream's freed blocks are not the next one's floor
@@ -396,6 +426,89 @@ class TopdeskStream(RESTStream):
     def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """The stream's records (default: the SDK's paginated request loop)."""
         yield from self.request_records(context)
+
+    # --- children read ahead, in parallel -------------------------------------------------------------------
+
+    def records_read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """``read``, or what a read started ahead for this context found (its error raised here, as ``read``'s)."""
+        with self._ahead_lock:
+            future = self._ahead.pop(_context_key(context), None)
+        return self.read(context) if future is None else future.result()
+
+    def read_ahead(self, records: t.Iterable[dict], context: Context | None) -> t.Iterator[dict]:
+        """The records in their order, read up to ``READ_AHEAD_PER_SLOT`` x ``max_concurrency`` ahead of the SDK,
+        so that the reads of their children (and theirs) are under way on the pool when the SDK syncs them.
+
+        The SDK syncs a record's children before it takes the next record, so order and bookmarks are as without
+        reading ahead: a record's children all come before the bookmark can pass it. A child read the SDK did not
+        ask for (a record post-processed away) is forgotten once its record is passed."""
+        depth = READ_AHEAD_PER_SLOT * self.pool.most if self.pool.parallel and self.children_read() else 0
+        ahead: deque[tuple[dict, t.Any, list[tuple[TopdeskStream, tuple]]]] = deque()
+        for record in records:
+            started = self.start_children(record, context) if depth else []
+            ahead.append((record, self.read_state(), started))
+            while len(ahead) > depth:
+                yield from self._pass(ahead.popleft())
+        while ahead:
+            yield from self._pass(ahead.popleft())
+
+    def _pass(self, entry: tuple[dict, t.Any, list[tuple[TopdeskStream, tuple]]]) -> t.Iterator[dict]:
+        record, state, started = entry
+        self.emit_state(state)
+        yield record
+        for child, key in started:
+            child.forget(key)
+
+    def children_read(self) -> list[TopdeskStream]:
+        """The child streams a sync reads (selected, or with a selected child)."""
+        return [
+            c
+            for c in self.child_streams
+            if isinstance(c, TopdeskStream) and (c.selected or c.has_selected_descendents)
+        ]
+
+    def ahead_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
+        """The child contexts the SDK will sync for ``record`` (``generate_child_contexts``; a stream whose
+        contexts depend on what it has seen answers without marking anything)."""
+        return self.generate_child_contexts(record, context)
+
+    def start_children(self, record: dict, context: Context | None) -> list[tuple[TopdeskStream, tuple]]:
+        started = []
+        children = self.children_read()
+        for child_context in self.ahead_child_contexts(record, context):
+            if child_context is not None:
+                started.extend((child, child.start(child_context)) for child in children)
+        return started
+
+    def start(self, context: Context) -> tuple:
+        """Start reading this (child) stream for ``context`` on the pool, once; the key to take or forget it."""
+        key = _context_key(context)
+        with self._ahead_lock:
+            if key not in self._ahead:
+                self._ahead[key] = self.pool.submit(self._read_all, dict(context))
+        return key
+
+    def forget(self, key: tuple) -> None:
+        with self._ahead_lock:
+            future = self._ahead.pop(key, None)
+        if future is not None:
+            future.cancel()
+
+    def _read_all(self, context: Context) -> list[dict]:
+        """A child's records for one context (on a worker thread); its own children's reads started as soon."""
+        records = list(self.read(context))
+        if self.children_read():
+            for record in records:
+                self.start_children(record, context)
+        return records
+
+    def read_state(self) -> t.Any:
+        """What ``_increment_stream_state`` needs to know of where ``read`` was when it read a record (read ahead,
+        the record is emitted later); ``emit_state`` restores it as the record is emitted."""
+        return None
+
+    def emit_state(self, state: t.Any) -> None:
+        """See ``read_state``."""
 
     # A child stream is synced once per parent record, and the SDK would send its SCHEMA and the whole tap STATE
     # after each of those syncs: at 500 calls a third of the tap's output. The schema cannot change within a run, and
@@ -514,6 +627,8 @@ class WindowedTopdeskStream(TopdeskStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_outside = False
+        #: ``_reading_outside`` as it was when the record being emitted was read (see ``read_state``).
+        self._emitting_outside = False
         #: The reader of the running sync, and the latest bookmark value held back while its window is unsettled.
         self._reader: WindowedReader | None = None
         self._held_bookmark: str | None = None
@@ -688,8 +803,8 @@ class WindowedTopdeskStream(TopdeskStream):
 
         Their dates lie outside the synced range: a future date would make every next delta skip all changes
         until then, and an older one breaks ``is_sorted``. (A null date would be skipped by the SDK anyway, with
-        a vague warning; a missing key would crash it.) The SDK calls this for each record before it asks the
-        generator for the next one, so the flag set while ``read_outside`` yields is exact.
+        a vague warning; a missing key would crash it.) Whether a record was read by ``read_outside`` is restored
+        as it is emitted (``emit_state``: it may have been read ahead), so the flag is exact.
 
         A record below the bookmark leaves it alone too: the read starts at the bookmark's whole second, and a
         bookmark saved with a fraction (older state) would otherwise make the SDK's sort check fail on a record of
@@ -698,7 +813,7 @@ class WindowedTopdeskStream(TopdeskStream):
         A record emitted while the reader is unsettled (its window not verified yet) holds the bookmark back until
         ``_settle``: a re-read of that window may still add a record older than it.
         """
-        if self._reading_outside:
+        if self._emitting_outside:
             return
         value = latest_record.get(self.replication_key)
         bookmark = self.get_context_state(context).get("replication_key_value")
@@ -711,6 +826,12 @@ class WindowedTopdeskStream(TopdeskStream):
                 self._held_bookmark = value
             return
         super()._increment_stream_state(latest_record, context=context)
+
+    def read_state(self) -> bool:
+        return self._reading_outside
+
+    def emit_state(self, state: t.Any) -> None:
+        self._emitting_outside = bool(state)
 
     def _settle(self, context: Context | None) -> None:
         """The reader verified everything it emitted: the bookmark moves to the newest of those records."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
 
 from tap_topdesk.client import fiql_datetime
+from tap_topdesk.concurrency import RequestPool
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -136,7 +138,21 @@ def run_probe(tap: Tap, *, log: bool = True) -> dict[str, dict[str, t.Any]]:
     """Check every module; returns ``{module: {"status", "detail"}}`` and logs hidden modules as warnings."""
     prober = Prober(tap)
     report: dict[str, dict[str, t.Any]] = {}
-    calls, failure = sample_calls(prober)
+    pool = getattr(tap, "request_pool", None) or RequestPool(1)
+
+    def ask(check: tuple[str, dict[str, t.Any], str, str | None]) -> requests.Response | requests.RequestException:
+        path, params, accept, _envelope = check
+        with pool.slot():
+            try:
+                return prober.get(path, params, accept)
+            except requests.RequestException as exc:
+                return exc
+
+    # the modules' requests side by side (a real TOPdesk answers each in 100 ms or more), while calls are sampled
+    with ThreadPoolExecutor(pool.most) as executor:
+        answers = executor.map(ask, CHECKS.values())
+        calls, failure = sample_calls(prober)
+        responses = dict(zip(CHECKS, answers, strict=True))
     if failure == "401":
         report["auth"] = {
             "status": ERROR,
@@ -155,11 +171,10 @@ def run_probe(tap: Tap, *, log: bool = True) -> dict[str, dict[str, t.Any]]:
             if calls
             else {"status": EMPTY, "detail": "no calls modified in the last 10 years"}
         )
-    for module, (path, params, accept, envelope) in CHECKS.items():
-        try:
-            response = prober.get(path, params, accept)
-        except requests.RequestException as exc:
-            report[module] = {"status": ERROR, "detail": f"{type(exc).__name__}: {exc}"}
+    for module, (path, _params, _accept, envelope) in CHECKS.items():
+        response = responses[module]
+        if isinstance(response, requests.RequestException):
+            report[module] = {"status": ERROR, "detail": f"{type(response).__name__}: {response}"}
             continue
         if response.status_code in (403, 404):
             report[module] = {"status": FORBIDDEN, "detail": f"HTTP {response.status_code} on {path}"}

@@ -96,6 +96,8 @@ class IncidentEmailsStream(ReferencedDetailStream):
 
     def forbid(self) -> None:
         """No e-mail is asked for any more this run; said once, as a warning and in the tap's unavailable list."""
+        if self.forbidden:
+            return
         self.forbidden = True
         msg = (
             "the operator lacks the read permission on 'Sent email messages' (403 on /tas/api/emails/id/...): "
@@ -130,8 +132,13 @@ class IncidentAttachmentsStream(_IncidentChild):
     path = "/tas/api/incidents/id/{incident_id}/attachments"
     primary_keys = ("id",)
 
-    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        row = super().post_process(row, context) or row
+    def read(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """The list, each row with its binary (or why not): downloaded as it is read, so a read started ahead
+        downloads on the pool too."""
+        for row in super().read(context):
+            yield self.with_content(row, context)
+
+    def with_content(self, row: dict, context: Context | None) -> dict:
         limit = float(self.config.get("max_attachment_mb", 10)) * 1024 * 1024
         size = row.get("size")
         too_large = isinstance(size, int | float) and size > limit

@@ -47,10 +47,14 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
             yield {"series_id": series_id}
 
     def check_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
-        """Request check hook: the series a record references, without marking it read (the sync still reads it)."""
+        """Request check hook (and what is read ahead): the series a record references, without marking it read
+        (the sync still reads it)."""
         series_id = (record.get("series") or {}).get("id")
         if series_id:
             yield {"series_id": series_id}
+
+
+    ahead_child_contexts = check_child_contexts
 
 
 class OperationalSeriesStream(ReferencedDetailStream):
