@@ -22,6 +22,7 @@ memberships, series, asset links) with the id of a parent record: the parent's o
 look-ups of the parent's own request with a larger page (counted apart). Streams hook in with optional methods:
 
 - ``check_request(context, size) -> CheckRequest | None``: the stream's own first request (None: the family's);
+- ``check_requests(context, size) -> list[CheckRequest]``: the stream's own first requests, in the sync's order;
 - ``request_checked(check) -> str``: told the verdict; switches to a fallback and says what the sync does instead;
 - ``check_child_contexts(record, context)``: child contexts without the side effects of ``generate_child_contexts``;
 - ``check_parents()`` and ``check_context(record)``: parents of a stream the SDK does not see as a child;
@@ -206,6 +207,9 @@ def first_requests(stream: TopdeskStream, context: Context | None, size: int = 1
     own = hook(context, size) if hook is not None else None
     if own is not None:
         return [own]
+    several = getattr(stream, "check_requests", None)
+    if several is not None:
+        return several(context, size)
     if isinstance(stream, WindowedTopdeskStream):
         start, inclusive = stream.start_bound(context)
         end = stream.signpost(context)

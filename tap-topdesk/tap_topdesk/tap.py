@@ -168,6 +168,11 @@ class TapTopdesk(Tap):
             self._request_pool = RequestPool(int(self.config.get("max_concurrency", 8)))
         return self._request_pool
 
+    def sync_all(self) -> None:
+        """A sync: what asset streams of a category share is read afresh (``assets.CategoryListings``)."""
+        self.asset_category_listings: dict[str, t.Any] = {}
+        super().sync_all()
+
     def discover_streams(self) -> list[Stream]:
         """Static streams, one stream per asset template, and the CSV exports when ``exports_dir`` has them."""
         streams: list[Stream] = [cls(tap=self) for cls in STATIC_STREAMS]

@@ -29,7 +29,7 @@ from functools import partial
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_topdesk.client import TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.client import FLOOR, TopdeskStream, WindowedTopdeskStream
 from tap_topdesk.disk_set import DiskSet
 from tap_topdesk.pagination import LazyPage, Page, Window, WindowedReader, more_pages, offset_pages
 from tap_topdesk.request_check import CheckRequest
@@ -46,6 +46,8 @@ CATEGORIES = ("asset", "stock", "bulkItem")
 BUILTIN_FIELDS = ("name", "creationDate", "modificationDate", "@type", "@@summary", "@assignments")
 #: The ids-only listing (``fields=`` must name something, and ``name`` every asset has).
 IDS_ONLY = "name"
+#: Flagged ids (archived, impacted) of a category kept in memory; beyond, on disk.
+MAX_IDS_IN_MEMORY = 20_000
 _NULLABLE_DT = {"type": ["string", "null"], "format": "date-time"}
 _NAMED = {
     "type": ["object", "null"],
@@ -148,6 +150,13 @@ def window_filter(window: Window) -> str:
     return f"modificationDate gt '{asset_date(start)}' and modificationDate lt '{asset_date(window.end)}'"
 
 
+def _on_disk(ids: set[str]) -> DiskSet:
+    disk = DiskSet()
+    for key in ids:
+        disk.add(key)
+    return disk
+
+
 def keyed_by_id(rows: t.Iterable[dict], on_unid: t.Callable[[], None] | None = None) -> t.Iterator[dict]:
     """Asset grid rows, each keyed ``id``: a tenant's ``unid`` is renamed (``on_unid`` is told, once)."""
     for row in rows:
@@ -199,6 +208,30 @@ class AssetTemplatesStream(SnapshotMixin, TopdeskStream):
             yield template
 
 
+class CategoryListings:
+    """What the asset streams of one resource category share in a sync, so that a template with few assets costs one
+    request: one upper bound (``signpost``), the category's archived and impacted ids over the range its templates
+    read (one ids-only listing each, ``archived=true`` / ``assetStatus=IMPACTED`` without ``templateId``), and which
+    of the listings of the records outside every range hold any asset of the category (ids only; a template lists
+    its own only then). Sent side by side on the pool, once, when the first stream of the category reads.
+
+    The bound is taken before the flags are read: an asset whose flag changes later carries a newer modification
+    date, so it is outside this sync's range and the next sync reads it with its new flags."""
+
+    def __init__(self, first: AssetsStream, context: Context | None) -> None:
+        self.signpost = WindowedTopdeskStream.signpost(first, context)
+        self.now = datetime.now(UTC)
+        outside, flags = first.category_listings_params(context, self.signpost, self.now)
+        pool = first.pool
+        found = [pool.submit(first.ids_listed, params, context) for params in outside]
+        flagged = [pool.submit(first.ids_listed, params, context) for params in flags]
+        #: per listing of ``outside_queries``: whether any asset of the category is in it
+        self.outside_found = [bool(f.result()) for f in found]
+        sets = [f.result() for f in flagged]
+        self.archived: set[str] | DiskSet = sets[0] if first.include_archived else set()
+        self.impacted = sets[-1]
+
+
 class AssetsStream(WindowedTopdeskStream):
     """Assets (or stock or bulk items) of one template: ``/assetmgmt/assets?templateId=..&resourceCategory=..&fields=
     <builtins + card fields>`` (Accept assets-v2), pageStart/pageSize (max 1000), 206 while more, windowed with
@@ -246,12 +279,65 @@ class AssetsStream(WindowedTopdeskStream):
         """The listing ``read_outside`` is reading now (one of ``outside_queries``; the first when none is)."""
         return self._outside_query or self.outside_queries(now, floor)[0]
 
+    def peers(self) -> list[AssetsStream]:
+        """The streams of this template's category a sync reads (this one too)."""
+        return [
+            s
+            for s in self._tap.streams.values()
+            if isinstance(s, AssetsStream) and s.category == self.category and (s.selected or s is self)
+        ]
+
+    def category_listings(self, context: Context | None) -> CategoryListings:
+        """This sync's listings shared by the streams of this template's category (read by the first of them)."""
+        shared: dict[str, CategoryListings] = self._tap.__dict__.setdefault("asset_category_listings", {})
+        if self.category not in shared:
+            shared[self.category] = CategoryListings(self, context)
+        return shared[self.category]
+
+    def category_listings_params(
+        self, context: Context | None, signpost: datetime, now: datetime, offset: int = 0
+    ) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]]]:
+        """The category's ids-only listings (no ``templateId``): of the records outside every range (whichever of
+        its streams reads from the floor asks for those before it too), and flagged archived / impacted over the
+        range its streams read."""
+        peers = self.peers()
+        start = min(s.start_bound(context)[0] for s in peers)
+        floor = FLOOR if any(s.from_the_floor(context) for s in peers) else None
+
+        def category(query: str, flag: dict[str, str]) -> dict[str, t.Any]:
+            params = {**self.page_params(query, offset, ids_only=True), **flag}
+            del params["templateId"]
+            return params
+
+        outside = [category(query, {}) for query in self.outside_queries(now, floor)]
+        flags = [{"archived": "true"}] if self.include_archived else []
+        in_range = window_filter(Window(start, signpost))
+        return outside, [category(in_range, flag) for flag in [*flags, {"assetStatus": "IMPACTED"}]]
+
+    def signpost(self, context: Context | None) -> datetime:
+        """The category's, once its listings were read (the flags hold up to it)."""
+        shared = self._tap.__dict__.get("asset_category_listings", {}).get(self.category)
+        return shared.signpost if shared is not None else super().signpost(context)
+
+    def check_requests(self, context: Context | None, size: int) -> list[CheckRequest]:
+        """Request check hook: what the sync sends first, the category's listings (see ``CategoryListings``), then
+        the template's range read whole."""
+        signpost = super().signpost(context)
+        start, inclusive = self.start_bound(context)
+        outside, flags = self.category_listings_params(context, signpost, datetime.now(UTC))
+        window = self.page_params(self.window_filter(Window(start, max(start, signpost), inclusive)), 0)
+        listings = [*outside, *flags, window]
+        return [CheckRequest(self.path, params, self.accept).sized(self.size_param, size) for params in listings]
+
     def read_outside(self, now: datetime, floor: datetime | None, context: Context | None) -> t.Iterator[dict]:
-        """The records outside every window, one listing per bound: the three sets are disjoint."""
+        """The records outside every window, one listing per bound (the three sets are disjoint), each only when the
+        category's ids-only listing of it found an asset."""
+        found = self.category_listings(context).outside_found
         try:
-            for query in self.outside_queries(now, floor):
-                self._outside_query = query
-                yield from super().read_outside(now, floor, context)
+            for query, any_asset in zip(self.outside_queries(now, floor), found, strict=False):
+                if any_asset:
+                    self._outside_query = query
+                    yield from super().read_outside(now, floor, context)
         finally:
             self._outside_query = ""
 
@@ -306,27 +392,30 @@ class AssetsStream(WindowedTopdeskStream):
         """``fetch_page`` parses as it reads already (and adds the flags)."""
         return False
 
-    def flags(self, query: str, context: Context | None) -> tuple[set[str], set[str]]:
-        """The archived and the impacted ids of one listing, read once per listing."""
+    def flags(self, query: str, context: Context | None) -> tuple[set[str] | DiskSet, set[str] | DiskSet]:
+        """The archived and the impacted ids: the category's for the range, read once per listing for a listing of
+        the records outside every range (rare: read only when the category has any)."""
+        if not self._reading_outside:
+            shared = self.category_listings(context)
+            return shared.archived, shared.impacted
         if self._flags[0] != query:
-            archived = self.flagged(query, {"archived": "true"}, context) if self.include_archived else set()
-            self._flags = (query, archived, self.flagged(query, {"assetStatus": "IMPACTED"}, context))
+            listing = self.page_params(query, 0, ids_only=True)
+            archived = self.ids_listed({**listing, "archived": "true"}, context) if self.include_archived else set()
+            self._flags = (query, archived, self.ids_listed({**listing, "assetStatus": "IMPACTED"}, context))
         return self._flags[1], self._flags[2]
 
-    def flagged(self, query: str, flag: dict[str, str], context: Context | None) -> set[str]:
-        """The ids a listing (one ``$filter``) holds with one more documented filter parameter, ids only.
-
-        Read right after the listing's first page: an asset archived in between carries a newer modification date,
-        so the next sync reads it again."""
-        ids: set[str] = set()
+    def ids_listed(self, params: dict[str, t.Any], context: Context | None) -> set[str] | DiskSet:
+        """The ids an ids-only listing holds, every page (on disk beyond ``MAX_IDS_IN_MEMORY``)."""
+        ids: set[str] | DiskSet = set()
 
         def fetch(offset: int) -> Page:
-            return super(AssetsStream, self).fetch_page(
-                {**self.page_params(query, offset, ids_only=True), **flag}, context
-            )
+            return super(AssetsStream, self).fetch_page({**params, "pageStart": offset}, context)
 
         for page in offset_pages(fetch, self.page_size or 1000):
-            ids.update(str(row["id"]) for row in page.records)
+            for row in page.records:
+                if isinstance(ids, set) and len(ids) >= MAX_IDS_IN_MEMORY:
+                    ids = _on_disk(ids)
+                ids.add(str(row.get("id", row.get("unid"))))
         return ids
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
