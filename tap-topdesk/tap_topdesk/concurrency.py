@@ -85,13 +85,13 @@ class RequestPool:
             self.limit = halved
             self._calm_at = time.monotonic() + self.cool_down_s
 
-    def submit(self, fn: Callable[..., T], *args: t.Any) -> Future[T]:
-        """Run ``fn(*args)`` on a worker thread (its requests take slots as any other)."""
+    def submit(self, fn: Callable[..., T], *args: t.Any, **kwargs: t.Any) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` on a worker thread (its requests take slots as any other)."""
         if self._executor is None:
             with self._cond:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.most, thread_name_prefix="tap-topdesk")
-        return self._executor.submit(fn, *args)
+        return self._executor.submit(fn, *args, **kwargs)
 
     def shutdown(self) -> None:
         if self._executor is not None:

@@ -146,8 +146,11 @@ def test_an_api_without_resource_categories_still_lists_its_assets() -> None:
 
     from tap_topdesk.streams.assets import templates_by_category
 
+    from tap_topdesk.concurrency import RequestPool
+
     class OldApi:
         logger = logging.getLogger("test")
+        pool = RequestPool(2)
 
         def get(self, path: str, params: dict, context: object = None) -> dict:
             if params:

@@ -180,11 +180,15 @@ def category_param(category: str) -> dict[str, str]:
 
 
 def templates_by_category(stream: TopdeskStream, context: Context | None = None) -> t.Iterator[tuple[str, dict]]:
-    """(category, template) for every template the operator can read, asset, stock and bulk-item ones; an API that
-    refuses ``resourceCategory`` (400, before 1.40.0) has assets only."""
-    for category in CATEGORIES:
+    """(category, template) for every template the operator can read, asset, stock and bulk-item ones (the three
+    lists asked side by side); an API that refuses ``resourceCategory`` (400, before 1.40.0) has assets only."""
+    asked = [
+        (category, stream.pool.submit(stream.get, f"{_BASE}/templates", category_param(category), context=context))
+        for category in CATEGORIES
+    ]
+    for category, answer in asked:
         try:
-            response = stream.get(f"{_BASE}/templates", category_param(category), context=context)
+            response = answer.result()
         except FatalAPIError as exc:
             if category == "asset" or not str(exc).startswith("400 "):
                 raise
@@ -507,8 +511,9 @@ def discover_asset_streams(tap: t.Any) -> list[TopdeskStream]:
     """One stream per template the operator can read, of every resource category (``/templates`` + ``/cardTypes``;
     a template without a card type gets the built-in columns only), at discovery time."""
     probe = AssetTemplatesStream(tap=tap)
+    card_types = probe.pool.submit(probe.get, f"{_BASE}/cardTypes")
     templates = list(templates_by_category(probe))
-    cards_body = probe.body(probe.get(f"{_BASE}/cardTypes")) or {}
+    cards_body = probe.body(card_types.result()) or {}
     cards = {str(c.get("key", "")).upper(): c for c in cards_body.get("cardTypes") or []}
     streams: list[TopdeskStream] = []
     names: set[str] = set()

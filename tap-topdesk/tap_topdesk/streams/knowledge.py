@@ -82,7 +82,7 @@ class _PerLanguageStream(FiqlIncrementalStream):
         """Every page of one language's listing (``None``: the default language)."""
         start = 0
         size = self.page_size or 1000
-        while True:
+        while True:  # (a page requested ahead is taken by ``stream_page``)
             page = self.stream_page(self.listing_params(language, query, start, size), context)  # parsed as read
             yield from page.records
             if not page.count or page.response.status_code != 206:
@@ -99,31 +99,50 @@ class _PerLanguageStream(FiqlIncrementalStream):
         """
         queue: deque[str | None] = deque([None, *self.language_list(context)])
         queued = set(queue)
-        with DiskSet() as emitted:  # (item, language) pairs: one per record, kept on disk
-            since = self.since_query(context)
-            for_archived = (False, True) if self.include_archived else (False,)
-            while queue:
-                language = queue.popleft()
-                count = 0
-                try:
-                    for archived in for_archived:
-                        for item in self.listing(language, self.listing_query(since, archived), context):
-                            code = (item.get("translation") or {}).get("language") or language
-                            for other in item.get("availableTranslations") or []:
-                                if other not in queued:
-                                    queued.add(other)
-                                    queue.append(other)
-                            if not code or not emitted.add(f"{item.get('id')}\t{code}"):
-                                continue
-                            item["language"] = code
-                            item["archived"] = archived
-                            count += 1
-                            yield item
-                except FatalAPIError as exc:
-                    if language is None or not str(exc).startswith("400 "):
-                        raise
-                    self.logger.warning("Stream '%s': language '%s' refused, skipped (%s)", self.name, language, exc)
-                self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language or "(default)")
+        since = self.since_query(context)
+        for_archived = (False, True) if self.include_archived else (False,)
+        size = self.page_size or 1000
+        for language in queue:  # their first pages side by side, read in this order
+            for archived in for_archived:
+                self.page_ahead(self.listing_params(language, self.listing_query(since, archived), 0, size), context)
+        try:
+            with DiskSet() as emitted:  # (item, language) pairs: one per record, kept on disk
+                while queue:
+                    yield from self.read_language(queue.popleft(), since, context, emitted, queue, queued)
+        finally:
+            self.drop_pages_ahead()
+
+    def read_language(
+        self,
+        language: str | None,
+        since: str,
+        context: Context | None,
+        emitted: DiskSet,
+        queue: deque[str | None],
+        queued: set[str | None],
+    ) -> t.Iterator[dict]:
+        """One language's items (active, then archived), each (item, language) once; a language an item names that
+        is not queued yet is queued."""
+        count = 0
+        try:
+            for archived in (False, True) if self.include_archived else (False,):
+                for item in self.listing(language, self.listing_query(since, archived), context):
+                    code = (item.get("translation") or {}).get("language") or language
+                    for other in item.get("availableTranslations") or []:
+                        if other not in queued:
+                            queued.add(other)
+                            queue.append(other)
+                    if not code or not emitted.add(f"{item.get('id')}\t{code}"):
+                        continue
+                    item["language"] = code
+                    item["archived"] = archived
+                    count += 1
+                    yield item
+        except FatalAPIError as exc:
+            if language is None or not str(exc).startswith("400 "):
+                raise
+            self.logger.warning("Stream '%s': language '%s' refused, skipped (%s)", self.name, language, exc)
+        self.logger.info("Stream '%s': %d records in language '%s'", self.name, count, language or "(default)")
 
 
 class KnowledgeItemsStream(_PerLanguageStream):
