@@ -57,6 +57,8 @@ READ_AHEAD_PER_SLOT = 4
 #: Records after which a top-level stream hands its freed memory back (a small one leaves little; a full collection
 #: costs some 25 ms).
 RELEASE_AFTER = 1000
+#: Bytes of an answer asked ahead kept in memory (beyond: a temporary file): many wait at once.
+AHEAD_IN_MEMORY = 64 << 10
 #: Lower bound of a first sync without ``start_date``: older records are read by the outside-windows listing.
 FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -124,8 +126,6 @@ def _context_key(context: Context | None) -> tuple:
     return tuple(sorted((context or {}).items()))
 
 
-def _page_key(path: str, params: dict[str, t.Any]) -> tuple:
-    return path, tuple(sorted((k, str(v)) for k, v in params.items()))
 
 
 class ModuleUnavailableError(FatalAPIError):
@@ -158,10 +158,10 @@ class TopdeskStream(RESTStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.total_records = 0
+        #: The moment this stream's sync counts from, fixed when its first requests were asked ahead (they name it).
+        self.started_at: datetime | None = None
         #: Reads started ahead for a context (this stream as a child), taken by ``get_records`` or forgotten.
         self._ahead: dict[tuple, Future[list[dict]]] = {}
-        #: Pages requested ahead (``page_ahead``), taken by ``stream_page``.
-        self._pages_ahead: dict[tuple, Future[tuple[requests.Response, t.IO[bytes]]]] = {}
         self._ahead_lock = threading.Lock()
         if self.parent_stream_type is not None:
             # A child syncs once per parent record: its per-sync INFO lines and metrics would flood the log.
@@ -188,6 +188,10 @@ class TopdeskStream(RESTStream):
             if isinstance(child, TopdeskStream):
                 LOGGER.info("Stream '%s': %d records (child of '%s')", child.name, child.total_records, self.name)
                 child.log_children_totals()
+
+    def now(self) -> datetime:
+        """The sync's "now" for this stream: ``started_at`` once fixed (requests asked ahead name it)."""
+        return self.started_at or datetime.now(UTC)
 
     # --- configuration ------------------------------------------------------------------------------------
 
@@ -286,7 +290,13 @@ class TopdeskStream(RESTStream):
         return pool
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Context | None) -> requests.Response:
-        """The SDK's request, holding a slot of the pool while on the wire."""
+        """The SDK's request, holding a slot of the pool while on the wire; or the answer asked ahead."""
+        taken = self.pool.take(prepared_request)
+        if taken is not None:
+            response, body = taken
+            with body:
+                response._content = body.read()  # as ``requests`` keeps a read body
+            return response
         with self.pool.slot():
             return super()._request(prepared_request, context)
 
@@ -344,9 +354,7 @@ class TopdeskStream(RESTStream):
         envelope as the page is read: memory does not follow the page size. ``page.more`` is known once the page
         was read (206, a body ``next``, or a full page where ``full_page_means_more``); ``page.response`` is the
         answer (status, headers; its body is the page's)."""
-        with self._ahead_lock:
-            ahead = self._pages_ahead.pop(_page_key(path or self.path, params), None)
-        response, body = ahead.result() if ahead is not None else self._send_page(params, context, path)
+        response, body = self._send_page(params, context, path)
         items = JsonItems(body, self.envelope)
         status = response.status_code
         size = self.size_asked(params)
@@ -362,39 +370,33 @@ class TopdeskStream(RESTStream):
         page.response = response
         return page
 
+    def page_request(
+        self, params: dict[str, t.Any], path: str | None = None, accept: str | None = None
+    ) -> requests.PreparedRequest:
+        headers = dict(self.http_headers)
+        if accept:
+            headers["Accept"] = accept
+        return self.build_prepared_request(method="GET", url=self.url_base + (path or self.path), params=params,
+                                           headers=headers)
+
     def _send_page(
         self, params: dict[str, t.Any], context: Context | None, path: str | None = None
     ) -> tuple[requests.Response, t.IO[bytes]]:
-        prepared = self.build_prepared_request(
-            method="GET", url=self.url_base + (path or self.path), params=params, headers=dict(self.http_headers)
-        )
-        return self._send_spooled(prepared, context)
+        prepared = self.page_request(params, path)
+        return self.pool.take(prepared) or self._send_spooled(prepared, context)
 
-    def page_ahead(self, params: dict[str, t.Any], context: Context | None, path: str | None = None) -> None:
-        """Start the request of a page ``stream_page`` will ask with the same parameters, on the pool (with the same
-        retries; its failure is raised by ``stream_page``). ``drop_pages_ahead`` forgets those never asked."""
-        if not self.pool.parallel:
-            return
-        key = _page_key(path or self.path, params)
-        with self._ahead_lock:
-            if key not in self._pages_ahead:
-                self._pages_ahead[key] = self.pool.submit(self._send_page, dict(params), context, path)
-
-    def drop_pages_ahead(self) -> None:
-        with self._ahead_lock:
-            pages, self._pages_ahead = self._pages_ahead, {}
-        for future in pages.values():
-            if not future.cancel() and future.exception() is None:
-                future.result()[1].close()
+    def ask_ahead(self, prepared: requests.PreparedRequest, context: Context | None = None) -> None:
+        """Send a request this stream will send later, now, on the pool (see ``RequestPool.ask_ahead``)."""
+        self.pool.ask_ahead(prepared, lambda: self._send_spooled(prepared, context, AHEAD_IN_MEMORY))
 
     @cached_property
     def _send_spooled(
         self,
-    ) -> t.Callable[[requests.PreparedRequest, Context | None], tuple[requests.Response, t.IO[bytes]]]:
+    ) -> t.Callable[..., tuple[requests.Response, t.IO[bytes]]]:
         return self.request_decorator(self._request_spooled)
 
     def _request_spooled(
-        self, prepared_request: requests.PreparedRequest, context: Context | None
+        self, prepared_request: requests.PreparedRequest, context: Context | None, in_memory: int = SPOOL_IN_MEMORY
     ) -> tuple[requests.Response, t.IO[bytes]]:
         """The SDK's ``_request`` with the body streamed into a spool file (a cut body is retried like a failure)."""
         authenticated = self.authenticator(prepared_request)
@@ -410,7 +412,7 @@ class TopdeskStream(RESTStream):
                 extra_tags={"url": authenticated.path_url} if self._LOG_REQUEST_METRIC_URLS else None,
             )
             self.validate_response(response)
-            body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by its page
+            body = tempfile.SpooledTemporaryFile(max_size=in_memory)  # noqa: SIM115 - closed by its page
             try:
                 for chunk in response.iter_content(1 << 16):
                     body.write(chunk)
@@ -732,7 +734,7 @@ class WindowedTopdeskStream(TopdeskStream):
         """The upper bound of this sync (its start, rounded up to a whole second: FIQL bounds are whole seconds, and
         a record changed in the second the sync started is read now, not left for the next sync); rows changed
         later while it runs belong to the next one."""
-        value = self.get_replication_key_signpost(context)
+        value = self.started_at or self.get_replication_key_signpost(context)
         moment = value if isinstance(value, datetime) else datetime.now(UTC)
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         whole = whole_second(moment)
@@ -769,7 +771,7 @@ class WindowedTopdeskStream(TopdeskStream):
         start, inclusive = self.start_bound(context)
         end = self.signpost(context)
         floor = FLOOR if self.from_the_floor(context) else None
-        yield from self.read_outside(datetime.now(UTC), floor, context)
+        yield from self.read_outside(self.now(), floor, context)
         reader = WindowedReader(
             stream_name=self.name,
             fetch=lambda w, o: self.fetch_window_page(w, o, context),

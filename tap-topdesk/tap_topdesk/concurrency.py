@@ -3,8 +3,10 @@ how many requests go out one after another, so the per-record reads (progress tr
 members, asset links) and the checks go out side by side, while records still leave the tap in a fixed order.
 
 Every HTTP request of the tap, from any thread, holds one of ``max_concurrency`` slots while it is on the wire (a
-retry's back-off sleeps without one). A 429 or 503 from TOPdesk halves the slots for ``COOL_DOWN_S``; they double
-back, one step per cool-down, while no other throttling answer comes.
+retry's back-off sleeps without one). A request whose answer will be needed later (the first page of each stream,
+every language's first page) can be asked ahead: the stream that sends it takes the answer instead. A 429 or 503
+from TOPdesk halves the slots for ``COOL_DOWN_S``; they double back, one step per cool-down, while no other
+throttling answer comes.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlsplit
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    import requests
 
 LOGGER = logging.getLogger("tap-topdesk")
 #: Seconds the halved bound holds before it may double again.
@@ -26,6 +31,12 @@ COOL_DOWN_S = 30.0
 THROTTLING = (429, 503)
 
 T = t.TypeVar("T")
+
+
+def request_key(prepared: requests.PreparedRequest) -> tuple:
+    """What makes two GETs the same: path, parameters (in any order) and ``Accept``."""
+    parts = urlsplit(prepared.url or "")
+    return parts.path, tuple(sorted(parse_qsl(parts.query, keep_blank_values=True))), prepared.headers.get("Accept")
 
 
 class RequestPool:
@@ -42,6 +53,8 @@ class RequestPool:
         self._calm_at = 0.0
         self._cond = threading.Condition()
         self._executor: ThreadPoolExecutor | None = None
+        #: Answers asked ahead, by request (``ask_ahead``), until taken (``take``) or dropped.
+        self._ahead: dict[tuple, Future[tuple[requests.Response, t.IO[bytes]]]] = {}
 
     @property
     def parallel(self) -> bool:
@@ -92,6 +105,34 @@ class RequestPool:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.most, thread_name_prefix="tap-topdesk")
         return self._executor.submit(fn, *args, **kwargs)
+
+    def ask_ahead(
+        self, prepared: requests.PreparedRequest, send: Callable[[], tuple[requests.Response, t.IO[bytes]]]
+    ) -> None:
+        """Send ``prepared`` now, on a worker (``send``: with its stream's retries, the body spooled); the stream
+        that later sends the same request takes the answer instead (``take``). Once per request."""
+        if not self.parallel:
+            return
+        key = request_key(prepared)
+        with self._cond:
+            if key not in self._ahead:
+                self._ahead[key] = self.submit(send)
+
+    def take(self, prepared: requests.PreparedRequest) -> tuple[requests.Response, t.IO[bytes]] | None:
+        """The answer to ``prepared`` asked ahead (waiting for it; its failure raised here), or None."""
+        if not self._ahead:
+            return None
+        with self._cond:
+            future = self._ahead.pop(request_key(prepared), None)
+        return None if future is None else future.result()
+
+    def drop_ahead(self) -> None:
+        """Forget the answers asked ahead that nobody took (a stream that read otherwise, or stopped early)."""
+        with self._cond:
+            ahead, self._ahead = self._ahead, {}
+        for future in ahead.values():
+            if not future.cancel() and future.exception() is None:
+                future.result()[1].close()
 
     def shutdown(self) -> None:
         if self._executor is not None:

@@ -36,7 +36,7 @@ import logging
 import re
 import typing as t
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -215,7 +215,7 @@ def first_requests(stream: TopdeskStream, context: Context | None, size: int = 1
         end = stream.signpost(context)
         floor = FLOOR if stream.from_the_floor(context) else None
         window = Window(start, max(start, end), inclusive)  # read whole first (windows only where that fails)
-        queries = [*stream.outside_queries(datetime.now(UTC), floor), stream.window_filter(window)]
+        queries = [*stream.outside_queries(stream.now(), floor), stream.window_filter(window)]
         return [listing_request(stream, query, size) for query in queries]
     return [sdk_request(stream, context, size)]
 

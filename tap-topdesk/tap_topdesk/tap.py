@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from datetime import UTC, datetime
 
 import click
 from singer_sdk import Tap
@@ -169,9 +170,13 @@ class TapTopdesk(Tap):
         return self._request_pool
 
     def sync_all(self) -> None:
-        """A sync: what asset streams of a category share is read afresh (``assets.CategoryListings``)."""
+        """A sync: what asset streams of a category share is read afresh (``assets.CategoryListings``); answers asked
+        ahead that no stream took are dropped at the end."""
         self.asset_category_listings: dict[str, t.Any] = {}
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:
+            self.request_pool.drop_ahead()
 
     def discover_streams(self) -> list[Stream]:
         """Static streams, one stream per asset template, and the CSV exports when ``exports_dir`` has them."""
@@ -252,6 +257,27 @@ class TapTopdesk(Tap):
             return
         if self.request_check.stopping:
             raise RequestCheckStopError(self.request_check.stop_message())
+        self.ask_first_pages_ahead()
+
+    def ask_first_pages_ahead(self) -> None:
+        """The first requests of every stream this sync reads, asked now, side by side (``max_concurrency``): each
+        stream takes its answers when it starts instead of waiting for them then (at 100 ms a request, seconds a
+        sync). The same requests the request check sent at page size 1 (``first_requests``), at the stream's page
+        size; each stream's "now" is fixed to this moment, so that what it sends names the same bounds."""
+        if not self.request_pool.parallel:
+            return
+        from tap_topdesk.client import TopdeskStream
+        from tap_topdesk.request_check import Checker, first_requests
+
+        now = datetime.now(UTC)
+        for stream in self.streams.values():
+            if not isinstance(stream, TopdeskStream) or stream.parent_stream_type is not None:
+                continue
+            if not (stream.selected or stream.has_selected_descendents) or getattr(stream, "check_parents", None):
+                continue
+            stream.started_at = now
+            for request in first_requests(stream, None, stream.page_size or 1):
+                stream.ask_ahead(Checker.prepare(stream, request))
 
     def record_unavailable(self, module: str, message: str) -> None:
         self.unavailable[module] = message

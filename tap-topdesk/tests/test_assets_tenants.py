@@ -144,9 +144,8 @@ def test_an_api_without_resource_categories_still_lists_its_assets() -> None:
     asset templates (requested without the parameter, its default)."""
     from singer_sdk.exceptions import FatalAPIError
 
-    from tap_topdesk.streams.assets import templates_by_category
-
     from tap_topdesk.concurrency import RequestPool
+    from tap_topdesk.streams.assets import templates_by_category
 
     class OldApi:
         logger = logging.getLogger("test")

@@ -224,7 +224,7 @@ class CategoryListings:
 
     def __init__(self, first: AssetsStream, context: Context | None) -> None:
         self.signpost = WindowedTopdeskStream.signpost(first, context)
-        self.now = datetime.now(UTC)
+        self.now = first.now()
         outside, flags = first.category_listings_params(context, self.signpost, self.now)
         pool = first.pool
         found = [pool.submit(first.ids_listed, params, context) for params in outside]
@@ -328,7 +328,7 @@ class AssetsStream(WindowedTopdeskStream):
         the template's range read whole."""
         signpost = super().signpost(context)
         start, inclusive = self.start_bound(context)
-        outside, flags = self.category_listings_params(context, signpost, datetime.now(UTC))
+        outside, flags = self.category_listings_params(context, signpost, self.now())
         window = self.page_params(self.window_filter(Window(start, max(start, signpost), inclusive)), 0)
         listings = [*outside, *flags, window]
         return [CheckRequest(self.path, params, self.accept).sized(self.size_param, size) for params in listings]

@@ -82,7 +82,7 @@ class _PerLanguageStream(FiqlIncrementalStream):
         """Every page of one language's listing (``None``: the default language)."""
         start = 0
         size = self.page_size or 1000
-        while True:  # (a page requested ahead is taken by ``stream_page``)
+        while True:  # (a page asked ahead is taken by ``stream_page``)
             page = self.stream_page(self.listing_params(language, query, start, size), context)  # parsed as read
             yield from page.records
             if not page.count or page.response.status_code != 206:
@@ -104,13 +104,11 @@ class _PerLanguageStream(FiqlIncrementalStream):
         size = self.page_size or 1000
         for language in queue:  # their first pages side by side, read in this order
             for archived in for_archived:
-                self.page_ahead(self.listing_params(language, self.listing_query(since, archived), 0, size), context)
-        try:
-            with DiskSet() as emitted:  # (item, language) pairs: one per record, kept on disk
-                while queue:
-                    yield from self.read_language(queue.popleft(), since, context, emitted, queue, queued)
-        finally:
-            self.drop_pages_ahead()
+                params = self.listing_params(language, self.listing_query(since, archived), 0, size)
+                self.ask_ahead(self.page_request(params), context)
+        with DiskSet() as emitted:  # (item, language) pairs: one per record, kept on disk
+            while queue:
+                yield from self.read_language(queue.popleft(), since, context, emitted, queue, queued)
 
     def read_language(
         self,
