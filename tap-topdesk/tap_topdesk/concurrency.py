@@ -11,12 +11,15 @@ throttling answer comes.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import queue
 import threading
 import time
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from urllib.parse import parse_qsl, urlsplit
 
 if t.TYPE_CHECKING:
@@ -27,6 +30,8 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("tap-topdesk")
 #: Seconds the halved bound holds before it may double again.
 COOL_DOWN_S = 30.0
+#: Seconds a worker thread waits for work before it ends.
+IDLE_S = 5.0
 #: Statuses that say "slow down": Too Many Requests, Service Unavailable.
 THROTTLING = (429, 503)
 
@@ -52,7 +57,11 @@ class RequestPool:
         self.throttled_count = 0
         self._calm_at = 0.0
         self._cond = threading.Condition()
-        self._executor: ThreadPoolExecutor | None = None
+        #: Work for the threads: (background?, order, future, call); the sync's own work goes first, answers asked
+        #: ahead (``ask_ahead``) take the threads it leaves idle.
+        self._queue: queue.PriorityQueue[tuple[bool, int, Future[t.Any], Callable[[], t.Any]]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._threads: list[threading.Thread] = []
         #: Answers asked ahead, by request (``ask_ahead``), until taken (``take``) or dropped.
         self._ahead: dict[tuple, Future[tuple[requests.Response, t.IO[bytes]]]] = {}
 
@@ -99,12 +108,37 @@ class RequestPool:
             self._calm_at = time.monotonic() + self.cool_down_s
 
     def submit(self, fn: Callable[..., T], *args: t.Any, **kwargs: t.Any) -> Future[T]:
-        """Run ``fn(*args, **kwargs)`` on a worker thread (its requests take slots as any other)."""
-        if self._executor is None:
-            with self._cond:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(self.most, thread_name_prefix="tap-topdesk")
-        return self._executor.submit(fn, *args, **kwargs)
+        """Run ``fn(*args, **kwargs)`` on a worker thread (its requests take slots as any other), before anything
+        asked ahead that waits."""
+        return self._put(False, partial(fn, *args, **kwargs))
+
+    def _put(self, background: bool, call: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._cond:
+            self._queue.put((background, next(self._order), future, call))
+            if len(self._threads) < self.most:
+                thread = threading.Thread(target=self._work, name=f"tap-topdesk-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        """Take work until none came for ``IDLE_S`` (a finished sync leaves no thread behind)."""
+        while True:
+            try:
+                _background, _order, future, call = self._queue.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._cond:
+                    if self._queue.empty():
+                        self._threads.remove(threading.current_thread())
+                        return
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to whoever takes the result
+                future.set_exception(exc)
 
     def ask_ahead(
         self, prepared: requests.PreparedRequest, send: Callable[[], tuple[requests.Response, t.IO[bytes]]]
@@ -116,7 +150,7 @@ class RequestPool:
         key = request_key(prepared)
         with self._cond:
             if key not in self._ahead:
-                self._ahead[key] = self.submit(send)
+                self._ahead[key] = self._put(True, send)
 
     def take(self, prepared: requests.PreparedRequest) -> tuple[requests.Response, t.IO[bytes]] | None:
         """The answer to ``prepared`` asked ahead (waiting for it; its failure raised here), or None."""
@@ -134,7 +168,3 @@ class RequestPool:
             if not future.cancel() and future.exception() is None:
                 future.result()[1].close()
 
-    def shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None

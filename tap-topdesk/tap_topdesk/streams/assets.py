@@ -217,7 +217,8 @@ class CategoryListings:
     request: one upper bound (``signpost``), the category's archived and impacted ids over the range its templates
     read (one ids-only listing each, ``archived=true`` / ``assetStatus=IMPACTED`` without ``templateId``), and which
     of the listings of the records outside every range hold any asset of the category (ids only; a template lists
-    its own only then). Sent side by side on the pool, once, when the first stream of the category reads.
+    its own only then). Sent side by side, once, when the first stream of the category reads (or with the sync's
+    first pages).
 
     The bound is taken before the flags are read: an asset whose flag changes later carries a newer modification
     date, so it is outside this sync's range and the next sync reads it with its new flags."""
@@ -226,12 +227,12 @@ class CategoryListings:
         self.signpost = WindowedTopdeskStream.signpost(first, context)
         self.now = first.now()
         outside, flags = first.category_listings_params(context, self.signpost, self.now)
-        pool = first.pool
-        found = [pool.submit(first.ids_listed, params, context) for params in outside]
-        flagged = [pool.submit(first.ids_listed, params, context) for params in flags]
+        # asked ahead with the first pages of the sync (``TapTopdesk.ask_first_pages_ahead``), else asked here
+        for params in (*outside, *flags):
+            first.ask_ahead(first.page_request({**params, "pageStart": 0}), context)
         #: per listing of ``outside_queries``: whether any asset of the category is in it
-        self.outside_found = [bool(f.result()) for f in found]
-        sets = [f.result() for f in flagged]
+        self.outside_found = [bool(first.ids_listed(params, context)) for params in outside]
+        sets = [first.ids_listed(params, context) for params in flags]
         self.archived: set[str] | DiskSet = sets[0] if first.include_archived else set()
         self.impacted = sets[-1]
 
