@@ -361,13 +361,14 @@ class Checker:
         self.accepted: dict[tuple[str, str, str, str], str] = {}
         #: the first requests of the streams without a parent, built once, and those sent ahead (by ``id``)
         self.firsts: dict[str, list[CheckRequest]] = {}
-        self.early: dict[int, Future[dict[int, SendResult]]] = {}
+        self.early: dict[int, Future[SendResult]] = {}
 
     def send_ahead(self, streams: list[TopdeskStream]) -> None:
         """Send the first requests of the streams without a parent side by side (``max_concurrency``; a real TOPdesk
-        answers each in 100 ms or more): each stream's in turn until one is not accepted, as ``check_all`` sends
-        them, leaving out those a request before them covers as far as can be told in advance. ``send_once`` takes
-        their answers, in the streams' order, as if sent then (and sends what was not sent ahead)."""
+        answers each in 100 ms or more): each stream's first, then, once it is accepted, its others (``check_all``
+        sends no more after a refusal), leaving out those a request before them covers as far as can be told in
+        advance. ``send_once`` takes their answers, in the streams' order, as if sent then (and sends what was not
+        sent ahead)."""
         pool: RequestPool = getattr(self.tap, "request_pool", None) or RequestPool(1)
         if not pool.parallel:
             return
@@ -383,16 +384,16 @@ class Checker:
                     ahead.append(request)
                 covered |= parts
             if ahead:
-                chain = pool.submit(self._send_chain, stream, ahead)
-                self.early.update((id(r), chain) for r in ahead)
+                self.early[id(ahead[0])] = pool.submit(self._send_first, stream, ahead[0], ahead[1:], pool)
 
-    def _send_chain(self, stream: TopdeskStream, requests_: list[CheckRequest]) -> dict[int, SendResult]:
-        answers: dict[int, SendResult] = {}
-        for request in requests_:
-            answers[id(request)] = answer = self.send(stream, request)
-            if answer[0].verdict != ACCEPTED:
-                break
-        return answers
+    def _send_first(
+        self, stream: TopdeskStream, first: CheckRequest, rest: list[CheckRequest], pool: RequestPool
+    ) -> SendResult:
+        """A stream's first request; once accepted, the rest side by side (a refused one: no more, as ``check_all``)."""
+        answer = self.send(stream, first)
+        if answer[0].verdict == ACCEPTED:
+            self.early.update((id(r), pool.submit(self.send, stream, r)) for r in rest)
+        return answer
 
     @staticmethod
     def prepare(stream: TopdeskStream, request: CheckRequest) -> requests.PreparedRequest:
@@ -505,9 +506,8 @@ class Checker:
             check = StreamCheck(stream.name, ACCEPTED, readable(sent), sent=sent)
             check.covered_by = sorted({self.accepted[p] for p in parts} - {stream.name})
             return check, []
-        chain = self.early.pop(id(request), None)
-        answer = chain.result().get(id(request)) if chain is not None else None
-        check, rows = answer if answer is not None else self.send(stream, request)
+        early = self.early.pop(id(request), None)
+        check, rows = early.result() if early is not None else self.send(stream, request)
         self.result.requests += 1
         if check.verdict == ACCEPTED:
             self.accepted.update((p, stream.name) for p in parts if p not in self.accepted)
