@@ -25,7 +25,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage
 
-from tap_topdesk.concurrency import THROTTLING, RequestPool
+from tap_topdesk.concurrency import READ_AHEAD_PER_SLOT, THROTTLING, RequestPool
 from tap_topdesk.conform import RecordConformer
 from tap_topdesk.memory import release_free_memory
 from tap_topdesk.pagination import (
@@ -52,8 +52,6 @@ LOGGER = logging.getLogger("tap-topdesk")
 QUIET_METRICS = logging.getLogger("tap-topdesk.child-metrics")
 QUIET_METRICS.setLevel(logging.WARNING)
 QUIET_METRICS.propagate = False
-#: Parent records read ahead of the SDK per request slot, their children's reads under way (see ``read_ahead``).
-READ_AHEAD_PER_SLOT = 4
 #: Records after which a top-level stream hands its freed memory back (a small one leaves little; a full collection
 #: costs some 25 ms).
 RELEASE_AFTER = 1000

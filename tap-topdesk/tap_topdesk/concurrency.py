@@ -17,25 +17,29 @@ import queue
 import threading
 import time
 import typing as t
+from collections import deque
 from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import partial
 from urllib.parse import parse_qsl, urlsplit
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     import requests
 
 LOGGER = logging.getLogger("tap-topdesk")
 #: Seconds the halved bound holds before it may double again.
 COOL_DOWN_S = 30.0
+#: Items read ahead per request slot (parent records whose children are being read, assets whose links are).
+READ_AHEAD_PER_SLOT = 4
 #: Seconds a worker thread waits for work before it ends.
 IDLE_S = 5.0
 #: Statuses that say "slow down": Too Many Requests, Service Unavailable.
 THROTTLING = (429, 503)
 
 T = t.TypeVar("T")
+R = t.TypeVar("R")
 
 
 def request_key(prepared: requests.PreparedRequest) -> tuple:
@@ -168,3 +172,26 @@ class RequestPool:
             if not future.cancel() and future.exception() is None:
                 future.result()[1].close()
 
+
+def in_order_ahead(pool: RequestPool, items: Iterable[T], fetch: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """``(item, fetch(item))`` in the items' order, the fetches running up to ``READ_AHEAD_PER_SLOT`` x
+    ``max_concurrency`` items ahead on the pool (one after another without parallel slots); a fetch's failure is
+    raised at its item."""
+    if not pool.parallel:
+        for item in items:
+            yield item, fetch(item)
+        return
+    depth = READ_AHEAD_PER_SLOT * pool.most
+    ahead: deque[tuple[T, Future[R]]] = deque()
+    try:
+        for item in items:
+            ahead.append((item, pool.submit(fetch, item)))
+            if len(ahead) > depth:
+                first, future = ahead.popleft()
+                yield first, future.result()
+        while ahead:
+            first, future = ahead.popleft()
+            yield first, future.result()
+    finally:
+        for _item, future in ahead:
+            future.cancel()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_topdesk.client import ModuleUnavailableError, TopdeskStream, WindowedTopdeskStream
+from tap_topdesk.concurrency import in_order_ahead
 from tap_topdesk.request_check import ACCEPTED, REFUSED, CheckRequest
 from tap_topdesk.streams.whole import changed_filter, offset_rows_to_empty
 
@@ -133,13 +134,13 @@ class ChangesStream(WindowedTopdeskStream):
     def read_whole(self, context: Context | None) -> t.Iterator[dict[str, t.Any]]:
         """Every list item (1.4.0 shape, ``modificationDate``), archived ones left out here when excluded (a list
         filtered by the server shifts under offset paging when a change is archived meanwhile); the detail of each
-        one dated from the lower bound on."""
+        one dated from the lower bound on (asked side by side, emitted in the list's order)."""
         keep = changed_filter(self, context, "modificationDate")
-        for row in offset_rows_to_empty(self, {}, context, DOCUMENTED_PAGE):
-            if (self.include_archived or not row.get("archived")) and keep(row):
-                detail = self.detail(str(row["id"]), context)
-                if detail is not None:
-                    yield detail
+        rows = offset_rows_to_empty(self, {}, context, DOCUMENTED_PAGE)
+        wanted = (str(row["id"]) for row in rows if (self.include_archived or not row.get("archived")) and keep(row))
+        for _change_id, detail in in_order_ahead(self.pool, wanted, lambda change_id: self.detail(change_id, context)):
+            if detail is not None:
+                yield detail
 
     def detail(self, change_id: str, context: Context | None) -> dict | None:
         """``GET /operatorChanges/{id}``; None when the change is gone since it was listed."""
