@@ -3,9 +3,15 @@ a real TOPdesk does), so what counts is how many requests a tap sends one after 
 
 1. Side by side: tap-topdesk with a catalog selecting the streams the generic ``tap-rest-api-msdk`` reads (its three
    configurations, see ``rest_tap``), then the generic tap; wall time, records, requests (from the sandbox's request
-   log) per tap, and per tap-topdesk list stream its requests against the paging floor ``ceil(records / the
-   endpoint's maximum page size)`` (an empty listing costs one).
-2. Full extraction: tap-topdesk with every stream, children included: records/s, requests, peak RSS.
+   log) per tap, both at their defaults (tap-topdesk: ``max_concurrency`` 8).
+2. Per tap-topdesk list path, the paging floor ``ceil(records / the endpoint's maximum page size)`` (an empty listing
+   costs one; the knowledge base is listed per language and per archived/active, asset templates per category: one
+   each) against the requests its
+   sync sent, split: the listing pages (``ratio`` = pages / floor); the checks its reads make (the listing of the
+   records outside every range, the asset categories' ids-only listings and flags); the module probe and the request
+   check (``tap-topdesk --probe`` with the same catalog, counted apart and subtracted).
+3. Full extraction: tap-topdesk with every stream, children included, at ``max_concurrency`` 8 (the default) and at
+   ``FULL_CONCURRENCY``: records/s, requests, peak RSS.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import subprocess
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import rest_tap
 from tap_extract import BIN, Run, run_tap, tap_config, topdesk_sandbox
 
 LATENCY_MS = 100.0
+#: ``max_concurrency`` of the second full extraction (the default is 8): what a SaaS tenant takes for a migration.
+FULL_CONCURRENCY = 64
 
 
 def sandbox_requests(url: str, *, clear: bool = False) -> dict:
@@ -54,21 +63,45 @@ def generic_catalog(config: Path, out: Path) -> tuple[Path, dict[str, tuple[str,
     return out, paths
 
 
-def paging_floor(run: Run, paths: dict[str, tuple[str, int]], sent: Counter) -> list[dict]:
-    """Per list path: the records its streams emitted, the floor, the requests sent."""
+def check_kind(path: str, query: str) -> bool:
+    """Whether a listing request of the sync is one of its checks rather than a page of a range: the listing of the
+    records outside every range (FIQL without ``=ge=`` bound, asset ``$filter`` without ``and``), an asset category's
+    ids-only listing (no ``templateId``) or flag listing."""
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if path.endswith("/assetmgmt/assets"):
+        return "templateId" not in params or " and " not in params.get("$filter", " and ")
+    fiql = params.get("query", "")
+    return "modificationDate" in fiql and "=ge=" not in fiql
+
+
+def kinds(log: dict) -> Counter:
+    """(path, whether a check) of each logged request."""
+    return Counter((e["path"], check_kind(e["path"], e["query"])) for e in log["requests"])
+
+
+def paging_floor(run: Run, paths: dict[str, tuple[str, int]], log: dict, probe: Counter) -> list[dict]:
+    """Per list path: the records its streams emitted, the floor, and the requests the sync sent (pages, checks),
+    those of the probe and request check (``probe``, by (path, kind)) set apart."""
+    sent = kinds(log) - probe
     by_path: dict[str, dict] = {}
     for name, (path, size) in sorted(paths.items()):
         row = by_path.setdefault(path, {"path": path, "streams": [], "records": 0, "floor": 0})
         records = run.streams[name].records if name in run.streams else 0
         row["streams"].append(name)
         row["records"] += records
-        row["floor"] += max(1, math.ceil(records / size)) if size else 1
+        # listings of one read: (default + 4 languages) x (active, archived); templates: asset, stock, bulk items
+        listings = 10 if "knowledge-base" in path else 3 if path.endswith("/templates") else 1
+        row["floor"] += max(listings, math.ceil(records / size)) if size else listings
     for row in by_path.values():
-        row["requests"] = sent.get(row["path"], 0)
-        row["ratio"] = round(row["requests"] / row["floor"], 2)
+        path = row["path"]
+        row["probe_and_check"] = probe.get((path, False), 0) + probe.get((path, True), 0)
+        row["checks"] = sent.get((path, True), 0)
+        row["pages"] = sent.get((path, False), 0)
+        row["requests"] = row["pages"] + row["checks"] + row["probe_and_check"]
+        row["ratio"] = round(row["pages"] / row["floor"], 2)
         if len(row["streams"]) > 3:
             row["streams"] = [f"{len(row['streams'])} streams"]
-    return sorted(by_path.values(), key=lambda r: -r["requests"])
+    return sorted(by_path.values(), key=lambda r: -r["records"])
 
 
 def summary(run: Run, log: dict) -> dict:
@@ -78,42 +111,62 @@ def summary(run: Run, log: dict) -> dict:
             "returncode": run.returncode}
 
 
+def probe_requests(cfg: Path, catalog: Path, url: str, log: Path) -> Counter:
+    """What the module probe and the request check send (every sync sends them first), by (path, kind)."""
+    sandbox_requests(url, clear=True)
+    with log.open("wb") as err:
+        subprocess.run([str(BIN / "tap-topdesk"), "--config", str(cfg), "--catalog", str(catalog), "--probe"],
+                       check=False, stdout=subprocess.DEVNULL, stderr=err)
+    return kinds(sandbox_requests(url))
+
+
 def run(data: Path, meta: dict, tmp: Path, latency_ms: float = LATENCY_MS, *, full: bool = True) -> dict:
     """Both taps on the generic tap's endpoints, then (``full``) tap-topdesk on everything, at ``latency_ms``."""
-    result: dict = {"latency_ms": latency_ms, "scale": meta["scale"]}
+    tmp.mkdir(parents=True, exist_ok=True)
+    result: dict = {"latency_ms": latency_ms, "scale": meta["scale"], "full_concurrency": FULL_CONCURRENCY}
     with topdesk_sandbox(data, meta["counts"], log=tmp / "topdesk-sandbox-latency.log", latency_ms=latency_ms) as url:
         (cfg := tmp / "tap-topdesk-latency.json").write_text(json.dumps(tap_config(url, data)))
         catalog, paths = generic_catalog(cfg, tmp / "catalog-generic.json")
+        probe = probe_requests(cfg, catalog, url, tmp / "tap-topdesk-probe.log")
         sandbox_requests(url, clear=True)
         ours = run_tap(cfg, tmp / "tap-topdesk-latency.log", extra=("--catalog", catalog))
         log = sandbox_requests(url)
-        floor = paging_floor(ours, paths, requests_by_path(log))
         sandbox_requests(url, clear=True)
         generic = rest_tap.run(url, tmp)
         result["taps"] = {"tap-topdesk": summary(ours, log), rest_tap.PACKAGE: summary(generic, sandbox_requests(url))}
-        result["paging_floor"] = floor
+        result["paging_floor"] = paging_floor(ours, paths, log, probe)
+        result["probe_and_check_requests"] = probe.total()
         result["wall_ratio"] = round(ours.wall_s / generic.wall_s, 2)
         if full:
-            sandbox_requests(url, clear=True)
-            everything = run_tap(cfg, tmp / "tap-topdesk-latency-full.log")
-            result["full"] = summary(everything, sandbox_requests(url))
+            result["full"] = {}
+            for concurrency in (8, FULL_CONCURRENCY):
+                (cfg_full := tmp / f"tap-topdesk-full-{concurrency}.json").write_text(
+                    json.dumps(tap_config(url, data, max_concurrency=concurrency)))
+                sandbox_requests(url, clear=True)
+                everything = run_tap(cfg_full, tmp / f"tap-topdesk-latency-full-{concurrency}.log")
+                result["full"][str(concurrency)] = summary(everything, sandbox_requests(url))
     return result
 
 
 def markdown(result: dict) -> list[str]:
     taps = result["taps"]
     lines = [f"**Extraction at {result['latency_ms']:g} ms latency** (TOPdesk sandbox `--latency-ms "
-             f"{result['latency_ms']:g}`, scale {result['scale']:,}; the generic tap's endpoints, both taps)", "",
+             f"{result['latency_ms']:g}`, scale {result['scale']:,}; the generic tap's endpoints, both taps at their "
+             "defaults)", "",
              "| tap | records | requests | wall s | records/s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {tap} | {t['records']:,} | {t['requests']:,} | {t['wall_s']} | {t['records_per_s']:,} "
               f"| {t['peak_rss_mb']} |" for tap, t in taps.items()]
-    lines += ["", f"tap-topdesk's wall time is {result['wall_ratio']}x the generic tap's.", "",
-              "| list path (tap-topdesk) | streams | records | paging floor | requests | ratio |",
-              "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['path']} | {', '.join(r['streams'])} | {r['records']:,} | {r['floor']} | {r['requests']} "
-              f"| {r['ratio']} |" for r in result["paging_floor"]]
-    if full := result.get("full"):
-        lines += ["", f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms: "
-                  f"{full['records']:,} records, {full['requests']:,} requests, {full['wall_s']} s, "
-                  f"**{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB."]
+    lines += ["", f"tap-topdesk's wall time is **{result['wall_ratio']}x** the generic tap's.", "",
+              "| list path (tap-topdesk) | streams | records | paging floor | pages | pages / floor | checks of the "
+              "reads | probe + request check |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['path']} | {', '.join(r['streams'])} | {r['records']:,} | {r['floor']} | {r['pages']} "
+              f"| {r['ratio']} | {r['checks']} | {r['probe_and_check']} |" for r in result["paging_floor"]]
+    lines += ["", "checks of the reads: the listing of the records outside every range (one per windowed stream; on "
+              "a first sync one with three bounds), the asset categories' ids-only listings and their archived/"
+              f"impacted flags; probe + request check: {result.get('probe_and_check_requests', '?')} requests in all "
+              "(page size 1), sent side by side at the start of every sync."]
+    for concurrency, full in (result.get("full") or {}).items():
+        lines += ["", f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms, "
+                  f"`max_concurrency` {concurrency}: {full['records']:,} records, {full['requests']:,} requests, "
+                  f"{full['wall_s']} s, **{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB."]
     return [*lines, ""]
