@@ -602,7 +602,15 @@ class TopdeskStream(RESTStream):
     def from_the_floor(self, context: Context | None) -> bool:
         """A first sync without ``start_date``: it starts at ``FLOOR``, so it also reads what no date range can hold
         (undated records, older ones)."""
-        return not self.has_bookmark(context) and self.get_starting_timestamp(context) is None
+        return not self.has_bookmark(context) and self.starting_timestamp(context) is None
+
+    def starting_timestamp(self, context: Context | None) -> datetime | None:
+        """The SDK's starting timestamp (the bookmark, else ``start_date``), also before this stream's sync began
+        (the request check and the first pages asked ahead build its requests then: the SDK sets it at the start)."""
+        start = self.get_starting_timestamp(context)
+        if start is None and not self.has_bookmark(context) and self.config.get("start_date"):
+            start = parse_instant(str(self.config["start_date"]))
+        return start
 
     def start_bound(self, context: Context | None) -> tuple[datetime, bool]:
         """(lower bound, inclusive?): the bookmark's second, else ``start_date``; always inclusive (``ge``).
@@ -611,7 +619,7 @@ class TopdeskStream(RESTStream):
         carries the bookmark's own value: ``gt`` would skip it for ever. Reading from the bookmark's second
         inclusively re-emits the few records of that second (the target upserts: idempotent) and loses nothing.
         """
-        start = self.get_starting_timestamp(context)
+        start = self.starting_timestamp(context)
         if start is None:
             start = FLOOR
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
