@@ -11,8 +11,8 @@ guercheLE/topdesk-mcp-rs as ``mcp_store_vassets-<version>.db``):
   millisecond earlier (asset dates have milliseconds); the records outside every window are one listing per bound;
 - ``fields=`` names only what the description lists (``name``, ``modificationDate``, ``creationDate``, ``@type``,
   ``@@summary``, ``@assignments``, user-defined field ids). ``archived`` and ``@status`` come from the documented
-  ``archived`` and ``assetStatus`` parameters: a window that holds assets is listed once more, ids only, for each
-  (the archived ones, the impacted ones). (Public clients do send ``archived`` and ``@status`` in ``fields=``,
+  ``archived`` and ``assetStatus`` parameters: each resource category is listed once more per sync, ids only and
+  without ``templateId``, for each (the archived ones, the impacted ones; see ``CategoryListings``). (Public clients do send ``archived`` and ``@status`` in ``fields=``,
   UGDSB.PS.Topdesk ``-defaultfields`` and jmpijll/forticloud-scripts on asset API 1.88, but no description lists
   them.) ``type_id`` is the template the stream lists;
 - a grid row's id is ``id``, or ``unid`` on some tenants when ``fields=`` is sent (jmpijll/forticloud-scripts
