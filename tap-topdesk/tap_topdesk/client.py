@@ -375,14 +375,10 @@ class TopdeskStream(RESTStream):
         page.response = response
         return page
 
-    def page_request(
-        self, params: dict[str, t.Any], path: str | None = None, accept: str | None = None
-    ) -> requests.PreparedRequest:
-        headers = dict(self.http_headers)
-        if accept:
-            headers["Accept"] = accept
-        return self.build_prepared_request(method="GET", url=self.url_base + (path or self.path), params=params,
-                                           headers=headers)
+    def page_request(self, params: dict[str, t.Any], path: str | None = None) -> requests.PreparedRequest:
+        """The GET of one page of a listing (``path``, default the stream's) with this stream's headers."""
+        url = self.url_base + (path or self.path)
+        return self.build_prepared_request(method="GET", url=url, params=params, headers=dict(self.http_headers))
 
     def _send_page(
         self, params: dict[str, t.Any], context: Context | None, path: str | None = None

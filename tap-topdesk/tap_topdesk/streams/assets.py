@@ -12,9 +12,10 @@ guercheLE/topdesk-mcp-rs as ``mcp_store_vassets-<version>.db``):
 - ``fields=`` names only what the description lists (``name``, ``modificationDate``, ``creationDate``, ``@type``,
   ``@@summary``, ``@assignments``, user-defined field ids). ``archived`` and ``@status`` come from the documented
   ``archived`` and ``assetStatus`` parameters: each resource category is listed once more per sync, ids only and
-  without ``templateId``, for each (the archived ones, the impacted ones; see ``CategoryListings``). (Public clients do send ``archived`` and ``@status`` in ``fields=``,
-  UGDSB.PS.Topdesk ``-defaultfields`` and jmpijll/forticloud-scripts on asset API 1.88, but no description lists
-  them.) ``type_id`` is the template the stream lists;
+  without ``templateId``, for each (the archived ones, the impacted ones; see ``CategoryListings``). (Public
+  clients do send ``archived`` and ``@status`` in ``fields=``, UGDSB.PS.Topdesk ``-defaultfields`` and
+  jmpijll/forticloud-scripts on asset API 1.88, but no description lists them.) ``type_id`` is the template the
+  stream lists;
 - a grid row's id is ``id``, or ``unid`` on some tenants when ``fields=`` is sent (jmpijll/forticloud-scripts
   docs/TopDesk_API_Research.md, asset API 1.88): renamed to ``id`` as each page is read, before anything keys by id.
 """
