@@ -44,7 +44,6 @@ from singer_sdk.exceptions import FatalSyncError
 from singer_sdk.streams.rest import PageContext
 
 from tap_topdesk.client import FLOOR, TopdeskStream, WindowedTopdeskStream
-from tap_topdesk.concurrency import RequestPool
 from tap_topdesk.pagination import JsonItems, Window
 
 if t.TYPE_CHECKING:
@@ -369,12 +368,9 @@ class Checker:
         sends no more after a refusal), leaving out those a request before them covers as far as can be told in
         advance. ``send_once`` takes their answers, in the streams' order, as if sent then (and sends what was not
         sent ahead)."""
-        pool: RequestPool = getattr(self.tap, "request_pool", None) or RequestPool(1)
-        if not pool.parallel:
-            return
         covered: set[tuple[str, str, str, str]] = set()
         for stream in streams:
-            if _needs_parent(stream):
+            if _needs_parent(stream) or not stream.pool.parallel:
                 continue
             requests_ = self.firsts[stream.name] = first_requests(stream, None)
             ahead = []
@@ -384,15 +380,13 @@ class Checker:
                     ahead.append(request)
                 covered |= parts
             if ahead:
-                self.early[id(ahead[0])] = pool.submit(self._send_first, stream, ahead[0], ahead[1:], pool)
+                self.early[id(ahead[0])] = stream.pool.submit(self._send_first, stream, ahead[0], ahead[1:])
 
-    def _send_first(
-        self, stream: TopdeskStream, first: CheckRequest, rest: list[CheckRequest], pool: RequestPool
-    ) -> SendResult:
+    def _send_first(self, stream: TopdeskStream, first: CheckRequest, rest: list[CheckRequest]) -> SendResult:
         """A stream's first request; once accepted, the rest side by side (a refused one: no more, as ``check_all``)."""
         answer = self.send(stream, first)
         if answer[0].verdict == ACCEPTED:
-            self.early.update((id(r), pool.submit(self.send, stream, r)) for r in rest)
+            self.early.update((id(r), stream.pool.submit(self.send, stream, r)) for r in rest)
         return answer
 
     @staticmethod
