@@ -15,9 +15,8 @@ MELTANO_VERSION := 4.4.1
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
-## Every test (ruff, then all packages' tests and the end-to-end tests).
-test: $(VENV)/.installed $(MELTANO_VENV)/.installed
-	$(BIN)/ruff check .
+## Every test (the lint gates, then all packages' tests and the end-to-end tests).
+test: lint $(MELTANO_VENV)/.installed
 	$(BIN)/pytest -q -p no:cacheprovider --durations=25 sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests tests
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
@@ -58,8 +57,10 @@ $(MELTANO_VENV)/.installed: $(VENV)/.installed
 	$(BIN)/uv pip install --quiet --python $(MELTANO_VENV)/bin/python meltano==$(MELTANO_VERSION)
 	touch $@
 
+## The gates: ruff's rules and one format for every package.
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) .meltano data output

@@ -48,11 +48,17 @@ def generic_catalog(config: Path, out: Path) -> tuple[Path, dict[str, tuple[str,
     selected list stream's (path, maximum page size)."""
     from tap_topdesk.tap import TapTopdesk
 
-    catalog = json.loads(subprocess.run([str(BIN / "tap-topdesk"), "--config", str(config), "--discover"],
-                                        check=True, capture_output=True).stdout)
+    catalog = json.loads(
+        subprocess.run(
+            [str(BIN / "tap-topdesk"), "--config", str(config), "--discover"], check=True, capture_output=True
+        ).stdout
+    )
     generic = {s["name"] for c in rest_tap.configs("") for s in c["streams"]}
-    wanted = {e["tap_stream_id"] for e in catalog["streams"]
-              if e["tap_stream_id"] in generic or ("assets" in generic and e["tap_stream_id"].startswith("assets_"))}
+    wanted = {
+        e["tap_stream_id"]
+        for e in catalog["streams"]
+        if e["tap_stream_id"] in generic or ("assets" in generic and e["tap_stream_id"].startswith("assets_"))
+    }
     for entry in catalog["streams"]:
         for meta in entry["metadata"]:
             if meta["breadcrumb"] == []:
@@ -106,17 +112,26 @@ def paging_floor(run: Run, paths: dict[str, tuple[str, int]], log: dict, probe: 
 
 def summary(run: Run, log: dict) -> dict:
     records = sum(s.records for s in run.streams.values())
-    return {"wall_s": round(run.wall_s, 2), "requests": log["seen"], "records": records,
-            "records_per_s": round(records / run.wall_s), "peak_rss_mb": round(run.peak_rss_kb / 1024, 1),
-            "returncode": run.returncode}
+    return {
+        "wall_s": round(run.wall_s, 2),
+        "requests": log["seen"],
+        "records": records,
+        "records_per_s": round(records / run.wall_s),
+        "peak_rss_mb": round(run.peak_rss_kb / 1024, 1),
+        "returncode": run.returncode,
+    }
 
 
 def probe_requests(cfg: Path, catalog: Path, url: str, log: Path) -> Counter:
     """What the module probe and the request check send (every sync sends them first), by (path, kind)."""
     sandbox_requests(url, clear=True)
     with log.open("wb") as err:
-        subprocess.run([str(BIN / "tap-topdesk"), "--config", str(cfg), "--catalog", str(catalog), "--probe"],
-                       check=False, stdout=subprocess.DEVNULL, stderr=err)
+        subprocess.run(
+            [str(BIN / "tap-topdesk"), "--config", str(cfg), "--catalog", str(catalog), "--probe"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     return kinds(sandbox_requests(url))
 
 
@@ -141,7 +156,8 @@ def run(data: Path, meta: dict, tmp: Path, latency_ms: float = LATENCY_MS, *, fu
             result["full"] = {}
             for concurrency in (8, FULL_CONCURRENCY):
                 (cfg_full := tmp / f"tap-topdesk-full-{concurrency}.json").write_text(
-                    json.dumps(tap_config(url, data, max_concurrency=concurrency)))
+                    json.dumps(tap_config(url, data, max_concurrency=concurrency))
+                )
                 sandbox_requests(url, clear=True)
                 everything = run_tap(cfg_full, tmp / f"tap-topdesk-latency-full-{concurrency}.log")
                 result["full"][str(concurrency)] = summary(everything, sandbox_requests(url))
@@ -150,23 +166,44 @@ def run(data: Path, meta: dict, tmp: Path, latency_ms: float = LATENCY_MS, *, fu
 
 def markdown(result: dict) -> list[str]:
     taps = result["taps"]
-    lines = [f"**Extraction at {result['latency_ms']:g} ms latency** (TOPdesk sandbox `--latency-ms "
-             f"{result['latency_ms']:g}`, scale {result['scale']:,}; the generic tap's endpoints, both taps at their "
-             "defaults)", "",
-             "| tap | records | requests | wall s | records/s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {tap} | {t['records']:,} | {t['requests']:,} | {t['wall_s']} | {t['records_per_s']:,} "
-              f"| {t['peak_rss_mb']} |" for tap, t in taps.items()]
-    lines += ["", f"tap-topdesk's wall time is **{result['wall_ratio']}x** the generic tap's.", "",
-              "| list path (tap-topdesk) | streams | records | paging floor | pages | pages / floor | checks of the "
-              "reads | probe + request check |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['path']} | {', '.join(r['streams'])} | {r['records']:,} | {r['floor']} | {r['pages']} "
-              f"| {r['ratio']} | {r['checks']} | {r['probe_and_check']} |" for r in result["paging_floor"]]
-    lines += ["", "checks of the reads: the listing of the records outside every range (one per windowed stream; on "
-              "a first sync one with three bounds), the asset categories' ids-only listings and their archived/"
-              f"impacted flags; probe + request check: {result.get('probe_and_check_requests', '?')} requests in all "
-              "(page size 1), sent side by side at the start of every sync."]
+    lines = [
+        f"**Extraction at {result['latency_ms']:g} ms latency** (TOPdesk sandbox `--latency-ms "
+        f"{result['latency_ms']:g}`, scale {result['scale']:,}; the generic tap's endpoints, both taps at their "
+        "defaults)",
+        "",
+        "| tap | records | requests | wall s | records/s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {tap} | {t['records']:,} | {t['requests']:,} | {t['wall_s']} | {t['records_per_s']:,} "
+        f"| {t['peak_rss_mb']} |"
+        for tap, t in taps.items()
+    ]
+    lines += [
+        "",
+        f"tap-topdesk's wall time is **{result['wall_ratio']}x** the generic tap's.",
+        "",
+        "| list path (tap-topdesk) | streams | records | paging floor | pages | pages / floor | checks of the "
+        "reads | probe + request check |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['path']} | {', '.join(r['streams'])} | {r['records']:,} | {r['floor']} | {r['pages']} "
+        f"| {r['ratio']} | {r['checks']} | {r['probe_and_check']} |"
+        for r in result["paging_floor"]
+    ]
+    lines += [
+        "",
+        "checks of the reads: the listing of the records outside every range (one per windowed stream; on "
+        "a first sync one with three bounds), the asset categories' ids-only listings and their archived/"
+        f"impacted flags; probe + request check: {result.get('probe_and_check_requests', '?')} requests in all "
+        "(page size 1), sent side by side at the start of every sync.",
+    ]
     for concurrency, full in (result.get("full") or {}).items():
-        lines += ["", f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms, "
-                  f"`max_concurrency` {concurrency}: {full['records']:,} records, {full['requests']:,} requests, "
-                  f"{full['wall_s']} s, **{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB."]
+        lines += [
+            "",
+            f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms, "
+            f"`max_concurrency` {concurrency}: {full['records']:,} records, {full['requests']:,} requests, "
+            f"{full['wall_s']} s, **{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB.",
+        ]
     return [*lines, ""]

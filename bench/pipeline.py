@@ -121,16 +121,20 @@ class PeakRss:
 def base_env(sys_dir: Path) -> dict[str, str]:
     """A user's shell: no stray plugin/Meltano settings, Meltano's system dir in ``sys_dir``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_", "MELTANO_"))}
-    return env | {"MELTANO_SYS_DIR_ROOT": str(sys_dir), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-                  "MELTANO_ENVIRONMENT": "sandbox"}
+    return env | {
+        "MELTANO_SYS_DIR_ROOT": str(sys_dir),
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_ENVIRONMENT": "sandbox",
+    }
 
 
 def meltano(*args: str, env: dict[str, str], log: Path) -> None:
     with log.open("ab") as out:
         result = subprocess.run([str(MELTANO), *args], cwd=ROOT, env=env, stdout=out, stderr=out)
     if result.returncode:
-        raise RuntimeError(f"meltano {' '.join(args)} exited {result.returncode}: "
-                           f"{log.read_text(errors='replace')[-3000:]}")
+        raise RuntimeError(
+            f"meltano {' '.join(args)} exited {result.returncode}: {log.read_text(errors='replace')[-3000:]}"
+        )
 
 
 @contextlib.contextmanager
@@ -158,57 +162,88 @@ def budget_use(windows: dict[int, int], limit: int, tap_end: float | None, windo
     def used(rs: list[int]) -> float | None:
         return round(sum(windows.get(r, 0) for r in rs) / (limit * len(rs)), 3) if rs else None
 
-    return {"window_budget": limit, "first_window_start": resets[0] - window_s if resets else None,
-            "full_windows": len(full), "budget_used": used(full),
-            "full_windows_while_tap_ran": len(during), "budget_used_while_tap_ran": used(during),
-            "full_windows_after_tap": len(after), "budget_used_after_tap": used(after)}
+    return {
+        "window_budget": limit,
+        "first_window_start": resets[0] - window_s if resets else None,
+        "full_windows": len(full),
+        "budget_used": used(full),
+        "full_windows_while_tap_ran": len(during),
+        "budget_used_while_tap_ran": used(during),
+        "full_windows_after_tap": len(after),
+        "budget_used_after_tap": used(after),
+    }
 
 
 def bounded_by(tap_end_fraction: float | None, budget_used_while_tap_ran: float | None) -> tuple[str, str]:
     """``("load" | "extraction", why)`` by the rule in this module's docstring."""
     if budget_used_while_tap_ran is not None and budget_used_while_tap_ran >= BUDGET_AT_LIMIT:
-        return "load", (f"the target used {budget_used_while_tap_ran:.0%} of Intercom's rate budget while the tap "
-                        f"still ran (>= {BUDGET_AT_LIMIT:.0%})")
+        return "load", (
+            f"the target used {budget_used_while_tap_ran:.0%} of Intercom's rate budget while the tap "
+            f"still ran (>= {BUDGET_AT_LIMIT:.0%})"
+        )
     if tap_end_fraction is not None and tap_end_fraction < TAP_DONE_EARLY:
-        return "load", (f"the tap ended at {tap_end_fraction:.0%} of the wall time (< {TAP_DONE_EARLY:.0%}): the "
-                        "target worked alone after the last record for most of the run")
-    used = ("sent in no full 10-s window" if budget_used_while_tap_ran is None
-            else f"used {budget_used_while_tap_ran:.0%} of the rate budget (< {BUDGET_AT_LIMIT:.0%})")
+        return "load", (
+            f"the tap ended at {tap_end_fraction:.0%} of the wall time (< {TAP_DONE_EARLY:.0%}): the "
+            "target worked alone after the last record for most of the run"
+        )
+    used = (
+        "sent in no full 10-s window"
+        if budget_used_while_tap_ran is None
+        else f"used {budget_used_while_tap_ran:.0%} of the rate budget (< {BUDGET_AT_LIMIT:.0%})"
+    )
     ended = "?" if tap_end_fraction is None else f"{tap_end_fraction:.0%}"
-    return "extraction", (f"the tap ran until {ended} of the wall time (>= {TAP_DONE_EARLY:.0%}) and the target "
-                          f"{used} meanwhile: it waited on records")
+    return "extraction", (
+        f"the tap ran until {ended} of the wall time (>= {TAP_DONE_EARLY:.0%}) and the target "
+        f"{used} meanwhile: it waited on records"
+    )
 
 
-def run(data: Path, scale: int, seed: int, sys_dir: Path, tmp: Path, rate_limit: int, latency_ms: float,
-        topdesk_latency_ms: float = 0) -> dict:
+def run(
+    data: Path,
+    scale: int,
+    seed: int,
+    sys_dir: Path,
+    tmp: Path,
+    rate_limit: int,
+    latency_ms: float,
+    topdesk_latency_ms: float = 0,
+) -> dict:
     """One ``meltano run tap-topdesk target-intercom`` of a fresh migration (state cleared, new ledger); the Intercom
     sandbox at ``rate_limit``/``latency_ms``, the TOPdesk sandbox answering ``topdesk_latency_ms`` late."""
     meta = ensure_dataset(data, scale, seed)
     records = sum(expected_counts(meta).values()) + meta["counts"].get("assets", 0)
     work = Path(tempfile.mkdtemp(prefix=f"pipeline-{scale}-", dir=tmp))
-    with topdesk_sandbox(data, meta["counts"], log=work / "topdesk-sandbox.log",
-                         latency_ms=topdesk_latency_ms) as topdesk_url, \
-            intercom_sandbox(rate_limit, latency_ms, work / "intercom-sandbox.log") as intercom_url:
+    with (
+        topdesk_sandbox(
+            data, meta["counts"], log=work / "topdesk-sandbox.log", latency_ms=topdesk_latency_ms
+        ) as topdesk_url,
+        intercom_sandbox(rate_limit, latency_ms, work / "intercom-sandbox.log") as intercom_url,
+    ):
         env = base_env(sys_dir) | {
-            "TAP_TOPDESK_URL": topdesk_url, "TAP_TOPDESK_EXPORTS_DIR": str(data / "exports"),
-            "TARGET_INTERCOM_API_URL": intercom_url, "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN,
+            "TAP_TOPDESK_URL": topdesk_url,
+            "TAP_TOPDESK_EXPORTS_DIR": str(data / "exports"),
+            "TARGET_INTERCOM_API_URL": intercom_url,
+            "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN,
             "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
             "TARGET_INTERCOM_REPORT_DIR": str(work / "reports"),
-            "TARGET_INTERCOM_FALLBACK_ADMIN_EMAIL": "fallback@sandbox.example"}
+            "TARGET_INTERCOM_FALLBACK_ADMIN_EMAIL": "fallback@sandbox.example",
+        }
         meltano("state", "clear", "--force", STATE_ID, env=env, log=work / "meltano.log")
         print(f"meltano run tap-topdesk target-intercom on {records:,} TOPdesk records ...", file=sys.stderr)
         start, started_at = time.perf_counter(), time.time()
         with (work / "meltano.log").open("ab") as out:
-            proc = subprocess.Popen([str(MELTANO), "run", "tap-topdesk", "target-intercom"], cwd=ROOT, env=env,
-                                    stdout=out, stderr=out)
+            proc = subprocess.Popen(
+                [str(MELTANO), "run", "tap-topdesk", "target-intercom"], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
             sampler = PeakRss(proc.pid)
             returncode = proc.wait()
             peak = sampler.stop()
         wall, ended_at = time.perf_counter() - start, time.time()
         stats = sandbox_stats(intercom_url)
     if returncode:
-        raise RuntimeError(f"meltano run exited {returncode}: "
-                           f"{(work / 'meltano.log').read_text(errors='replace')[-3000:]}")
+        raise RuntimeError(
+            f"meltano run exited {returncode}: {(work / 'meltano.log').read_text(errors='replace')[-3000:]}"
+        )
     summary = json.loads(next((work / "reports").glob("*/reconciliation.json")).read_text())
     entities = summary.get("entities") or {}
     written = sum(v.get("created", 0) + v.get("updated", 0) for v in entities.values())
@@ -216,24 +251,33 @@ def run(data: Path, scale: int, seed: int, sys_dir: Path, tmp: Path, rate_limit:
     tap_seen, target_seen = sampler.seen.get("tap"), sampler.seen.get("target")
     tap_end = tap_seen[1] if tap_seen else None
     tap_end_fraction = round((tap_end - started_at) / (ended_at - started_at), 3) if tap_end else None
-    budget = budget_use({int(float(k)): v.get("accepted", 0) for k, v in (requests.get("windows") or {}).items()},
-                        requests.get("limit") or stats.get("window_budget") or 0, tap_end,
-                        int(requests.get("window_seconds") or 10))
+    budget = budget_use(
+        {int(float(k)): v.get("accepted", 0) for k, v in (requests.get("windows") or {}).items()},
+        requests.get("limit") or stats.get("window_budget") or 0,
+        tap_end,
+        int(requests.get("window_seconds") or 10),
+    )
     side, why = bounded_by(tap_end_fraction, budget["budget_used_while_tap_ran"])
     return {
-        "scale": scale, "source_records": records, "intercom_records_written": written,
+        "scale": scale,
+        "source_records": records,
+        "intercom_records_written": written,
         "failed": (summary.get("totals") or {}).get("failed"),
-        "requests_served": stats.get("requests_served"), "requests_over_limit": stats.get("requests_rejected_429"),
-        "wall_s": round(wall, 1), "records_per_s": round(records / wall, 1),
+        "requests_served": stats.get("requests_served"),
+        "requests_over_limit": stats.get("requests_rejected_429"),
+        "wall_s": round(wall, 1),
+        "records_per_s": round(records / wall, 1),
         "peak_rss_mb": peak,
-        "bounded_by": side, "bounded_by_why": why,
+        "bounded_by": side,
+        "bounded_by_why": why,
         "evidence": {
             "tap_start_s": round(tap_seen[0] - started_at, 1) if tap_seen else None,
             "tap_end_s": round(tap_end - started_at, 1) if tap_end else None,
             "tap_end_fraction": tap_end_fraction,
             "target_end_s": round(target_seen[1] - started_at, 1) if target_seen else None,
             # the start of the first 10-s window the target sent a request in (its preflight), from the run's start
-            "target_first_window_s": round(first - started_at, 1) if (first := budget.pop("first_window_start"))
+            "target_first_window_s": round(first - started_at, 1)
+            if (first := budget.pop("first_window_start"))
             else None,
             **budget,
             # the sandbox's own counters: the busiest window's accepted requests against its budget
@@ -250,10 +294,14 @@ def projection(runs: list[dict]) -> dict:
         small, large = sorted(runs, key=lambda r: r["source_records"])[-2:]
         per_record = (large["wall_s"] - small["wall_s"]) / (large["source_records"] - small["source_records"])
         fixed = large["wall_s"] - per_record * large["source_records"]
-        basis = (f"line through {small['dataset']} and {large['dataset']}: {fixed:.0f} s + "
-                 f"{per_record * 1000:.2f} ms/record")
+        basis = (
+            f"line through {small['dataset']} and {large['dataset']}: {fixed:.0f} s + {per_record * 1000:.2f} ms/record"
+        )
     else:
         per_record, fixed = runs[0]["wall_s"] / runs[0]["source_records"], 0.0
         basis = f"proportional to {runs[0]['dataset']} (upper bound: its start-up is scaled too)"
-    return {"records": PROJECTED_RECORDS, "hours": round((fixed + per_record * PROJECTED_RECORDS) / 3600, 1),
-            "basis": basis}
+    return {
+        "records": PROJECTED_RECORDS,
+        "hours": round((fixed + per_record * PROJECTED_RECORDS) / 3600, 1),
+        "basis": basis,
+    }

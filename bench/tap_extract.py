@@ -31,14 +31,29 @@ BIN = Path(sys.executable).parent
 RECORD_PREFIX = b'{"type":"RECORD","stream":"'
 # tap stream -> dataset resource in the manifest's `counts` (asset streams are summed into `assets`).
 EXPECTED_FROM = {
-    "incidents": "incidents", "incident_progress_trail": "incident_progresstrail", "incident_emails": "emails",
-    "incident_attachments": "incident_attachments", "persons": "persons", "operators": "operators",
-    "operator_groups": "operatorgroups", "operator_group_members": "operator_operatorgroups",
-    "suppliers": "suppliers", "branches": "branches", "locations": "locations", "departments": "departments",
-    "budget_holders": "budgetholders", "changes": "changes", "change_progress_trail": "change_progresstrail",
-    "change_activities": "change_activities", "asset_templates": "asset_templates", "asset_links": "asset_links",
-    "operational_activities": "operational_activities", "operational_series": "operational_series",
-    "knowledge_items": "knowledge_items", "knowledge_folders": "knowledge_folders", "reservations": "reservations",
+    "incidents": "incidents",
+    "incident_progress_trail": "incident_progresstrail",
+    "incident_emails": "emails",
+    "incident_attachments": "incident_attachments",
+    "persons": "persons",
+    "operators": "operators",
+    "operator_groups": "operatorgroups",
+    "operator_group_members": "operator_operatorgroups",
+    "suppliers": "suppliers",
+    "branches": "branches",
+    "locations": "locations",
+    "departments": "departments",
+    "budget_holders": "budgetholders",
+    "changes": "changes",
+    "change_progress_trail": "change_progresstrail",
+    "change_activities": "change_activities",
+    "asset_templates": "asset_templates",
+    "asset_links": "asset_links",
+    "operational_activities": "operational_activities",
+    "operational_series": "operational_series",
+    "knowledge_items": "knowledge_items",
+    "knowledge_folders": "knowledge_folders",
+    "reservations": "reservations",
 }
 
 
@@ -69,8 +84,11 @@ def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
         if (meta.get("scale"), meta.get("seed")) == (scale, seed):
             return meta
     print(f"generating scale={scale} seed={seed} into {data} ...", file=sys.stderr)
-    subprocess.run([str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed),
-                    "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed), "--out", str(data)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return json.loads(manifest.read_text())
 
 
@@ -90,12 +108,18 @@ def topdesk_sandbox(data: Path, counts: dict, log: Path | None = None, latency_m
 
 def tap_config(url: str, data: Path, **optional: object) -> dict:
     """tap-topdesk's settings for a sandbox serving ``data`` (its CSV exports too); ``None`` options are left out."""
-    return {"url": url, "username": "api_operator", "app_password": "sandbox-app-password",
-            "exports_dir": str(data / "exports"), **{k: v for k, v in optional.items() if v is not None}}
+    return {
+        "url": url,
+        "username": "api_operator",
+        "app_password": "sandbox-app-password",
+        "exports_dir": str(data / "exports"),
+        **{k: v for k, v in optional.items() if v is not None},
+    }
 
 
-def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap-topdesk",),
-            extra: Sequence[str | Path] = ()) -> Run:
+def run_tap(
+    config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap-topdesk",), extra: Sequence[str | Path] = ()
+) -> Run:
     """Run a tap (tap-topdesk unless ``command`` says otherwise), count RECORDs per stream from stdout as they
     arrive, and take its rusage via wait4 (the peak RSS of the tap process alone)."""
     streams: dict[str, StreamStats] = {}
@@ -103,14 +127,18 @@ def run_tap(config: Path, log: Path, command: Sequence[str | Path] = (BIN / "tap
     start = time.perf_counter()
     first_record: float | None = None
     with log.open("wb") as err:
-        proc = subprocess.Popen([*map(str, command), "--config", str(config), *map(str, extra)], stdout=subprocess.PIPE,
-                                stderr=err, bufsize=1 << 20)
+        proc = subprocess.Popen(
+            [*map(str, command), "--config", str(config), *map(str, extra)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            bufsize=1 << 20,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             now = time.perf_counter() - start
             total_bytes += len(line)
             if line.startswith(RECORD_PREFIX):  # cheap path: the SDK writes compact JSON, type and stream first
-                name = line[len(RECORD_PREFIX):line.index(b'"', len(RECORD_PREFIX))].decode()
+                name = line[len(RECORD_PREFIX) : line.index(b'"', len(RECORD_PREFIX))].decode()
             else:
                 message = json.loads(line)
                 if message.get("type") == "STATE":
@@ -145,27 +173,43 @@ def report(run: Run, meta: dict, args: argparse.Namespace) -> tuple[str, dict]:
     rows = []
     for name, s in sorted(run.streams.items(), key=lambda kv: -kv[1].records):
         span = s.last - s.first
-        rows.append({
-            "stream": name, "records": s.records, "expected": expected.get(name),
-            "span_s": round(span, 2), "records_per_s": round(s.records / span) if span > 0.05 else None,
-        })
+        rows.append(
+            {
+                "stream": name,
+                "records": s.records,
+                "expected": expected.get(name),
+                "span_s": round(span, 2),
+                "records_per_s": round(s.records / span) if span > 0.05 else None,
+            }
+        )
     missing = sorted(set(expected) - set(run.streams))
     result = {
-        "benchmark": "tap_extract", "scale": meta["scale"], "seed": meta["seed"], "page_size": args.page_size,
-        "window_days": args.window_days, "start_date": args.start_date,
-        "wall_s": round(run.wall_s, 2), "first_record_s": round(run.first_record_s or 0, 2),
-        "records": total, "records_per_s": round(total / run.wall_s), "peak_rss_mb": round(run.peak_rss_kb / 1024, 1),
-        "state_messages": run.state_messages, "stdout_mb": round(run.stdout_bytes / 1e6, 1),
-        "state_mb": round(run.state_bytes / 1e6, 1), "returncode": run.returncode,
+        "benchmark": "tap_extract",
+        "scale": meta["scale"],
+        "seed": meta["seed"],
+        "page_size": args.page_size,
+        "window_days": args.window_days,
+        "start_date": args.start_date,
+        "wall_s": round(run.wall_s, 2),
+        "first_record_s": round(run.first_record_s or 0, 2),
+        "records": total,
+        "records_per_s": round(total / run.wall_s),
+        "peak_rss_mb": round(run.peak_rss_kb / 1024, 1),
+        "state_messages": run.state_messages,
+        "stdout_mb": round(run.stdout_bytes / 1e6, 1),
+        "state_mb": round(run.state_bytes / 1e6, 1),
+        "returncode": run.returncode,
         "assets_total": {"records": assets, "expected": meta["counts"].get("assets")},
-        "streams_missing": missing, "streams": rows,
+        "streams_missing": missing,
+        "streams": rows,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     lines = [
         f"tap-topdesk full extraction, sandbox scale {meta['scale']} (seed {meta['seed']}), output counted, not stored",
         "",
-        "| metric | value |", "|---|---|",
+        "| metric | value |",
+        "|---|---|",
         f"| wall time | {result['wall_s']} s (first record after {result['first_record_s']} s) |",
         f"| records | {total:,} in {len(run.streams)} streams |",
         f"| records/s overall | {result['records_per_s']:,} |",
@@ -173,14 +217,16 @@ def report(run: Run, meta: dict, args: argparse.Namespace) -> tuple[str, dict]:
         f"| tap stdout | {result['stdout_mb']} MB, of which STATE {result['state_mb']} MB "
         f"({run.state_messages:,} messages) |",
         "",
-        "| stream | records | expected | span s | records/s |", "|---|---:|---:|---:|---:|",
+        "| stream | records | expected | span s | records/s |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         exp = r["expected"]
         flag = "" if exp is None or exp == r["records"] else " ≠"
         rate = f"{r['records_per_s']:,}" if r["records_per_s"] else "-"
-        lines.append(f"| {r['stream']} | {r['records']:,} | {'' if exp is None else f'{exp:,}'}{flag} "
-                     f"| {r['span_s']} | {rate} |")
+        lines.append(
+            f"| {r['stream']} | {r['records']:,} | {'' if exp is None else f'{exp:,}'}{flag} | {r['span_s']} | {rate} |"
+        )
     lines.append(f"| (all assets_*) | {assets:,} | {meta['counts'].get('assets', 0):,} | | |")
     lines += ["", "span = first to last record of the stream; child streams interleave with their parent's span."]
     if missing:
@@ -201,8 +247,9 @@ def main() -> int:
 
     meta = ensure_dataset(args.data, args.scale, args.seed)
     with topdesk_sandbox(args.data, meta["counts"]) as url, tempfile.TemporaryDirectory() as tmp:
-        config = tap_config(url, args.data, page_size=args.page_size, window_days=args.window_days,
-                            start_date=args.start_date)
+        config = tap_config(
+            url, args.data, page_size=args.page_size, window_days=args.window_days, start_date=args.start_date
+        )
         (cfg := Path(tmp) / "config.json").write_text(json.dumps(config))
         run = run_tap(cfg, log := Path(tmp) / "tap.log")
         if run.returncode != 0:

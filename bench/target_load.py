@@ -95,8 +95,15 @@ def run_instrumented_target(argv: list[str]) -> None:
             status = getattr(exc, "status", None) or type(exc).__name__
             raise
         finally:
-            row = (started, time.time(), getattr(local, "kind", PREFLIGHT), method.upper(), route(path), status,
-                   threading.get_ident())
+            row = (
+                started,
+                time.time(),
+                getattr(local, "kind", PREFLIGHT),
+                method.upper(),
+                route(path),
+                status,
+                threading.get_ident(),
+            )
             with lock:
                 trace.append(row)
 
@@ -147,9 +154,26 @@ def intercom_sandbox(rate_limit: int, latency_ms: float, log: Path) -> Iterator[
     at the given rate limit and latency, until the block ends; yields its base URL."""
     objects = write_custom_objects(log.with_name("intercom-custom-objects.json"))
     url = f"http://127.0.0.1:{free_port()}"
-    with served([BIN / "intercom-sandbox", "serve", "--port", url.rsplit(":", 1)[1], "--token", TOKEN,
-                 "--rate-limit", str(rate_limit), "--latency-ms", str(latency_ms),
-                 "--custom-object-types", ",".join(OBJECT_TYPES), "--custom-objects", objects], url, log=log):
+    with served(
+        [
+            BIN / "intercom-sandbox",
+            "serve",
+            "--port",
+            url.rsplit(":", 1)[1],
+            "--token",
+            TOKEN,
+            "--rate-limit",
+            str(rate_limit),
+            "--latency-ms",
+            str(latency_ms),
+            "--custom-object-types",
+            ",".join(OBJECT_TYPES),
+            "--custom-objects",
+            objects,
+        ],
+        url,
+        log=log,
+    ):
         yield url
 
 
@@ -163,10 +187,19 @@ def run_pipeline(tap_cfg: Path, target_cfg: Path, trace: Path, tmp: Path) -> dic
     env = {**os.environ, TRACE_ENV: str(trace)}
     start = time.time()
     with (tmp / "tap.log").open("wb") as tap_err, (tmp / "target.log").open("wb") as target_err:
-        tap = subprocess.Popen([str(BIN / "tap-topdesk"), "--config", str(tap_cfg)], stdout=subprocess.PIPE,
-                               stderr=tap_err, bufsize=1 << 20)
-        target = subprocess.Popen([sys.executable, __file__, "--as-target", "--config", str(target_cfg)],
-                                  stdin=tap.stdout, stdout=subprocess.PIPE, stderr=target_err, env=env)
+        tap = subprocess.Popen(
+            [str(BIN / "tap-topdesk"), "--config", str(tap_cfg)],
+            stdout=subprocess.PIPE,
+            stderr=tap_err,
+            bufsize=1 << 20,
+        )
+        target = subprocess.Popen(
+            [sys.executable, __file__, "--as-target", "--config", str(target_cfg)],
+            stdin=tap.stdout,
+            stdout=subprocess.PIPE,
+            stderr=target_err,
+            env=env,
+        )
         assert tap.stdout is not None and target.stdout is not None
         tap.stdout.close()  # the target owns the read end now
         states = sum(1 for line in target.stdout if line.strip())  # singer-sdk targets print the bare state value
@@ -174,12 +207,23 @@ def run_pipeline(tap_cfg: Path, target_cfg: Path, trace: Path, tmp: Path) -> dic
         tap.returncode = os.waitstatus_to_exitcode(tap_status)
         _, status, usage = os.wait4(target.pid, 0)
         target.returncode = os.waitstatus_to_exitcode(status)
-    return {"start": start, "end": time.time(), "states": states,
-            "tap": {"returncode": tap.returncode, "peak_rss_kb": tap_usage.ru_maxrss,
-                    "cpu_s": tap_usage.ru_utime + tap_usage.ru_stime},
-            "target": {"returncode": target.returncode, "peak_rss_kb": usage.ru_maxrss,
-                       "cpu_s": usage.ru_utime + usage.ru_stime,
-                       "user_s": usage.ru_utime, "sys_s": usage.ru_stime}}
+    return {
+        "start": start,
+        "end": time.time(),
+        "states": states,
+        "tap": {
+            "returncode": tap.returncode,
+            "peak_rss_kb": tap_usage.ru_maxrss,
+            "cpu_s": tap_usage.ru_utime + tap_usage.ru_stime,
+        },
+        "target": {
+            "returncode": target.returncode,
+            "peak_rss_kb": usage.ru_maxrss,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "user_s": usage.ru_utime,
+            "sys_s": usage.ru_stime,
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- analysis
@@ -206,8 +250,11 @@ def thread_time(trace: list[tuple], lo: float, hi: float, workers: int) -> dict:
         http += sum(min(r[1], hi) - max(r[0], lo) for r in rows)
         between += sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(rows) if b[0] - a[1] < GAP_S)
     total = workers * (hi - lo)
-    return {"http": round(http / total, 3), "between": round(between / total, 3),
-            "idle": round(1 - (http + between) / total, 3)}
+    return {
+        "http": round(http / total, 3),
+        "between": round(between / total, 3),
+        "idle": round(1 - (http + between) / total, 3),
+    }
 
 
 def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: dict, concurrency: int) -> dict:
@@ -231,17 +278,20 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         sent = sorted(r[0] for r in trace if lo <= r[0] < reset)
         busy_until = sent[min(len(sent), limit) - 1] - lo if sent else 0.0
         kinds = Counter(r[2] for r in trace if lo <= r[0] < reset)
-        per_window.append({
-            "reset": reset, "accepted": windows[reset].get("accepted", 0),
-            "rejected": windows[reset].get("rejected", 0),
-            "fraction": round(windows[reset].get("accepted", 0) / limit, 4),
-            # when this client had sent a window's budget (by send time; a send in the window's last ms may be
-            # counted by the server in the next one): the rest of the window the pacer holds requests back
-            "budget_spent_at_s": round(busy_until, 2) if len(sent) >= limit else None,
-            "mean_in_flight": round(in_flight_mean(trace, lo, reset), 1),
-            "thread_time": thread_time(trace, lo, reset, threads),
-            "kinds": dict(kinds.most_common()),
-        })
+        per_window.append(
+            {
+                "reset": reset,
+                "accepted": windows[reset].get("accepted", 0),
+                "rejected": windows[reset].get("rejected", 0),
+                "fraction": round(windows[reset].get("accepted", 0) / limit, 4),
+                # when this client had sent a window's budget (by send time; a send in the window's last ms may be
+                # counted by the server in the next one): the rest of the window the pacer holds requests back
+                "budget_spent_at_s": round(busy_until, 2) if len(sent) >= limit else None,
+                "mean_in_flight": round(in_flight_mean(trace, lo, reset), 1),
+                "thread_time": thread_time(trace, lo, reset, threads),
+                "kinds": dict(kinds.most_common()),
+            }
+        )
     fractions = [w["fraction"] for w in per_window]
     touched = [reset for reset in windows if reset > load_start and reset - WINDOW_S < load_end]
     # calls per record per kind: records the writer handled vs requests attributed to it
@@ -255,9 +305,15 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         row = entities.get(kind, {})
         handled = sum(row.get(c, 0) for c in ("created", "updated", "matched", "merged", "skipped", "failed"))
         n = sum(by_kind[kind].values())
-        calls[kind] = {"records": handled, "received": row.get("received", 0), "created": row.get("created", 0),
-                       "calls": n, "calls_per_record": round(n / handled, 3) if handled else None,
-                       "floor": 1 if handled and kind in writers else 0, "by_route": dict(by_kind[kind].most_common())}
+        calls[kind] = {
+            "records": handled,
+            "received": row.get("received", 0),
+            "created": row.get("created", 0),
+            "calls": n,
+            "calls_per_record": round(n / handled, 3) if handled else None,
+            "floor": 1 if handled and kind in writers else 0,
+            "by_route": dict(by_kind[kind].most_common()),
+        }
     total_records = sum(c["records"] for c in calls.values())
     total_writes = len(writes)
     mean_fraction = sum(fractions) / len(fractions) if fractions else None
@@ -267,8 +323,11 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         "budget_used_fraction": round(mean_fraction, 4) if mean_fraction is not None else None,
         "budget_used_fraction_min": min(fractions) if fractions else None,
         # every window the load phase touches, the partial first and last ones included (a lower bound)
-        "budget_used_fraction_all_windows": round(sum(windows[w].get("accepted", 0) for w in touched)
-                                                  / (limit * len(touched)), 4) if touched else None,
+        "budget_used_fraction_all_windows": round(
+            sum(windows[w].get("accepted", 0) for w in touched) / (limit * len(touched)), 4
+        )
+        if touched
+        else None,
         "windows_touched": len(touched),
         "budget_limited_windows": sum(1 for w in per_window if w["budget_spent_at_s"] is not None),
         "full_windows": len(full),
@@ -313,19 +372,24 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
 
 def report(load: dict, meta: dict, args: argparse.Namespace) -> tuple[str, dict]:
     result = {
-        "benchmark": "target_load", "scale": meta["scale"], "seed": meta["seed"],
-        "rate_limit_per_min": args.rate_limit, "latency_ms": args.latency_ms, "concurrency": args.concurrency,
+        "benchmark": "target_load",
+        "scale": meta["scale"],
+        "seed": meta["seed"],
+        "rate_limit_per_min": args.rate_limit,
+        "latency_ms": args.latency_ms,
+        "concurrency": args.concurrency,
         "load": load,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tt = load["thread_time_load"]
-    pct = (lambda x: "-" if x is None else f"{x * 100:.1f} %")  # noqa: E731
+    pct = lambda x: "-" if x is None else f"{x * 100:.1f} %"  # noqa: E731
     lines = [
         f"tap-topdesk | target-intercom, TOPdesk sandbox scale {meta['scale']} (seed {meta['seed']}), Intercom sandbox "
         f"--rate-limit {args.rate_limit} --latency-ms {args.latency_ms:g}, concurrency {args.concurrency}",
         "",
-        "| metric | value |", "|---|---|",
+        "| metric | value |",
+        "|---|---|",
         f"| budget used per full 10-s window | mean {pct(load['budget_used_fraction'])}, min "
         f"{pct(load['budget_used_fraction_min'])} over {load['full_windows']} full windows "
         f"(budget {load['window_budget']:,}/window; {load['budget_limited_windows']} windows spent the budget) |",
@@ -353,23 +417,31 @@ def report(load: dict, meta: dict, args: argparse.Namespace) -> tuple[str, dict]
         f"| tap peak RSS / CPU | {load['tap_peak_rss_mb']} MB / {load['tap_cpu_s']} s |",
         f"| failed records / state lines emitted | {load['failed']} / {load['state_messages']} |",
         "",
-        "| entity kind | records | calls | calls/record | floor | calls by route |", "|---|---:|---:|---:|---:|---|",
+        "| entity kind | records | calls | calls/record | floor | calls by route |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for kind, c in sorted(load["kinds"].items(), key=lambda kv: -kv[1]["calls"]):
         routes = ", ".join(f"{r} x{n:,}" for r, n in c["by_route"].items())
         cpr = "-" if c["calls_per_record"] is None else c["calls_per_record"]
         lines.append(f"| {kind} | {c['records']:,} | {c['calls']:,} | {cpr} | {c['floor']} | {routes} |")
-    lines += ["", "Writer threads: share of time waiting for answers / between a thread's requests (< 50 ms: "
-              "ledger and Python work per record, pacer waits) / idle (no task)", "",
-              "| window end (UTC) | accepted | fraction | budget spent at | mean in flight | threads http/between/idle "
-              "| kinds sending |", "|---|---:|---:|---:|---:|---|---|"]
+    lines += [
+        "",
+        "Writer threads: share of time waiting for answers / between a thread's requests (< 50 ms: "
+        "ledger and Python work per record, pacer waits) / idle (no task)",
+        "",
+        "| window end (UTC) | accepted | fraction | budget spent at | mean in flight | threads http/between/idle "
+        "| kinds sending |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
     for w in load["windows"]:
         kinds = ", ".join(f"{k} {n}" for k, n in w["kinds"].items())
         tt = w["thread_time"]
         spent = "-" if w["budget_spent_at_s"] is None else f"{w['budget_spent_at_s']} s"
-        lines.append(f"| {time.strftime('%H:%M:%S', time.gmtime(w['reset']))} | {w['accepted']:,} "
-                     f"| {pct(w['fraction'])} | {spent} | {w['mean_in_flight']} | {tt['http']:.0%} / "
-                     f"{tt['between']:.0%} / {tt['idle']:.0%} | {kinds} |")
+        lines.append(
+            f"| {time.strftime('%H:%M:%S', time.gmtime(w['reset']))} | {w['accepted']:,} "
+            f"| {pct(w['fraction'])} | {spent} | {w['mean_in_flight']} | {tt['http']:.0%} / "
+            f"{tt['between']:.0%} / {tt['idle']:.0%} | {kinds} |"
+        )
     return "\n".join(lines), result
 
 
@@ -384,20 +456,26 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None, help="dataset dir (default data/bench-target<scale>)")
     parser.add_argument("--rate-limit", type=int, default=10000, help="Intercom sandbox requests/minute")
     parser.add_argument("--latency-ms", type=float, default=150.0)
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="the target's concurrency setting (cap on requests in flight; default: the target's)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="the target's concurrency setting (cap on requests in flight; default: the target's)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "target_load.json")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs, trace, ledger and report here")
     args = parser.parse_args()
     settings = {} if args.concurrency is None else {"concurrency": args.concurrency}
     if args.concurrency is None:
         from target_intercom.target import DEFAULT_CONCURRENCY
+
         args.concurrency = DEFAULT_CONCURRENCY
     scale = args.scale or (300 if args.quick else 2000)
     data = args.data or default_data(scale)
 
-    load, meta = measure(data, scale, args.seed, args.rate_limit, args.latency_ms, args.concurrency, settings,
-                         args.keep)
+    load, meta = measure(
+        data, scale, args.seed, args.rate_limit, args.latency_ms, args.concurrency, settings, args.keep
+    )
     if load is None:
         return 1
     table, result = report(load, meta, args)
@@ -413,29 +491,48 @@ def default_data(scale: int) -> Path:
     return ROOT / "data" / (f"bench-target{scale}" if scale % 1000 else f"bench-target{scale // 1000}k")
 
 
-def measure(data: Path, scale: int, seed: int, rate_limit: int, latency_ms: float, concurrency: int,
-            settings: dict, keep: Path | None = None) -> tuple[dict | None, dict]:
+def measure(
+    data: Path,
+    scale: int,
+    seed: int,
+    rate_limit: int,
+    latency_ms: float,
+    concurrency: int,
+    settings: dict,
+    keep: Path | None = None,
+) -> tuple[dict | None, dict]:
     """One load benchmark: both sandboxes, the traced pipeline, the analysis (``None`` if a process failed)."""
     meta = ensure_dataset(data, scale, seed)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = keep or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
-        with topdesk_sandbox(data, meta["counts"], log=tmp / "topdesk-sandbox.log") as topdesk_url, \
-                intercom_sandbox(rate_limit, latency_ms, tmp / "intercom-sandbox.log") as intercom_url:
+        with (
+            topdesk_sandbox(data, meta["counts"], log=tmp / "topdesk-sandbox.log") as topdesk_url,
+            intercom_sandbox(rate_limit, latency_ms, tmp / "intercom-sandbox.log") as intercom_url,
+        ):
             tap_cfg, target_cfg = tmp / "tap.json", tmp / "target.json"
             tap_cfg.write_text(json.dumps(tap_config(topdesk_url, data)))
-            target_cfg.write_text(json.dumps({
-                "api_url": intercom_url, "access_token": TOKEN,
-                "ledger_url": f"sqlite:///{tmp / 'ledger.db'}", "report_dir": str(tmp / "reports"),
-                "fallback_admin_email": "fallback@sandbox.example", **settings}))
+            target_cfg.write_text(
+                json.dumps(
+                    {
+                        "api_url": intercom_url,
+                        "access_token": TOKEN,
+                        "ledger_url": f"sqlite:///{tmp / 'ledger.db'}",
+                        "report_dir": str(tmp / "reports"),
+                        "fallback_admin_email": "fallback@sandbox.example",
+                        **settings,
+                    }
+                )
+            )
             before = sandbox_stats(intercom_url)
             print(f"running tap-topdesk | target-intercom on {scale} calls ...", file=sys.stderr)
             run = run_pipeline(tap_cfg, target_cfg, tmp / "trace.json", tmp)
             after = sandbox_stats(intercom_url)
         if run["target"]["returncode"] or run["tap"]["returncode"]:
             print((tmp / "target.log").read_text(errors="replace")[-5000:], file=sys.stderr)
-            print(f"tap exited {run['tap']['returncode']}, target exited {run['target']['returncode']}",
-                  file=sys.stderr)
+            print(
+                f"tap exited {run['tap']['returncode']}, target exited {run['target']['returncode']}", file=sys.stderr
+            )
             return None, meta
         summary = json.loads(next((tmp / "reports").glob("*/reconciliation.json")).read_text())
         trace = [tuple(r) for r in json.loads((tmp / "trace.json").read_text())]

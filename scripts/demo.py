@@ -48,23 +48,39 @@ def main() -> int:
     step(f"Generate a TOPdesk dataset: {args.scale} calls (seed {args.seed}) -> {rel(data)}")
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(reports, ignore_errors=True)
-    run([BIN / "topdesk-sandbox", "generate", "--scale", str(args.scale), "--seed", str(args.seed),
-         "--out", data], quiet=True)
+    run(
+        [BIN / "topdesk-sandbox", "generate", "--scale", str(args.scale), "--seed", str(args.seed), "--out", data],
+        quiet=True,
+    )
     counts = json.loads((data / "manifest.json").read_text())["counts"]
     print("   " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()) if n and "_" not in name))
 
     with ExitStack() as stack:
         step(f"Start both sandboxes (TOPdesk on :{args.topdesk_port}, Intercom on :{args.intercom_port})")
-        stack.enter_context(served([BIN / "topdesk-sandbox", "serve", "--data", data,
-                                    "--port", str(args.topdesk_port)], topdesk, log=data / "topdesk-sandbox.log"))
-        stack.enter_context(served([BIN / "intercom-sandbox", "serve", "--port", str(args.intercom_port)],
-                                   intercom, log=data / "intercom-sandbox.log"))
+        stack.enter_context(
+            served(
+                [BIN / "topdesk-sandbox", "serve", "--data", data, "--port", str(args.topdesk_port)],
+                topdesk,
+                log=data / "topdesk-sandbox.log",
+            )
+        )
+        stack.enter_context(
+            served(
+                [BIN / "intercom-sandbox", "serve", "--port", str(args.intercom_port)],
+                intercom,
+                log=data / "intercom-sandbox.log",
+            )
+        )
         if args.serve_only:
             return serve_forever(intercom)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_"))}
-        env |= {"TAP_TOPDESK_URL": topdesk, "TARGET_INTERCOM_API_URL": intercom,
-                "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{data / 'ledger.db'}",
-                "TARGET_INTERCOM_REPORT_DIR": str(reports), "MELTANO": str(MELTANO)}
+        env |= {
+            "TAP_TOPDESK_URL": topdesk,
+            "TARGET_INTERCOM_API_URL": intercom,
+            "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{data / 'ledger.db'}",
+            "TARGET_INTERCOM_REPORT_DIR": str(reports),
+            "MELTANO": str(MELTANO),
+        }
         story(env, data, topdesk, intercom)
     step(f"Done. Every report (Markdown, JSON, HTML) is under {rel(reports)}/; the sandboxes are stopped.")
     return 0
@@ -88,15 +104,19 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     env["TARGET_INTERCOM_MAP_FILE"] = str(map_file)
     print(f"   (the target reads it from its map_file setting: here TARGET_INTERCOM_MAP_FILE={rel(map_file)})")
 
-    step("3. Check the workspace: what the map relies on beyond Intercom's documentation, tried with throwaway "
-         "records (provision checks again once the ticket types exist; the load uses the result)")
+    step(
+        "3. Check the workspace: what the map relies on beyond Intercom's documentation, tried with throwaway "
+        "records (provision checks again once the ticket types exist; the load uses the result)"
+    )
     run([t2i, "check", "intercom"], env)
 
     step("   Provision: attributes and ticket types are created; custom object types only an admin can create")
     if run([t2i, "provision"], env, check=False) != 0:
         objects = json.loads(latest(env, "provision-*/provision.json").read_text())["ui_objects_to_create"]
-        print(f"   -> an admin creates {', '.join(o['name'] for o in objects)} in Intercom's UI (Settings > Data > "
-              "Custom Objects); here the sandbox's admin API plays that part.")
+        print(
+            f"   -> an admin creates {', '.join(o['name'] for o in objects)} in Intercom's UI (Settings > Data > "
+            "Custom Objects); here the sandbox's admin API plays that part."
+        )
         requests.post(f"{intercom}/__sandbox/custom_object_types", json=objects, timeout=30).raise_for_status()
         run([t2i, "provision"], env)
 
@@ -119,9 +139,11 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     run([MELTANO, "run", "tap-topdesk", "target-intercom"], env, quiet=True)
     delta = json.loads(latest(env, "*/reconciliation.json").read_text())
     tickets = delta["entities"].get("tickets", {})
-    print(f"   delta run {delta['run_id']}: tickets received {tickets.get('received', 0)}, created "
-          f"{tickets.get('created', 0)}, updated {tickets.get('updated', 0)}, unchanged {tickets.get('unchanged', 0)}"
-          " (calls of the last run's final second are read again: TOPdesk keeps whole seconds)")
+    print(
+        f"   delta run {delta['run_id']}: tickets received {tickets.get('received', 0)}, created "
+        f"{tickets.get('created', 0)}, updated {tickets.get('updated', 0)}, unchanged {tickets.get('unchanged', 0)}"
+        " (calls of the last run's final second are read again: TOPdesk keeps whole seconds)"
+    )
     print(f"   report: {rel(latest(env, '*/reconciliation.html'))}")
 
     step("9. Verify: counts per object, and a field-by-field sample read back from both APIs")
@@ -139,11 +161,18 @@ def change_topdesk(topdesk: str, data: Path) -> tuple[str, str]:
     returns both call numbers (the end-to-end test makes the same change)."""
     incidents = [json.loads(line) for line in (data / "incidents.jsonl").read_text().splitlines()[:2]]
     edited = incidents[0]
-    requests.patch(f"{topdesk}/__sandbox/incidents/{edited['id']}", timeout=30,
-                   json={"briefDescription": "Edited before cutover"}).raise_for_status()
+    requests.patch(
+        f"{topdesk}/__sandbox/incidents/{edited['id']}", timeout=30, json={"briefDescription": "Edited before cutover"}
+    ).raise_for_status()
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-    new = {**incidents[1], "id": str(uuid.uuid4()), "number": "I 9912 001", "briefDescription": "Logged during cutover",
-           "creationDate": now, "modificationDate": now}
+    new = {
+        **incidents[1],
+        "id": str(uuid.uuid4()),
+        "number": "I 9912 001",
+        "briefDescription": "Logged during cutover",
+        "creationDate": now,
+        "modificationDate": now,
+    }
     requests.post(f"{topdesk}/__sandbox/incidents", json=new, timeout=30).raise_for_status()
     return edited["number"], new["number"]
 
@@ -168,8 +197,9 @@ def latest(env: dict[str, str], pattern: str) -> Path:
     return max(found, key=lambda p: p.stat().st_mtime_ns)
 
 
-def run(command: Sequence[str | Path], env: dict[str, str] | None = None, *, quiet: bool = False,
-        check: bool = True) -> int:
+def run(
+    command: Sequence[str | Path], env: dict[str, str] | None = None, *, quiet: bool = False, check: bool = True
+) -> int:
     """Show the command as a user would type it, run it, show its output (or only its last lines if quiet)."""
     words = [Path(str(c)).name if i == 0 else rel(c) if isinstance(c, Path) else str(c) for i, c in enumerate(command)]
     print(f"   $ {shlex.join(words)}", flush=True)

@@ -48,27 +48,38 @@ class Sandboxes:
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, workdir: Path, *, scale: int, seed: int = 7, app_password: str | None = None,
-                token: str = INTERCOM_TOKEN) -> Iterator[Sandboxes]:
+    def started(
+        cls, workdir: Path, *, scale: int, seed: int = 7, app_password: str | None = None, token: str = INTERCOM_TOKEN
+    ) -> Iterator[Sandboxes]:
         """A generated TOPdesk dataset served by ``topdesk-sandbox``, and an empty ``intercom-sandbox`` (its
         custom object types are created later, as an admin would, from the confirmed map). ``app_password`` and
         ``token``: the credentials they accept, when not the sandbox environment's."""
         data = workdir / "dataset"
-        subprocess.run([str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed),
-                        "--out", str(data)], check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed), "--out", str(data)],
+            check=True,
+            capture_output=True,
+        )
         counts = json.loads((data / "manifest.json").read_text())["counts"]
         topdesk, intercom = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
         password = ["--password", app_password] if app_password else []
-        with served([BIN / "topdesk-sandbox", "serve", "--data", data, "--port", topdesk.rsplit(":", 1)[1],
-                     *password], topdesk, log=workdir / "topdesk-sandbox.log") as health, \
-                served([BIN / "intercom-sandbox", "serve", "--port", intercom.rsplit(":", 1)[1], "--token", token],
-                       intercom, log=workdir / "intercom-sandbox.log"):
+        with (
+            served(
+                [BIN / "topdesk-sandbox", "serve", "--data", data, "--port", topdesk.rsplit(":", 1)[1], *password],
+                topdesk,
+                log=workdir / "topdesk-sandbox.log",
+            ) as health,
+            served(
+                [BIN / "intercom-sandbox", "serve", "--port", intercom.rsplit(":", 1)[1], "--token", token],
+                intercom,
+                log=workdir / "intercom-sandbox.log",
+            ),
+        ):
             assert health["counts"] == counts, "the server on that port is not serving our dataset"
             yield cls(topdesk, intercom, data, counts, token)
 
     def intercom(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}", "Intercom-Version": "2.16",
-                   "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Intercom-Version": "2.16", "Accept": "application/json"}
         return requests.request(method, f"{self.intercom_url}{path}", headers=headers, timeout=30, **kwargs)
 
     def intercom_objects(self) -> dict[str, int]:
@@ -95,13 +106,16 @@ def project_env(sandboxes: Sandboxes, workdir: Path, **extra: str) -> dict[str, 
     }
 
 
-def run(command: list[str | Path], env: dict[str, str], *, expect: int | None = 0,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(c) for c in command], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+def run(
+    command: list[str | Path], env: dict[str, str], *, expect: int | None = 0, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(c) for c in command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if expect is not None:
-        assert result.returncode == expect, (f"{' '.join(map(str, command))} -> {result.returncode}\n"
-                                             f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        assert result.returncode == expect, (
+            f"{' '.join(map(str, command))} -> {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

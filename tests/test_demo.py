@@ -16,13 +16,32 @@ from sandbox_common.process import free_port
 
 def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_", "MELTANO_"))}
-    env |= {"MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir()), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "MELTANO": str(MELTANO)}
+    env |= {
+        "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir()),
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO": str(MELTANO),
+    }
     reports = tmp_path / "reports"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--scale", "30", "--data-dir", str(tmp_path / "d"),
-         "--report-dir", str(reports), "--topdesk-port", str(free_port()), "--intercom-port", str(free_port())],
-        capture_output=True, text=True, timeout=900, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--scale",
+            "30",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--report-dir",
+            str(reports),
+            "--topdesk-port",
+            str(free_port()),
+            "--intercom-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=ROOT,
     )
     out = result.stdout
     assert result.returncode == 0, out[-5000:] + result.stderr[-5000:]

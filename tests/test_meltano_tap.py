@@ -59,12 +59,18 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0)
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int], Path]]:
     """A scale-300 dataset served on a free port: (base URL, manifest counts, dataset dir)."""
     data = tmp_path_factory.mktemp("topdesk") / "d300"
-    subprocess.run([str(SANDBOX_CLI), "generate", "--scale", "300", "--seed", "7", "--out", str(data)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(SANDBOX_CLI), "generate", "--scale", "300", "--seed", "7", "--out", str(data)],
+        check=True,
+        capture_output=True,
+    )
     counts = json.loads((data / "manifest.json").read_text())["counts"]
     url = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([str(SANDBOX_CLI), "serve", "--data", str(data), "--port", url.rsplit(":", 1)[1]],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(SANDBOX_CLI), "serve", "--data", str(data), "--port", url.rsplit(":", 1)[1]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         health = wait_healthy(url, proc)
         assert health["counts"] == counts, "the server on that port is not serving our dataset"
@@ -75,8 +81,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
 
 
 def meltano(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(MELTANO), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run([str(MELTANO), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"meltano {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
 

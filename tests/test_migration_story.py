@@ -38,7 +38,7 @@ def test_the_migration_as_a_user_runs_it(tmp_path: Path) -> None:
         cli("audit", env=env)
         audit = latest(tmp_path, "audit-*/audit.json")
         assert json.dumps(audit).count(str(sb.counts["incidents"])) >= 1
-        assert (reports(tmp_path, "audit-*/audit.html"))
+        assert reports(tmp_path, "audit-*/audit.html")
 
         # 2. map: propose from the audit and the workspace, confirm; the load refuses an unconfirmed map
         map_file = tmp_path / "topdesk-intercom.map.yml"

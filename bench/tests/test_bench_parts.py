@@ -57,8 +57,10 @@ def test_peak_rss_is_attributed_by_role(tmp_path: Path) -> None:
 
 
 def test_projection_separates_start_up_from_per_record_cost() -> None:
-    runs = [{"dataset": "10k", "source_records": 10_000, "wall_s": 100.0},
-            {"dataset": "100k", "source_records": 100_000, "wall_s": 820.0}]
+    runs = [
+        {"dataset": "10k", "source_records": 10_000, "wall_s": 100.0},
+        {"dataset": "100k", "source_records": 100_000, "wall_s": 820.0},
+    ]
     proj = pipeline.projection(runs)
     assert proj["hours"] == round((20 + 0.008 * 2_000_000) / 3600, 1)
     assert "20 s" in proj["basis"]

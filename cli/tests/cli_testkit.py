@@ -45,16 +45,23 @@ class Migration:
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, workdir: Path, *, scale: int = 40, seed: int = 3, topdesk: dict | None = None,
-                intercom: dict | None = None) -> Iterator[Migration]:
+    def started(
+        cls, workdir: Path, *, scale: int = 40, seed: int = 3, topdesk: dict | None = None, intercom: dict | None = None
+    ) -> Iterator[Migration]:
         """``topdesk``/``intercom``: extra ``SandboxSettings``/``WorkspaceSettings`` keywords."""
         objects = tuple(load_map(catalog=False).ui_custom_objects())
-        intercom_settings = {"token": INTERCOM_TOKEN, "custom_objects": objects, "validate_openapi": True,
-                             **(intercom or {})}
+        intercom_settings = {
+            "token": INTERCOM_TOKEN,
+            "custom_objects": objects,
+            "validate_openapi": True,
+            **(intercom or {}),
+        }
         topdesk_settings = {"scale": scale, "seed": seed, "export_hang_s": 0.01, **(topdesk or {})}
         intercom_app = create_app(WorkspaceSettings(**intercom_settings))
-        with ServerThread(create_topdesk_app(SandboxSettings(**topdesk_settings))) as td, \
-                ServerThread(intercom_app) as ic:
+        with (
+            ServerThread(create_topdesk_app(SandboxSettings(**topdesk_settings))) as td,
+            ServerThread(intercom_app) as ic,
+        ):
             migration = cls(workdir, td.url, ic.url, intercom_app)
             migration.write_configs()
             yield migration
@@ -77,18 +84,37 @@ class Migration:
 
     def write_configs(self, tap: dict | None = None, target: dict | None = None) -> None:
         """(Re)write both config files; keyword dicts add or override settings."""
-        self.tap_config_path.write_text(json.dumps(
-            {"url": self.topdesk_url, "username": TOPDESK_LOGIN, "app_password": TOPDESK_PASSWORD,
-             "max_retries": 2, **(tap or {})}))
-        self.target_config_path.write_text(json.dumps(
-            {"access_token": INTERCOM_TOKEN, "api_url": self.intercom_url,
-             "ledger_url": f"sqlite:///{self.ledger_path}", "report_dir": str(self.report_dir),
-             "fallback_admin_email": FALLBACK_ADMIN, **(target or {})}))
+        self.tap_config_path.write_text(
+            json.dumps(
+                {
+                    "url": self.topdesk_url,
+                    "username": TOPDESK_LOGIN,
+                    "app_password": TOPDESK_PASSWORD,
+                    "max_retries": 2,
+                    **(tap or {}),
+                }
+            )
+        )
+        self.target_config_path.write_text(
+            json.dumps(
+                {
+                    "access_token": INTERCOM_TOKEN,
+                    "api_url": self.intercom_url,
+                    "ledger_url": f"sqlite:///{self.ledger_path}",
+                    "report_dir": str(self.report_dir),
+                    "fallback_admin_email": FALLBACK_ADMIN,
+                    **(target or {}),
+                }
+            )
+        )
 
     def cli(self, *args: str, expect: int | None = 0) -> Result:
         """``topdesk2intercom --tap-config ... --target-config ... ARGS``; asserts the exit code unless None."""
-        result = CliRunner().invoke(main, ["--tap-config", str(self.tap_config_path), "--target-config",
-                                           str(self.target_config_path), *args], catch_exceptions=False)
+        result = CliRunner().invoke(
+            main,
+            ["--tap-config", str(self.tap_config_path), "--target-config", str(self.target_config_path), *args],
+            catch_exceptions=False,
+        )
         if expect is not None:
             assert result.exit_code == expect, f"exit {result.exit_code}:\n{result.output}"
         return result
@@ -103,8 +129,12 @@ class Migration:
 
     def intercom(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:
         """A request to the Intercom sandbox with the token (e.g. to plant a difference)."""
-        headers = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.16",
-                   "Accept": "application/json", **kwargs.pop("headers", {})}
+        headers = {
+            "Authorization": f"Bearer {INTERCOM_TOKEN}",
+            "Intercom-Version": "2.16",
+            "Accept": "application/json",
+            **kwargs.pop("headers", {}),
+        }
         return requests.request(method, f"{self.intercom_url}{path}", headers=headers, timeout=30, **kwargs)
 
     def topdesk_admin(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:

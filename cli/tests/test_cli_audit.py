@@ -11,9 +11,16 @@ from cli_testkit import Migration
 from map_topdesk_intercom.propose import filled_optional_fields
 
 #: tap stream -> the sandbox's resource name in /__sandbox/health counts
-SANDBOX_RESOURCES = {"incidents": "incidents", "persons": "persons", "branches": "branches", "changes": "changes",
-                     "knowledge_items": "knowledge_items", "operators": "operators",
-                     "operational_activities": "operational_activities", "reservations": "reservations"}
+SANDBOX_RESOURCES = {
+    "incidents": "incidents",
+    "persons": "persons",
+    "branches": "branches",
+    "changes": "changes",
+    "knowledge_items": "knowledge_items",
+    "operators": "operators",
+    "operational_activities": "operational_activities",
+    "reservations": "reservations",
+}
 
 
 def test_audit_counts_hidden_module_gaps_and_files(tmp_path: Path) -> None:

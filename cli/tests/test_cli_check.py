@@ -46,13 +46,19 @@ def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_
     """A workspace that drops (or refuses: ``flip``) placeholder e-mails, relationships on tickets, links between
     instances and dates, and lists relationships without their reference: the load writes persons without the
     placeholder, links as text and dates in the text; verify explains each difference; a delta writes nothing."""
-    deny = {"placeholder_emails": "ignored", "ticket_relationships": "ignored", "instance_links": "refused",
-            "created_at": "ignored", "relationship_listing": "ignored"}
+    deny = {
+        "placeholder_emails": "ignored",
+        "ticket_relationships": "ignored",
+        "instance_links": "refused",
+        "created_at": "ignored",
+        "relationship_listing": "ignored",
+    }
     if flip:  # each capability the other way
         deny = {name: "refused" if mode == "ignored" else "ignored" for name, mode in deny.items()}
     lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
-    objects = with_fallbacks({"custom_object_types": list(load_map(catalog=False).ui_custom_objects())},
-                             lacking)["custom_object_types"]  # as the admin creates them after provision lists them
+    objects = with_fallbacks({"custom_object_types": list(load_map(catalog=False).ui_custom_objects())}, lacking)[
+        "custom_object_types"
+    ]  # as the admin creates them after provision lists them
     with Migration.started(tmp_path, scale=15, intercom={"deny": deny, "custom_objects": tuple(objects)}) as m:
         m.migrate()
         report = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"))[-1].read_text())
@@ -61,8 +67,9 @@ def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_
         out = m.cli("verify", "--seed", "5").output
         assert "verify: 0 unexplained difference(s)" in out, out
         m.migrate()
-        again = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)
-                           [-1].read_text())
+        again = json.loads(
+            sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text()
+        )
         assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
 
 
@@ -96,7 +103,8 @@ def test_check_exits_1_when_the_load_would_refuse_to_start(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("mode", [None, "refused", "ignored"])
 def test_knowledge_in_several_languages_is_one_article_with_translations_where_the_workspace_holds_them(
-        tmp_path: Path, mode: str | None) -> None:
+    tmp_path: Path, mode: str | None
+) -> None:
     """A help center in English and Dutch: an item's Dutch version is the translation of its English article (and a
     folder's of its English collection); an item without an English version, and every German one, is an article of
     its own. Where the workspace lacks translations, every version is its own article (the fallback). Verify finds
@@ -107,8 +115,10 @@ def test_knowledge_in_several_languages_is_one_article_with_translations_where_t
         m.migrate()
         export = m.intercom("GET", "/__sandbox/export").json()
         ledger = Ledger(f"sqlite:///{m.ledger_path}")
-        kinds = {kind: {e.source_key: e for e in ledger.entities(kind) if e.status == "written"}
-                 for kind in ("articles", "collections")}
+        kinds = {
+            kind: {e.source_key: e for e in ledger.entities(kind) if e.status == "written"}
+            for kind in ("articles", "collections")
+        }
         ledger.close()
         for kind, field in (("articles", "title"), ("collections", "name")):
             versions = {key: e for key, e in kinds[kind].items() if key.count(":") == 2}  # not the folder aliases
@@ -122,8 +132,9 @@ def test_knowledge_in_several_languages_is_one_article_with_translations_where_t
             for key, entity in translated.items():
                 host = english[key.rsplit(":", 1)[0]]
                 if mode is None:
-                    assert entity.extra.get("translation_of") == host.source_key and \
-                        entity.intercom_id == host.intercom_id, (key, entity.extra)
+                    assert (
+                        entity.extra.get("translation_of") == host.source_key and entity.intercom_id == host.intercom_id
+                    ), (key, entity.extra)
                     nl = in_intercom[host.intercom_id]["translations"]["nl"][field]
                     assert nl and nl != in_intercom[host.intercom_id][field]
                 else:
@@ -134,13 +145,17 @@ def test_knowledge_in_several_languages_is_one_article_with_translations_where_t
         include = [arg for sample in samples for arg in ("--include", sample)]
         assert "verify: 0 unexplained difference(s)" in m.cli("verify", "--seed", "5", *include).output
         m.migrate()
-        again = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)
-                           [-1].read_text())
+        again = json.loads(
+            sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text()
+        )
         assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
         if mode is None:  # a translation changed in Intercom is a difference, named
             key = samples[0].split(":", 1)[1]
-            m.intercom("PUT", f"/articles/{kinds['articles'][key].intercom_id}",
-                       json={"translated_content": {"nl": {"title": "Changed in Intercom"}}})
+            m.intercom(
+                "PUT",
+                f"/articles/{kinds['articles'][key].intercom_id}",
+                json={"translated_content": {"nl": {"title": "Changed in Intercom"}}},
+            )
             out = m.cli("verify", "--seed", "5", *include, expect=1).output
             assert "Changed in Intercom" in out and key in out, out
             m.cli("rollback", "--all")

@@ -38,8 +38,10 @@ def test_handoff_documents_after_migration(tmp_path: Path) -> None:
         ledger.close()
         [report] = m.reports("handoff-*/handoff.json")
         online = {str(a["id"]): a for a in m.intercom("GET", "/articles", params={"per_page": 150}).json()["data"]}
-        collections = {str(c["id"]): c["name"] for c in
-                       m.intercom("GET", "/help_center/collections", params={"per_page": 150}).json()["data"]}
+        collections = {
+            str(c["id"]): c["name"]
+            for c in m.intercom("GET", "/help_center/collections", params={"per_page": 150}).json()["data"]
+        }
     data = json.loads(report.read_text())
     assert str(report) in output and report.with_suffix(".html").is_file() and report.with_suffix(".md").is_file()
 

@@ -19,15 +19,26 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 BROWSER = next((path for name in BROWSERS if (path := shutil.which(name))), None)
 WIDTH, HEIGHT = 1200, 2000
 
-pytestmark = pytest.mark.skipif(BROWSER is None, reason=f"no headless browser on PATH (tried {', '.join(BROWSERS)}): "
-                                                        "install the Debian package chromium")
+pytestmark = pytest.mark.skipif(
+    BROWSER is None,
+    reason=f"no headless browser on PATH (tried {', '.join(BROWSERS)}): install the Debian package chromium",
+)
 
 
 def browse(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
     """Headless Chromium on a file:// URL, with its own profile folder (never the user's)."""
-    command = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--no-first-run", f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", *args,
-               page.resolve().as_uri()]
+    command = [
+        str(BROWSER),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        *args,
+        page.resolve().as_uri(),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True)
 
 
@@ -36,8 +47,8 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, chunks, header = 8, [], b""
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = body
         elif kind == b"IDAT":
@@ -49,7 +60,7 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     raw, stride = zlib.decompress(b"".join(chunks)), width * bpp
     rows, previous = [], bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             left = line[i - bpp] if i >= bpp else 0
             up, corner = previous[i], previous[i - bpp] if i >= bpp else 0
@@ -106,12 +117,12 @@ def test_reconciliation_page_renders_in_chromium(tmp_path: Path) -> None:
     width, height, rows = png_pixels(data)
     assert (width, height) == (WIDTH, HEIGHT)
     bpp = len(rows[0]) // width
-    colours = {row[i:i + 3] for row in rows[::10] for i in range(0, len(row), bpp * 10)}
+    colours = {row[i : i + 3] for row in rows[::10] for i in range(0, len(row), bpp * 10)}
     assert len(colours) > 20, "the screenshot is (nearly) one colour: nothing rendered"
-    inked = sum(1 for row in rows if len({row[i:i + 3] for i in range(0, len(row), bpp * 4)}) > 1)
+    inked = sum(1 for row in rows if len({row[i : i + 3] for i in range(0, len(row), bpp * 4)}) > 1)
     assert inked > height // 4, f"only {inked} of {height} pixel rows show anything"
     # the bar chart's series colours (created: #3b6fd8, updated: #e08a2e) are drawn
-    pixels = {row[i:i + 3] for row in rows for i in range(0, len(row), bpp)}
+    pixels = {row[i : i + 3] for row in rows for i in range(0, len(row), bpp)}
     assert bytes.fromhex("3b6fd8") in pixels
 
     dom = Tables(browse(page, tmp_path / "profile", "--dump-dom").stdout)

@@ -17,11 +17,13 @@ def test_propose_validate_confirm_round_trip(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(tmp_path)
     with Migration.started(tmp_path, scale=20) as m:
         # a conflicting attribute in the workspace: propose must have asked Intercom for its attributes
-        created = m.intercom("POST", "/data_attributes", json={"name": "topdesk_job_title", "model": "contact",
-                                                               "data_type": "integer"})
+        created = m.intercom(
+            "POST", "/data_attributes", json={"name": "topdesk_job_title", "model": "contact", "data_type": "integer"}
+        )
         assert created.status_code == 200, created.text
-        conversation = m.intercom("POST", "/conversations/attributes", json={"name": "Escalation reason",
-                                                                               "data_type": "string"})
+        conversation = m.intercom(
+            "POST", "/conversations/attributes", json={"name": "Escalation reason", "data_type": "string"}
+        )
         assert conversation.status_code == 200, conversation.text
         proposed = m.cli("map", "propose").output
         out = tmp_path / "topdesk-intercom.map.yml"
@@ -30,7 +32,8 @@ def test_propose_validate_confirm_round_trip(tmp_path: Path, monkeypatch: pytest
         assert "topdesk_job_title" in work.read_text()
         # 2.16 lists conversation attributes apart (GET /data_attributes?model=conversation is 422 there)
         assert {"name": "Escalation reason", "model": "conversation"}.items() <= next(
-            a for a in json.loads(work.read_text())["data"] if a["name"] == "Escalation reason").items()
+            a for a in json.loads(work.read_text())["data"] if a["name"] == "Escalation reason"
+        ).items()
         assert "CONFLICT: the map's contact attribute 'topdesk_job_title'" in out.read_text()
         catalog = work.parent / "catalog.json"
         sample = (work.parent / "sample.jsonl").read_text()

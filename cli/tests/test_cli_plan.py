@@ -43,20 +43,27 @@ def test_plan_follows_the_ledger_and_writes_nothing(tmp_path: Path) -> None:
         after = _plan(m)
         assert after["totals"]["create"] == 0 and after["totals"]["update"] == 0, after["kinds"]
         done = after["totals"]
-        assert done["unchanged"] + done["skipped_before"] + done["waiting"] + done["match_or_list"] \
+        assert (
+            done["unchanged"] + done["skipped_before"] + done["waiting"] + done["match_or_list"]
             == totals["create"] + totals["match_or_list"]
+        )
         assert done["unchanged"] > 0.9 * totals["create"]
         assert after["totals"]["requests"] == 0
         assert m.intercom("GET", "/__sandbox/stats").json()["objects"] == loaded
         assert _ledger_bytes(m) == ledger, "plan changed the ledger"
 
-        state = [msg["value"] for msg in tap_messages(json.loads(m.tap_config_path.read_text()))
-                 if msg["type"] == "STATE"][-1]
+        state = [
+            msg["value"] for msg in tap_messages(json.loads(m.tap_config_path.read_text())) if msg["type"] == "STATE"
+        ][-1]
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps({"singer_state": state}))  # as `meltano state get` prints it
 
-        call = requests.get(f"{m.topdesk_url}/tas/api/incidents", params={"pageSize": 1},
-                            auth=(TOPDESK_LOGIN, TOPDESK_PASSWORD), timeout=30).json()[0]
+        call = requests.get(
+            f"{m.topdesk_url}/tas/api/incidents",
+            params={"pageSize": 1},
+            auth=(TOPDESK_LOGIN, TOPDESK_PASSWORD),
+            timeout=30,
+        ).json()[0]
         m.topdesk_admin("PATCH", f"/incidents/{call['id']}", json={"briefDescription": "changed for the plan"})
         changed = _plan(m)
         updates = {kind: v["update"] for kind, v in changed["kinds"].items() if v["update"]}

@@ -31,8 +31,10 @@ def test_provision_creates_then_finds_everything(tmp_path: Path) -> None:
         created = {(e["kind"], e["name"]) for e in report["created"]}
         assert {("ticket_type", name) for name in types} <= created
         assert any(kind == "data_attribute" for kind, _ in created)
-        assert all(path.exists() for path in (m.reports("provision-*/provision.md")[-1],
-                                              m.reports("provision-*/provision.html")[-1]))
+        assert all(
+            path.exists()
+            for path in (m.reports("provision-*/provision.md")[-1], m.reports("provision-*/provision.html")[-1])
+        )
 
         second = m.cli("provision")
         assert "0 created" in second.output, second.output

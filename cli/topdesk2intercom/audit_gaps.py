@@ -18,8 +18,14 @@ INVENTORY = "inventory_items"
 #: (``bench/results/target_load.json``, ``calls_per_record_by_kind``): a ticket is created then its state/assignee
 #: set, a custom object link is a lookup plus the association; admins and teams are matched to the workspace's own
 #: (the API cannot create them) and inventory items are only listed. Every other kind is one request.
-CALLS_PER_RECORD: dict[str, float] = {"tickets": 2, "custom_object_links": 2, "admins": 0, "teams": 0,
-                                      "team_memberships": 0, INVENTORY: 0}
+CALLS_PER_RECORD: dict[str, float] = {
+    "tickets": 2,
+    "custom_object_links": 2,
+    "admins": 0,
+    "teams": 0,
+    "team_memberships": 0,
+    INVENTORY: 0,
+}
 #: Intercom's default private-app rate limit (requests per minute; 10,000 per app per workspace).
 RATE_PER_MIN = 10_000
 HIDDEN_STATUSES = ("probably hidden", "forbidden")
@@ -38,8 +44,11 @@ class Gap:
 def active_outputs(spec: MapSpec, stream: str) -> list[OutputSpec]:
     """The stream's outputs whose strategy conditions hold under the map's chosen strategies (record conditions
     are decided per record at load time and do not rule an output out here)."""
-    return [o for o in spec.outputs_for(stream)
-            if all(c.holds({}, spec.strategies) for c in o.when if c.strategy is not None)]
+    return [
+        o
+        for o in spec.outputs_for(stream)
+        if all(c.holds({}, spec.strategies) for c in o.when if c.strategy is not None)
+    ]
 
 
 def _map_comment(lines: list[str], line: int) -> str:
@@ -50,8 +59,9 @@ def _map_comment(lines: list[str], line: int) -> str:
     return match.group(1).strip() if match else ""
 
 
-def gap_inventory(spec: MapSpec, streams: dict[str, StreamStats], catalog_streams: t.Iterable[str],
-                  probe: dict[str, dict[str, t.Any]]) -> list[Gap]:
+def gap_inventory(
+    spec: MapSpec, streams: dict[str, StreamStats], catalog_streams: t.Iterable[str], probe: dict[str, dict[str, t.Any]]
+) -> list[Gap]:
     """Every stream whose records (some or all) do not become Intercom entities, and why."""
     try:
         lines = Path(spec.path).read_text(encoding="utf-8").splitlines()
@@ -66,32 +76,71 @@ def gap_inventory(spec: MapSpec, streams: dict[str, StreamStats], catalog_stream
             gaps.append(Gap(stream, stats.records, "not migrated: the map has no entry (only listed here)"))
             continue
         if not outputs:
-            chosen = ", ".join(sorted({c.strategy + "=" + spec.strategies.get(c.strategy, "?")
-                                       for o in spec.outputs_for(stream) for c in o.when if c.strategy}))
+            chosen = ", ".join(
+                sorted(
+                    {
+                        c.strategy + "=" + spec.strategies.get(c.strategy, "?")
+                        for o in spec.outputs_for(stream)
+                        for c in o.when
+                        if c.strategy
+                    }
+                )
+            )
             gaps.append(Gap(stream, stats.records, f"not migrated under the chosen strategies ({chosen})"))
             continue
         inventory = [o for o in outputs if o.output == INVENTORY]
         if inventory:
             reason = next((c for c in (_map_comment(lines, o.line) for o in inventory) if c), "")
             others = ", ".join(k for k in kinds if k != INVENTORY)
-            treatment = (f"partly handoff inventory (also written as {others})" if others
-                         else "handoff inventory: no Intercom home, listed for a rebuild by hand")
+            treatment = (
+                f"partly handoff inventory (also written as {others})"
+                if others
+                else "handoff inventory: no Intercom home, listed for a rebuild by hand"
+            )
             gaps.append(Gap(stream, stats.records, treatment, kinds, reason))
         warned = [o for o in outputs if o.warn]
         if warned:
-            gaps.append(Gap(stream, stats.records, "flagged: written, with a warning per record", kinds,
-                            "; ".join(sorted({str(o.warn) for o in warned}))))
+            gaps.append(
+                Gap(
+                    stream,
+                    stats.records,
+                    "flagged: written, with a warning per record",
+                    kinds,
+                    "; ".join(sorted({str(o.warn) for o in warned})),
+                )
+            )
         for key, n in sorted(stats.flags.items()):
             output, fld, severity = key
-            gaps.append(Gap(stream, n, f"flagged ({severity}) in this extraction: {output}"
-                            + (f" field {fld}" if fld else ""), [output], stats.flag_examples.get(key, "")))
+            gaps.append(
+                Gap(
+                    stream,
+                    n,
+                    f"flagged ({severity}) in this extraction: {output}" + (f" field {fld}" if fld else ""),
+                    [output],
+                    stats.flag_examples.get(key, ""),
+                )
+            )
     for module, entry in sorted(probe.items()):
         if module.startswith("export:") and entry.get("status") == "not available":
-            gaps.append(Gap(module.removeprefix("export:"), 0, "not extracted: no REST API, no CSV export given",
-                            [], str(entry.get("detail") or "")))
+            gaps.append(
+                Gap(
+                    module.removeprefix("export:"),
+                    0,
+                    "not extracted: no REST API, no CSV export given",
+                    [],
+                    str(entry.get("detail") or ""),
+                )
+            )
         elif entry.get("status") in HIDDEN_STATUSES:
-            gaps.append(Gap(f"module {module}", 0, f"not extracted: {entry['status']} for this operator", [],
-                            str(entry.get("detail") or "")))
+            gaps.append(
+                Gap(
+                    f"module {module}",
+                    0,
+                    f"not extracted: {entry['status']} for this operator",
+                    [],
+                    str(entry.get("detail") or ""),
+                )
+            )
     return gaps
 
 
@@ -118,26 +167,45 @@ def estimate(streams: dict[str, StreamStats], rate_per_min: int = RATE_PER_MIN) 
     return Estimate(dict(sorted(writes.items())), calls, total, rate_per_min, total / rate_per_min / 60)
 
 
-def complexity(streams: dict[str, StreamStats], est: Estimate, gaps: list[Gap],
-               probe: dict[str, dict[str, t.Any]]) -> tuple[str, list[tuple[str, str]]]:
+def complexity(
+    streams: dict[str, StreamStats], est: Estimate, gaps: list[Gap], probe: dict[str, dict[str, t.Any]]
+) -> tuple[str, list[tuple[str, str]]]:
     """(overall level, [(level, reason)]): the highest of the four reasons wins."""
     reasons: list[tuple[str, str]] = []
     records = sum(s.records for s in streams.values())
     volume = "low" if est.hours < 1 else "medium" if est.hours < 8 else "high"
-    reasons.append((volume, f"volume: {records:,} TOPdesk records, {est.total_calls:,.0f} Intercom requests "
-                            f"≈ {duration(est.hours)} at {est.rate_per_min:,}/min"))
+    reasons.append(
+        (
+            volume,
+            f"volume: {records:,} TOPdesk records, {est.total_calls:,.0f} Intercom requests "
+            f"≈ {duration(est.hours)} at {est.rate_per_min:,}/min",
+        )
+    )
     free = [s for s in streams if is_freely_definable(s)]
-    reasons.append(("low" if not free else "medium" if len(free) <= 3 else "high",
-                    f"{len(free)} freely definable asset type(s), each its own custom object type to create in "
-                    f"Intercom's UI" + (f": {', '.join(sorted(free))}" if free else "")))
+    reasons.append(
+        (
+            "low" if not free else "medium" if len(free) <= 3 else "high",
+            f"{len(free)} freely definable asset type(s), each its own custom object type to create in "
+            f"Intercom's UI" + (f": {', '.join(sorted(free))}" if free else ""),
+        )
+    )
     gap_streams = {g.stream for g in gaps}
-    reasons.append(("low" if len(gap_streams) <= 3 else "medium" if len(gap_streams) <= 10 else "high",
-                    f"{len(gaps)} gap(s) over {len(gap_streams)} stream(s)/module(s) without a full Intercom home"))
+    reasons.append(
+        (
+            "low" if len(gap_streams) <= 3 else "medium" if len(gap_streams) <= 10 else "high",
+            f"{len(gaps)} gap(s) over {len(gap_streams)} stream(s)/module(s) without a full Intercom home",
+        )
+    )
     hidden = sorted(m for m, e in probe.items() if e.get("status") in HIDDEN_STATUSES)
     errors = sorted(m for m, e in probe.items() if e.get("status") == "error")
     if hidden:
-        reasons.append(("high", f"module(s) hidden from this operator: {', '.join(hidden)} — the counts are "
-                                "incomplete until the operator's permissions are fixed"))
+        reasons.append(
+            (
+                "high",
+                f"module(s) hidden from this operator: {', '.join(hidden)} — the counts are "
+                "incomplete until the operator's permissions are fixed",
+            )
+        )
     elif errors:
         reasons.append(("medium", f"module(s) that could not be checked: {', '.join(errors)}"))
     else:

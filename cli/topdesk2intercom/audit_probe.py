@@ -49,6 +49,8 @@ def deployment(config: dict[str, t.Any]) -> dict[str, t.Any]:
         else:
             info[key] = str(body.get("version") if isinstance(body, dict) else body)
     if not saas:
-        info["note"] = ("on-premise: large unwindowed lists can time out (the tap reads in modificationDate windows, "
-                        "`window_days`); check the appliance's TLS certificate and that this machine can reach it")
+        info["note"] = (
+            "on-premise: large unwindowed lists can time out (the tap reads in modificationDate windows, "
+            "`window_days`); check the appliance's TLS certificate and that this machine can reach it"
+        )
     return info

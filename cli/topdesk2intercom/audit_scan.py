@@ -81,8 +81,7 @@ class Scan:
         return self.streams.setdefault(stream, StreamStats())
 
     def consume(self, messages: t.Iterable[dict], progress: bool | None = None) -> None:
-        bar = tqdm(desc="extracting", unit=" records", disable=None if progress is None else not progress,
-                   file=None)
+        bar = tqdm(desc="extracting", unit=" records", disable=None if progress is None else not progress, file=None)
         try:
             for message in messages:
                 kind = message.get("type")
@@ -106,8 +105,11 @@ class Scan:
             for name, node in ((properties.get(group) or {}).get("properties") or {}).items():
                 stats.optional_declared[f"{group}.{name}"] = _json_type(node)
         if stream.startswith("assets_"):
-            stats.fields = [(key, str(node.get("description") or ""), _json_type(node))
-                            for key, node in properties.items() if key not in ASSET_BUILTINS]
+            stats.fields = [
+                (key, str(node.get("description") or ""), _json_type(node))
+                for key, node in properties.items()
+                if key not in ASSET_BUILTINS
+            ]
         if self.sample is not None:
             self.sample.write(json.dumps(message) + "\n")
 
@@ -148,11 +150,9 @@ class Scan:
             self.sample.write(json.dumps(message) + "\n")
 
 
-def run_scan(config: dict[str, t.Any], spec: MapSpec, sample_path: Path | None,
-             progress: bool | None = None) -> Scan:
+def run_scan(config: dict[str, t.Any], spec: MapSpec, sample_path: Path | None, progress: bool | None = None) -> Scan:
     """A full extraction without state (every record, archived included, as configured) through ``Scan``."""
-    with (sample_path.open("w", encoding="utf-8") if sample_path else contextlib.nullcontext()) as sample:
+    with sample_path.open("w", encoding="utf-8") if sample_path else contextlib.nullcontext() as sample:
         scan = Scan(spec, sample)
         scan.consume(tap_messages(config), progress)
     return scan
-

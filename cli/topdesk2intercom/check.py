@@ -42,14 +42,22 @@ def check_intercom(project: Project, dry_run: bool) -> None:
     definitions = map_definitions(target_map(target))
     with intercom_client(target) as client:
         try:
-            preflight = run_preflight(client, definitions, {
-                "fallback_admin_email": target.get("fallback_admin_email"), "dry_run": True,
-                "skip_missing_ui_objects": True})
+            preflight = run_preflight(
+                client,
+                definitions,
+                {
+                    "fallback_admin_email": target.get("fallback_admin_email"),
+                    "dry_run": True,
+                    "skip_missing_ui_objects": True,
+                },
+            )
         except PreflightError as exc:
             raise click.ClickException(str(exc)) from None
         if not dry_run:
-            click.echo("Checking the workspace with throwaway records (each named topdesk2intercom-check, deleted at "
-                       "the end; a few dozen requests):")
+            click.echo(
+                "Checking the workspace with throwaway records (each named topdesk2intercom-check, deleted at "
+                "the end; a few dozen requests):"
+            )
             for capability in BY_NAME.values():
                 click.echo(f"  {capability.name}: {capability.writes}")
         result = check_workspace(client, definitions, preflight, dry_run=dry_run)
@@ -64,8 +72,9 @@ def keep_and_show(project: Project, result: CheckResult) -> list[str]:
     ledger = existing_ledger(project.target) if result.dry_run else Ledger(Ledger.url_from_config(project.target))
     try:
         if ledger is not None and not result.dry_run:
-            ledger.save_check(str(result.workspace.get("app_id")), result.map_digest, result.checked_at,
-                              result.as_dict())
+            ledger.save_check(
+                str(result.workspace.get("app_id")), result.map_digest, result.checked_at, result.as_dict()
+            )
         blocking = result.blocking(needed=needed_by_ledger(ledger))
     finally:
         if ledger is not None:
@@ -79,18 +88,23 @@ def show(project: Project, result: CheckResult) -> None:
     rows = result.rows()
     widths = [max(len(r[i]) for r in [*rows, ["capability", "verdict", "", ""]]) for i in range(2)]
     title = "Intercom capability check" + (" (dry run)" if result.dry_run else "")
-    click.echo(f"{title}: workspace {result.workspace.get('name')!r} (app {result.workspace.get('app_id')}), "
-               + ("nothing written" if result.dry_run else f"{result.requests} requests in {result.seconds:.1f} s"))
+    click.echo(
+        f"{title}: workspace {result.workspace.get('name')!r} (app {result.workspace.get('app_id')}), "
+        + ("nothing written" if result.dry_run else f"{result.requests} requests in {result.seconds:.1f} s")
+    )
     for name, verdict, detail, does in rows:
         click.echo(f"  {name:<{widths[0]}}  {verdict:<{widths[1]}}  {detail}")
         if verdict in FAILED:
             click.echo(f"  {'':<{widths[0]}}  {'':<{widths[1]}}  -> the load: {does}")
     for item in result.leftovers:
         click.echo(f"  left in Intercom: {item}")
-    sections = [Text("Summary", result.summary()),
-                Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows)]
+    sections = [
+        Text("Summary", result.summary()),
+        Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows),
+    ]
     if result.leftovers:
         sections.append(Text("Intercom cannot delete", "\n".join(result.leftovers)))
-    paths = write_report(project.report_dir("check"), "check", result.as_dict(), f"# {title}\n\n"
-                         + result.as_markdown(), title, sections)
+    paths = write_report(
+        project.report_dir("check"), "check", result.as_dict(), f"# {title}\n\n" + result.as_markdown(), title, sections
+    )
     click.echo("Report: " + ", ".join(str(p) for p in paths))

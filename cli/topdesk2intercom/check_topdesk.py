@@ -23,9 +23,14 @@ COLUMNS = ["stream", "verdict", "request", "TOPdesk said", "the sync"]
 
 
 @click.command(name="topdesk")
-@click.option("--catalog", "catalog_path", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="Singer catalog whose selected streams to check, e.g. from `meltano invoke --dump=catalog "
-                   "tap-topdesk` (default: every stream, as a sync without `select`)")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Singer catalog whose selected streams to check, e.g. from `meltano invoke --dump=catalog "
+    "tap-topdesk` (default: every stream, as a sync without `select`)",
+)
 @pass_project
 def check_topdesk(project: Project, catalog_path: str | None) -> None:
     """Ask the configured TOPdesk, read-only, what a sync would ask first: per selected stream its first request
@@ -34,12 +39,16 @@ def check_topdesk(project: Project, catalog_path: str | None) -> None:
     (403/404) or error. Exit 1 when the sync would stop."""
     catalog = json.loads(Path(catalog_path).read_text(encoding="utf-8")) if catalog_path else None
     try:
-        tap = TapTopdesk(config=project.tap, catalog=catalog, parse_env_config=False, validate_config=True,
-                         setup_mapper=False)
+        tap = TapTopdesk(
+            config=project.tap, catalog=catalog, parse_env_config=False, validate_config=True, setup_mapper=False
+        )
     except ConfigValidationError as exc:
         raise click.ClickException(f"tap-topdesk's settings are invalid: {'; '.join(exc.errors)}") from None
-    click.echo(f"Checking {project.tap.get('url')}: the module probe, then each selected stream's first request "
-               "(page size 1, read-only) ...", err=True)
+    click.echo(
+        f"Checking {project.tap.get('url')}: the module probe, then each selected stream's first request "
+        "(page size 1, read-only) ...",
+        err=True,
+    )
     modules = run_probe(tap, log=False)
     result = run_request_check(tap, log=False)
     show(project, str(project.tap.get("url")), modules, result, selection=catalog_path or "every stream")
@@ -49,12 +58,21 @@ def check_topdesk(project: Project, catalog_path: str | None) -> None:
 
 
 def rows(result: RequestCheck) -> list[list[t.Any]]:
-    return [[c.stream, c.verdict, c.request or "-", f"HTTP {c.status}: {c.message}" if c.status and c.message
-             else c.message, c.outcome] for c in result.checks]
+    return [
+        [
+            c.stream,
+            c.verdict,
+            c.request or "-",
+            f"HTTP {c.status}: {c.message}" if c.status and c.message else c.message,
+            c.outcome,
+        ]
+        for c in result.checks
+    ]
 
 
-def show(project: Project, url: str, modules: dict[str, dict[str, t.Any]], result: RequestCheck,
-         selection: str) -> None:
+def show(
+    project: Project, url: str, modules: dict[str, dict[str, t.Any]], result: RequestCheck, selection: str
+) -> None:
     """The verdicts as a table on the terminal, and check-topdesk.{md,json,html} in the command's report folder."""
     click.echo(f"TOPdesk read check of {url} ({selection}): {result.summary()}")
     table = rows(result)
@@ -71,19 +89,36 @@ def show(project: Project, url: str, modules: dict[str, dict[str, t.Any]], resul
     if hidden:
         click.echo(f"  modules probably hidden from this operator: {', '.join(hidden)} (see the report)")
     title = "TOPdesk read check"
-    verdict = ("the sync would stop before it starts" if result.sync_would_fail
-               else "the sync can start")
+    verdict = "the sync would stop before it starts" if result.sync_would_fail else "the sync can start"
     subtitle = f"{url} ({selection}): {verdict}"
     sections: list[t.Any] = [
-        Text("Summary", f"{result.summary()}.\n\n"
-             + (result.stop_message() if result.stopping else verdict.capitalize() + ".")
-             + "".join(f"\n\nNote: {note}." for note in result.notes)),
+        Text(
+            "Summary",
+            f"{result.summary()}.\n\n"
+            + (result.stop_message() if result.stopping else verdict.capitalize() + ".")
+            + "".join(f"\n\nNote: {note}." for note in result.notes),
+        ),
         Table("First request of each stream", COLUMNS, table),
-        Table("Modules (probe)", ["module", "status", "detail"],
-              [[m, e["status"], e["detail"]] for m, e in sorted(modules.items())]),
+        Table(
+            "Modules (probe)",
+            ["module", "status", "detail"],
+            [[m, e["status"], e["detail"]] for m, e in sorted(modules.items())],
+        ),
     ]
-    data = {"url": url, "selection": selection, "sync_would_fail": result.sync_would_fail,
-            "request_check": result.as_dict(), "modules": modules}
-    paths = write_report(project.report_dir("check-topdesk"), "check-topdesk", data,
-                         page_markdown(title, subtitle, sections), title, sections, subtitle)
+    data = {
+        "url": url,
+        "selection": selection,
+        "sync_would_fail": result.sync_would_fail,
+        "request_check": result.as_dict(),
+        "modules": modules,
+    }
+    paths = write_report(
+        project.report_dir("check-topdesk"),
+        "check-topdesk",
+        data,
+        page_markdown(title, subtitle, sections),
+        title,
+        sections,
+        subtitle,
+    )
     click.echo("Report: " + ", ".join(str(p) for p in paths))

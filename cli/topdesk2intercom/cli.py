@@ -36,12 +36,25 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help", "-h"]})
-@click.option("--environment", "-e", envvar="MELTANO_ENVIRONMENT", metavar="NAME",
-              help="Meltano environment whose settings to use (default: the project's default, e.g. sandbox)")
-@click.option("--tap-config", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="tap-topdesk config as JSON, instead of asking Meltano")
-@click.option("--target-config", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="target-intercom config as JSON, instead of asking Meltano")
+@click.option(
+    "--environment",
+    "-e",
+    envvar="MELTANO_ENVIRONMENT",
+    metavar="NAME",
+    help="Meltano environment whose settings to use (default: the project's default, e.g. sandbox)",
+)
+@click.option(
+    "--tap-config",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="tap-topdesk config as JSON, instead of asking Meltano",
+)
+@click.option(
+    "--target-config",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="target-intercom config as JSON, instead of asking Meltano",
+)
 @click.pass_context
 def main(ctx: click.Context, environment: str | None, tap_config: str | None, target_config: str | None) -> None:
     """TOPdesk -> Intercom migration, step by step: audit, map, provision, plan, sample, (meltano run), verify,

@@ -37,8 +37,10 @@ map_group.add_command(topdesk_map.commands["confirm"], name="confirm")
 def latest_audit(project: Project) -> Path | None:
     """The newest ``audit-*`` report folder holding a catalog and a sample (stamps sort in time order)."""
     base = Path(project.target.get("report_dir") or (project.root or Path.cwd()) / "reports")
-    folders = sorted((p for p in base.glob("audit-*") if (p / CATALOG_FILE).is_file() and (p / SAMPLE_FILE).is_file()),
-                     key=lambda p: p.name)
+    folders = sorted(
+        (p for p in base.glob("audit-*") if (p / CATALOG_FILE).is_file() and (p / SAMPLE_FILE).is_file()),
+        key=lambda p: p.name,
+    )
     return folders[-1] if folders else None
 
 
@@ -48,8 +50,9 @@ def sample_streams(catalog: dict[str, t.Any]) -> set[str]:
     return {n for n in names if n in OPTIONAL_TARGETS or n.startswith("assets_")}
 
 
-def extract_sample(config: dict[str, t.Any], catalog: dict[str, t.Any], path: Path,
-                   per_stream: int = SAMPLE_PER_STREAM) -> None:
+def extract_sample(
+    config: dict[str, t.Any], catalog: dict[str, t.Any], path: Path, per_stream: int = SAMPLE_PER_STREAM
+) -> None:
     """A small extraction for propose: only the streams it reads; keeps the SCHEMAs and, per stream, the first
     ``per_stream`` records plus any record filling an optional field no kept record fills."""
     kept: dict[str, int] = {}
@@ -62,8 +65,9 @@ def extract_sample(config: dict[str, t.Any], catalog: dict[str, t.Any], path: Pa
                 continue
             bar.update(1)
             stream, record = message["stream"], message.get("record") or {}
-            new = {(stream, f"{g}.{k}") for g in OPTIONAL_GROUPS
-                   for k, v in (record.get(g) or {}).items() if is_filled(v)} - seen
+            new = {
+                (stream, f"{g}.{k}") for g in OPTIONAL_GROUPS for k, v in (record.get(g) or {}).items() if is_filled(v)
+            } - seen
             if kept.get(stream, 0) < per_stream or new:
                 seen |= new
                 kept[stream] = kept.get(stream, 0) + 1
@@ -86,18 +90,42 @@ def intercom_attributes(config: dict[str, t.Any]) -> list[dict]:
 
 
 @map_group.command(name="propose")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=DEFAULT_OUT, show_default=True,
-              help="the proposed map file (default: in the project root, i.e. here)")
-@click.option("--catalog", "catalog_path", type=click.Path(exists=True, dir_okay=False),
-              help="the tap's catalog (default: the latest audit's, else a fresh discovery)")
-@click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSONL of tap messages (default: the latest audit's, else a small extraction)")
-@click.option("--intercom-attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON of the workspace's data and conversation attributes (default: asked of the workspace now)")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="the proposed map file (default: in the project root, i.e. here)",
+)
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="the tap's catalog (default: the latest audit's, else a fresh discovery)",
+)
+@click.option(
+    "--sample",
+    "sample_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSONL of tap messages (default: the latest audit's, else a small extraction)",
+)
+@click.option(
+    "--intercom-attributes",
+    "attributes_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON of the workspace's data and conversation attributes (default: asked of the workspace now)",
+)
 @click.pass_context
 @pass_project
-def propose(project: Project, ctx: click.Context, out_path: str, catalog_path: str | None,
-            sample_path: str | None, attributes_path: str | None) -> None:
+def propose(
+    project: Project,
+    ctx: click.Context,
+    out_path: str,
+    catalog_path: str | None,
+    sample_path: str | None,
+    attributes_path: str | None,
+) -> None:
     """Write a proposed map (unconfirmed) from the audit's catalog and sample and the workspace's attributes."""
     audit_dir = latest_audit(project) if not (catalog_path and sample_path) else None
     work: Path | None = None
@@ -124,10 +152,19 @@ def propose(project: Project, ctx: click.Context, out_path: str, catalog_path: s
         attributes_path = str(work / ATTRIBUTES_FILE)
         Path(attributes_path).write_text(json.dumps({"data": attributes}, indent=1), encoding="utf-8")
         click.echo(f"{len(attributes)} Intercom attribute(s) read from the workspace", err=True)
-    ctx.invoke(transform_propose, catalog_path=catalog_path, attributes_path=attributes_path,
-               sample_path=sample_path, out_path=out_path)
+    ctx.invoke(
+        transform_propose,
+        catalog_path=catalog_path,
+        attributes_path=attributes_path,
+        sample_path=sample_path,
+        out_path=out_path,
+    )
     click.echo(f"Proposed map: {out_path}")
-    click.echo(f"Next: review it, then `topdesk2intercom map validate {out_path}` and "
-               f"`topdesk2intercom map confirm {out_path}` (the map names its catalog: `catalog:`).")
-    click.echo(f"Then point the target at it: `meltano config target-intercom set map_file {out_path}` "
-               "(or `map_file` in the target config file).")
+    click.echo(
+        f"Next: review it, then `topdesk2intercom map validate {out_path}` and "
+        f"`topdesk2intercom map confirm {out_path}` (the map names its catalog: `catalog:`)."
+    )
+    click.echo(
+        f"Then point the target at it: `meltano config target-intercom set map_file {out_path}` "
+        "(or `map_file` in the target config file)."
+    )

@@ -38,13 +38,21 @@ NOT_WRITTEN = frozenset({"admins", "teams", "team_memberships", "inventory_items
 #: gets its state; a conversation is created, then its attributes and its assignment/state; a custom object link
 #: reads its host and writes it; teammates and teams are matched against the preflight's listing (no request).
 REQUESTS: dict[str, dict[str, int]] = {
-    "admins": {CREATE: 0, UPDATE: 0}, "teams": {CREATE: 0, UPDATE: 0}, "team_memberships": {CREATE: 0, UPDATE: 0},
-    "companies": {CREATE: 1, UPDATE: 1}, "contacts": {CREATE: 1, UPDATE: 1},
-    "contact_companies": {CREATE: 1, UPDATE: 1}, "contact_notes": {CREATE: 1, UPDATE: 0},
-    "tickets": {CREATE: 2, UPDATE: 1}, "ticket_parts": {CREATE: 1, UPDATE: 0},
-    "conversations": {CREATE: 3, UPDATE: 1}, "conversation_parts": {CREATE: 1, UPDATE: 0},
-    "custom_object_instances": {CREATE: 1, UPDATE: 1}, "custom_object_links": {CREATE: 2, UPDATE: 2},
-    "collections": {CREATE: 1, UPDATE: 1}, "articles": {CREATE: 1, UPDATE: 1},
+    "admins": {CREATE: 0, UPDATE: 0},
+    "teams": {CREATE: 0, UPDATE: 0},
+    "team_memberships": {CREATE: 0, UPDATE: 0},
+    "companies": {CREATE: 1, UPDATE: 1},
+    "contacts": {CREATE: 1, UPDATE: 1},
+    "contact_companies": {CREATE: 1, UPDATE: 1},
+    "contact_notes": {CREATE: 1, UPDATE: 0},
+    "tickets": {CREATE: 2, UPDATE: 1},
+    "ticket_parts": {CREATE: 1, UPDATE: 0},
+    "conversations": {CREATE: 3, UPDATE: 1},
+    "conversation_parts": {CREATE: 1, UPDATE: 0},
+    "custom_object_instances": {CREATE: 1, UPDATE: 1},
+    "custom_object_links": {CREATE: 2, UPDATE: 2},
+    "collections": {CREATE: 1, UPDATE: 1},
+    "articles": {CREATE: 1, UPDATE: 1},
     "inventory_items": {CREATE: 0, UPDATE: 0},
 }
 UTILISATION = 0.95  # of the rate limit the target's pacer achieves on a long load
@@ -133,8 +141,10 @@ class RateLimit:
         if not self.window_assumed:
             return f"{self.per_window:,} requests per window, {self.window_s}-s windows, from X-RateLimit-Reset"
         reset = f", its X-RateLimit-Reset was {self.ends_in_s} s ahead" if self.ends_in_s is not None else ""
-        return (f"{self.per_window:,} requests per window, {self.window_s}-s windows assumed (Intercom's rate-limit "
-                f"docs; one answer cannot show a window's length{reset})")
+        return (
+            f"{self.per_window:,} requests per window, {self.window_s}-s windows assumed (Intercom's rate-limit "
+            f"docs; one answer cannot show a window's length{reset})"
+        )
 
 
 def rate_limit(target: dict[str, t.Any]) -> RateLimit | None:
@@ -169,8 +179,13 @@ def _read_state(path: str | None) -> dict | None:
 
 
 @click.command(name="plan")
-@click.option("--state", "state_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="plan a delta from this Meltano state JSON (`meltano state get ...`); default: full extraction")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="plan a delta from this Meltano state JSON (`meltano state get ...`); default: full extraction",
+)
 @pass_project
 def plan(project: Project, state_file: str | None) -> None:
     """What a load would create, update or leave unchanged, per Intercom kind, with the requests and time it will
@@ -208,8 +223,10 @@ def plan(project: Project, state_file: str | None) -> None:
         rows.append([kind, *(counts[v] for v in VERDICTS), cost])
     minutes = totals["requests"] / (limit * UTILISATION) if limit else None
     at = f" at {round(limit, -1):,}/min" if limit else " (rate limit unknown)"
-    summary = (f"Plan: {totals[CREATE]:,} to create, {totals[UPDATE]:,} to update, {totals[UNCHANGED]:,} unchanged; "
-               f"~{totals['requests']:,} requests, ~{_duration(minutes) if minutes is not None else '?'}{at}")
+    summary = (
+        f"Plan: {totals[CREATE]:,} to create, {totals[UPDATE]:,} to update, {totals[UNCHANGED]:,} unchanged; "
+        f"~{totals['requests']:,} requests, ~{_duration(minutes) if minutes is not None else '?'}{at}"
+    )
 
     width = max([len("kind"), *(len(k) for k in kinds)])
     heads = ("create", "update", "unchanged", "not upd.", "skipped", "waiting", "match", "requests")
@@ -217,42 +234,84 @@ def plan(project: Project, state_file: str | None) -> None:
     for row in rows:
         mark = "+" if row[1] else ("~" if row[2] else " ")
         click.echo(f"{mark} {row[0]:<{width}} " + " ".join(f"{v:>9,}" for v in row[1:]))
-    for label, counter in (("flagged by the map (not loaded, listed in the report)", planner.flagged_counts),
-                           ("listed only (this target cannot write them yet)", planner.listed_only)):
+    for label, counter in (
+        ("flagged by the map (not loaded, listed in the report)", planner.flagged_counts),
+        ("listed only (this target cannot write them yet)", planner.listed_only),
+    ):
         if counter:
             click.echo(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())))
     if totals[NOT_UPDATABLE]:
         click.echo(f"{totals[NOT_UPDATABLE]:,} changed record(s) Intercom cannot edit (notes, parts) stay as they are.")
     if totals[SKIPPED] or totals[WAITING]:
-        click.echo(f"{totals[SKIPPED]:,} record(s) an earlier run skipped (e.g. no Intercom team of that name) and "
-                   f"{totals[WAITING]:,} waiting for a parent that never came are tried again, at no cost until "
-                   "their cause is fixed.")
+        click.echo(
+            f"{totals[SKIPPED]:,} record(s) an earlier run skipped (e.g. no Intercom team of that name) and "
+            f"{totals[WAITING]:,} waiting for a parent that never came are tried again, at no cost until "
+            "their cause is fixed."
+        )
     if budget:
         click.echo(f"Rate limit: {budget.describe()}.")
     click.echo(summary)
 
-    data = {"summary": summary, "state_file": state_file, "rate_limit_per_minute": limit,
-            "rate_limit": dataclasses.asdict(budget) if budget else None,
-            "rate_limit_note": budget.describe() if budget else "no X-RateLimit-Limit in the answer",
-            "utilisation": UTILISATION, "minutes": minutes, "requests_per_operation": REQUESTS,
-            "totals": {k: totals[k] for k in (*VERDICTS, "requests")},
-            "kinds": {row[0]: dict(zip((*VERDICTS, "requests"), row[1:], strict=True)) for row in rows},
-            "flagged": dict(planner.flagged_counts), "listed_only": dict(planner.listed_only), "held": held}
-    columns = ["kind", "create", "update", "unchanged", "not updatable", "skipped before", "waiting",
-               "match / list", "requests"]
-    markdown = "\n".join([
-        "# Plan", "", summary, "",
-        f"Nothing was written. Requests per operation follow the writers; duration at {UTILISATION:.0%} of the "
-        f"rate limit{at}.", "",
-        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-        *("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |" for row in rows),
-        "", *([f"Flagged by the map: {dict(planner.flagged_counts)}"] if planner.flagged_counts else []),
-        *([f"Listed only: {dict(planner.listed_only)}"] if planner.listed_only else []), ""])
-    sections = [Text("Summary", summary),
-                Bars("Records per kind", {verdict: {row[0]: row[i] for row in rows}
-                                          for i, verdict in enumerate((CREATE, UPDATE, UNCHANGED), 1)}),
-                Bars("Requests per kind", {"requests": {row[0]: row[-1] for row in rows}}),
-                Table("Per kind", columns, rows)]
-    paths = write_report(project.report_dir("plan"), "plan", data, markdown, "Plan", sections,
-                         subtitle="what a load would do; nothing written")
+    data = {
+        "summary": summary,
+        "state_file": state_file,
+        "rate_limit_per_minute": limit,
+        "rate_limit": dataclasses.asdict(budget) if budget else None,
+        "rate_limit_note": budget.describe() if budget else "no X-RateLimit-Limit in the answer",
+        "utilisation": UTILISATION,
+        "minutes": minutes,
+        "requests_per_operation": REQUESTS,
+        "totals": {k: totals[k] for k in (*VERDICTS, "requests")},
+        "kinds": {row[0]: dict(zip((*VERDICTS, "requests"), row[1:], strict=True)) for row in rows},
+        "flagged": dict(planner.flagged_counts),
+        "listed_only": dict(planner.listed_only),
+        "held": held,
+    }
+    columns = [
+        "kind",
+        "create",
+        "update",
+        "unchanged",
+        "not updatable",
+        "skipped before",
+        "waiting",
+        "match / list",
+        "requests",
+    ]
+    markdown = "\n".join(
+        [
+            "# Plan",
+            "",
+            summary,
+            "",
+            f"Nothing was written. Requests per operation follow the writers; duration at {UTILISATION:.0%} of the "
+            f"rate limit{at}.",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
+            *("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |" for row in rows),
+            "",
+            *([f"Flagged by the map: {dict(planner.flagged_counts)}"] if planner.flagged_counts else []),
+            *([f"Listed only: {dict(planner.listed_only)}"] if planner.listed_only else []),
+            "",
+        ]
+    )
+    sections = [
+        Text("Summary", summary),
+        Bars(
+            "Records per kind",
+            {verdict: {row[0]: row[i] for row in rows} for i, verdict in enumerate((CREATE, UPDATE, UNCHANGED), 1)},
+        ),
+        Bars("Requests per kind", {"requests": {row[0]: row[-1] for row in rows}}),
+        Table("Per kind", columns, rows),
+    ]
+    paths = write_report(
+        project.report_dir("plan"),
+        "plan",
+        data,
+        markdown,
+        "Plan",
+        sections,
+        subtitle="what a load would do; nothing written",
+    )
     click.echo("Report: " + ", ".join(str(p) for p in paths))

@@ -37,8 +37,13 @@ def config_file(config: dict[str, t.Any]) -> t.Iterator[str]:
 def discover_catalog(config: dict[str, t.Any]) -> dict[str, t.Any]:
     """``tap-topdesk --discover`` (the catalog ``map propose`` and ``validate`` check against)."""
     with config_file(config) as path:
-        done = subprocess.run([executable("tap-topdesk"), "--config", path, "--discover"], capture_output=True,
-                              text=True, encoding="utf-8", check=False)
+        done = subprocess.run(
+            [executable("tap-topdesk"), "--config", path, "--discover"],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            check=False,
+        )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise click.ClickException(f"tap-topdesk --discover exited with {done.returncode}:\n{tail}")
@@ -59,16 +64,16 @@ def select_only(catalog: dict[str, t.Any], wanted: set[str]) -> dict[str, t.Any]
     return result
 
 
-def tap_messages(config: dict[str, t.Any], *, catalog: dict | None = None,
-                 state: dict | None = None) -> t.Iterator[dict]:
+def tap_messages(
+    config: dict[str, t.Any], *, catalog: dict | None = None, state: dict | None = None
+) -> t.Iterator[dict]:
     """Every Singer message ``tap-topdesk`` prints, parsed, in order. The tap's log goes to our stderr only when
     it fails (its last lines are in the error)."""
     for line in tap_lines(config, catalog=catalog, state=state):
         yield json.loads(line)
 
 
-def tap_lines(config: dict[str, t.Any], *, catalog: dict | None = None,
-              state: dict | None = None) -> t.Iterator[str]:
+def tap_lines(config: dict[str, t.Any], *, catalog: dict | None = None, state: dict | None = None) -> t.Iterator[str]:
     """The same messages as the JSON lines the tap prints, unparsed: for a reader that must parse them exactly as
     a target does (singer-sdk reads numbers as Decimal), or to buffer them on disk as they are."""
     with contextlib.ExitStack() as stack:
@@ -97,8 +102,14 @@ def run_target(config: dict[str, t.Any], messages: t.Iterable[dict | str]) -> No
     singer-sdk's per-stream METRIC lines left out), its STATE messages are dropped (a CLI run never moves Meltano's
     bookmarks; the ledger keeps it idempotent)."""
     with config_file(config) as path:
-        proc = subprocess.Popen([executable("target-intercom"), "--config", path], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+        proc = subprocess.Popen(
+            [executable("target-intercom"), "--config", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
         assert proc.stdin is not None and proc.stderr is not None
         log = threading.Thread(target=_forward_log, args=(proc.stderr,), daemon=True)
         log.start()

@@ -66,12 +66,20 @@ class Project:
             raise click.UsageError(f"no meltano.yml here or above, and no --{plugin.split('-')[0]}-config FILE given")
         meltano = meltano_executable(self.root)
         if meltano is None:
-            raise click.UsageError("Meltano not found (set $MELTANO, put meltano on PATH, or run `make meltano`), "
-                                   f"or give --{plugin.split('-')[0]}-config FILE")
+            raise click.UsageError(
+                "Meltano not found (set $MELTANO, put meltano on PATH, or run `make meltano`), "
+                f"or give --{plugin.split('-')[0]}-config FILE"
+            )
         # `meltano config` ignores the default environment unless it is named: name it, as `meltano run` uses it.
         environment = self.environment or _default_environment(self.root)
-        command = [meltano, *(["--environment", environment] if environment else []),
-                   "config", "--unsafe", "print", plugin]
+        command = [
+            meltano,
+            *(["--environment", environment] if environment else []),
+            "config",
+            "--unsafe",
+            "print",
+            plugin,
+        ]
         done = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             # Meltano's own error, without the config (it is not printed on failure).
@@ -106,8 +114,10 @@ def _read_json(path: str) -> dict[str, t.Any]:
 def intercom_client(target: dict[str, t.Any]) -> IntercomClient:
     """A client with the target's settings (same API URL, token, version and retries as the load)."""
     if not target.get("access_token"):
-        raise click.UsageError("target-intercom's access_token is not set (meltano config target-intercom set "
-                               "access_token ..., or access_token in --target-config)")
+        raise click.UsageError(
+            "target-intercom's access_token is not set (meltano config target-intercom set "
+            "access_token ..., or access_token in --target-config)"
+        )
     return IntercomClient.from_config(target)
 
 
@@ -135,6 +145,8 @@ def target_map(target: dict[str, t.Any]) -> MapSpec:
 def map_definitions(spec: MapSpec) -> dict[str, list[dict]]:
     """The definition records the mapper sends before any record (``ticket_types``, ``attribute_definitions``,
     ``custom_object_types``), as the mapper builds them."""
-    return {"ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
-            "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
-            "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)]}
+    return {
+        "ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
+        "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
+        "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)],
+    }

@@ -22,8 +22,9 @@ def ui_objects_to_create(spec: MapSpec, report: PreflightReport, check: CheckRes
     missing = {p.name for p in report.problems if p.kind == "custom_object_type"}
     relationships = {p.name for p in report.problems if p.kind == "relationship"}
     objects = with_fallbacks({"custom_object_types": spec.ui_custom_objects()}, check)["custom_object_types"]
-    return [d for d in objects
-            if d["name"] in missing or relationships & {r["name"] for r in d.get("relationships") or []}]
+    return [
+        d for d in objects if d["name"] in missing or relationships & {r["name"] for r in d.get("relationships") or []}
+    ]
 
 
 def _rows(report: PreflightReport) -> list[tuple[str, str, str, str]]:
@@ -37,8 +38,11 @@ def _rows(report: PreflightReport) -> list[tuple[str, str, str, str]]:
 
 @click.command(name="provision")
 @click.option("--dry-run", is_flag=True, help="check only: list what would be created, create nothing")
-@click.option("--skip-missing-ui-objects", is_flag=True,
-              help="exit 0 even when UI-only objects (custom object types, teams) are missing")
+@click.option(
+    "--skip-missing-ui-objects",
+    is_flag=True,
+    help="exit 0 even when UI-only objects (custom object types, teams) are missing",
+)
 @pass_project
 def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) -> None:
     """Create the attributes and ticket types the map needs in Intercom, check the UI-only objects, and report.
@@ -46,23 +50,27 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
     target = project.target
     spec = target_map(target)
     definitions = map_definitions(spec)
-    settings = {"fallback_admin_email": target.get("fallback_admin_email"), "dry_run": dry_run,
-                "skip_missing_ui_objects": skip_missing_ui_objects or bool(target.get("skip_missing_ui_objects"))}
+    settings = {
+        "fallback_admin_email": target.get("fallback_admin_email"),
+        "dry_run": dry_run,
+        "skip_missing_ui_objects": skip_missing_ui_objects or bool(target.get("skip_missing_ui_objects")),
+    }
     with intercom_client(target) as client:
         try:
             report = run_preflight(client, definitions, settings)
         except PreflightError as exc:
             raise click.ClickException(str(exc)) from None
         # what the map relies on beyond the documentation, now that its ticket types exist (the load uses it)
-        check = check_workspace(client, definitions, report) if target.get("live_check", True) and not dry_run \
-            else None
+        check = check_workspace(client, definitions, report) if target.get("live_check", True) and not dry_run else None
         report = preflight_for(client, definitions, settings, report, check)  # as the load will see it
     blocking = report.blocking()
     rows = _rows(report)
     verb = "would be created or updated" if dry_run else "created"
     done = len(report.planned) if dry_run else len(report.created) + len(report.updated)
-    click.echo(f"Provision{' (dry run)' if dry_run else ''}: {done} {verb}, {len(report.existing)} already there, "
-               f"{len(report.problems)} problem(s) ({len(blocking)} blocking)")
+    click.echo(
+        f"Provision{' (dry run)' if dry_run else ''}: {done} {verb}, {len(report.existing)} already there, "
+        f"{len(report.problems)} problem(s) ({len(blocking)} blocking)"
+    )
     for status, kind, name, scope in rows:
         click.echo(f"  {status:<20} {kind:<24} {name}" + (f"  (in {scope})" if scope else ""))
     if report.problems:
@@ -72,22 +80,47 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
     for warning in report.warnings:
         click.echo(f"  warning: {warning}")
 
-    data = {"dry_run": dry_run, "blocking": [p.message for p in blocking],
-            "ui_objects_to_create": ui_objects_to_create(spec, report, check), **report.as_dict()}
-    sections = [Text("Summary", f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "
-                                f"problem(s), {len(blocking)} blocking the load."),
-                Table("Provisioning list", ["status", "kind", "name", "in"], [list(r) for r in rows])]
+    data = {
+        "dry_run": dry_run,
+        "blocking": [p.message for p in blocking],
+        "ui_objects_to_create": ui_objects_to_create(spec, report, check),
+        **report.as_dict(),
+    }
+    sections = [
+        Text(
+            "Summary",
+            f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "
+            f"problem(s), {len(blocking)} blocking the load.",
+        ),
+        Table("Provisioning list", ["status", "kind", "name", "in"], [list(r) for r in rows]),
+    ]
     if report.problems:
-        sections.append(Table("To do in Intercom", ["kind", "name", "UI-only", "what to do"],
-                              [[p.kind, p.name, "yes" if p.ui_only else "no", p.message] for p in report.problems]))
+        sections.append(
+            Table(
+                "To do in Intercom",
+                ["kind", "name", "UI-only", "what to do"],
+                [[p.kind, p.name, "yes" if p.ui_only else "no", p.message] for p in report.problems],
+            )
+        )
     if report.warnings:
         sections.append(Text("Warnings", "\n".join(report.warnings)))
     title = "Provision (dry run)" if dry_run else "Provision"
-    paths = write_report(project.report_dir("provision"), "provision", data,
-                         f"# {title}\n\n" + report.as_markdown(), title, sections)
+    paths = write_report(
+        project.report_dir("provision"), "provision", data, f"# {title}\n\n" + report.as_markdown(), title, sections
+    )
     click.echo("Report: " + ", ".join(str(p) for p in paths))
     refusals = keep_and_show(project, check) if check is not None else []
     if blocking or refusals:
-        raise click.ClickException("; ".join(
-            ([f"{len(blocking)} problem(s) block the load: " + "; ".join(f"{p.kind} `{p.name}`" for p in blocking)]
-             if blocking else []) + [f"the load would refuse to start: {r}" for r in refusals]))
+        raise click.ClickException(
+            "; ".join(
+                (
+                    [
+                        f"{len(blocking)} problem(s) block the load: "
+                        + "; ".join(f"{p.kind} `{p.name}`" for p in blocking)
+                    ]
+                    if blocking
+                    else []
+                )
+                + [f"the load would refuse to start: {r}" for r in refusals]
+            )
+        )

@@ -10,8 +10,15 @@ from pathlib import Path
 from target_intercom.html_page import Page, Section, render
 
 
-def write_report(directory: Path, stem: str, data: dict[str, t.Any], markdown: str, title: str,
-                 sections: list[Section], subtitle: str = "") -> list[Path]:
+def write_report(
+    directory: Path,
+    stem: str,
+    data: dict[str, t.Any],
+    markdown: str,
+    title: str,
+    sections: list[Section],
+    subtitle: str = "",
+) -> list[Path]:
     """``<stem>.md``, ``<stem>.json`` and ``<stem>.html`` in ``directory``; returns their paths (to print)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"{stem}.{ext}" for ext in ("md", "json", "html")]

@@ -9,8 +9,7 @@ from topdesk2intercom.plugins import config_file
 from topdesk2intercom.project import Project, pass_project
 
 
-@click.command(name="rollback", context_settings={"ignore_unknown_options": True},
-               add_help_option=False)
+@click.command(name="rollback", context_settings={"ignore_unknown_options": True}, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_project
 def rollback(project: Project, args: tuple[str, ...]) -> None:
@@ -20,5 +19,4 @@ def rollback(project: Project, args: tuple[str, ...]) -> None:
         rollback_command.main(["--help"], prog_name="topdesk2intercom rollback")
         return
     with config_file(project.target) as path:
-        rollback_command.main(["--config", path, *args], prog_name="topdesk2intercom rollback",
-                              standalone_mode=False)
+        rollback_command.main(["--config", path, *args], prog_name="topdesk2intercom rollback", standalone_mode=False)

@@ -159,16 +159,28 @@ def _reconciliation_report(report_dir: Path, since: float) -> Path | None:
 
 def _summary(chosen: Slice) -> list[tuple[str, int]]:
     r = chosen.replayed
-    return [("calls", r["incidents"]), ("persons", r["persons"]), ("branches", r["branches"]),
-            ("assets", sum(n for s, n in r.items() if s.startswith(ASSET_PREFIX))),
-            ("operators", r["operators"]), ("operator groups", r["operator_groups"]),
-            ("progress-trail entries", r["incident_progress_trail"]), ("e-mails", r["incident_emails"]),
-            ("attachments", r["incident_attachments"])]
+    return [
+        ("calls", r["incidents"]),
+        ("persons", r["persons"]),
+        ("branches", r["branches"]),
+        ("assets", sum(n for s, n in r.items() if s.startswith(ASSET_PREFIX))),
+        ("operators", r["operators"]),
+        ("operator groups", r["operator_groups"]),
+        ("progress-trail entries", r["incident_progress_trail"]),
+        ("e-mails", r["incident_emails"]),
+        ("attachments", r["incident_attachments"]),
+    ]
 
 
 @click.command(name="sample")
-@click.option("--calls", "count", type=click.IntRange(min=1), default=10, show_default=True,
-              help="how many calls, drawn deterministically (see --seed)")
+@click.option(
+    "--calls",
+    "count",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="how many calls, drawn deterministically (see --seed)",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="the draw: the same seed picks the same calls")
 @click.option("--numbers", metavar="N1,N2,...", help="these TOPdesk call numbers instead of a draw (I2401-001,...)")
 @pass_project
@@ -191,18 +203,36 @@ def sample(project: Project, count: int, seed: int, numbers: str | None) -> None
     reconciliation = _reconciliation_report(report_dir, started - 1)
     click.echo(f"Reconciliation report of the load: {reconciliation or 'not found under ' + str(report_dir)}")
 
-    data = {"seed": None if wanted else seed, "numbers": wanted, "calls": chosen.calls,
-            "selected": dict(summary), "replayed_per_stream": dict(chosen.replayed),
-            "reconciliation_report": str(reconciliation) if reconciliation else None}
-    markdown = "\n".join(["# Sample migration", "",
-                          ("Calls " + ", ".join(wanted) if wanted else f"{len(chosen.calls)} calls drawn with seed "
-                           f"{seed}") + ", loaded with everything they need into the project's Intercom and ledger.",
-                          "", "| what | records |", "|---|---|", *(f"| {w} | {n:,} |" for w, n in summary), "",
-                          "Calls: " + ", ".join(sorted(chosen.calls.values())), "",
-                          f"Reconciliation report: {reconciliation or 'not found'}", ""])
-    sections = [Text("Sample", f"{len(chosen.calls)} calls: " + ", ".join(sorted(chosen.calls.values()))),
-                Table("Selected", ["what", "records"], [[w, n] for w, n in summary]),
-                Table("Replayed per stream", ["stream", "records"], sorted(map(list, chosen.replayed.items()))),
-                Text("Reconciliation report", str(reconciliation or "not found"))]
+    data = {
+        "seed": None if wanted else seed,
+        "numbers": wanted,
+        "calls": chosen.calls,
+        "selected": dict(summary),
+        "replayed_per_stream": dict(chosen.replayed),
+        "reconciliation_report": str(reconciliation) if reconciliation else None,
+    }
+    markdown = "\n".join(
+        [
+            "# Sample migration",
+            "",
+            ("Calls " + ", ".join(wanted) if wanted else f"{len(chosen.calls)} calls drawn with seed {seed}")
+            + ", loaded with everything they need into the project's Intercom and ledger.",
+            "",
+            "| what | records |",
+            "|---|---|",
+            *(f"| {w} | {n:,} |" for w, n in summary),
+            "",
+            "Calls: " + ", ".join(sorted(chosen.calls.values())),
+            "",
+            f"Reconciliation report: {reconciliation or 'not found'}",
+            "",
+        ]
+    )
+    sections = [
+        Text("Sample", f"{len(chosen.calls)} calls: " + ", ".join(sorted(chosen.calls.values()))),
+        Table("Selected", ["what", "records"], [[w, n] for w, n in summary]),
+        Table("Replayed per stream", ["stream", "records"], sorted(map(list, chosen.replayed.items()))),
+        Text("Reconciliation report", str(reconciliation or "not found")),
+    ]
     paths = write_report(project.report_dir("sample"), "sample", data, markdown, "Sample migration", sections)
     click.echo("Report: " + ", ".join(str(p) for p in paths))

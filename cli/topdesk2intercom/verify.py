@@ -24,18 +24,29 @@ def _include(values: tuple[str, ...]) -> list[tuple[str, str]]:
     for value in values:
         kind, sep, key = value.partition(":")
         if not sep or not key:
-            raise click.BadParameter(f"{value!r}: expected KIND:SOURCE_KEY (e.g. contacts:person:<id>)",
-                                     param_hint="--include")
+            raise click.BadParameter(
+                f"{value!r}: expected KIND:SOURCE_KEY (e.g. contacts:person:<id>)", param_hint="--include"
+            )
         out.append((kind, key))
     return out
 
 
 @click.command(name="verify")
-@click.option("--sample-size", type=int, default=40, show_default=True,
-              help="records compared field by field (clamped to 25-50; all of them when fewer were written)")
+@click.option(
+    "--sample-size",
+    type=int,
+    default=40,
+    show_default=True,
+    help="records compared field by field (clamped to 25-50; all of them when fewer were written)",
+)
 @click.option("--seed", type=int, default=None, help="sample seed (printed; give it again to redraw the same sample)")
-@click.option("--include", "includes", multiple=True, metavar="KIND:SOURCE_KEY",
-              help="force a record into the sample (repeatable), e.g. contacts:person:<TOPdesk id>")
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    metavar="KIND:SOURCE_KEY",
+    help="force a record into the sample (repeatable), e.g. contacts:person:<TOPdesk id>",
+)
 @pass_project
 def verify(project: Project, sample_size: int, seed: int | None, includes: tuple[str, ...]) -> None:
     """Reconcile TOPdesk with Intercom after a load: counts per kind and a field sample; exit 1 on any
@@ -46,8 +57,10 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
     target = project.target
     ledger = existing_ledger(target)
     if ledger is None:
-        raise click.UsageError(f"no ledger at {Ledger.url_from_config(target)}: run `meltano run tap-topdesk "
-                               "target-intercom` first (or point ledger_url at the load's ledger)")
+        raise click.UsageError(
+            f"no ledger at {Ledger.url_from_config(target)}: run `meltano run tap-topdesk "
+            "target-intercom` first (or point ledger_url at the load's ledger)"
+        )
     client = intercom_client(target)
     try:
         expected = expected_records(project.tap, target)
@@ -60,8 +73,15 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
     unknown = [f"{k}:{key}" for k, key in forced if (k, key) not in sample]
     differences = counts.differences + [d for c in compared for d in c.differences]
     data = _data(counts, compared, differences, seed, size, unknown, expected.source_records)
-    paths = write_report(project.report_dir("verify"), "verify", data, _markdown(data), "Verify",
-                         _sections(data), subtitle=f"seed {seed}; {len(compared)} records sampled")
+    paths = write_report(
+        project.report_dir("verify"),
+        "verify",
+        data,
+        _markdown(data),
+        "Verify",
+        _sections(data),
+        subtitle=f"seed {seed}; {len(compared)} records sampled",
+    )
     _console(data)
     for path in paths:
         click.echo(f"report: {path}")
@@ -71,10 +91,20 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
 
 # ---------------------------------------------------------------- report data
 
-def _data(counts: Counts, compared: list[Compared], differences: list[Difference], seed: int, size: int,
-          unknown: list[str], source_records: int) -> dict[str, t.Any]:
+
+def _data(
+    counts: Counts,
+    compared: list[Compared],
+    differences: list[Difference],
+    seed: int,
+    size: int,
+    unknown: list[str],
+    source_records: int,
+) -> dict[str, t.Any]:
     return {
-        "seed": seed, "sample_size_requested": size, "sample_size": len(compared),
+        "seed": seed,
+        "sample_size_requested": size,
+        "sample_size": len(compared),
         "source_records": source_records,
         "counts": [c.as_dict() for c in counts.kinds.values()],
         "extra_in_ledger": {k: dict(v) for k, v in counts.extra_in_ledger.items()},
@@ -90,87 +120,154 @@ def _explained_text(row: dict) -> str:
 
 
 def _count_rows(data: dict) -> list[list[t.Any]]:
-    return [[r["kind"], r["source"], r["written"], "-" if r["found_in_intercom"] is None else r["found_in_intercom"],
-             r["explained_total"], _explained_text(r), r["unexplained"],
-             "-" if r["intercom_total"] is None else r["intercom_total"],
-             "-" if r["other_in_intercom"] is None else r["other_in_intercom"]] for r in data["counts"]]
+    return [
+        [
+            r["kind"],
+            r["source"],
+            r["written"],
+            "-" if r["found_in_intercom"] is None else r["found_in_intercom"],
+            r["explained_total"],
+            _explained_text(r),
+            r["unexplained"],
+            "-" if r["intercom_total"] is None else r["intercom_total"],
+            "-" if r["other_in_intercom"] is None else r["other_in_intercom"],
+        ]
+        for r in data["counts"]
+    ]
 
 
-COUNT_COLUMNS = ["kind", "source (expected)", "in ledger (written)", "found in Intercom",
-                 "flagged/listed/merged", "explained as", "unexplained", "Intercom total", "not from the ledger"]
+COUNT_COLUMNS = [
+    "kind",
+    "source (expected)",
+    "in ledger (written)",
+    "found in Intercom",
+    "flagged/listed/merged",
+    "explained as",
+    "unexplained",
+    "Intercom total",
+    "not from the ledger",
+]
 DIFF_COLUMNS = ["kind", "source key", "Intercom id", "field", "expected", "actual"]
 
 
 def _diff_rows(data: dict) -> list[list[t.Any]]:
-    return [[d["kind"], d["source_key"], d["intercom_id"] or "-", d["field"], _short(d["expected"]),
-             _short(d["actual"])] for d in data["differences"]]
+    return [
+        [d["kind"], d["source_key"], d["intercom_id"] or "-", d["field"], _short(d["expected"]), _short(d["actual"])]
+        for d in data["differences"]
+    ]
 
 
 def _short(value: t.Any, limit: int = 120) -> str:
     text = str(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _md_table(columns: list[str], rows: list[list[t.Any]]) -> list[str]:
     cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
-            *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows),
+    ]
 
 
-TOTAL_NOTE = ("'found in Intercom': the ledger's written records, each looked up in Intercom by its id (parts in "
-              "their ticket or conversation, links on their entity). 'Intercom total' is the workspace's own count "
-              "where its API gives one; it includes the placeholder contacts of unregistered callers (in the ledger, "
-              "without a source record: listed below) and counts a merged duplicate once. 'not from the ledger' = "
-              "Intercom total minus the distinct ids the ledger holds: what was in the workspace before the "
-              "migration or was created by hand since (not a difference; a negative number means entities the "
-              "ledger holds are missing).")
+TOTAL_NOTE = (
+    "'found in Intercom': the ledger's written records, each looked up in Intercom by its id (parts in "
+    "their ticket or conversation, links on their entity). 'Intercom total' is the workspace's own count "
+    "where its API gives one; it includes the placeholder contacts of unregistered callers (in the ledger, "
+    "without a source record: listed below) and counts a merged duplicate once. 'not from the ledger' = "
+    "Intercom total minus the distinct ids the ledger holds: what was in the workspace before the "
+    "migration or was created by hand since (not a difference; a negative number means entities the "
+    "ledger holds are missing)."
+)
 
 
 def _markdown(data: dict) -> str:
-    lines = [f"# Verify: {data['unexplained']} unexplained difference(s)", "",
-             f"Seed {data['seed']} (rerun with `--seed {data['seed']}`), {data['sample_size']} record(s) compared "
-             f"field by field; {data['source_records']:,} TOPdesk records extracted.", "", "## Counts per kind", "",
-             *_md_table(COUNT_COLUMNS, _count_rows(data)), "", TOTAL_NOTE]
+    lines = [
+        f"# Verify: {data['unexplained']} unexplained difference(s)",
+        "",
+        f"Seed {data['seed']} (rerun with `--seed {data['seed']}`), {data['sample_size']} record(s) compared "
+        f"field by field; {data['source_records']:,} TOPdesk records extracted.",
+        "",
+        "## Counts per kind",
+        "",
+        *_md_table(COUNT_COLUMNS, _count_rows(data)),
+        "",
+        TOTAL_NOTE,
+    ]
     if data["extra_in_ledger"]:
-        lines += ["", "## In the ledger without a source record (explained)", "", "| kind | why | count |",
-                  "|---|---|---:|"]
+        lines += [
+            "",
+            "## In the ledger without a source record (explained)",
+            "",
+            "| kind | why | count |",
+            "|---|---|---:|",
+        ]
         lines += [f"| {k} | {why} | {n} |" for k, v in data["extra_in_ledger"].items() for why, n in v.items()]
     lines += ["", "## Differences", ""]
     lines += _md_table(DIFF_COLUMNS, _diff_rows(data)) if data["differences"] else ["None."]
-    lines += ["", "## Sample", "", *_md_table(["kind", "source key", "Intercom id", "fields compared", "differing",
-                                                 "explained"], _sample_rows(data))]
+    lines += [
+        "",
+        "## Sample",
+        "",
+        *_md_table(
+            ["kind", "source key", "Intercom id", "fields compared", "differing", "explained"], _sample_rows(data)
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _sample_rows(data: dict) -> list[list[t.Any]]:
-    return [[s["kind"], s["source_key"], s["intercom_id"], len(s["fields_compared"]), ", ".join(s["differing"]) or "-",
-             ", ".join(f"{e['field']} ({e['why']})" for e in s["explained"]) or "-"] for s in data["sample"]]
+    return [
+        [
+            s["kind"],
+            s["source_key"],
+            s["intercom_id"],
+            len(s["fields_compared"]),
+            ", ".join(s["differing"]) or "-",
+            ", ".join(f"{e['field']} ({e['why']})" for e in s["explained"]) or "-",
+        ]
+        for s in data["sample"]
+    ]
 
 
 def _sections(data: dict) -> list:
-    chart = {"source": {r["kind"]: r["source"] for r in data["counts"]},
-             "in Intercom": {r["kind"]: r["found_in_intercom"] if r["found_in_intercom"] is not None else r["written"]
-                             for r in data["counts"]},
-             "flagged/listed/merged": {r["kind"]: r["explained_total"] for r in data["counts"]}}
+    chart = {
+        "source": {r["kind"]: r["source"] for r in data["counts"]},
+        "in Intercom": {
+            r["kind"]: r["found_in_intercom"] if r["found_in_intercom"] is not None else r["written"]
+            for r in data["counts"]
+        },
+        "flagged/listed/merged": {r["kind"]: r["explained_total"] for r in data["counts"]},
+    }
     verdict = f"{data['unexplained']} unexplained difference(s); seed {data['seed']}."
-    return [Text("Result", verdict),
-            Table("Counts per kind", COUNT_COLUMNS, _count_rows(data), note=TOTAL_NOTE),
-            Bars("Source vs Intercom vs flagged per kind", chart),
-            Table("Differences", DIFF_COLUMNS, _diff_rows(data)),
-            Table("Sample (field by field)", ["kind", "source key", "Intercom id", "fields compared", "differing",
-                                              "explained"], _sample_rows(data))]
+    return [
+        Text("Result", verdict),
+        Table("Counts per kind", COUNT_COLUMNS, _count_rows(data), note=TOTAL_NOTE),
+        Bars("Source vs Intercom vs flagged per kind", chart),
+        Table("Differences", DIFF_COLUMNS, _diff_rows(data)),
+        Table(
+            "Sample (field by field)",
+            ["kind", "source key", "Intercom id", "fields compared", "differing", "explained"],
+            _sample_rows(data),
+        ),
+    ]
 
 
 def _console(data: dict) -> None:
     click.echo(f"{'kind':<26}{'source':>8}{'written':>9}{'found':>7}{'explained':>11}{'unexplained':>13}")
     for r in data["counts"]:
         found = "-" if r["found_in_intercom"] is None else r["found_in_intercom"]
-        click.echo(f"{r['kind']:<26}{r['source']:>8}{r['written']:>9}{found:>7}{r['explained_total']:>11}"
-                   f"{r['unexplained']:>13}")
+        click.echo(
+            f"{r['kind']:<26}{r['source']:>8}{r['written']:>9}{found:>7}{r['explained_total']:>11}"
+            f"{r['unexplained']:>13}"
+        )
     click.echo(f"sample: {data['sample_size']} record(s), seed {data['seed']}")
     for key in data["include_not_sampled"]:
         click.echo(f"--include {key}: not a written record of that kind, not sampled")
     click.echo(f"verify: {data['unexplained']} unexplained difference(s)")
     for d in data["differences"]:
-        click.echo(f"  {d['kind']} {d['source_key']} (Intercom {d['intercom_id'] or '-'}): {d['field']}: "
-                   f"expected {_short(d['expected'], 80)!s}, got {_short(d['actual'], 80)!s}")
+        click.echo(
+            f"  {d['kind']} {d['source_key']} (Intercom {d['intercom_id'] or '-'}): {d['field']}: "
+            f"expected {_short(d['expected'], 80)!s}, got {_short(d['actual'], 80)!s}"
+        )

@@ -25,9 +25,12 @@ MATCHED_KINDS = {"admins", "teams", "team_memberships"}
 LISTED_KINDS = {"inventory_items"}
 #: list endpoints whose answer carries the workspace's total (one request each): "in Intercom" beyond the ledger
 TOTALS = {
-    "contacts": ("GET", "/contacts"), "companies": ("GET", "/companies"),
-    "conversations": ("GET", "/conversations"), "articles": ("GET", "/articles"),
-    "collections": ("GET", "/help_center/collections"), "tickets": ("POST", "/tickets/search"),
+    "contacts": ("GET", "/contacts"),
+    "companies": ("GET", "/companies"),
+    "conversations": ("GET", "/conversations"),
+    "articles": ("GET", "/articles"),
+    "collections": ("GET", "/help_center/collections"),
+    "tickets": ("POST", "/tickets/search"),
 }
 WORKERS = 8
 NOT_IN_LEDGER = "not in the ledger, not reported by the load (new in TOPdesk since the load?)"
@@ -46,8 +49,14 @@ class Difference:
     actual: t.Any
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "source_key": self.source_key, "intercom_id": self.intercom_id,
-                "field": self.field, "expected": self.expected, "actual": self.actual}
+        return {
+            "kind": self.kind,
+            "source_key": self.source_key,
+            "intercom_id": self.intercom_id,
+            "field": self.field,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
 
 
 @dataclass
@@ -62,10 +71,17 @@ class KindCount:
     other_in_intercom: int | None = None  # the workspace's total minus the distinct ids the ledger holds
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "written": self.written, "found_in_intercom": self.found,
-                "explained": dict(self.explained), "explained_total": sum(self.explained.values()),
-                "unexplained": self.unexplained, "intercom_total": self.intercom_total,
-                "other_in_intercom": self.other_in_intercom}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "written": self.written,
+            "found_in_intercom": self.found,
+            "explained": dict(self.explained),
+            "explained_total": sum(self.explained.values()),
+            "unexplained": self.unexplained,
+            "intercom_total": self.intercom_total,
+            "other_in_intercom": self.other_in_intercom,
+        }
 
 
 @dataclass
@@ -84,19 +100,29 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
     held = {(h.kind, h.source_key) for h in ledger.iter_held()}
     for kind in expected.kinds():
         records = expected.records.get(kind, {})
-        count = kinds[kind] = KindCount(kind, source=len(records) + len(
-            set(expected.flagged.get(kind, {})) - set(records)))
+        count = kinds[kind] = KindCount(
+            kind, source=len(records) + len(set(expected.flagged.get(kind, {})) - set(records))
+        )
         count.explained["flagged by the map"] = len(set(expected.flagged.get(kind, {})) - set(records))
         entities = ledger.lookup_many(kind, records)
         for key in records:
             entity = entities.get(key)
             bucket = _bucket(kind, key, entity, held, open_issues)
-            if bucket == "written" and _stale(kind, entity, expected.hashes[kind].get(key), open_issues.get(
-                    (kind, key), set())):
+            if bucket == "written" and _stale(
+                kind, entity, expected.hashes[kind].get(key), open_issues.get((kind, key), set())
+            ):
                 count.written += 1
                 count.unexplained += 1
-                differences.append(Difference(kind, key, entity.intercom_id, "(record)",  # type: ignore[union-attr]
-                                              "TOPdesk's current version", STALE))
+                differences.append(
+                    Difference(
+                        kind,
+                        key,
+                        entity.intercom_id,
+                        "(record)",  # type: ignore[union-attr]
+                        "TOPdesk's current version",
+                        STALE,
+                    )
+                )
             elif bucket == "written":
                 count.written += 1
                 written[kind][key] = entity  # type: ignore[assignment]
@@ -194,8 +220,12 @@ def _extra_in_ledger(ledger: Ledger, expected: Expected) -> dict[str, Counter]:
 def _total(client: IntercomClient, method: str, path: str) -> int | None:
     try:
         if method == "POST":
-            body = client.request("POST", path, idempotent=True, json={
-                "query": {"field": "created_at", "operator": ">", "value": 0}, "pagination": {"per_page": 1}})
+            body = client.request(
+                "POST",
+                path,
+                idempotent=True,
+                json={"query": {"field": "created_at", "operator": ">", "value": 0}, "pagination": {"per_page": 1}},
+            )
         else:
             body = client.request("GET", path, params={"per_page": 1})
     except IntercomError:
@@ -205,6 +235,7 @@ def _total(client: IntercomClient, method: str, path: str) -> int | None:
 
 
 # ---------------------------------------------------------------- is each written entity still in Intercom?
+
 
 def _get(client: IntercomClient, path: str) -> dict | None:
     """The entity, or None when Intercom answers 404."""
@@ -219,9 +250,15 @@ def _get(client: IntercomClient, path: str) -> dict | None:
 def entity_path(kind: str, entity: Entity) -> str | None:
     """Where one written entity is read back (None: Intercom has no GET for it on its own)."""
     iid = entity.intercom_id
-    paths = {"contacts": f"/contacts/{iid}", "companies": f"/companies/{iid}", "tickets": f"/tickets/{iid}",
-             "conversations": f"/conversations/{iid}", "articles": f"/articles/{iid}",
-             "collections": f"/help_center/collections/{iid}", "contact_notes": f"/notes/{iid}"}
+    paths = {
+        "contacts": f"/contacts/{iid}",
+        "companies": f"/companies/{iid}",
+        "tickets": f"/tickets/{iid}",
+        "conversations": f"/conversations/{iid}",
+        "articles": f"/articles/{iid}",
+        "collections": f"/help_center/collections/{iid}",
+        "contact_notes": f"/notes/{iid}",
+    }
     if kind == "custom_object_instances":
         return f"/custom_object_instances/{quote(entity.extra.get('object_type') or '', safe='')}/{iid}"
     if kind == "ticket_parts" and entity.extra.get("ticket_id"):
@@ -269,13 +306,23 @@ def contains(kind: str, entity: Entity, answer: dict | None) -> bool:
     return True
 
 
-CHECKERS = {"contacts", "companies", "tickets", "conversations", "articles", "collections", "contact_notes",
-            "custom_object_instances", "ticket_parts", "conversation_parts", "contact_companies",
-            "custom_object_links"}
+CHECKERS = {
+    "contacts",
+    "companies",
+    "tickets",
+    "conversations",
+    "articles",
+    "collections",
+    "contact_notes",
+    "custom_object_instances",
+    "ticket_parts",
+    "conversation_parts",
+    "contact_companies",
+    "custom_object_links",
+}
 
 
-def _missing_in_intercom(client: IntercomClient,
-                         written: dict[str, dict[str, Entity]]) -> dict[str, dict[str, str]]:
+def _missing_in_intercom(client: IntercomClient, written: dict[str, dict[str, Entity]]) -> dict[str, dict[str, str]]:
     """Source keys whose ledger entity Intercom no longer has, with why. Each container is read once (parts,
     links)."""
     jobs: dict[str, list[tuple[str, str, Entity]]] = defaultdict(list)  # path -> [(kind, key, entity)]
@@ -287,8 +334,10 @@ def _missing_in_intercom(client: IntercomClient,
             if path:
                 jobs[path].append((kind, key, entity))
     missing: dict[str, dict[str, str]] = defaultdict(dict)
-    with ThreadPoolExecutor(WORKERS) as pool, \
-            tqdm(total=len(jobs), desc="verify: reading Intercom", unit=" entities", disable=None) as bar:
+    with (
+        ThreadPoolExecutor(WORKERS) as pool,
+        tqdm(total=len(jobs), desc="verify: reading Intercom", unit=" entities", disable=None) as bar,
+    ):
         for path, answer in zip(jobs, pool.map(lambda p: _get(client, p), jobs), strict=True):
             bar.update()
             for kind, key, entity in jobs[path]:
@@ -302,8 +351,11 @@ def _why_missing(kind: str, path: str, answer: dict | None) -> str:
     was removed from it."""
     if kind in CONTAINED:
         where = path.rsplit("/", 1)[0].lstrip("/") + " " + path.rsplit("/", 1)[1]
-        return f"missing in Intercom: {where}, which held it, is gone" if answer is None else \
-            f"missing in Intercom: no longer on {where}"
+        return (
+            f"missing in Intercom: {where}, which held it, is gone"
+            if answer is None
+            else f"missing in Intercom: no longer on {where}"
+        )
     return "missing in Intercom (deleted after the load?)"
 
 

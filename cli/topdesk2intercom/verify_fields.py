@@ -38,25 +38,31 @@ class Compared:
     explained: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "source_key": self.source_key, "intercom_id": self.intercom_id,
-                "fields_compared": self.fields, "differing": [d.field for d in self.differences],
-                "explained": self.explained}
+        return {
+            "kind": self.kind,
+            "source_key": self.source_key,
+            "intercom_id": self.intercom_id,
+            "fields_compared": self.fields,
+            "differing": [d.field for d in self.differences],
+            "explained": self.explained,
+        }
 
 
 # ---------------------------------------------------------------- sampling
+
 
 def clamp(size: int) -> int:
     return max(MIN_SAMPLE, min(MAX_SAMPLE, size))
 
 
-def draw(pool: dict[str, dict[str, Entity]], size: int, seed: int,
-         include: t.Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+def draw(
+    pool: dict[str, dict[str, Entity]], size: int, seed: int, include: t.Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
     """``size`` (kind, source key) pairs: the forced ones first, then one per kind (every written kind appears),
     then at random from the rest. Same pool and seed, same sample."""
     rng = random.Random(seed)
     comparable = {k: sorted(v) for k, v in sorted(pool.items()) if k in COMPARERS and v}
-    chosen = list(dict.fromkeys(pair for pair in include if pair[1] in pool.get(pair[0], {})
-                                and pair[0] in comparable))
+    chosen = list(dict.fromkeys(pair for pair in include if pair[1] in pool.get(pair[0], {}) and pair[0] in comparable))
     for kind, keys in comparable.items():
         if len(chosen) >= size:
             break
@@ -65,10 +71,11 @@ def draw(pool: dict[str, dict[str, Entity]], size: int, seed: int,
     taken = set(chosen)
     rest = [(k, key) for k, keys in comparable.items() for key in keys if (k, key) not in taken]
     rng.shuffle(rest)
-    return chosen + rest[:max(0, size - len(chosen))]
+    return chosen + rest[: max(0, size - len(chosen))]
 
 
 # ---------------------------------------------------------------- comparing values
+
 
 def _words(value: str) -> str:
     return text_of(value) if "<" in value else " ".join(value.split())
@@ -125,6 +132,7 @@ def _lookup(answer: dict, name: str) -> t.Any:
 
 # ---------------------------------------------------------------- what the target sends, per kind
 
+
 def _expected_contact(record: dict, entity: Entity, resolve: Resolve) -> dict:
     return people_body(record, CONTACT_FIELDS)
 
@@ -144,9 +152,13 @@ def _expected_ticket(record: dict, entity: Entity, resolve: Resolve) -> dict:
     """``TicketWriter``: contact, assignee, attributes and ``created_at`` of the create, then the state (by
     category) and ``open``."""
     refs = record.get("refs") or {}
-    body: dict = {"ticket_attributes": record.get("ticket_attributes") or {}, "created_at": record.get("created_at"),
-                  "contact": _contact(record, resolve), "admin_assignee_id": resolve("admins", refs.get("admin")),
-                  "team_assignee_id": resolve("teams", refs.get("team"))}
+    body: dict = {
+        "ticket_attributes": record.get("ticket_attributes") or {},
+        "created_at": record.get("created_at"),
+        "contact": _contact(record, resolve),
+        "admin_assignee_id": resolve("admins", refs.get("admin")),
+        "team_assignee_id": resolve("teams", refs.get("team")),
+    }
     if record.get("ticket_state"):
         body["ticket_state.category"] = record["ticket_state"]
     if record.get("open") is False:
@@ -160,25 +172,41 @@ def _expected_part(record: dict, entity: Entity, resolve: Resolve) -> dict:
     entry with files on a ticket is a note naming the caller (``caller_files_as_note``)."""
     author = (record.get("refs") or {}).get("author")
     if caller_files_as_note(entity.kind, record):
-        return {"body": caller_note_body(record), "created_at": record.get("created_at"), "part_type": "note",
-                "author.id": None}
-    contact = resolve("contacts", author) if record.get("author_type") == "user" and \
-        record.get("message_type") == "comment" else None
-    return {"body": record.get("body") or "", "created_at": record.get("created_at"),
-            "part_type": record.get("message_type") or "comment",
-            "author.id": contact or (resolve("admins", author) if record.get("author_type") != "user" else None)}
+        return {
+            "body": caller_note_body(record),
+            "created_at": record.get("created_at"),
+            "part_type": "note",
+            "author.id": None,
+        }
+    contact = (
+        resolve("contacts", author)
+        if record.get("author_type") == "user" and record.get("message_type") == "comment"
+        else None
+    )
+    return {
+        "body": record.get("body") or "",
+        "created_at": record.get("created_at"),
+        "part_type": record.get("message_type") or "comment",
+        "author.id": contact or (resolve("admins", author) if record.get("author_type") != "user" else None),
+    }
 
 
 def _expected_conversation(record: dict, entity: Entity, resolve: Resolve) -> dict:
     """``ConversationWriter``: opening message, date, title and attributes, open or closed."""
-    body: dict = {"source.body": record.get("body") or record.get("title") or record["source_key"],
-                  "created_at": record.get("created_at"), "title": record.get("title"),
-                  "custom_attributes": record.get("custom_attributes") or {}}
+    body: dict = {
+        "source.body": record.get("body") or record.get("title") or record["source_key"],
+        "created_at": record.get("created_at"),
+        "title": record.get("title"),
+        "custom_attributes": record.get("custom_attributes") or {},
+    }
     body["state"] = "open" if record.get("open") is not False and record.get("state") != "closed" else "closed"
     refs = record.get("refs") or {}
-    body |= {"contact": _contact(record, resolve), "company.id": resolve("companies", refs.get("company")),
-             "admin_assignee_id": resolve("admins", refs.get("admin")),
-             "team_assignee_id": resolve("teams", refs.get("team"))}
+    body |= {
+        "contact": _contact(record, resolve),
+        "company.id": resolve("companies", refs.get("company")),
+        "admin_assignee_id": resolve("admins", refs.get("admin")),
+        "team_assignee_id": resolve("teams", refs.get("team")),
+    }
     return body
 
 
@@ -194,7 +222,8 @@ def _expected_article(record: dict, entity: Entity, resolve: Resolve) -> dict:
     date: ``timestamp_lost`` is reported for every article, so ``created_at`` is not compared)."""
     return {key: record.get(key) for key in ("title", "description", "body")} | {
         "state": record.get("state") or "draft",
-        "author_id": resolve("admins", (record.get("refs") or {}).get("author"))}
+        "author_id": resolve("admins", (record.get("refs") or {}).get("author")),
+    }
 
 
 def _expected_collection(record: dict, entity: Entity, resolve: Resolve) -> dict:
@@ -215,11 +244,18 @@ def _expected_link(record: dict, entity: Entity, resolve: Resolve) -> dict:
 
 
 COMPARERS: dict[str, t.Callable[[dict, Entity, Resolve], dict]] = {
-    "contacts": _expected_contact, "companies": _expected_company, "tickets": _expected_ticket,
-    "ticket_parts": _expected_part, "conversations": _expected_conversation, "conversation_parts": _expected_part,
-    "custom_object_instances": _expected_instance, "articles": _expected_article,
-    "collections": _expected_collection, "contact_notes": _expected_note,
-    "contact_companies": _expected_contact_company, "custom_object_links": _expected_link,
+    "contacts": _expected_contact,
+    "companies": _expected_company,
+    "tickets": _expected_ticket,
+    "ticket_parts": _expected_part,
+    "conversations": _expected_conversation,
+    "conversation_parts": _expected_part,
+    "custom_object_instances": _expected_instance,
+    "articles": _expected_article,
+    "collections": _expected_collection,
+    "contact_notes": _expected_note,
+    "contact_companies": _expected_contact_company,
+    "custom_object_links": _expected_link,
 }
 
 
@@ -237,45 +273,65 @@ def _readback(kind: str, entity: Entity, answer: dict) -> dict:
         found = wanted if wanted in ids else f"not linked ({', '.join(ids) or 'none'})"
         return {entity.extra.get("relationship"): found}
     if kind in ("articles", "collections") and entity.extra.get("translation_of"):  # one locale's content
-        return ((answer.get("translated_content") or {}).get(entity.extra.get("locale")) or {})
+        return (answer.get("translated_content") or {}).get(entity.extra.get("locale")) or {}
     if kind in ("tickets", "conversations"):  # the contact: among the entity's contacts
         ids = [str(c.get("id")) for c in (answer.get("contacts") or {}).get("contacts") or []]
         return {**answer, "contact": ids[0] if len(ids) == 1 else ids}
     return answer
 
 
-def _explained(kind: str, name: str, expected: t.Any, actual: t.Any, record: dict,
-               issue_fields: dict[str, str]) -> str | None:
+def _explained(
+    kind: str, name: str, expected: t.Any, actual: t.Any, record: dict, issue_fields: dict[str, str]
+) -> str | None:
     """Why a differing field is not a difference, or None."""
     for reported in (name, name.split(".")[0]):
         if reported in issue_fields:
             return f"reported by the load: {issue_fields[reported]}"
-    if name == "body" and isinstance(actual, str) and isinstance(expected, str) and \
-            _words(actual).startswith(_words(expected)) and "Not uploaded" in actual:
+    if (
+        name == "body"
+        and isinstance(actual, str)
+        and isinstance(expected, str)
+        and _words(actual).startswith(_words(expected))
+        and "Not uploaded" in actual
+    ):
         return "files over the size limit are named at the end of the body"
-    if name in ("body", "source.body") and isinstance(actual, str) and isinstance(expected, str) and \
-            _words(actual).startswith(_words(DATED_PREFIX)) and _words(expected) in _words(actual):
+    if (
+        name in ("body", "source.body")
+        and isinstance(actual, str)
+        and isinstance(expected, str)
+        and _words(actual).startswith(_words(DATED_PREFIX))
+        and _words(expected) in _words(actual)
+    ):
         return "the workspace does not keep created_at: the TOPdesk date is written first in the text"
     if name == "part_type" and actual == "note" and record.get("author_type") == "user":
         return "a caller's entry without a contact is kept as a note"
     return None
 
 
-def compare(kind: str, key: str, record: dict, entity: Entity, answer: dict | None,
-            issue_fields: dict[str, str], resolve: Resolve) -> Compared:
+def compare(
+    kind: str,
+    key: str,
+    record: dict,
+    entity: Entity,
+    answer: dict | None,
+    issue_fields: dict[str, str],
+    resolve: Resolve,
+) -> Compared:
     """One record: every field the target sends, read back; ``issue_fields`` = the load's issues on this record
     (field -> "category: reason")."""
     result = Compared(kind, key, entity.intercom_id)
     if answer is None:
         result.fields.append("(record)")
-        result.differences.append(Difference(kind, key, entity.intercom_id, "(record)", "in Intercom",
-                                             "missing in Intercom (404)"))
+        result.differences.append(
+            Difference(kind, key, entity.intercom_id, "(record)", "in Intercom", "missing in Intercom (404)")
+        )
         return result
     readback = _readback(kind, entity, answer)
     if not readback:
         result.fields.append("(record)")
-        result.differences.append(Difference(kind, key, entity.intercom_id, "(record)", "in Intercom",
-                                             "not in its container's parts"))
+        result.differences.append(
+            Difference(kind, key, entity.intercom_id, "(record)", "in Intercom", "not in its container's parts")
+        )
         return result
     for name, expected in _flat(COMPARERS[kind](record, entity, resolve)).items():
         actual = _lookup(readback, name)
@@ -290,14 +346,20 @@ def compare(kind: str, key: str, record: dict, entity: Entity, answer: dict | No
     return result
 
 
-def compare_sample(client: IntercomClient, ledger: Ledger, records: dict[str, dict[str, dict]],
-                   pool: dict[str, dict[str, Entity]], sample: list[tuple[str, str]]) -> list[Compared]:
+def compare_sample(
+    client: IntercomClient,
+    ledger: Ledger,
+    records: dict[str, dict[str, dict]],
+    pool: dict[str, dict[str, Entity]],
+    sample: list[tuple[str, str]],
+) -> list[Compared]:
     """Read each sampled record back from Intercom by its ledger id and compare it with its mapped record."""
     issues: dict[tuple[str, str], dict[str, str]] = {}
     for issue in ledger.issues():
         if issue["field"]:
-            issues.setdefault((issue["kind"], issue["source_key"]), {})[issue["field"]] = \
+            issues.setdefault((issue["kind"], issue["source_key"]), {})[issue["field"]] = (
                 f"{issue['category']}: {issue['reason']}"
+            )
     out = []
     options: dict[str, dict[str, str]] = {}  # ticket type id -> list option id -> label
     for kind, key in tqdm(sample, desc="verify: comparing the sample", unit=" records", disable=None):
@@ -306,8 +368,17 @@ def compare_sample(client: IntercomClient, ledger: Ledger, records: dict[str, di
         answer = _get(client, path) if path else None
         if kind == "tickets" and answer:
             answer = _with_list_labels(client, options, answer)
-        out.append(compare(kind, key, records[kind][key], entity, answer, issues.get((kind, key), {}),
-                           lambda k, key_: _resolve(ledger, k, key_)))
+        out.append(
+            compare(
+                kind,
+                key,
+                records[kind][key],
+                entity,
+                answer,
+                issues.get((kind, key), {}),
+                lambda k, key_: _resolve(ledger, k, key_),
+            )
+        )
     return out
 
 
@@ -317,8 +388,11 @@ def _with_list_labels(client: IntercomClient, options: dict[str, dict[str, dict[
     type_id = str((ticket.get("ticket_type") or {}).get("id") or "")
     if type_id not in options:
         ticket_type = _get(client, f"/ticket_types/{type_id}") or {}
-        options[type_id] = {str(a.get("name")): {str(o.get("id")): str(o.get("label")) for o in list_options(a)}
-                            for a in type_attributes(ticket_type) if a.get("data_type") == "list"}
+        options[type_id] = {
+            str(a.get("name")): {str(o.get("id")): str(o.get("label")) for o in list_options(a)}
+            for a in type_attributes(ticket_type)
+            if a.get("data_type") == "list"
+        }
     lists = options[type_id]
 
     def label(name: str, value: t.Any) -> t.Any:

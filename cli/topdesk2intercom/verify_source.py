@@ -40,8 +40,9 @@ def mapper_for(target_config: dict[str, t.Any]) -> TopdeskIntercomMapper:
     return TopdeskIntercomMapper(config=config)
 
 
-def expected_records(tap_config: dict[str, t.Any], target_config: dict[str, t.Any],
-                     messages: t.Iterable[dict] | None = None) -> Expected:
+def expected_records(
+    tap_config: dict[str, t.Any], target_config: dict[str, t.Any], messages: t.Iterable[dict] | None = None
+) -> Expected:
     """Run the tap (full extraction) and map every record in process; ``messages`` replaces the tap (tests)."""
     engine = mapper_for(target_config).engine
     out = Expected()
@@ -73,5 +74,9 @@ def _without_file_data(record: dict) -> dict:
     files = record.get("attachment_files")
     if not files:
         return record
-    return {**record, "attachment_files": [{k: v for k, v in f.items() if k != "data"} | {
-        "bytes": len(f.get("data") or "") * 3 // 4} for f in files]}
+    return {
+        **record,
+        "attachment_files": [
+            {k: v for k, v in f.items() if k != "data"} | {"bytes": len(f.get("data") or "") * 3 // 4} for f in files
+        ],
+    }

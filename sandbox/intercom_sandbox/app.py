@@ -161,8 +161,18 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         help_center_locales=tuple(settings.help_center_locales),
     )
     limiter = RateLimiter(settings.rate_limit_per_minute)
-    modules = (admins, contacts, companies, attributes, conversations, tickets, custom_objects, articles, tags,
-               segments)
+    modules = (
+        admins,
+        contacts,
+        companies,
+        attributes,
+        conversations,
+        tickets,
+        custom_objects,
+        articles,
+        tags,
+        segments,
+    )
     tables = [module.routes for module in modules]
     api_routes = build_routes(workspace, tables)
     app = Starlette(

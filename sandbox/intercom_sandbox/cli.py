@@ -39,10 +39,20 @@ def main() -> None:
 @click.option("--token", default="sandbox-intercom-token", show_default=True, help="Accepted Bearer token.")
 @click.option("--rate-limit", type=click.IntRange(min=6), default=10000, show_default=True, help="Requests/minute.")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Fraction of requests answered 5xx or cut before they are handled.")
-@click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Fraction of requests handled (writes applied) whose answer is lost: 502/503/504 or a cut body.")
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests answered 5xx or cut before they are handled.",
+)
+@click.option(
+    "--lost-answer-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests handled (writes applied) whose answer is lost: 502/503/504 or a cut body.",
+)
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 @click.option("--admins", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of admins.")
 @click.option("--teams", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file of teams.")

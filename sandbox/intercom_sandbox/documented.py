@@ -72,8 +72,9 @@ def _shape(schema: Any, components: dict[str, Any], depth: int = 0) -> Shape:
         properties[name] = _shape(resolved, components, depth + 1)
         if resolved.get("enum"):
             enums[name] = tuple(resolved["enum"])
-    items = _shape(schema["items"], components, depth + 1) if schema.get("type") == "array" and "items" in schema \
-        else None
+    items = (
+        _shape(schema["items"], components, depth + 1) if schema.get("type") == "array" and "items" in schema else None
+    )
     branches: list[Shape] = [_shape(c, components, depth + 1) for c in schema.get("oneOf") or schema.get("anyOf") or ()]
     for part in schema.get("allOf") or ():
         sub = _shape(part, components, depth + 1)
@@ -99,14 +100,26 @@ def _merge(branch: Shape, own: Shape) -> Shape:
     """A ``oneOf`` branch with the properties its parent schema declares beside the ``oneOf`` (down to the branch's
     own branches)."""
     if branch.branches:
-        return Shape(branch.properties, branch.required, branch.enums, branch.items,
-                     tuple(_merge(b, own) for b in branch.branches), True)
+        return Shape(
+            branch.properties,
+            branch.required,
+            branch.enums,
+            branch.items,
+            tuple(_merge(b, own) for b in branch.branches),
+            True,
+        )
     if branch.properties is None and not branch.is_object and branch.items is None and own.properties is not None:
         return Shape(own.properties, branch.required | own.required, own.enums, own.items, (), True)  # a constraint
     if branch.properties is None or own.properties is None:
         return branch
-    return Shape({**own.properties, **branch.properties}, branch.required | own.required,
-                 {**own.enums, **branch.enums}, branch.items, (), True)
+    return Shape(
+        {**own.properties, **branch.properties},
+        branch.required | own.required,
+        {**own.enums, **branch.enums},
+        branch.items,
+        (),
+        True,
+    )
 
 
 def _fits(shape: Shape, value: dict[str, Any]) -> bool:

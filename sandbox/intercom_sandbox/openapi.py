@@ -83,9 +83,11 @@ def _error_status_undeclared(v: Violation, ex: Exchange) -> bool:
 
 #: a relationship attribute's value as Intercom renders it (``{"type": "<Type>.list", "instances": [...]}``), or an
 #: attribute of an instance inside it
-RELATIONSHIP_VALUE = (r"\.instances\[\d+\]\.custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
-                      r"|custom_attributes(\.|\[)[^:]*: \{'type': '[^']*\.list', 'instances': .* is not of type "
-                      r"'(string|integer)'$")
+RELATIONSHIP_VALUE = (
+    r"\.instances\[\d+\]\.custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
+    r"|custom_attributes(\.|\[)[^:]*: \{'type': '[^']*\.list', 'instances': .* is not of type "
+    r"'(string|integer)'$"
+)
 
 ALLOWED_DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
@@ -202,8 +204,11 @@ ALLOWED_DEVIATIONS: tuple[Deviation, ...] = (
         "total_amount: 99.99 (2.17 documents values 'returned with the type of the attribute'); relationship values "
         "are id lists in and <Type>.list objects out, as on contacts and conversations",
         lambda v, ex: (
-            _only(v, rf"^\$\.(data\[\d+\]\.)?custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
-                     rf"|{RELATIONSHIP_VALUE}")
+            _only(
+                v,
+                rf"^\$\.(data\[\d+\]\.)?custom_attributes(\.|\[)[^:]*: .* is not of type 'string'$"
+                rf"|{RELATIONSHIP_VALUE}",
+            )
             if v.path.startswith("/custom_object_instances/")
             else re.match(r"/(conversations|tickets|contacts)", v.path) is not None and _only(v, RELATIONSHIP_VALUE)
         ),

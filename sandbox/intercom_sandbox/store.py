@@ -251,8 +251,9 @@ class Workspace:
                 reference = {"type": rel["cardinality"], "object_type_id": target}
                 for host in rel["from"]:
                     if host == "contact":
-                        if any(a["model"] == "contact" and a["name"] == rel["name"]
-                               for a in self.data_attributes.values()):
+                        if any(
+                            a["model"] == "contact" and a["name"] == rel["name"] for a in self.data_attributes.values()
+                        ):
                             continue
                         attr_id = self.next_int("data_attribute", start=1)
                         self.data_attributes[attr_id] = {

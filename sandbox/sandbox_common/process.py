@@ -21,8 +21,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(command: Sequence[str | Path], base_url: str, *, timeout: float = 120, log: Path | None = None,
-           ) -> Iterator[dict]:
+def served(
+    command: Sequence[str | Path],
+    base_url: str,
+    *,
+    timeout: float = 120,
+    log: Path | None = None,
+) -> Iterator[dict]:
     """Run ``command`` (a ``topdesk-sandbox serve``/``intercom-sandbox serve`` line) until the block ends; yields
     the health answer, so a caller can check it is *its* server on that port (a port race is possible)."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below

@@ -120,8 +120,9 @@ def test_intercom_sandbox_applies_the_create_whose_answer_it_loses() -> None:
     with ServerThread(app) as server:
         for n in range(12):
             try:
-                response = requests.post(f"{server.url}/contacts", json={"email": f"c{n}@example.com"},
-                                         headers=headers, timeout=5)
+                response = requests.post(
+                    f"{server.url}/contacts", json={"email": f"c{n}@example.com"}, headers=headers, timeout=5
+                )
             except BROKEN:
                 seen["cut"] += 1
                 continue
@@ -146,8 +147,9 @@ def test_topdesk_sandbox_loses_answers_as_its_proxy_would() -> None:
     with ServerThread(app) as server:
         for _ in range(12):
             try:
-                response = requests.get(f"{server.url}/tas/api/version", timeout=5,
-                                        auth=(settings.login, settings.password))
+                response = requests.get(
+                    f"{server.url}/tas/api/version", timeout=5, auth=(settings.login, settings.password)
+                )
             except BROKEN:
                 seen.add("cut")
                 continue

@@ -39,12 +39,21 @@ def generate(scale: int, seed: int, out: Path) -> None:
 @click.option("--export-timeout-over", type=int, default=None, help="List requests over N records hang, then fail.")
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option("--lost-answer-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Fraction of requests handled whose answer is lost: 502/503/504 or a cut body.")
+@click.option(
+    "--lost-answer-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of requests handled whose answer is lost: 502/503/504 or a cut body.",
+)
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault draws (reproducible faults).")
 @click.option("--variant", "variants", multiple=True, help="A tenant variant to play (repeatable; see variants.py).")
-@click.option("--strict/--lenient", default=True, show_default=True,
-              help="Refuse (400) requests the TOPdesk descriptions do not document, as TOPdesk does (documented.py).")
+@click.option(
+    "--strict/--lenient",
+    default=True,
+    show_default=True,
+    help="Refuse (400) requests the TOPdesk descriptions do not document, as TOPdesk does (documented.py).",
+)
 def serve(
     port: int,
     host: str,

@@ -131,8 +131,6 @@ def _context_key(context: Context | None) -> tuple:
     return tuple(sorted((context or {}).items()))
 
 
-
-
 class ModuleUnavailableError(FatalAPIError):
     """A module answered 403/404: the operator may not read it (or the API is absent on this instance)."""
 
@@ -499,9 +497,7 @@ class TopdeskStream(RESTStream):
     def children_read(self) -> list[TopdeskStream]:
         """The child streams a sync reads (selected, or with a selected child)."""
         return [
-            c
-            for c in self.child_streams
-            if isinstance(c, TopdeskStream) and (c.selected or c.has_selected_descendents)
+            c for c in self.child_streams if isinstance(c, TopdeskStream) and (c.selected or c.has_selected_descendents)
         ]
 
     def ahead_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:

@@ -16,9 +16,20 @@ from tap_topdesk.concurrency import RequestPool, in_order_ahead
 SCALE, SEED = 300, 16
 #: Streams with per-record reads (children, links) and first pages of several families.
 STREAMS = [
-    "incidents", "incident_progress_trail", "incident_emails", "incident_attachments", "changes",
-    "change_progress_trail", "operators", "operator_group_members", "asset_links", "knowledge_items",
-    "operational_activities", "operational_series", "persons", "branches",
+    "incidents",
+    "incident_progress_trail",
+    "incident_emails",
+    "incident_attachments",
+    "changes",
+    "change_progress_trail",
+    "operators",
+    "operator_group_members",
+    "asset_links",
+    "knowledge_items",
+    "operational_activities",
+    "operational_series",
+    "persons",
+    "branches",
 ]
 
 

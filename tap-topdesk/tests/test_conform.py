@@ -456,11 +456,17 @@ def test_the_record_messages_still_mirror_the_sdks() -> None:
 
     sdk = calls(Stream._generate_record_messages)
     assert sdk == [
-        "pop_deselected_record_properties", "conform_record_data_types", "stream_map.transform",
-        "singer.RecordMessage", "utc_now",
+        "pop_deselected_record_properties",
+        "conform_record_data_types",
+        "stream_map.transform",
+        "singer.RecordMessage",
+        "utc_now",
     ], sdk
     assert calls(TopdeskStream._generate_record_messages) == [
-        "self.conformer", "stream_map.transform", "RecordMessage", "utc_now",
+        "self.conformer",
+        "stream_map.transform",
+        "RecordMessage",
+        "utc_now",
     ]
     fields = re.findall(r"(\w+)=", inspect.getsource(Stream._generate_record_messages).split("RecordMessage(")[1])
     assert fields == ["stream", "record", "version", "time_extracted"], fields

@@ -21,7 +21,6 @@ INCIDENT_CHILDREN = {"incident_progress_trail", "incident_attachments", "inciden
 CHILDREN = {"operator_group_members", "change_progress_trail", "operational_series"}
 
 
-
 @pytest.fixture(scope="module")
 def sandbox() -> str:
     """A private scale-2000 sandbox: this module changes its data."""

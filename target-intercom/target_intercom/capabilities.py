@@ -38,9 +38,15 @@ class CapabilityBlocked(Exception):
 
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
-        super().__init__("\n".join([f"Intercom cannot hold this migration as mapped: {len(reasons)} capability(ies) "
-                                     "missing (topdesk2intercom check intercom); nothing was written:",
-                                     *[f"  {n}. {r}" for n, r in enumerate(reasons, 1)]]))
+        super().__init__(
+            "\n".join(
+                [
+                    f"Intercom cannot hold this migration as mapped: {len(reasons)} capability(ies) "
+                    "missing (topdesk2intercom check intercom); nothing was written:",
+                    *[f"  {n}. {r}" for n, r in enumerate(reasons, 1)],
+                ]
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -54,40 +60,55 @@ class Capability:
 
 
 CAPABILITIES: tuple[Capability, ...] = (
-    Capability("placeholder_emails",
-               "contacts of TOPdesk persons without an e-mail get an @placeholder.invalid address",
-               "a contact with an @placeholder.invalid e-mail",
-               "such persons are written without an e-mail (their TOPdesk id as external_id)"),
-    Capability("created_at",
-               "tickets, conversations and every kind of part keep their TOPdesk date (created_at)",
-               "a ticket and a conversation dated 2017, each with an admin note and a caller's reply dated 2017",
-               "records are dated at migration time; a conversation's and each part's TOPdesk date is written first "
-               "in its text; reported"),
-    Capability("ticket_relationships",
-               "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
-               "one instance of the relationship's type, linked from the throwaway ticket",
-               "the linked instances' numbers and names in a text ticket attribute `<relationship> (linked)`"),
-    Capability("instance_links",
-               "custom object instances link each other in custom_attributes (parent asset, a change's activities)",
-               "two instances, one linking the other",
-               "the other instances' numbers and names in a text attribute `<relationship> (linked)` of the "
-               "instance's type (created in Intercom's UI with the type: provision lists it)"),
-    Capability("relationship_listing",
-               "relationship attributes are listed (data_type relationship, with their reference) by "
-               "GET /data_attributes?model=contact and GET /conversations/attributes",
-               "nothing more (reads the listings; a relationship is written on the throwaway contact or ticket)",
-               "relationships are checked by writing one and reading it back instead of by the listing"),
-    Capability("article_translations",
-               "a knowledge item (folder) in several languages is one article (collection) with translated_content "
-               "per help center locale",
-               "a collection and a draft article in it, each with a translation in the help center's second locale",
-               "one article per language, in a collection per language"),
-    Capability("archived_company_upsert",
-               "a company archived by a rollback comes back when a later load upserts its company_id",
-               "a company, archived, then upserted again (Intercom keeps archived companies: it stays archived)",
-               None, "companies a rollback archived cannot come back under their TOPdesk id: restore them in "
-                     "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)",
-               on_demand=True),
+    Capability(
+        "placeholder_emails",
+        "contacts of TOPdesk persons without an e-mail get an @placeholder.invalid address",
+        "a contact with an @placeholder.invalid e-mail",
+        "such persons are written without an e-mail (their TOPdesk id as external_id)",
+    ),
+    Capability(
+        "created_at",
+        "tickets, conversations and every kind of part keep their TOPdesk date (created_at)",
+        "a ticket and a conversation dated 2017, each with an admin note and a caller's reply dated 2017",
+        "records are dated at migration time; a conversation's and each part's TOPdesk date is written first "
+        "in its text; reported",
+    ),
+    Capability(
+        "ticket_relationships",
+        "tickets link custom object instances in ticket_attributes (e.g. TOPdesk asset, TOPdesk known errors)",
+        "one instance of the relationship's type, linked from the throwaway ticket",
+        "the linked instances' numbers and names in a text ticket attribute `<relationship> (linked)`",
+    ),
+    Capability(
+        "instance_links",
+        "custom object instances link each other in custom_attributes (parent asset, a change's activities)",
+        "two instances, one linking the other",
+        "the other instances' numbers and names in a text attribute `<relationship> (linked)` of the "
+        "instance's type (created in Intercom's UI with the type: provision lists it)",
+    ),
+    Capability(
+        "relationship_listing",
+        "relationship attributes are listed (data_type relationship, with their reference) by "
+        "GET /data_attributes?model=contact and GET /conversations/attributes",
+        "nothing more (reads the listings; a relationship is written on the throwaway contact or ticket)",
+        "relationships are checked by writing one and reading it back instead of by the listing",
+    ),
+    Capability(
+        "article_translations",
+        "a knowledge item (folder) in several languages is one article (collection) with translated_content "
+        "per help center locale",
+        "a collection and a draft article in it, each with a translation in the help center's second locale",
+        "one article per language, in a collection per language",
+    ),
+    Capability(
+        "archived_company_upsert",
+        "a company archived by a rollback comes back when a later load upserts its company_id",
+        "a company, archived, then upserted again (Intercom keeps archived companies: it stays archived)",
+        None,
+        "companies a rollback archived cannot come back under their TOPdesk id: restore them in "
+        "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)",
+        on_demand=True,
+    ),
 )
 BY_NAME = {c.name: c for c in CAPABILITIES}
 
@@ -142,8 +163,7 @@ class CheckResult:
         for v in self.verdicts:
             cap = BY_NAME[v.name]
             if v.failed and cap.fallback is None and (not cap.on_demand or v.name in wanted):
-                out.append(f"Intercom {v.verdict} `{v.name}` ({cap.what}; it said/showed: {v.detail}): "
-                           f"{cap.instead}.")
+                out.append(f"Intercom {v.verdict} `{v.name}` ({cap.what}; it said/showed: {v.detail}): {cap.instead}.")
         return out
 
     def age_hours(self) -> float:
@@ -173,16 +193,28 @@ class CheckResult:
     def summary(self) -> str:
         """One line: the workspace, the map, when, and what the check cost."""
         ws = self.workspace
-        head = "Planned (dry run): nothing was written." if self.dry_run else \
-            f"{self.requests} requests, {self.seconds:.1f} s."
-        return f"Workspace **{ws.get('name')}** (app `{ws.get('app_id')}`), map `{self.map_digest}`, " \
-               f"{self.checked_at}. {head}"
+        head = (
+            "Planned (dry run): nothing was written."
+            if self.dry_run
+            else f"{self.requests} requests, {self.seconds:.1f} s."
+        )
+        return (
+            f"Workspace **{ws.get('name')}** (app `{ws.get('app_id')}`), map `{self.map_digest}`, "
+            f"{self.checked_at}. {head}"
+        )
 
     def as_markdown(self) -> str:
-        lines = [f"## Intercom capability check{' (dry run)' if self.dry_run else ''}", "", self.summary(), "",
-                 "| capability | verdict | Intercom said / showed | the load |", "|---|---|---|---|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |"
-                  for row in self.rows()]
+        lines = [
+            f"## Intercom capability check{' (dry run)' if self.dry_run else ''}",
+            "",
+            self.summary(),
+            "",
+            "| capability | verdict | Intercom said / showed | the load |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in self.rows()
+        ]
         if self.leftovers:
             lines += ["", "Intercom cannot delete:", *[f"- {item}" for item in self.leftovers]]
         return "\n".join(lines) + "\n"
@@ -201,8 +233,9 @@ def map_digest(definitions: Mapping[str, Iterable[dict]]) -> str:
 
 def relationships(definitions: Mapping[str, Iterable[dict]]) -> list[dict]:
     """Every relationship of the map's custom object type records, as the preflight reads them."""
-    return preflight_relationships((d["name"], d.get("relationships") or [])
-                                   for d in definitions.get("custom_object_types") or [])
+    return preflight_relationships(
+        (d["name"], d.get("relationships") or []) for d in definitions.get("custom_object_types") or []
+    )
 
 
 def linked_attribute(relationship: str) -> str:
@@ -225,16 +258,24 @@ def with_fallbacks(definitions: Mapping[str, Iterable[dict]], result: CheckResul
         for ticket_type in out.get("ticket_types") or []:
             for name in names:
                 attribute = linked_attribute(name)
-                out["attribute_definitions"].append({
-                    "source_key": f"attribute:ticket_type:{ticket_type['name']}:{attribute}", "name": attribute,
-                    "model": "ticket_type", "data_type": "string", "ticket_type": ticket_type["name"],
-                    "description": f"TOPdesk links of `{name}` as text: the workspace keeps no relationship on "
-                                   "tickets"})
+                out["attribute_definitions"].append(
+                    {
+                        "source_key": f"attribute:ticket_type:{ticket_type['name']}:{attribute}",
+                        "name": attribute,
+                        "model": "ticket_type",
+                        "data_type": "string",
+                        "ticket_type": ticket_type["name"],
+                        "description": f"TOPdesk links of `{name}` as text: the workspace keeps no relationship on "
+                        "tickets",
+                    }
+                )
     if result.lacks("instance_links"):
         for object_type in out.get("custom_object_types") or []:
             names = sorted({r["name"] for r in rels if r["host"] == object_type["name"]})
-            object_type["attributes"] = [*(object_type.get("attributes") or []),
-                                         *({"name": linked_attribute(n), "data_type": "string"} for n in names)]
+            object_type["attributes"] = [
+                *(object_type.get("attributes") or []),
+                *({"name": linked_attribute(n), "data_type": "string"} for n in names),
+            ]
     return out
 
 
@@ -256,9 +297,17 @@ class Check:
     """One round trip. ``directory`` is the preflight's (ticket type ids, which custom object types exist);
     ``definitions`` the map's definition records; ``admin_id`` the admin that authors notes and articles."""
 
-    def __init__(self, client: IntercomClient, definitions: Mapping[str, Iterable[dict]], *, workspace: dict,
-                 ticket_type_id: str | None, object_types: Iterable[str], admin_id: str | None,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        client: IntercomClient,
+        definitions: Mapping[str, Iterable[dict]],
+        *,
+        workspace: dict,
+        ticket_type_id: str | None,
+        object_types: Iterable[str],
+        admin_id: str | None,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.client = client
         self.definitions = {k: list(v) for k, v in definitions.items()}
         self.workspace = workspace
@@ -281,9 +330,12 @@ class Check:
 
     def run(self, *, dry_run: bool = False) -> CheckResult:
         started, sent = time.monotonic(), self.client.pacer.requests_sent
-        result = CheckResult(self.workspace, map_digest(self.definitions), time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                         time.gmtime()),
-                             dry_run=dry_run)
+        result = CheckResult(
+            self.workspace,
+            map_digest(self.definitions),
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            dry_run=dry_run,
+        )
         try:
             for capability in CAPABILITIES:  # each judged by the method of its name, in this order
                 name = capability.name
@@ -294,8 +346,9 @@ class Check:
                     verdict = getattr(self, f"_{name}")()
                 except IntercomError as exc:  # not an answer about the capability (5xx after retries, 401...)
                     verdict = Verdict(name, NOT_CHECKED, f"Intercom did not answer the check ({_said(exc)})")
-                self.log.info("capability %s: %s%s", name, verdict.verdict,
-                              f" ({verdict.detail})" if verdict.detail else "")
+                self.log.info(
+                    "capability %s: %s%s", name, verdict.verdict, f" ({verdict.detail})" if verdict.detail else ""
+                )
                 result.verdicts.append(verdict)
         finally:
             self._clean_up()
@@ -337,15 +390,23 @@ class Check:
 
     def _ensure_contact(self) -> dict:
         if self.contact is None:
-            self.contact = self._write("the check's contact", "POST", "/contacts", {
-                "role": "user", "external_id": self.stamp, "name": self.label}, undo="/contacts/{id}")
+            self.contact = self._write(
+                "the check's contact",
+                "POST",
+                "/contacts",
+                {"role": "user", "external_id": self.stamp, "name": self.label},
+                undo="/contacts/{id}",
+            )
         return self.contact
 
     def _ensure_ticket(self, created_at: int | None = None) -> dict | None:
         if self.ticket is None and self.ticket_type_id:
-            body: dict = {"ticket_type_id": self.ticket_type_id, "contacts": [{"id": self._ensure_contact()["id"]}],
-                          "ticket_attributes": {"_default_title_": self.label, "_default_description_": self.label},
-                          "skip_notifications": True}
+            body: dict = {
+                "ticket_type_id": self.ticket_type_id,
+                "contacts": [{"id": self._ensure_contact()["id"]}],
+                "ticket_attributes": {"_default_title_": self.label, "_default_description_": self.label},
+                "skip_notifications": True,
+            }
             if created_at is not None:
                 body["created_at"] = created_at
             self.ticket = self._write("the check's ticket", "POST", "/tickets", body, undo="/tickets/{id}")
@@ -355,8 +416,13 @@ class Check:
         """A throwaway instance (an upsert by external_id: written again with ``links``, it is the same one)."""
         body: dict = {"external_id": f"{self.stamp}{suffix}", "custom_attributes": dict(links or {})}
         path = f"/custom_object_instances/{quote(object_type, safe='')}"
-        instance = self._write(f"the check's {object_type} instance", "POST", path, body,
-                               undo=path + "/{id}" if object_type + suffix not in self.instances else None)
+        instance = self._write(
+            f"the check's {object_type} instance",
+            "POST",
+            path,
+            body,
+            undo=path + "/{id}" if object_type + suffix not in self.instances else None,
+        )
         self.instances[object_type + suffix] = str(instance["id"])
         return instance
 
@@ -376,8 +442,10 @@ class Check:
     def _placeholder_emails(self) -> Verdict:
         email = f"{self.stamp}{PLACEHOLDER_DOMAIN}"
         body = {"role": "user", "external_id": self.stamp, "email": email, "name": self.label}
-        contact = self._or_refusal("placeholder_emails", lambda: self._write(
-            "the check's contact", "POST", "/contacts", body, undo="/contacts/{id}"))
+        contact = self._or_refusal(
+            "placeholder_emails",
+            lambda: self._write("the check's contact", "POST", "/contacts", body, undo="/contacts/{id}"),
+        )
         if isinstance(contact, Verdict):
             return contact
         self.contact = contact
@@ -408,13 +476,32 @@ class Check:
             containers["ticket"] = attempt("ticket", PAST, self._ensure_ticket)
         containers["conversation"] = attempt("conversation", PAST, lambda at: self._conversation(contact, at))
         for name, container in containers.items():
-            for n, (kind, body) in enumerate(((f"{name} note", {
-                    "message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": self.label}),
-                    (f"{name} reply", {"message_type": "comment", "type": "user", "intercom_user_id": contact["id"],
-                                       "body": self.label})), start=1):
+            for n, (kind, body) in enumerate(
+                (
+                    (
+                        f"{name} note",
+                        {"message_type": "note", "type": "admin", "admin_id": self.admin_id, "body": self.label},
+                    ),
+                    (
+                        f"{name} reply",
+                        {
+                            "message_type": "comment",
+                            "type": "user",
+                            "intercom_user_id": contact["id"],
+                            "body": self.label,
+                        },
+                    ),
+                ),
+                start=1,
+            ):
                 path = f"/{name}s/{container['id']}/reply"
-                attempt(kind, PAST + 60 * n, lambda at, b=body, p=path: self.client.request(
-                    "POST", p, json={**b, **({} if at is None else {"created_at": at})}))
+                attempt(
+                    kind,
+                    PAST + 60 * n,
+                    lambda at, b=body, p=path: self.client.request(
+                        "POST", p, json={**b, **({} if at is None else {"created_at": at})}
+                    ),
+                )
         found: dict[str, t.Any] = {}
         for name, container in containers.items():
             read = self.client.request("GET", f"/{name}s/{container['id']}")
@@ -436,9 +523,16 @@ class Check:
             body["created_at"] = created_at
         answer = self.client.request("POST", "/conversations", json=body)
         conversation_id = str(answer.get("conversation_id") or answer.get("id"))
-        self._undo.append(("the check's conversation", lambda: self._delete(
-            f"/conversations/{conversation_id}", "the check's conversation",
-            "the check's conversation: deleted, but Intercom keeps its reporting data")))
+        self._undo.append(
+            (
+                "the check's conversation",
+                lambda: self._delete(
+                    f"/conversations/{conversation_id}",
+                    "the check's conversation",
+                    "the check's conversation: deleted, but Intercom keeps its reporting data",
+                ),
+            )
+        )
         self.conversation = {**answer, "id": conversation_id}
         return self.conversation
 
@@ -448,15 +542,23 @@ class Check:
         wanted = [r for r in relationships(self.definitions) if hosts(r["host"])]
         if not wanted:
             return Verdict(name, NOT_NEEDED, "the map has no such relationship")
-        usable = [r for r in wanted if r["target"] in self.object_types
-                  and (r["host"] in HOSTS or r["host"] in self.object_types)]
+        usable = [
+            r
+            for r in wanted
+            if r["target"] in self.object_types and (r["host"] in HOSTS or r["host"] in self.object_types)
+        ]
         if not usable:
-            return Verdict(name, NOT_CHECKED, f"the custom object types of `{wanted[0]['name']}` do not exist in "
-                                              "Intercom yet: create them (provision lists them), then check again")
+            return Verdict(
+                name,
+                NOT_CHECKED,
+                f"the custom object types of `{wanted[0]['name']}` do not exist in "
+                "Intercom yet: create them (provision lists them), then check again",
+            )
         return usable[0]
 
-    def _linked(self, relationship: dict, host_read: Callable[[], dict], key: str, write: Callable[[dict], t.Any],
-                name: str) -> Verdict:
+    def _linked(
+        self, relationship: dict, host_read: Callable[[], dict], key: str, write: Callable[[dict], t.Any], name: str
+    ) -> Verdict:
         target = self._ensure_instance(relationship["target"])
         value = [str(target["id"])] if relationship["cardinality"] == "many" else str(target["id"])
         refused = self._or_refusal(name, lambda: write({relationship["name"]: value}))
@@ -473,11 +575,20 @@ class Check:
             return rel
         ticket = self._ensure_ticket()
         if ticket is None:
-            return Verdict("ticket_relationships", NOT_CHECKED, "the map's ticket type does not exist yet: run "
-                                                                "provision, then the check again")
-        return self._linked(rel, lambda: self.client.request("GET", f"/tickets/{ticket['id']}"), "ticket_attributes",
-                            lambda value: self.client.request("PUT", f"/tickets/{ticket['id']}", json={
-                                "ticket_attributes": value, "skip_notifications": True}), "ticket_relationships")
+            return Verdict(
+                "ticket_relationships",
+                NOT_CHECKED,
+                "the map's ticket type does not exist yet: run provision, then the check again",
+            )
+        return self._linked(
+            rel,
+            lambda: self.client.request("GET", f"/tickets/{ticket['id']}"),
+            "ticket_attributes",
+            lambda value: self.client.request(
+                "PUT", f"/tickets/{ticket['id']}", json={"ticket_attributes": value, "skip_notifications": True}
+            ),
+            "ticket_relationships",
+        )
 
     def _instance_links(self) -> Verdict:
         rel = self._relationship("instance_links", lambda host: host not in HOSTS)
@@ -489,39 +600,66 @@ class Check:
         def write(value: dict) -> None:
             host.update(self._ensure_instance(rel["host"], value, suffix="-host"))
 
-        return self._linked(rel, lambda: self.client.request("GET", f"{path}/{host['id']}"), "custom_attributes",
-                            write, "instance_links")
+        return self._linked(
+            rel,
+            lambda: self.client.request("GET", f"{path}/{host['id']}"),
+            "custom_attributes",
+            write,
+            "instance_links",
+        )
 
     def _relationship_listing(self) -> Verdict:
         rel = self._relationship("relationship_listing", lambda host: host in HOSTS)
         if isinstance(rel, Verdict):
             return rel
-        listing = (self.client.request("GET", "/data_attributes", params={"model": "contact"}) if rel["host"] ==
-                   "contact" else self.client.request("GET", "/conversations/attributes"))
+        listing = (
+            self.client.request("GET", "/data_attributes", params={"model": "contact"})
+            if rel["host"] == "contact"
+            else self.client.request("GET", "/conversations/attributes")
+        )
         found = next((a for a in listing.get("data") or [] if a.get("name") == rel["name"]), None)
         if found is not None and found.get("data_type") == "relationship" and found.get("reference"):
             return Verdict("relationship_listing", HOLDS, f"`{rel['name']}` listed with its reference")
         if found is not None:
-            return Verdict("relationship_listing", IGNORED, f"`{rel['name']}` is listed as data type "
-                                                            f"{found.get('data_type')!r} without its reference")
+            return Verdict(
+                "relationship_listing",
+                IGNORED,
+                f"`{rel['name']}` is listed as data type {found.get('data_type')!r} without its reference",
+            )
         contact = self._ensure_contact()
         if rel["host"] == "contact":
-            written = self._linked(rel, lambda: self.client.request("GET", f"/contacts/{contact['id']}"),
-                                   "custom_attributes", lambda value: self.client.request(
-                                       "PUT", f"/contacts/{contact['id']}", json={"custom_attributes": value}),
-                                   "relationship_listing")
+            written = self._linked(
+                rel,
+                lambda: self.client.request("GET", f"/contacts/{contact['id']}"),
+                "custom_attributes",
+                lambda value: self.client.request(
+                    "PUT", f"/contacts/{contact['id']}", json={"custom_attributes": value}
+                ),
+                "relationship_listing",
+            )
         elif self.ticket is not None and rel["host"] == "ticket":
-            written = self._linked(rel, lambda: self.client.request("GET", f"/tickets/{self.ticket['id']}"),
-                                   "ticket_attributes", lambda value: self.client.request(
-                                       "PUT", f"/tickets/{self.ticket['id']}", json={"ticket_attributes": value}),
-                                   "relationship_listing")
+            written = self._linked(
+                rel,
+                lambda: self.client.request("GET", f"/tickets/{self.ticket['id']}"),
+                "ticket_attributes",
+                lambda value: self.client.request(
+                    "PUT", f"/tickets/{self.ticket['id']}", json={"ticket_attributes": value}
+                ),
+                "relationship_listing",
+            )
         else:
-            return Verdict("relationship_listing", NOT_CHECKED, f"`{rel['name']}` is not listed, and could not be "
-                                                                "written to tell a missing one from an unlisted one")
+            return Verdict(
+                "relationship_listing",
+                NOT_CHECKED,
+                f"`{rel['name']}` is not listed, and could not be written to tell a missing one from an unlisted one",
+            )
         if written.verdict == HOLDS:
             return Verdict("relationship_listing", REFUSED, f"`{rel['name']}` works when written but is not listed")
-        return Verdict("relationship_listing", NOT_CHECKED, f"`{rel['name']}` is neither listed nor kept when "
-                                                            "written: create it in Intercom (provision says how)")
+        return Verdict(
+            "relationship_listing",
+            NOT_CHECKED,
+            f"`{rel['name']}` is neither listed nor kept when written: create it in Intercom (provision says how)",
+        )
 
     def _article_translations(self) -> Verdict:
         """A collection and an article in it, each with a translation in the help center's second locale: the
@@ -530,34 +668,69 @@ class Check:
         center = next((c for c in centers if c.get("default")), centers[0] if centers else None)
         self.locales = [str(loc) for loc in (center or {}).get("locales") or []]
         if len(self.locales) < 2:
-            return Verdict("article_translations", NOT_NEEDED, "the help center has one locale: one article per "
-                                                               "language is what Intercom can hold")
+            return Verdict(
+                "article_translations",
+                NOT_NEEDED,
+                "the help center has one locale: one article per language is what Intercom can hold",
+            )
         if not self.admin_id:
             return Verdict("article_translations", NOT_CHECKED, "no admin to author the check's article")
         second = self.locales[1]
         title = f"{self.label} ({second})"
-        collection = self._or_refusal("article_translations", lambda: self._write(
-            "the check's collection", "POST", "/help_center/collections", {
-                "name": self.label, "translated_content": {"type": "group_translated_content",
-                                                           second: {"name": title}}},
-            undo="/help_center/collections/{id}"))
+        collection = self._or_refusal(
+            "article_translations",
+            lambda: self._write(
+                "the check's collection",
+                "POST",
+                "/help_center/collections",
+                {
+                    "name": self.label,
+                    "translated_content": {"type": "group_translated_content", second: {"name": title}},
+                },
+                undo="/help_center/collections/{id}",
+            ),
+        )
         if isinstance(collection, Verdict):
             return collection
-        translation = {"title": title, "body": f"<p>{self.label}</p>", "author_id": int(self.admin_id),
-                       "state": "draft"}
-        article = self._or_refusal("article_translations", lambda: self._write(
-            "the check's article", "POST", "/articles", {
-                "title": self.label, "author_id": int(self.admin_id), "state": "draft",
-                "parent_id": int(collection["id"]), "parent_type": "collection",
-                "translated_content": {"type": "article_translated_content", second: translation}},
-            undo="/articles/{id}"))
+        translation = {
+            "title": title,
+            "body": f"<p>{self.label}</p>",
+            "author_id": int(self.admin_id),
+            "state": "draft",
+        }
+        article = self._or_refusal(
+            "article_translations",
+            lambda: self._write(
+                "the check's article",
+                "POST",
+                "/articles",
+                {
+                    "title": self.label,
+                    "author_id": int(self.admin_id),
+                    "state": "draft",
+                    "parent_id": int(collection["id"]),
+                    "parent_type": "collection",
+                    "translated_content": {"type": "article_translated_content", second: translation},
+                },
+                undo="/articles/{id}",
+            ),
+        )
         if isinstance(article, Verdict):
             return article
-        kept = {"collection": self.client.request("GET", f"/help_center/collections/{collection['id']}"),
-                "article": self.client.request("GET", f"/articles/{article['id']}")}
-        lost = [f"the {what}'s {second} translation reads {found!r}" for what, read in kept.items()
-                if (found := ((read.get("translated_content") or {}).get(second) or {}).get(
-                    "name" if what == "collection" else "title")) != title]
+        kept = {
+            "collection": self.client.request("GET", f"/help_center/collections/{collection['id']}"),
+            "article": self.client.request("GET", f"/articles/{article['id']}"),
+        }
+        lost = [
+            f"the {what}'s {second} translation reads {found!r}"
+            for what, read in kept.items()
+            if (
+                found := ((read.get("translated_content") or {}).get(second) or {}).get(
+                    "name" if what == "collection" else "title"
+                )
+            )
+            != title
+        ]
         if lost:
             return Verdict("article_translations", IGNORED, "; ".join(lost))
         return Verdict("article_translations", HOLDS, f"{second} translations kept (collection and article)")
@@ -567,13 +740,15 @@ class Check:
         company = self.client.request("POST", "/companies", json=body)
         archived = f"the check's company (company_id {self.stamp}): archived, Intercom keeps archived companies"
         self.client.request("DELETE", f"/companies/{company['id']}")
-        again = self._or_refusal("archived_company_upsert",
-                                 lambda: self.client.request("POST", "/companies", json=body))
+        again = self._or_refusal(
+            "archived_company_upsert", lambda: self.client.request("POST", "/companies", json=body)
+        )
         if isinstance(again, Verdict):
             self.leftovers.append(archived)
             return again
-        self._undo.append(("the check's company", lambda: self._delete(
-            f"/companies/{again['id']}", "the check's company", archived)))
+        self._undo.append(
+            ("the check's company", lambda: self._delete(f"/companies/{again['id']}", "the check's company", archived))
+        )
         try:
             read = self.client.request("GET", f"/companies/{again['id']}")
         except IntercomError as exc:
@@ -585,16 +760,28 @@ class Check:
         return Verdict("archived_company_upsert", HOLDS, "a new company with the same company_id")
 
 
-def check_workspace(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], preflight: PreflightReport, *,
-                    dry_run: bool = False, logger: logging.Logger | None = None) -> CheckResult:
+def check_workspace(
+    client: IntercomClient,
+    definitions: Mapping[str, Iterable[dict]],
+    preflight: PreflightReport,
+    *,
+    dry_run: bool = False,
+    logger: logging.Logger | None = None,
+) -> CheckResult:
     """The check in the workspace the preflight (``PreflightReport``) looked at, with what it found: the map's
     first ticket type, the custom object types that exist, the fallback admin (or the token's) as author."""
     directory, workspace = preflight.directory, dict(preflight.workspace or {})
     names = [str(d.get("name")) for d in definitions.get("ticket_types") or []]
     ticket_type_id = next((directory.ticket_type_ids[n] for n in names if n in directory.ticket_type_ids), None)
-    check = Check(client, definitions, workspace=workspace, ticket_type_id=ticket_type_id,
-                  object_types=directory.custom_object_types,
-                  admin_id=directory.fallback_admin_id or workspace.get("admin_id"), logger=logger)
+    check = Check(
+        client,
+        definitions,
+        workspace=workspace,
+        ticket_type_id=ticket_type_id,
+        object_types=directory.custom_object_types,
+        admin_id=directory.fallback_admin_id or workspace.get("admin_id"),
+        logger=logger,
+    )
     return check.run(dry_run=dry_run)
 
 
@@ -604,8 +791,13 @@ def needed_by_ledger(ledger: Ledger | None) -> list[str]:
     return ["archived_company_upsert"] if deleted else []
 
 
-def preflight_for(client: IntercomClient, definitions: Mapping[str, Iterable[dict]], settings: Mapping[str, t.Any],
-                  preflight: PreflightReport, result: CheckResult | None) -> PreflightReport:
+def preflight_for(
+    client: IntercomClient,
+    definitions: Mapping[str, Iterable[dict]],
+    settings: Mapping[str, t.Any],
+    preflight: PreflightReport,
+    result: CheckResult | None,
+) -> PreflightReport:
     """The preflight the load (and provision) go by once the check is known: ``preflight`` itself, or a new one with
     what the fallbacks need (their text attributes; relationships taken as there when the listing cannot tell)."""
     fallbacks = with_fallbacks(definitions, result)

@@ -34,30 +34,45 @@ def load_config(sources: t.Sequence[str]) -> dict[str, t.Any]:
         try:
             config |= json.loads(Path(source).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise click.BadParameter(f"cannot read config file {source}: {type(exc).__name__}",
-                                     param_hint="--config") from None
+            raise click.BadParameter(
+                f"cannot read config file {source}: {type(exc).__name__}", param_hint="--config"
+            ) from None
     if parse_env:
         config |= TargetIntercom._env_var_config  # singer-sdk's parser, as the target
     errors = sorted(Draft7Validator(TargetIntercom.config_jsonschema).iter_errors(config), key=lambda e: e.path)
     if errors:
         where = ", ".join(".".join(str(p) for p in e.path) or e.validator for e in errors)
         missing = [e.message.split("'")[1] for e in errors if e.validator == "required" and "'" in e.message]
-        raise click.UsageError(f"invalid config: {', '.join(missing) or where} "
-                               f"({'missing' if missing else 'invalid value'}; see target-intercom --about)")
+        raise click.UsageError(
+            f"invalid config: {', '.join(missing) or where} "
+            f"({'missing' if missing else 'invalid value'}; see target-intercom --about)"
+        )
     return config
 
 
 @click.command(name="rollback", context_settings={"help_option_names": ["--help", "-h"]})
-@click.option("--config", "config_sources", multiple=True, metavar="FILE|ENV",
-              help="target config file (repeatable, later files win), or ENV for TARGET_INTERCOM_* variables")
+@click.option(
+    "--config",
+    "config_sources",
+    multiple=True,
+    metavar="FILE|ENV",
+    help="target config file (repeatable, later files win), or ENV for TARGET_INTERCOM_* variables",
+)
 @click.option("--run", "run_id", metavar="RUN_ID", help="roll back this run (see the ledger / the report folders)")
 @click.option("--all", "all_runs", is_flag=True, help="roll back every run: everything the migration created")
 @click.option("--dry-run", is_flag=True, help="print what would be deleted; change nothing")
 @click.option("--force", is_flag=True, help="roll back --run RUN_ID even though later runs are not rolled back")
 @click.option("--list-runs", is_flag=True, help="list the ledger's runs (newest first) and exit")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
-def rollback_command(config_sources: tuple[str, ...], run_id: str | None, all_runs: bool, dry_run: bool,
-                     force: bool, list_runs: bool, progress: bool | None) -> None:
+def rollback_command(
+    config_sources: tuple[str, ...],
+    run_id: str | None,
+    all_runs: bool,
+    dry_run: bool,
+    force: bool,
+    list_runs: bool,
+    progress: bool | None,
+) -> None:
     """Delete what the migration created in Intercom, as recorded in the ledger: the entities one run created
     (--run RUN_ID) or every run created (--all), newest first, children before parents. Entities a run only
     updated (pre-existing in Intercom: adopted contacts, matched teammates and teams) are kept and listed.
@@ -77,8 +92,9 @@ def rollback_command(config_sources: tuple[str, ...], run_id: str | None, all_ru
         if bool(run_id) == bool(all_runs):
             raise click.UsageError("give exactly one of --run RUN_ID or --all")
         try:
-            summary = rb.rollback_from_config(config, ledger, run_id=run_id, dry_run=dry_run, progress=progress,
-                                              force=force)
+            summary = rb.rollback_from_config(
+                config, ledger, run_id=run_id, dry_run=dry_run, progress=progress, force=force
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
     click.echo(rb.console_summary(summary))
@@ -90,9 +106,9 @@ def main(argv: t.Sequence[str] | None = None) -> t.Any:
     """Entry point of the ``target-intercom`` executable."""
     args = list(sys.argv[1:] if argv is None else argv)
     # `meltano invoke target-intercom rollback ...` puts its own `--config FILE` before the subcommand
-    position = next((i for i, arg in enumerate(args) if arg in SUBCOMMANDS and args[i - 1:i] != ["--config"]), None)
+    position = next((i for i, arg in enumerate(args) if arg in SUBCOMMANDS and args[i - 1 : i] != ["--config"]), None)
     if position is not None:
-        return rollback_command.main(args=args[:position] + args[position + 1:], prog_name="target-intercom rollback")
+        return rollback_command.main(args=args[:position] + args[position + 1 :], prog_name="target-intercom rollback")
     return TargetIntercom.cli.main(args=args, prog_name="target-intercom")
 
 

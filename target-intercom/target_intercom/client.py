@@ -31,8 +31,12 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Transport failures worth a retry (timeouts are ConnectionError or Timeout; a cut body is ChunkedEncodingError).
-TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                    requests.exceptions.ContentDecodingError)
+TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class IntercomError(Exception):
@@ -45,8 +49,16 @@ class IntercomError(Exception):
     must check Intercom before sending it again.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 request_id: str | None = None, ambiguous: bool = False, body: t.Any = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        ambiguous: bool = False,
+        body: t.Any = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -56,8 +68,10 @@ class IntercomError(Exception):
         self.body = body
 
     def __repr__(self) -> str:
-        return (f"IntercomError(status={self.status!r}, code={self.code!r}, message={self.message!r}, "
-                f"request_id={self.request_id!r}, ambiguous={self.ambiguous!r})")
+        return (
+            f"IntercomError(status={self.status!r}, code={self.code!r}, message={self.message!r}, "
+            f"request_id={self.request_id!r}, ambiguous={self.ambiguous!r})"
+        )
 
 
 def _nothing_sent(exc: Exception) -> bool:
@@ -110,8 +124,17 @@ class IntercomClient:
     #: 429s tolerated for one request (each waits for the window's reset) before giving up.
     max_throttled: int = 10
 
-    def __init__(self, api_url: str, access_token: str, *, version: str = "2.16", max_retries: int = 3,
-                 timeout: float = 60.0, concurrency: int = 32, logger: t.Any = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        access_token: str,
+        *,
+        version: str = "2.16",
+        max_retries: int = 3,
+        timeout: float = 60.0,
+        concurrency: int = 32,
+        logger: t.Any = None,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.version = version
         self.max_retries = max(int(max_retries), 0)
@@ -122,12 +145,14 @@ class IntercomClient:
         self.retries = 0
         self._retries_lock = threading.Lock()
         self._session = requests.Session()
-        self._session.headers.update({
-            "Authorization": f"Bearer {access_token}",
-            "Intercom-Version": version,
-            "Accept": "application/json",
-            "User-Agent": "target-intercom",
-        })
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {access_token}",
+                "Intercom-Version": version,
+                "Accept": "application/json",
+                "User-Agent": "target-intercom",
+            }
+        )
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         # Retries are ours (urllib3 would retry non-idempotent requests blindly); one pool slot per worker.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(concurrency, 10), max_retries=0)
@@ -138,9 +163,13 @@ class IntercomClient:
     def from_config(cls, config: t.Mapping[str, t.Any], **kwargs: t.Any) -> IntercomClient:
         """A client with the target's settings (``api_url``, ``access_token``, ``intercom_version``,
         ``max_retries``): the load, the rollback and the project CLI talk to Intercom the same way."""
-        return cls(config.get("api_url") or "https://api.intercom.io", config["access_token"],
-                   version=config.get("intercom_version") or "2.16", max_retries=int(config.get("max_retries", 3)),
-                   **kwargs)
+        return cls(
+            config.get("api_url") or "https://api.intercom.io",
+            config["access_token"],
+            version=config.get("intercom_version") or "2.16",
+            max_retries=int(config.get("max_retries", 3)),
+            **kwargs,
+        )
 
     def __repr__(self) -> str:
         return f"IntercomClient({self.api_url!r}, version={self.version!r})"
@@ -150,8 +179,16 @@ class IntercomClient:
         """Pacer counters (sent, 429s, per-window counts, seconds waited) plus retries of 5xx/connection errors."""
         return {**self.pacer.snapshot(), "retries": self.retries}
 
-    def request(self, method: str, path: str, *, json: t.Any = None, params: dict | None = None,
-                idempotent: bool | None = None, version: str | None = None) -> dict:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: t.Any = None,
+        params: dict | None = None,
+        idempotent: bool | None = None,
+        version: str | None = None,
+    ) -> dict:
         """Send one request through the pacer; return the JSON body (``{}`` for an empty body).
 
         ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. 429 is always retried (it was not
@@ -183,8 +220,9 @@ class IntercomClient:
         search), following ``pages.next.starting_after``."""
         pagination: dict[str, t.Any] = {"per_page": per_page}
         while True:
-            body = self._send("POST", path, json={"query": query, "pagination": pagination}, idempotent=True,
-                              read_only=True)
+            body = self._send(
+                "POST", path, json={"query": query, "pagination": pagination}, idempotent=True, read_only=True
+            )
             yield from _items(body)
             following = (body.get("pages") or {}).get("next")
             cursor = following.get("starting_after") if isinstance(following, dict) else None
@@ -203,8 +241,17 @@ class IntercomClient:
 
     # --- one request with its retries --------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, *, json: t.Any = None, params: dict | None = None,
-              idempotent: bool | None = None, version: str | None = None, read_only: bool | None = None) -> dict:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: t.Any = None,
+        params: dict | None = None,
+        idempotent: bool | None = None,
+        version: str | None = None,
+        read_only: bool | None = None,
+    ) -> dict:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -219,8 +266,9 @@ class IntercomClient:
             sent_at = self.pacer.acquire()
             started = time.monotonic()
             try:
-                response = self._session.request(method, url, json=json, params=params, headers=headers,
-                                                 timeout=self.timeout)
+                response = self._session.request(
+                    method, url, json=json, params=params, headers=headers, timeout=self.timeout
+                )
             except BaseException as exc:
                 self.pacer.release(sent_at, None, None)
                 if not isinstance(exc, TRANSIENT_ERRORS):  # a bad URL, an unserialisable body, an interrupt
@@ -230,11 +278,11 @@ class IntercomClient:
                 sent = not _nothing_sent(exc)
                 reason = f"{type(exc).__name__} {'after' if sent else 'before'} the request was sent"
                 if sent and not idempotent:
-                    raise IntercomError(f"{method} {path}: {reason}; it may have been applied",
-                                        ambiguous=True) from exc
+                    raise IntercomError(f"{method} {path}: {reason}; it may have been applied", ambiguous=True) from exc
                 if failures >= self.max_retries:
-                    raise IntercomError(f"{method} {path}: {reason}; {failures} retries exhausted",
-                                        ambiguous=sent and not read_only) from exc
+                    raise IntercomError(
+                        f"{method} {path}: {reason}; {failures} retries exhausted", ambiguous=sent and not read_only
+                    ) from exc
                 failures += 1
                 self._pause(waits, method, path, reason, failures)
                 continue
@@ -248,8 +296,13 @@ class IntercomClient:
                 throttled += 1
                 if throttled > self.max_throttled:
                     raise error
-                self.logger.warning("%s %s: 429 rate limit exceeded, waiting for the window reset (%d/%d)",
-                                    method, path, throttled, self.max_throttled)
+                self.logger.warning(
+                    "%s %s: 429 rate limit exceeded, waiting for the window reset (%d/%d)",
+                    method,
+                    path,
+                    throttled,
+                    self.max_throttled,
+                )
                 if "X-RateLimit-Reset" not in response.headers:  # the pacer cannot know when to go on
                     time.sleep(1.0)
                 continue
@@ -265,8 +318,7 @@ class IntercomClient:
         delay = backoff.full_jitter(next(waits))
         with self._retries_lock:
             self.retries += 1
-        self.logger.warning("%s %s: %s; retry %d/%d in %.2f s", method, path, reason, failure, self.max_retries,
-                            delay)
+        self.logger.warning("%s %s: %s; retry %d/%d in %.2f s", method, path, reason, failure, self.max_retries, delay)
         time.sleep(delay)
 
     @staticmethod
@@ -276,9 +328,12 @@ class IntercomClient:
         try:
             return response.json()
         except ValueError:
-            raise IntercomError(f"{method} {path}: answer {response.status_code} is not JSON",
-                                status=response.status_code, ambiguous=not read_only,
-                                body=response.text[:1000]) from None
+            raise IntercomError(
+                f"{method} {path}: answer {response.status_code} is not JSON",
+                status=response.status_code,
+                ambiguous=not read_only,
+                body=response.text[:1000],
+            ) from None
 
     @staticmethod
     def _error(response: requests.Response) -> IntercomError:
@@ -293,5 +348,10 @@ class IntercomClient:
             errors = body.get("errors")
             first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else body
             code, message = first.get("code"), first.get("message")
-        return IntercomError(str(message or f"HTTP {response.status_code} {response.reason}"),
-                             status=response.status_code, code=code, request_id=request_id, body=body)
+        return IntercomError(
+            str(message or f"HTTP {response.status_code} {response.reason}"),
+            status=response.status_code,
+            code=code,
+            request_id=request_id,
+            body=body,
+        )

@@ -37,13 +37,27 @@ def check_sample(ctx: WriteContext, received: Counter, sample: int = 25) -> dict
         try:
             body = ctx.client.request("GET", path.format(entity.intercom_id))
         except IntercomError as exc:
-            mismatches.append({"kind": kind, "source_key": key, "expected": received[(part_kind, key)],
-                               "found": None, "error": exc.message})
+            mismatches.append(
+                {
+                    "kind": kind,
+                    "source_key": key,
+                    "expected": received[(part_kind, key)],
+                    "found": None,
+                    "error": exc.message,
+                }
+            )
             continue
         checked += 1
         parts = (body.get(listing) or {}).get(listing) or []
         found = sum(1 for p in parts if p.get("part_type") in MESSAGE_PARTS)
         if found < received[(part_kind, key)]:
-            mismatches.append({"kind": kind, "source_key": key, "intercom_id": entity.intercom_id,
-                               "expected": received[(part_kind, key)], "found": found})
+            mismatches.append(
+                {
+                    "kind": kind,
+                    "source_key": key,
+                    "intercom_id": entity.intercom_id,
+                    "expected": received[(part_kind, key)],
+                    "found": found,
+                }
+            )
     return {"checked": checked, "mismatches": mismatches}

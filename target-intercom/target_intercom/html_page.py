@@ -74,10 +74,12 @@ def _e(value: t.Any) -> str:
 
 
 def render(page: Page) -> str:
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-             f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(page.title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{_e(page.title)}</h1>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(page.title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{_e(page.title)}</h1>"
+    ]
     if page.subtitle:
         parts.append(f"<p class='sub'>{_e(page.subtitle)}</p>")
     for section in page.sections:
@@ -91,8 +93,10 @@ def _text(section: Text) -> str:
 
 
 def _figures(section: Figures) -> str:
-    boxes = "".join(f"<div class='fig'><div class='v'>{_e(_num(v) if _is_num(v) else v)}</div>"
-                    f"<div class='k'>{_e(k)}</div></div>" for k, v in section.items.items())
+    boxes = "".join(
+        f"<div class='fig'><div class='v'>{_e(_num(v) if _is_num(v) else v)}</div><div class='k'>{_e(k)}</div></div>"
+        for k, v in section.items.items()
+    )
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
     return f"<div class='figs'>{boxes}</div>{note}"
 
@@ -106,14 +110,21 @@ def _cells(row: list[t.Any], tag: str = "td") -> str:
 
 
 def _table(section: Table) -> str:
-    numeric = [bool(section.rows) and all(_is_num(row[i]) for row in section.rows if i < len(row))
-               for i in range(len(section.columns))]
-    head = "".join(f"<th class='n'>{_e(c)}</th>" if n else f"<th>{_e(c)}</th>"
-                   for c, n in zip(section.columns, numeric, strict=True))
+    numeric = [
+        bool(section.rows) and all(_is_num(row[i]) for row in section.rows if i < len(row))
+        for i in range(len(section.columns))
+    ]
+    head = "".join(
+        f"<th class='n'>{_e(c)}</th>" if n else f"<th>{_e(c)}</th>"
+        for c, n in zip(section.columns, numeric, strict=True)
+    )
     body = "".join(f"<tr>{_cells(row)}</tr>" for row in section.rows)
     foot = "".join(f"<tr>{_cells(row, 'th')}</tr>" for row in section.footer)
-    table = (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-             + (f"<tfoot>{foot}</tfoot>" if foot else "") + "</table>")
+    table = (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        + (f"<tfoot>{foot}</tfoot>" if foot else "")
+        + "</table>"
+    )
     if len(section.rows) > section.collapse_after:
         table = f"<details><summary>{len(section.rows):,} rows (click to show)</summary>{table}</details>"
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
@@ -133,11 +144,13 @@ def _bars(section: Bars) -> str:
             value = values.get(label, 0)
             w = width * value / top
             by = y + 3 + j * 14
-            rows.append(f"<rect class='s{j % 4}' x='{left}' y='{by}' width='{w:.1f}' height='{bar_h}'>"
-                        f"<title>{_e(name)}: {_e(value)}</title></rect>"
-                        f"<text x='{left + w + 4:.1f}' y='{by + 10}'>{_e(_num(value))}</text>")
+            rows.append(
+                f"<rect class='s{j % 4}' x='{left}' y='{by}' width='{w:.1f}' height='{bar_h}'>"
+                f"<title>{_e(name)}: {_e(value)}</title></rect>"
+                f"<text x='{left + w + 4:.1f}' y='{by + 10}'>{_e(_num(value))}</text>"
+            )
     legend = "".join(f"<span class='key s{j % 4}'></span>{_e(name)} " for j, name in enumerate(section.series))
-    svg = (f"<svg role='img' width='{left + width + 80}' height='{len(labels) * row_h + 4}'>{''.join(rows)}</svg>")
+    svg = f"<svg role='img' width='{left + width + 80}' height='{len(labels) * row_h + 4}'>{''.join(rows)}</svg>"
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
     return f"<p class='legend'>{legend}</p>{svg}{note}"
 
@@ -155,15 +168,20 @@ def _timeline(section: Timeline) -> str:
     columns = "".join(
         f"<rect class='s0' x='{pad + i * step + (step - bar) / 2:.1f}' y='{pad + height - height * v / top:.1f}' "
         f"width='{bar:.1f}' height='{height * v / top:.1f}'><title>{_e(label)}: {_e(_num(v))}</title></rect>"
-        for i, (label, v) in enumerate(points))
-    axis = (f"<text x='{pad}' y='{pad + height + 16}'>{_e(points[0][0])}</text>"
-            f"<text x='{pad + width}' y='{pad + height + 16}' text-anchor='end'>{_e(points[-1][0])}</text>"
-            f"<text x='{pad}' y='{pad - 8}'>{_e(_num(top))} {_e(section.unit)}</text>")
-    svg = (f"<svg role='img' width='{width + 2 * pad}' height='{height + 2 * pad}'>"
-           f"<line x1='{pad}' y1='{pad}' x2='{pad + width}' y2='{pad}' class='grid'/>"
-           f"<line x1='{pad}' y1='{pad + height / 2}' x2='{pad + width}' y2='{pad + height / 2}' class='grid'/>"
-           f"{columns}<line x1='{pad}' y1='{pad + height}' x2='{pad + width}' y2='{pad + height}' class='axis'/>"
-           f"{axis}</svg>")
+        for i, (label, v) in enumerate(points)
+    )
+    axis = (
+        f"<text x='{pad}' y='{pad + height + 16}'>{_e(points[0][0])}</text>"
+        f"<text x='{pad + width}' y='{pad + height + 16}' text-anchor='end'>{_e(points[-1][0])}</text>"
+        f"<text x='{pad}' y='{pad - 8}'>{_e(_num(top))} {_e(section.unit)}</text>"
+    )
+    svg = (
+        f"<svg role='img' width='{width + 2 * pad}' height='{height + 2 * pad}'>"
+        f"<line x1='{pad}' y1='{pad}' x2='{pad + width}' y2='{pad}' class='grid'/>"
+        f"<line x1='{pad}' y1='{pad + height / 2}' x2='{pad + width}' y2='{pad + height / 2}' class='grid'/>"
+        f"{columns}<line x1='{pad}' y1='{pad + height}' x2='{pad + width}' y2='{pad + height}' class='axis'/>"
+        f"{axis}</svg>"
+    )
     note = f"<p class='note'>{_e(section.note)}</p>" if section.note else ""
     return svg + note
 
@@ -172,8 +190,13 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
-_RENDER: dict[type, t.Callable[[t.Any], str]] = {Figures: _figures, Text: _text, Table: _table, Bars: _bars,
-                                                 Timeline: _timeline}
+_RENDER: dict[type, t.Callable[[t.Any], str]] = {
+    Figures: _figures,
+    Text: _text,
+    Table: _table,
+    Bars: _bars,
+    Timeline: _timeline,
+}
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
 

@@ -81,7 +81,8 @@ class Held:
 metadata = sa.MetaData()
 
 runs_table = sa.Table(
-    "ledger_runs", metadata,
+    "ledger_runs",
+    metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("started_at", sa.String(40), nullable=False),
     sa.Column("finished_at", sa.String(40)),
@@ -91,7 +92,8 @@ runs_table = sa.Table(
 )
 
 entities_table = sa.Table(
-    "ledger_entities", metadata,
+    "ledger_entities",
+    metadata,
     sa.Column("kind", sa.String(64), primary_key=True),
     sa.Column("source_key", sa.String(512), primary_key=True),
     sa.Column("intercom_id", sa.String(128)),
@@ -109,7 +111,8 @@ entities_table = sa.Table(
 )
 
 held_table = sa.Table(
-    "ledger_held", metadata,
+    "ledger_held",
+    metadata,
     sa.Column("kind", sa.String(64), primary_key=True),
     sa.Column("source_key", sa.String(512), primary_key=True),
     sa.Column("record", sa.Text, nullable=False),
@@ -121,7 +124,8 @@ held_table = sa.Table(
 )
 
 held_refs_table = sa.Table(
-    "ledger_held_refs", metadata,
+    "ledger_held_refs",
+    metadata,
     sa.Column("kind", sa.String(64), primary_key=True),
     sa.Column("source_key", sa.String(512), primary_key=True),
     sa.Column("parent_kind", sa.String(64), primary_key=True),
@@ -132,7 +136,8 @@ held_refs_table = sa.Table(
 )
 
 issues_table = sa.Table(
-    "ledger_issues", metadata,
+    "ledger_issues",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("first_run_id", sa.String(64), nullable=False),
@@ -155,7 +160,8 @@ issues_table = sa.Table(
 # The live checks of the Intercom workspace (capabilities.py), newest last: the load uses the latest one for its
 # workspace and map.
 checks_table = sa.Table(
-    "ledger_checks", metadata,
+    "ledger_checks",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("workspace", sa.String(128), nullable=False),
     sa.Column("map_digest", sa.String(64), nullable=False),
@@ -166,7 +172,8 @@ checks_table = sa.Table(
 
 # Named counters (seq allocators), and the schema version for future migrations.
 meta_table = sa.Table(
-    "ledger_meta", metadata,
+    "ledger_meta",
+    metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
@@ -227,12 +234,16 @@ class Ledger:
             return sa.create_engine(self._url, pool_size=10, max_overflow=40, pool_pre_ping=True, future=True)
         if self._memory:
             # One shared connection, or every pooled connection would see its own empty database.
-            engine = sa.create_engine(self._url, poolclass=StaticPool,
-                                      connect_args={"check_same_thread": False})
+            engine = sa.create_engine(self._url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self._url, pool_size=8, max_overflow=48, pool_timeout=120,
-                                      connect_args={"check_same_thread": False, "timeout": 60})
+            engine = sa.create_engine(
+                self._url,
+                pool_size=8,
+                max_overflow=48,
+                pool_timeout=120,
+                connect_args={"check_same_thread": False, "timeout": 60},
+            )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: t.Any, _record: t.Any) -> None:
@@ -255,8 +266,11 @@ class Ledger:
     def _init_meta(self) -> None:
         def run(conn: Connection) -> None:
             have = set(conn.execute(sa.select(meta_table.c.name)).scalars())
-            rows = [{"name": n, "value": v} for n, v in
-                    ((_ENTITY_SEQ, 0), (_HELD_SEQ, 0), ("schema_version", SCHEMA_VERSION)) if n not in have]
+            rows = [
+                {"name": n, "value": v}
+                for n, v in ((_ENTITY_SEQ, 0), (_HELD_SEQ, 0), ("schema_version", SCHEMA_VERSION))
+                if n not in have
+            ]
             if rows:
                 conn.execute(meta_table.insert(), rows)
 
@@ -316,8 +330,7 @@ class Ledger:
     @staticmethod
     def _alloc(conn: Connection, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
-        conn.execute(sa.update(meta_table).where(meta_table.c.name == name)
-                     .values(value=meta_table.c.value + n))
+        conn.execute(sa.update(meta_table).where(meta_table.c.name == name).values(value=meta_table.c.value + n))
         last = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == name)).scalar_one()
         return int(last) - n + 1
 
@@ -327,13 +340,23 @@ class Ledger:
         """Register a new run; its id sorts by start time so ``runs()`` and file names read chronologically."""
         now = datetime.now(UTC)
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        self._write(lambda c: c.execute(runs_table.insert().values(
-            run_id=run_id, started_at=_iso(now), status="running", info=_dumps(info or {}))))
+        self._write(
+            lambda c: c.execute(
+                runs_table.insert().values(
+                    run_id=run_id, started_at=_iso(now), status="running", info=_dumps(info or {})
+                )
+            )
+        )
         return run_id
 
     def finish_run(self, run_id: str, status: str, summary: dict) -> None:
-        self._write(lambda c: c.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(
-            finished_at=_now(), status=status, summary=_dumps(summary))))
+        self._write(
+            lambda c: c.execute(
+                runs_table.update()
+                .where(runs_table.c.run_id == run_id)
+                .values(finished_at=_now(), status=status, summary=_dumps(summary))
+            )
+        )
 
     def runs(self, limit: int | None = None) -> list[dict]:
         """Runs, newest first: run_id, started_at, finished_at, status, summary, info."""
@@ -356,9 +379,12 @@ class Ledger:
 
     def latest_check(self, workspace: str, map_digest: str) -> dict | None:
         """The newest check of this workspace for this map, or None."""
-        q = (sa.select(checks_table.c.result).where(checks_table.c.workspace == workspace,
-                                                    checks_table.c.map_digest == map_digest)
-             .order_by(checks_table.c.id.desc()).limit(1))
+        q = (
+            sa.select(checks_table.c.result)
+            .where(checks_table.c.workspace == workspace, checks_table.c.map_digest == map_digest)
+            .order_by(checks_table.c.id.desc())
+            .limit(1)
+        )
         return _loads(self._read(lambda c: c.execute(q).scalar()))
 
     # ---------------------------------------------------------------- entities
@@ -382,8 +408,9 @@ class Ledger:
 
         return self._read(run) if keys else {}
 
-    def record_intent(self, kind: str, source_key: str, content_hash: str, run_id: str,
-                      extra: dict | None = None) -> None:
+    def record_intent(
+        self, kind: str, source_key: str, content_hash: str, run_id: str, extra: dict | None = None
+    ) -> None:
         """Commit "about to create" before a create Intercom cannot deduplicate (tickets, conversations), so a crash
         between Intercom's answer and ``record_written`` is settled on resume by searching, never by a second create.
 
@@ -396,13 +423,28 @@ class Ledger:
             row = _select_for_update(conn, kind, source_key)
             now = _now()
             if row is None:
-                conn.execute(entities_table.insert().values(
-                    kind=kind, source_key=source_key, intercom_id=None, content_hash=content_hash, status="intent",
-                    run_id=run_id, created_run_id=run_id, seq=self._alloc(conn, _ENTITY_SEQ, 1),
-                    extra=_dumps(extra or {}), updated_at=now))
+                conn.execute(
+                    entities_table.insert().values(
+                        kind=kind,
+                        source_key=source_key,
+                        intercom_id=None,
+                        content_hash=content_hash,
+                        status="intent",
+                        run_id=run_id,
+                        created_run_id=run_id,
+                        seq=self._alloc(conn, _ENTITY_SEQ, 1),
+                        extra=_dumps(extra or {}),
+                        updated_at=now,
+                    )
+                )
                 return
-            values: dict[str, t.Any] = {"content_hash": content_hash, "status": "intent", "run_id": run_id,
-                                        "extra": _merge_extra(row["extra"], extra), "updated_at": now}
+            values: dict[str, t.Any] = {
+                "content_hash": content_hash,
+                "status": "intent",
+                "run_id": run_id,
+                "extra": _merge_extra(row["extra"], extra),
+                "updated_at": now,
+            }
             if row["status"] != "written":
                 values["created_run_id"] = run_id
                 values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
@@ -413,8 +455,17 @@ class Ledger:
         self._write(run)
         self._changed("entities", 1)
 
-    def record_written(self, kind: str, source_key: str, intercom_id: str, content_hash: str, run_id: str, *,
-                       created: bool, extra: dict | None = None) -> None:
+    def record_written(
+        self,
+        kind: str,
+        source_key: str,
+        intercom_id: str,
+        content_hash: str,
+        run_id: str,
+        *,
+        created: bool,
+        extra: dict | None = None,
+    ) -> None:
         """Record a successful write (idempotent: one row per (kind, source_key)).
 
         ``created=True`` (this run created it in Intercom) sets ``created_run_id = run_id`` and a new ``seq``, so a
@@ -429,8 +480,13 @@ class Ledger:
         def run(conn: Connection) -> None:
             row = _select_for_update(conn, kind, source_key)
             now = _now()
-            values: dict[str, t.Any] = {"intercom_id": str(intercom_id), "content_hash": content_hash,
-                                        "status": "written", "run_id": run_id, "updated_at": now}
+            values: dict[str, t.Any] = {
+                "intercom_id": str(intercom_id),
+                "content_hash": content_hash,
+                "status": "written",
+                "run_id": run_id,
+                "updated_at": now,
+            }
             if created:
                 values["created_run_id"] = run_id
                 values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
@@ -438,8 +494,11 @@ class Ledger:
                 if not created:
                     values["created_run_id"] = None
                     values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-                conn.execute(entities_table.insert().values(kind=kind, source_key=source_key,
-                                                            extra=_dumps(extra or {}), **values))
+                conn.execute(
+                    entities_table.insert().values(
+                        kind=kind, source_key=source_key, extra=_dumps(extra or {}), **values
+                    )
+                )
                 return
             if row["status"] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
                 values["created_run_id"] = None
@@ -461,12 +520,17 @@ class Ledger:
     def mark_deleted(self, kind: str, source_key: str, run_id: str) -> None:
         """After a rollback removed it from Intercom; the row (and its id) stays as history, and a later create of
         the same key starts afresh."""
-        self._write(lambda c: c.execute(entities_table.update()
-                                        .where(E.kind == kind, E.source_key == source_key)
-                                        .values(status="deleted", run_id=run_id, updated_at=_now())))
+        self._write(
+            lambda c: c.execute(
+                entities_table.update()
+                .where(E.kind == kind, E.source_key == source_key)
+                .values(status="deleted", run_id=run_id, updated_at=_now())
+            )
+        )
 
-    def created_by(self, run_id: str | None = None, *, limit: int = 1000,
-                   before_seq: int | None = None) -> list[Entity]:
+    def created_by(
+        self, run_id: str | None = None, *, limit: int = 1000, before_seq: int | None = None
+    ) -> list[Entity]:
         """Entities (status "written" or "intent") that ``run_id`` created (None: any run), newest first: a rollback
         page. Pass the last page's smallest ``seq`` as ``before_seq`` for the next page."""
         q = sa.select(entities_table).where(E.status.in_(("written", "intent")))
@@ -482,12 +546,16 @@ class Ledger:
 
     def set_extra_many(self, items: Sequence[tuple[str, str, dict]]) -> None:
         """:meth:`set_extra` for many entities in one transaction."""
+
         def run(conn: Connection) -> None:
             for kind, source_key, extra in items:
                 row = _select_for_update(conn, kind, source_key)
                 if row is not None and row["status"] == "written":
-                    conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key)
-                                 .values(extra=_merge_extra(row["extra"], extra)))
+                    conn.execute(
+                        entities_table.update()
+                        .where(E.kind == kind, E.source_key == source_key)
+                        .values(extra=_merge_extra(row["extra"], extra))
+                    )
 
         if items:
             self._write(run)
@@ -496,8 +564,17 @@ class Ledger:
         """Written entities of ``kinds`` whose final state is still to be written (extra ``state_pending``)."""
         after = -1
         while True:
-            q = (sa.select(entities_table).where(E.kind.in_(list(kinds)), E.status == "written", E.seq > after,
-                                                 E.extra.like('%"state_pending":true%')).order_by(E.seq).limit(batch))
+            q = (
+                sa.select(entities_table)
+                .where(
+                    E.kind.in_(list(kinds)),
+                    E.status == "written",
+                    E.seq > after,
+                    E.extra.like('%"state_pending":true%'),
+                )
+                .order_by(E.seq)
+                .limit(batch)
+            )
             page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
             yield from page
             if len(page) < batch:
@@ -509,16 +586,17 @@ class Ledger:
         ids = [str(i) for i in intercom_ids]
         if not ids:
             return {}
-        q = sa.select(E.intercom_id, E.source_key).where(E.kind == kind, E.intercom_id.in_(ids),
-                                                         E.status == "written")
+        q = sa.select(E.intercom_id, E.source_key).where(E.kind == kind, E.intercom_id.in_(ids), E.status == "written")
         return dict(self._read(lambda c: c.execute(q).all()))
 
     def guests(self, run_id: str) -> dict[str, int]:
         """Contacts this run made for callers without a person record (key ``email:<address>``): ``created``, or
         ``matched`` when Intercom already had the address."""
-        q = (sa.select(E.created_run_id == run_id, sa.func.count())
-             .where(E.kind == "contacts", E.source_key.like("email:%"), E.run_id == run_id, E.status == "written")
-             .group_by(E.created_run_id == run_id))
+        q = (
+            sa.select(E.created_run_id == run_id, sa.func.count())
+            .where(E.kind == "contacts", E.source_key.like("email:%"), E.run_id == run_id, E.status == "written")
+            .group_by(E.created_run_id == run_id)
+        )
         found = dict(self._read(lambda c: c.execute(q).all()))
         return {"created": int(found.get(True, 0)), "matched": int(found.get(False, 0))}
 
@@ -534,8 +612,12 @@ class Ledger:
         """Every entity of ``kind`` with ``status``, oldest first, read in pages (handoff documents, any size)."""
         after = -1
         while True:
-            q = (sa.select(entities_table).where(E.kind == kind, E.status == status, E.seq > after)
-                 .order_by(E.seq).limit(batch))
+            q = (
+                sa.select(entities_table)
+                .where(E.kind == kind, E.status == status, E.seq > after)
+                .order_by(E.seq)
+                .limit(batch)
+            )
             page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
             yield from page
             if len(page) < batch:
@@ -563,10 +645,13 @@ class Ledger:
             rows, refs, keys = [], [], []
             for i, ((kind, skey), rec, waits) in enumerate(serialised):
                 keys.append({"k": kind, "s": skey})
-                rows.append({"kind": kind, "source_key": skey, "record": rec, "run_id": run_id,
-                             "seq": first + i, "attempts": 0})
-                refs.extend({"kind": kind, "source_key": skey, "parent_kind": pk, "parent_key": pkey, "pos": j}
-                            for j, (pk, pkey) in enumerate(waits))
+                rows.append(
+                    {"kind": kind, "source_key": skey, "record": rec, "run_id": run_id, "seq": first + i, "attempts": 0}
+                )
+                refs.extend(
+                    {"kind": kind, "source_key": skey, "parent_kind": pk, "parent_key": pkey, "pos": j}
+                    for j, (pk, pkey) in enumerate(waits)
+                )
             # Sorted key order: concurrent batches on PostgreSQL take row locks in the same order (no deadlock).
             keys.sort(key=lambda k: (k["k"], k["s"]))
             conn.execute(_delete_refs_stmt, keys)
@@ -580,14 +665,12 @@ class Ledger:
         self._changed("held", n)
         return n
 
-    def ready(self, kind: str, limit: int = 500,
-              after_seq: int = 0) -> list[tuple[Held, dict[tuple[str, str], str]]]:
+    def ready(self, kind: str, limit: int = 500, after_seq: int = 0) -> list[tuple[Held, dict[tuple[str, str], str]]]:
         """Held records of ``kind`` whose every parent has a "written" entity, in ``seq`` order, each with the
         resolved parent ids ``{(parent_kind, parent_key): intercom_id}``. One set-based query (held rows with no
         unresolved held_refs row), then one for the batch's refs. Does not claim rows: one dispatcher per kind."""
         unresolved = _unresolved_refs_exist()
-        q = (sa.select(held_table).where(H.kind == kind, H.seq > after_seq, ~unresolved)
-             .order_by(H.seq).limit(limit))
+        q = sa.select(held_table).where(H.kind == kind, H.seq > after_seq, ~unresolved).order_by(H.seq).limit(limit)
 
         def run(conn: Connection) -> list[tuple[Held, dict[tuple[str, str], str]]]:
             held_rows = list(conn.execute(q).mappings())
@@ -702,31 +785,71 @@ class Ledger:
         """
         rows = []
         for it in items:
-            rows.append({"kind": str(it["kind"]), "source_key": str(it["source_key"]),
-                         "category": str(it["category"]), "severity": str(it.get("severity") or "warning"),
-                         "reason": str(it.get("reason") or ""), "field": str(it.get("field") or ""),
-                         "detail": _dumps(it.get("detail")) if it.get("detail") is not None else None})
+            rows.append(
+                {
+                    "kind": str(it["kind"]),
+                    "source_key": str(it["source_key"]),
+                    "category": str(it["category"]),
+                    "severity": str(it.get("severity") or "warning"),
+                    "reason": str(it.get("reason") or ""),
+                    "field": str(it.get("field") or ""),
+                    "detail": _dumps(it.get("detail")) if it.get("detail") is not None else None,
+                }
+            )
         if not rows:
             return
 
         def run(conn: Connection) -> None:
             now = _now()
             for r in rows:
-                found = conn.execute(sa.select(IS.id).where(
-                    IS.kind == r["kind"], IS.source_key == r["source_key"], IS.category == r["category"],
-                    IS.field == r["field"], IS.resolved.is_(False)).limit(1)).scalar()
+                found = conn.execute(
+                    sa.select(IS.id)
+                    .where(
+                        IS.kind == r["kind"],
+                        IS.source_key == r["source_key"],
+                        IS.category == r["category"],
+                        IS.field == r["field"],
+                        IS.resolved.is_(False),
+                    )
+                    .limit(1)
+                ).scalar()
                 if found is None:
-                    conn.execute(issues_table.insert().values(run_id=run_id, first_run_id=run_id, occurrences=1,
-                                                              created_at=now, updated_at=now, resolved=False, **r))
+                    conn.execute(
+                        issues_table.insert().values(
+                            run_id=run_id,
+                            first_run_id=run_id,
+                            occurrences=1,
+                            created_at=now,
+                            updated_at=now,
+                            resolved=False,
+                            **r,
+                        )
+                    )
                 else:
-                    conn.execute(issues_table.update().where(IS.id == found).values(
-                        run_id=run_id, severity=r["severity"], reason=r["reason"], detail=r["detail"],
-                        occurrences=IS.occurrences + 1, updated_at=now))
+                    conn.execute(
+                        issues_table.update()
+                        .where(IS.id == found)
+                        .values(
+                            run_id=run_id,
+                            severity=r["severity"],
+                            reason=r["reason"],
+                            detail=r["detail"],
+                            occurrences=IS.occurrences + 1,
+                            updated_at=now,
+                        )
+                    )
 
         self._write(run)
 
-    def issues(self, run_id: str | None = None, category: str | None = None, limit: int | None = None, *,
-               include_resolved: bool = False, after_id: int = 0) -> list[dict]:
+    def issues(
+        self,
+        run_id: str | None = None,
+        category: str | None = None,
+        limit: int | None = None,
+        *,
+        include_resolved: bool = False,
+        after_id: int = 0,
+    ) -> list[dict]:
         """Issues in insertion order (open ones unless ``include_resolved``); page with ``after_id`` = last id."""
         q = sa.select(issues_table).where(IS.id > after_id)
         if run_id is not None:
@@ -742,9 +865,18 @@ class Ledger:
 
     def resolve_issues(self, kind: str, source_key: str, category: str) -> None:
         """Close the open issues of a record in a category (e.g. a manual_review item that later succeeded)."""
-        self._write(lambda c: c.execute(issues_table.update().where(
-            IS.kind == kind, IS.source_key == source_key, IS.category == category, IS.resolved.is_(False),
-        ).values(resolved=True, resolved_at=_now())))
+        self._write(
+            lambda c: c.execute(
+                issues_table.update()
+                .where(
+                    IS.kind == kind,
+                    IS.source_key == source_key,
+                    IS.category == category,
+                    IS.resolved.is_(False),
+                )
+                .values(resolved=True, resolved_at=_now())
+            )
+        )
 
 
 # ---------------------------------------------------------------- statements and helpers
@@ -752,7 +884,8 @@ class Ledger:
 _delete_refs_stmt = sa.delete(held_refs_table).where(R.kind == sa.bindparam("k"), R.source_key == sa.bindparam("s"))
 _delete_held_stmt = sa.delete(held_table).where(H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"))
 _delete_held_exact_stmt = sa.delete(held_table).where(
-    H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"), H.seq == sa.bindparam("q"))
+    H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"), H.seq == sa.bindparam("q")
+)
 
 
 def _unresolved_refs_exist() -> sa.Exists:
@@ -766,11 +899,16 @@ def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     out: dict[tuple[str, str], list[tuple]] = {}
     if not keys:
         return out
-    j = held_refs_table.outerjoin(entities_table, sa.and_(
-        E.kind == R.parent_kind, E.source_key == R.parent_key, E.status == "written"))
+    j = held_refs_table.outerjoin(
+        entities_table, sa.and_(E.kind == R.parent_kind, E.source_key == R.parent_key, E.status == "written")
+    )
     for chunk in _chunks(list(keys), _CHUNK // 2):
-        q = (sa.select(R.kind, R.source_key, R.parent_kind, R.parent_key, E.intercom_id).select_from(j)
-             .where(sa.tuple_(R.kind, R.source_key).in_(chunk)).order_by(R.kind, R.source_key, R.pos))
+        q = (
+            sa.select(R.kind, R.source_key, R.parent_kind, R.parent_key, E.intercom_id)
+            .select_from(j)
+            .where(sa.tuple_(R.kind, R.source_key).in_(chunk))
+            .order_by(R.kind, R.source_key, R.pos)
+        )
         for kind, skey, pk, pkey, iid in conn.execute(q):
             out.setdefault((kind, skey), []).append((pk, pkey, iid))
     return out
@@ -784,7 +922,7 @@ def _select_for_update(conn: Connection, kind: str, source_key: str) -> sa.RowMa
 
 def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
     for i in range(0, len(seq), size):
-        yield seq[i:i + size]
+        yield seq[i : i + size]
 
 
 def _dumps(obj: t.Any, *, sort_keys: bool = False) -> str:
@@ -820,25 +958,55 @@ def _now() -> str:
 
 
 def _entity(row: t.Mapping[str, t.Any]) -> Entity:
-    return Entity(kind=row["kind"], source_key=row["source_key"], intercom_id=row["intercom_id"],
-                  content_hash=row["content_hash"], status=row["status"], run_id=row["run_id"],
-                  created_run_id=row["created_run_id"], seq=int(row["seq"]), extra=_loads(row["extra"], {}) or {})
+    return Entity(
+        kind=row["kind"],
+        source_key=row["source_key"],
+        intercom_id=row["intercom_id"],
+        content_hash=row["content_hash"],
+        status=row["status"],
+        run_id=row["run_id"],
+        created_run_id=row["created_run_id"],
+        seq=int(row["seq"]),
+        extra=_loads(row["extra"], {}) or {},
+    )
 
 
 def _held(row: t.Mapping[str, t.Any], refs: list[tuple]) -> Held:
-    return Held(kind=row["kind"], source_key=row["source_key"], record=json.loads(row["record"]),
-                waits_for=tuple((pk, pkey) for pk, pkey, _ in refs), run_id=row["run_id"], seq=int(row["seq"]),
-                attempts=int(row["attempts"]))
+    return Held(
+        kind=row["kind"],
+        source_key=row["source_key"],
+        record=json.loads(row["record"]),
+        waits_for=tuple((pk, pkey) for pk, pkey, _ in refs),
+        run_id=row["run_id"],
+        seq=int(row["seq"]),
+        attempts=int(row["attempts"]),
+    )
 
 
 def _run_dict(row: t.Mapping[str, t.Any]) -> dict:
-    return {"run_id": row["run_id"], "started_at": row["started_at"], "finished_at": row["finished_at"],
-            "status": row["status"], "summary": _loads(row["summary"]), "info": _loads(row["info"], {})}
+    return {
+        "run_id": row["run_id"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "status": row["status"],
+        "summary": _loads(row["summary"]),
+        "info": _loads(row["info"], {}),
+    }
 
 
 def _issue_dict(row: t.Mapping[str, t.Any]) -> dict:
-    return {"id": int(row["id"]), "run_id": row["run_id"], "first_run_id": row["first_run_id"], "kind": row["kind"],
-            "source_key": row["source_key"], "category": row["category"], "severity": row["severity"],
-            "reason": row["reason"], "field": row["field"] or None, "detail": _loads(row["detail"]),
-            "occurrences": int(row["occurrences"]), "created_at": row["created_at"],
-            "resolved_at": row["resolved_at"]}
+    return {
+        "id": int(row["id"]),
+        "run_id": row["run_id"],
+        "first_run_id": row["first_run_id"],
+        "kind": row["kind"],
+        "source_key": row["source_key"],
+        "category": row["category"],
+        "severity": row["severity"],
+        "reason": row["reason"],
+        "field": row["field"] or None,
+        "detail": _loads(row["detail"]),
+        "occurrences": int(row["occurrences"]),
+        "created_at": row["created_at"],
+        "resolved_at": row["resolved_at"],
+    }

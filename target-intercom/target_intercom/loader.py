@@ -149,11 +149,16 @@ class Loader:
             for intent in self.ledger.intents(kind, limit=1_000_000):
                 found = writer.settle(self.ctx, intent)
                 if found:  # its record is still staged: updatable kinds get what followed the create as an update
-                    self.ledger.record_written(kind, intent.source_key, found, SETTLED, self.ctx.run_id,
-                                               created=True, extra=intent.extra)
+                    self.ledger.record_written(
+                        kind, intent.source_key, found, SETTLED, self.ctx.run_id, created=True, extra=intent.extra
+                    )
                     self.stats.add(kind, "settled")
-                self.logger.info("%s %s: interrupted create %s", kind, intent.source_key,
-                                 f"found in Intercom as {found}" if found else "had not happened; it will be sent")
+                self.logger.info(
+                    "%s %s: interrupted create %s",
+                    kind,
+                    intent.source_key,
+                    f"found in Intercom as {found}" if found else "had not happened; it will be sent",
+                )
 
     # ------------------------------------------------------------------ writing
 
@@ -181,8 +186,9 @@ class Loader:
         """The background writer's error (a ledger failure, a bug), raised in the caller's thread: the run fails
         loudly instead of staging on while nothing is written."""
         if self._error is not None:
-            raise RuntimeError(f"the writer thread failed: {type(self._error).__name__}: {self._error}") \
-                from self._error
+            raise RuntimeError(
+                f"the writer thread failed: {type(self._error).__name__}: {self._error}"
+            ) from self._error
 
     def pump(self) -> None:
         """Write everything writable now (and what that makes writable), in this thread; returns when idle."""
@@ -265,8 +271,13 @@ class Loader:
                 cursor = rows[-1][0].seq
             with self._cond:
                 chained = self._chained(kind)
-                rows = carry + [row for row in rows if (kind, row[0].source_key) not in self._busy
-                                and (kind, row[0].source_key) not in self._failed and row[0].source_key not in chained]
+                rows = carry + [
+                    row
+                    for row in rows
+                    if (kind, row[0].source_key) not in self._busy
+                    and (kind, row[0].source_key) not in self._failed
+                    and row[0].source_key not in chained
+                ]
             carry = []
             if rows:
                 rows = self._without_missing_optional(writer, rows, waiting, closing)
@@ -294,8 +305,11 @@ class Loader:
         end, so what it writes (a ticket's state) is never overtaken by a part sent at the same time (a customer's
         reply reopens the ticket). A container being written holds its parts back the same way (``_watch``).
         Called with ``_cond`` held."""
-        return {group for (part_kind, group) in self._chains
-                if BY_KIND[part_kind].required_refs.get(BY_KIND[part_kind].sequence_by or "") == kind}
+        return {
+            group
+            for (part_kind, group) in self._chains
+            if BY_KIND[part_kind].required_refs.get(BY_KIND[part_kind].sequence_by or "") == kind
+        }
 
     def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
         """The rows whose optional parents are written, or (at the end of the input) are not being written now; the
@@ -309,18 +323,27 @@ class Loader:
         for parents in wanted.values():
             for parent_kind, key in parents:
                 by_kind[parent_kind].add(key)
-        written = {(parent_kind, key) for parent_kind, keys in by_kind.items()
-                   for key, entity in self.ledger.lookup_many(parent_kind, sorted(keys)).items()
-                   if entity.status == "written"}
+        written = {
+            (parent_kind, key)
+            for parent_kind, keys in by_kind.items()
+            for key, entity in self.ledger.lookup_many(parent_kind, sorted(keys)).items()
+            if entity.status == "written"
+        }
         with self._cond:
             busy = {parent for parents in wanted.values() for parent in parents if parent in self._busy}
-        ready = [row for row in rows if all(parent in written or (closing and parent not in busy)
-                                            for parent in wanted[row[0].source_key])]
+        ready = [
+            row
+            for row in rows
+            if all(parent in written or (closing and parent not in busy) for parent in wanted[row[0].source_key])
+        ]
         if not writer.grouped():
             return ready
         kept = {id(row) for row in ready}
-        waiting.update(self._group(writer, row) for row in rows
-                       if id(row) not in kept or (not closing and row[0].run_id != self.ctx.run_id))
+        waiting.update(
+            self._group(writer, row)
+            for row in rows
+            if id(row) not in kept or (not closing and row[0].run_id != self.ctx.run_id)
+        )
         return [row for row in ready if self._group(writer, row) not in waiting]
 
     @staticmethod
@@ -338,14 +361,30 @@ class Loader:
         unchanged: list[Held] = []
         for held, parents in rows:
             entity = existing.get(held.source_key)
-            if entity and entity.status == "written" and (entity.content_hash == content_hash(held.record) or (
-                    not writer.updatable and entity.content_hash == SETTLED)):
+            if (
+                entity
+                and entity.status == "written"
+                and (
+                    entity.content_hash == content_hash(held.record)
+                    or (not writer.updatable and entity.content_hash == SETTLED)
+                )
+            ):
                 unchanged.append(held)
             elif entity and entity.status == "written" and not writer.updatable:
                 unchanged.append(held)
-                self._issues(writer.kind, held.source_key, [{
-                    "category": "not_updatable", "severity": "warning", "field": "body",
-                    "reason": "changed in TOPdesk after it was written; Intercom cannot edit it, so it is unchanged"}])
+                self._issues(
+                    writer.kind,
+                    held.source_key,
+                    [
+                        {
+                            "category": "not_updatable",
+                            "severity": "warning",
+                            "field": "body",
+                            "reason": "changed in TOPdesk after it was written; Intercom cannot edit it, so it is "
+                            "unchanged",
+                        }
+                    ],
+                )
             elif writer.grouped():
                 groups[self._group(writer, (held, parents))].append((held, parents, entity))
             else:
@@ -363,8 +402,9 @@ class Loader:
                         bisect.insort(running, item, key=_chronological)
                 else:
                     tasks.append(chain)
-            self._busy.update((writer.kind, held.source_key) for task in tasks for held, _, _ in task
-                              if not writer.grouped())
+            self._busy.update(
+                (writer.kind, held.source_key) for task in tasks for held, _, _ in task if not writer.grouped()
+            )
         tasks.sort(key=len, reverse=True)  # the longest chains start first, so no long tail at the end
         for task in tasks:
             with self._cond:
@@ -446,12 +486,16 @@ class Loader:
         settled = False
         for attempt in range(1 + self.max_retries):
             if attempt:
-                time.sleep(random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempt)))
+                time.sleep(random.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt)))
             try:
                 outcome = writer.write(self.ctx, held.record, entity, parents)
             except Skip as skip:
-                self._done(kind, held, Outcome(skip.intercom_id, "skipped") if skip.intercom_id else None,
-                           [{"category": "skipped", "severity": "warning", "reason": skip.reason}])
+                self._done(
+                    kind,
+                    held,
+                    Outcome(skip.intercom_id, "skipped") if skip.intercom_id else None,
+                    [{"category": "skipped", "severity": "warning", "reason": skip.reason}],
+                )
                 return True
             except IntercomError as exc:
                 last_error = exc
@@ -485,8 +529,15 @@ class Loader:
     def _done(self, kind: str, held: Held, outcome: Outcome | None, issues: list[dict]) -> None:
         key = held.source_key
         if outcome and outcome.intercom_id:
-            self.ledger.record_written(kind, key, outcome.intercom_id, content_hash(held.record), self.ctx.run_id,
-                                       created=outcome.action == CREATED, extra=outcome.extra)
+            self.ledger.record_written(
+                kind,
+                key,
+                outcome.intercom_id,
+                content_hash(held.record),
+                self.ctx.run_id,
+                created=outcome.action == CREATED,
+                extra=outcome.extra,
+            )
         self.ledger.release_exact([held])
         self.ledger.resolve_issues(kind, key, "manual_review")
         self.stats.add(kind, outcome.action if outcome else "skipped")
@@ -499,10 +550,14 @@ class Loader:
         detail = {"attempts": attempts}
         if exc is not None:
             detail.update(status=exc.status, code=exc.code, request_id=exc.request_id)
-        self.logger.warning("%s %s: %s (kept for the next run, listed for manual review)", kind, held.source_key,
-                            reason)
-        self._issues(kind, held.source_key, [{"category": "manual_review", "severity": "error", "reason": reason,
-                                              "detail": detail}])
+        self.logger.warning(
+            "%s %s: %s (kept for the next run, listed for manual review)", kind, held.source_key, reason
+        )
+        self._issues(
+            kind,
+            held.source_key,
+            [{"category": "manual_review", "severity": "error", "reason": reason, "detail": detail}],
+        )
 
     def _issues(self, kind: str, key: str, issues: list[dict]) -> None:
         if issues:
@@ -529,8 +584,9 @@ class Loader:
 
         def write(entities: list[Entity]) -> int:
             done = [e for e, ok in zip(entities, self.pool.map(self._write_final_state, entities), strict=True) if ok]
-            self.ledger.set_extra_many([(e.kind, e.source_key, _state_written(e)) for e in done
-                                        if BY_KIND[e.kind].final_state_idempotent])  # one transaction per page
+            self.ledger.set_extra_many(
+                [(e.kind, e.source_key, _state_written(e)) for e in done if BY_KIND[e.kind].final_state_idempotent]
+            )  # one transaction per page
             return len(done)
 
         for entity in self.ledger.pending_states(kinds):
@@ -552,9 +608,18 @@ class Loader:
             return True
         except (IntercomError, ValueError) as exc:
             reason = error_text(exc) if isinstance(exc, IntercomError) else str(exc)
-            self._issues(entity.kind, entity.source_key, [{
-                "category": "manual_review", "severity": "error", "field": "state",
-                "reason": f"its final state could not be written ({reason}); the next run writes it"}])
+            self._issues(
+                entity.kind,
+                entity.source_key,
+                [
+                    {
+                        "category": "manual_review",
+                        "severity": "error",
+                        "field": "state",
+                        "reason": f"its final state could not be written ({reason}); the next run writes it",
+                    }
+                ],
+            )
             return False
 
     def load_callers_by_email(self) -> int:
@@ -565,15 +630,28 @@ class Loader:
         again = []
         for held, missing in self.ledger.waiting(limit=1_000_000):
             refs = held.record.get("refs") or {}
-            if held.kind in CALL_KINDS and held.record.get("contact_email") and \
-                    missing == [("contacts", str(refs.get("contact")))]:
+            if (
+                held.kind in CALL_KINDS
+                and held.record.get("contact_email")
+                and missing == [("contacts", str(refs.get("contact")))]
+            ):
                 record = {**held.record, "refs": {k: v for k, v in refs.items() if k != "contact"}}
                 again.append((held.kind, held.source_key, record, self._waits(BY_KIND[held.kind], record)))
-                self._issues(held.kind, held.source_key, [{
-                    "category": "caller_not_found", "severity": "warning", "field": "refs.contact",
-                    "reason": "the caller's person record never came (removed, archived or not visible to the API "
-                              "operator): loaded with a contact for the call's caller e-mail",
-                    "detail": {"person": refs.get("contact"), "email": held.record["contact_email"]}}])
+                self._issues(
+                    held.kind,
+                    held.source_key,
+                    [
+                        {
+                            "category": "caller_not_found",
+                            "severity": "warning",
+                            "field": "refs.contact",
+                            "reason": "the caller's person record never came (removed, archived or not visible to the "
+                            "API "
+                            "operator): loaded with a contact for the call's caller e-mail",
+                            "detail": {"person": refs.get("contact"), "email": held.record["contact_email"]},
+                        }
+                    ],
+                )
         if again:
             self.ledger.hold(self.ctx.run_id, again)
             with self._cond:
@@ -585,11 +663,20 @@ class Loader:
         orphans = 0
         for held, missing in self.ledger.waiting(limit=1_000_000):
             orphans += 1
-            self._issues(held.kind, held.source_key, [{
-                "category": "orphan", "severity": "error",
-                "reason": "a parent it needs was not written (it never arrived, or it was skipped: see the parent's "
-                          "own entry); kept staged, written by a later run once the parent is",
-                "detail": {"missing": ", ".join(f"{kind} {key}" for kind, key in missing)}}])
+            self._issues(
+                held.kind,
+                held.source_key,
+                [
+                    {
+                        "category": "orphan",
+                        "severity": "error",
+                        "reason": "a parent it needs was not written (it never arrived, or it was skipped: see the "
+                        "parent's "
+                        "own entry); kept staged, written by a later run once the parent is",
+                        "detail": {"missing": ", ".join(f"{kind} {key}" for kind, key in missing)},
+                    }
+                ],
+            )
         return orphans
 
     def check_completeness(self, sample: int = 25) -> dict:
@@ -597,10 +684,19 @@ class Loader:
         a shortfall is reported per container."""
         result = check_sample(self.ctx, self.parts_received, sample)
         for miss in result["mismatches"]:
-            self._issues(miss["kind"], miss["source_key"], [{
-                "category": "incomplete", "severity": "error", "field": "parts",
-                "reason": "Intercom holds fewer parts than the TOPdesk trail entries that came in",
-                "detail": {k: v for k, v in miss.items() if k not in ("kind", "source_key")}}])
+            self._issues(
+                miss["kind"],
+                miss["source_key"],
+                [
+                    {
+                        "category": "incomplete",
+                        "severity": "error",
+                        "field": "parts",
+                        "reason": "Intercom holds fewer parts than the TOPdesk trail entries that came in",
+                        "detail": {k: v for k, v in miss.items() if k not in ("kind", "source_key")},
+                    }
+                ],
+            )
         return result
 
     def close(self) -> None:

@@ -105,8 +105,9 @@ class Pacer:
             self._in_flight -= 1
             if headers is not None and answered >= sent_at:
                 sample = answered - sent_at
-                self._latency = sample if self._latency is None else self._latency + LATENCY_WEIGHT * (
-                    sample - self._latency)
+                self._latency = (
+                    sample if self._latency is None else self._latency + LATENCY_WEIGHT * (sample - self._latency)
+                )
             if sent_at == self._probe:
                 self._probe = None
             if status == 429:

@@ -62,16 +62,24 @@ class RunTimeline:
             point = merged.setdefault(start, {"written": 0, "requests": 0})
             point["written"] += written.get(bucket, 0)
             point["requests"] += requests.get(bucket, 0)
-        return width, [{"t": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"), **counts}
-                       for start, counts in sorted(merged.items())]
+        return width, [
+            {"t": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"), **counts}
+            for start, counts in sorted(merged.items())
+        ]
 
 
 class ProgressLog:
     """One INFO line at most every ``every`` seconds while a load runs: records written so far per kind (of those
     received) and the request rate since the previous line."""
 
-    def __init__(self, timeline: RunTimeline, log: t.Callable[..., None], *, every: float = 10.0,
-                 clock: t.Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        timeline: RunTimeline,
+        log: t.Callable[..., None],
+        *,
+        every: float = 10.0,
+        clock: t.Callable[[], float] = time.monotonic,
+    ) -> None:
         self.timeline = timeline
         self.log = log
         self.every = every

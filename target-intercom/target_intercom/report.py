@@ -17,8 +17,19 @@ INVENTORY = "rebuild_inventory"  # issues of this category are the handoff's lis
 MD_LIMIT = 100  # per issue category in the Markdown; the JSON has them all
 HTML_LIMIT = 1000  # records with issues listed in the HTML page (folded); the JSON has them all
 GUESTS = "contacts (callers without a person)"
-COLUMNS = ("received", "created", "updated", "unchanged", "matched", "merged", "listed", "skipped", "failed", "flagged",
-           "held")
+COLUMNS = (
+    "received",
+    "created",
+    "updated",
+    "unchanged",
+    "matched",
+    "merged",
+    "listed",
+    "skipped",
+    "failed",
+    "flagged",
+    "held",
+)
 
 
 def build(target: t.Any, *, orphans: int) -> dict:
@@ -43,12 +54,16 @@ def build(target: t.Any, *, orphans: int) -> dict:
         "run_id": run_id,
         "entities": rows,
         "totals": {**totals, "orphans": orphans},
-        "issues_by_reason": [{"category": c, "kind": k, "reason": r, "count": n}
-                             for (c, k, r), n in by_reason.most_common()],
+        "issues_by_reason": [
+            {"category": c, "kind": k, "reason": r, "count": n} for (c, k, r), n in by_reason.most_common()
+        ],
         "manual_review": [i for i in issues if i["category"] == "manual_review"],
         "issues": [i for i in issues if i["category"] not in ("manual_review", INVENTORY)],
-        "rebuild_inventory": [{"source_key": i["source_key"], "kind": i.get("field"), **(i.get("detail") or {})}
-                              for i in issues if i["category"] == INVENTORY],
+        "rebuild_inventory": [
+            {"source_key": i["source_key"], "kind": i.get("field"), **(i.get("detail") or {})}
+            for i in issues
+            if i["category"] == INVENTORY
+        ],
         "completeness": target.completeness,
         "preflight": target.preflight.as_dict() if target.preflight else None,
         "capabilities": target.capabilities.as_dict() if getattr(target, "capabilities", None) else None,
@@ -61,20 +76,30 @@ def build(target: t.Any, *, orphans: int) -> dict:
 def markdown(summary: dict) -> str:
     totals = summary["totals"]
     columns = [c for c in COLUMNS if totals[c] or c in ("received", "created", "failed")]
-    lines = [f"# Reconciliation report: run {summary['run_id']}", "",
-             "| entity | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines = [
+        f"# Reconciliation report: run {summary['run_id']}",
+        "",
+        "| entity | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
     for kind, row in summary["entities"].items():
         lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
     lines.append("| **total** | " + " | ".join(f"**{totals[c]:,}**" for c in columns) + " |")
     lacking = _lacking(summary)
     if lacking:
-        lines += ["", "## Fallbacks (the workspace lacks a capability: check intercom)", "",
-                  "| capability | verdict | Intercom said / showed | the load |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Fallbacks (the workspace lacks a capability: check intercom)",
+            "",
+            "| capability | verdict | Intercom said / showed | the load |",
+            "|---|---|---|---|",
+        ]
         lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in lacking]
     if summary["issues_by_reason"]:
         lines += ["", "## Issues by reason", "", "| category | entity | reason | count |", "|---|---|---|---:|"]
-        lines += [f"| {i['category']} | {i['kind']} | {i['reason']} | {i['count']:,} |"
-                  for i in summary["issues_by_reason"]]
+        lines += [
+            f"| {i['category']} | {i['kind']} | {i['reason']} | {i['count']:,} |" for i in summary["issues_by_reason"]
+        ]
     if summary["manual_review"]:
         lines += ["", "## Manual review queue", "", "| entity | source key | last error |", "|---|---|---|"]
         lines += [f"| {i['kind']} | {i['source_key']} | {i['reason']} |" for i in summary["manual_review"]]
@@ -85,24 +110,38 @@ def markdown(summary: dict) -> str:
         if shown[issue["category"]] <= MD_LIMIT:
             listed.append(issue)
     if listed:
-        lines += ["", "## Records with issues", "", "| category | entity | source key | field | reason | detail |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {i['category']} | {i['kind']} | {i['source_key']} | {i.get('field') or ''} | {i['reason']} | "
-                  f"{_detail(i.get('detail'))} |" for i in listed]
+        lines += [
+            "",
+            "## Records with issues",
+            "",
+            "| category | entity | source key | field | reason | detail |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {i['category']} | {i['kind']} | {i['source_key']} | {i.get('field') or ''} | {i['reason']} | "
+            f"{_detail(i.get('detail'))} |"
+            for i in listed
+        ]
         more = {c: n - MD_LIMIT for c, n in shown.items() if n > MD_LIMIT}
         if more:
             lines.append("\n" + ", ".join(f"{n:,} more {c}" for c, n in more.items()) + ": see reconciliation.json")
     if summary.get("completeness") and summary["completeness"]["checked"]:
         check = summary["completeness"]
-        lines += ["", f"Completeness: parts read back for {check['checked']} ticket(s)/conversation(s): "
-                      f"{len(check['mismatches'])} with fewer parts than their trail entries."]
+        lines += [
+            "",
+            f"Completeness: parts read back for {check['checked']} ticket(s)/conversation(s): "
+            f"{len(check['mismatches'])} with fewer parts than their trail entries.",
+        ]
     if summary["rebuild_inventory"]:
         kinds = Counter(item["kind"] for item in summary["rebuild_inventory"])
         lines += ["", "## Rebuild inventory (no Intercom home: rebuild by hand)", "", "| kind | items |", "|---|---:|"]
         lines += [f"| {kind} | {n:,} |" for kind, n in kinds.most_common()]
     if totals.get("orphans"):
-        lines += ["", f"{totals['orphans']:,} record(s) wait for a parent that never arrived; they stay staged and "
-                      "are written by a later run once the parent is loaded."]
+        lines += [
+            "",
+            f"{totals['orphans']:,} record(s) wait for a parent that never arrived; they stay staged and "
+            "are written by a later run once the parent is loaded.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -131,59 +170,123 @@ def page(summary: dict) -> hp.Page:
         figures["duration"] = _duration(len(timeline) * bucket)
     sections: list[hp.Section] = [
         hp.Figures("Summary", figures),
-        hp.Table("Per object", ["entity", *COLUMNS],
-                 [[kind, *(row[c] for c in COLUMNS)] for kind, row in summary["entities"].items()],
-                 footer=[["total", *(totals[c] for c in COLUMNS)]],
-                 note="received: records that came in this run; held: records staged and not yet written (their "
-                      "parent is missing, or they failed and are retried by the next run)"),
-        hp.Bars("Counts per object", {what: {kind: row[what] for kind, row in summary["entities"].items()}
-                                      for what in ("created", "updated", "unchanged")
-                                      if what == "created" or totals[what]}),
+        hp.Table(
+            "Per object",
+            ["entity", *COLUMNS],
+            [[kind, *(row[c] for c in COLUMNS)] for kind, row in summary["entities"].items()],
+            footer=[["total", *(totals[c] for c in COLUMNS)]],
+            note="received: records that came in this run; held: records staged and not yet written (their "
+            "parent is missing, or they failed and are retried by the next run)",
+        ),
+        hp.Bars(
+            "Counts per object",
+            {
+                what: {kind: row[what] for kind, row in summary["entities"].items()}
+                for what in ("created", "updated", "unchanged")
+                if what == "created" or totals[what]
+            },
+        ),
     ]
     if timeline:
         per = _duration(bucket)
-        sections += [hp.Timeline(f"Records written per {per}", [(_clock(p["t"]), p["written"]) for p in timeline],
-                                 unit="records", note="records created or updated in Intercom; time in UTC"),
-                     hp.Timeline(f"API requests per {per}", [(_clock(p["t"]), p["requests"]) for p in timeline],
-                                 unit="requests", note="every request sent to Intercom (reads and retries included)")]
+        sections += [
+            hp.Timeline(
+                f"Records written per {per}",
+                [(_clock(p["t"]), p["written"]) for p in timeline],
+                unit="records",
+                note="records created or updated in Intercom; time in UTC",
+            ),
+            hp.Timeline(
+                f"API requests per {per}",
+                [(_clock(p["t"]), p["requests"]) for p in timeline],
+                unit="requests",
+                note="every request sent to Intercom (reads and retries included)",
+            ),
+        ]
     lacking = _lacking(summary)
     if lacking:
-        sections.append(hp.Table("Fallbacks", ["capability", "verdict", "Intercom said / showed", "the load"], lacking,
-                                 note="what the workspace's live check found missing, and what the load did instead"))
+        sections.append(
+            hp.Table(
+                "Fallbacks",
+                ["capability", "verdict", "Intercom said / showed", "the load"],
+                lacking,
+                note="what the workspace's live check found missing, and what the load did instead",
+            )
+        )
     if summary["issues_by_reason"]:
-        sections.append(hp.Table("Issues by reason", ["category", "entity", "reason", "count"],
-                                 [[i["category"], i["kind"], i["reason"], i["count"]]
-                                  for i in summary["issues_by_reason"]]))
+        sections.append(
+            hp.Table(
+                "Issues by reason",
+                ["category", "entity", "reason", "count"],
+                [[i["category"], i["kind"], i["reason"], i["count"]] for i in summary["issues_by_reason"]],
+            )
+        )
     if summary["manual_review"]:
-        sections.append(hp.Table("Manual review queue", ["entity", "source key", "last error"],
-                                 [[i["kind"], i["source_key"], i["reason"]] for i in summary["manual_review"]],
-                                 note="kept staged: the next run retries them"))
+        sections.append(
+            hp.Table(
+                "Manual review queue",
+                ["entity", "source key", "last error"],
+                [[i["kind"], i["source_key"], i["reason"]] for i in summary["manual_review"]],
+                note="kept staged: the next run retries them",
+            )
+        )
     if summary["issues"]:
         listed = summary["issues"][:HTML_LIMIT]
         more = len(summary["issues"]) - len(listed)
-        sections.append(hp.Table("Records with issues", ["category", "entity", "source key", "field", "reason",
-                                                         "detail"],
-                                 [[i["category"], i["kind"], i["source_key"], i.get("field") or "", i["reason"],
-                                   _detail(i.get("detail"))] for i in listed],
-                                 note=f"{more:,} more: see reconciliation.json" if more else ""))
+        sections.append(
+            hp.Table(
+                "Records with issues",
+                ["category", "entity", "source key", "field", "reason", "detail"],
+                [
+                    [
+                        i["category"],
+                        i["kind"],
+                        i["source_key"],
+                        i.get("field") or "",
+                        i["reason"],
+                        _detail(i.get("detail")),
+                    ]
+                    for i in listed
+                ],
+                note=f"{more:,} more: see reconciliation.json" if more else "",
+            )
+        )
     if summary["rebuild_inventory"]:
         kinds = Counter(item["kind"] for item in summary["rebuild_inventory"])
-        sections.append(hp.Table("Rebuild inventory (no Intercom home: rebuild by hand)", ["kind", "items"],
-                                 [[kind, n] for kind, n in kinds.most_common()]))
+        sections.append(
+            hp.Table(
+                "Rebuild inventory (no Intercom home: rebuild by hand)",
+                ["kind", "items"],
+                [[kind, n] for kind, n in kinds.most_common()],
+            )
+        )
     check = summary.get("completeness") or {}
     if check.get("checked"):
-        sections.append(hp.Text("Completeness", f"Parts read back for {check['checked']} ticket(s)/conversation(s): "
-                                                f"{len(check['mismatches'])} with fewer parts than their trail "
-                                                "entries."))
+        sections.append(
+            hp.Text(
+                "Completeness",
+                f"Parts read back for {check['checked']} ticket(s)/conversation(s): "
+                f"{len(check['mismatches'])} with fewer parts than their trail "
+                "entries.",
+            )
+        )
         if check["mismatches"]:
-            sections.append(hp.Table("Incomplete tickets and conversations", ["entity", "source key", "expected",
-                                                                               "found"],
-                                     [[m["kind"], m["source_key"], m["expected"], m.get("found")]
-                                      for m in check["mismatches"]]))
+            sections.append(
+                hp.Table(
+                    "Incomplete tickets and conversations",
+                    ["entity", "source key", "expected", "found"],
+                    [[m["kind"], m["source_key"], m["expected"], m.get("found")] for m in check["mismatches"]],
+                )
+            )
     if totals.get("orphans"):
-        sections.append(hp.Text("Orphans", f"{totals['orphans']:,} record(s) wait for a parent that never arrived; "
-                                           "they stay staged and are written by a later run once the parent is "
-                                           "loaded."))
+        sections.append(
+            hp.Text(
+                "Orphans",
+                f"{totals['orphans']:,} record(s) wait for a parent that never arrived; "
+                "they stay staged and are written by a later run once the parent is "
+                "loaded.",
+            )
+        )
     return hp.Page(title="Reconciliation report", subtitle=subtitle, sections=sections)
 
 

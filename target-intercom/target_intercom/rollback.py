@@ -105,20 +105,43 @@ def open_ledger(config: dict) -> Iterator[Ledger]:
         ledger.close()
 
 
-def rollback_from_config(config: dict, ledger: Ledger, *, run_id: str | None, dry_run: bool,
-                         progress: bool | None = None, force: bool = False) -> dict:
+def rollback_from_config(
+    config: dict,
+    ledger: Ledger,
+    *,
+    run_id: str | None,
+    dry_run: bool,
+    progress: bool | None = None,
+    force: bool = False,
+) -> dict:
     """The CLI's rollback: a client from the target's settings (same pacing and retries as a load)."""
     client = IntercomClient.from_config(config, concurrency=int(config.get("concurrency", 32)), logger=LOGGER)
     try:
-        return rollback(ledger, client, run_id=run_id, dry_run=dry_run, settings=config,
-                        report_dir=Path(config.get("report_dir") or "reports"), progress=progress, force=force)
+        return rollback(
+            ledger,
+            client,
+            run_id=run_id,
+            dry_run=dry_run,
+            settings=config,
+            report_dir=Path(config.get("report_dir") or "reports"),
+            progress=progress,
+            force=force,
+        )
     finally:
         client.close()
 
 
-def rollback(ledger: Ledger, client: IntercomClient, *, run_id: str | None, dry_run: bool = False,
-             settings: dict | None = None, report_dir: Path | None = None, progress: bool | None = None,
-             force: bool = False) -> dict:
+def rollback(
+    ledger: Ledger,
+    client: IntercomClient,
+    *,
+    run_id: str | None,
+    dry_run: bool = False,
+    settings: dict | None = None,
+    report_dir: Path | None = None,
+    progress: bool | None = None,
+    force: bool = False,
+) -> dict:
     """Roll back ``run_id`` (None: every run). Returns the summary (also written to ``report_dir``).
 
     Runs are rolled back newest first too: a run whose later runs still have what they created in Intercom is
@@ -130,15 +153,25 @@ def rollback(ledger: Ledger, client: IntercomClient, *, run_id: str | None, dry_
             raise ValueError(f"no run {run_id!r} in the ledger (target-intercom rollback --list-runs lists them)")
         if (run.get("info") or {}).get("command") == "rollback":
             raise ValueError(f"{run_id} is a rollback, not a load: there is nothing it created")
-        later = [r["run_id"] for r in ledger.runs() if r["started_at"] > run["started_at"]
-                 and (r.get("info") or {}).get("command") != "rollback" and r["status"] != "rolled_back"
-                 and ledger.created_by(r["run_id"], limit=1)]
+        later = [
+            r["run_id"]
+            for r in ledger.runs()
+            if r["started_at"] > run["started_at"]
+            and (r.get("info") or {}).get("command") != "rollback"
+            and r["status"] != "rolled_back"
+            and ledger.created_by(r["run_id"], limit=1)
+        ]
         if later and not force:
-            raise ValueError(f"later runs still have what they created in Intercom ({', '.join(later)}); roll them "
-                             f"back first (newest first), or pass --force to roll back {run_id} alone")
+            raise ValueError(
+                f"later runs still have what they created in Intercom ({', '.join(later)}); roll them "
+                f"back first (newest first), or pass --force to roll back {run_id} alone"
+            )
         if run["status"] == "running":
-            LOGGER.warning("Run %s never finished (crashed, or still running: a rollback must not run while it "
-                           "loads); its creates are rolled back as far as the ledger knows them", run_id)
+            LOGGER.warning(
+                "Run %s never finished (crashed, or still running: a rollback must not run while it "
+                "loads); its creates are rolled back as far as the ledger knows them",
+                run_id,
+            )
     rb = _Rollback(ledger, client, run_id, settings, dry_run, progress)
     return rb.run(report_dir)
 
@@ -147,8 +180,15 @@ def rollback(ledger: Ledger, client: IntercomClient, *, run_id: str | None, dry_
 
 
 class _Rollback:
-    def __init__(self, ledger: Ledger, client: IntercomClient, run_id: str | None, settings: dict, dry_run: bool,
-                 progress: bool | None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: IntercomClient,
+        run_id: str | None,
+        settings: dict,
+        dry_run: bool,
+        progress: bool | None,
+    ) -> None:
         self.ledger, self.client, self.target_run, self.dry_run = ledger, client, run_id, dry_run
         self.settings = settings
         self.progress = progress
@@ -210,9 +250,13 @@ class _Rollback:
         else:
             self.rb_run = f"dry-run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         self.ctx = WriteContext(self.client, self.ledger, self.rb_run, None, self.settings)
-        LOGGER.info("Rollback %s of %s: %s entities to remove (%s)", "plan" if self.dry_run else self.rb_run,
-                    self.target_run or "every run", sum(counts.values()),
-                    ", ".join(f"{k} {counts[k]:,}" for k in order if counts[k]) or "none")
+        LOGGER.info(
+            "Rollback %s of %s: %s entities to remove (%s)",
+            "plan" if self.dry_run else self.rb_run,
+            self.target_run or "every run",
+            sum(counts.values()),
+            ", ".join(f"{k} {counts[k]:,}" for k in order if counts[k]) or "none",
+        )
         held: list[dict] = []
         kept: list[dict] = []
         try:
@@ -236,8 +280,10 @@ class _Rollback:
         total = sum(counts.values())
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         workers = max(1, int(self.settings.get("concurrency") or 32))  # the client paces them
-        with tqdm(total=total, unit="entity", desc="rollback", disable=not show, file=sys.stderr) as bar, \
-                ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollback") as pool:
+        with (
+            tqdm(total=total, unit="entity", desc="rollback", disable=not show, file=sys.stderr) as bar,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollback") as pool,
+        ):
             try:
                 for kind in order:
                     if not counts.get(kind):
@@ -261,8 +307,12 @@ class _Rollback:
         """Delete one entity (or settle it), then mark it deleted in the ledger."""
         kind = entity.kind
         writer = BY_KIND.get(kind)
-        item = {"kind": kind, "source_key": entity.source_key, "intercom_id": entity.intercom_id,
-                "created_run_id": entity.created_run_id}
+        item = {
+            "kind": kind,
+            "source_key": entity.source_key,
+            "intercom_id": entity.intercom_id,
+            "created_run_id": entity.created_run_id,
+        }
         if writer is None:
             self.out.add("manual", {**item, "reason": f"no writer for {kind} in this version: delete it by hand"})
             return
@@ -280,15 +330,17 @@ class _Rollback:
                 return
             writer.delete(self.ctx, entity)
         except NotImplementedError as exc:  # writers.support.CannotDelete is one, with the reason
-            self.out.add("manual", {**item, "reason": str(exc) or f"Intercom has no API delete for {kind}: "
-                                    "remove it by hand"})
+            self.out.add(
+                "manual", {**item, "reason": str(exc) or f"Intercom has no API delete for {kind}: remove it by hand"}
+            )
             return
         except IntercomError as exc:
             if exc.status == 404:
                 self.done(entity, "already_gone")
                 return
-            self.out.add("failed", {**item, "reason": error_text(exc), "status": exc.status,
-                                    "request_id": exc.request_id})
+            self.out.add(
+                "failed", {**item, "reason": error_text(exc), "status": exc.status, "request_id": exc.request_id}
+            )
             return
         except Exception as exc:  # an unexpected answer: listed, the rollback goes on; a re-run retries it
             LOGGER.exception("%s %s: rollback failed", kind, entity.source_key)
@@ -302,7 +354,9 @@ class _Rollback:
         ids = sorted(self.gone_ids.get(kind, ()))
         c = entities_table.c
         for i in range(0, len(ids), PAGE):
-            q = sa.select(c.source_key).where(c.kind == kind, c.status == "written", c.intercom_id.in_(ids[i:i + PAGE]))
+            q = sa.select(c.source_key).where(
+                c.kind == kind, c.status == "written", c.intercom_id.in_(ids[i : i + PAGE])
+            )
             for key in self.ledger._read(lambda conn, q=q: list(conn.execute(q).scalars())):  # see Ledger.aliases
                 self.ledger.mark_deleted(kind, key, self.rb_run)
                 self.out.count("aliases", kind)
@@ -319,9 +373,17 @@ class _Rollback:
             self.done(entity, "with_container")
             return
         field, container_kind, _path = spec
-        self.out.add("manual", {**item, "container": f"{container_kind} {entity.extra.get(field)}", "reason": (
-            f"Intercom cannot delete it on its own (only with its {container_kind[:-1]}), and that "
-            f"{container_kind[:-1]} stays: the rolled-back run did not create it")})
+        self.out.add(
+            "manual",
+            {
+                **item,
+                "container": f"{container_kind} {entity.extra.get(field)}",
+                "reason": (
+                    f"Intercom cannot delete it on its own (only with its {container_kind[:-1]}), and that "
+                    f"{container_kind[:-1]} stays: the rolled-back run did not create it"
+                ),
+            },
+        )
 
     def container_exists(self, entity: Entity, spec: tuple[str, str, str]) -> bool:
         field, container_kind, path = spec
@@ -361,13 +423,14 @@ class _Rollback:
         by_kind: dict[str, list[str]] = defaultdict(list)
         for held in self.ledger.iter_held():
             if self.target_run is None or held.run_id == self.target_run:
-                dropped.append({"kind": held.kind, "source_key": held.source_key, "run_id": held.run_id,
-                                "attempts": held.attempts})
+                dropped.append(
+                    {"kind": held.kind, "source_key": held.source_key, "run_id": held.run_id, "attempts": held.attempts}
+                )
                 by_kind[held.kind].append(held.source_key)
         if not self.dry_run:
             for kind, keys in by_kind.items():
                 for i in range(0, len(keys), PAGE):
-                    self.ledger.release(kind, keys[i:i + PAGE])
+                    self.ledger.release(kind, keys[i : i + PAGE])
                 for key in keys:
                     for category in ("manual_review", "orphan"):
                         self.ledger.resolve_issues(kind, key, category)
@@ -375,14 +438,20 @@ class _Rollback:
 
     def kept(self) -> list[dict]:
         """Entities the run(s) wrote but did not create: they existed before, or an earlier run created them."""
-        q = sa.select(entities_table.c.kind, entities_table.c.source_key, entities_table.c.intercom_id,
-                      entities_table.c.created_run_id, entities_table.c.extra).where(
-            entities_table.c.status == "written")
+        q = sa.select(
+            entities_table.c.kind,
+            entities_table.c.source_key,
+            entities_table.c.intercom_id,
+            entities_table.c.created_run_id,
+            entities_table.c.extra,
+        ).where(entities_table.c.status == "written")
         if self.target_run is None:
             q = q.where(entities_table.c.created_run_id.is_(None))
         else:
-            q = q.where(entities_table.c.run_id == self.target_run, sa.or_(
-                entities_table.c.created_run_id.is_(None), entities_table.c.created_run_id != self.target_run))
+            q = q.where(
+                entities_table.c.run_id == self.target_run,
+                sa.or_(entities_table.c.created_run_id.is_(None), entities_table.c.created_run_id != self.target_run),
+            )
         q = q.order_by(entities_table.c.seq.desc())
         rows = self.ledger._read(lambda c: c.execute(q).all())  # no public query yet: see Ledger.touched_by
         out = []
@@ -393,8 +462,10 @@ class _Rollback:
             elif extra.get("alias_of"):
                 why = f"a second key of {extra['alias_of']}"
             elif extra.get("translation_of"):
-                why = (f"the {extra.get('locale')} translation of {extra['translation_of']}: Intercom's API removes "
-                       "no single translation (it goes with its article or collection)")
+                why = (
+                    f"the {extra.get('locale')} translation of {extra['translation_of']}: Intercom's API removes "
+                    "no single translation (it goes with its article or collection)"
+                )
             elif kind not in BY_KIND:
                 why = "the writers' bookkeeping, not an Intercom entity of its own"
             elif created_run is None:
@@ -418,44 +489,100 @@ class _Rollback:
                         action = "settle (search), delete if found"
                     else:
                         action = "delete"
-                    plan.append({"kind": kind, "source_key": e.source_key, "intercom_id": e.intercom_id,
-                                 "status": e.status, "created_run_id": e.created_run_id, "action": action})
+                    plan.append(
+                        {
+                            "kind": kind,
+                            "source_key": e.source_key,
+                            "intercom_id": e.intercom_id,
+                            "status": e.status,
+                            "created_run_id": e.created_run_id,
+                            "action": action,
+                        }
+                    )
         return plan
 
     # ------------------------------------------------------------------ report
 
     def kind_line(self, kind: str) -> str:
         o = self.out
-        parts = [(o.deleted[kind], "deleted"), (o.with_container[kind], "gone with their container"),
-                 (o.already_gone[kind], "already gone"), (o.not_created[kind], "intents never created"),
-                 (o.aliases[kind], "second keys (aliases, merged e-mails) gone with their entity"),
-                 (sum(1 for m in o.manual if m["kind"] == kind), "manual"),
-                 (sum(1 for f in o.failed if f["kind"] == kind), "failed")]
+        parts = [
+            (o.deleted[kind], "deleted"),
+            (o.with_container[kind], "gone with their container"),
+            (o.already_gone[kind], "already gone"),
+            (o.not_created[kind], "intents never created"),
+            (o.aliases[kind], "second keys (aliases, merged e-mails) gone with their entity"),
+            (sum(1 for m in o.manual if m["kind"] == kind), "manual"),
+            (sum(1 for f in o.failed if f["kind"] == kind), "failed"),
+        ]
         return ", ".join(f"{what} {n:,}" for n, what in parts if n) or "nothing"
 
-    def summary(self, order: list[str], counts: Counter, started: str, interrupted: bool, held: list[dict],
-                kept: list[dict], planned: list[dict] | None) -> dict:
+    def summary(
+        self,
+        order: list[str],
+        counts: Counter,
+        started: str,
+        interrupted: bool,
+        held: list[dict],
+        kept: list[dict],
+        planned: list[dict] | None,
+    ) -> dict:
         o = self.out
         manual = Counter(m["kind"] for m in o.manual)
         failed = Counter(f["kind"] for f in o.failed)
-        kinds = {k: {"selected": counts.get(k, 0), "deleted": o.deleted[k], "with_container": o.with_container[k],
-                     "already_gone": o.already_gone[k], "not_created": o.not_created[k], "aliases": o.aliases[k],
-                     "manual": manual[k],
-                     "failed": failed[k]} for k in order if counts.get(k)}
-        totals = {c: sum(r[c] for r in kinds.values()) for c in
-                  ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual",
-                   "failed")}
+        kinds = {
+            k: {
+                "selected": counts.get(k, 0),
+                "deleted": o.deleted[k],
+                "with_container": o.with_container[k],
+                "already_gone": o.already_gone[k],
+                "not_created": o.not_created[k],
+                "aliases": o.aliases[k],
+                "manual": manual[k],
+                "failed": failed[k],
+            }
+            for k in order
+            if counts.get(k)
+        }
+        totals = {
+            c: sum(r[c] for r in kinds.values())
+            for c in (
+                "selected",
+                "deleted",
+                "with_container",
+                "already_gone",
+                "not_created",
+                "aliases",
+                "manual",
+                "failed",
+            )
+        }
         totals["kept"] = len(kept)
         totals["held_dropped"] = len(held)
         complete = not interrupted and not self.dry_run and not totals["failed"]
         return {
-            "rollback_run_id": self.rb_run, "of": self.target_run or "all", "dry_run": self.dry_run,
-            "started_at": started, "finished_at": _now(), "status": (
-                "dry-run" if self.dry_run else "interrupted" if interrupted else
-                "completed" if complete else "incomplete"),
-            "order": [k for k in order if counts.get(k)], "entities": kinds, "totals": totals,
-            "manual": o.manual, "failed": o.failed, "kept": kept, "held_dropped": held,
-            "plan": planned, "requests": self.client.stats,
+            "rollback_run_id": self.rb_run,
+            "of": self.target_run or "all",
+            "dry_run": self.dry_run,
+            "started_at": started,
+            "finished_at": _now(),
+            "status": (
+                "dry-run"
+                if self.dry_run
+                else "interrupted"
+                if interrupted
+                else "completed"
+                if complete
+                else "incomplete"
+            ),
+            "order": [k for k in order if counts.get(k)],
+            "entities": kinds,
+            "totals": totals,
+            "manual": o.manual,
+            "failed": o.failed,
+            "kept": kept,
+            "held_dropped": held,
+            "plan": planned,
+            "requests": self.client.stats,
             "what_deleting_does": {k: DELETE_EFFECTS[k] for k in kinds if k in DELETE_EFFECTS},
             "not_rolled_back": [
                 "workspace definitions the preflight created (data attributes, ticket types and their attributes): "
@@ -478,21 +605,36 @@ class _Rollback:
         self.ledger.finish_run(self.rb_run, summary["status"], summary["totals"])
         if summary["status"] != "completed":
             return
-        targets = [self.target_run] if self.target_run else [
-            r["run_id"] for r in self.ledger.runs() if (r.get("info") or {}).get("command") != "rollback"]
+        targets = (
+            [self.target_run]
+            if self.target_run
+            else [r["run_id"] for r in self.ledger.runs() if (r.get("info") or {}).get("command") != "rollback"]
+        )
         for rid in targets:
             run = self.ledger.get_run(rid)
             if run and run["status"] != "rolled_back":
-                kept_summary = {**(run.get("summary") or {}), "finished_at": run.get("finished_at"),
-                                "status_before_rollback": run["status"], "rolled_back_by": self.rb_run}
+                kept_summary = {
+                    **(run.get("summary") or {}),
+                    "finished_at": run.get("finished_at"),
+                    "status_before_rollback": run["status"],
+                    "rolled_back_by": self.rb_run,
+                }
                 self.ledger.finish_run(rid, "rolled_back", kept_summary)
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
 
 
-ROLLBACK_COLUMNS = ("selected", "deleted", "with_container", "already_gone", "not_created", "aliases", "manual",
-                    "failed")
+ROLLBACK_COLUMNS = (
+    "selected",
+    "deleted",
+    "with_container",
+    "already_gone",
+    "not_created",
+    "aliases",
+    "manual",
+    "failed",
+)
 
 
 def page(summary: dict) -> hp.Page:
@@ -502,20 +644,32 @@ def page(summary: dict) -> hp.Page:
     totals = summary["totals"]
     rows = [[kind, *(row[c] for c in ROLLBACK_COLUMNS)] for kind, row in summary["entities"].items()]
     sections: list[hp.Section] = [
-        hp.Text("Status", f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
-                          "(children before parents, newest first within a kind)."),
-        hp.Table("Per entity", ["entity", *(c.replace("_", " ") for c in ROLLBACK_COLUMNS)],
-                 [*rows, ["total", *(totals[c] for c in ROLLBACK_COLUMNS)]]),
+        hp.Text(
+            "Status",
+            f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
+            "(children before parents, newest first within a kind).",
+        ),
+        hp.Table(
+            "Per entity",
+            ["entity", *(c.replace("_", " ") for c in ROLLBACK_COLUMNS)],
+            [*rows, ["total", *(totals[c] for c in ROLLBACK_COLUMNS)]],
+        ),
         hp.Bars("Deleted per entity", {"deleted": {k: r["deleted"] for k, r in summary["entities"].items()}}),
     ]
-    for heading, key, columns in (("Could not delete", "failed", ("kind", "source_key", "intercom_id", "reason")),
-                                  ("Remove by hand", "manual", ("kind", "source_key", "intercom_id", "reason")),
-                                  ("Kept (not created by the rolled-back run)", "kept",
-                                   ("kind", "source_key", "intercom_id", "reason")),
-                                  ("Would be removed", "plan", ("kind", "source_key", "intercom_id", "action"))):
+    for heading, key, columns in (
+        ("Could not delete", "failed", ("kind", "source_key", "intercom_id", "reason")),
+        ("Remove by hand", "manual", ("kind", "source_key", "intercom_id", "reason")),
+        ("Kept (not created by the rolled-back run)", "kept", ("kind", "source_key", "intercom_id", "reason")),
+        ("Would be removed", "plan", ("kind", "source_key", "intercom_id", "action")),
+    ):
         if summary.get(key):
-            sections.append(hp.Table(f"{heading} ({len(summary[key]):,})", list(columns),
-                                     [[r.get(c) for c in columns] for r in summary[key]]))
+            sections.append(
+                hp.Table(
+                    f"{heading} ({len(summary[key]):,})",
+                    list(columns),
+                    [[r.get(c) for c in columns] for r in summary[key]],
+                )
+            )
     sections.append(hp.Text("Not rolled back by design", "\n\n".join(summary["not_rolled_back"])))
     return hp.Page(f"{title}: {of}", sections=sections)
 
@@ -523,9 +677,9 @@ def page(summary: dict) -> hp.Page:
 #: what a DELETE does in Intercom 2.16 (its operation descriptions), per kind whose wording is not plain "deleted"
 DELETE_EFFECTS = {
     "companies": "archived, not deleted: Intercom archives the company asynchronously after the DELETE answers and "
-                 "detaches its contacts; a later load with the same company_id finds it again (EVIDENCE.md)",
+    "detaches its contacts; a later load with the same company_id finds it again (EVIDENCE.md)",
     "conversations": "deleted for good, but Intercom keeps their reporting data (retain_metrics defaults to true; "
-                     "removing it too needs the delete_conversations_and_metrics OAuth scope)",
+    "removing it too needs the delete_conversations_and_metrics OAuth scope)",
     "tickets": "deleted for good; Intercom's reporting may keep their data as for conversations",
     "contacts": "deleted for good (with their notes, tags and company links)",
 }
@@ -533,9 +687,13 @@ DELETE_EFFECTS = {
 
 def markdown(summary: dict) -> str:
     title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
-    lines = [f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}", "",
-             f"Status: **{summary['status']}**. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
-             "(children before parents, newest first within a kind).", ""]
+    lines = [
+        f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}",
+        "",
+        f"Status: **{summary['status']}**. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
+        "(children before parents, newest first within a kind).",
+        "",
+    ]
     cols = ROLLBACK_COLUMNS
     lines += ["| entity | " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for kind, row in summary["entities"].items():
@@ -549,20 +707,33 @@ def markdown(summary: dict) -> str:
         nonlocal lines
         lines += ["", f"## {title} ({len(rows):,})", ""] + ([note, ""] if note else [])
         lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(str(r.get(c) if r.get(c) is not None else "") for c in columns) + " |"
-                  for r in rows[:MD_LIMIT]]
+        lines += [
+            "| " + " | ".join(str(r.get(c) if r.get(c) is not None else "") for c in columns) + " |"
+            for r in rows[:MD_LIMIT]
+        ]
         if len(rows) > MD_LIMIT:
             lines.append(f"\n{len(rows) - MD_LIMIT:,} more: see rollback.json")
 
-    table("Could not delete", summary["failed"], ("kind", "source_key", "intercom_id", "reason"),
-          "Still in Intercom and still in the ledger: run the rollback again to retry.")
-    table("Remove by hand", summary["manual"], ("kind", "source_key", "intercom_id", "container", "reason"),
-          "Intercom offers no API delete for these.")
-    table("Kept (not created by the rolled-back run)", summary["kept"],
-          ("kind", "source_key", "intercom_id", "reason"))
-    table("Held records dropped", summary["held_dropped"], ("kind", "source_key", "run_id", "attempts"),
-          "Staged by the rolled-back run but never written: re-send them by running the tap from the state "
-          "before that run.")
+    table(
+        "Could not delete",
+        summary["failed"],
+        ("kind", "source_key", "intercom_id", "reason"),
+        "Still in Intercom and still in the ledger: run the rollback again to retry.",
+    )
+    table(
+        "Remove by hand",
+        summary["manual"],
+        ("kind", "source_key", "intercom_id", "container", "reason"),
+        "Intercom offers no API delete for these.",
+    )
+    table("Kept (not created by the rolled-back run)", summary["kept"], ("kind", "source_key", "intercom_id", "reason"))
+    table(
+        "Held records dropped",
+        summary["held_dropped"],
+        ("kind", "source_key", "run_id", "attempts"),
+        "Staged by the rolled-back run but never written: re-send them by running the tap from the state "
+        "before that run.",
+    )
     if summary.get("plan") is not None:
         table("Would be removed", summary["plan"], ("kind", "source_key", "intercom_id", "status", "action"))
     if summary.get("what_deleting_does"):
@@ -574,20 +745,30 @@ def markdown(summary: dict) -> str:
 
 def console_summary(summary: dict) -> str:
     t_ = summary["totals"]
-    head = ("Dry run: nothing was deleted." if summary["dry_run"] else
-            f"Rollback {summary['rollback_run_id']} {summary['status']}.")
+    head = (
+        "Dry run: nothing was deleted."
+        if summary["dry_run"]
+        else f"Rollback {summary['rollback_run_id']} {summary['status']}."
+    )
     scope = "every run" if summary["of"] == "all" else summary["of"]
     lines = [head, f"{'Would remove' if summary['dry_run'] else 'Removed'} from Intercom ({scope}):"]
     for kind, row in summary["entities"].items():
         n = row["selected"] if summary["dry_run"] else row["deleted"] + row["with_container"] + row["already_gone"]
-        lines.append(f"  {kind:<20} {n:>8,}" + (f"  (manual {row['manual']:,})" if row["manual"] else "")
-                     + (f"  (failed {row['failed']:,})" if row["failed"] else ""))
-    lines.append(f"Kept (not created by it): {t_['kept']:,}; held records dropped: {t_['held_dropped']:,}; "
-                 f"to remove by hand: {t_['manual']:,}; failed: {t_['failed']:,}")
+        lines.append(
+            f"  {kind:<20} {n:>8,}"
+            + (f"  (manual {row['manual']:,})" if row["manual"] else "")
+            + (f"  (failed {row['failed']:,})" if row["failed"] else "")
+        )
+    lines.append(
+        f"Kept (not created by it): {t_['kept']:,}; held records dropped: {t_['held_dropped']:,}; "
+        f"to remove by hand: {t_['manual']:,}; failed: {t_['failed']:,}"
+    )
     if summary["dry_run"] and summary.get("plan"):
         lines.append("First entities, in deletion order:")
-        lines += [f"  {p['kind']:<20} {p['source_key']:<40} {p['intercom_id'] or '-':<26} {p['action']}"
-                  for p in summary["plan"][:40]]
+        lines += [
+            f"  {p['kind']:<20} {p['source_key']:<40} {p['intercom_id'] or '-':<26} {p['action']}"
+            for p in summary["plan"][:40]
+        ]
     if summary.get("report"):
         lines.append(f"Report: {summary['report']}")
     return "\n".join(lines)

@@ -43,36 +43,82 @@ class TargetIntercom(Target):
     max_parallelism = 1  # one sink drains at a time; the loader has its own bounded pool of requests in flight
 
     config_jsonschema = th.PropertiesList(
-        th.Property("access_token", th.StringType, required=True, secret=True,
-                    description="Intercom access token (Developer Hub > your app > Authentication)"),
-        th.Property("api_url", th.StringType, default="https://api.intercom.io",
-                    description="Intercom API base URL (regional: https://api.eu.intercom.io, https://api.au.intercom.io)"),
+        th.Property(
+            "access_token",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Intercom access token (Developer Hub > your app > Authentication)",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default="https://api.intercom.io",
+            description="Intercom API base URL (regional: https://api.eu.intercom.io, https://api.au.intercom.io)",
+        ),
         th.Property("intercom_version", th.StringType, default="2.16", description="Intercom-Version header"),
-        th.Property("map_file", th.StringType,
-                    description="the confirmed map (YAML) applied to TOPdesk streams; default: the packaged map"),
+        th.Property(
+            "map_file",
+            th.StringType,
+            description="the confirmed map (YAML) applied to TOPdesk streams; default: the packaged map",
+        ),
         th.Property("catalog", th.StringType, description="tap-topdesk catalog to check the map against"),
-        th.Property("ledger_url", th.StringType,
-                    description=f"SQLAlchemy URL of the ledger; default: SQLite file {DEFAULT_LEDGER}"),
-        th.Property("fallback_admin_email", th.StringType,
-                    description="the teammate who stands in for operators with no Intercom teammate"),
-        th.Property("max_retries", th.IntegerType, default=3,
-                    description="tries per request on 5xx / broken connections before the record goes to review"),
-        th.Property("concurrency", th.IntegerType, default=DEFAULT_CONCURRENCY,
-                    description="requests in flight at most. Below it the target keeps about twice what the rate "
-                                "budget needs at the latency it observes (2 x limit per second x latency)"),
-        th.Property("max_attachment_mb", th.NumberType, default=10,
-                    description="attachments up to this size are uploaded; larger ones are listed"),
-        th.Property("report_dir", th.StringType, default="reports",
-                    description="where each run's reconciliation report (Markdown + JSON) is written"),
-        th.Property("live_check", th.BooleanType, default=True,
-                    description="before loading, check the workspace for what the map relies on beyond Intercom's "
-                                "documentation (topdesk2intercom check intercom: a few dozen requests, throwaway "
-                                "records deleted) unless a check younger than check_max_age_hours exists"),
-        th.Property("check_max_age_hours", th.IntegerType, default=24,
-                    description="a live check of the same workspace and map at most this old is used as it is"),
-        th.Property("skip_missing_ui_objects", th.BooleanType, default=False,
-                    description="load even when UI-only objects (custom object types, teams) are missing; "
-                                "records needing them are flagged"),
+        th.Property(
+            "ledger_url",
+            th.StringType,
+            description=f"SQLAlchemy URL of the ledger; default: SQLite file {DEFAULT_LEDGER}",
+        ),
+        th.Property(
+            "fallback_admin_email",
+            th.StringType,
+            description="the teammate who stands in for operators with no Intercom teammate",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=3,
+            description="tries per request on 5xx / broken connections before the record goes to review",
+        ),
+        th.Property(
+            "concurrency",
+            th.IntegerType,
+            default=DEFAULT_CONCURRENCY,
+            description="requests in flight at most. Below it the target keeps about twice what the rate "
+            "budget needs at the latency it observes (2 x limit per second x latency)",
+        ),
+        th.Property(
+            "max_attachment_mb",
+            th.NumberType,
+            default=10,
+            description="attachments up to this size are uploaded; larger ones are listed",
+        ),
+        th.Property(
+            "report_dir",
+            th.StringType,
+            default="reports",
+            description="where each run's reconciliation report (Markdown + JSON) is written",
+        ),
+        th.Property(
+            "live_check",
+            th.BooleanType,
+            default=True,
+            description="before loading, check the workspace for what the map relies on beyond Intercom's "
+            "documentation (topdesk2intercom check intercom: a few dozen requests, throwaway "
+            "records deleted) unless a check younger than check_max_age_hours exists",
+        ),
+        th.Property(
+            "check_max_age_hours",
+            th.IntegerType,
+            default=24,
+            description="a live check of the same workspace and map at most this old is used as it is",
+        ),
+        th.Property(
+            "skip_missing_ui_objects",
+            th.BooleanType,
+            default=False,
+            description="load even when UI-only objects (custom object types, teams) are missing; "
+            "records needing them are flagged",
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -136,8 +182,11 @@ class TargetIntercom(Target):
             return DefinitionSink
         if stream_name == FLAGGED:
             return FlaggedSink
-        self.logger.warning("Stream '%s': this target version cannot write it yet; its records are listed in the "
-                            "reconciliation report as not loaded", stream_name)
+        self.logger.warning(
+            "Stream '%s': this target version cannot write it yet; its records are listed in the "
+            "reconciliation report as not loaded",
+            stream_name,
+        )
         return UnsupportedSink
 
     # ------------------------------------------------------------------ called by the sinks
@@ -146,16 +195,35 @@ class TargetIntercom(Target):
         self.definitions[stream].append(record)
 
     def flagged(self, record: dict) -> None:
-        self.ledger.add_issues(self.run_id, [{
-            "kind": record.get("output") or "unknown", "source_key": record["source_key"], "category": "flagged",
-            "severity": record.get("severity") or "error", "reason": record.get("reason") or "", "field":
-            record.get("field"), "detail": {"source_stream": record.get("source_stream"),
-                                            "record_id": record.get("record_id")}}])
+        self.ledger.add_issues(
+            self.run_id,
+            [
+                {
+                    "kind": record.get("output") or "unknown",
+                    "source_key": record["source_key"],
+                    "category": "flagged",
+                    "severity": record.get("severity") or "error",
+                    "reason": record.get("reason") or "",
+                    "field": record.get("field"),
+                    "detail": {"source_stream": record.get("source_stream"), "record_id": record.get("record_id")},
+                }
+            ],
+        )
 
     def not_loaded(self, stream: str, records: list[dict]) -> None:
-        self.ledger.add_issues(self.run_id, [{
-            "kind": stream, "source_key": r.get("source_key") or "", "category": "not_loaded", "severity": "error",
-            "reason": f"target-intercom cannot write {stream} yet"} for r in records])
+        self.ledger.add_issues(
+            self.run_id,
+            [
+                {
+                    "kind": stream,
+                    "source_key": r.get("source_key") or "",
+                    "category": "not_loaded",
+                    "severity": "error",
+                    "reason": f"target-intercom cannot write {stream} yet",
+                }
+                for r in records
+            ],
+        )
 
     def stage(self, kind: str, records: list[dict]) -> None:
         """A batch goes durably into the ledger and returns: the loader's background writer writes what is ready
@@ -177,10 +245,15 @@ class TargetIntercom(Target):
                 blocking = self.capabilities.blocking(needed=needed_by_ledger(self.ledger))
                 if blocking:
                     raise CapabilityBlocked(blocking)
-            ctx = WriteContext(self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config),
-                               self.capabilities)
-            self.loader = Loader(ctx, concurrency=self.concurrency,
-                                 max_retries=int(self.config.get("max_retries", 3)), logger=self.logger)
+            ctx = WriteContext(
+                self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config), self.capabilities
+            )
+            self.loader = Loader(
+                ctx,
+                concurrency=self.concurrency,
+                max_retries=int(self.config.get("max_retries", 3)),
+                logger=self.logger,
+            )
             self.loader.settle_intents()
             self.loader.start()
         return self.loader

@@ -33,8 +33,16 @@ from target_intercom.writers import BY_KIND
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the TOPdesk streams the default map turns into Intercom entities (contacts, companies, tickets and their parts)
-STREAMS = ["persons", "branches", "operators", "operator_groups", "incidents", "incident_progress_trail",
-           "incident_attachments", "incident_emails"]
+STREAMS = [
+    "persons",
+    "branches",
+    "operators",
+    "operator_groups",
+    "incidents",
+    "incident_progress_trail",
+    "incident_attachments",
+    "incident_emails",
+]
 #: created by the workspace admin in Intercom's UI before the migration (the preflight checks them)
 OBJECT_TYPES = ("Asset", "Change", "ChangeActivity", "ChangeLogEntry", "KnownError", "ProcessDefinition", "Reservation")
 #: a ticket's state changes are parts logged at request time: not part of the compared contents
@@ -90,8 +98,14 @@ def target_config(sb: RunningSandbox | str, workdir: Path, **extra: t.Any) -> di
     from target_intercom_testkit import TOKEN
 
     url, token = (sb, TOKEN) if isinstance(sb, str) else (sb.url, sb.token)
-    return {"access_token": token, "api_url": url, "ledger_url": Ledger.url_for_path(workdir / "ledger.db"),
-            "report_dir": str(workdir / "reports"), "fallback_admin_email": "fallback@sandbox.example", **extra}
+    return {
+        "access_token": token,
+        "api_url": url,
+        "ledger_url": Ledger.url_for_path(workdir / "ledger.db"),
+        "report_dir": str(workdir / "reports"),
+        "fallback_admin_email": "fallback@sandbox.example",
+        **extra,
+    }
 
 
 def latest_report(workdir: Path) -> dict:
@@ -109,6 +123,7 @@ def run_target(messages: t.Iterable[dict], config: dict) -> Run:
             found = originals[kind](ctx, intent)
             settles[f"{kind} {'found' if found else 'not found'}"] += 1
             return found
+
         return settle
 
     for kind in originals:
@@ -155,8 +170,11 @@ def content(url: str) -> dict[str, t.Any]:
         return out
 
     def ticket(tk: dict) -> dict:
-        out = {k: v for k, v in tk.items()
-               if k not in ("id", "ticket_id", "updated_at", "previous_state_id", "state_id", "parts")}
+        out = {
+            k: v
+            for k, v in tk.items()
+            if k not in ("id", "ticket_id", "updated_at", "previous_state_id", "state_id", "parts")
+        }
         out["state"] = state[tk["state_id"]]
         out["ticket_type_id"] = ticket_type[tk["ticket_type_id"]]
         out["contact_ids"] = sorted(contact_key[i] for i in tk.get("contact_ids", []))
@@ -200,13 +218,18 @@ def differences(got: dict, want: dict) -> list[str]:
                     continue
                 if key == "parts":
                     gp, wp = g["parts"], w["parts"]
-                    first = next((i for i, (a, b) in enumerate(zip(gp, wp, strict=False)) if a != b),
-                                 min(len(gp), len(wp)))
-                    out.append(f"  {name}: parts {len(gp)} vs {len(wp)}, first difference at {first}: "
-                               f"{gp[first:first + 2]} != {wp[first:first + 2]}")
+                    first = next(
+                        (i for i, (a, b) in enumerate(zip(gp, wp, strict=False)) if a != b), min(len(gp), len(wp))
+                    )
+                    out.append(
+                        f"  {name}: parts {len(gp)} vs {len(wp)}, first difference at {first}: "
+                        f"{gp[first : first + 2]} != {wp[first : first + 2]}"
+                    )
                 else:
-                    out.append(f"  {name}: {key} {json.dumps(g.get(key), default=str)[:300]} != "
-                               f"{json.dumps(w.get(key), default=str)[:300]}")
+                    out.append(
+                        f"  {name}: {key} {json.dumps(g.get(key), default=str)[:300]} != "
+                        f"{json.dumps(w.get(key), default=str)[:300]}"
+                    )
     return out
 
 
@@ -252,12 +275,20 @@ def seeded_kill_points(progress: Progress, totals: dict[str, int], n: int, seed:
     Counted as a whole because the kinds are written side by side (contacts finish after most tickets)."""
     pick = random.Random(seed)
     whole = sum(totals.values())
-    return [(f"{fraction:.0%} of {whole} objects", progress.total, int(whole * fraction))
-            for fraction in sorted(pick.uniform(0.05, 0.95) for _ in range(n))]
+    return [
+        (f"{fraction:.0%} of {whole} objects", progress.total, int(whole * fraction))
+        for fraction in sorted(pick.uniform(0.05, 0.95) for _ in range(n))
+    ]
 
 
-def kill_and_resume(messages: Path, config: Path, points: t.Sequence[KillPoint], progress: Progress,
-                    workdir: Path, poll_s: float = 0.005) -> list[tuple[str, tuple[int, int, int]]]:
+def kill_and_resume(
+    messages: Path,
+    config: Path,
+    points: t.Sequence[KillPoint],
+    progress: Progress,
+    workdir: Path,
+    poll_s: float = 0.005,
+) -> list[tuple[str, tuple[int, int, int]]]:
     """Run the target as its own process (console script, ``messages`` on stdin) once per kill point, SIGKILL it
     as soon as the point is reached (and this run has written something: an earlier run may have passed the point
     already), then once more to the end (must exit 0). Returns the points actually killed at with what the sandbox
@@ -267,8 +298,13 @@ def kill_and_resume(messages: Path, config: Path, points: t.Sequence[KillPoint],
     for label, count, at in [*points, ("to the end", lambda: 0, 1)]:
         at = max(at, count() + 1)
         with messages.open("rb") as stdin, stderr_path.open("ab") as stderr:
-            process = subprocess.Popen([str(TARGET_BIN), "--config", str(config)], stdin=stdin,
-                                       stdout=subprocess.DEVNULL, stderr=stderr, cwd=workdir)
+            process = subprocess.Popen(
+                [str(TARGET_BIN), "--config", str(config)],
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                cwd=workdir,
+            )
             while process.poll() is None:
                 if count() >= at:
                     os.kill(process.pid, signal.SIGKILL)
@@ -277,6 +313,7 @@ def kill_and_resume(messages: Path, config: Path, points: t.Sequence[KillPoint],
                     break
                 time.sleep(poll_s)
         if label == "to the end" and process.returncode != 0:
-            raise AssertionError(f"the final run failed ({process.returncode}):\n"
-                                 + stderr_path.read_text(errors="replace")[-3000:])
+            raise AssertionError(
+                f"the final run failed ({process.returncode}):\n" + stderr_path.read_text(errors="replace")[-3000:]
+            )
     return killed

@@ -20,8 +20,15 @@ ADMINS = [{"id": ADMIN, "email": "admin@sandbox.example"}, {"id": FALLBACK, "ema
 class Harness:
     """One ledger, many runs. ``run(kind=[records], ...)`` stages in the given order and pumps like the target."""
 
-    def __init__(self, sandbox: t.Any, tmp_path: Path, *, object_types: t.Iterable[str] = (),
-                 teams: t.Iterable[dict] = (), settings: dict | None = None) -> None:
+    def __init__(
+        self,
+        sandbox: t.Any,
+        tmp_path: Path,
+        *,
+        object_types: t.Iterable[str] = (),
+        teams: t.Iterable[dict] = (),
+        settings: dict | None = None,
+    ) -> None:
         self.sandbox = sandbox
         self.client = sandbox.client()
         self.ledger = Ledger(Ledger.url_for_path(tmp_path / "ledger.db"))
@@ -37,14 +44,16 @@ class Harness:
 
     def context(self) -> WriteContext:
         self.run_id = self.ledger.start_run({"test": True})
-        return WriteContext(self.client, self.ledger, self.run_id, self.directory, dict(self.settings),
-                            self.capabilities)
+        return WriteContext(
+            self.client, self.ledger, self.run_id, self.directory, dict(self.settings), self.capabilities
+        )
 
     def run(self, *batches: tuple[str, list[dict]], concurrency: int = 8) -> dict[str, dict[str, int]]:
         """Stage each (kind, records) batch and pump after each, as the sinks do; returns this run's counts.
         ``concurrency=1``: records are written one at a time, in the order staged."""
-        loader = Loader(self.context(), concurrency=concurrency, max_retries=3,
-                        logger=logging.getLogger("test-writers"))
+        loader = Loader(
+            self.context(), concurrency=concurrency, max_retries=3, logger=logging.getLogger("test-writers")
+        )
         try:
             loader.settle_intents()
             for kind, records in batches:
@@ -74,8 +83,13 @@ class Harness:
 
 
 def contact(person: str, email: str | None = None) -> dict:
-    return {"source_key": f"person:{person}", "role": "user", "external_id": person,
-            "email": email or f"{person}@example.test", "name": f"Person {person}"}
+    return {
+        "source_key": f"person:{person}",
+        "role": "user",
+        "external_id": person,
+        "email": email or f"{person}@example.test",
+        "name": f"Person {person}",
+    }
 
 
 def admin(operator: str, email: str) -> dict:

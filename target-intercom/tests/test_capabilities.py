@@ -37,13 +37,16 @@ def definitions() -> dict[str, list[dict]]:
     from map_topdesk_intercom.mapfile import load_map
 
     spec = load_map(catalog=True)
-    return {"ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
-            "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
-            "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)]}
+    return {
+        "ticket_types": [d.record() for d in spec.active(spec.ticket_types)],
+        "attribute_definitions": [d.record() for d in spec.active(spec.attributes)],
+        "custom_object_types": [d.record() for d in spec.active(spec.custom_object_types)],
+    }
 
 
-def check(deny: dict[str, str] | None = None, *, dry_run: bool = False,
-          locales: tuple[str, ...] = LOCALES) -> tuple[CheckResult, dict, dict, dict]:
+def check(
+    deny: dict[str, str] | None = None, *, dry_run: bool = False, locales: tuple[str, ...] = LOCALES
+) -> tuple[CheckResult, dict, dict, dict]:
     """Provision the default map, then check: (result, export before, export after, sandbox stats)."""
     defs = definitions()
     with intercom_sandbox(custom_objects=map_custom_objects(), deny=deny or {}, help_center_locales=locales) as sb:
@@ -78,7 +81,8 @@ def test_a_capability_the_workspace_lacks_is_reported_as_it_behaves(capability: 
     got = verdicts(result)
     assert got[capability] == mode, result.as_markdown()
     assert {name: v for name, v in got.items() if name != capability} == {
-        c.name: HOLDS for c in CAPABILITIES if c.name != capability}, result.as_markdown()
+        c.name: HOLDS for c in CAPABILITIES if c.name != capability
+    }, result.as_markdown()
     assert stats["denied"].get(capability), "the probe never met the denial"
     detail = next(v.detail for v in result.verdicts if v.name == capability)
     assert detail, "a failed capability says what Intercom said or showed"
@@ -105,8 +109,9 @@ def test_the_latest_result_is_kept_per_workspace_and_map(tmp_path: Path) -> None
     assert ledger.latest_check("app", digest) is None
 
     def result(verdict: str) -> dict[str, t.Any]:
-        return CheckResult({"app_id": "app"}, digest, "2026-01-01T00:00:00Z",
-                           [Verdict("created_at", verdict)]).as_dict()
+        return CheckResult(
+            {"app_id": "app"}, digest, "2026-01-01T00:00:00Z", [Verdict("created_at", verdict)]
+        ).as_dict()
 
     ledger.save_check("app", digest, "2026-01-01T00:00:00Z", result(HOLDS))
     ledger.save_check("app", digest, "2026-01-02T00:00:00Z", result(IGNORED))
@@ -142,9 +147,13 @@ def load(calls: t.Any, deny: dict[str, str], tmp_path: Path, runs: int = 1) -> t
 
 
 def test_the_load_checks_once_and_writes_persons_without_e_mail_where_placeholders_are_refused(
-        calls: t.Any, tmp_path: Path) -> None:
-    placeholders = [m["record"] for m in calls.messages if m["type"] == "RECORD" and m["stream"] == "persons"
-                    and not m["record"].get("email")]
+    calls: t.Any, tmp_path: Path
+) -> None:
+    placeholders = [
+        m["record"]
+        for m in calls.messages
+        if m["type"] == "RECORD" and m["stream"] == "persons" and not m["record"].get("email")
+    ]
     assert placeholders, "the dataset has persons without an e-mail"
     reports, export, stats = load(calls, {"placeholder_emails": REFUSED}, tmp_path, runs=2)
     first, second = reports
@@ -162,7 +171,8 @@ def test_the_load_checks_once_and_writes_persons_without_e_mail_where_placeholde
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])
 def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(
-        calls: t.Any, tmp_path: Path, mode: str) -> None:
+    calls: t.Any, tmp_path: Path, mode: str
+) -> None:
     """Companies a rollback archived cannot come back in a workspace that refuses upserting them (or answers and
     leaves them archived): the load after the rollback stops before its first record, saying so (the first load did
     not need it)."""
@@ -190,9 +200,22 @@ def test_relationships_the_listing_does_not_show_are_taken_from_the_check(calls:
     assert any("relationship_listing" in w for w in reports[0]["preflight"]["warnings"])
 
 
-ASSET_STREAMS = tuple(f"assets_{t}" for t in ("application_ci", "business_service_ci", "computer", "key_card",
-                                               "licence", "mobile_phone", "network_device", "printer", "server_ci",
-                                               "software", "vehicle"))
+ASSET_STREAMS = tuple(
+    f"assets_{t}"
+    for t in (
+        "application_ci",
+        "business_service_ci",
+        "computer",
+        "key_card",
+        "licence",
+        "mobile_phone",
+        "network_device",
+        "printer",
+        "server_ci",
+        "software",
+        "vehicle",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +227,8 @@ def calls_with_assets() -> t.Any:
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])
 def test_tickets_link_their_assets_as_text_where_the_workspace_keeps_no_relationship_on_tickets(
-        calls_with_assets: t.Any, tmp_path: Path, mode: str) -> None:
+    calls_with_assets: t.Any, tmp_path: Path, mode: str
+) -> None:
     reports, export, stats = load(calls_with_assets, {"ticket_relationships": mode}, tmp_path, runs=2)
     first, second = reports
     assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
@@ -215,8 +239,10 @@ def test_tickets_link_their_assets_as_text_where_the_workspace_keeps_no_relation
     texts = [tk["attributes"].get(attribute) for tk in export["tickets"] if tk["attributes"].get(attribute)]
     assert len(texts) == len(links)  # one asset per call
     assert all("TOPdesk asset" not in tk["attributes"] for tk in export["tickets"])  # no relationship value
-    labels = {" ".join(str(a["custom_attributes"][k]) for k in ("Number", "Name") if a["custom_attributes"].get(k))
-              or ext for ext, a in assets.items()}
+    labels = {
+        " ".join(str(a["custom_attributes"][k]) for k in ("Number", "Name") if a["custom_attributes"].get(k)) or ext
+        for ext, a in assets.items()
+    }
     assert set(texts) <= labels, (texts[:3], sorted(labels)[:3])
     assert stats["denied"]["ticket_relationships"] == 1, "only the check met the denial"
     assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0  # a re-run writes nothing twice
@@ -224,9 +250,11 @@ def test_tickets_link_their_assets_as_text_where_the_workspace_keeps_no_relation
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])
 def test_assets_name_their_parent_as_text_where_instances_cannot_link_each_other(
-        calls_with_assets: t.Any, tmp_path: Path, mode: str) -> None:
-    parents = [m["record"] for m in calls_with_assets.messages if m["type"] == "RECORD"
-               and m["stream"] == "asset_links"]
+    calls_with_assets: t.Any, tmp_path: Path, mode: str
+) -> None:
+    parents = [
+        m["record"] for m in calls_with_assets.messages if m["type"] == "RECORD" and m["stream"] == "asset_links"
+    ]
     assert parents, "the dataset has parent-child asset links"
     reports, export, stats = load(calls_with_assets, {"instance_links": mode}, tmp_path, runs=2)
     first, second = reports
@@ -243,7 +271,8 @@ def test_assets_name_their_parent_as_text_where_instances_cannot_link_each_other
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])
 def test_where_created_at_is_not_kept_records_are_dated_now_with_their_topdesk_date_in_the_text(
-        calls: t.Any, tmp_path: Path, mode: str) -> None:
+    calls: t.Any, tmp_path: Path, mode: str
+) -> None:
     from target_intercom.writers.support import DATED_PREFIX
 
     reports, export, stats = load(calls, {"created_at": mode}, tmp_path, runs=2)
@@ -259,7 +288,8 @@ def test_where_created_at_is_not_kept_records_are_dated_now_with_their_topdesk_d
 
 
 def test_an_undated_ticket_whose_answer_was_lost_is_found_not_sent_twice(
-        calls: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without created_at a lost create is found by the time it was sent (and its attributes)."""
     from target_acceptance_kit import run_target, target_config
 
@@ -281,8 +311,11 @@ def test_an_undated_ticket_whose_answer_was_lost_is_found_not_sent_twice(
         run = run_target(calls.messages, target_config(sb, tmp_path))
         numbers = [tk["attributes"]["Call number"] for tk in sb.workspace.tickets.values()]
     assert lost and run.report["totals"]["failed"] == 0
-    assert len(numbers) == len(set(numbers)) == len({m["record"]["id"] for m in calls.messages
-                                                     if m["type"] == "RECORD" and m["stream"] == "incidents"})
+    assert (
+        len(numbers)
+        == len(set(numbers))
+        == len({m["record"]["id"] for m in calls.messages if m["type"] == "RECORD" and m["stream"] == "incidents"})
+    )
 
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])

@@ -136,8 +136,9 @@ def test_paginate_all_styles() -> None:
 
         owner = sorted(ids)[0]
         for n in range(4):
-            company = client.request("POST", "/companies", json={"company_id": f"co{n}", "name": f"Co {n}"},
-                                     idempotent=True)
+            company = client.request(
+                "POST", "/companies", json={"company_id": f"co{n}", "name": f"Co {n}"}, idempotent=True
+            )
             client.request("POST", f"/contacts/{owner}/companies", json={"id": company["id"]}, idempotent=True)
         attached = list(client.paginate(f"/contacts/{owner}/companies", params={"per_page": 3}))  # next = URL
         assert sorted(c["company_id"] for c in attached) == ["co0", "co1", "co2", "co3"]
@@ -146,8 +147,9 @@ def test_paginate_all_styles() -> None:
 
         assert [a["id"] for a in client.paginate("/admins")] == ["991267459", "991267460"]  # no pages, "admins"
         assert list(client.paginate("/teams")) == []
-        client.request("POST", "/data_attributes", json={"name": "topdesk_id", "model": "contact",
-                                                         "data_type": "string"})
+        client.request(
+            "POST", "/data_attributes", json={"name": "topdesk_id", "model": "contact", "data_type": "string"}
+        )
         attributes = list(client.paginate("/data_attributes", params={"model": "contact"}))
         assert "topdesk_id" in {a["name"] for a in attributes}
 

@@ -25,8 +25,17 @@ def db_path(tmp_path: Path) -> Path:
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL")  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/ledger_test
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not PG_URL, reason="set LEDGER_TEST_PG_URL to also run the ledger tests on PostgreSQL"))])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(
+                not PG_URL, reason="set LEDGER_TEST_PG_URL to also run the ledger tests on PostgreSQL"
+            ),
+        ),
+    ]
+)
 def ledger(request: pytest.FixtureRequest, db_path: Path):
     if request.param == "sqlite":
         led = Ledger(Ledger.url_for_path(db_path))
@@ -55,8 +64,14 @@ def test_url_for_path_creates_file_and_sqlite_pragmas(db_path: Path):
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"ledger_runs", "ledger_entities", "ledger_held", "ledger_held_refs", "ledger_issues",
-            "ledger_meta"} <= tables
+    assert {
+        "ledger_runs",
+        "ledger_entities",
+        "ledger_held",
+        "ledger_held_refs",
+        "ledger_issues",
+        "ledger_meta",
+    } <= tables
 
 
 def test_repr_hides_password():
@@ -196,12 +211,15 @@ def test_counts_by_kind_and_status(ledger: Ledger):
 
 def test_ready_only_when_every_parent_is_written(ledger: Ledger):
     run = ledger.start_run()
-    n = ledger.hold(run, [
-        ("ticket", "I1", {"n": 1}, [("contact", "p1"), ("company", "b1")]),
-        ("ticket", "I2", {"n": 2}, [("contact", "p2")]),
-        ("ticket", "I3", {"n": 3}, []),
-        ("contact", "p1", {"email": "a@x"}, [("company", "b1")]),
-    ])
+    n = ledger.hold(
+        run,
+        [
+            ("ticket", "I1", {"n": 1}, [("contact", "p1"), ("company", "b1")]),
+            ("ticket", "I2", {"n": 2}, [("contact", "p2")]),
+            ("ticket", "I3", {"n": 3}, []),
+            ("contact", "p1", {"email": "a@x"}, [("company", "b1")]),
+        ],
+    )
     assert n == 4
     assert [h.source_key for h, _ in ledger.ready("ticket")] == ["I3"]
     assert ledger.ready("contact") == []
@@ -242,8 +260,16 @@ def test_newest_held_version_replaces_older(ledger: Ledger):
     ledger.bump_attempts("ticket", "I1")
     first = ledger.waiting("ticket")[0][0]
     # Within one batch the last occurrence wins too.
-    assert ledger.hold(r2, [("ticket", "I1", {"v": 2}, [("contact", "new")]),
-                            ("ticket", "I1", {"v": 3}, [("contact", "new"), ("contact", "new")])]) == 1
+    assert (
+        ledger.hold(
+            r2,
+            [
+                ("ticket", "I1", {"v": 2}, [("contact", "new")]),
+                ("ticket", "I1", {"v": 3}, [("contact", "new"), ("contact", "new")]),
+            ],
+        )
+        == 1
+    )
     assert ledger.held_counts() == {"ticket": 2}
     [(held, missing)] = ledger.waiting("ticket")
     assert held.record == {"v": 3} and held.run_id == r2 and held.attempts == 0 and held.seq > first.seq
@@ -255,11 +281,14 @@ def test_newest_held_version_replaces_older(ledger: Ledger):
 def test_waiting_lists_missing_parents(ledger: Ledger):
     run = ledger.start_run()
     ledger.record_written("contact", "p1", "ct-1", "h", run, created=True)
-    ledger.hold(run, [
-        ("ticket", "I1", {}, [("contact", "p1"), ("contact", "ghost"), ("company", "b-ghost")]),
-        ("ticket", "I2", {}, [("contact", "p1")]),
-        ("note", "N1", {}, [("ticket", "I1")]),
-    ])
+    ledger.hold(
+        run,
+        [
+            ("ticket", "I1", {}, [("contact", "p1"), ("contact", "ghost"), ("company", "b-ghost")]),
+            ("ticket", "I2", {}, [("contact", "p1")]),
+            ("note", "N1", {}, [("ticket", "I1")]),
+        ],
+    )
     waiting = ledger.waiting()
     assert [(h.kind, h.source_key, m) for h, m in waiting] == [
         ("ticket", "I1", [("contact", "ghost"), ("company", "b-ghost")]),
@@ -271,8 +300,7 @@ def test_waiting_lists_missing_parents(ledger: Ledger):
 
 def test_release_bump_and_counts(ledger: Ledger):
     run = ledger.start_run()
-    ledger.hold(run, [("ticket", f"I{i}", {}, [("contact", "p")]) for i in range(5)]
-                + [("contact", "p", {}, [])])
+    ledger.hold(run, [("ticket", f"I{i}", {}, [("contact", "p")]) for i in range(5)] + [("contact", "p", {}, [])])
     assert ledger.held_counts() == {"ticket": 5, "contact": 1}
     assert ledger.bump_attempts("ticket", "I0") == 1
     assert ledger.bump_attempts("ticket", "I0") == 2
@@ -302,14 +330,34 @@ def test_release_exact_keeps_a_newer_version(ledger: Ledger):
 
 def test_issues_add_filter_dedupe_and_resolve(ledger: Ledger):
     r1, r2 = ledger.start_run(), ledger.start_run()
-    ledger.add_issues(r1, [
-        {"kind": "contact", "source_key": "p1", "category": "flagged", "severity": "warning",
-         "reason": "placeholder email", "field": "email", "detail": {"email": "p1@placeholder.invalid"}},
-        {"kind": "ticket", "source_key": "I1", "category": "manual_review", "severity": "error",
-         "reason": "HTTP 422"},
-        {"kind": "note", "source_key": "N1", "category": "timestamp_lost", "severity": "info",
-         "reason": "notes cannot keep created_at"},
-    ])
+    ledger.add_issues(
+        r1,
+        [
+            {
+                "kind": "contact",
+                "source_key": "p1",
+                "category": "flagged",
+                "severity": "warning",
+                "reason": "placeholder email",
+                "field": "email",
+                "detail": {"email": "p1@placeholder.invalid"},
+            },
+            {
+                "kind": "ticket",
+                "source_key": "I1",
+                "category": "manual_review",
+                "severity": "error",
+                "reason": "HTTP 422",
+            },
+            {
+                "kind": "note",
+                "source_key": "N1",
+                "category": "timestamp_lost",
+                "severity": "info",
+                "reason": "notes cannot keep created_at",
+            },
+        ],
+    )
     all_r1 = ledger.issues(r1)
     assert [i["category"] for i in all_r1] == ["flagged", "manual_review", "timestamp_lost"]
     assert all_r1[0]["field"] == "email" and all_r1[0]["detail"] == {"email": "p1@placeholder.invalid"}
@@ -319,8 +367,18 @@ def test_issues_add_filter_dedupe_and_resolve(ledger: Ledger):
     assert [i["kind"] for i in ledger.issues(after_id=all_r1[0]["id"])] == ["ticket", "note"]
 
     # Met again in the next run: one open item, moved to r2, counted twice.
-    ledger.add_issues(r2, [{"kind": "ticket", "source_key": "I1", "category": "manual_review",
-                            "severity": "error", "reason": "HTTP 500 x3"}])
+    ledger.add_issues(
+        r2,
+        [
+            {
+                "kind": "ticket",
+                "source_key": "I1",
+                "category": "manual_review",
+                "severity": "error",
+                "reason": "HTTP 500 x3",
+            }
+        ],
+    )
     mr = ledger.issues(category="manual_review")
     assert len(mr) == 1 and mr[0]["run_id"] == r2 and mr[0]["first_run_id"] == r1
     assert mr[0]["occurrences"] == 2 and mr[0]["reason"] == "HTTP 500 x3"
@@ -329,8 +387,10 @@ def test_issues_add_filter_dedupe_and_resolve(ledger: Ledger):
     assert ledger.issues(category="manual_review") == []
     resolved = ledger.issues(category="manual_review", include_resolved=True)
     assert len(resolved) == 1 and resolved[0]["resolved_at"]
-    ledger.add_issues(r2, [{"kind": "ticket", "source_key": "I1", "category": "manual_review",
-                            "severity": "error", "reason": "again"}])
+    ledger.add_issues(
+        r2,
+        [{"kind": "ticket", "source_key": "I1", "category": "manual_review", "severity": "error", "reason": "again"}],
+    )
     assert len(ledger.issues(category="manual_review", include_resolved=True)) == 2  # a new open item
     ledger.add_issues(r2, [])
 
@@ -345,8 +405,18 @@ def test_everything_persists_across_reopening(db_path: Path):
     led.record_written("contact", "p1", "ct-1", "h", run, created=True)
     led.record_intent("ticket", "I1", "h", run)
     led.hold(run, [("note", "N1", {"body": "é"}, [("ticket", "I1")])])
-    led.add_issues(run, [{"kind": "note", "source_key": "N1", "category": "orphan", "severity": "warning",
-                          "reason": "parent never came"}])
+    led.add_issues(
+        run,
+        [
+            {
+                "kind": "note",
+                "source_key": "N1",
+                "category": "orphan",
+                "severity": "warning",
+                "reason": "parent never came",
+            }
+        ],
+    )
     led.finish_run(run, "failed", {"held": 1})
     seq = led.lookup("contact", "p1").seq
     led.close()
@@ -420,6 +490,9 @@ def test_numbers_stay_numbers(ledger: Ledger) -> None:
     run = ledger.start_run()
     record = {"custom_attributes": {"Costs": Decimal("1.50"), "Persons": Decimal("7.0"), "Code": "7.0"}}
     ledger.hold(run, [("companies", "branch:1", record, [])])
-    assert ledger.held_record("companies", "branch:1")["custom_attributes"] == {"Costs": 1.5, "Persons": 7,
-                                                                               "Code": "7.0"}
+    assert ledger.held_record("companies", "branch:1")["custom_attributes"] == {
+        "Costs": 1.5,
+        "Persons": 7,
+        "Code": "7.0",
+    }
     assert content_hash(record) == content_hash({"custom_attributes": {"Costs": 1.5, "Persons": 7.0, "Code": "7.0"}})

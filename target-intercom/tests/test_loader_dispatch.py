@@ -131,11 +131,11 @@ def test_background_writer_keeps_parts_in_order_across_reads_and_batches(fake_lo
     tickets = range(12)
     parts = {ticket: [part(ticket, n) for n in range(1 + ticket * 3)] for ticket in tickets}
     # first halves of every ticket's parts, then the tickets, then the second halves in small batches
-    loader.stage("fake_parts", [p for ticket in tickets for p in parts[ticket][:len(parts[ticket]) // 2]])
+    loader.stage("fake_parts", [p for ticket in tickets for p in parts[ticket][: len(parts[ticket]) // 2]])
     loader.stage("fake_tickets", [{"source_key": str(ticket)} for ticket in tickets])
-    rest = [p for ticket in tickets for p in parts[ticket][len(parts[ticket]) // 2:]]
+    rest = [p for ticket in tickets for p in parts[ticket][len(parts[ticket]) // 2 :]]
     for i in range(0, len(rest), 5):
-        loader.stage("fake_parts", rest[i:i + 5])
+        loader.stage("fake_parts", rest[i : i + 5])
         time.sleep(0.002)
     loader.finish()
 
@@ -169,8 +169,9 @@ def test_records_staged_while_writing_are_written_and_the_cap_holds(fake_loader:
     assert JOURNAL.max_in_flight <= 4
 
 
-def test_an_error_in_the_writer_thread_fails_the_run(fake_loader: t.Callable[..., Loader],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_error_in_the_writer_thread_fails_the_run(
+    fake_loader: t.Callable[..., Loader], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A ledger failure while recording a write is not a record's problem: the run stops loudly, without hanging."""
     loader = fake_loader()
 
@@ -199,16 +200,20 @@ def test_an_error_in_the_writer_thread_fails_the_run(fake_loader: t.Callable[...
     assert loader.ledger.held_counts() == {"fake_tickets": 50}  # nothing lost: still staged for the next run
 
 
-@pytest.mark.parametrize(("limit", "latency", "cap", "expected"), [
-    (None, None, 128, MIN_IN_FLIGHT),  # nothing known yet
-    (1666, 0.3, 128, 100),  # real Intercom: 166 requests/s x 0.3 s x 2
-    (1666, 0.16, 128, 54),
-    (1666, 0.01, 128, MIN_IN_FLIGHT),  # a fast server: the floor
-    (1666, 1.0, 128, 128),  # the cap
-    (1666, 0.3, 8, 8),
-])
-def test_in_flight_follows_budget_and_latency(fake_loader: t.Callable[..., Loader], limit: int | None,
-                                              latency: float | None, cap: int, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("limit", "latency", "cap", "expected"),
+    [
+        (None, None, 128, MIN_IN_FLIGHT),  # nothing known yet
+        (1666, 0.3, 128, 100),  # real Intercom: 166 requests/s x 0.3 s x 2
+        (1666, 0.16, 128, 54),
+        (1666, 0.01, 128, MIN_IN_FLIGHT),  # a fast server: the floor
+        (1666, 1.0, 128, 128),  # the cap
+        (1666, 0.3, 8, 8),
+    ],
+)
+def test_in_flight_follows_budget_and_latency(
+    fake_loader: t.Callable[..., Loader], limit: int | None, latency: float | None, cap: int, expected: int
+) -> None:
     loader = fake_loader(concurrency=cap)
     pacer = loader.ctx.client.pacer
     pacer._limit, pacer._latency = limit, latency
@@ -216,15 +221,21 @@ def test_in_flight_follows_budget_and_latency(fake_loader: t.Callable[..., Loade
 
 
 def test_an_optional_parent_still_to_come_is_waited_for_until_the_input_ends(
-        fake_loader: t.Callable[..., Loader]) -> None:
+    fake_loader: t.Callable[..., Loader],
+) -> None:
     """Tickets come before the operators (alphabetical streams): a ticket waits for its assignee while input still
     comes, so it is assigned however far the writer had got; an assignee that never comes does not hold it back
     at the end."""
     loader = fake_loader()
     loader.start()
-    loader.stage("fake_tickets", [{"source_key": "1", "refs": {"admin": "op1"}},
-                                  {"source_key": "2", "refs": {"admin": "nobody"}},
-                                  {"source_key": "3"}])
+    loader.stage(
+        "fake_tickets",
+        [
+            {"source_key": "1", "refs": {"admin": "op1"}},
+            {"source_key": "2", "refs": {"admin": "nobody"}},
+            {"source_key": "3"},
+        ],
+    )
     deadline = time.monotonic() + 10
     while "3" not in JOURNAL.assignees and time.monotonic() < deadline:
         time.sleep(0.01)

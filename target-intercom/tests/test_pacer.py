@@ -115,9 +115,11 @@ def test_pacing_uses_each_window_fully_without_429() -> None:
                 done = sum(pool.map(lambda _: worker(), range(20)))
             stats = client.stats
         full = (first_full + 10, first_full + 20)  # reset times of the two windows the run covers entirely
-        print(f"\nserver accepted per window: {dict(server.accepted)}, rejected: {dict(server.rejected)}; "
-              f"client: sent {stats['requests_sent']}, 429 {stats['requests_over_limit']}, "
-              f"waited {stats['wait_seconds']:.1f} thread-s, windows {stats['windows']}")
+        print(
+            f"\nserver accepted per window: {dict(server.accepted)}, rejected: {dict(server.rejected)}; "
+            f"client: sent {stats['requests_sent']}, 429 {stats['requests_over_limit']}, "
+            f"waited {stats['wait_seconds']:.1f} thread-s, windows {stats['windows']}"
+        )
         assert stats["requests_over_limit"] == 0 and sum(server.rejected.values()) == 0
         assert sb.stats()["requests_rejected_429"] == 0
         assert all(server.accepted[reset] >= 95 for reset in full)
@@ -145,8 +147,10 @@ def test_429_waits_for_reset_and_learns_a_server_clock_behind_ours() -> None:
             assert client.request("GET", "/me")["type"] == "admin"  # retried after the server's reset
             done = time.time()
             stats = client.stats
-    print(f"\nserver behind by {behind:.2f} s: {stats['requests_over_limit']} x 429, learned lead "
-          f"{stats['clock_lead_seconds']} s, done {done - now:.2f} s after the start")
+    print(
+        f"\nserver behind by {behind:.2f} s: {stats['requests_over_limit']} x 429, learned lead "
+        f"{stats['clock_lead_seconds']} s, done {done - now:.2f} s after the start"
+    )
     assert 1.0 <= done - now < 3.0
     assert behind - 1.0 <= stats["clock_lead_seconds"] <= behind + 1.0
     assert 2 <= stats["requests_over_limit"] <= 6 and stats["requests_sent"] == stats["requests_over_limit"] + 1

@@ -45,9 +45,15 @@ def intercom(tmp_path: Path) -> t.Iterator[t.Callable[..., Workspace]]:
     admins.write_text(json.dumps(ADMINS))
     teams.write_text(json.dumps(TEAMS))
     with contextlib.ExitStack() as stack:
+
         def start(**settings: t.Any) -> Workspace:
-            return Workspace(stack.enter_context(intercom_sandbox(
-                token=TOKEN, admins_file=admins, teams_file=teams, validate_openapi=True, **settings)))
+            return Workspace(
+                stack.enter_context(
+                    intercom_sandbox(
+                        token=TOKEN, admins_file=admins, teams_file=teams, validate_openapi=True, **settings
+                    )
+                )
+            )
 
         yield start
     violations = validator.check()[known:]
@@ -65,9 +71,11 @@ def client(intercom: t.Callable[..., Workspace]) -> t.Iterator[tuple[IntercomCli
 def default_definitions() -> dict[str, list[dict]]:
     """The definition records the mapper emits for the default map."""
     spec = load_map(catalog=False)
-    return {"ticket_types": [tt.record() for tt in spec.ticket_types],
-            "attribute_definitions": [a.record() for a in spec.attributes],
-            "custom_object_types": [o.record() for o in spec.custom_object_types]}
+    return {
+        "ticket_types": [tt.record() for tt in spec.ticket_types],
+        "attribute_definitions": [a.record() for a in spec.attributes],
+        "custom_object_types": [o.record() for o in spec.custom_object_types],
+    }
 
 
 def without_object_types() -> dict[str, list[dict]]:
@@ -90,8 +98,10 @@ def names(entries: list) -> set[tuple[str, str, str | None]]:
 def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(intercom, attributes_key) -> None:
     """Both shapes the 2.16 spec documents for a ticket type's attributes (``data`` in its examples,
     ``ticket_type_attributes`` in its schema) are read: the second run creates nothing in either."""
-    ws = intercom(custom_objects=map_custom_objects(),  # created by a person in the UI beforehand
-                  ticket_type_attributes_key=attributes_key)
+    ws = intercom(
+        custom_objects=map_custom_objects(),  # created by a person in the UI beforehand
+        ticket_type_attributes_key=attributes_key,
+    )
     c = ws.client()
     definitions = default_definitions()
     attrs = definitions["attribute_definitions"]
@@ -99,21 +109,30 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     assert first.problems == []
     first.raise_if_blocking()
     assert first.workspace["name"] == "Intercom Sandbox"
-    kinds = {"contact": "data_attribute", "company": "data_attribute", "conversation": "conversation_attribute",
-             "ticket_type": "ticket_type_attribute"}
+    kinds = {
+        "contact": "data_attribute",
+        "company": "data_attribute",
+        "conversation": "conversation_attribute",
+        "ticket_type": "ticket_type_attribute",
+    }
     expected = {(kinds[a["model"]], a["name"], a.get("ticket_type") or a["model"]) for a in attrs}
     expected |= {("ticket_type", tt["name"], None) for tt in definitions["ticket_types"]}
     assert ("ticket_type_attribute", "Call number", CALL) in expected
     assert names(first.created) == expected
     # Intercom has them: custom data attributes by model, the ticket type with its attributes and default states
-    custom = {(a["model"], a["name"]) for a in ws.state.data_attributes.values()
-              if a.get("custom") and a["data_type"] != "relationship"}
+    custom = {
+        (a["model"], a["name"])
+        for a in ws.state.data_attributes.values()
+        if a.get("custom") and a["data_type"] != "relationship"
+    }
     assert custom == {(a["model"], a["name"]) for a in attrs if a["model"] in ("contact", "company")}
     assert {tt["name"] for tt in ws.state.ticket_types.values()} == {tt["name"] for tt in definitions["ticket_types"]}
     ticket_type = next(tt for tt in ws.state.ticket_types.values() if tt["name"] == CALL)
     assert ticket_type["category"] == "Customer"
-    on_type = {ws.state.ticket_type_attributes[a]["name"]: ws.state.ticket_type_attributes[a]
-               for a in ticket_type["attribute_ids"]}
+    on_type = {
+        ws.state.ticket_type_attributes[a]["name"]: ws.state.ticket_type_attributes[a]
+        for a in ticket_type["attribute_ids"]
+    }
     assert on_type["Closed at"]["data_type"] == "datetime" and on_type["Closed"]["data_type"] == "boolean"
     # ids the writers need
     assert first.ticket_type_ids == {tt["name"]: tt["id"] for tt in ws.state.ticket_types.values()}
@@ -137,10 +156,15 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     assert {e.name for e in second.existing if e.kind == "custom_object_type"} == set(object_type_names())
     # the relationships the map needs exist where the API can read them; on object types it cannot (a warning)
     relationships = {(e.scope, e.name) for e in second.existing if e.kind == "relationship"}
-    assert relationships == {("contact", "TOPdesk assets"), ("contact", "TOPdesk changes"),
-                             ("contact", "TOPdesk reservations"), ("ticket", "TOPdesk asset"),
-                             ("conversation", "TOPdesk asset"), ("ticket", "TOPdesk known errors"),
-                             ("conversation", "TOPdesk known errors")}
+    assert relationships == {
+        ("contact", "TOPdesk assets"),
+        ("contact", "TOPdesk changes"),
+        ("contact", "TOPdesk reservations"),
+        ("ticket", "TOPdesk asset"),
+        ("conversation", "TOPdesk asset"),
+        ("ticket", "TOPdesk known errors"),
+        ("conversation", "TOPdesk known errors"),
+    }
     assert any("`Asset` has the relationships `Parent asset` (references one `Asset`)" in w for w in second.warnings)
     assert second.directory.has_relationship("contact", "TOPdesk assets")
     assert second.directory.has_relationship("Asset", "Parent asset")
@@ -153,12 +177,16 @@ def test_relationships_missing_in_the_ui_are_listed_and_conversation_ones_create
     c = ws.client()
     report = run_preflight(c, default_definitions(), SETTINGS)
     problems = {(p.scope, p.name): p for p in report.problems}
-    assert set(problems) == {("contact", "TOPdesk assets"), ("contact", "TOPdesk changes"),
-                             ("contact", "TOPdesk reservations")}
+    assert set(problems) == {
+        ("contact", "TOPdesk assets"),
+        ("contact", "TOPdesk changes"),
+        ("contact", "TOPdesk reservations"),
+    }
     assert all(p.ui_only and p.kind == "relationship" for p in problems.values())
     assert problems[("contact", "TOPdesk assets")].message == (
         "In Settings > Data > Custom Objects > Asset, add the relationship `TOPdesk assets` to Contact (many) "
-        "(relationships are created with the object type in the UI only).")
+        "(relationships are created with the object type in the UI only)."
+    )
     # conversations and tickets (a ticket is a conversation): 2.16 creates relationship conversation attributes
     created = {(e.scope, e.name) for e in report.created if e.kind == "relationship"}
     assert created == {("ticket", "TOPdesk asset"), ("ticket", "TOPdesk known errors")}
@@ -176,20 +204,24 @@ def test_relationships_missing_in_the_ui_are_listed_and_conversation_ones_create
     second = run_preflight(c, default_definitions(), SETTINGS)
     assert not [e for e in second.created if e.kind == "relationship"]
     assert {("ticket", "TOPdesk asset"), ("conversation", "TOPdesk asset")} <= {
-        (e.scope, e.name) for e in second.existing if e.kind == "relationship"}
+        (e.scope, e.name) for e in second.existing if e.kind == "relationship"
+    }
     c.close()
 
 
 def test_a_relationship_with_another_target_or_cardinality_is_a_problem(intercom) -> None:
     objects = [dict(o) for o in map_custom_objects()]
     change = next(o for o in objects if o["name"] == "Change")
-    change["relationships"] = [dict(r, cardinality="one") if r["name"] == "TOPdesk changes" else r
-                               for r in change["relationships"]]
+    change["relationships"] = [
+        dict(r, cardinality="one") if r["name"] == "TOPdesk changes" else r for r in change["relationships"]
+    ]
     reservation = next(o for o in objects if o["name"] == "Reservation")
     reservation["relationships"] = []
     asset = next(o for o in objects if o["name"] == "Asset")  # `TOPdesk reservations` points to Asset instead
-    asset["relationships"] = [*asset["relationships"],
-                              {"name": "TOPdesk reservations", "from": ["contact"], "cardinality": "many"}]
+    asset["relationships"] = [
+        *asset["relationships"],
+        {"name": "TOPdesk reservations", "from": ["contact"], "cardinality": "many"},
+    ]
     ws = intercom(custom_objects=tuple(objects))
     c = ws.client()
     report = run_preflight(c, default_definitions(), SETTINGS)
@@ -221,15 +253,24 @@ def test_an_existing_attribute_with_another_data_type_stops_the_run(client) -> N
     c, _ = client
     c.request("POST", "/data_attributes", json={"name": "topdesk_archived", "model": "contact", "data_type": "string"})
     tt = c.request("POST", "/ticket_types", json={"name": CALL, "category": "Customer"})
-    c.request("POST", f"/ticket_types/{tt['id']}/attributes",
-              json={"name": "Closed", "description": "closed?", "data_type": "string"})
-    priority = c.request("POST", f"/ticket_types/{tt['id']}/attributes",
-                         json={"name": "Priority", "description": "p", "data_type": "string"})
+    c.request(
+        "POST",
+        f"/ticket_types/{tt['id']}/attributes",
+        json={"name": "Closed", "description": "closed?", "data_type": "string"},
+    )
+    priority = c.request(
+        "POST",
+        f"/ticket_types/{tt['id']}/attributes",
+        json={"name": "Priority", "description": "p", "data_type": "string"},
+    )
     c.request("PUT", f"/ticket_types/{tt['id']}/attributes/{priority['id']}", json={"archived": True})
     report = run_preflight(c, without_object_types(), SETTINGS)
     problems = {(p.kind, p.name): p.message for p in report.problems}
-    assert set(problems) == {("data_attribute", "topdesk_archived"), ("ticket_type_attribute", "Closed"),
-                             ("ticket_type_attribute", "Priority")}
+    assert set(problems) == {
+        ("data_attribute", "topdesk_archived"),
+        ("ticket_type_attribute", "Closed"),
+        ("ticket_type_attribute", "Priority"),
+    }
     assert "data type `string`, the map needs `boolean`" in problems[("data_attribute", "topdesk_archived")]
     assert "`Closed` of the ticket type `TOPdesk Call`" in problems[("ticket_type_attribute", "Closed")]
     assert "is archived" in problems[("ticket_type_attribute", "Priority")]
@@ -260,16 +301,32 @@ def test_missing_custom_object_type_is_listed_with_what_to_create(intercom) -> N
     c = ws.client()
     definitions = {
         "custom_object_types": [
-            {"source_key": "custom_object_type:Asset", "name": "Asset", "attributes": [
-                {"name": "serial", "data_type": "string"}], "relationships": []},
-            {"source_key": "custom_object_type:KnownError", "name": "KnownError",
-             "attributes": [{"name": "cause", "data_type": "string"},
-                            {"name": "status", "data_type": "list", "options": ["open", "solved"]}],
-             "relationships": [{"name": "known_error", "from": ["ticket"], "cardinality": "many"}]},
+            {
+                "source_key": "custom_object_type:Asset",
+                "name": "Asset",
+                "attributes": [{"name": "serial", "data_type": "string"}],
+                "relationships": [],
+            },
+            {
+                "source_key": "custom_object_type:KnownError",
+                "name": "KnownError",
+                "attributes": [
+                    {"name": "cause", "data_type": "string"},
+                    {"name": "status", "data_type": "list", "options": ["open", "solved"]},
+                ],
+                "relationships": [{"name": "known_error", "from": ["ticket"], "cardinality": "many"}],
+            },
         ],
         # the generic form: an attribute definition of model custom_object names its object type
-        "attribute_definitions": [{"source_key": "attribute:custom_object:Reservation:starts", "name": "starts",
-                                   "model": "custom_object", "object_type": "Reservation", "data_type": "date"}],
+        "attribute_definitions": [
+            {
+                "source_key": "attribute:custom_object:Reservation:starts",
+                "name": "starts",
+                "model": "custom_object",
+                "object_type": "Reservation",
+                "data_type": "date",
+            }
+        ],
     }
     report = run_preflight(c, definitions, SETTINGS)
     problems = {p.name: p for p in report.problems}
@@ -278,7 +335,8 @@ def test_missing_custom_object_type_is_listed_with_what_to_create(intercom) -> N
     assert problems["KnownError"].message == (
         "Create the custom object type `KnownError` in Settings > Data > Custom Objects with attributes `cause` "
         "(Text), `status` (List: open, solved); relationships `known_error` on Ticket (references many "
-        "`KnownError`) (custom object types cannot be created through the API).")
+        "`KnownError`) (custom object types cannot be created through the API)."
+    )
     assert "`starts` (Date)" in problems["Reservation"].message
     assert ("custom_object_type", "Asset", None) in names(report.existing)
     assert any("`Asset` has attributes `serial` (Text)" in w for w in report.warnings)
@@ -307,7 +365,8 @@ def test_admins_match_by_email_case_insensitively_with_the_fallback_admin(client
     (problem,) = report.problems
     assert problem.ui_only and problem.message == (
         "Create the team `Change Board` in Settings > Workspace > Teammates > Teams (teams cannot be created "
-        "through the API).")
+        "through the API)."
+    )
     report.raise_if_blocking(skip_ui=True)
     text = report.as_markdown()
     assert "piet@example.com" in text and "Second line" in text
@@ -330,14 +389,27 @@ def test_unknown_fallback_admin_is_a_problem_and_no_setting_means_the_token_admi
 
 def test_options_are_added_and_conversation_attributes_provisioned(client) -> None:
     c, ws = client
-    c.request("POST", "/data_attributes", json={"name": "topdesk_size", "model": "company", "data_type": "options",
-                                                "options": [{"value": "small"}, {"value": "large"}]})
+    c.request(
+        "POST",
+        "/data_attributes",
+        json={
+            "name": "topdesk_size",
+            "model": "company",
+            "data_type": "options",
+            "options": [{"value": "small"}, {"value": "large"}],
+        },
+    )
     definitions = {
         "ticket_types": [{"source_key": "ticket_type:Change", "name": "Change", "category": "Back-office"}],
         "attribute_definitions": [
             {"name": "topdesk_size", "model": "company", "data_type": "options", "options": ["small", "medium"]},
-            {"name": "Phase", "model": "ticket_type", "ticket_type": "Change", "data_type": "list",
-             "options": ["new", "done"]},
+            {
+                "name": "Phase",
+                "model": "ticket_type",
+                "ticket_type": "Change",
+                "data_type": "list",
+                "options": ["new", "done"],
+            },
             {"name": "topdesk_number", "model": "conversation", "data_type": "string"},
             {"name": "topdesk_kind", "model": "conversation", "data_type": "list", "options": ["incident", "rfc"]},
         ],
@@ -347,9 +419,11 @@ def test_options_are_added_and_conversation_attributes_provisioned(client) -> No
     assert ("data_attribute", "topdesk_size", "company") in names(first.updated)
     size = next(a for a in ws.state.data_attributes.values() if a["name"] == "topdesk_size")
     assert size["options"] == ["small", "large", "medium"]  # added, never removed
-    assert {("conversation_attribute", "topdesk_number", "conversation"),
-            ("conversation_attribute", "topdesk_kind", "conversation"),
-            ("ticket_type_attribute", "Phase", "Change")} <= names(first.created)
+    assert {
+        ("conversation_attribute", "topdesk_number", "conversation"),
+        ("conversation_attribute", "topdesk_kind", "conversation"),
+        ("ticket_type_attribute", "Phase", "Change"),
+    } <= names(first.created)
     definitions["attribute_definitions"][1]["options"] = ["new", "review", "done"]
     second = run_preflight(c, definitions, SETTINGS)
     assert second.created == [] and second.problems == []
@@ -404,20 +478,28 @@ def test_lost_answers_and_injected_faults_create_nothing_twice(intercom) -> None
     lossy = LosesAnswers(ws.url, TOKEN, max_retries=6)
     lossy.backoff_factor = 0.001
     definitions["attribute_definitions"].append({"name": "topdesk_extra", "model": "contact", "data_type": "string"})
-    definitions["attribute_definitions"].append({"name": "Extra", "model": "ticket_type", "ticket_type": CALL,
-                                                 "data_type": "integer"})
+    definitions["attribute_definitions"].append(
+        {"name": "Extra", "model": "ticket_type", "ticket_type": CALL, "data_type": "integer"}
+    )
     definitions["ticket_types"].append({"name": "TOPdesk Problem", "category": "Tracker"})
     second = run_preflight(lossy, definitions, SETTINGS)
     assert second.problems == []
-    assert names(second.created) == {("data_attribute", "topdesk_extra", "contact"),
-                                     ("ticket_type_attribute", "Extra", CALL), ("ticket_type", "TOPdesk Problem", None)}
-    assert lossy.lost == {"/data_attributes", f"/ticket_types/{second.ticket_type_ids[CALL]}/attributes",
-                          "/ticket_types"}
+    assert names(second.created) == {
+        ("data_attribute", "topdesk_extra", "contact"),
+        ("ticket_type_attribute", "Extra", CALL),
+        ("ticket_type", "TOPdesk Problem", None),
+    }
+    assert lossy.lost == {
+        "/data_attributes",
+        f"/ticket_types/{second.ticket_type_ids[CALL]}/attributes",
+        "/ticket_types",
+    }
     # exactly one of each in Intercom, whatever failed on the way
     custom = [(a["model"], a["name"]) for a in ws.state.data_attributes.values() if a.get("custom")]
     assert len(custom) == len(set(custom))
     assert sorted(tt["name"] for tt in ws.state.ticket_types.values()) == sorted(
-        tt["name"] for tt in definitions["ticket_types"])
+        tt["name"] for tt in definitions["ticket_types"]
+    )
     for tt in ws.state.ticket_types.values():
         on_type = [ws.state.ticket_type_attributes[a]["name"] for a in tt["attribute_ids"]]
         assert len(on_type) == len(set(on_type))

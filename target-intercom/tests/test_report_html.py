@@ -59,17 +59,20 @@ def summary(**changes: object) -> dict:
     totals = {c: sum(row[c] for row in entities.values()) for c in report.COLUMNS} | {"orphans": 2}
     issue = {"kind": "contacts", "source_key": "p-1", "category": "skipped", "reason": "no e-mail", "field": "email"}
     base = {
-        "run_id": "run-1", "entities": entities, "totals": totals,
+        "run_id": "run-1",
+        "entities": entities,
+        "totals": totals,
         "issues_by_reason": [{"category": "skipped", "kind": "contacts", "reason": "no e-mail", "count": 40}],
-        "manual_review": [{"kind": "contacts", "source_key": f"p-{i}", "reason": "500 server error"}
-                          for i in range(5)],
+        "manual_review": [{"kind": "contacts", "source_key": f"p-{i}", "reason": "500 server error"} for i in range(5)],
         "issues": [{**issue, "source_key": f"p-{i}"} for i in range(40)],
         "rebuild_inventory": [{"source_key": "c-1", "kind": "change_activities"}],
         "completeness": {"checked": 3, "mismatches": []},
         "requests": {"requests_sent": 321, "requests_over_limit": 1},
         "timeline_bucket_s": 10,
-        "timeline": [{"t": "2026-11-24T10:00:00+00:00", "written": 50, "requests": 140},
-                     {"t": "2026-11-24T10:00:10+00:00", "written": 88, "requests": 181}],
+        "timeline": [
+            {"t": "2026-11-24T10:00:00+00:00", "written": 50, "requests": 140},
+            {"t": "2026-11-24T10:00:10+00:00", "written": 88, "requests": 181},
+        ],
     }
     return base | changes
 
@@ -82,8 +85,16 @@ def test_page_has_the_tables_figures_and_charts_of_a_summary() -> None:
     assert dom.tags.count("svg") == 3  # counts per object, written per 10 s, requests per 10 s
     assert "script" not in dom.tags
     text = " ".join(dom.text)
-    for heading in ("Per object", "Counts per object", "Records written per 10 s", "API requests per 10 s",
-                    "Issues by reason", "Manual review queue", "Rebuild inventory", "Completeness"):
+    for heading in (
+        "Per object",
+        "Counts per object",
+        "Records written per 10 s",
+        "API requests per 10 s",
+        "Issues by reason",
+        "Manual review queue",
+        "Rebuild inventory",
+        "Completeness",
+    ):
         assert heading in text
     assert "321" in text and "API requests" in text  # the summary box
     # 40 records with issues: folded; the numbers of the per-object table are right-aligned
@@ -128,36 +139,49 @@ def test_progress_lines_every_ten_seconds_not_more_often() -> None:
     now, sent, lines = [0.0], [0], []
     timeline = RunTimeline(lambda: sent[0], clock=lambda: 1000 + now[0])
     progress = ProgressLog(timeline, lambda fmt, *args: lines.append(fmt % args), clock=lambda: now[0])
-    counts = {"contacts": {"received": 1000, "created": 850, "updated": 50, "unchanged": 40},
-              "tickets": {"received": 400, "created": 12, "failed": 1}}
+    counts = {
+        "contacts": {"received": 1000, "created": 850, "updated": 50, "unchanged": 40},
+        "tickets": {"received": 400, "created": 12, "failed": 1},
+    }
     for step in range(1, 250):  # 0.1 s steps: 24.9 s
         now[0] = step / 10
         sent[0] = step * 3
         progress.tick(lambda: counts)
     assert len(lines) == 2
-    assert lines[0] == ("progress: contacts 900/1,000 written (40 unchanged), tickets 12/400 written (1 failed); "
-                        "1,800 requests/min")
+    assert lines[0] == (
+        "progress: contacts 900/1,000 written (40 unchanged), tickets 12/400 written (1 failed); 1,800 requests/min"
+    )
     assert progress_text({}) == "nothing received yet"
 
 
-def test_a_load_writes_the_html_page_and_a_timeline(tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_load_writes_the_html_page_and_a_timeline(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     messages = tap_messages(60)
     monkeypatch.setattr(loader_module, "PROGRESS_S", 0.5)  # the load takes seconds: a line every half second
     caplog.set_level(logging.INFO)
     with intercom() as (url, _ws):
-        run_target(messages, api_url=url, ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-                   report_dir=str(tmp_path / "reports"), fallback_admin_email="fallback@sandbox.example")
+        run_target(
+            messages,
+            api_url=url,
+            ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            report_dir=str(tmp_path / "reports"),
+            fallback_admin_email="fallback@sandbox.example",
+        )
     folder = next((tmp_path / "reports").iterdir())
-    assert sorted(p.name for p in folder.iterdir()) == ["reconciliation.html", "reconciliation.json",
-                                                         "reconciliation.md"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "reconciliation.html",
+        "reconciliation.json",
+        "reconciliation.md",
+    ]
     data = json.loads((folder / "reconciliation.json").read_text())
     timeline = data["timeline"]
     assert timeline and data["timeline_bucket_s"] == 10
     written = sum(row["created"] + row["updated"] for kind, row in data["entities"].items() if kind != GUESTS)
     guests = data["entities"].get(GUESTS, {}).get("created", 0)  # made by the ticket writes, not records of their own
-    assert sum(p["written"] for p in timeline) == written == data["totals"]["created"] + data["totals"]["updated"] \
-        - guests
+    assert (
+        sum(p["written"] for p in timeline) == written == data["totals"]["created"] + data["totals"]["updated"] - guests
+    )
     assert sum(p["requests"] for p in timeline) == data["requests"]["requests_sent"]
     page = (folder / "reconciliation.html").read_text()
     dom = Dom(page)

@@ -36,15 +36,23 @@ def _migrate(tmp_path: Path, map_file: Path | None) -> Migrated:
     """One migration into a spec-checked sandbox: (workspace, its stats, the report, new spec violations)."""
     validator = SpecValidator.shared()
     known = len(validator.check())
-    teams = [{"id": str(100 + n), "name": g["groupName"], "admin_ids": []}
-             for n, g in enumerate(records("operator_groups"))]
+    teams = [
+        {"id": str(100 + n), "name": g["groupName"], "admin_ids": []} for n, g in enumerate(records("operator_groups"))
+    ]
     (tmp_path / "teams.json").write_text(json.dumps(teams))
     objects = map_custom_objects(str(map_file) if map_file else None)
-    app = create_app(WorkspaceSettings(token=TOKEN, custom_objects=objects, teams_file=tmp_path / "teams.json",
-                                       validate_openapi=True))
-    config = {"api_url": "", "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
-              "report_dir": str(tmp_path / "reports"), "fallback_admin_email": "fallback@sandbox.example",
-              **({"map_file": str(map_file)} if map_file else {})}
+    app = create_app(
+        WorkspaceSettings(
+            token=TOKEN, custom_objects=objects, teams_file=tmp_path / "teams.json", validate_openapi=True
+        )
+    )
+    config = {
+        "api_url": "",
+        "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
+        "report_dir": str(tmp_path / "reports"),
+        "fallback_admin_email": "fallback@sandbox.example",
+        **({"map_file": str(map_file)} if map_file else {}),
+    }
     with ServerThread(app) as server:
         run_target({**config, "api_url": server.url})
         stats = requests.get(f"{server.url}/__sandbox/stats", timeout=10).json()
@@ -74,21 +82,32 @@ def test_tickets_carry_their_team_and_guests_are_counted(migrated: dict[str, Mig
     """``assignment.team_assignee_id`` on ``POST /tickets``: the call's operator group, as a team of the workspace.
     The contacts made for callers without a person record have their row in the report."""
     ws, report = migrated["default"].workspace, migrated["default"].report
-    guests = {c["caller"]["email"].lower() for c in records("incidents")
-              if not (c.get("caller") or {}).get("id") and (c.get("caller") or {}).get("email")}
+    guests = {
+        c["caller"]["email"].lower()
+        for c in records("incidents")
+        if not (c.get("caller") or {}).get("id") and (c.get("caller") or {}).get("email")
+    }
     assert guests and report["entities"][GUESTS]["created"] == len(guests)
     # a closed call ends closed, its customers' replies notwithstanding (they reopen a ticket): the state is
     # written once, after the last part, so each ticket has one state change at most
     closed = [c for c in records("incidents") if c.get("closed")]
-    replied = {e["incident_id"] for e in records("incident_progress_trail") if (e.get("person") or {}).get("id")
-               and not (e.get("operator") or {}).get("id") and not e.get("invisibleForCaller")}
+    replied = {
+        e["incident_id"]
+        for e in records("incident_progress_trail")
+        if (e.get("person") or {}).get("id")
+        and not (e.get("operator") or {}).get("id")
+        and not e.get("invisibleForCaller")
+    }
     assert any(c["id"] in replied for c in closed)
     by_number = {t_["attributes"].get("Call number"): t_ for t_ in ws.tickets.values()}
     for call in closed:
         ticket = by_number[call["number"]]
         assert ticket["open"] is False, call["number"]
-        changes = [p for p in ticket["parts"] if p["part_type"] == "ticket_state_updated_by_admin"
-                   and p["author"][0] == "admin"]  # (a new ticket's own "submitted" part is Intercom's)
+        changes = [
+            p
+            for p in ticket["parts"]
+            if p["part_type"] == "ticket_state_updated_by_admin" and p["author"][0] == "admin"
+        ]  # (a new ticket's own "submitted" part is Intercom's)
         assert len(changes) == 1 and ticket["parts"][-1] is changes[0], call["number"]
     team_of_group = {g["id"]: str(100 + n) for n, g in enumerate(records("operator_groups"))}
     number = {t_["attributes"].get("Call number"): t_ for t_ in ws.tickets.values()}
@@ -101,14 +120,21 @@ def test_tickets_carry_their_team_and_guests_are_counted(migrated: dict[str, Mig
 def test_a_callers_files_arrive_on_the_ticket_in_a_note_naming_the_caller(migrated: dict[str, Migrated]) -> None:
     """The contact branch of ``POST /tickets/{id}/reply`` takes no ``attachment_files``: a caller's entry with files
     is an admin note that names the caller, carries the files and keeps the entry's date; the report says so."""
-    callers_files = [a for a in records("incident_attachments") if (a.get("person") or {}).get("id")
-                     and not a.get("operator") and a.get("content_base64")]
+    callers_files = [
+        a
+        for a in records("incident_attachments")
+        if (a.get("person") or {}).get("id") and not a.get("operator") and a.get("content_base64")
+    ]
     assert callers_files, "the dataset has no caller's attachment"
     ws, report = migrated["default"].workspace, migrated["default"].report
     reauthored = [i for i in report["issues"] if i["category"] == "reauthored_as_note"]
     assert sorted(i["source_key"] for i in reauthored) == sorted(f"call-attachment:{a['id']}" for a in callers_files)
-    notes = {(p["created_at"], a["name"]): p for t_ in ws.tickets.values() for p in t_["parts"]
-             for a in p.get("attachments") or []}
+    notes = {
+        (p["created_at"], a["name"]): p
+        for t_ in ws.tickets.values()
+        for p in t_["parts"]
+        for a in p.get("attachments") or []
+    }
     for attachment in callers_files:
         created = int(datetime.fromisoformat(attachment["entryDate"]).timestamp())
         part = notes[(created, attachment["fileName"])]

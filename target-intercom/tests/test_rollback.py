@@ -41,9 +41,14 @@ def sandbox() -> t.Iterator[RunningSandbox]:
 
 
 def config(sb: RunningSandbox, tmp_path: Path) -> dict:
-    return {"access_token": sb.token, "api_url": sb.url, "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
-            "report_dir": str(tmp_path / "reports"), "fallback_admin_email": "fallback@sandbox.example",
-            "concurrency": 8}
+    return {
+        "access_token": sb.token,
+        "api_url": sb.url,
+        "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
+        "report_dir": str(tmp_path / "reports"),
+        "fallback_admin_email": "fallback@sandbox.example",
+        "concurrency": 8,
+    }
 
 
 def load(messages: t.Iterable[dict], cfg: dict) -> str:
@@ -58,8 +63,9 @@ def rollback(cfg: dict, run_id: str | None, **kwargs: t.Any) -> dict:
     ledger = Ledger(cfg["ledger_url"])
     client = IntercomClient(cfg["api_url"], cfg["access_token"], concurrency=8)
     try:
-        return rb.rollback(ledger, client, run_id=run_id, settings=cfg, report_dir=Path(cfg["report_dir"]),
-                           progress=False, **kwargs)
+        return rb.rollback(
+            ledger, client, run_id=run_id, settings=cfg, report_dir=Path(cfg["report_dir"]), progress=False, **kwargs
+        )
     finally:
         client.close()
         ledger.close()
@@ -70,8 +76,13 @@ def snapshot(sb: RunningSandbox) -> dict[str, dict[str, dict]]:
     an absent one (the sandbox adds ``company_ids: []`` to a contact once a company was attached and detached)."""
     with sb.workspace.lock:
         data = copy.deepcopy(sb.workspace.export())
-    return {name: {str(r["id"]): {k: v for k, v in r.items() if k not in VOLATILE and v not in (None, [], {})}
-                   for r in data[name]} for name in CONTENT}
+    return {
+        name: {
+            str(r["id"]): {k: v for k, v in r.items() if k not in VOLATILE and v not in (None, [], {})}
+            for r in data[name]
+        }
+        for name in CONTENT
+    }
 
 
 def differences(before: dict, after: dict) -> set[tuple[str, str]]:
@@ -124,28 +135,57 @@ def split() -> Split:
         if m["type"] != "RECORD":
             return m["type"] == "STATE"
         r = m["record"]
-        return ((m["stream"] == "incidents" and r["id"] in new_incidents)
-                or (m["stream"] == "incident_progress_trail" and r["incident_id"] in new_incidents)
-                or (m["stream"] == "persons" and r["id"] in new_persons))
+        return (
+            (m["stream"] == "incidents" and r["id"] in new_incidents)
+            or (m["stream"] == "incident_progress_trail" and r["incident_id"] in new_incidents)
+            or (m["stream"] == "persons" and r["id"] in new_persons)
+        )
 
     first = [m for m in messages if not held_back(m) or m["type"] == "STATE"]
     schemas = [m for m in messages if m["type"] == "SCHEMA"]
     delta = schemas + [m for m in messages if m["type"] == "RECORD" and held_back(m)]
     for p in persons:
         if p["id"] in changed_persons:
-            delta.append({"type": "RECORD", "stream": "persons", "record": {
-                **p, "surName": p["surName"] + "-Changed", "dynamicName": p["dynamicName"] + "-Changed",
-                "modificationDate": "2026-11-01T10:00:00.000+00:00"}})
+            delta.append(
+                {
+                    "type": "RECORD",
+                    "stream": "persons",
+                    "record": {
+                        **p,
+                        "surName": p["surName"] + "-Changed",
+                        "dynamicName": p["dynamicName"] + "-Changed",
+                        "modificationDate": "2026-11-01T10:00:00.000+00:00",
+                    },
+                }
+            )
     for i in incidents:
         if i["id"] == changed_incident:
-            delta.append({"type": "RECORD", "stream": "incidents", "record": {
-                **i, "briefDescription": "Changed after the first load",
-                "modificationDate": "2026-11-01T10:00:00.000+00:00"}})
+            delta.append(
+                {
+                    "type": "RECORD",
+                    "stream": "incidents",
+                    "record": {
+                        **i,
+                        "briefDescription": "Changed after the first load",
+                        "modificationDate": "2026-11-01T10:00:00.000+00:00",
+                    },
+                }
+            )
     entry = next(e for e in trail if e["incident_id"] == new_part_incident)
-    delta.append({"type": "RECORD", "stream": "incident_progress_trail", "record": {
-        **entry, "id": "00000000-0000-4000-8000-00000000beef", "memoText": "<p>A later entry</p>",
-        "plainText": "A later entry", "entryDate": "2026-11-01T10:00:00.000+00:00",
-        "creationDate": "2026-11-01T10:00:00.000+00:00"}})
+    delta.append(
+        {
+            "type": "RECORD",
+            "stream": "incident_progress_trail",
+            "record": {
+                **entry,
+                "id": "00000000-0000-4000-8000-00000000beef",
+                "memoText": "<p>A later entry</p>",
+                "plainText": "A later entry",
+                "entryDate": "2026-11-01T10:00:00.000+00:00",
+                "creationDate": "2026-11-01T10:00:00.000+00:00",
+            },
+        }
+    )
     return Split(first, delta, changed_persons, changed_incident, new_part_incident, adopted, merged)
 
 
@@ -155,13 +195,24 @@ def preexisting(sb: RunningSandbox, data: Split) -> dict[str, str]:
     client = sb.client()
     try:
         made = {
-            "unrelated": client.request("POST", "/contacts", json={
-                "role": "user", "email": "someone@elsewhere.example", "name": "Someone Else"}),
-            "adopted": client.request("POST", "/contacts", json={
-                "role": "user", "email": data.adopted["email"], "external_id": data.adopted["id"],
-                "name": "Name Before Migration"}),
-            "merged": client.request("POST", "/contacts", json={
-                "role": "user", "email": data.merged["email"], "name": "Owner Of That Mailbox"}),
+            "unrelated": client.request(
+                "POST", "/contacts", json={"role": "user", "email": "someone@elsewhere.example", "name": "Someone Else"}
+            ),
+            "adopted": client.request(
+                "POST",
+                "/contacts",
+                json={
+                    "role": "user",
+                    "email": data.adopted["email"],
+                    "external_id": data.adopted["id"],
+                    "name": "Name Before Migration",
+                },
+            ),
+            "merged": client.request(
+                "POST",
+                "/contacts",
+                json={"role": "user", "email": data.merged["email"], "name": "Owner Of That Mailbox"},
+            ),
         }
     finally:
         client.close()
@@ -186,10 +237,13 @@ def contact_of(cfg: dict, person_id: str) -> str:
 
 def shape(snap: dict) -> dict:
     """Content without Intercom's ids: what a re-run must reproduce."""
-    tickets = sorted((json.dumps(tk.get("attributes"), sort_keys=True), len(tk.get("parts") or []))
-                     for tk in snap["tickets"].values())
-    contacts = sorted((c.get("email") or "", c.get("external_id") or "", c.get("name") or "")
-                      for c in snap["contacts"].values())
+    tickets = sorted(
+        (json.dumps(tk.get("attributes"), sort_keys=True), len(tk.get("parts") or []))
+        for tk in snap["tickets"].values()
+    )
+    contacts = sorted(
+        (c.get("email") or "", c.get("external_id") or "", c.get("name") or "") for c in snap["contacts"].values()
+    )
     companies = sorted((c.get("company_id") or "", c.get("name") or "") for c in snap["companies"].values())
     return {"tickets": tickets, "contacts": contacts, "companies": companies}
 
@@ -229,7 +283,9 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         assert {("contacts", c) for c in changed} | {("tickets", ticket_of(sb, cfg, data.changed_incident))} <= kept
         # everything else is exactly as after run 1
         explained = {("contacts", c) for c in changed} | {
-            ("tickets", ticket_of(sb, cfg, data.changed_incident)), ("tickets", new_part_ticket)}
+            ("tickets", ticket_of(sb, cfg, data.changed_incident)),
+            ("tickets", new_part_ticket),
+        }
         assert differences(after_1, after_rb) == explained
         report = json.loads((tmp_path / "reports" / summary["rollback_run_id"] / "rollback.json").read_text())
         assert report["totals"] == summary["totals"]
@@ -248,8 +304,7 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         assert set(before_1["contacts"]) <= set(after_all["contacts"])
         for name in ("unrelated", "merged"):
             assert after_all["contacts"][pre[name]] == before_1["contacts"][pre[name]]
-        assert {k["intercom_id"] for k in summary["kept"] if k["kind"] == "contacts"} >= {pre["adopted"],
-                                                                                          pre["merged"]}
+        assert {k["intercom_id"] for k in summary["kept"] if k["kind"] == "contacts"} >= {pre["adopted"], pre["merged"]}
         assert set(after_all["contacts"]) - set(before_1["contacts"]) == set()
         assert summary["totals"]["held_dropped"] == len(summary["held_dropped"]) > 0  # orphans of run 1
         ledger = Ledger(cfg["ledger_url"])
@@ -276,12 +331,24 @@ def crashed_creates(sb: RunningSandbox, cfg: dict, run_id: str) -> str:
     attributes = {**model["attributes"], "_default_title_": "Created, then the target was killed"}
     client, ledger = sb.client(), Ledger(cfg["ledger_url"])
     try:
-        made = client.request("POST", "/tickets", json={
-            "ticket_type_id": model["ticket_type_id"], "contacts": [{"email": "crash@visitor.example"}],
-            "ticket_attributes": attributes, "created_at": 1_500_000_000})
+        made = client.request(
+            "POST",
+            "/tickets",
+            json={
+                "ticket_type_id": model["ticket_type_id"],
+                "contacts": [{"email": "crash@visitor.example"}],
+                "ticket_attributes": attributes,
+                "created_at": 1_500_000_000,
+            },
+        )
         for key, stamp in (("call:crashed", 1_500_000_000), ("call:never-sent", 1_500_000_001)):
-            ledger.record_intent("tickets", key, "", run_id, extra={
-                "ticket_type_id": model["ticket_type_id"], "created_at": stamp, "ticket_attributes": attributes})
+            ledger.record_intent(
+                "tickets",
+                key,
+                "",
+                run_id,
+                extra={"ticket_type_id": model["ticket_type_id"], "created_at": stamp, "ticket_attributes": attributes},
+            )
     finally:
         client.close()
         ledger.close()
@@ -367,17 +434,23 @@ def test_executable_is_still_a_singer_target_and_dispatches_rollback(tmp_path: P
         (tmp_path / "config.json").write_text(json.dumps(file_cfg))
         env = {"TARGET_INTERCOM_ACCESS_TOKEN": sb.token}
         # the executable loads as a Singer target: messages on stdin, config from a file and the environment
-        subprocess.run([str(BIN), "--config", str(tmp_path / "config.json"), "--config", "ENV"], check=True,
-                       input="".join(json.dumps(m) + "\n" for m in data.first), capture_output=True, text=True,
-                       env={**os.environ, **env})
+        subprocess.run(
+            [str(BIN), "--config", str(tmp_path / "config.json"), "--config", "ENV"],
+            check=True,
+            input="".join(json.dumps(m) + "\n" for m in data.first),
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
         ledger = Ledger(cfg["ledger_url"])
         run_1 = ledger.runs()[0]["run_id"]
         ledger.close()
         assert snapshot(sb)["tickets"]
         out = io.StringIO()
         with contextlib.redirect_stdout(out), _env(env), pytest.raises(SystemExit) as exited:
-            cli.main(["rollback", "--config", str(tmp_path / "config.json"), "--config", "ENV", "--run", run_1,
-                      "--dry-run"])
+            cli.main(
+                ["rollback", "--config", str(tmp_path / "config.json"), "--config", "ENV", "--run", run_1, "--dry-run"]
+            )
         assert exited.value.code in (0, None)
         assert "Dry run: nothing was deleted." in out.getvalue() and sb.token not in out.getvalue()
         with pytest.raises(SystemExit) as exited:  # the token is required, its absence is named

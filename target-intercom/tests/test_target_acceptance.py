@@ -55,8 +55,13 @@ SCALE = 2000 if HEAVY else 200
 SEED = 23
 SAMPLE = 30
 #: processingStatus.name -> Intercom ticket state category, as the default map documents it
-STATES = {"Registered": "submitted", "In progress": "in_progress", "Waiting for caller": "waiting_on_customer",
-          "Waiting for supplier": "in_progress", "Closed": "resolved"}
+STATES = {
+    "Registered": "submitted",
+    "In progress": "in_progress",
+    "Waiting for caller": "waiting_on_customer",
+    "Waiting for supplier": "in_progress",
+    "Closed": "resolved",
+}
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +102,11 @@ def loaded(source: Source, tmp_path_factory: pytest.TempPathFactory) -> t.Iterat
 def measured(label: str, run: Run, stats: dict, faults: t.Any = None) -> None:
     """One line of numbers per run, shown with ``-s`` (and in the report)."""
     requests_ = run.report.get("requests") or {}
-    print(f"\n[{label}] {SCALE} calls: {run.seconds:.1f} s, sandbox requests {stats['requests_served']}, "
-          f"429 {stats['requests_rejected_429']}, client retries {requests_.get('retries')}, "
-          f"settles {dict(run.settles)}, faults {dict(faults or {})}, totals {run.report['totals']}")
+    print(
+        f"\n[{label}] {SCALE} calls: {run.seconds:.1f} s, sandbox requests {stats['requests_served']}, "
+        f"429 {stats['requests_rejected_429']}, client retries {requests_.get('retries')}, "
+        f"settles {dict(run.settles)}, faults {dict(faults or {})}, totals {run.report['totals']}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- tests
@@ -116,8 +123,11 @@ def test_migration_matches_the_source(source: Source, loaded: Loaded) -> None:
 
     # counts per entity
     person_emails = {(p.get("email") or f"topdesk-person-{p['id']}@placeholder.invalid").lower() for p in persons}
-    guests = {i["caller"]["email"].lower() for i in incidents
-              if not (i.get("caller") or {}).get("id") and (i.get("caller") or {}).get("email")}
+    guests = {
+        i["caller"]["email"].lower()
+        for i in incidents
+        if not (i.get("caller") or {}).get("id") and (i.get("caller") or {}).get("email")
+    }
     assert len(ws.contacts) == len(person_emails | guests)
     assert len(ws.companies) == len(branches)
     assert len(ws.tickets) == len(incidents)
@@ -158,20 +168,27 @@ def test_migration_matches_the_source(source: Source, loaded: Loaded) -> None:
 
     # parts: body text, created_at, author type
     number = {i["id"]: i["number"] for i in incidents}
-    entries = ([("trail", e) for e in trail] + [("attachment", a) for a in attachments]
-               + [("email", e) for e in emails])
+    entries = [("trail", e) for e in trail] + [("attachment", a) for a in attachments] + [("email", e) for e in emails]
     for source_kind, entry in pick.sample(entries, min(SAMPLE, len(entries))):
         created = unix(entry.get("entryDate") or entry.get("sendDate"))
         if source_kind == "email":
             want_text, author = text(entry["content"]), "admin"
         elif source_kind == "trail":
             want_text = text(entry.get("memoText") or entry.get("plainText"))
-            author = "user" if (entry.get("person") or {}).get("id") and not (entry.get("operator") or {}).get("id") \
-                and not entry.get("invisibleForCaller") else "admin"
+            author = (
+                "user"
+                if (entry.get("person") or {}).get("id")
+                and not (entry.get("operator") or {}).get("id")
+                and not entry.get("invisibleForCaller")
+                else "admin"
+            )
         else:
             want_text, author = f"Attachment {entry['fileName']}", "admin"  # not downloaded: a note naming it
-        candidates = [p for p in tickets[number[entry["incident_id"]]]["parts"]
-                      if p.get("created_at") == created and want_text in text(p.get("body"))]
+        candidates = [
+            p
+            for p in tickets[number[entry["incident_id"]]]["parts"]
+            if p.get("created_at") == created and want_text in text(p.get("body"))
+        ]
         assert candidates, f"{source_kind} {entry['id']}: no part at {created} with {want_text[:60]!r}"
         assert author in {p["author"][0] for p in candidates}, (source_kind, entry["id"])
 
@@ -190,8 +207,12 @@ def test_five_changed_calls_update_exactly_those_tickets(source: Source, loaded:
     incidents = source.records("incidents")
     changed = random.Random(5).sample(incidents, 5)
     for call in changed:
-        tap_kit().admin(source.url, "PATCH", f"incidents/{call['id']}",
-                      json={"briefDescription": f"{call.get('briefDescription') or ''} (edited)"})
+        tap_kit().admin(
+            source.url,
+            "PATCH",
+            f"incidents/{call['id']}",
+            json={"briefDescription": f"{call.get('briefDescription') or ''} (edited)"},
+        )
     delta = tap_kit().sync(tap_kit().config(source.url), state=source.state, streams=STREAMS)
     # the changed calls, and those of the bookmark's second read again (TOPdesk keeps whole seconds), found unchanged
     second = str(source.state["bookmarks"]["incidents"]["replication_key_value"])[:19]
@@ -209,8 +230,9 @@ def test_five_changed_calls_update_exactly_those_tickets(source: Source, loaded:
     assert {tk["attributes"]["Call number"] for tk in edited} == numbers
     unchanged = [tk for tk in after["tickets"] if tk["attributes"]["Call number"] not in numbers]
     assert unchanged == [tk for tk in loaded.snapshot["tickets"] if tk["attributes"]["Call number"] not in numbers]
-    assert {k: v for k, v in after.items() if k != "tickets"} == \
-        {k: v for k, v in loaded.snapshot.items() if k != "tickets"}
+    assert {k: v for k, v in after.items() if k != "tickets"} == {
+        k: v for k, v in loaded.snapshot.items() if k != "tickets"
+    }
 
 
 #: rate limit low enough that the pacer must wait for window resets (10-s windows of limit // 6 requests)
@@ -220,20 +242,27 @@ THROTTLE_PER_MINUTE = 6000 if HEAVY else 4800
 FAULT_MAX_RETRIES = 8
 
 
-def test_faults_lost_answers_and_throttling_end_with_the_same_contents(source: Source, loaded: Loaded,
-                                                                       tmp_path: Path) -> None:
+def test_faults_lost_answers_and_throttling_end_with_the_same_contents(
+    source: Source, loaded: Loaded, tmp_path: Path
+) -> None:
     """Same contents as the clean run and no failure, although ~15% of the requests fail (10% before the handler,
     5% after it: the write happened) and the pacer must wait for window resets. (Found the settled-create bug:
     a ticket whose create answer was lost kept state 'submitted'; deterministic twin below.)"""
-    with intercom_sandbox(custom_objects=map_custom_objects(), fault_rate=0.1, lost_answer_rate=0.05, fault_seed=11,
-                          rate_limit_per_minute=THROTTLE_PER_MINUTE) as sb:
+    with intercom_sandbox(
+        custom_objects=map_custom_objects(),
+        fault_rate=0.1,
+        lost_answer_rate=0.05,
+        fault_seed=11,
+        rate_limit_per_minute=THROTTLE_PER_MINUTE,
+    ) as sb:
         run = run_target(source.messages, target_config(sb, tmp_path, max_retries=FAULT_MAX_RETRIES))
         stats, faults = sb.stats(), dict(sb.app.state.fault_stats)
         measured("faults", run, stats, faults)
         got = content(sb.url)
     assert faults["lost_error"] + faults["lost_cut"] > 0 and faults["error"] + faults["reset"] > 0
-    assert stats["max_requests_in_window"] >= stats["window_budget"] or stats["requests_rejected_429"] > 0, \
+    assert stats["max_requests_in_window"] >= stats["window_budget"] or stats["requests_rejected_429"] > 0, (
         "the rate limit never bound: lower THROTTLE_PER_MINUTE"
+    )
     assert run.report["manual_review"] == [] and run.report["totals"]["failed"] == 0
     diff = differences(got, loaded.snapshot)
     assert diff == [], "\n".join(diff)
@@ -243,12 +272,18 @@ def few_calls(source: Source, calls: int) -> list[dict]:
     """The people streams and the first closed calls only (no parts): a small, fast migration."""
     closed = [i for i in source.records("incidents") if i.get("closed")][:calls]
     keep = {i["id"] for i in closed}
-    return [m for m in source.messages if m["type"] != "RECORD" or m["stream"] in ("persons", "branches", "operators")
-            or (m["stream"] == "incidents" and m["record"]["id"] in keep)]
+    return [
+        m
+        for m in source.messages
+        if m["type"] != "RECORD"
+        or m["stream"] in ("persons", "branches", "operators")
+        or (m["stream"] == "incidents" and m["record"]["id"] in keep)
+    ]
 
 
-def test_a_ticket_whose_create_answer_was_lost_still_gets_its_state(source: Source, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ticket_whose_create_answer_was_lost_still_gets_its_state(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Deterministic version of the lost answer: the first ``POST /tickets`` is applied, then its answer is lost.
     The settled ticket must still get the state its call had (regression: it stayed 'submitted' and open)."""
     from target_intercom.client import IntercomClient, IntercomError
@@ -272,8 +307,9 @@ def test_a_ticket_whose_create_answer_was_lost_still_gets_its_state(source: Sour
     assert [(tk["open"], states[tk["state_id"]]) for tk in tickets] == [(False, "resolved")] * 3
 
 
-def test_a_create_is_retried_three_times_after_ambiguous_failures(source: Source, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_create_is_retried_three_times_after_ambiguous_failures(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A ticket create fails three times before Intercom applies it (nothing written): with ``max_retries: 3`` it
     is retried three times and written on the fourth try."""
     from target_intercom.client import IntercomClient, IntercomError
@@ -297,8 +333,9 @@ def test_a_create_is_retried_three_times_after_ambiguous_failures(source: Source
     assert run.report["manual_review"] == [] and run.report["totals"]["failed"] == 0
 
 
-def test_a_failed_reply_is_not_mistaken_for_an_earlier_part_of_the_same_second(source: Source, tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_reply_is_not_mistaken_for_an_earlier_part_of_the_same_second(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from target_intercom.client import IntercomClient, IntercomError
 
     trail = source.records("incident_progress_trail")
@@ -307,13 +344,26 @@ def test_a_failed_reply_is_not_mistaken_for_an_earlier_part_of_the_same_second(s
     first, second = [dict(e) for e in trail if e["incident_id"] == call["id"]][:2]
     for entry, words in ((first, "First note"), (second, "Second note, same second")):
         operator = first.get("operator") or {"id": "op-1", "name": "Operator"}
-        entry.update(entryDate=first["entryDate"], invisibleForCaller=True, operator=operator, person=None,
-                     memoText=f"<p>{words}</p>", plainText=words)
+        entry.update(
+            entryDate=first["entryDate"],
+            invisibleForCaller=True,
+            operator=operator,
+            person=None,
+            memoText=f"<p>{words}</p>",
+            plainText=words,
+        )
     keep = {first["id"], second["id"], call["id"]}
-    messages = [m for m in source.messages if m["type"] != "RECORD" or m["stream"] in ("persons", "branches",
-                "operators") or m["record"].get("id") in keep]
-    messages = [m if m["type"] != "RECORD" or m["record"].get("id") not in (first["id"], second["id"])
-                else {**m, "record": first if m["record"]["id"] == first["id"] else second} for m in messages]
+    messages = [
+        m
+        for m in source.messages
+        if m["type"] != "RECORD" or m["stream"] in ("persons", "branches", "operators") or m["record"].get("id") in keep
+    ]
+    messages = [
+        m
+        if m["type"] != "RECORD" or m["record"].get("id") not in (first["id"], second["id"])
+        else {**m, "record": first if m["record"]["id"] == first["id"] else second}
+        for m in messages
+    ]
     send = IntercomClient.request
     failed: list[str] = []
 
@@ -346,14 +396,18 @@ def test_sigkill_at_three_points_and_rerun_ends_identical(source: Source, loaded
         config = tmp_path / "config.json"
         config.write_text(json.dumps(target_config(sb, tmp_path)))
         progress = Progress(sb)
-        points = [kill_point(progress, "contacts", len(want["contacts"]) // 2),
-                  kill_point(progress, "tickets", len(want["tickets"]) * 2 // 5),
-                  kill_point(progress, "parts", parts // 2)]
+        points = [
+            kill_point(progress, "contacts", len(want["contacts"]) // 2),
+            kill_point(progress, "tickets", len(want["tickets"]) * 2 // 5),
+            kill_point(progress, "parts", parts // 2),
+        ]
         started = time.monotonic()
         killed = kill_and_resume(messages, config, points, progress, tmp_path)
         got = content(sb.url)
-        print(f"\n[sigkill] {SCALE} calls: {time.monotonic() - started:.1f} s; killed at (point, (contacts, tickets, "
-              f"parts)) {killed}; sandbox requests {sb.stats()['requests_served']}")
+        print(
+            f"\n[sigkill] {SCALE} calls: {time.monotonic() - started:.1f} s; killed at (point, (contacts, tickets, "
+            f"parts)) {killed}; sandbox requests {sb.stats()['requests_served']}"
+        )
     assert len(killed) >= 2, f"the target finished before most kill points: {killed}"
     report = latest_report(tmp_path)
     assert report["totals"]["failed"] == 0 and report["manual_review"] == []

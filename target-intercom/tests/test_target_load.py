@@ -54,8 +54,13 @@ def run_target(messages: t.Iterable[dict], **config: t.Any) -> list[dict]:
 @pytest.fixture
 def load_config(tmp_path: Path) -> t.Callable[[str], dict]:
     def make(url: str) -> dict:
-        return {"api_url": url, "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
-                "report_dir": str(tmp_path / "reports"), "fallback_admin_email": "fallback@sandbox.example"}
+        return {
+            "api_url": url,
+            "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
+            "report_dir": str(tmp_path / "reports"),
+            "fallback_admin_email": "fallback@sandbox.example",
+        }
+
     return make
 
 
@@ -74,12 +79,17 @@ def test_topdesk_streams_load_in_dependency_order_and_rerun_writes_nothing(load_
         states = run_target(messages, **load_config(url))
         emails = {(p.get("email") or f"placeholder-{p['id']}").lower() for p in persons}
         # unregistered callers (no person, an e-mail only): Intercom creates their contact with the ticket
-        guests = {i["caller"]["email"].lower() for i in incidents
-                  if not (i.get("caller") or {}).get("id") and (i.get("caller") or {}).get("email")}
+        guests = {
+            i["caller"]["email"].lower()
+            for i in incidents
+            if not (i.get("caller") or {}).get("id") and (i.get("caller") or {}).get("email")
+        }
         assert len(ws.contacts) == len(emails | guests)
         assert len(ws.tickets) == len(incidents)
-        parts = sum(len([p for p in tk["parts"] if p.get("part_type") != "ticket_state_updated_by_admin"])
-                    for tk in ws.tickets.values())
+        parts = sum(
+            len([p for p in tk["parts"] if p.get("part_type") != "ticket_state_updated_by_admin"])
+            for tk in ws.tickets.values()
+        )
         assert parts == len(trail)
         assert states, "the target emits the tap's state once the records are written"
         report = json.loads(next((tmp_path / "reports").glob("*/reconciliation.json")).read_text())
@@ -88,8 +98,10 @@ def test_topdesk_streams_load_in_dependency_order_and_rerun_writes_nothing(load_
 
         before = (len(ws.contacts), len(ws.tickets), parts)
         run_target(messages, **load_config(url))
-        after_parts = sum(len([p for p in tk["parts"] if p.get("part_type") != "ticket_state_updated_by_admin"])
-                          for tk in ws.tickets.values())
+        after_parts = sum(
+            len([p for p in tk["parts"] if p.get("part_type") != "ticket_state_updated_by_admin"])
+            for tk in ws.tickets.values()
+        )
         assert (len(ws.contacts), len(ws.tickets), after_parts) == before
         reports = sorted((tmp_path / "reports").glob("*/reconciliation.json"))
         second = json.loads(reports[-1].read_text())

@@ -70,7 +70,8 @@ class Resource:
 def untouched(resource: Resource) -> None:
     objects = resource.sb.stats()["objects"]
     assert {k: objects[k] for k in ("contacts", "companies", "tickets", "conversations", "notes")} == dict.fromkeys(
-        ("contacts", "companies", "tickets", "conversations", "notes"), 0)
+        ("contacts", "companies", "tickets", "conversations", "notes"), 0
+    )
 
 
 def generic(test: type[TargetFileTestTemplate]) -> type[TargetFileTestTemplate]:
@@ -94,8 +95,13 @@ def record(stream: str, **fields: t.Any) -> dict:
 
 
 COMPANY = {"source_key": "branch:b1", "company_id": "b1", "name": "Branch One"}
-CONTACT = {"source_key": "person:p1", "role": "user", "external_id": "p1", "email": "p1@example.com",
-           "name": "Person One"}
+CONTACT = {
+    "source_key": "person:p1",
+    "role": "user",
+    "external_id": "p1",
+    "email": "p1@example.com",
+    "name": "Person One",
+}
 LINK = {"source_key": "person-branch:p1:b1", "refs": {"contact": "person:p1", "company": "branch:b1"}}
 
 
@@ -117,9 +123,12 @@ class IntercomStreamsInAnyOrder(IntercomFileTest):
 
     name = "intercom_streams_in_any_order"
     messages: t.ClassVar[list[dict]] = [
-        schema("contact_companies"), record("contact_companies", **LINK),
-        schema("contacts"), record("contacts", **CONTACT),
-        schema("companies"), record("companies", **COMPANY),
+        schema("contact_companies"),
+        record("contact_companies", **LINK),
+        schema("contacts"),
+        record("contacts", **CONTACT),
+        schema("companies"),
+        record("companies", **COMPANY),
         {"type": "STATE", "value": {"bookmarks": {"persons": {"replication_key_value": "2024-01-01"}}}},
     ]
 
@@ -140,7 +149,9 @@ class IntercomDuplicateRecords(IntercomFileTest):
 
     name = "intercom_duplicate_records"
     messages: t.ClassVar[list[dict]] = [
-        schema("contacts"), record("contacts", **CONTACT), record("contacts", **{**CONTACT, "name": "Person 1"}),
+        schema("contacts"),
+        record("contacts", **CONTACT),
+        record("contacts", **{**CONTACT, "name": "Person 1"}),
     ]
 
     def validate(self) -> None:
@@ -165,8 +176,12 @@ class TopdeskRecordBeforeSchema(IntercomFileTest):
     name = "topdesk_record_before_schema"
     messages: t.ClassVar[list[dict]] = [
         record("branches", id="b1", name="Branch One"),
-        {"type": "SCHEMA", "stream": "branches", "key_properties": ["id"],
-         "schema": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}},
+        {
+            "type": "SCHEMA",
+            "stream": "branches",
+            "key_properties": ["id"],
+            "schema": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+        },
     ]
 
     def test(self) -> None:
@@ -194,7 +209,8 @@ class IntercomRecordMissingKeyProperty(IntercomFileTest):
 
     name = "intercom_record_missing_key_property"
     messages: t.ClassVar[list[dict]] = [
-        schema("contacts"), record("contacts", **{k: v for k, v in CONTACT.items() if k != "source_key"}),
+        schema("contacts"),
+        record("contacts", **{k: v for k, v in CONTACT.items() if k != "source_key"}),
     ]
 
     def test(self) -> None:
@@ -205,22 +221,39 @@ class IntercomRecordMissingKeyProperty(IntercomFileTest):
         untouched(self.resource)
 
 
-SUITE = SingerTestSuite(kind="target", tests=[
-    TargetCliPrintsTest,
-    *(generic(test) for test in (
-        TargetArrayData, TargetCamelcaseComplexSchema, TargetCamelcaseTest, TargetDuplicateRecords,
-        TargetEncodedStringData, TargetNoPrimaryKeys, TargetOptionalAttributes, TargetPrimaryKeyUpdates,
-        TargetRecordMissingOptionalFields, TargetRecordMissingRequiredProperty, TargetSchemaNoProperties,
-        TargetSchemaUpdates, TargetSpecialCharsInAttributes)),
-    IntercomStreamsInAnyOrder,
-    IntercomDuplicateRecords,
-    IntercomRecordBeforeSchema,
-    IntercomInvalidSchema,
-    IntercomRecordMissingKeyProperty,
-])
+SUITE = SingerTestSuite(
+    kind="target",
+    tests=[
+        TargetCliPrintsTest,
+        *(
+            generic(test)
+            for test in (
+                TargetArrayData,
+                TargetCamelcaseComplexSchema,
+                TargetCamelcaseTest,
+                TargetDuplicateRecords,
+                TargetEncodedStringData,
+                TargetNoPrimaryKeys,
+                TargetOptionalAttributes,
+                TargetPrimaryKeyUpdates,
+                TargetRecordMissingOptionalFields,
+                TargetRecordMissingRequiredProperty,
+                TargetSchemaNoProperties,
+                TargetSchemaUpdates,
+                TargetSpecialCharsInAttributes,
+            )
+        ),
+        IntercomStreamsInAnyOrder,
+        IntercomDuplicateRecords,
+        IntercomRecordBeforeSchema,
+        IntercomInvalidSchema,
+        IntercomRecordMissingKeyProperty,
+    ],
+)
 
-StandardTargetTests = get_target_test_class(TargetIntercom, config=CONFIG, custom_suites=[SUITE],
-                                            include_target_tests=False, parse_env_config=False)
+StandardTargetTests = get_target_test_class(
+    TargetIntercom, config=CONFIG, custom_suites=[SUITE], include_target_tests=False, parse_env_config=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -231,8 +264,7 @@ def sandbox() -> t.Iterator[RunningSandbox]:
 
 
 class TestTargetIntercomSDKSuite(StandardTargetTests):
-    def test_target_topdesk_record_before_schema(self, config: SuiteConfig, resource: Resource,
-                                                 runner: t.Any) -> None:
+    def test_target_topdesk_record_before_schema(self, config: SuiteConfig, resource: Resource, runner: t.Any) -> None:
         TopdeskRecordBeforeSchema().run(config, resource, runner)
 
     @pytest.fixture

@@ -31,25 +31,41 @@ def harness(tmp_path: Path):
 
 
 def call(n: int, *, closed: bool = False, priority: str = "P2", **extra) -> dict:
-    return {"source_key": f"call:{n}", "alias_key": f"call-number:I{n}", "refs": {"contact": "person:p1",
-            "admin": "operator:o1", **extra.pop("refs", {})}, "created_at": 1_600_000_000 + n,
-            "open": not closed, "title": f"I{n} printer", "body": f"My printer {n} is broken\nplease help",
-            "custom_attributes": {"Call number": f"I{n}", "Priority": priority, "Closed at": None}, **extra}
+    return {
+        "source_key": f"call:{n}",
+        "alias_key": f"call-number:I{n}",
+        "refs": {"contact": "person:p1", "admin": "operator:o1", **extra.pop("refs", {})},
+        "created_at": 1_600_000_000 + n,
+        "open": not closed,
+        "title": f"I{n} printer",
+        "body": f"My printer {n} is broken\nplease help",
+        "custom_attributes": {"Call number": f"I{n}", "Priority": priority, "Closed at": None},
+        **extra,
+    }
 
 
 def part(n: int, conv: int, at: int, **extra) -> dict:
-    return {"source_key": f"entry:{n}", "refs": {"conversation": f"call:{conv}", "author": "operator:o1"},
-            "author_type": "admin", "message_type": "comment", "body": f"<p>entry {n}</p>",
-            "created_at": 1_600_000_000 + at, **extra}
+    return {
+        "source_key": f"entry:{n}",
+        "refs": {"conversation": f"call:{conv}", "author": "operator:o1"},
+        "author_type": "admin",
+        "message_type": "comment",
+        "body": f"<p>entry {n}</p>",
+        "created_at": 1_600_000_000 + at,
+        **extra,
+    }
 
 
 def test_conversations_create_rerun_update_and_close(harness: Harness) -> None:
     people = [contact("p1")]
     admins = [admin("o1", "admin@sandbox.example")]
     # calls arrive before operators and persons (the tap's alphabetical order): they wait for their contact
-    counts = harness.run(("conversations", [call(1), call(2, closed=True, refs={"team": "operator-group:g"})]),
-                         ("teams", [{"source_key": "operator-group:g", "name": "Service desk"}]),
-                         ("admins", admins), ("contacts", people))
+    counts = harness.run(
+        ("conversations", [call(1), call(2, closed=True, refs={"team": "operator-group:g"})]),
+        ("teams", [{"source_key": "operator-group:g", "name": "Service desk"}]),
+        ("admins", admins),
+        ("contacts", people),
+    )
     assert counts["conversations"]["created"] == 2
     ws = harness.ws
     assert len(ws.conversations) == 2
@@ -91,15 +107,28 @@ def test_unregistered_caller_gets_one_contact_by_email(harness: Harness) -> None
 def test_parts_in_order_with_original_dates_and_attachments(harness: Harness) -> None:
     small = base64.b64encode(b"x" * 100).decode()
     big = base64.b64encode(b"y" * 5000).decode()
-    parts = [part(3, 1, 30), part(1, 1, 10, author_type="user", refs={"conversation": "call:1",
-                                                                      "author": "person:p1"}),
-             part(2, 1, 20, message_type="note", attachment_files=[
-                 {"name": "small.txt", "content_type": "text/plain", "data": small},
-                 {"name": "big.bin", "content_type": "application/octet-stream", "data": big}]),
-             part(4, 1, 40, author_type="user", refs={"conversation": "call:1", "author": "person:p1"})]
+    parts = [
+        part(3, 1, 30),
+        part(1, 1, 10, author_type="user", refs={"conversation": "call:1", "author": "person:p1"}),
+        part(
+            2,
+            1,
+            20,
+            message_type="note",
+            attachment_files=[
+                {"name": "small.txt", "content_type": "text/plain", "data": small},
+                {"name": "big.bin", "content_type": "application/octet-stream", "data": big},
+            ],
+        ),
+        part(4, 1, 40, author_type="user", refs={"conversation": "call:1", "author": "person:p1"}),
+    ]
     # parts first, then the conversation, then its contact: everything waits for its parent
-    harness.run(("conversation_parts", parts), ("conversations", [call(1, closed=True)]),
-                ("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]))
+    harness.run(
+        ("conversation_parts", parts),
+        ("conversations", [call(1, closed=True)]),
+        ("admins", [admin("o1", "admin@sandbox.example")]),
+        ("contacts", [contact("p1")]),
+    )
     conv = harness.ws.conversations[harness.id_of("conversations", "call:1")]
     written = [p for p in conv["parts"] if p["part_type"] in ("comment", "note")]
     assert [p["created_at"] for p in written] == [1_600_000_010, 1_600_000_020, 1_600_000_030, 1_600_000_040]
@@ -125,13 +154,24 @@ def test_interrupted_create_is_settled_not_repeated(harness: Harness) -> None:
     record = call(9)
     contact_id = harness.id_of("contacts", "person:p1")
     # a crash right after Intercom created the conversation: the intent is in the ledger, the id is not
-    harness.ledger.record_intent("conversations", "call:9", "", ctx.run_id, extra={
-        "contact_id": contact_id, "created_at": record["created_at"], "body": record["body"],
-        "custom_attributes": {}})
-    made = harness.client.request("POST", "/conversations", json={
-        "from": {"type": "user", "id": contact_id}, "body": record["body"], "created_at": record["created_at"]})
-    assert ConversationWriter().settle(ctx, harness.ledger.lookup("conversations", "call:9")) == \
-        made["conversation_id"]
+    harness.ledger.record_intent(
+        "conversations",
+        "call:9",
+        "",
+        ctx.run_id,
+        extra={
+            "contact_id": contact_id,
+            "created_at": record["created_at"],
+            "body": record["body"],
+            "custom_attributes": {},
+        },
+    )
+    made = harness.client.request(
+        "POST",
+        "/conversations",
+        json={"from": {"type": "user", "id": contact_id}, "body": record["body"], "created_at": record["created_at"]},
+    )
+    assert ConversationWriter().settle(ctx, harness.ledger.lookup("conversations", "call:9")) == made["conversation_id"]
     harness.run(("conversations", [record]))
     assert len(harness.ws.conversations) == 1
     conv = harness.ws.conversations[made["conversation_id"]]
@@ -145,7 +185,6 @@ def test_fallback_admin_closes_when_the_operator_is_unknown(harness: Harness) ->
     conv = harness.ws.conversations[harness.id_of("conversations", "call:3")]
     close = [p for p in conv["parts"] if p["part_type"] == "close"]
     assert close and close[0]["author"] == ["admin", FALLBACK]
-
 
 
 def test_the_size_limit_is_the_files_real_size_inclusive() -> None:
@@ -173,13 +212,18 @@ def _sanitising(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_part_intercom_re_renders_is_written_once_across_a_crash_and_a_rerun(
-        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Intercom keeps a part's type, time and author as sent, not its markup: a part whose words Intercom changed is
     recorded (never raised after the write), and after a crash between the write and the ledger it is found again."""
     _sanitising(monkeypatch)
     rewritten = {**part(1, 1, 10), "body": "<p>entry 1</p><script>alert(1)</script>"}
-    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
-                ("conversations", [call(1)]), ("conversation_parts", [rewritten]))
+    harness.run(
+        ("admins", [admin("o1", "admin@sandbox.example")]),
+        ("contacts", [contact("p1")]),
+        ("conversations", [call(1)]),
+        ("conversation_parts", [rewritten]),
+    )
     conv = harness.ws.conversations[harness.id_of("conversations", "call:1")]
     comments = [p for p in conv["parts"] if p["part_type"] == "comment"]
     assert len(comments) == 1 and harness.id_of("conversation_parts", "entry:1") == comments[0]["id"]
@@ -211,8 +255,12 @@ def test_two_calls_with_one_number_are_flagged_and_the_number_goes_to_the_older(
     """The number (alias) resolves to the older call whatever the order of the writes; the duplicate is named."""
     older, newer = call(1), {**call(2), "alias_key": "call-number:I1"}
     calls = [newer, older] if order == "newer first" else [older, newer]
-    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
-                *(("conversations", [c]) for c in calls), concurrency=1)
+    harness.run(
+        ("admins", [admin("o1", "admin@sandbox.example")]),
+        ("contacts", [contact("p1")]),
+        *(("conversations", [c]) for c in calls),
+        concurrency=1,
+    )
     assert len(harness.ws.conversations) == 2  # both load
     assert harness.id_of("conversations", "call-number:I1") == harness.id_of("conversations", "call:1")
     [issue] = harness.issues("duplicate_key")
@@ -249,8 +297,12 @@ def test_a_closed_call_with_customer_replies_ends_closed_with_one_close_part(har
     reopened and closed again (each close a part dated at migration time)."""
     customer = {"refs": {"conversation": "call:1", "author": "person:p1"}, "author_type": "user"}
     parts = [{**part(1, 1, 10), **customer}, part(2, 1, 20), {**part(3, 1, 30), **customer}]
-    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]),
-                ("conversations", [call(1, closed=True)]), ("conversation_parts", parts))
+    harness.run(
+        ("admins", [admin("o1", "admin@sandbox.example")]),
+        ("contacts", [contact("p1")]),
+        ("conversations", [call(1, closed=True)]),
+        ("conversation_parts", parts),
+    )
     conversation = harness.ws.conversations[harness.id_of("conversations", "call:1")]
     kinds = [p["part_type"] for p in conversation["parts"]]
     assert conversation["state"] == "closed"

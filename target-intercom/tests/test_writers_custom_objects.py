@@ -17,21 +17,37 @@ def harness(tmp_path: Path):
         # relationship attributes are created with the object type in Intercom's UI; the sandbox seeds object
         # types by name only, so the test stands in for the admin (a contact attribute, a conversation attribute)
         h.post("/data_attributes", {"name": "TOPdesk assets", "model": "contact", "data_type": "string"})
-        h.post("/conversations/attributes", {"name": "TOPdesk asset", "data_type": "relationship",
-                                             "reference": {"type": "one", "object_type_id": "Asset"}})
+        h.post(
+            "/conversations/attributes",
+            {
+                "name": "TOPdesk asset",
+                "data_type": "relationship",
+                "reference": {"type": "one", "object_type_id": "Asset"},
+            },
+        )
         yield h
         h.close()
 
 
 def asset(n: int, name: str | None = None) -> dict:
-    return {"source_key": f"asset:{n}", "object_type": "Asset", "external_id": f"a{n}",
-            "external_created_at": 1_500_000_000 + n, "custom_attributes": {"Name": name or f"PC {n}",
-                                                                           "Status": None}}
+    return {
+        "source_key": f"asset:{n}",
+        "object_type": "Asset",
+        "external_id": f"a{n}",
+        "external_created_at": 1_500_000_000 + n,
+        "custom_attributes": {"Name": name or f"PC {n}", "Status": None},
+    }
 
 
 def parent_link(link: int, child: int, parent: int) -> dict:
-    return {"source_key": f"asset-link:{link}", "relationship": "Parent asset", "from_kind": "custom_object",
-            "from_type": "Asset", "to_type": "Asset", "refs": {"from": f"asset:{child}", "to": f"asset:{parent}"}}
+    return {
+        "source_key": f"asset-link:{link}",
+        "relationship": "Parent asset",
+        "from_kind": "custom_object",
+        "from_type": "Asset",
+        "to_type": "Asset",
+        "refs": {"from": f"asset:{child}", "to": f"asset:{parent}"},
+    }
 
 
 def instances(h: Harness, object_type: str = "Asset") -> dict[str, dict]:
@@ -39,8 +55,16 @@ def instances(h: Harness, object_type: str = "Asset") -> dict[str, dict]:
 
 
 def test_instances_upsert_rerun_update_and_missing_type(harness: Harness) -> None:
-    counts = harness.run(("custom_object_instances", [asset(1), asset(2), {
-        "source_key": "change:1", "object_type": "Change", "external_id": "c1", "custom_attributes": {}}]))
+    counts = harness.run(
+        (
+            "custom_object_instances",
+            [
+                asset(1),
+                asset(2),
+                {"source_key": "change:1", "object_type": "Change", "external_id": "c1", "custom_attributes": {}},
+            ],
+        )
+    )
     assert counts["custom_object_instances"] == {"received": 3, "created": 2, "skipped": 1}
     got = instances(harness)
     assert got["a1"]["custom_attributes"] == {"Name": "PC 1"} and got["a1"]["external_created_at"] == 1_500_000_001
@@ -57,22 +81,57 @@ def test_instances_upsert_rerun_update_and_missing_type(harness: Harness) -> Non
 def test_links_to_contacts_conversations_and_instances(harness: Harness) -> None:
     harness.post("/conversations/attributes", {"name": "Call number", "data_type": "string"})
     links = [
-        {"source_key": "asset-person:1:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
-         "to_type": "Asset", "refs": {"from": "person:p1", "to": "asset:1"}},
-        {"source_key": "asset-person:2:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
-         "to_type": "Asset", "refs": {"from": "person:p1", "to": "asset:2"}},
-        {"source_key": "call-asset:9:1", "relationship": "TOPdesk asset", "from_kind": "conversation",
-         "to_type": "Asset", "refs": {"from": "call-number:I9", "to": "asset:1"}},
-        {"source_key": "reservation-asset:r1:2", "relationship": "Reserved assets", "from_kind": "custom_object",
-         "from_type": "Reservation", "to_type": "Asset", "refs": {"from": "reservation:r1", "to": "asset:2"}},
+        {
+            "source_key": "asset-person:1:p1",
+            "relationship": "TOPdesk assets",
+            "from_kind": "contact",
+            "to_type": "Asset",
+            "refs": {"from": "person:p1", "to": "asset:1"},
+        },
+        {
+            "source_key": "asset-person:2:p1",
+            "relationship": "TOPdesk assets",
+            "from_kind": "contact",
+            "to_type": "Asset",
+            "refs": {"from": "person:p1", "to": "asset:2"},
+        },
+        {
+            "source_key": "call-asset:9:1",
+            "relationship": "TOPdesk asset",
+            "from_kind": "conversation",
+            "to_type": "Asset",
+            "refs": {"from": "call-number:I9", "to": "asset:1"},
+        },
+        {
+            "source_key": "reservation-asset:r1:2",
+            "relationship": "Reserved assets",
+            "from_kind": "custom_object",
+            "from_type": "Reservation",
+            "to_type": "Asset",
+            "refs": {"from": "reservation:r1", "to": "asset:2"},
+        },
     ]
-    conversation = {"source_key": "call:9", "alias_key": "call-number:I9", "refs": {"contact": "person:p1"},
-                    "created_at": 1_600_000_000, "body": "help", "custom_attributes": {"Call number": "I9"}}
-    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1",
-                   "custom_attributes": {"Title": "Room"}}
+    conversation = {
+        "source_key": "call:9",
+        "alias_key": "call-number:I9",
+        "refs": {"contact": "person:p1"},
+        "created_at": 1_600_000_000,
+        "body": "help",
+        "custom_attributes": {"Call number": "I9"},
+    }
+    reservation = {
+        "source_key": "reservation:r1",
+        "object_type": "Reservation",
+        "external_id": "r1",
+        "custom_attributes": {"Title": "Room"},
+    }
     # links first: they wait for both ends (the conversation by its alias, the call number)
-    harness.run(("custom_object_links", links), ("custom_object_instances", [asset(1), asset(2), reservation]),
-                ("conversations", [conversation]), ("contacts", [contact("p1")]))
+    harness.run(
+        ("custom_object_links", links),
+        ("custom_object_instances", [asset(1), asset(2), reservation]),
+        ("conversations", [conversation]),
+        ("contacts", [contact("p1")]),
+    )
     ids = {k: harness.id_of("custom_object_instances", f"asset:{k}") for k in (1, 2)}
     person = harness.ws.contacts[harness.id_of("contacts", "person:p1")]
     assert sorted(person["custom_attributes"]["TOPdesk assets"]) == sorted([ids[1], ids[2]])
@@ -90,8 +149,13 @@ def test_links_to_contacts_conversations_and_instances(harness: Harness) -> None
 def test_parent_links_write_the_acyclic_part_and_report_cycles(harness: Harness) -> None:
     assets = [asset(n) for n in range(1, 7)]
     # 1 <- 2 <- 3 <- 1 is a cycle; 4 <- 5 is a chain; 6 is its own parent
-    links = [parent_link(10, 2, 1), parent_link(11, 3, 2), parent_link(12, 1, 3), parent_link(13, 5, 4),
-             parent_link(14, 6, 6)]
+    links = [
+        parent_link(10, 2, 1),
+        parent_link(11, 3, 2),
+        parent_link(12, 1, 3),
+        parent_link(13, 5, 4),
+        parent_link(14, 6, 6),
+    ]
     counts = harness.run(("custom_object_links", links), ("custom_object_instances", assets))
     assert counts["custom_object_links"] == {"received": 5, "created": 3, "skipped": 2}
     got = instances(harness)
@@ -123,12 +187,14 @@ def test_a_cycle_broken_in_topdesk_is_judged_by_the_new_parent_even_before_it_is
     the re-run writes 1 <- 2 first (one at a time, in this order), while 3's link still points at 2: it is not a
     cycle any more, and is written."""
     assets = [asset(n) for n in range(1, 5)]
-    harness.run(("custom_object_instances", assets), ("custom_object_links", [parent_link(11, 3, 2),
-                                                                              parent_link(12, 1, 3)]))
+    harness.run(
+        ("custom_object_instances", assets), ("custom_object_links", [parent_link(11, 3, 2), parent_link(12, 1, 3)])
+    )
     harness.run(("custom_object_links", [parent_link(10, 2, 1)]))
     assert "would close a cycle" in harness.issues("skipped")[0]["reason"]
-    counts = harness.run(("custom_object_links", [parent_link(10, 2, 1), parent_link(12, 1, 3),
-                                                  parent_link(11, 3, 4)]), concurrency=1)
+    counts = harness.run(
+        ("custom_object_links", [parent_link(10, 2, 1), parent_link(12, 1, 3), parent_link(11, 3, 4)]), concurrency=1
+    )
     assert counts["custom_object_links"] == {"received": 3, "created": 1, "unchanged": 1, "updated": 1}
     got = instances(harness)
     parents = {n: got[f"a{n}"]["custom_attributes"].get("Parent asset") for n in range(1, 5)}
@@ -138,14 +204,21 @@ def test_a_cycle_broken_in_topdesk_is_judged_by_the_new_parent_even_before_it_is
 def test_links_from_tickets_use_the_ticket_types_relationship_attribute(harness: Harness) -> None:
     # the relationship attribute of the ticket type is created in the UI with the object type; here by the API
     ticket_type = harness.post("/ticket_types", {"name": "TOPdesk Call", "category": "Customer"})
-    harness.post(f"/ticket_types/{ticket_type['id']}/attributes", {
-        "name": "TOPdesk asset", "description": "asset", "data_type": "string"})
+    harness.post(
+        f"/ticket_types/{ticket_type['id']}/attributes",
+        {"name": "TOPdesk asset", "description": "asset", "data_type": "string"},
+    )
     ticket = harness.post("/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"email": "a@b.test"}]})
     ctx = harness.context()
     harness.ledger.record_written("tickets", "call:1", str(ticket["id"]), "", ctx.run_id, created=True)
     harness.ledger.record_written("tickets", "call-number:I1", str(ticket["id"]), "", ctx.run_id, created=False)
-    link = {"source_key": "problem-call:P1:I1", "relationship": "TOPdesk asset", "from_kind": "ticket",
-            "to_type": "Asset", "refs": {"from": "call-number:I1", "to": "asset:1"}}
+    link = {
+        "source_key": "problem-call:P1:I1",
+        "relationship": "TOPdesk asset",
+        "from_kind": "ticket",
+        "to_type": "Asset",
+        "refs": {"from": "call-number:I1", "to": "asset:1"},
+    }
     counts = harness.run(("custom_object_links", [link]), ("custom_object_instances", [asset(1)]))
     assert counts["custom_object_links"]["created"] == 1
     stored = harness.ws.tickets[str(ticket["id"])]
@@ -155,17 +228,30 @@ def test_links_from_tickets_use_the_ticket_types_relationship_attribute(harness:
 def test_a_link_to_an_instance_of_another_type_is_skipped_with_the_reason(harness: Harness) -> None:
     """A freely definable asset type is its own object type: a relationship to `Asset` cannot hold it, nor can an
     `Asset` parent link start from it. Skipped with the reason (not retried as a failure every run)."""
-    vehicle = {"source_key": "asset:9", "object_type": "Reservation", "external_id": "v9",
-               "custom_attributes": {"Title": "Van"}}  # an instance of another type under the same key family
+    vehicle = {
+        "source_key": "asset:9",
+        "object_type": "Reservation",
+        "external_id": "v9",
+        "custom_attributes": {"Title": "Van"},
+    }  # an instance of another type under the same key family
     links = [
-        {"source_key": "reservation-asset:r1:9", "relationship": "Reserved assets", "from_kind": "custom_object",
-         "from_type": "Reservation", "to_type": "Asset", "refs": {"from": "reservation:r1", "to": "asset:9"}},
+        {
+            "source_key": "reservation-asset:r1:9",
+            "relationship": "Reserved assets",
+            "from_kind": "custom_object",
+            "from_type": "Reservation",
+            "to_type": "Asset",
+            "refs": {"from": "reservation:r1", "to": "asset:9"},
+        },
         parent_link(1, 9, 1),
     ]
-    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1",
-                   "custom_attributes": {"Title": "Room"}}
-    counts = harness.run(("custom_object_instances", [asset(1), vehicle, reservation]),
-                         ("custom_object_links", links))
+    reservation = {
+        "source_key": "reservation:r1",
+        "object_type": "Reservation",
+        "external_id": "r1",
+        "custom_attributes": {"Title": "Room"},
+    }
+    counts = harness.run(("custom_object_instances", [asset(1), vehicle, reservation]), ("custom_object_links", links))
     assert counts["custom_object_links"] == {"received": 2, "skipped": 2}
     reasons = sorted(i["reason"] for i in harness.issues("skipped"))
     assert "asset:9 is a Reservation in Intercom, but the relationship 'Parent asset' lives on Asset" in reasons[0]
@@ -174,14 +260,27 @@ def test_a_link_to_an_instance_of_another_type_is_skipped_with_the_reason(harnes
 
 
 @pytest.mark.parametrize("order", [(3, 1, 2), (2, 3, 1)])
-def test_a_relationship_list_is_in_the_same_order_whatever_the_order_of_its_links(harness: Harness,
-                                                                                   order: tuple) -> None:
+def test_a_relationship_list_is_in_the_same_order_whatever_the_order_of_its_links(
+    harness: Harness, order: tuple
+) -> None:
     """The same input gives the same workspace, a crashed and resumed run (links written in another order)
     included: a list follows its instances' external ids."""
-    link = {n: {"source_key": f"asset-person:{n}:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
-                "to_type": "Asset", "refs": {"from": "person:p1", "to": f"asset:{n}"}} for n in (1, 2, 3)}
-    harness.run(("contacts", [contact("p1")]), ("custom_object_instances", [asset(n) for n in order]),
-                *(("custom_object_links", [link[n]]) for n in order), concurrency=1)
+    link = {
+        n: {
+            "source_key": f"asset-person:{n}:p1",
+            "relationship": "TOPdesk assets",
+            "from_kind": "contact",
+            "to_type": "Asset",
+            "refs": {"from": "person:p1", "to": f"asset:{n}"},
+        }
+        for n in (1, 2, 3)
+    }
+    harness.run(
+        ("contacts", [contact("p1")]),
+        ("custom_object_instances", [asset(n) for n in order]),
+        *(("custom_object_links", [link[n]]) for n in order),
+        concurrency=1,
+    )
     ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3)]
     person = harness.ws.contacts[harness.id_of("contacts", "person:p1")]
     assert person["custom_attributes"]["TOPdesk assets"] == ids  # a1, a2, a3

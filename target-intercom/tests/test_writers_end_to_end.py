@@ -26,8 +26,13 @@ from target_intercom.target import TargetIntercom
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "writers-e2e-token"
 SCALE = 30
-STRATEGIES = {"calls": "conversations", "changes": "attributes", "known_errors": "article",
-              "assets": "companies", "reservations": "notes"}
+STRATEGIES = {
+    "calls": "conversations",
+    "changes": "attributes",
+    "known_errors": "article",
+    "assets": "companies",
+    "reservations": "notes",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,20 +77,29 @@ def run_target(config: dict) -> None:
 def sandbox(tmp_path: Path) -> t.Iterator[t.Any]:
     # the admin created a team per operator group (teams are UI-only); with these strategies only
     # ProcessDefinition (operations management) remains a custom object type
-    teams = [{"id": str(100 + n), "name": g["groupName"], "admin_ids": []}
-             for n, g in enumerate(records("operator_groups"))]
+    teams = [
+        {"id": str(100 + n), "name": g["groupName"], "admin_ids": []} for n, g in enumerate(records("operator_groups"))
+    ]
     (tmp_path / "teams.json").write_text(json.dumps(teams))
-    app = create_app(WorkspaceSettings(token=TOKEN, custom_object_types=("ProcessDefinition",),
-                                       teams_file=str(tmp_path / "teams.json")))
+    app = create_app(
+        WorkspaceSettings(
+            token=TOKEN, custom_object_types=("ProcessDefinition",), teams_file=str(tmp_path / "teams.json")
+        )
+    )
     with ServerThread(app) as server:
         yield server.url, app.state.workspace
 
 
 def test_other_strategies_load_everything_once(sandbox, tmp_path: Path) -> None:
     url, ws = sandbox
-    config = {"api_url": url, "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
-              "report_dir": str(tmp_path / "reports"), "fallback_admin_email": "fallback@sandbox.example",
-              "map_file": str(map_variant(tmp_path)), "skip_missing_ui_objects": True}
+    config = {
+        "api_url": url,
+        "ledger_url": Ledger.url_for_path(tmp_path / "ledger.db"),
+        "report_dir": str(tmp_path / "reports"),
+        "fallback_admin_email": "fallback@sandbox.example",
+        "map_file": str(map_variant(tmp_path)),
+        "skip_missing_ui_objects": True,
+    }
     run_target(config)
     report = json.loads(next((tmp_path / "reports").glob("*/reconciliation.json")).read_text())
     assert report["totals"]["failed"] == 0, report["manual_review"][:3]
@@ -95,16 +109,26 @@ def test_other_strategies_load_everything_once(sandbox, tmp_path: Path) -> None:
     incidents, changes = records("incidents"), records("changes")
     assert len(ws.conversations) == len(incidents) + len(changes)
     assert len(ws.tickets) == 0
-    conversations = {c["custom_attributes"].get("Call number") or c["custom_attributes"].get("Change number"): c
-                     for c in ws.conversations.values()}
+    conversations = {
+        c["custom_attributes"].get("Call number") or c["custom_attributes"].get("Change number"): c
+        for c in ws.conversations.values()
+    }
     closed = [i for i in incidents if i.get("closed")]
     assert sum(conversations[i["number"]]["state"] == "closed" for i in incidents) == len(closed)
     sample = incidents[0]
     assert conversations[sample["number"]]["title"].startswith(sample["number"])
     # every trail entry, e-mail, attachment and change activity/entry is a part, in chronological order
     parts = [p for c in ws.conversations.values() for p in c["parts"] if p["part_type"] in ("comment", "note")]
-    expected = sum(len(records(s)) for s in ("incident_progress_trail", "incident_emails", "incident_attachments",
-                                            "change_activities", "change_progress_trail"))
+    expected = sum(
+        len(records(s))
+        for s in (
+            "incident_progress_trail",
+            "incident_emails",
+            "incident_attachments",
+            "change_activities",
+            "change_progress_trail",
+        )
+    )
     assert len(parts) == expected - entities.get("conversation_parts", {}).get("flagged", 0)
     for conversation in ws.conversations.values():
         dated = [p["created_at"] for p in conversation["parts"] if p["part_type"] in ("comment", "note")]
@@ -129,8 +153,12 @@ def test_other_strategies_load_everything_once(sandbox, tmp_path: Path) -> None:
     assert len(report["rebuild_inventory"]) == entities["inventory_items"]["listed"]
     assert "timestamp_lost" in {i["category"] for i in report["issues"]}
 
-    before = Counter({name: len(getattr(ws, name)) for name in ("contacts", "companies", "conversations", "notes",
-                                                                 "articles", "collections")})
+    before = Counter(
+        {
+            name: len(getattr(ws, name))
+            for name in ("contacts", "companies", "conversations", "notes", "articles", "collections")
+        }
+    )
     parts_before = len(parts)
     run_target(config)
     reports = sorted((tmp_path / "reports").glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime)
@@ -139,22 +167,30 @@ def test_other_strategies_load_everything_once(sandbox, tmp_path: Path) -> None:
     assert second["totals"]["failed"] == 0
     after = Counter({name: len(getattr(ws, name)) for name in before})
     assert after == before
-    assert len([p for c in ws.conversations.values() for p in c["parts"]
-                if p["part_type"] in ("comment", "note")]) == parts_before
+    assert (
+        len([p for c in ws.conversations.values() for p in c["parts"] if p["part_type"] in ("comment", "note")])
+        == parts_before
+    )
 
 
 def test_rollback_removes_what_the_other_strategies_created(sandbox, tmp_path: Path) -> None:
     url, ws = sandbox
     ledger_url = Ledger.url_for_path(tmp_path / "ledger.db")
-    config = {"api_url": url, "ledger_url": ledger_url, "report_dir": str(tmp_path / "reports"),
-              "fallback_admin_email": "fallback@sandbox.example", "map_file": str(map_variant(tmp_path)),
-              "skip_missing_ui_objects": True}
+    config = {
+        "api_url": url,
+        "ledger_url": ledger_url,
+        "report_dir": str(tmp_path / "reports"),
+        "fallback_admin_email": "fallback@sandbox.example",
+        "map_file": str(map_variant(tmp_path)),
+        "skip_missing_ui_objects": True,
+    }
     run_target(config)
     assert ws.conversations and ws.articles and ws.collections and ws.notes
     ledger = Ledger(ledger_url)
     try:
-        summary = rollback_from_config({"access_token": TOKEN, **config}, ledger, run_id=None, dry_run=False,
-                                       progress=False)
+        summary = rollback_from_config(
+            {"access_token": TOKEN, **config}, ledger, run_id=None, dry_run=False, progress=False
+        )
     finally:
         ledger.close()
     assert summary["status"] == "completed" and not summary["failed"] and not summary["manual"], summary["totals"]

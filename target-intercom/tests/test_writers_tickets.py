@@ -9,8 +9,10 @@ import pytest
 from target_intercom_testkit import intercom_sandbox
 from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
-TEAMS = [{"id": "7", "name": "Service desk", "admin_ids": [int(ADMIN)]},
-         {"id": "8", "name": "Network", "admin_ids": []}]
+TEAMS = [
+    {"id": "7", "name": "Service desk", "admin_ids": [int(ADMIN)]},
+    {"id": "8", "name": "Network", "admin_ids": []},
+]
 
 
 @pytest.fixture
@@ -24,17 +26,28 @@ def harness(tmp_path: Path):
 
 
 def ticket(operator: str, group: str, title: str = "Printer") -> dict:
-    return {"source_key": "call:1", "ticket_type": "Call", "created_at": 1_600_000_000,
-            "refs": {"contact": "person:p1", "admin": f"operator:{operator}", "team": f"operator-group:{group}"},
-            "ticket_attributes": {"_default_title_": title}}
+    return {
+        "source_key": "call:1",
+        "ticket_type": "Call",
+        "created_at": 1_600_000_000,
+        "refs": {"contact": "person:p1", "admin": f"operator:{operator}", "team": f"operator-group:{group}"},
+        "ticket_attributes": {"_default_title_": title},
+    }
 
 
 def test_tickets_carry_their_admin_and_team_and_follow_a_change(harness: Harness) -> None:
     """``assignment`` on create; on update ``assignee_id`` (one admin or team per request), only what changed."""
-    people = [("admins", [admin("o1", "admin@sandbox.example"), admin("o2", "fallback@sandbox.example")]),
-              ("teams", [{"source_key": "operator-group:g1", "name": "Service desk"},
-                         {"source_key": "operator-group:g2", "name": "Network"}]),
-              ("contacts", [contact("p1")])]
+    people = [
+        ("admins", [admin("o1", "admin@sandbox.example"), admin("o2", "fallback@sandbox.example")]),
+        (
+            "teams",
+            [
+                {"source_key": "operator-group:g1", "name": "Service desk"},
+                {"source_key": "operator-group:g2", "name": "Network"},
+            ],
+        ),
+        ("contacts", [contact("p1")]),
+    ]
     harness.run(*people, ("tickets", [ticket("o1", "g1")]))
     written = harness.ws.tickets[harness.id_of("tickets", "call:1")]
     assert (written["admin_assignee_id"], written["team_assignee_id"]) == (ADMIN, "7")

@@ -36,8 +36,15 @@ class Logs:
         return self.folder / f"{self.count:02d}-{name}.out", self.folder / f"{self.count:02d}-{name}.err"
 
 
-def run_pipeline(tap_config: Path, target_config: Path, logs: Logs, *, state: Path | None = None,
-                 rewrite: Callable[[bytes], bytes] | None = None, timeout: float = 600) -> tuple[int, int]:
+def run_pipeline(
+    tap_config: Path,
+    target_config: Path,
+    logs: Logs,
+    *,
+    state: Path | None = None,
+    rewrite: Callable[[bytes], bytes] | None = None,
+    timeout: float = 600,
+) -> tuple[int, int]:
     """``tap-topdesk | target-intercom`` as two processes and a pipe, as ``meltano run`` composes them; the tap's
     log, the target's log and the target's stdout (Singer STATE, the bookmarks Meltano would store) go to files.
     ``rewrite`` changes each line on the wire (see :func:`wire_surrogates`). Returns both exit codes."""
@@ -48,9 +55,13 @@ def run_pipeline(tap_config: Path, target_config: Path, logs: Logs, *, state: Pa
         tap_cmd += ["--state", str(state)]
     with tap_err.open("wb") as te, target_out.open("wb") as to, target_err.open("wb") as tge:
         tap = subprocess.Popen(tap_cmd, stdout=subprocess.PIPE, stderr=te, cwd=logs.folder)
-        target = subprocess.Popen([str(BIN / "target-intercom"), "--config", str(target_config)],
-                                  stdin=tap.stdout if rewrite is None else subprocess.PIPE, stdout=to, stderr=tge,
-                                  cwd=logs.folder)
+        target = subprocess.Popen(
+            [str(BIN / "target-intercom"), "--config", str(target_config)],
+            stdin=tap.stdout if rewrite is None else subprocess.PIPE,
+            stdout=to,
+            stderr=tge,
+            cwd=logs.folder,
+        )
         assert tap.stdout is not None
         if rewrite is None:
             tap.stdout.close()  # the target owns the read end: the tap sees a broken pipe if the target dies
@@ -63,17 +74,32 @@ def run_pipeline(tap_config: Path, target_config: Path, logs: Logs, *, state: Pa
     return tap.returncode, target.returncode
 
 
-def run_cli(args: t.Sequence[str], tap_config: Path, target_config: Path, logs: Logs, *, expect: int | None = 0,
-            timeout: float = 300) -> str:
+def run_cli(
+    args: t.Sequence[str],
+    tap_config: Path,
+    target_config: Path,
+    logs: Logs,
+    *,
+    expect: int | None = 0,
+    timeout: float = 300,
+) -> str:
     """``topdesk2intercom --tap-config ... --target-config ... ARGS`` as a process; returns its stdout."""
     out, err = logs.pair("cli-" + args[0])
-    command = [str(BIN / "topdesk2intercom"), "--tap-config", str(tap_config), "--target-config",
-               str(target_config), *args]
+    command = [
+        str(BIN / "topdesk2intercom"),
+        "--tap-config",
+        str(tap_config),
+        "--target-config",
+        str(target_config),
+        *args,
+    ]
     with out.open("wb") as o, err.open("wb") as e:
         code = subprocess.run(command, stdout=o, stderr=e, cwd=logs.folder, timeout=timeout).returncode
     if expect is not None:
-        assert code == expect, (f"topdesk2intercom {' '.join(args)} -> {code}\n{out.read_text()[-3000:]}\n"
-                                f"{err.read_text(errors='replace')[-5000:]}")
+        assert code == expect, (
+            f"topdesk2intercom {' '.join(args)} -> {code}\n{out.read_text()[-3000:]}\n"
+            f"{err.read_text(errors='replace')[-5000:]}"
+        )
     return out.read_text()
 
 
@@ -122,13 +148,15 @@ def wire_surrogates(line: bytes) -> bytes:
     return MARKER.sub(lambda m: b"\\u" + m.group(1).lower(), line)
 
 
-
 def hostile_dataset(out: Path, *, scale: int = 5, seed: int = 2) -> dict[str, list[dict]]:
     """A small generated dataset (reference lists, operators, branches a real tenant has) with the hand-written
     hostile records of ``hostile/*.jsonl`` appended to the resource files of the same name. Returns the hostile
     records by resource."""
-    subprocess.run([str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed),
-                    "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     added: dict[str, list[dict]] = {}
     for corpus in sorted(HOSTILE.glob("*.jsonl")):
         lines = [line for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -140,5 +168,8 @@ def hostile_dataset(out: Path, *, scale: int = 5, seed: int = 2) -> dict[str, li
 
 def issues_naming(report: dict, record_id: str) -> list[dict]:
     """The reconciliation report's issues about one source record (its id in the source key or the detail)."""
-    return [i for i in report["issues"] + report.get("manual_review", [])
-            if record_id in (i.get("source_key") or "") or record_id in json.dumps(i.get("detail") or {})]
+    return [
+        i
+        for i in report["issues"] + report.get("manual_review", [])
+        if record_id in (i.get("source_key") or "") or record_id in json.dumps(i.get("detail") or {})
+    ]

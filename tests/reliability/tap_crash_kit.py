@@ -59,8 +59,16 @@ class TapRun:
 KillWhen = Callable[[list[dict], dict], bool]
 
 
-def run_tap(config: Path, catalog: Path, workdir: Path, *, state: Path | None = None, kill_when: KillWhen | None = None,
-            state_every: int = 10, timeout: float = 600) -> TapRun:
+def run_tap(
+    config: Path,
+    catalog: Path,
+    workdir: Path,
+    *,
+    state: Path | None = None,
+    kill_when: KillWhen | None = None,
+    state_every: int = 10,
+    timeout: float = 600,
+) -> TapRun:
     """Run the tap as its own process, reading its stdout line by line. With ``kill_when``: SIGKILL it as soon as
     that says so, then keep every complete line it had written by then (what is still in the pipe too; a trailing
     partial line is dropped, as a target would never see it). Without: it must exit 0."""

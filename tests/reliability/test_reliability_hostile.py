@@ -25,35 +25,38 @@ LOADED = "loaded"
 #: record id (``badd`` + the number) -> expected outcome: LOADED, a reason the report must give for it, or both
 EXPECTED: dict[str, tuple[str, ...]] = {
     # persons
-    "0001": ("invalid date '2024-13-45",),                                    # malformed creationDate
-    "0002": (LOADED,),                                                        # no creationDate
+    "0001": ("invalid date '2024-13-45",),  # malformed creationDate
+    "0002": (LOADED,),  # no creationDate
     "0003": (LOADED, "no email: contact created with a generated placeholder e-mail"),
-    "0004": (LOADED,),                                                        # Dup.Case@Hostile.Example
-    "0005": ("the e-mail already belongs to another person's contact",),      # dup.case@hostile.example
-    "0006": (LOADED, "invalid e-mail 'not-an-email@@hostile..example'"),      # placeholder e-mail instead
+    "0004": (LOADED,),  # Dup.Case@Hostile.Example
+    "0005": ("the e-mail already belongs to another person's contact",),  # dup.case@hostile.example
+    "0006": (LOADED, "invalid e-mail 'not-an-email@@hostile..example'"),  # placeholder e-mail instead
     "0007": (LOADED, "lone UTF-16 surrogate escapes) in firstName, dynamicName: replaced by U+FFFD"),
-    "0008": (LOADED,),                                                        # 20,000-character job title
+    "0008": (LOADED,),  # 20,000-character job title
     # incidents
     "1001": (LOADED, "lone UTF-16 surrogate escapes) in caller.dynamicName"),  # 170 KB hostile HTML request
     "1002": (LOADED, "the caller's person record never came"),  # caller and operator do not exist: by e-mail
-    "1003": ("invalid date 'yesterday'",),                                    # malformed callDate, creationDate
-    "1004": ("missing required value",),                                      # no dates at all
-    "1005": (LOADED,),                                                        # caller Dup.Case
-    "1006": (LOADED,),                                                        # caller dup.case: same contact
-    "1007": (LOADED, "invalid e-mail 'not-an-email@@hostile..example'"),      # caller's e-mail left out
+    "1003": ("invalid date 'yesterday'",),  # malformed callDate, creationDate
+    "1004": ("missing required value",),  # no dates at all
+    "1005": (LOADED,),  # caller Dup.Case
+    "1006": (LOADED,),  # caller dup.case: same contact
+    "1007": (LOADED, "invalid e-mail 'not-an-email@@hostile..example'"),  # caller's e-mail left out
     "1008": (LOADED, "lone UTF-16 surrogate escapes) in request, briefDescription"),
     # progress trail
-    "2001": (LOADED,),                                                        # 170 KB hostile HTML memo
-    "2002": (LOADED,),                                                        # by a person that does not exist
-    "2003": (LOADED,),                                                        # by an operator that does not exist
+    "2001": (LOADED,),  # 170 KB hostile HTML memo
+    "2002": (LOADED,),  # by a person that does not exist
+    "2003": (LOADED,),  # by an operator that does not exist
     "2004": ("invalid date '2023-02-30T25:00:00.000+0000'",),
     "2005": (LOADED, "lone UTF-16 surrogate escapes) in memoText"),
     # attachments (as notes that say where the file stays)
     "3001": ("size 5368709120 bytes exceeds max_attachment_mb",),
-    "3002": (LOADED, "not uploaded (download_attachments is off)"),           # ../../etc/passwd<script>.txt
+    "3002": (LOADED, "not uploaded (download_attachments is off)"),  # ../../etc/passwd<script>.txt
     # assets
-    "4001": (LOADED,), "4002": (LOADED,), "4003": (LOADED,), "4004": (LOADED,),
-    "4005": (LOADED,),                                                        # assigned to a person that is gone
+    "4001": (LOADED,),
+    "4002": (LOADED,),
+    "4003": (LOADED,),
+    "4004": (LOADED,),
+    "4005": (LOADED,),  # assigned to a person that is gone
 }
 #: a ring 4001 -> 4002 -> 4003 -> 4001: exactly one of its links is skipped; a self link 4004 -> 4004 is skipped
 CYCLE, SELF_LINK, CYCLE_REASON = ("5001", "5002", "5003"), "5004", "would close a cycle"
@@ -75,7 +78,8 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, dict
         logs = Logs(tmp / "logs")
         codes = run_pipeline(m.tap_config_path, m.target_config_path, logs, rewrite=wire_surrogates)
         assert codes == (0, 0), "the run did not complete:\n" + "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(logs.folder.glob("*.err")))
+            p.read_text(errors="replace")[-3000:] for p in sorted(logs.folder.glob("*.err"))
+        )
         report = json.loads(m.reports("*/reconciliation.json")[-1].read_text())
         export = requests.get(f"{m.intercom_url}/__sandbox/export", timeout=60).json()
     print(f"\n[hostile] {time.monotonic() - started:.1f} s, totals {report['totals']}")
@@ -91,9 +95,17 @@ def loaded_ids(export: dict) -> set[str]:
     for tk in export["tickets"]:
         found.add(hostile.get(tk["attributes"].get("Call number")))
         bodies = " ".join(p.get("body") or "" for p in tk["parts"])
-        found |= {rid(short) for short, text in [("2001", "lorem ipsum dolor"), ("2002", "from a deleted person"),
-                                                 ("2003", "from a deleted operator"), ("2005", "half emoji"),
-                                                 ("3002", "badd3002")] if text in bodies}
+        found |= {
+            rid(short)
+            for short, text in [
+                ("2001", "lorem ipsum dolor"),
+                ("2002", "from a deleted person"),
+                ("2003", "from a deleted operator"),
+                ("2005", "half emoji"),
+                ("3002", "badd3002"),
+            ]
+            if text in bodies
+        }
     return found - {None}
 
 
@@ -104,8 +116,7 @@ def test_the_run_completes_and_nothing_fails(migrated: tuple[dict, dict, dict]) 
 
 
 @pytest.mark.parametrize("short", sorted(EXPECTED))
-def test_each_hostile_record_is_loaded_or_flagged_with_a_reason(migrated: tuple[dict, dict, dict],
-                                                                short: str) -> None:
+def test_each_hostile_record_is_loaded_or_flagged_with_a_reason(migrated: tuple[dict, dict, dict], short: str) -> None:
     _, report, export = migrated
     record_id, expected = rid(short), EXPECTED[short]
     reasons = [i["reason"] for i in issues_naming(report, record_id)]
@@ -120,8 +131,11 @@ def test_asset_link_cycles_are_broken_with_a_reason(migrated: tuple[dict, dict, 
     assert len(skipped) == 1, f"cycle links skipped: {skipped}"
     assert any(CYCLE_REASON in i["reason"] for i in issues_naming(report, rid(SELF_LINK)))
     assets = {i["id"]: i for i in export["custom_object_instances"]["Asset"]}
-    parents = {a["external_id"]: [assets[p]["external_id"] for p in a["custom_attributes"].get("Parent asset") or []]
-               for a in assets.values() if a["external_id"].startswith("badd")}
+    parents = {
+        a["external_id"]: [assets[p]["external_id"] for p in a["custom_attributes"].get("Parent asset") or []]
+        for a in assets.values()
+        if a["external_id"].startswith("badd")
+    }
     assert sum(len(p) for k, p in parents.items() if k in {rid(s) for s in ("4001", "4002", "4003")}) == 2
     assert parents[rid("4004")] == []
 
@@ -142,8 +156,11 @@ def test_duplicate_emails_by_case_end_in_one_contact(migrated: tuple[dict, dict,
     _, _, export = migrated
     same = [c for c in export["contacts"] if (c.get("email") or "").lower() == "dup.case@hostile.example"]
     assert len(same) == 1
-    callers = {tk["attributes"]["Call number"]: tk["contact_ids"] for tk in export["tickets"]
-               if tk["attributes"].get("Call number") in ("I 9999 005", "I 9999 006")}
+    callers = {
+        tk["attributes"]["Call number"]: tk["contact_ids"]
+        for tk in export["tickets"]
+        if tk["attributes"].get("Call number") in ("I 9999 005", "I 9999 006")
+    }
     assert callers["I 9999 005"] == callers["I 9999 006"] == [same[0]["id"]]
 
 

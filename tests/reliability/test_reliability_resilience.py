@@ -92,8 +92,11 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Clean:
 
 def test_sigkill_at_ten_seeded_points_then_rerun_ends_identical(clean: Clean, tmp_path: Path) -> None:
     want = clean.snapshot
-    totals = {"contacts": len(want["contacts"]), "tickets": len(want["tickets"]),
-              "parts": sum(len(tk["parts"]) for tk in want["tickets"])}
+    totals = {
+        "contacts": len(want["contacts"]),
+        "tickets": len(want["tickets"]),
+        "parts": sum(len(tk["parts"]) for tk in want["tickets"]),
+    }
     messages = clean.source.write_jsonl(tmp_path / "messages.jsonl")
     with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         config = tmp_path / "config.json"
@@ -103,8 +106,10 @@ def test_sigkill_at_ten_seeded_points_then_rerun_ends_identical(clean: Clean, tm
         started = time.monotonic()
         killed = kill_and_resume(messages, config, points, progress, tmp_path)
         got = content(sb.url)
-    print(f"\n[sigkill] {SCALE} calls, {KILL_POINTS} points: {time.monotonic() - started:.1f} s; killed at "
-          f"(point, (contacts, tickets, parts)): {killed}")
+    print(
+        f"\n[sigkill] {SCALE} calls, {KILL_POINTS} points: {time.monotonic() - started:.1f} s; killed at "
+        f"(point, (contacts, tickets, parts)): {killed}"
+    )
     assert len(killed) == KILL_POINTS, f"runs ended before their kill point: killed only at {killed}"
     report = latest_report(tmp_path)
     assert report["totals"]["failed"] == 0 and report["manual_review"] == []
@@ -116,8 +121,13 @@ def test_sigkill_at_ten_seeded_points_then_rerun_ends_identical(clean: Clean, tm
 
 def parts_as_sets(snapshot: dict) -> dict:
     """The snapshot with each ticket's parts in a canonical order: tells loss/duplicates from a changed order."""
-    return {**snapshot, "tickets": [{**tk, "parts": sorted(tk["parts"], key=lambda p: json.dumps(p, sort_keys=True))}
-                                    for tk in snapshot["tickets"]]}
+    return {
+        **snapshot,
+        "tickets": [
+            {**tk, "parts": sorted(tk["parts"], key=lambda p: json.dumps(p, sort_keys=True))}
+            for tk in snapshot["tickets"]
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- faults
@@ -168,26 +178,38 @@ def record_ids(messages: t.Iterable[dict]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def test_faults_on_both_sandboxes_end_with_the_same_contents(clean: Clean, tmp_path: Path,
-                                                             quick_tap_backoff: None) -> None:
+def test_faults_on_both_sandboxes_end_with_the_same_contents(
+    clean: Clean, tmp_path: Path, quick_tap_backoff: None
+) -> None:
     kit = tap_kit()
     started = time.monotonic()
-    topdesk = kit.start_sandbox(scale=SCALE, seed=SEED, fault_rate=0.1, fault_seed=5, lost_answer_rate=0.03,
-                                latency_ms=LATENCY_MS["topdesk"])
+    topdesk = kit.start_sandbox(
+        scale=SCALE, seed=SEED, fault_rate=0.1, fault_seed=5, lost_answer_rate=0.03, latency_ms=LATENCY_MS["topdesk"]
+    )
     extracted = kit.sync(kit.config(topdesk, max_retries=8), streams=STREAMS)
     assert record_ids(extracted.messages) == record_ids(clean.source.messages), "the tap lost or doubled records"
     tap_seconds = time.monotonic() - started
-    with intercom_sandbox(custom_objects=map_custom_objects(), fault_rate=0.1, fault_seed=11, lost_answer_rate=0.05,
-                          rate_limit_per_minute=RATE_LIMIT_PER_MINUTE, latency_ms=LATENCY_MS["intercom"]) as sb, \
-            Bursts(sb.url, sb.token, every_s=5) as b:
+    with (
+        intercom_sandbox(
+            custom_objects=map_custom_objects(),
+            fault_rate=0.1,
+            fault_seed=11,
+            lost_answer_rate=0.05,
+            rate_limit_per_minute=RATE_LIMIT_PER_MINUTE,
+            latency_ms=LATENCY_MS["intercom"],
+        ) as sb,
+        Bursts(sb.url, sb.token, every_s=5) as b,
+    ):
         # the live check is not what is tested here: under lost answers its throwaway records could stay behind
         run = run_target(extracted.messages, target_config(sb, tmp_path, max_retries=8, live_check=False))
         stats, faults = sb.stats(), dict(sb.app.state.fault_stats)
         got = content(sb.url)
-    print(f"\n[faults] {SCALE} calls: {time.monotonic() - started:.1f} s (tap {tap_seconds:.1f} s, target "
-          f"{run.seconds:.1f} s); Intercom "
-          f"faults {faults}, 429 {stats['requests_rejected_429']} ({b.bursts} bursts), of them the migration's "
-          f"{run.report['requests']['requests_over_limit']}, client retries {run.report['requests']['retries']}")
+    print(
+        f"\n[faults] {SCALE} calls: {time.monotonic() - started:.1f} s (tap {tap_seconds:.1f} s, target "
+        f"{run.seconds:.1f} s); Intercom "
+        f"faults {faults}, 429 {stats['requests_rejected_429']} ({b.bursts} bursts), of them the migration's "
+        f"{run.report['requests']['requests_over_limit']}, client retries {run.report['requests']['retries']}"
+    )
     assert faults["error"] + faults["reset"] > 0 and faults["lost_error"] + faults["lost_cut"] > 0
     assert run.report["requests"]["requests_over_limit"] > 0, "the migration never met a 429"
     assert run.report["totals"]["failed"] == 0 and run.report["manual_review"] == []
@@ -198,8 +220,9 @@ def test_faults_on_both_sandboxes_end_with_the_same_contents(clean: Clean, tmp_p
 # ---------------------------------------------------------------------------------------------------- export time-outs
 
 
-def test_export_timeouts_shrink_the_windows_and_every_record_arrives(clean: Clean, caplog: pytest.LogCaptureFixture,
-                                                                    quick_tap_backoff: None) -> None:
+def test_export_timeouts_shrink_the_windows_and_every_record_arrives(
+    clean: Clean, caplog: pytest.LogCaptureFixture, quick_tap_backoff: None
+) -> None:
     kit = tap_kit()
     over = max(20, SCALE // 10)
     topdesk = kit.start_sandbox(scale=SCALE, seed=SEED, export_timeout_over=over, export_hang_s=0.01)
@@ -222,8 +245,9 @@ CHILDREN = ("incident_progress_trail", "incident_emails")
 TAP_LATENCY_MS = 20.0
 
 
-def test_tap_sigkilled_mid_children_resumes_from_its_state_and_nothing_is_lost_or_doubled(clean: Clean,
-                                                                                         tmp_path: Path) -> None:
+def test_tap_sigkilled_mid_children_resumes_from_its_state_and_nothing_is_lost_or_doubled(
+    clean: Clean, tmp_path: Path
+) -> None:
     """Issue 16: the tap (children read on ``max_concurrency`` threads) SIGKILLed at a seeded point among the child
     records, restarted with the last STATE it wrote (``tap_crash_kit``: the console script with STATE every 10
     parent records instead of 10,000); both runs' output, in order, fed to one target run. Every record arrives, and
@@ -256,10 +280,12 @@ def test_tap_sigkilled_mid_children_resumes_from_its_state_and_nothing_is_lost_o
     resumed = run_tap(config, catalog, tmp_path, state=write_json(tmp_path / "state.json", saved))
 
     counts = {"first": record_counts(first.messages), "resumed": record_counts(resumed.messages)}
-    print(f"\n[tap sigkill] {SCALE} calls, killed after child record {seen['children']} of {want_children} "
-          f"(seeded point {kill_at}; message {first.killed_after + 1}, {len(first.messages)} kept with those "
-          f"still in the pipe), resumed from incidents bookmark "
-          f"{incidents_bookmark(saved)}; tap {first.seconds:.1f} s + {resumed.seconds:.1f} s; records {counts}")
+    print(
+        f"\n[tap sigkill] {SCALE} calls, killed after child record {seen['children']} of {want_children} "
+        f"(seeded point {kill_at}; message {first.killed_after + 1}, {len(first.messages)} kept with those "
+        f"still in the pipe), resumed from incidents bookmark "
+        f"{incidents_bookmark(saved)}; tap {first.seconds:.1f} s + {resumed.seconds:.1f} s; records {counts}"
+    )
     assert all(counts["first"].get(s) for s in CHILDREN), "the kill did not land among the child records"
     assert counts["first"].get("incidents", 0) > 0 and counts["resumed"].get("incidents", 0) > 0
     assert counts["resumed"]["incidents"] < len(clean.source.records("incidents")), "the resume ignored its bookmark"
@@ -276,8 +302,10 @@ def test_tap_sigkilled_mid_children_resumes_from_its_state_and_nothing_is_lost_o
     with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
         run = run_target([*first.messages, *resumed.messages], target_config(sb, tmp_path))
         content_now = content(sb.url)
-    print(f"[tap sigkill] {len(twice)} records sent twice (re-read from the bookmark); target {run.seconds:.1f} s, "
-          f"totals {run.report['totals']}")
+    print(
+        f"[tap sigkill] {len(twice)} records sent twice (re-read from the bookmark); target {run.seconds:.1f} s, "
+        f"totals {run.report['totals']}"
+    )
     report = latest_report(tmp_path)
     assert report["totals"]["failed"] == 0 and report["manual_review"] == []
     lost_or_doubled = differences(parts_as_sets(content_now), parts_as_sets(clean.snapshot))
@@ -291,8 +319,11 @@ def incidents_bookmark(state: dict) -> str | None:
 
 
 def record_keys(messages: t.Iterable[dict]) -> set[tuple[str, str]]:
-    return {(m["stream"], json.dumps(m["record"].get("id") or m["record"], sort_keys=True))
-            for m in messages if m["type"] == "RECORD"}
+    return {
+        (m["stream"], json.dumps(m["record"].get("id") or m["record"], sort_keys=True))
+        for m in messages
+        if m["type"] == "RECORD"
+    }
 
 
 def record_counts(messages: t.Iterable[dict]) -> dict[str, int]:

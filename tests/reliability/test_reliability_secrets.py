@@ -30,11 +30,16 @@ def test_no_secret_in_any_log_state_ledger_or_report(tmp_path: Path) -> None:
         cli = (m.tap_config_path, m.target_config_path, logs)
         run_cli(["audit"], *cli)
         run_cli(["plan"], *cli)
-        assert run_pipeline(m.tap_config_path, m.target_config_path, logs) == (0, 0), \
-            "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(logs.folder.glob("*.err")))
+        assert run_pipeline(m.tap_config_path, m.target_config_path, logs) == (0, 0), "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(logs.folder.glob("*.err"))
+        )
         # a delta run from the bookmarks the target emitted (what Meltano stores as the pipeline's state)
-        states = [json.loads(line) for out in sorted(logs.folder.glob("*-target.out"))
-                  for line in out.read_text().splitlines() if line.startswith("{")]
+        states = [
+            json.loads(line)
+            for out in sorted(logs.folder.glob("*-target.out"))
+            for line in out.read_text().splitlines()
+            if line.startswith("{")
+        ]
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps(states[-1]))  # a Singer target prints the state value
         assert run_pipeline(m.tap_config_path, m.target_config_path, logs, state=state_file) == (0, 0)
@@ -48,13 +53,18 @@ def test_no_secret_in_any_log_state_ledger_or_report(tmp_path: Path) -> None:
     assert {p.name.split("-", 1)[0] for p in m.report_dir.iterdir()} >= {"audit", "plan", "verify"}
     assert len(list(logs.folder.iterdir())) >= 12
     # the search itself finds a secret where one is (the config files hold them on purpose)
-    assert grep_tree(tmp_path, [APP_PASSWORD, TOKEN]) == ["tap-config.json: " + APP_PASSWORD,
-                                                          "target-config.json: " + TOKEN]
+    assert grep_tree(tmp_path, [APP_PASSWORD, TOKEN]) == [
+        "tap-config.json: " + APP_PASSWORD,
+        "target-config.json: " + TOKEN,
+    ]
 
-    hits = grep_tree(tmp_path, [APP_PASSWORD, TOKEN, BASIC, f"Bearer {TOKEN}"],
-                     skip=[m.tap_config_path, m.target_config_path])
-    print(f"\n[secrets] {time.monotonic() - started:.1f} s, {sum(1 for p in tmp_path.rglob('*') if p.is_file())} "
-          f"files searched")
+    hits = grep_tree(
+        tmp_path, [APP_PASSWORD, TOKEN, BASIC, f"Bearer {TOKEN}"], skip=[m.tap_config_path, m.target_config_path]
+    )
+    print(
+        f"\n[secrets] {time.monotonic() - started:.1f} s, {sum(1 for p in tmp_path.rglob('*') if p.is_file())} "
+        f"files searched"
+    )
     assert hits == [], "secrets leaked:\n" + "\n".join(hits)
 
 
@@ -70,11 +80,14 @@ def test_no_secret_in_meltanos_state_logs_or_run_directory(tmp_path: Path) -> No
         to_create = json.loads(reports(tmp_path, "provision-*/provision.json")[-1].read_text())["ui_objects_to_create"]
         requests.post(f"{sb.intercom_url}/__sandbox/custom_object_types", json=to_create, timeout=30).raise_for_status()
         state_id = "sandbox:tap-topdesk-to-target-intercom:secrets-test"
-        printed += [meltano("install", "extractor", "tap-topdesk", env=env),
-                    meltano("install", "loader", "target-intercom", env=env)]
+        printed += [
+            meltano("install", "extractor", "tap-topdesk", env=env),
+            meltano("install", "loader", "target-intercom", env=env),
+        ]
         for _ in range(2):  # the full run, then a delta from the state Meltano kept
-            printed.append(meltano("run", "--state-id-suffix", "secrets-test", "tap-topdesk", "target-intercom",
-                                   env=env))
+            printed.append(
+                meltano("run", "--state-id-suffix", "secrets-test", "tap-topdesk", "target-intercom", env=env)
+            )
         printed += [meltano("state", "get", state_id, env=env), cli("verify", "--seed", "3", env=env)]
         assert sb.intercom("GET", "/contacts").json()["total_count"] > 0
 
@@ -86,6 +99,8 @@ def test_no_secret_in_meltanos_state_logs_or_run_directory(tmp_path: Path) -> No
     assert state["singer_state"]["bookmarks"], "no state was kept: the delta run was not tested"
     needles = [APP_PASSWORD, TOKEN, BASIC, f"Bearer {TOKEN}"]
     hits = grep_tree(tmp_path, needles) + [f"<meltano>/{hit}" for hit in grep_tree(meltano_sys_dir(), needles)]
-    print(f"\n[secrets/meltano] {time.monotonic() - started:.1f} s; Meltano system dir "
-          f"{sum(1 for p in meltano_sys_dir().rglob('*') if p.is_file())} files searched")
+    print(
+        f"\n[secrets/meltano] {time.monotonic() - started:.1f} s; Meltano system dir "
+        f"{sum(1 for p in meltano_sys_dir().rglob('*') if p.is_file())} files searched"
+    )
     assert hits == [], "secrets leaked:\n" + "\n".join(hits)

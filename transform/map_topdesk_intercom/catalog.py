@@ -52,8 +52,7 @@ def matching_streams(catalog: t.Mapping[str, dict], pattern: str) -> list[str]:
 def common_schema(schemas: list[dict]) -> dict:
     """The columns every schema has (a pattern's rules may only use those), open for the rest."""
     first, *rest = schemas
-    props = {k: v for k, v in first.get("properties", {}).items()
-             if all(k in s.get("properties", {}) for s in rest)}
+    props = {k: v for k, v in first.get("properties", {}).items() if all(k in s.get("properties", {}) for s in rest)}
     open_ = all(s.get("additionalProperties") is True for s in schemas)
     return {"type": "object", "properties": props, **({"additionalProperties": True} if open_ else {})}
 
@@ -66,8 +65,9 @@ def schema_at(schema: dict, path: str) -> tuple[dict | None, str | None]:
         types = types_of(node)
         if "array" in types and "object" not in types:
             if not part.isdigit():
-                return None, (f"'{'.'.join(walked)}' is an array; index it ('{'.'.join([*walked, '0'])}') "
-                              "or use for_each")
+                return None, (
+                    f"'{'.'.join(walked)}' is an array; index it ('{'.'.join([*walked, '0'])}') or use for_each"
+                )
             node = node.get("items", {})
             walked.append(part)
             continue

@@ -41,8 +41,12 @@ def _summary(spec: MapSpec) -> str:
     return f"{len(spec.streams)} streams, {outputs} outputs"
 
 
-CATALOG_OPTION = click.option("--catalog", "catalog_path", type=click.Path(exists=True, dir_okay=False),
-                              help="a Singer catalog (tap-topdesk --discover); default: tap-topdesk's own schemas")
+CATALOG_OPTION = click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="a Singer catalog (tap-topdesk --discover); default: tap-topdesk's own schemas",
+)
 
 
 @cli.command()

@@ -47,8 +47,11 @@ class DefinitionChecks:
             category = item.get("category", "Customer")
             if category not in TICKET_CATEGORIES:
                 self.add(item.line_of("category"), f"ticket type category must be one of {sorted(TICKET_CATEGORIES)}")
-            result.append(TicketTypeDef(item["name"], category, item.get("description"), item.get("icon"),
-                                        self.strategy_when(item)))
+            result.append(
+                TicketTypeDef(
+                    item["name"], category, item.get("description"), item.get("icon"), self.strategy_when(item)
+                )
+            )
         return result
 
     def check_custom_object_types(self, doc: LineDict) -> list[CustomObjectTypeDef]:
@@ -72,8 +75,10 @@ class DefinitionChecks:
             if any(o.name == name for o in result):
                 self.add(line, f"custom object type {name!r} is declared twice")
             if not name.replace(" ", "").replace("_", "").isalnum():
-                self.add(item.line_of("name"), f"custom object type name {name!r}: letters, digits, spaces and "
-                                               "underscores only")
+                self.add(
+                    item.line_of("name"),
+                    f"custom object type name {name!r}: letters, digits, spaces and underscores only",
+                )
             type_def = CustomObjectTypeDef(name, item.get("description"), when=self.strategy_when(item))
             for attribute in self._list(item, "attributes", name):
                 aline = getattr(attribute, "line", line)
@@ -89,16 +94,23 @@ class DefinitionChecks:
                     continue
                 data_type, options = attribute.get("data_type"), attribute.get("options")
                 if data_type not in OBJECT_DATA_TYPES:
-                    self.add(attribute.line_of("data_type"),
-                             f"{name}.{attribute['name']}: data_type {data_type!r} is not a custom object format "
-                             f"(one of {sorted(OBJECT_DATA_TYPES)})")
+                    self.add(
+                        attribute.line_of("data_type"),
+                        f"{name}.{attribute['name']}: data_type {data_type!r} is not a custom object format "
+                        f"(one of {sorted(OBJECT_DATA_TYPES)})",
+                    )
                 if data_type in WITH_OPTIONS and (not isinstance(options, list) or len(options) < 2):
                     self.add(attribute.line_of("options"), f"{name}.{attribute['name']}: list needs at least 2 options")
                 if type_def.attribute(attribute["name"]):
                     self.add(aline, f"{name}: attribute {attribute['name']!r} is declared twice")
-                type_def.attributes.append(ObjectAttributeDef(
-                    attribute["name"], str(data_type), [str(o) for o in options] if isinstance(options, list) else None,
-                    attribute.get("description")))
+                type_def.attributes.append(
+                    ObjectAttributeDef(
+                        attribute["name"],
+                        str(data_type),
+                        [str(o) for o in options] if isinstance(options, list) else None,
+                        attribute.get("description"),
+                    )
+                )
             for relationship in self._list(item, "relationships", name):
                 rline = getattr(relationship, "line", line)
                 if not isinstance(relationship, LineDict) or set(relationship) - {"name", "from", "cardinality"}:
@@ -111,16 +123,21 @@ class DefinitionChecks:
                 hosts = relationship.get("from")
                 hosts = [hosts] if isinstance(hosts, str) else hosts
                 if not isinstance(hosts, list) or not hosts or any(h not in RELATIONSHIP_HOSTS | names for h in hosts):
-                    self.add(relationship.line_of("from"),
-                             f"{name}.{relationship['name']}: from must name contact, conversation, ticket or "
-                             f"declared custom object types (found {relationship.get('from')!r})")
+                    self.add(
+                        relationship.line_of("from"),
+                        f"{name}.{relationship['name']}: from must name contact, conversation, ticket or "
+                        f"declared custom object types (found {relationship.get('from')!r})",
+                    )
                     hosts = []
                 cardinality = relationship.get("cardinality", "many")
                 if cardinality not in CARDINALITIES:
-                    self.add(relationship.line_of("cardinality"), f"{name}.{relationship['name']}: cardinality is "
-                                                                  "one or many")
-                type_def.relationships.append(RelationshipDef(relationship["name"], [str(h) for h in hosts],
-                                                              str(cardinality)))
+                    self.add(
+                        relationship.line_of("cardinality"),
+                        f"{name}.{relationship['name']}: cardinality is one or many",
+                    )
+                type_def.relationships.append(
+                    RelationshipDef(relationship["name"], [str(h) for h in hosts], str(cardinality))
+                )
             result.append(type_def)
         return result
 
@@ -163,17 +180,20 @@ class DefinitionChecks:
                 self.add(item.line_of("model"), f"attribute {name!r}: model must be one of {sorted(DATA_TYPES)}")
                 continue
             if data_type not in DATA_TYPES[model]:
-                self.add(item.line_of("data_type"),
-                         f"attribute {name!r}: data_type {data_type!r} is not valid for model {model} "
-                         f"(one of {sorted(DATA_TYPES[model])})")
+                self.add(
+                    item.line_of("data_type"),
+                    f"attribute {name!r}: data_type {data_type!r} is not valid for model {model} "
+                    f"(one of {sorted(DATA_TYPES[model])})",
+                )
             options = item.get("options")
             if data_type in WITH_OPTIONS and (not isinstance(options, list) or len(options) < 2):
                 self.add(item.line_of("options"), f"attribute {name!r}: data_type {data_type} needs at least 2 options")
             ticket_type = item.get("ticket_type")
             if model == "ticket_type" and ticket_type not in ticket_types:
-                self.add(item.line_of("ticket_type") if "ticket_type" in item else line,
-                         f"attribute {name!r}: ticket_type must name one of the map's ticket_types "
-                         f"({sorted(ticket_types)})")
+                self.add(
+                    item.line_of("ticket_type") if "ticket_type" in item else line,
+                    f"attribute {name!r}: ticket_type must name one of the map's ticket_types ({sorted(ticket_types)})",
+                )
             key = (model, ticket_type, name)
             if key in seen:
                 self.add(line, f"attribute {name!r} is defined twice for {model} (first at line {seen[key]})")
@@ -181,12 +201,23 @@ class DefinitionChecks:
             if model in DATA_MODELS:  # Intercom keeps people and company data attribute names in one namespace
                 other = next((m for m in DATA_MODELS if m != model and (m, None, name) in seen), None)
                 if other:
-                    self.add(line, f"attribute {name!r}: a {other} attribute has that name (line "
-                                   f"{seen[(other, None, name)]}); Intercom refuses a {model} attribute named like "
-                                   f"{other} data: rename one")
-            result.append(AttributeDef(str(name), model, str(data_type),
-                                       [str(o) for o in options] if isinstance(options, list) else None,
-                                       ticket_type, item.get("description"), self.strategy_when(item)))
+                    self.add(
+                        line,
+                        f"attribute {name!r}: a {other} attribute has that name (line "
+                        f"{seen[(other, None, name)]}); Intercom refuses a {model} attribute named like "
+                        f"{other} data: rename one",
+                    )
+            result.append(
+                AttributeDef(
+                    str(name),
+                    model,
+                    str(data_type),
+                    [str(o) for o in options] if isinstance(options, list) else None,
+                    ticket_type,
+                    item.get("description"),
+                    self.strategy_when(item),
+                )
+            )
         return result
 
     # ---- streams and outputs

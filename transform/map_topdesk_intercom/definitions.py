@@ -34,9 +34,17 @@ TICKET_CATEGORIES = {"Customer", "Back-office", "Tracker"}
 RELATIONSHIP_HOSTS = {"contact", "conversation", "ticket"}
 CARDINALITIES = {"one", "many"}
 #: attribute data type -> the JSON type its value must have (dates as unix seconds).
-ATTRIBUTE_JSON_TYPES = {"string": {"string"}, "options": {"string"}, "list": {"string"}, "integer": {"integer"},
-                        "float": {"number", "integer"}, "decimal": {"number", "integer"}, "boolean": {"boolean"},
-                        "date": {"integer"}, "datetime": {"integer"}}
+ATTRIBUTE_JSON_TYPES = {
+    "string": {"string"},
+    "options": {"string"},
+    "list": {"string"},
+    "integer": {"integer"},
+    "float": {"number", "integer"},
+    "decimal": {"number", "integer"},
+    "boolean": {"boolean"},
+    "date": {"integer"},
+    "datetime": {"integer"},
+}
 
 
 def attribute_name_problem(name: t.Any) -> str | None:
@@ -48,8 +56,10 @@ def attribute_name_problem(name: t.Any) -> str | None:
         return f"attribute name {name!r} must not start or end with a space"
     bad = sorted({c for c in name if not (c.isalnum() or c in "-_ " or unicodedata.category(c) == "Sc")})
     if bad:
-        return (f"attribute name {name!r} is rejected by Intercom: only letters, digits, currency symbols, hyphens, "
-                f"underscores and spaces are allowed (found {''.join(bad)!r})")
+        return (
+            f"attribute name {name!r} is rejected by Intercom: only letters, digits, currency symbols, hyphens, "
+            f"underscores and spaces are allowed (found {''.join(bad)!r})"
+        )
     return None
 
 
@@ -133,7 +143,10 @@ class CustomObjectTypeDef:
         return next((r for r in self.relationships if r.name == name), None)
 
     def record(self) -> dict:
-        out = {"source_key": f"custom_object_type:{self.name}", "name": self.name,
-               "attributes": [a.record() for a in self.attributes],
-               "relationships": [r.record() for r in self.relationships]}
+        out = {
+            "source_key": f"custom_object_type:{self.name}",
+            "name": self.name,
+            "attributes": [a.record() for a in self.attributes],
+            "relationships": [r.record() for r in self.relationships],
+        }
         return _with_optional(out, self, ("description",))

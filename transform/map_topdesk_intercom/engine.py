@@ -72,18 +72,38 @@ class Engine:
                 produced = self.apply_output(spec, record, stream)
             else:
                 elements = get_path(record, spec.for_each)
-                produced = [out for element in (elements if isinstance(elements, list) else [])
-                            for out in self.apply_output(spec, {**record, "item": element}, stream)]
+                produced = [
+                    out
+                    for element in (elements if isinstance(elements, list) else [])
+                    for out in self.apply_output(spec, {**record, "item": element}, stream)
+                ]
             results.extend(produced)
             if repaired:  # loaded with U+FFFD in place of the invalid characters, and said so
-                results.extend(self.flag(spec, record, out["source_key"],
-                                         f"invalid text (lone UTF-16 surrogate escapes) in {', '.join(repaired)}: "
-                                         "replaced by U+FFFD", repaired[0], "warning", stream)
-                               for name, out in produced if name != FLAGGED)
+                results.extend(
+                    self.flag(
+                        spec,
+                        record,
+                        out["source_key"],
+                        f"invalid text (lone UTF-16 surrogate escapes) in {', '.join(repaired)}: replaced by U+FFFD",
+                        repaired[0],
+                        "warning",
+                        stream,
+                    )
+                    for name, out in produced
+                    if name != FLAGGED
+                )
         return results
 
-    def flag(self, spec: OutputSpec, record: dict, source_key: str | None, reason: str, field: str | None,
-             severity: str = "error", stream: str | None = None) -> tuple[str, dict]:
+    def flag(
+        self,
+        spec: OutputSpec,
+        record: dict,
+        source_key: str | None,
+        reason: str,
+        field: str | None,
+        severity: str = "error",
+        stream: str | None = None,
+    ) -> tuple[str, dict]:
         record_id = record.get("id", record.get("number"))  # CSV-export records are keyed by number
         flagged = {
             "source_key": source_key or f"{stream or spec.source_stream}:{record_id}",
@@ -101,8 +121,16 @@ class Engine:
             return []
         source_key = render(spec.source_key, record)
         if source_key is None:
-            return [self.flag(spec, record, None, f"cannot build the source key {spec.source_key!r}: "
-                                                  "a value it needs is empty", "source_key", stream=stream)]
+            return [
+                self.flag(
+                    spec,
+                    record,
+                    None,
+                    f"cannot build the source key {spec.source_key!r}: a value it needs is empty",
+                    "source_key",
+                    stream=stream,
+                )
+            ]
         out: dict[str, t.Any] = {"source_key": source_key}
         warnings: list[tuple[str, dict]] = []
         for name, rule in spec.fields.items():
@@ -117,8 +145,7 @@ class Engine:
         for group in self.required_any[spec.output]:
             if all(is_empty(get_path(out, name)) for name in group):
                 what = group[0] if len(group) == 1 else "one of " + ", ".join(group)
-                return [self.flag(spec, record, source_key, f"missing required value: {what}", group[0],
-                                  stream=stream)]
+                return [self.flag(spec, record, source_key, f"missing required value: {what}", group[0], stream=stream)]
         if spec.warn:
             reason = render(spec.warn, record) or spec.warn
             warnings.append(self.flag(spec, record, source_key, reason, None, "warning", stream))

@@ -32,8 +32,17 @@ from map_topdesk_intercom.rule_checks import RULE_KEYS, RuleChecks, json_type
 from map_topdesk_intercom.rules import MISSING, Condition, Rule, all_hold, template_paths
 from map_topdesk_intercom.yamlines import LineDict, LineList, load_with_lines
 
-__all__ = ["RULE_KEYS", "STRATEGIES", "AttributeDef", "CustomObjectTypeDef", "TicketTypeDef", "attribute_name_problem",
-           "catalog_from_file", "schema_at", "tap_catalog"]
+__all__ = [
+    "RULE_KEYS",
+    "STRATEGIES",
+    "AttributeDef",
+    "CustomObjectTypeDef",
+    "TicketTypeDef",
+    "attribute_name_problem",
+    "catalog_from_file",
+    "schema_at",
+    "tap_catalog",
+]
 
 T = t.TypeVar("T", AttributeDef, TicketTypeDef, CustomObjectTypeDef)
 DEFAULT_MAP = Path(__file__).parent / "maps" / "topdesk-intercom.yaml"
@@ -41,9 +50,24 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 FORMAT_VERSION = 1
 
 #: output streams the engine can produce from a map (each has a JSON Schema in ``schemas/``).
-OUTPUT_KINDS = ("contacts", "companies", "contact_companies", "contact_notes", "admins", "teams",
-                "team_memberships", "tickets", "ticket_parts", "conversations", "conversation_parts",
-                "custom_object_instances", "custom_object_links", "articles", "collections", "inventory_items")
+OUTPUT_KINDS = (
+    "contacts",
+    "companies",
+    "contact_companies",
+    "contact_notes",
+    "admins",
+    "teams",
+    "team_memberships",
+    "tickets",
+    "ticket_parts",
+    "conversations",
+    "conversation_parts",
+    "custom_object_instances",
+    "custom_object_links",
+    "articles",
+    "collections",
+    "inventory_items",
+)
 #: streams the mapper itself writes (definitions first, then flags).
 FIXED_STREAMS = ("attribute_definitions", "ticket_types", "custom_object_types", "flagged")
 #: output kind -> (field holding its attributes, attribute model; "custom_object" = the instance's object_type).
@@ -57,12 +81,22 @@ ATTRIBUTE_FIELDS = {
 #: output kind -> the field whose constant names the definition its attributes belong to.
 SCOPE_FIELDS = {"tickets": "ticket_type", "custom_object_instances": "object_type"}
 BUILTIN_TICKET_ATTRIBUTES = {"_default_title_", "_default_description_"}
-TOP_KEYS = {"version", "confirmed", "catalog", "strategies", "attributes", "ticket_types", "custom_object_types",
-            "streams"}
+TOP_KEYS = {
+    "version",
+    "confirmed",
+    "catalog",
+    "strategies",
+    "attributes",
+    "ticket_types",
+    "custom_object_types",
+    "streams",
+}
 OUTPUT_KEYS = {"output", "source_key", "when", "for_each", "warn", "fields"}
 CONFIRM_COMMAND = "topdesk-map confirm"
-CONFIRM_HINT = (f"the map is not confirmed: review it, then run `{CONFIRM_COMMAND} <map file>` (or set "
-                "`confirmed: true` at the top of the file)")
+CONFIRM_HINT = (
+    f"the map is not confirmed: review it, then run `{CONFIRM_COMMAND} <map file>` (or set "
+    "`confirmed: true` at the top of the file)"
+)
 
 
 def output_schema(stream: str) -> dict:
@@ -114,8 +148,11 @@ class MapSpec:
     def map_key(self, stream: str) -> str | None:
         """The ``streams`` key that maps a TOPdesk stream: its own name, else the first pattern matching it."""
         if stream not in self._resolved:
-            key = stream if stream in self.streams else next(
-                (k for k in self.streams if is_pattern(k) and fnmatch.fnmatchcase(stream, k)), None)
+            key = (
+                stream
+                if stream in self.streams
+                else next((k for k in self.streams if is_pattern(k) and fnmatch.fnmatchcase(stream, k)), None)
+            )
             self._resolved[stream] = key
         return self._resolved[stream]
 
@@ -123,8 +160,11 @@ class MapSpec:
         """The definitions the chosen strategies need (a definition's ``when`` names strategies; a ticket-type
         attribute follows its ticket type)."""
         types = {tt.name for tt in self.ticket_types if all_hold(tt.when, {}, self.strategies)}
-        return [d for d in definitions if all_hold(d.when, {}, self.strategies)
-                and getattr(d, "ticket_type", None) in (None, *types)]
+        return [
+            d
+            for d in definitions
+            if all_hold(d.when, {}, self.strategies) and getattr(d, "ticket_type", None) in (None, *types)
+        ]
 
     def ui_custom_objects(self) -> list[dict]:
         """The custom object types this map needs, as an admin creates them in Intercom's UI (the API cannot):
@@ -132,13 +172,19 @@ class MapSpec:
         objects = []
         for object_type in self.custom_object_types:
             record = object_type.record()
-            objects.append({
-                "name": record["name"],
-                "attributes": [{"name": a["name"], "data_type": a.get("data_type", "string")}
-                               for a in record.get("attributes") or []],
-                "relationships": [{"name": r["name"], "from": r["from"], "cardinality": r.get("cardinality") or "many"}
-                                  for r in record.get("relationships") or []],
-            })
+            objects.append(
+                {
+                    "name": record["name"],
+                    "attributes": [
+                        {"name": a["name"], "data_type": a.get("data_type", "string")}
+                        for a in record.get("attributes") or []
+                    ],
+                    "relationships": [
+                        {"name": r["name"], "from": r["from"], "cardinality": r.get("cardinality") or "many"}
+                        for r in record.get("relationships") or []
+                    ],
+                }
+            )
         return objects
 
     def outputs_for(self, stream: str) -> list[OutputSpec]:
@@ -193,8 +239,16 @@ class _Checker(DefinitionChecks, RuleChecks):
         self.object_types = {o.name: o for o in self.check_custom_object_types(doc)}
         attributes = self.check_attributes(doc, {tt.name for tt in ticket_types})
         streams = self.check_streams(doc, attributes, {tt.name for tt in ticket_types})
-        return MapSpec(self.path, version if isinstance(version, int) else 0, confirmed is True, strategies,
-                       attributes, ticket_types, streams, list(self.object_types.values()))
+        return MapSpec(
+            self.path,
+            version if isinstance(version, int) else 0,
+            confirmed is True,
+            strategies,
+            attributes,
+            ticket_types,
+            streams,
+            list(self.object_types.values()),
+        )
 
     def check_strategies(self, doc: LineDict) -> dict[str, str]:
         raw = doc.get("strategies") or LineDict()
@@ -215,8 +269,9 @@ class _Checker(DefinitionChecks, RuleChecks):
             result.setdefault(name, allowed[0])
         return result
 
-    def check_streams(self, doc: LineDict, attributes: list[AttributeDef],
-                      ticket_types: set[str]) -> dict[str, list[OutputSpec]]:
+    def check_streams(
+        self, doc: LineDict, attributes: list[AttributeDef], ticket_types: set[str]
+    ) -> dict[str, list[OutputSpec]]:
         result: dict[str, list[OutputSpec]] = {}
         raw = doc.get("streams")
         if not isinstance(raw, LineDict) or not raw:
@@ -244,20 +299,32 @@ class _Checker(DefinitionChecks, RuleChecks):
         catalog = self.catalog
         matched = matching_streams(catalog, stream)
         if not matched and self.known:  # a tap-topdesk stream this tap configuration does not offer (no CSV
-            catalog = self.known        # exports folder, no asset templates): valid, it just brings no records
+            catalog = self.known  # exports folder, no asset templates): valid, it just brings no records
             matched = matching_streams(catalog, stream)
             if matched:
                 what = "matches no stream" if is_pattern(stream) else "is not"
-                self.notes.append((line, f"{stream!r} {what} in this catalog: the tap does not offer it as "
-                                         "configured, so it brings no records"))
+                self.notes.append(
+                    (
+                        line,
+                        f"{stream!r} {what} in this catalog: the tap does not offer it as "
+                        "configured, so it brings no records",
+                    )
+                )
         if not matched:
             what = "matches no stream of" if is_pattern(stream) else "is not in"
             self.add(line, f"unknown TOPdesk stream {stream!r} (it {what} the tap catalog)")
             return None
         return catalog[matched[0]] if len(matched) == 1 else common_schema([catalog[m] for m in matched])
 
-    def check_output(self, stream: str, schema: dict | None, item: t.Any, line: int,
-                     attributes: list[AttributeDef], ticket_types: set[str]) -> OutputSpec | None:
+    def check_output(
+        self,
+        stream: str,
+        schema: dict | None,
+        item: t.Any,
+        line: int,
+        attributes: list[AttributeDef],
+        ticket_types: set[str],
+    ) -> OutputSpec | None:
         if not isinstance(item, LineDict):
             self.add(line, f"stream {stream}: an output is a mapping with output, source_key and fields")
             return None
@@ -274,14 +341,19 @@ class _Checker(DefinitionChecks, RuleChecks):
             schema = self.element_schema(schema, for_each, item.line_of("for_each"))
         source_key = item.get("source_key")
         if not isinstance(source_key, str) or not template_paths(source_key):
-            self.add(item.line_of("source_key"),
-                     f"{kind}: source_key must be a template with the record's id, e.g. \"person:{{id}}\"")
+            self.add(
+                item.line_of("source_key"),
+                f'{kind}: source_key must be a template with the record\'s id, e.g. "person:{{id}}"',
+            )
             source_key = ""
         else:
             self.check_template_paths(schema, source_key, item.line_of("source_key"))
             if for_each and not any(p == "item" or p.startswith("item.") for p in template_paths(source_key)):
-                self.add(item.line_of("source_key"), f"{kind}: with for_each, the source_key needs an {{item…}} "
-                                                     "placeholder, or every element gets the same key")
+                self.add(
+                    item.line_of("source_key"),
+                    f"{kind}: with for_each, the source_key needs an {{item…}} "
+                    "placeholder, or every element gets the same key",
+                )
         warn = item.get("warn")
         if warn is not None:
             if not isinstance(warn, str) or not warn.strip():
@@ -332,25 +404,35 @@ class _Checker(DefinitionChecks, RuleChecks):
         known = ticket_types if kind == "tickets" else set(self.object_types)
         what = "ticket_types" if kind == "tickets" else "custom_object_types"
         if not isinstance(value, str) or value not in known or (isinstance(raw, dict) and set(raw) != {"value"}):
-            self.add(fields_raw.line_of(name),
-                     f"{kind}: {name} must be a `value:` naming one of the map's {what} ({sorted(known)})")
+            self.add(
+                fields_raw.line_of(name),
+                f"{kind}: {name} must be a `value:` naming one of the map's {what} ({sorted(known)})",
+            )
             return None
         return value
 
-    def find_attribute(self, kind: str, name: str, attributes: list[AttributeDef],
-                       scope: str | None) -> tuple[t.Any, str]:
+    def find_attribute(
+        self, kind: str, name: str, attributes: list[AttributeDef], scope: str | None
+    ) -> tuple[t.Any, str]:
         """(the definition of an output's attribute or None, where it should be defined)."""
         model = ATTRIBUTE_FIELDS[kind][1]
         if model == "custom_object":
             type_def = self.object_types.get(scope or "")
             return (type_def.attribute(name) if type_def else None), f"the attributes of custom object type {scope!r}"
-        found = next((a for a in attributes if a.name == name and a.model == model
-                      and (scope is None or a.ticket_type == scope)), None)
+        found = next(
+            (
+                a
+                for a in attributes
+                if a.name == name and a.model == model and (scope is None or a.ticket_type == scope)
+            ),
+            None,
+        )
         where = f"`attributes` with model {model}" + (f" and ticket_type {scope!r}" if scope else "")
         return found, where
 
-    def check_output_field(self, kind: str, out_schema: dict, name: str, line: int,
-                           attributes: list[AttributeDef], scope: str | None) -> None:
+    def check_output_field(
+        self, kind: str, out_schema: dict, name: str, line: int, attributes: list[AttributeDef], scope: str | None
+    ) -> None:
         head, _, rest = name.partition(".")
         props = out_schema["properties"]
         if head not in props or head == "source_key":
@@ -374,14 +456,25 @@ class _Checker(DefinitionChecks, RuleChecks):
             return
         if "properties" in sub:
             if rest not in sub["properties"]:
-                self.add(line, f"{kind}: unknown output field {name!r} "
-                               f"(allowed: {', '.join(f'{head}.{p}' for p in sub['properties'])})")
+                self.add(
+                    line,
+                    f"{kind}: unknown output field {name!r} "
+                    f"(allowed: {', '.join(f'{head}.{p}' for p in sub['properties'])})",
+                )
             return
         if rest:
             self.add(line, f"{kind}: {head} is not an object; {name!r} is not a field")
 
-    def check_result_type(self, kind: str, out_schema: dict, name: str, rule: Rule, line: int,
-                          attributes: list[AttributeDef], scope: str | None) -> None:
+    def check_result_type(
+        self,
+        kind: str,
+        out_schema: dict,
+        name: str,
+        rule: Rule,
+        line: int,
+        attributes: list[AttributeDef],
+        scope: str | None,
+    ) -> None:
         produced = set(self.result_types.get(id(rule), set()))
         if rule.default is not MISSING and not isinstance(rule.default, dict):
             produced.add(json_type(rule.default))
@@ -402,8 +495,11 @@ class _Checker(DefinitionChecks, RuleChecks):
                 expected |= {"integer"}
         if expected and not produced <= expected:
             hint = " (dates need `unix: true`)" if expected == {"integer"} and "string" in produced else ""
-            self.add(line, f"{kind}.{name}: the rule gives {'/'.join(sorted(produced))} but {what} takes "
-                           f"{'/'.join(sorted(expected))}{hint}")
+            self.add(
+                line,
+                f"{kind}.{name}: the rule gives {'/'.join(sorted(produced))} but {what} takes "
+                f"{'/'.join(sorted(expected))}{hint}",
+            )
 
     def check_link(self, fields: dict[str, Rule], fields_raw: LineDict) -> None:
         """A link names the relationship by (to_type, relationship) constants; a constant from_kind/from_type must
@@ -413,24 +509,35 @@ class _Checker(DefinitionChecks, RuleChecks):
             return
         type_def = self.object_types.get(to_type.value) if isinstance(to_type.value, str) else None
         if type_def is None:
-            self.add(fields_raw.line_of("to_type"), f"custom_object_links: to_type must be a `value:` naming one of "
-                                                    f"the map's custom_object_types ({sorted(self.object_types)})")
+            self.add(
+                fields_raw.line_of("to_type"),
+                f"custom_object_links: to_type must be a `value:` naming one of "
+                f"the map's custom_object_types ({sorted(self.object_types)})",
+            )
             return
         relationship = fields.get("relationship")
-        found = type_def.relationship(relationship.value) if relationship and isinstance(relationship.value, str) \
-            else None
+        found = (
+            type_def.relationship(relationship.value) if relationship and isinstance(relationship.value, str) else None
+        )
         if found is None:
-            self.add(fields_raw.line_of("relationship"),
-                     f"custom_object_links: relationship must be a `value:` naming a relationship of {type_def.name} "
-                     f"({[r.name for r in type_def.relationships]})")
+            self.add(
+                fields_raw.line_of("relationship"),
+                f"custom_object_links: relationship must be a `value:` naming a relationship of {type_def.name} "
+                f"({[r.name for r in type_def.relationships]})",
+            )
             return
         from_kind, from_type = fields.get("from_kind"), fields.get("from_type")
-        host = from_type.value if from_kind and from_kind.value == "custom_object" and from_type else (
-            from_kind.value if from_kind else MISSING)
+        host = (
+            from_type.value
+            if from_kind and from_kind.value == "custom_object" and from_type
+            else (from_kind.value if from_kind else MISSING)
+        )
         if isinstance(host, str) and host not in found.hosts:
-            self.add(fields_raw.line_of("from_type" if from_kind and from_kind.value == "custom_object"
-                                        else "from_kind"),
-                     f"custom_object_links: {type_def.name}.{found.name} lives on {found.hosts}, not on {host!r}")
+            self.add(
+                fields_raw.line_of("from_type" if from_kind and from_kind.value == "custom_object" else "from_kind"),
+                f"custom_object_links: {type_def.name}.{found.name} lives on {found.hosts}, not on {host!r}",
+            )
+
 
 def _own_catalog(path: Path, doc: t.Any, problems: list[tuple[int, str]]) -> dict[str, dict] | None:
     """The catalog a map names (``catalog: FILE``, relative to the map): the tenant's own discovery, with its
@@ -445,8 +552,9 @@ def _own_catalog(path: Path, doc: t.Any, problems: list[tuple[int, str]]) -> dic
         return None
 
 
-def load_map(path: str | Path | None = None, catalog: dict[str, dict] | bool | None = True, *,
-             require_confirmed: bool = True) -> MapSpec:
+def load_map(
+    path: str | Path | None = None, catalog: dict[str, dict] | bool | None = True, *, require_confirmed: bool = True
+) -> MapSpec:
     """Load and check a map file; raises MapInvalid with every problem.
 
     ``catalog``: stream -> JSON Schema; True (default) = the catalog file the map names (``catalog:``), else

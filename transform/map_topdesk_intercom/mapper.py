@@ -31,9 +31,12 @@ class TopdeskIntercomMapper(InlineMapper):
 
     config_jsonschema = th.PropertiesList(
         th.Property("map_file", th.StringType, description=f"the map (YAML); default: the packaged {DEFAULT_MAP.name}"),
-        th.Property("catalog", th.StringType,
-                    description="a Singer catalog (tap-topdesk --discover) to check the map against; default: "
-                                "tap-topdesk's packaged schemas when installed"),
+        th.Property(
+            "catalog",
+            th.StringType,
+            description="a Singer catalog (tap-topdesk --discover) to check the map against; default: "
+            "tap-topdesk's packaged schemas when installed",
+        ),
     ).to_dict()
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -65,9 +68,11 @@ class TopdeskIntercomMapper(InlineMapper):
         if self._definitions_sent:
             return
         self._definitions_sent = True
-        definitions = (("ticket_types", self.spec.active(self.spec.ticket_types)),
-                       ("attribute_definitions", self.spec.active(self.spec.attributes)),
-                       ("custom_object_types", self.spec.active(self.spec.custom_object_types)))
+        definitions = (
+            ("ticket_types", self.spec.active(self.spec.ticket_types)),
+            ("attribute_definitions", self.spec.active(self.spec.attributes)),
+            ("custom_object_types", self.spec.active(self.spec.custom_object_types)),
+        )
         for stream, items in definitions:
             if items:
                 yield from self._schema(stream)

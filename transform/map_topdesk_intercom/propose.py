@@ -51,8 +51,19 @@ STANDARD_ASSET_TYPES = {
     "software_license", "network", "network_device", "network_component", "switch", "router", "server",
 }  # fmt: skip
 #: asset columns every asset stream has (not template fields).
-ASSET_BUILTINS = {"id", "name", "archived", "creationDate", "modificationDate", "@etag", "type_id", "@type",
-                  "@@summary", "@status", "@assignments"}
+ASSET_BUILTINS = {
+    "id",
+    "name",
+    "archived",
+    "creationDate",
+    "modificationDate",
+    "@etag",
+    "type_id",
+    "@type",
+    "@@summary",
+    "@status",
+    "@assignments",
+}
 
 
 def is_filled(value: t.Any) -> bool:
@@ -78,8 +89,11 @@ def filled_optional_fields(sample_lines: t.Iterable[str]) -> dict[str, set[str]]
         if not line:
             continue
         message = json.loads(line)
-        if not isinstance(message, dict) or message.get("type") != "RECORD" \
-                or message.get("stream") not in OPTIONAL_TARGETS:
+        if (
+            not isinstance(message, dict)
+            or message.get("type") != "RECORD"
+            or message.get("stream") not in OPTIONAL_TARGETS
+        ):
             continue
         record = message.get("record") or {}
         for group in OPTIONAL_GROUPS:
@@ -166,8 +180,13 @@ def _quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existing: list[dict],
-                   type_names: dict[str, str] | None = None, base_attributes: list[dict] | None = None) -> Proposal:
+def build_proposal(
+    catalog: dict[str, dict],
+    filled: dict[str, set[str]],
+    existing: list[dict],
+    type_names: dict[str, str] | None = None,
+    base_attributes: list[dict] | None = None,
+) -> Proposal:
     """The additions to the base map; ``base_attributes`` (the base map's own) are checked against Intercom too."""
     proposal = Proposal()
     by_name: dict[tuple[str, str], dict] = {}
@@ -194,15 +213,19 @@ def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existi
                 source, data_type, extra = f"{path}.name", "string", {}
             group, _, sub = path.partition(".")
             name = f"{prefix}_{group.replace('optionalFields', 'optional')}_{sub}"
-            comment = (f"TOPdesk {stream}.{path} is declared by the catalog and filled in the sample "
-                       f"-> {model} attribute ({data_type})")
+            comment = (
+                f"TOPdesk {stream}.{path} is declared by the catalog and filled in the sample "
+                f"-> {model} attribute ({data_type})"
+            )
             found = by_name.get((model, name))
             if found is not None and str(found.get("data_type")) != data_type:
                 new_name, n = f"{name}_{data_type}", 2
                 while (model, new_name) in taken:
                     new_name, n = f"{name}_{data_type}{n}", n + 1
-                attrs.append(f"  # CONFLICT: Intercom already has the {model} attribute {name!r} with data type "
-                             f"{found.get('data_type')!r}, not {data_type!r};")
+                attrs.append(
+                    f"  # CONFLICT: Intercom already has the {model} attribute {name!r} with data type "
+                    f"{found.get('data_type')!r}, not {data_type!r};"
+                )
                 attrs.append(f"  # a distinct name is proposed: {new_name!r} (or rename/drop it here)")
                 name = new_name
             elif found is not None:
@@ -229,7 +252,8 @@ def build_proposal(catalog: dict[str, dict], filled: dict[str, set[str]], existi
             proposal.header.append(
                 f"# CONFLICT: the map's {attr.get('model')} attribute {attr.get('name')!r} is "
                 f"{attr.get('data_type')!r} but Intercom already has it as {found.get('data_type')!r}: "
-                "rename it under `attributes` and in its field rule")
+                "rename it under `attributes` and in its field rule"
+            )
     for stream in sorted(s for s in catalog if is_freely_definable(s)):
         declaration, entry = _custom_object(stream, catalog[stream], (type_names or {}).get(stream))
         proposal.object_types.extend(declaration)
@@ -291,7 +315,7 @@ def _custom_object(stream: str, schema: dict, type_name: str | None) -> tuple[li
         "  # the assets_* pattern); the persons they are assigned to are linked to them.",
         f"  {stream}:",
         "    - output: custom_object_instances",
-        "      source_key: \"asset:{id}\"",
+        '      source_key: "asset:{id}"',
         "      fields:",
         f"        object_type: {{value: {_quote(object_type)}}}",
         "        external_id: {from: id, required: true}",
@@ -299,18 +323,20 @@ def _custom_object(stream: str, schema: dict, type_name: str | None) -> tuple[li
         "        external_updated_at: {from: modificationDate, unix: true}",
         "        custom_attributes.Name: {from: name}",
         "        custom_attributes.Archived: {from: archived}",
-        *(f"        custom_attributes.{name}: {rule}" + (f"   # TOPdesk field {key}" if key != name else "")
-          for name, _d, rule, key in attributes),
+        *(
+            f"        custom_attributes.{name}: {rule}" + (f"   # TOPdesk field {key}" if key != name else "")
+            for name, _d, rule, key in attributes
+        ),
         "    - output: custom_object_links",
-        "      source_key: \"asset-person:{id}:{item.person.id}\"",
-        "      for_each: \"@assignments.persons\"",
+        '      source_key: "asset-person:{id}:{item.person.id}"',
+        '      for_each: "@assignments.persons"',
         "      when: {path: item.person.id}",
         "      fields:",
         f"        relationship: {{value: {_quote(relationship)}}}",
         "        from_kind: {value: contact}",
-        "        refs.from: {template: \"person:{item.person.id}\", required: true}",
+        '        refs.from: {template: "person:{item.person.id}", required: true}',
         f"        to_type: {{value: {_quote(object_type)}}}",
-        "        refs.to: {template: \"asset:{id}\", required: true}",
+        '        refs.to: {template: "asset:{id}", required: true}',
     ]
     return declaration, entry
 
@@ -376,13 +402,26 @@ def render_proposal(proposal: Proposal, base: str, catalog: str | None = None) -
 
 
 @click.command(name="propose")
-@click.option("--catalog", "catalog_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="the tap's catalog (tap-topdesk --config c.json --discover)")
-@click.option("--intercom-attributes", "attributes_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON of the workspace's attributes (GET /data_attributes; GET /conversations/attributes with "
-                   "model conversation): a list or {\"data\": [...]}")
-@click.option("--sample", "sample_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSONL of tap messages; optional fields filled in its RECORDs are proposed")
+@click.option(
+    "--catalog",
+    "catalog_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="the tap's catalog (tap-topdesk --config c.json --discover)",
+)
+@click.option(
+    "--intercom-attributes",
+    "attributes_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON of the workspace's attributes (GET /data_attributes; GET /conversations/attributes with "
+    'model conversation): a list or {"data": [...]}',
+)
+@click.option(
+    "--sample",
+    "sample_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSONL of tap messages; optional fields filled in its RECORDs are proposed",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the proposed map file")
 def main(catalog_path: str, attributes_path: str | None, sample_path: str | None, out_path: str) -> None:
     """Write a proposed map (unconfirmed) for the user to review."""
@@ -392,13 +431,15 @@ def main(catalog_path: str, attributes_path: str | None, sample_path: str | None
         existing = intercom_attributes(attributes_path) if attributes_path else []
         base = DEFAULT_MAP.read_text(encoding="utf-8")
         base_attributes = (yaml.safe_load(base) or {}).get("attributes") or []
-        proposal = build_proposal(catalog, filled_optional_fields(sample), existing, asset_type_names(sample),
-                                  base_attributes)
+        proposal = build_proposal(
+            catalog, filled_optional_fields(sample), existing, asset_type_names(sample), base_attributes
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise click.ClickException(f"cannot read the inputs: {exc}") from None
     if not sample_path:
-        proposal.header.append("# No --sample given: optional fields are only proposed when a sample shows them "
-                               "filled.")
+        proposal.header.append(
+            "# No --sample given: optional fields are only proposed when a sample shows them filled."
+        )
     out = Path(out_path)
     kept = out.with_name(out.stem + ".catalog.json")  # beside the map, so the map stays checkable on its own
     if Path(catalog_path).resolve() != kept.resolve():
@@ -406,8 +447,11 @@ def main(catalog_path: str, attributes_path: str | None, sample_path: str | None
     out.write_text(render_proposal(proposal, base, kept.name), encoding="utf-8")
     n_attrs = sum(1 for line in proposal.attributes if line.lstrip().startswith("- "))
     n_objects = sum(1 for line in proposal.object_types if line.startswith("  - name: "))
-    click.echo(f"{out_path}: {n_attrs} optional-field attribute(s), {n_objects} custom object type(s) proposed; "
-               f"review it, then run `{CONFIRM_COMMAND} {out_path}`", err=True)
+    click.echo(
+        f"{out_path}: {n_attrs} optional-field attribute(s), {n_objects} custom object type(s) proposed; "
+        f"review it, then run `{CONFIRM_COMMAND} {out_path}`",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

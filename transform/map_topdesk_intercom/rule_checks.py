@@ -10,9 +10,29 @@ from map_topdesk_intercom.definitions import STRATEGIES
 from map_topdesk_intercom.rules import HTML_MODES, MISSING, Condition, Rule, template_paths
 from map_topdesk_intercom.yamlines import LineDict
 
-RULE_KEYS = {"from", "template", "value", "first_of", "join", "separator", "object", "flags", "details", "escape",
-             "html", "lowercase", "email", "mimetype", "enum", "unix", "as_list", "when", "default", "flag_default",
-             "required"}
+RULE_KEYS = {
+    "from",
+    "template",
+    "value",
+    "first_of",
+    "join",
+    "separator",
+    "object",
+    "flags",
+    "details",
+    "escape",
+    "html",
+    "lowercase",
+    "email",
+    "mimetype",
+    "enum",
+    "unix",
+    "as_list",
+    "when",
+    "default",
+    "flag_default",
+    "required",
+}
 SOURCE_KEYS = ("from", "template", "value", "first_of", "join", "object", "flags", "details")
 
 
@@ -28,8 +48,9 @@ class RuleChecks:
         for item in items:
             iline = getattr(item, "line", line)
             if not isinstance(item, dict) or ("path" in item) == ("strategy" in item):
-                self.add(iline, "when: a condition is {path: X, present|email|equals|in: …} or "
-                                "{strategy: S, equals: V}")
+                self.add(
+                    iline, "when: a condition is {path: X, present|email|equals|in: …} or {strategy: S, equals: V}"
+                )
                 continue
             unknown = set(item) - {"path", "strategy", "present", "email", "equals", "in"}
             if unknown:
@@ -44,8 +65,16 @@ class RuleChecks:
                     self.add(iline, f"when: unknown strategy {item['strategy']!r}")
             else:
                 self.check_path(schema, item["path"], iline)
-            result.append(Condition(path=item.get("path"), strategy=item.get("strategy"), present=item.get("present"),
-                                    email=item.get("email"), equals=item.get("equals", MISSING), among=item.get("in")))
+            result.append(
+                Condition(
+                    path=item.get("path"),
+                    strategy=item.get("strategy"),
+                    present=item.get("present"),
+                    email=item.get("email"),
+                    equals=item.get("equals", MISSING),
+                    among=item.get("in"),
+                )
+            )
         return result
 
     def check_path(self, schema: dict | None, path: t.Any, line: int) -> dict | None:
@@ -99,8 +128,15 @@ class RuleChecks:
             if not isinstance(items, list) or not items:
                 self.add(lines(key), f"{where}: {key} takes a list of rules")
             else:
-                setattr(rule, key, [r for i, a in enumerate(items)
-                                    if (r := self.check_rule(schema, a, items.line_of(i), where, top=False))])
+                setattr(
+                    rule,
+                    key,
+                    [
+                        r
+                        for i, a in enumerate(items)
+                        if (r := self.check_rule(schema, a, items.line_of(i), where, top=False))
+                    ],
+                )
         if "separator" in raw:
             if "join" not in raw or not isinstance(raw["separator"], str):
                 self.add(lines("separator"), f"{where}: separator is a text and goes with join")
@@ -111,8 +147,11 @@ class RuleChecks:
             if not isinstance(members, LineDict) or not members:
                 self.add(lines("object"), f"{where}: object maps member names to rules")
             else:
-                rule.object = {str(k): r for k, a in members.items()
-                               if (r := self.check_rule(schema, a, members.line_of(k), f"{where}.{k}", top=False))}
+                rule.object = {
+                    str(k): r
+                    for k, a in members.items()
+                    if (r := self.check_rule(schema, a, members.line_of(k), f"{where}.{k}", top=False))
+                }
         if "flags" in raw:
             paths = raw["flags"]
             if not isinstance(paths, list) or not paths:
@@ -155,8 +194,11 @@ class RuleChecks:
         if "unix" in raw:
             rule.unix = raw["unix"] is True
             if source_schema and not (is_string_source and source_schema.get("format") in ("date-time", "date")):
-                self.add(lines("unix"), f"{where}: unix needs a date-time field; {rule.from_!r} is "
-                                        f"{'/'.join(sorted(types - {'null'})) or 'untyped'} without a date format")
+                self.add(
+                    lines("unix"),
+                    f"{where}: unix needs a date-time field; {rule.from_!r} is "
+                    f"{'/'.join(sorted(types - {'null'})) or 'untyped'} without a date format",
+                )
             if "value" in raw:
                 self.add(lines("unix"), f"{where}: unix on a constant")
         if "mimetype" in raw:

@@ -294,8 +294,10 @@ class Rule:
             value = None
             notes.append(rejected)
         if images:
-            notes.append(f"{images} image(s) pasted into the text (data: URL) not migrated: Intercom takes images as "
-                         "files or public URLs; a note in the text marks each place, the image stays in TOPdesk")
+            notes.append(
+                f"{images} image(s) pasted into the text (data: URL) not migrated: Intercom takes images as "
+                "files or public URLs; a note in the text marks each place, the image stays in TOPdesk"
+            )
         if is_empty(value) and self.default is not MISSING:
             default = self.default
             if isinstance(default, dict) and set(default) == {"template"}:

@@ -37,14 +37,31 @@ def test_every_output_matches_its_json_schema(strategies):
             validators[out_stream].validate(record)
             seen.add(out_stream)
     spec = engine.spec
-    for stream, items in (("ticket_types", spec.ticket_types), ("attribute_definitions", spec.attributes),
-                          ("custom_object_types", spec.custom_object_types)):
+    for stream, items in (
+        ("ticket_types", spec.ticket_types),
+        ("attribute_definitions", spec.attributes),
+        ("custom_object_types", spec.custom_object_types),
+    ):
         for item in spec.active(items):
             jsonschema.validate(item.record(), output_schema(stream))
-    expected = {"contacts", "contact_companies", "companies", "admins", "teams", "team_memberships",
-                "articles", "collections", "inventory_items", "custom_object_instances", "flagged"}
-    expected |= ({"tickets", "ticket_parts", "custom_object_links"} if not strategies else
-                 {"conversations", "conversation_parts", "contact_notes", "custom_object_links"})
+    expected = {
+        "contacts",
+        "contact_companies",
+        "companies",
+        "admins",
+        "teams",
+        "team_memberships",
+        "articles",
+        "collections",
+        "inventory_items",
+        "custom_object_instances",
+        "flagged",
+    }
+    expected |= (
+        {"tickets", "ticket_parts", "custom_object_links"}
+        if not strategies
+        else {"conversations", "conversation_parts", "contact_notes", "custom_object_links"}
+    )
     assert seen == expected
 
 
@@ -95,7 +112,8 @@ def test_persons_attached_to_their_branch_company(engine):
     links = mapped(engine, "persons")["contact_companies"]
     person = tap_records("persons")[0]
     assert {"contact": f"person:{person['id']}", "company": f"branch:{person['branch']['id']}"} in [
-        link["refs"] for link in links]
+        link["refs"] for link in links
+    ]
 
 
 def test_branches_become_companies(engine):

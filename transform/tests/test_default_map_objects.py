@@ -34,8 +34,12 @@ def test_operators_become_admins_to_match_by_email(engine):
         admin = admins[f"operator:{operator_id}"]
         assert admin.get("email") == ((operator.get("email") or "").lower() or None)
         assert admin["name"] == operator["dynamicName"] and admin["archived"] is False
-        flags = [k for k, v in operator.items() if v is True and k in (
-            "firstLineCallOperator", "secondLineCallOperator", "changeCoordinator", "knowledgeBaseManager")]
+        flags = [
+            k
+            for k, v in operator.items()
+            if v is True
+            and k in ("firstLineCallOperator", "secondLineCallOperator", "changeCoordinator", "knowledgeBaseManager")
+        ]
         assert set(flags) <= set(admin.get("permissions") or [])
     assert sum(1 for a in admins.values() if "email" not in a) == 2  # emailless: the target's reconciliation queue
     inventory = by_key(out["inventory_items"])
@@ -49,8 +53,9 @@ def test_operator_groups_become_teams_with_members(engine):
     assert {t["name"] for t in teams.values()} == {g["groupName"] for g in groups}
     members = mapped(engine, "operator_group_members")["team_memberships"]
     member = tap_records("operator_group_members")[0]
-    assert {"admin": f"operator:{member['operator_id']}", "team": f"operator-group:{member['operator_group_id']}"} \
-        in [m["refs"] for m in members]
+    assert {"admin": f"operator:{member['operator_id']}", "team": f"operator-group:{member['operator_group_id']}"} in [
+        m["refs"] for m in members
+    ]
 
 
 def test_calls_carry_team_alias_and_asset_link(engine):
@@ -67,9 +72,12 @@ def test_calls_carry_team_alias_and_asset_link(engine):
     links = by_key(out["custom_object_links"])
     assert len(links) == len(with_asset)
     assert links[f"call-asset:{incident['id']}:{incident['asset']['id']}"] == {
-        "source_key": f"call-asset:{incident['id']}:{incident['asset']['id']}", "relationship": "TOPdesk asset",
-        "from_kind": "ticket", "to_type": "Asset",
-        "refs": {"from": f"call:{incident['id']}", "to": f"asset:{incident['asset']['id']}"}}
+        "source_key": f"call-asset:{incident['id']}:{incident['asset']['id']}",
+        "relationship": "TOPdesk asset",
+        "from_kind": "ticket",
+        "to_type": "Asset",
+        "refs": {"from": f"call:{incident['id']}", "to": f"asset:{incident['asset']['id']}"},
+    }
 
 
 def test_call_emails_become_notes_with_the_message(engine):
@@ -120,7 +128,8 @@ def test_changes_become_change_objects_with_activities_and_log(engine):
     assert attributes["Target date"] == unix(change["phases"]["progress"]["plannedEndDate"])
     simple = next(c for c in changes.values() if c["changeType"] == "simple")
     assert instances[f"change:{simple['id']}"]["custom_attributes"]["Target date"] == unix(
-        simple["simple"]["plannedImplementationDate"])
+        simple["simple"]["plannedImplementationDate"]
+    )
     requester_links = [link["refs"] for link in out["custom_object_links"]]
     assert {"from": f"person:{change['requester']['id']}", "to": f"change:{change['id']}"} in requester_links
 
@@ -130,9 +139,13 @@ def test_changes_become_change_objects_with_activities_and_log(engine):
     assert instance["object_type"] == "ChangeActivity"
     assert instance["custom_attributes"]["Processing status"] == activity["processingStatus"]
     assert {"from": f"change-activity:{activity['id']}", "to": f"change:{activity['change']['id']}"} in [
-        link["refs"] for link in activities["custom_object_links"]]
-    authorizations = [i for i in activities["custom_object_instances"]
-                      if i["custom_attributes"].get("Activity type") == "authorization"]
+        link["refs"] for link in activities["custom_object_links"]
+    ]
+    authorizations = [
+        i
+        for i in activities["custom_object_instances"]
+        if i["custom_attributes"].get("Activity type") == "authorization"
+    ]
     assert authorizations  # the authorization state of extensive changes
 
     log = mapped(engine, "change_progress_trail")
@@ -155,7 +168,8 @@ def test_known_errors_and_problems_become_known_error_objects_linked_to_calls(en
     assert instance["custom_attributes"]["Workaround"] == known_error["workaround"]
     assert instance["custom_attributes"]["Kind"] == "Known error"
     assert {"from": f"known-error:{known_error['number']}", "to": f"problem:{known_error['problem']}"} in [
-        link["refs"] for link in out["custom_object_links"]]
+        link["refs"] for link in out["custom_object_links"]
+    ]
 
     out = mapped(engine, "problems")
     assert {i["custom_attributes"]["Kind"] for i in out["custom_object_instances"]} == {"Problem"}
@@ -163,9 +177,13 @@ def test_known_errors_and_problems_become_known_error_objects_linked_to_calls(en
     problem = next(p for p in problems if p["linked_calls"] and p["known_error"])
     for number in problem["linked_calls"]:  # calls are referenced by number: tickets carry that alias key
         assert links[f"problem-call:{problem['number']}:{number}"]["refs"] == {
-            "from": f"call-number:{number}", "to": f"problem:{problem['number']}"}
-        assert links[f"known-error-call:{problem['known_error']}:{number}"]["refs"]["to"] == \
-            f"known-error:{problem['known_error']}"
+            "from": f"call-number:{number}",
+            "to": f"problem:{problem['number']}",
+        }
+        assert (
+            links[f"known-error-call:{problem['known_error']}:{number}"]["refs"]["to"]
+            == f"known-error:{problem['known_error']}"
+        )
     assert {link["from_kind"] for link in links.values()} == {"ticket"}
     call_numbers = {i["number"] for i in tap_records("incidents")}
     assert any(number in call_numbers for p in problems for number in p["linked_calls"] or [])
@@ -185,8 +203,9 @@ def test_assets_and_configuration_items_become_asset_objects(engine):
     assert instance["external_created_at"] == unix(computer["creationDate"])
     server = tap_records("assets_server_ci")[0]  # a configuration item: an asset of a CI template
     ci = instances[f"asset:{server['id']}"]["custom_attributes"]
-    assert ci["Template"] == "Server (CI)" and ci["Location"] == server["@assignments"]["locations"][0][
-        "location"]["name"]
+    assert (
+        ci["Template"] == "Server (CI)" and ci["Location"] == server["@assignments"]["locations"][0]["location"]["name"]
+    )
     assert f"hostname: {server['hostname']}" in ci["Details"]
     vehicle = tap_records("assets_vehicle")[0]  # freely definable: generic Asset unless the map names its stream
     assert "license-plate: " in instances[f"asset:{vehicle['id']}"]["custom_attributes"]["Details"]
@@ -199,8 +218,11 @@ def test_asset_links_point_from_child_to_parent(engine):
     links = tap_records("asset_links")
     out = by_key(mapped(engine, "asset_links")["custom_object_links"])
     for link in links:
-        parent, child = ((link["sourceId"], link["targetId"]) if link["linkType"] == "child"
-                         else (link["targetId"], link["sourceId"]))
+        parent, child = (
+            (link["sourceId"], link["targetId"])
+            if link["linkType"] == "child"
+            else (link["targetId"], link["sourceId"])
+        )
         record = out[f"asset-link:{link['linkId']}"]
         assert record["refs"] == {"from": f"asset:{child}", "to": f"asset:{parent}"}
         assert (record["relationship"], record["from_type"], record["to_type"]) == ("Parent asset", "Asset", "Asset")
@@ -219,19 +241,26 @@ def test_reservations_become_reservation_objects(engine):
     assert attributes["Planned start"] == unix(reservation["plannedStartDate"])
     assert attributes["Facility"] == reservation["reservedFacilities"][0]["location"]["name"]
     links = [(link["relationship"], link["refs"]) for link in out["custom_object_links"]]
-    assert ("TOPdesk reservations", {"from": f"person:{reservation['requester']['id']}",
-                                     "to": f"reservation:{reservation['id']}"}) in links
+    assert (
+        "TOPdesk reservations",
+        {"from": f"person:{reservation['requester']['id']}", "to": f"reservation:{reservation['id']}"},
+    ) in links
     with_asset = next(r for r in reservations if any(f.get("asset") for f in r["reservedFacilities"]))
     facility = next(f for f in with_asset["reservedFacilities"] if f.get("asset"))
-    assert ("Reserved assets", {"from": f"reservation:{with_asset['id']}",
-                                "to": f"asset:{facility['asset']['id']}"}) in links
+    assert (
+        "Reserved assets",
+        {"from": f"reservation:{with_asset['id']}", "to": f"asset:{facility['asset']['id']}"},
+    ) in links
 
 
 def test_operations_management_becomes_process_definitions_and_inventory(engine):
     series = tap_records("operational_series")[0]
     out = mapped(engine, "operational_series")
     assert by_key(out["custom_object_instances"])[f"operational-series:{series['id']}"]["custom_attributes"] == {
-        "Number": series["number"], "Kind": "Series", "Title": series["briefDescription"]}
+        "Number": series["number"],
+        "Kind": "Series",
+        "Title": series["briefDescription"],
+    }
     assert by_key(out["inventory_items"])[f"operational-series:{series['id']}"]["kind"] == "operations_series"
     activity = tap_records("operational_activities")[0]
     out = mapped(engine, "operational_activities")
@@ -239,8 +268,10 @@ def test_operations_management_becomes_process_definitions_and_inventory(engine)
     assert instance["object_type"] == "ProcessDefinition"
     assert instance["custom_attributes"]["Schedule"] == activity["schema"]["name"]
     assert instance["custom_attributes"]["Archived"] is False
-    assert {"from": f"operational-activity:{activity['id']}", "to": f"operational-series:{activity['series']['id']}"} \
-        in [link["refs"] for link in out["custom_object_links"]]
+    assert {
+        "from": f"operational-activity:{activity['id']}",
+        "to": f"operational-series:{activity['series']['id']}",
+    } in [link["refs"] for link in out["custom_object_links"]]
 
 
 def test_knowledge_becomes_articles_in_collections(engine):

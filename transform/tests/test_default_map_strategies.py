@@ -73,7 +73,8 @@ def test_changes_as_attributes_are_conversations_when_calls_are(engine):
     assert note["message_type"] == "note" and note["refs"]["conversation"] == f"change:{activity['change']['id']}"
     assert f"Activity {activity['number']}" in note["body"]
     assert len(mapped(engine, "change_progress_trail")["conversation_parts"]) == len(
-        tap_records("change_progress_trail"))
+        tap_records("change_progress_trail")
+    )
 
 
 def test_changes_as_attributes_are_change_tickets_when_calls_are_tickets():
@@ -113,7 +114,8 @@ def test_assets_become_companies_with_device_attributes(engine):
     assert "serialnumber: " in company["custom_attributes"]["topdesk_asset_details"]
     person = computer["@assignments"]["persons"][0]["person"]["id"]
     assert {"contact": f"person:{person}", "company": f"asset:{computer['id']}"} in [
-        link["refs"] for link in out["contact_companies"]]
+        link["refs"] for link in out["contact_companies"]
+    ]
     links = mapped(engine, "asset_links")["inventory_items"]
     assert len(links) == len(tap_records("asset_links")) and {i["kind"] for i in links} == {"asset_link"}
     assert [o.name for o in engine.spec.active(engine.spec.custom_object_types)] == ["ProcessDefinition"]

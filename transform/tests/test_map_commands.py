@@ -14,9 +14,11 @@ from map_topdesk_intercom.commands import cli, set_confirmed
 from map_topdesk_intercom.mapfile import DEFAULT_MAP, catalog_from_file, load_map, tap_catalog
 
 UNCONFIRMED = MINIMAL_MAP.replace("confirmed: true", "confirmed: false   # the reviewer flips this")
-THREE_ERRORS = (UNCONFIRMED.replace("email: {from: email, lowercase: true}", "email: {from: emial, lowercase: true}")
-                .replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: creationDate}")
-                .replace("ticket_type: {value: TOPdesk Call}", "ticket_type: {value: TOPdesk Cal}"))
+THREE_ERRORS = (
+    UNCONFIRMED.replace("email: {from: email, lowercase: true}", "email: {from: emial, lowercase: true}")
+    .replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: creationDate}")
+    .replace("ticket_type: {value: TOPdesk Call}", "ticket_type: {value: TOPdesk Cal}")
+)
 
 
 def run(*args: str):
@@ -45,8 +47,21 @@ def test_validate_reports_every_problem_with_file_and_line(tmp_path):
 def test_validate_uses_a_catalog_file(tmp_path):
     persons = tap_catalog()["persons"]
     catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps({"streams": [{"tap_stream_id": "persons", "schema": {
-        "type": "object", "properties": {k: v for k, v in persons["properties"].items() if k != "email"}}}]}))
+    catalog.write_text(
+        json.dumps(
+            {
+                "streams": [
+                    {
+                        "tap_stream_id": "persons",
+                        "schema": {
+                            "type": "object",
+                            "properties": {k: v for k, v in persons["properties"].items() if k != "email"},
+                        },
+                    }
+                ]
+            }
+        )
+    )
     result = run("validate", str(write_map(tmp_path, MINIMAL_MAP)), "--catalog", str(catalog))
     assert result.exit_code == 1 and result.output.strip().endswith(":16: unknown field 'email'")
 
@@ -65,8 +80,9 @@ def test_confirm_sets_the_flag_keeping_comments_and_layout(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output == f"{path}: confirmed (2 streams, 2 outputs)\n"
     after = path.read_text()
-    assert after == before.replace("confirmed: false   # the reviewer flips this",
-                                   "confirmed: true   # the reviewer flips this")
+    assert after == before.replace(
+        "confirmed: false   # the reviewer flips this", "confirmed: true   # the reviewer flips this"
+    )
     assert load_map(path).confirmed
     assert run("confirm", str(path)).output.startswith(f"{path}: already confirmed")
 
@@ -81,8 +97,10 @@ def test_confirm_refuses_an_invalid_map_and_leaves_it(tmp_path):
 
 def test_set_confirmed_adds_the_line_when_missing():
     assert set_confirmed("# c\nversion: 1\nstreams: {}\n") == "# c\nversion: 1\nconfirmed: true\nstreams: {}\n"
-    assert set_confirmed("version: 1\nconfirmed: no\n  confirmed: false\n") == \
-        "version: 1\nconfirmed: true\n  confirmed: false\n"
+    assert (
+        set_confirmed("version: 1\nconfirmed: no\n  confirmed: false\n")
+        == "version: 1\nconfirmed: true\n  confirmed: false\n"
+    )
 
 
 def test_unconfirmed_map_message_names_the_confirm_command(tmp_path):
@@ -92,8 +110,10 @@ def test_unconfirmed_map_message_names_the_confirm_command(tmp_path):
     try:
         load_map(path)
     except MapInvalid as exc:
-        assert exc.problems == [f"{path}:2: the map is not confirmed: review it, then run `topdesk-map confirm "
-                                "<map file>` (or set `confirmed: true` at the top of the file)"]
+        assert exc.problems == [
+            f"{path}:2: the map is not confirmed: review it, then run `topdesk-map confirm "
+            "<map file>` (or set `confirmed: true` at the top of the file)"
+        ]
     else:
         raise AssertionError("an unconfirmed map loaded")
 
@@ -108,8 +128,15 @@ def test_the_installed_script_runs():
 def test_propose_is_a_subcommand_and_its_proposal_confirms(tmp_path):
     catalog = tmp_path / "catalog.json"
     schemas = tap_catalog()
-    catalog.write_text(json.dumps({"streams": [{"tap_stream_id": name, "schema": schema}
-                                               for name, schema in schemas.items() if "*" not in name]}))
+    catalog.write_text(
+        json.dumps(
+            {
+                "streams": [
+                    {"tap_stream_id": name, "schema": schema} for name, schema in schemas.items() if "*" not in name
+                ]
+            }
+        )
+    )
     out = tmp_path / "proposed.yaml"
     result = run("propose", "--catalog", str(catalog), "--out", str(out))
     assert result.exit_code == 0, result.output

@@ -35,18 +35,50 @@ def problems_of(path, **kwargs) -> list[str]:
 def test_default_map_is_valid_against_the_tap_catalog():
     spec = load_map(DEFAULT_MAP)
     assert spec.confirmed
-    assert spec.strategies == {"calls": "tickets", "changes": "custom_object", "known_errors": "custom_object",
-                               "assets": "custom_object", "reservations": "custom_object"}
+    assert spec.strategies == {
+        "calls": "tickets",
+        "changes": "custom_object",
+        "known_errors": "custom_object",
+        "assets": "custom_object",
+        "reservations": "custom_object",
+    }
     # every row of the mission's object map has its TOPdesk streams in the default map
     assert set(spec.streams) == {
-        "persons", "branches", "operators", "operator_groups", "operator_group_members", "incidents",
-        "incident_progress_trail", "incident_emails", "incident_attachments", "changes", "change_activities",
-        "change_progress_trail", "known_errors", "problems", "assets_*", "asset_links", "asset_templates",
-        "operational_series", "operational_activities", "knowledge_folders", "knowledge_items", "reservations",
-        "events_actions", "activity_templates"}
+        "persons",
+        "branches",
+        "operators",
+        "operator_groups",
+        "operator_group_members",
+        "incidents",
+        "incident_progress_trail",
+        "incident_emails",
+        "incident_attachments",
+        "changes",
+        "change_activities",
+        "change_progress_trail",
+        "known_errors",
+        "problems",
+        "assets_*",
+        "asset_links",
+        "asset_templates",
+        "operational_series",
+        "operational_activities",
+        "knowledge_folders",
+        "knowledge_items",
+        "reservations",
+        "events_actions",
+        "activity_templates",
+    }
     assert set(spec.output_streams) == set(OUTPUT_KINDS)
-    assert {o.name for o in spec.custom_object_types} == {"Asset", "Change", "ChangeActivity", "ChangeLogEntry",
-                                                          "KnownError", "ProcessDefinition", "Reservation"}
+    assert {o.name for o in spec.custom_object_types} == {
+        "Asset",
+        "Change",
+        "ChangeActivity",
+        "ChangeLogEntry",
+        "KnownError",
+        "ProcessDefinition",
+        "Reservation",
+    }
 
 
 def test_minimal_map_is_valid(tmp_path):
@@ -72,7 +104,10 @@ def test_three_errors_exit_non_zero_before_reading_any_record(tmp_path):
     config.write_text(json.dumps({"map_file": str(path)}))
     result = subprocess.run(
         [sys.executable, "-m", "map_topdesk_intercom.mapper", "--config", str(config), "--input", str(data)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert result.stdout == ""  # no record was read or written
@@ -98,8 +133,17 @@ def test_unconfirmed_map_says_how_to_confirm(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("topdesk_department", True), ("Call number", True), ("Kosten-€", True), ("Prijs $", True),
-     ("topdesk.department", False), ("a/b", False), ("", False), (" padded", False), ("naïve", True)],
+    [
+        ("topdesk_department", True),
+        ("Call number", True),
+        ("Kosten-€", True),
+        ("Prijs $", True),
+        ("topdesk.department", False),
+        ("a/b", False),
+        ("", False),
+        (" padded", False),
+        ("naïve", True),
+    ],
 )
 def test_attribute_names_intercom_accepts(name, ok):
     assert (attribute_name_problem(name) is None) is ok
@@ -107,9 +151,11 @@ def test_attribute_names_intercom_accepts(name, ok):
 
 def test_intercom_constraints_and_structure(tmp_path):
     body = (
-        MINIMAL_MAP.replace("  - {name: topdesk_department, model: contact, data_type: string}",
-                            "  - {name: topdesk.department, model: contact, data_type: text}\n"
-                            "  - {name: Status, model: ticket_type, ticket_type: Other, data_type: list}")
+        MINIMAL_MAP.replace(
+            "  - {name: topdesk_department, model: contact, data_type: string}",
+            "  - {name: topdesk.department, model: contact, data_type: text}\n"
+            "  - {name: Status, model: ticket_type, ticket_type: Other, data_type: list}",
+        )
         .replace("  calls: tickets", "  calls: letters\n  widgets: yes")
         .replace("        external_id: {from: id, required: true}\n", "        nickname: {from: id}\n")
         .replace("ticket_type: {value: TOPdesk Call}", "ticket_type: {value: Other Call, bogus: 1}")
@@ -135,7 +181,8 @@ def test_intercom_constraints_and_structure(tmp_path):
 
 def test_contact_without_identity_fields(tmp_path):
     body = MINIMAL_MAP.replace("        external_id: {from: id, required: true}\n", "").replace(
-        "        email: {from: email, lowercase: true}\n", "")
+        "        email: {from: email, lowercase: true}\n", ""
+    )
     path = write_map(tmp_path, body)
     assert problems_of(path) == [
         f"{path}:14: contacts: Intercom needs one of email, external_id, role; the output has no rule for it"
@@ -144,7 +191,8 @@ def test_contact_without_identity_fields(tmp_path):
 
 def test_unknown_stream_and_type_mismatches(tmp_path):
     body = MINIMAL_MAP.replace("  incidents:", "  incidentz:").replace(
-        "email: {from: email, lowercase: true}", "email: {from: archived, lowercase: true, html: text}")
+        "email: {from: email, lowercase: true}", "email: {from: archived, lowercase: true, html: text}"
+    )
     text = "\n".join(problems_of(write_map(tmp_path, body)))
     assert ":19: unknown TOPdesk stream 'incidentz'" in text
     assert ":16: contacts.email: lowercase on a non-text field (archived)" in text
@@ -167,8 +215,9 @@ def test_catalog_file_is_used(tmp_path):
     catalog.write_text(json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons", "schema": persons}]}))
     from map_topdesk_intercom.mapfile import catalog_from_file
 
-    body = MINIMAL_MAP + ("  widgets:\n    - output: teams\n      source_key: \"w:{id}\"\n"
-                          "      fields: {name: {from: id}}\n")
+    body = MINIMAL_MAP + (
+        '  widgets:\n    - output: teams\n      source_key: "w:{id}"\n      fields: {name: {from: id}}\n'
+    )
     text = "\n".join(problems_of(write_map(tmp_path, body), catalog=catalog_from_file(catalog)))
     assert ":18: unknown field 'department'" in text
     # a stream tap-topdesk has but this tap configuration does not offer (incidents here) is fine; an unknown is not
@@ -182,7 +231,8 @@ def test_a_map_names_its_own_catalog(tmp_path):
     persons = json.loads(json.dumps(schemas["persons"]))
     del persons["properties"]["department"]
     (tmp_path / "tenant.catalog.json").write_text(
-        json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons", "schema": persons}]}))
+        json.dumps({"streams": [{"tap_stream_id": "persons", "stream": "persons", "schema": persons}]})
+    )
     body = MINIMAL_MAP.replace("confirmed: true", "confirmed: true\ncatalog: tenant.catalog.json")
     text = "\n".join(problems_of(write_map(tmp_path, body)))
     assert ":19: unknown field 'department'" in text
@@ -191,17 +241,21 @@ def test_a_map_names_its_own_catalog(tmp_path):
 
 
 def test_people_and_company_attributes_cannot_share_a_name(tmp_path):
-    body = MINIMAL_MAP.replace("  - {name: topdesk_department, model: contact, data_type: string}",
-                               "  - {name: topdesk_department, model: contact, data_type: string}\n"
-                               "  - {name: topdesk_department, model: company, data_type: string}")
+    body = MINIMAL_MAP.replace(
+        "  - {name: topdesk_department, model: contact, data_type: string}",
+        "  - {name: topdesk_department, model: contact, data_type: string}\n"
+        "  - {name: topdesk_department, model: company, data_type: string}",
+    )
     text = "\n".join(problems_of(write_map(tmp_path, body)))
     assert "attribute 'topdesk_department': a contact attribute has that name" in text
 
 
 def test_result_types_must_fit_the_destination(tmp_path):
     body = MINIMAL_MAP.replace("signed_up_at: {from: creationDate, unix: true}", "signed_up_at: {from: creationDate}")
-    body = body.replace("custom_attributes.topdesk_department: {from: department.name}",
-                        "custom_attributes.topdesk_department: {from: archived}")
+    body = body.replace(
+        "custom_attributes.topdesk_department: {from: department.name}",
+        "custom_attributes.topdesk_department: {from: archived}",
+    )
     path = write_map(tmp_path, body)
     assert problems_of(path) == [
         f"{path}:17: contacts.signed_up_at: the rule gives string but contacts.signed_up_at takes integer "

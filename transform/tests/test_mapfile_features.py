@@ -53,8 +53,13 @@ streams:
         custom_attributes.topdesk_asset: {value: true}
 """
 
-ASSET = {"id": "a1", "name": "PC-1", "@assignments": {"persons": [
-    {"person": {"id": "p1", "name": "Ann"}}, {"person": None}, {"person": {"id": "p2", "name": "Bob"}}]}}
+ASSET = {
+    "id": "a1",
+    "name": "PC-1",
+    "@assignments": {
+        "persons": [{"person": {"id": "p1", "name": "Ann"}}, {"person": None}, {"person": {"id": "p2", "name": "Bob"}}]
+    },
+}
 
 
 def problems(tmp_path, body: str) -> list[str]:
@@ -65,20 +70,31 @@ def problems(tmp_path, body: str) -> list[str]:
 
 def test_objects_map_is_valid_and_strategies_default(tmp_path):
     spec = load_map(write_map(tmp_path, OBJECTS_MAP))
-    assert spec.strategies == {"calls": "tickets", "changes": "custom_object", "known_errors": "custom_object",
-                               "assets": "custom_object", "reservations": "custom_object"}
+    assert spec.strategies == {
+        "calls": "tickets",
+        "changes": "custom_object",
+        "known_errors": "custom_object",
+        "assets": "custom_object",
+        "reservations": "custom_object",
+    }
     [asset] = spec.custom_object_types
     assert asset.record() == {
-        "source_key": "custom_object_type:Asset", "name": "Asset",
+        "source_key": "custom_object_type:Asset",
+        "name": "Asset",
         "attributes": [{"name": "Name", "data_type": "string"}, {"name": "Bought", "data_type": "date"}],
-        "relationships": [{"name": "Parent asset", "from": ["Asset"], "cardinality": "one"},
-                          {"name": "TOPdesk assets", "from": ["contact"], "cardinality": "many"}]}
+        "relationships": [
+            {"name": "Parent asset", "from": ["Asset"], "cardinality": "one"},
+            {"name": "TOPdesk assets", "from": ["contact"], "cardinality": "many"},
+        ],
+    }
     # definitions follow the strategies: the company attribute is only provisioned for assets: companies
     assert spec.active(spec.attributes) == [] and spec.active(spec.custom_object_types) == [asset]
 
 
 def test_stream_patterns_match_dynamic_streams_and_exact_names_win(tmp_path):
-    body = OBJECTS_MAP + """
+    body = (
+        OBJECTS_MAP
+        + """
   assets_vehicle:
     - output: custom_object_instances
       source_key: "vehicle:{id}"
@@ -86,6 +102,7 @@ def test_stream_patterns_match_dynamic_streams_and_exact_names_win(tmp_path):
         object_type: {value: Asset}
         external_id: {from: id, required: true}
 """
+    )
     packaged = tap_catalog()
     catalog = {**packaged, "assets_vehicle": packaged["assets_*"], "assets_computer": packaged["assets_*"]}
     spec = load_map(write_map(tmp_path, body), catalog)
@@ -99,7 +116,8 @@ def test_stream_patterns_match_dynamic_streams_and_exact_names_win(tmp_path):
 def test_pattern_matching_no_stream_is_reported(tmp_path):
     body = OBJECTS_MAP.replace("  assets_*:", "  widgets_*:")
     assert "17: unknown TOPdesk stream 'widgets_*' (it matches no stream of the tap catalog)" in problems(
-        tmp_path, body)
+        tmp_path, body
+    )
 
 
 def test_a_pattern_may_only_use_the_columns_every_matched_stream_has(tmp_path):
@@ -110,34 +128,45 @@ def test_a_pattern_may_only_use_the_columns_every_matched_stream_has(tmp_path):
     assert any(p.endswith(":24: unknown field 'name'") for p in info.value.problems)
 
 
-
 def test_for_each_gives_one_output_per_element_and_warn_a_flag_each(tmp_path):
     engine = Engine(load_map(write_map(tmp_path, OBJECTS_MAP)))
     out = engine.apply("assets_computer", ASSET)
     links = [r for s, r in out if s == "custom_object_links"]
-    assert [link["refs"] for link in links] == [{"from": "person:p1", "to": "asset:a1"},
-                                                {"from": "person:p2", "to": "asset:a1"}]
-    assert links[0] == {"source_key": "asset-person:a1:p1", "relationship": "TOPdesk assets", "from_kind": "contact",
-                        "to_type": "Asset", "refs": {"from": "person:p1", "to": "asset:a1"}}
+    assert [link["refs"] for link in links] == [
+        {"from": "person:p1", "to": "asset:a1"},
+        {"from": "person:p2", "to": "asset:a1"},
+    ]
+    assert links[0] == {
+        "source_key": "asset-person:a1:p1",
+        "relationship": "TOPdesk assets",
+        "from_kind": "contact",
+        "to_type": "Asset",
+        "refs": {"from": "person:p1", "to": "asset:a1"},
+    }
     flags = [r for s, r in out if s == "flagged"]
     assert [(f["severity"], f["reason"], f["source_stream"]) for f in flags] == [
         ("warning", "asset PC-1 is assigned to Ann", "assets_computer"),
-        ("warning", "asset PC-1 is assigned to Bob", "assets_computer")]
+        ("warning", "asset PC-1 is assigned to Bob", "assets_computer"),
+    ]
     assert engine.apply("assets_computer", {"id": "a2", "@assignments": {"persons": None}}) == [
-        ("custom_object_instances", {"source_key": "asset:a2", "object_type": "Asset", "external_id": "a2"})]
+        ("custom_object_instances", {"source_key": "asset:a2", "object_type": "Asset", "external_id": "a2"})
+    ]
 
 
 def test_custom_object_and_link_mistakes_are_reported_with_lines(tmp_path):
-    body = (OBJECTS_MAP
-            .replace("      - {name: Bought, data_type: date}", "      - {name: Bought, data_type: datetime}")
-            .replace("from: Asset, cardinality: one", "from: Widget, cardinality: some")
-            .replace("        custom_attributes.Name: {from: name}", "        custom_attributes.Colour: {from: name}")
-            .replace('      for_each: "@assignments.persons"', "      for_each: name")
-            .replace('source_key: "asset-person:{id}:{item.person.id}"', 'source_key: "asset-person:{id}"')
-            .replace("        relationship: {value: TOPdesk assets}", "        relationship: {value: Owners}")
-            .replace("  - {name: topdesk_asset, model: company, data_type: boolean, when: {strategy: assets, "
-                     "equals: companies}}",
-                     "  - {name: topdesk_asset, model: company, data_type: boolean, when: {path: id}}"))
+    body = (
+        OBJECTS_MAP.replace("      - {name: Bought, data_type: date}", "      - {name: Bought, data_type: datetime}")
+        .replace("from: Asset, cardinality: one", "from: Widget, cardinality: some")
+        .replace("        custom_attributes.Name: {from: name}", "        custom_attributes.Colour: {from: name}")
+        .replace('      for_each: "@assignments.persons"', "      for_each: name")
+        .replace('source_key: "asset-person:{id}:{item.person.id}"', 'source_key: "asset-person:{id}"')
+        .replace("        relationship: {value: TOPdesk assets}", "        relationship: {value: Owners}")
+        .replace(
+            "  - {name: topdesk_asset, model: company, data_type: boolean, when: {strategy: assets, "
+            "equals: companies}}",
+            "  - {name: topdesk_asset, model: company, data_type: boolean, when: {path: id}}",
+        )
+    )
     found = problems(tmp_path, body)
     for expected in [
         "10: Asset.Bought: data_type 'datetime' is not a custom object format (one of ['boolean', 'date', "
@@ -160,20 +189,26 @@ def test_custom_object_and_link_mistakes_are_reported_with_lines(tmp_path):
 def test_a_link_must_start_where_the_relationship_lives(tmp_path):
     body = OBJECTS_MAP.replace("        from_kind: {value: contact}", "        from_kind: {value: ticket}")
     assert "32: custom_object_links: Asset.TOPdesk assets lives on ['contact'], not on 'ticket'" in problems(
-        tmp_path, body)
+        tmp_path, body
+    )
 
 
 def test_object_type_must_name_a_declared_type(tmp_path):
     body = OBJECTS_MAP.replace("        object_type: {value: Asset}", "        object_type: {from: name}")
-    assert ("22: custom_object_instances: object_type must be a `value:` naming one of the map's "
-            "custom_object_types (['Asset'])") in problems(tmp_path, body)
+    assert (
+        "22: custom_object_instances: object_type must be a `value:` naming one of the map's "
+        "custom_object_types (['Asset'])"
+    ) in problems(tmp_path, body)
 
 
 def test_new_rule_kinds_are_checked(tmp_path):
-    body = OBJECTS_MAP.replace("        custom_attributes.Name: {from: name}", """\
+    body = OBJECTS_MAP.replace(
+        "        custom_attributes.Name: {from: name}",
+        """\
         custom_attributes.Name: {join: [{from: name}], separator: 1}
         custom_attributes.Bought: {flags: [name]}
-        external_created_at: {from: name, escape: html}""")
+        external_created_at: {from: name, escape: html}""",
+    )
     found = problems(tmp_path, body)
     for expected in [
         "24: custom_object_instances.custom_attributes.Name: separator is a text and goes with join",

@@ -33,66 +33,105 @@ def expected_outputs(records: dict[str, list[dict]], strategies: dict[str, str])
     records: input stream -> Counter((output stream, source-key prefix) -> records)."""
     calls = strategies["calls"]
     parts = "ticket_parts" if calls == "tickets" else "conversation_parts"
-    objects = {name: strategies[name] == "custom_object" for name in ("changes", "known_errors", "assets",
-                                                                        "reservations")}
+    objects = {
+        name: strategies[name] == "custom_object" for name in ("changes", "known_errors", "assets", "reservations")
+    }
 
     def n(stream: str, predicate: t.Callable[[dict], bool] = lambda r: True) -> int:
         return sum(1 for r in records.get(stream, []) if predicate(r))
 
     assets = [r for stream, rs in records.items() if stream.startswith("assets_") for r in rs]
-    assigned = sum(1 for r in assets for a in (r.get("@assignments") or {}).get("persons") or []
-                   if (a.get("person") or {}).get("id"))
+    assigned = sum(
+        1
+        for r in assets
+        for a in (r.get("@assignments") or {}).get("persons") or []
+        if (a.get("person") or {}).get("id")
+    )
     linked_calls = sum(len(r.get("linked_calls") or []) for r in records.get("problems", []))
     known_error_calls = sum(len(r.get("linked_calls") or []) for r in records.get("problems", []) if r["known_error"])
-    reserved_assets = sum(1 for r in records.get("reservations", []) for f in r.get("reservedFacilities") or []
-                          if (f.get("asset") or {}).get("id"))
+    reserved_assets = sum(
+        1
+        for r in records.get("reservations", [])
+        for f in r.get("reservedFacilities") or []
+        if (f.get("asset") or {}).get("id")
+    )
     table: dict[str, dict[tuple[str, str], int]] = {
-        "persons": {("contacts", "person"): n("persons"),
-                    ("contact_companies", "person-branch"): n("persons", lambda r: has(r, "branch.id"))},
+        "persons": {
+            ("contacts", "person"): n("persons"),
+            ("contact_companies", "person-branch"): n("persons", lambda r: has(r, "branch.id")),
+        },
         "branches": {("companies", "branch"): n("branches")},
-        "operators": {("admins", "operator"): n("operators"),
-                      ("inventory_items", "operator-permissions"): n("operators")},
+        "operators": {
+            ("admins", "operator"): n("operators"),
+            ("inventory_items", "operator-permissions"): n("operators"),
+        },
         "operator_groups": {("teams", "operator-group"): n("operator_groups")},
         "operator_group_members": {("team_memberships", "operator-group-member"): n("operator_group_members")},
-        "incidents": {(calls, "call"): n("incidents"),
-                      ("custom_object_links", "call-asset"): n("incidents", lambda r: has(r, "asset.id"))
-                      * objects["assets"]},
+        "incidents": {
+            (calls, "call"): n("incidents"),
+            ("custom_object_links", "call-asset"): n("incidents", lambda r: has(r, "asset.id")) * objects["assets"],
+        },
         "incident_progress_trail": {(parts, "call-entry"): n("incident_progress_trail")},
         "incident_emails": {(parts, "call-email"): n("incident_emails")},
         "incident_attachments": {(parts, "call-attachment"): n("incident_attachments")},
-        "changes": {("custom_object_instances", "change"): n("changes"),
-                    ("custom_object_links", "change-requester"): n("changes", lambda r: has(r, "requester.id"))}
-        if objects["changes"] else {(calls, "change"): n("changes")},
-        "change_activities": {("custom_object_instances", "change-activity"): n("change_activities"),
-                              ("custom_object_links", "change-activity-change"): n("change_activities")}
-        if objects["changes"] else {(parts, "change-activity"): n("change_activities")},
-        "change_progress_trail": {("custom_object_instances", "change-entry"): n("change_progress_trail"),
-                                  ("custom_object_links", "change-entry-change"): n("change_progress_trail")}
-        if objects["changes"] else {(parts, "change-entry"): n("change_progress_trail")},
-        "known_errors": {("custom_object_instances", "known-error"): n("known_errors"),
-                         ("custom_object_links", "known-error-problem"): n("known_errors", lambda r: has(r, "problem"))}
-        if objects["known_errors"] else {("articles", "known-error"): n("known_errors")},
-        "problems": {("custom_object_instances", "problem"): n("problems"),
-                     ("custom_object_links", "problem-call"): linked_calls,
-                     ("custom_object_links", "known-error-call"): known_error_calls}
-        if objects["known_errors"] else {("inventory_items", "problem"): n("problems")},
-        "assets_*": {("custom_object_instances", "asset"): len(assets),
-                     ("custom_object_links", "asset-person"): assigned}
-        if objects["assets"] else {("companies", "asset"): len(assets),
-                                   ("contact_companies", "asset-person"): assigned},
-        "asset_links": {("custom_object_links" if objects["assets"] else "inventory_items", "asset-link"):
-                        n("asset_links")},
+        "changes": {
+            ("custom_object_instances", "change"): n("changes"),
+            ("custom_object_links", "change-requester"): n("changes", lambda r: has(r, "requester.id")),
+        }
+        if objects["changes"]
+        else {(calls, "change"): n("changes")},
+        "change_activities": {
+            ("custom_object_instances", "change-activity"): n("change_activities"),
+            ("custom_object_links", "change-activity-change"): n("change_activities"),
+        }
+        if objects["changes"]
+        else {(parts, "change-activity"): n("change_activities")},
+        "change_progress_trail": {
+            ("custom_object_instances", "change-entry"): n("change_progress_trail"),
+            ("custom_object_links", "change-entry-change"): n("change_progress_trail"),
+        }
+        if objects["changes"]
+        else {(parts, "change-entry"): n("change_progress_trail")},
+        "known_errors": {
+            ("custom_object_instances", "known-error"): n("known_errors"),
+            ("custom_object_links", "known-error-problem"): n("known_errors", lambda r: has(r, "problem")),
+        }
+        if objects["known_errors"]
+        else {("articles", "known-error"): n("known_errors")},
+        "problems": {
+            ("custom_object_instances", "problem"): n("problems"),
+            ("custom_object_links", "problem-call"): linked_calls,
+            ("custom_object_links", "known-error-call"): known_error_calls,
+        }
+        if objects["known_errors"]
+        else {("inventory_items", "problem"): n("problems")},
+        "assets_*": {
+            ("custom_object_instances", "asset"): len(assets),
+            ("custom_object_links", "asset-person"): assigned,
+        }
+        if objects["assets"]
+        else {("companies", "asset"): len(assets), ("contact_companies", "asset-person"): assigned},
+        "asset_links": {
+            ("custom_object_links" if objects["assets"] else "inventory_items", "asset-link"): n("asset_links")
+        },
         "asset_templates": {("inventory_items", "asset-template"): n("asset_templates")},
-        "reservations": {("custom_object_instances", "reservation"): n("reservations"),
-                         ("custom_object_links", "reservation-requester"):
-                             n("reservations", lambda r: has(r, "requester.id")),
-                         ("custom_object_links", "reservation-asset"): reserved_assets * objects["assets"]}
-        if objects["reservations"] else {("contact_notes", "reservation"): n("reservations")},
-        "operational_series": {("custom_object_instances", "operational-series"): n("operational_series"),
-                               ("inventory_items", "operational-series"): n("operational_series")},
-        "operational_activities": {("custom_object_instances", "operational-activity"): n("operational_activities"),
-                                   ("custom_object_links", "operational-activity-series"):
-                                       n("operational_activities", lambda r: has(r, "series.id"))},
+        "reservations": {
+            ("custom_object_instances", "reservation"): n("reservations"),
+            ("custom_object_links", "reservation-requester"): n("reservations", lambda r: has(r, "requester.id")),
+            ("custom_object_links", "reservation-asset"): reserved_assets * objects["assets"],
+        }
+        if objects["reservations"]
+        else {("contact_notes", "reservation"): n("reservations")},
+        "operational_series": {
+            ("custom_object_instances", "operational-series"): n("operational_series"),
+            ("inventory_items", "operational-series"): n("operational_series"),
+        },
+        "operational_activities": {
+            ("custom_object_instances", "operational-activity"): n("operational_activities"),
+            ("custom_object_links", "operational-activity-series"): n(
+                "operational_activities", lambda r: has(r, "series.id")
+            ),
+        },
         "knowledge_folders": {("collections", "knowledge-folder"): n("knowledge_folders")},
         "knowledge_items": {("articles", "knowledge-item"): n("knowledge_items")},
         "events_actions": {("inventory_items", "event-action"): n("events_actions")},
@@ -117,8 +156,11 @@ def prefix(source_key: str) -> str:
     return source_key.split(":", 1)[0]
 
 
-@pytest.mark.parametrize(("scale", "strategies"), [(300, {}), (1000, {}), (300, OTHER_STRATEGIES)],
-                         ids=["300-default", "1000-default", "300-other-strategies"])
+@pytest.mark.parametrize(
+    ("scale", "strategies"),
+    [(300, {}), (1000, {}), (300, OTHER_STRATEGIES)],
+    ids=["300-default", "1000-default", "300-other-strategies"],
+)
 def test_every_input_record_yields_its_outputs_or_a_flag(scale, strategies, tmp_path):
     map_file = map_with_strategies(tmp_path, **strategies) if strategies else None
     spec = load_map(map_file)
@@ -155,8 +197,11 @@ def test_every_input_record_yields_its_outputs_or_a_flag(scale, strategies, tmp_
     assert no_email and not_downloaded and pasted
     # persons without e-mail: contact with a placeholder; attachments over the limit: a note naming the file;
     # images pasted into a memo (data: URLs): a note in the text and a warning naming the record
-    assert warnings == {("persons", "contacts"): no_email, ("incident_attachments", parts): not_downloaded,
-                        ("incident_progress_trail", parts): pasted}
+    assert warnings == {
+        ("persons", "contacts"): no_email,
+        ("incident_attachments", parts): not_downloaded,
+        ("incident_progress_trail", parts): pasted,
+    }
     assert not any(stream in UNMAPPED_STREAMS for stream, _prefix in produced)
     definitions = Counter(m["stream"] for m in out if m["type"] == "RECORD" and m["stream"] in DEFINITIONS)
     assert definitions["attribute_definitions"] == len(spec.active(spec.attributes))
@@ -174,9 +219,23 @@ def test_schema_precedes_the_first_record_of_every_output_stream():
             seen.add(message["stream"])
         elif message["type"] == "RECORD":
             assert message["stream"] in seen, f"RECORD of {message['stream']} before its SCHEMA"
-    assert seen == {"contacts", "contact_companies", "companies", "admins", "teams", "team_memberships", "tickets",
-                    "ticket_parts", "custom_object_instances", "custom_object_links", "articles", "collections",
-                    "inventory_items", "flagged", *DEFINITIONS}
+    assert seen == {
+        "contacts",
+        "contact_companies",
+        "companies",
+        "admins",
+        "teams",
+        "team_memberships",
+        "tickets",
+        "ticket_parts",
+        "custom_object_instances",
+        "custom_object_links",
+        "articles",
+        "collections",
+        "inventory_items",
+        "flagged",
+        *DEFINITIONS,
+    }
     # definitions come before any mapped record, so the target can provision first
     first_mapped = next(i for i, m in enumerate(out) if m["type"] == "RECORD" and m["stream"] not in DEFINITIONS)
     assert all(m["stream"] in DEFINITIONS for m in out[:first_mapped] if m["type"] == "RECORD")
@@ -213,9 +272,15 @@ def test_unmapped_streams_are_logged_once(caplog):
 
 def test_time_extracted_survives(tmp_path):
     record = dict(tap_records("branches")[0])
-    messages = [{"type": "SCHEMA", "stream": "branches", "schema": {"type": "object"}, "key_properties": ["id"]},
-                {"type": "RECORD", "stream": "branches", "record": record,
-                 "time_extracted": "2026-01-02T03:04:05.000000+00:00"}]
+    messages = [
+        {"type": "SCHEMA", "stream": "branches", "schema": {"type": "object"}, "key_properties": ["id"]},
+        {
+            "type": "RECORD",
+            "stream": "branches",
+            "record": record,
+            "time_extracted": "2026-01-02T03:04:05.000000+00:00",
+        },
+    ]
     out = run_mapper(messages)
     [company] = [m for m in out if m["type"] == "RECORD" and m["stream"] == "companies"]
     assert company["time_extracted"].startswith("2026-01-02T03:04:05")

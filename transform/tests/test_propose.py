@@ -58,9 +58,11 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     assert "optionalFields1.searchlist1" in filled["incidents"]
     attributes = {(a["model"], a["name"]): a for a in doc["attributes"]}
     fields = {s: doc["streams"][s][0]["fields"] for s in ("persons", "branches", "incidents")}
-    holders = {"persons": ("contact", "custom_attributes", "topdesk"),
-               "branches": ("company", "custom_attributes", "topdesk_branch"),
-               "incidents": ("ticket_type", "ticket_attributes", "topdesk")}
+    holders = {
+        "persons": ("contact", "custom_attributes", "topdesk"),
+        "branches": ("company", "custom_attributes", "topdesk_branch"),
+        "incidents": ("ticket_type", "ticket_attributes", "topdesk"),
+    }
     for stream, paths in filled.items():
         model, holder, prefix = holders[stream]
         for path in paths:
@@ -71,11 +73,15 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
             assert rule["from"] in (path, f"{path}.name")
             assert f"TOPdesk {stream}.{path} is declared by the catalog and filled in the sample" in text
     assert attributes[("contact", "topdesk_optional1_date1")]["data_type"] == "date"
-    assert fields["persons"]["custom_attributes.topdesk_optional1_date1"] == {"from": "optionalFields1.date1",
-                                                                              "unix": True}
+    assert fields["persons"]["custom_attributes.topdesk_optional1_date1"] == {
+        "from": "optionalFields1.date1",
+        "unix": True,
+    }
     assert attributes[("ticket_type", "topdesk_optional1_number1")]["data_type"] == "decimal"
-    assert fields["incidents"]["ticket_attributes.topdesk_optional1_searchlist1"]["from"] == \
-        "optionalFields1.searchlist1.name"
+    assert (
+        fields["incidents"]["ticket_attributes.topdesk_optional1_searchlist1"]["from"]
+        == "optionalFields1.searchlist1.name"
+    )
     # an optional field nobody filled is not proposed
     assert ("contact", "topdesk_optional1_memo1") not in attributes
 
@@ -102,8 +108,10 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     assert "Intercom's UI (Settings > Data > Custom Objects)" in text
     fields = doc["streams"]["assets_vehicle"][0]["fields"]
     assert any(rule == {"from": "license-plate"} for rule in fields.values())
-    assert any(rule == {"from": "valid-until", "unix": True} for rule in doc["streams"]["assets_key_card"][0][
-        "fields"].values())
+    assert any(
+        rule == {"from": "valid-until", "unix": True}
+        for rule in doc["streams"]["assets_key_card"][0]["fields"].values()
+    )
     assert "date" in key_card.values()
     assert "assets_computer" not in doc["streams"] and "assets_server_ci" not in doc["streams"]
     # the proposal's own entries win over the assets_* pattern
@@ -111,25 +119,53 @@ def test_proposal_has_asset_types_and_filled_optional_fields(tmp_path: Path, inp
     assert spec.map_key("assets_vehicle") == "assets_vehicle" and spec.map_key("assets_computer") == "assets_*"
 
 
-def test_conflicting_intercom_attribute_gets_a_comment_and_a_distinct_name(tmp_path: Path,
-                                                                           inputs: tuple[Path, Path]) -> None:
+def test_conflicting_intercom_attribute_gets_a_comment_and_a_distinct_name(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
     catalog, sample = inputs
     existing = tmp_path / "attributes.json"
-    existing.write_text(json.dumps({"type": "list", "data": [
-        {"type": "data_attribute", "name": "topdesk_optional1_text1", "full_name": "custom_attributes."
-         "topdesk_optional1_text1", "model": "contact", "data_type": "integer", "custom": True},
-        {"type": "data_attribute", "name": "topdesk_optional1_boolean1", "model": "contact", "data_type": "boolean",
-         "custom": True},
-        {"type": "data_attribute", "name": "topdesk_archived", "model": "contact", "data_type": "string"},
-        {"type": "data_attribute", "name": "email", "full_name": "email", "model": "contact", "data_type": "string"},
-    ]}))
-    text = propose(tmp_path, "--catalog", str(catalog), "--sample", str(sample),
-                   "--intercom-attributes", str(existing))
-    assert ("# CONFLICT: Intercom already has the contact attribute 'topdesk_optional1_text1' with data type "
-            "'integer', not 'string';") in text
+    existing.write_text(
+        json.dumps(
+            {
+                "type": "list",
+                "data": [
+                    {
+                        "type": "data_attribute",
+                        "name": "topdesk_optional1_text1",
+                        "full_name": "custom_attributes.topdesk_optional1_text1",
+                        "model": "contact",
+                        "data_type": "integer",
+                        "custom": True,
+                    },
+                    {
+                        "type": "data_attribute",
+                        "name": "topdesk_optional1_boolean1",
+                        "model": "contact",
+                        "data_type": "boolean",
+                        "custom": True,
+                    },
+                    {"type": "data_attribute", "name": "topdesk_archived", "model": "contact", "data_type": "string"},
+                    {
+                        "type": "data_attribute",
+                        "name": "email",
+                        "full_name": "email",
+                        "model": "contact",
+                        "data_type": "string",
+                    },
+                ],
+            }
+        )
+    )
+    text = propose(tmp_path, "--catalog", str(catalog), "--sample", str(sample), "--intercom-attributes", str(existing))
+    assert (
+        "# CONFLICT: Intercom already has the contact attribute 'topdesk_optional1_text1' with data type "
+        "'integer', not 'string';"
+    ) in text
     assert "a distinct name is proposed: 'topdesk_optional1_text1_string'" in text
-    assert ("# CONFLICT: the map's contact attribute 'topdesk_archived' is 'boolean' but Intercom already has it as "
-            "'string'") in text
+    assert (
+        "# CONFLICT: the map's contact attribute 'topdesk_archived' is 'boolean' but Intercom already has it as "
+        "'string'"
+    ) in text
     assert "'topdesk_optional1_boolean1' already exists in Intercom (contact, boolean): it is reused" in text
     doc = yaml.safe_load(text)
     names = {(a["model"], a["name"]) for a in doc["attributes"]}
@@ -139,7 +175,8 @@ def test_conflicting_intercom_attribute_gets_a_comment_and_a_distinct_name(tmp_p
     assert ("company", "topdesk_branch_optional1_text1") in names
     assert ("company", "topdesk_optional1_text1") not in names
     assert doc["streams"]["persons"][0]["fields"]["custom_attributes.topdesk_optional1_text1_string"] == {
-        "from": "optionalFields1.text1"}
+        "from": "optionalFields1.text1"
+    }
     assert problems_apart_from_confirmation(tmp_path / "proposal.yaml", catalog) == []
 
 
@@ -148,19 +185,25 @@ def test_without_sample_only_asset_types_are_proposed(tmp_path: Path, inputs: tu
     text = propose(tmp_path, "--catalog", str(catalog))
     assert "No --sample given" in text
     assert "topdesk_optional" not in text
-    assert "object_type: {value: \"Key card\"}" in text and "object_type: {value: \"Vehicle\"}" in text
+    assert 'object_type: {value: "Key card"}' in text and 'object_type: {value: "Vehicle"}' in text
     assert problems_apart_from_confirmation(tmp_path / "proposal.yaml", catalog) == []
 
 
 def test_filled_means_not_null_empty_false_or_zero() -> None:
     assert not any(is_filled(v) for v in (None, "", "  ", False, 0, 0.0, {}, {"id": None, "name": ""}, []))
     assert all(is_filled(v) for v in ("x", True, 1.5, {"id": "A1", "name": "Gold"}, [1]))
-    lines = [json.dumps(m) for m in (
-        {"type": "SCHEMA", "stream": "persons", "schema": {}},
-        {"type": "RECORD", "stream": "persons", "record": {"optionalFields1": {"text1": "", "number2": 3},
-                                                          "optionalFields2": {"boolean1": True}}},
-        {"type": "RECORD", "stream": "operators", "record": {"optionalFields1": {"text1": "x"}}},
-    )]
+    lines = [
+        json.dumps(m)
+        for m in (
+            {"type": "SCHEMA", "stream": "persons", "schema": {}},
+            {
+                "type": "RECORD",
+                "stream": "persons",
+                "record": {"optionalFields1": {"text1": "", "number2": 3}, "optionalFields2": {"boolean1": True}},
+            },
+            {"type": "RECORD", "stream": "operators", "record": {"optionalFields1": {"text1": "x"}}},
+        )
+    ]
     assert filled_optional_fields(lines) == {"persons": {"optionalFields1.number2", "optionalFields2.boolean1"}}
 
 

@@ -158,8 +158,10 @@ def test_numeric_path_steps_index_lists():
 
 
 def test_join_concatenates_the_non_empty_parts_with_a_separator():
-    rule = Rule(join=[Rule(template="Permissions of {number}:"), Rule(from_="empty"), Rule(from_="priority.name")],
-                separator=" ")
+    rule = Rule(
+        join=[Rule(template="Permissions of {number}:"), Rule(from_="empty"), Rule(from_="priority.name")],
+        separator=" ",
+    )
     assert value(rule) == ("Permissions of I 2209 001: P1 - Critical", None)
     assert value(Rule(join=[Rule(from_="empty"), Rule(from_="nothing")])) == (None, None)
 
@@ -171,10 +173,19 @@ def test_template_escape_html_escapes_the_values_not_the_template():
 
 
 def test_object_builds_a_json_object_and_as_list_wraps_it():
-    rule = Rule(object={"name": Rule(from_="file"), "content_type": Rule(from_="file", mimetype=True),
-                        "data": Rule(from_="data"), "missing": Rule(from_="nothing")}, as_list=True)
+    rule = Rule(
+        object={
+            "name": Rule(from_="file"),
+            "content_type": Rule(from_="file", mimetype=True),
+            "data": Rule(from_="data"),
+            "missing": Rule(from_="nothing"),
+        },
+        as_list=True,
+    )
     assert value(rule, {"file": "scan.PDF", "data": "QUJD"}) == (
-        [{"name": "scan.PDF", "content_type": "application/pdf", "data": "QUJD"}], None)
+        [{"name": "scan.PDF", "content_type": "application/pdf", "data": "QUJD"}],
+        None,
+    )
     assert value(Rule(from_="file", mimetype=True), {"file": "blob.unknownext"}) == ("application/octet-stream", None)
     assert value(Rule(object={"a": Rule(from_="nothing")}, as_list=True), {}) == (None, None)
 
@@ -187,13 +198,26 @@ def test_flags_lists_the_boolean_fields_that_are_true():
 
 
 def test_details_lists_the_remaining_top_level_fields():
-    record = {"id": "a1", "name": "CAR-1", "@status": "OK", "make": {"id": "m", "name": "Renault"}, "mileage": 12.0,
-              "seats": None, "tags": ["x"], "issued": False, "plate": "V-644-XS"}
+    record = {
+        "id": "a1",
+        "name": "CAR-1",
+        "@status": "OK",
+        "make": {"id": "m", "name": "Renault"},
+        "mileage": 12.0,
+        "seats": None,
+        "tags": ["x"],
+        "issued": False,
+        "plate": "V-644-XS",
+    }
     assert value(Rule(details=["id", "name"]), record) == (
-        "issued: false\nmake: Renault\nmileage: 12\nplate: V-644-XS", None)
+        "issued: false\nmake: Renault\nmileage: 12\nplate: V-644-XS",
+        None,
+    )
     assert value(Rule(details=["id", "name", "make", "mileage", "issued", "plate"]), record) == (None, None)
 
 
 def test_lists_render_as_comma_separated_text_in_templates():
-    assert render("calls: {linked_calls}", {"linked_calls": ["I 2401 001", "I 2403 017"]}) == \
-        "calls: I 2401 001, I 2403 017"
+    assert (
+        render("calls: {linked_calls}", {"linked_calls": ["I 2401 001", "I 2403 017"]})
+        == "calls: I 2401 001, I 2403 017"
+    )

@@ -74,8 +74,13 @@ def map_with_strategies(folder: Path, **strategies: str) -> Path:
 
 
 #: every strategy set to its non-default value.
-OTHER_STRATEGIES = {"calls": "conversations", "changes": "attributes", "known_errors": "article",
-                    "assets": "companies", "reservations": "notes"}
+OTHER_STRATEGIES = {
+    "calls": "conversations",
+    "changes": "attributes",
+    "known_errors": "article",
+    "assets": "companies",
+    "reservations": "notes",
+}
 
 
 def write_map(folder: Path, body: str, name: str = "map.yaml") -> Path:

@@ -139,8 +139,9 @@ def _apply_article(ws: Workspace, article: dict[str, Any], body: dict[str, Any])
         article["parent_type"] = body.get("parent_type") or "collection"
 
 
-def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any], *,
-                  group: bool = False) -> dict[str, dict[str, Any]]:
+def _translations(
+    ws: Workspace, article: dict[str, Any], body: dict[str, Any], *, group: bool = False
+) -> dict[str, dict[str, Any]]:
     """The article's (``group``: the collection's) translations after this request: each non-default locale of
     ``translated_content`` merged into its earlier content. A locale the help center lacks is 400 naming it; where
     the workspace lacks ``article_translations`` (articles and collections alike) they are refused (400) or dropped.
@@ -170,12 +171,21 @@ def _translations(ws: Workspace, article: dict[str, Any], body: dict[str, Any], 
             _apply_collection(ws, translation, {k: content[k] for k in ("name", "description") if k in content})
             current[locale] = translation
             continue
-        translation = dict(current.get(locale) or {"author_id": article["author_id"], "state": "draft",
-                                                    "title": article.get("title", ""), "created_at": stamp})
+        translation = dict(
+            current.get(locale)
+            or {
+                "author_id": article["author_id"],
+                "state": "draft",
+                "title": article.get("title", ""),
+                "created_at": stamp,
+            }
+        )
         if content.get("author_id") not in (None, ""):
             if str(content["author_id"]) not in ws.admins:
-                raise bad_request(f"author_id of translated_content.{locale} must be a teammate",
-                                  field=f"translated_content.{locale}.author_id")
+                raise bad_request(
+                    f"author_id of translated_content.{locale} must be a teammate",
+                    field=f"translated_content.{locale}.author_id",
+                )
             translation["author_id"] = str(content["author_id"])
         _apply_article(ws, translation, content)
         translation["updated_at"] = stamp
@@ -214,9 +224,7 @@ def create_article(ctx: Ctx) -> dict[str, Any]:
 def list_articles(ctx: Ctx) -> dict[str, Any]:
     articles = sorted(ctx.ws.articles.values(), key=lambda a: (a["updated_at"], int(a["id"])), reverse=True)
     locales = ctx.ws.help_center_locales
-    return pagination.offset_list(
-        ctx.query, articles, lambda a: render_article(a, ctx.new_shapes, False, locales), 25
-    )
+    return pagination.offset_list(ctx.query, articles, lambda a: render_article(a, ctx.new_shapes, False, locales), 25)
 
 
 @routes.get("/articles/{article_id}")
@@ -272,9 +280,11 @@ def render_collection(collection: dict[str, Any], locales: tuple[str, ...] = ("e
         body["default_locale"] = locales[0]
         body["translated_content"] = {
             "type": "group_translated_content",
-            **{loc: {"type": "group_content", "name": content["name"], "description": content.get("description")
-                     or ""} for loc, content in [(locales[0], collection)] + [
-                         (loc, translations[loc]) for loc in locales[1:] if loc in translations]},
+            **{
+                loc: {"type": "group_content", "name": content["name"], "description": content.get("description") or ""}
+                for loc, content in [(locales[0], collection)]
+                + [(loc, translations[loc]) for loc in locales[1:] if loc in translations]
+            },
         }
     return body
 

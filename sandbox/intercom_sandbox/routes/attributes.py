@@ -93,8 +93,12 @@ def custom_attribute_names(ws: Workspace, model: str) -> dict[str, dict[str, Any
 #: data types whose values Intercom types (data, conversation and ticket attributes): what a value must be
 _NUMBER = (int, float)
 VALUE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "integer": ((int,), "an integer"), "float": (_NUMBER, "a number"), "decimal": (_NUMBER, "a number"),
-    "boolean": ((bool,), "a boolean"), "date": ((int,), "a unix timestamp"), "datetime": ((int,), "a unix timestamp"),
+    "integer": ((int,), "an integer"),
+    "float": (_NUMBER, "a number"),
+    "decimal": (_NUMBER, "a number"),
+    "boolean": ((bool,), "a boolean"),
+    "date": ((int,), "a unix timestamp"),
+    "datetime": ((int,), "a unix timestamp"),
 }
 
 
@@ -174,16 +178,24 @@ def list_data_attributes(ctx: Ctx) -> dict[str, Any]:
                 "created_at": a["created_at"],
                 "updated_at": a["updated_at"],
             }
-            for a in listed(ctx.ws, (a for a in ctx.ws.conversation_attributes.values()
-                                     if include_archived or not a.get("archived")))
+            for a in listed(
+                ctx.ws,
+                (a for a in ctx.ws.conversation_attributes.values() if include_archived or not a.get("archived")),
+            )
         ]
         return {"type": "list", "data": data}
     if model not in (None, "", "contact", "company"):
         raise bad_request("The Data Attribute model field must be either contact or company")
     data = [
         render_data_attribute(a)
-        for a in listed(ctx.ws, (a for a in ctx.ws.data_attributes.values()
-                                 if (not model or a["model"] == model) and (include_archived or not a.get("archived"))))
+        for a in listed(
+            ctx.ws,
+            (
+                a
+                for a in ctx.ws.data_attributes.values()
+                if (not model or a["model"] == model) and (include_archived or not a.get("archived"))
+            ),
+        )
     ]
     return {"type": "list", "data": data}
 
@@ -310,8 +322,9 @@ def list_conversation_attributes(ctx: Ctx) -> dict[str, Any]:
     include_archived = ctx.flag("include_archived")
     data = [
         render_conversation_attribute(a)
-        for a in listed(ctx.ws, (a for a in ctx.ws.conversation_attributes.values()
-                                 if include_archived or not a.get("archived")))
+        for a in listed(
+            ctx.ws, (a for a in ctx.ws.conversation_attributes.values() if include_archived or not a.get("archived"))
+        )
     ]
     return {"type": "list", "data": data}
 

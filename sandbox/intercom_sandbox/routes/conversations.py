@@ -493,14 +493,24 @@ def ticket_as_conversation(ticket: dict[str, Any]) -> dict[str, Any]:
     attributes = ticket.get("attributes") or {}
     contact = ticket["contact_ids"][0] if ticket["contact_ids"] else None
     return {
-        "id": ticket["id"], "title": attributes.get("_default_title_"), "created_at": ticket["created_at"],
-        "updated_at": ticket["updated_at"], "contact_ids": ticket["contact_ids"],
+        "id": ticket["id"],
+        "title": attributes.get("_default_title_"),
+        "created_at": ticket["created_at"],
+        "updated_at": ticket["updated_at"],
+        "contact_ids": ticket["contact_ids"],
         "company_id": ticket.get("company_id"),
-        "admin_assignee_id": ticket.get("admin_assignee_id"), "team_assignee_id": ticket.get("team_assignee_id"),
-        "state": "open" if ticket["open"] else "closed", "parts": ticket["parts"],
-        "source": {"id": ticket["id"], "delivered_as": "customer_initiated", "subject": "",
-                   "body": attributes.get("_default_description_") or "",
-                   "author": ["user", contact] if contact else ["bot", "0"], "attachments": []},
+        "admin_assignee_id": ticket.get("admin_assignee_id"),
+        "team_assignee_id": ticket.get("team_assignee_id"),
+        "state": "open" if ticket["open"] else "closed",
+        "parts": ticket["parts"],
+        "source": {
+            "id": ticket["id"],
+            "delivered_as": "customer_initiated",
+            "subject": "",
+            "body": attributes.get("_default_description_") or "",
+            "author": ["user", contact] if contact else ["bot", "0"],
+            "attachments": [],
+        },
     }
 
 

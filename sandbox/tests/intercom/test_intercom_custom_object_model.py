@@ -173,18 +173,31 @@ def test_an_admin_can_define_a_type_while_the_workspace_runs(make_sandbox: Sandb
     sb = make_sandbox(custom_objects=DEFINITIONS)
     asset = _asset(sb, "A1", Name="Laptop")
     assert sb.post("/custom_object_instances/Vehicle", {"external_id": "V1"}).status_code == 404
-    answer = sb.admin("POST", "/custom_object_types", [
-        {"name": "Vehicle", "attributes": [{"name": "Plate", "data_type": "string"}],
-         "relationships": [{"name": "TOPdesk vehicle", "from": ["ticket"], "cardinality": "one"}]}])
+    answer = sb.admin(
+        "POST",
+        "/custom_object_types",
+        [
+            {
+                "name": "Vehicle",
+                "attributes": [{"name": "Plate", "data_type": "string"}],
+                "relationships": [{"name": "TOPdesk vehicle", "from": ["ticket"], "cardinality": "one"}],
+            }
+        ],
+    )
     assert answer == {"defined": ["Vehicle"]}
-    vehicle = sb.ok("POST", "/custom_object_instances/Vehicle",
-                    {"external_id": "V1", "custom_attributes": {"Plate": "X"}})
+    vehicle = sb.ok(
+        "POST", "/custom_object_instances/Vehicle", {"external_id": "V1", "custom_attributes": {"Plate": "X"}}
+    )
     assert vehicle["custom_attributes"]["Plate"] == "X"
     names = [a["name"] for a in sb.ok("GET", "/conversations/attributes")["data"]]
     assert "TOPdesk vehicle" in names
     # earlier instances stay; a bad definition changes nothing
     assert sb.ok("GET", f"/custom_object_instances/Asset/{asset['id']}")["id"] == asset["id"]
-    bad = sb.admin("POST", "/custom_object_types",
-                   [{"name": "Broken", "attributes": [{"name": "x", "data_type": "blob"}]}], expect=400)
+    bad = sb.admin(
+        "POST",
+        "/custom_object_types",
+        [{"name": "Broken", "attributes": [{"name": "x", "data_type": "blob"}]}],
+        expect=400,
+    )
     assert "blob" in bad["error"]
     assert sb.post("/custom_object_instances/Broken", {"external_id": "B"}).status_code == 404

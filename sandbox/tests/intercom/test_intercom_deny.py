@@ -121,8 +121,11 @@ def test_relationship_listing(make_sandbox: SandboxFactory, mode: str | None) ->
     contact = sb.contact(email="owner@example.com")
     linked = sb.ok("PUT", f"/contacts/{contact['id']}", {"custom_attributes": {"TOPdesk assets": [asset["id"]]}})
     assert [i["id"] for i in linked["custom_attributes"]["TOPdesk assets"]["instances"]] == [asset["id"]]
-    created = sb.ok("POST", "/conversations/attributes", {
-        "name": "Site", "data_type": "relationship", "reference": {"type": "one", "object_type_id": "Asset"}})
+    created = sb.ok(
+        "POST",
+        "/conversations/attributes",
+        {"name": "Site", "data_type": "relationship", "reference": {"type": "one", "object_type_id": "Asset"}},
+    )
     assert created["data_type"] == "relationship"
 
 
@@ -224,22 +227,31 @@ def test_article_translations(make_sandbox: SandboxFactory, mode: str | None) ->
 @pytest.mark.parametrize("mode", MODES)
 def test_collection_translations(make_sandbox: SandboxFactory, mode: str | None) -> None:
     sb = _start(make_sandbox, "article_translations", mode, help_center_locales=("en", "nl"))
-    body = {"name": "Printers", "description": "All printers",
-            "translated_content": {"type": "group_translated_content", "nl": {"name": "Printers (nl)"}}}
+    body = {
+        "name": "Printers",
+        "description": "All printers",
+        "translated_content": {"type": "group_translated_content", "nl": {"name": "Printers (nl)"}},
+    }
     if mode == "refused":
         _refused(sb.post("/help_center/collections", body), "translated_content.nl")
         assert sb.ok("GET", "/help_center/collections")["total_count"] == 0
         return
     collection = sb.ok("POST", "/help_center/collections", body)
-    updated = sb.ok("PUT", f"/help_center/collections/{collection['id']}",
-                    {"translated_content": {"nl": {"description": "Alle printers"}}})
+    updated = sb.ok(
+        "PUT",
+        f"/help_center/collections/{collection['id']}",
+        {"translated_content": {"nl": {"description": "Alle printers"}}},
+    )
     read = sb.ok("GET", f"/help_center/collections/{collection['id']}")
     for answer in (collection, updated, read):
         assert answer["default_locale"] == "en" and answer["translated_content"]["en"]["name"] == "Printers"
         assert ("nl" in answer["translated_content"]) is (mode is None)
     if mode is None:
-        assert read["translated_content"]["nl"] == {"type": "group_content", "name": "Printers (nl)",
-                                                    "description": "Alle printers"}
+        assert read["translated_content"]["nl"] == {
+            "type": "group_content",
+            "name": "Printers (nl)",
+            "description": "Alle printers",
+        }
     listed = sb.ok("GET", "/help_center/collections")["data"][0]
     assert listed["translated_content"] == read["translated_content"]
     assert _denied(sb) == ({} if mode is None else {"article_translations": 2})
@@ -275,7 +287,10 @@ def test_archived_company_upsert(make_sandbox: SandboxFactory, mode: str | None)
 
 def test_deny_settings_are_validated() -> None:
     assert parse_deny(["created_at, placeholder_emails:ignored", "instance_links:refused"]) == {
-        "created_at": "refused", "placeholder_emails": "ignored", "instance_links": "refused"}
+        "created_at": "refused",
+        "placeholder_emails": "ignored",
+        "instance_links": "refused",
+    }
     with pytest.raises(ValueError, match="ticket_relationships"):
         create_app(WorkspaceSettings(deny={"nope": "refused"}))
     with pytest.raises(ValueError, match="refused, ignored"):
@@ -293,7 +308,10 @@ def test_cli_deny_option(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     workspace = served[0].state.workspace
     assert workspace.deny == {
-        "created_at": "refused", "placeholder_emails": "ignored", "article_translations": "refused"}
+        "created_at": "refused",
+        "placeholder_emails": "ignored",
+        "article_translations": "refused",
+    }
     assert workspace.help_center_locales == ("en", "nl", "de")
     assert CliRunner().invoke(cli.main, ["serve"]).exit_code == 0 and served[1].state.workspace.deny == {}
     for bad in ("nope", "created_at:maybe"):

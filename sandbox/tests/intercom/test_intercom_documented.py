@@ -32,8 +32,9 @@ def _request_examples() -> list[tuple[str, str, str, object]]:
             if not isinstance(operation, dict):
                 continue
             content = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
-            found += [(method.upper(), path, name, ex.get("value"))
-                      for name, ex in (content.get("examples") or {}).items()]
+            found += [
+                (method.upper(), path, name, ex.get("value")) for name, ex in (content.get("examples") or {}).items()
+            ]
     return found
 
 
@@ -61,15 +62,33 @@ def test_a_contact_reply_to_a_ticket_carries_no_files_an_admin_note_does(sandbox
     contact = sandbox.contact(email="caller@example.com")
     ticket = sandbox.ok("POST", "/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}]})
     files = [{"name": "a.txt", "content_type": "text/plain", "data": "aGVsbG8="}]
-    user = sandbox.ok("POST", f"/tickets/{ticket['id']}/reply", {
-        "type": "user", "message_type": "comment", "intercom_user_id": contact["id"], "body": "mine",
-        "attachment_files": files})
-    admin = sandbox.ok("POST", f"/tickets/{ticket['id']}/reply", {
-        "type": "admin", "message_type": "note", "admin_id": ADMIN_ID, "body": "kept", "attachment_files": files,
-        "skip_notifications": True})
+    user = sandbox.ok(
+        "POST",
+        f"/tickets/{ticket['id']}/reply",
+        {
+            "type": "user",
+            "message_type": "comment",
+            "intercom_user_id": contact["id"],
+            "body": "mine",
+            "attachment_files": files,
+        },
+    )
+    admin = sandbox.ok(
+        "POST",
+        f"/tickets/{ticket['id']}/reply",
+        {
+            "type": "admin",
+            "message_type": "note",
+            "admin_id": ADMIN_ID,
+            "body": "kept",
+            "attachment_files": files,
+            "skip_notifications": True,
+        },
+    )
     assert user["attachments"] == [] and [a["name"] for a in admin["attachments"]] == ["a.txt"]
     assert sandbox.admin("GET", "/stats")["undocumented_fields"] == {
-        "POST /tickets/{ticket_id}/reply attachment_files": 1}
+        "POST /tickets/{ticket_id}/reply attachment_files": 1
+    }
 
 
 def test_nested_and_branch_fields_are_checked(sandbox: Sandbox) -> None:
@@ -77,15 +96,20 @@ def test_nested_and_branch_fields_are_checked(sandbox: Sandbox) -> None:
     contact = sandbox.contact(email="nested@example.com")
     message = sandbox.ok("POST", "/conversations", {"from": {"type": "user", "id": contact["id"]}, "body": "hi"})
     conversation = message["conversation_id"]
-    sandbox.ok("POST", f"/conversations/{conversation}/parts", {"message_type": "close", "type": "admin",
-                                                                 "admin_id": ADMIN_ID})
-    sandbox.ok("POST", f"/conversations/{conversation}/parts", {"message_type": "open", "type": "admin",
-                                                                 "admin_id": ADMIN_ID})
+    sandbox.ok(
+        "POST", f"/conversations/{conversation}/parts", {"message_type": "close", "type": "admin", "admin_id": ADMIN_ID}
+    )
+    sandbox.ok(
+        "POST", f"/conversations/{conversation}/parts", {"message_type": "open", "type": "admin", "admin_id": ADMIN_ID}
+    )
     ticket_type = sandbox.ok("POST", "/ticket_types", {"name": "Call", "category": "Customer"})
-    sandbox.ok("POST", "/tickets", {"ticket_type_id": ticket_type["id"],
-                                    "contacts": [{"id": contact["id"], "role": "user"}]})
+    sandbox.ok(
+        "POST", "/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"], "role": "user"}]}
+    )
     assert sandbox.admin("GET", "/stats")["undocumented_fields"] == {
-        "POST /conversations/{conversation_id}/parts type": 1, "POST /tickets contacts[].role": 1}
+        "POST /conversations/{conversation_id}/parts type": 1,
+        "POST /tickets contacts[].role": 1,
+    }
 
 
 def test_companies_refuse_unknown_keys_as_the_spec_shows(sandbox: Sandbox) -> None:
@@ -118,8 +142,11 @@ def test_text_in_a_number_attribute_is_refused(sandbox: Sandbox) -> None:
     company = sandbox.ok("POST", "/companies", {"company_id": "c1", "custom_attributes": {"seats": 7}})
     assert company["custom_attributes"]["seats"] == 7
     ticket_type = sandbox.ok("POST", "/ticket_types", {"name": "Call", "category": "Customer"})
-    sandbox.ok("POST", f"/ticket_types/{ticket_type['id']}/attributes",
-               {"name": "Costs", "description": "", "data_type": "decimal"})
+    sandbox.ok(
+        "POST",
+        f"/ticket_types/{ticket_type['id']}/attributes",
+        {"name": "Costs", "description": "", "data_type": "decimal"},
+    )
     contact = sandbox.contact(email="typed@example.com")
     body = {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}]}
     assert sandbox.post("/tickets", {**body, "ticket_attributes": {"Costs": "1.5"}}).status_code == 400
@@ -128,8 +155,7 @@ def test_text_in_a_number_attribute_is_refused(sandbox: Sandbox) -> None:
 
 def test_reporting_clients_read_segments_as_the_spec_shows(sandbox: Sandbox) -> None:
     """tap-intercom and Airbyte list segments and company segments after a load: none exist (UI-only)."""
-    assert sandbox.ok("GET", "/segments", params={"include_count": "true"}) == {"type": "segment.list",
-                                                                                "segments": []}
+    assert sandbox.ok("GET", "/segments", params={"include_count": "true"}) == {"type": "segment.list", "segments": []}
     contact = sandbox.contact(email="segments@example.com")
     company = sandbox.ok("POST", "/companies", {"company_id": "s1", "name": "Seg"})
     assert sandbox.ok("GET", f"/companies/{company['id']}/segments") == {"type": "list", "data": []}

@@ -38,11 +38,20 @@ def test_a_response_showing_two_known_deviations_is_allowed_and_an_unknown_error
 
     ex = Exchange("GET", "/conversations/7", [], {}, b"", 200)
     part = "$.conversation_parts.conversation_parts[1].email_message_metadata: None is not of type 'object'"
-    relation = ("$.custom_attributes['TOPdesk asset']: {'type': 'Asset.list', 'instances': [{'id': '23'}]} is not "
-                "of type 'integer'")
-    both = Violation("response", "GET", "/conversations/7", 200, f"InvalidData: Value {{...}} | {part} | {relation}",
-                     True)
+    relation = (
+        "$.custom_attributes['TOPdesk asset']: {'type': 'Asset.list', 'instances': [{'id': '23'}]} is not "
+        "of type 'integer'"
+    )
+    both = Violation(
+        "response", "GET", "/conversations/7", 200, f"InvalidData: Value {{...}} | {part} | {relation}", True
+    )
     assert _covering(both, ex) == "custom-object-attribute-values+part-null-references"
-    unknown = Violation("response", "GET", "/conversations/7", 200,
-                        f"InvalidData: Value {{...}} | {part} | $.state: 'weird' is not one of ['open']", True)
+    unknown = Violation(
+        "response",
+        "GET",
+        "/conversations/7",
+        200,
+        f"InvalidData: Value {{...}} | {part} | $.state: 'weird' is not one of ['open']",
+        True,
+    )
     assert _covering(unknown, ex) is None

@@ -101,12 +101,20 @@ def test_a_ticket_reads_as_a_conversation_and_never_shares_a_conversations_id(sa
         "ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}], "created_at": 1_600_000_000,
         "ticket_attributes": {"_default_title_": "Printer", "_default_description_": "jammed"}})  # fmt: skip
     assert ticket["id"] != conversation["conversation_id"]
-    sandbox.ok("POST", f"/tickets/{ticket['id']}/reply",
-               {"message_type": "note", "type": "admin", "admin_id": ADMIN_ID, "body": "<p>memo</p>"})
+    sandbox.ok(
+        "POST",
+        f"/tickets/{ticket['id']}/reply",
+        {"message_type": "note", "type": "admin", "admin_id": ADMIN_ID, "body": "<p>memo</p>"},
+    )
     sandbox.ok("PUT", f"/tickets/{ticket['id']}", {"open": False})
     read = sandbox.ok("GET", f"/conversations/{ticket['id']}")
     assert (read["type"], read["id"], read["title"], read["open"], read["state"]) == (
-        "conversation", ticket["id"], "Printer", False, "closed")
+        "conversation",
+        ticket["id"],
+        "Printer",
+        False,
+        "closed",
+    )
     assert read["created_at"] == 1_600_000_000 and read["source"]["author"]["id"] == contact["id"]
     assert read["contacts"]["contacts"][0]["id"] == contact["id"]
     assert "memo" in [p["body"] for p in read["conversation_parts"]["conversation_parts"]][-1]

@@ -516,8 +516,10 @@ def test_maximum_pages_of_a_windowed_sorted_query() -> None:
         expected = sum("2024-01-01" <= c["modificationDate"][:10] < "2025-01-01" for c in calls)
         seen: list[dict] = []
         for start in (0, 10000):
-            r = api.get(f"/tas/api/incidents?pageStart={start}&pageSize=10000&sort=modificationDate:asc,id:asc{query}"
-                        "&fields=id,modificationDate")
+            r = api.get(
+                f"/tas/api/incidents?pageStart={start}&pageSize=10000&sort=modificationDate:asc,id:asc{query}"
+                "&fields=id,modificationDate"
+            )
             assert r.status_code == (206 if start + 10000 < expected else 200)
             seen.extend(r.json())
         assert len(seen) == len({c["id"] for c in seen}) == min(expected, 20000)

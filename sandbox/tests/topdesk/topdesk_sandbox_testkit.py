@@ -75,5 +75,3 @@ def make_calls(count: int, *, days: int = 365, seed_name: str = "calls") -> list
         rec["creationDate"] = format_topdesk(ms - 3_600_000)
         calls.append(rec)
     return calls
-
-

@@ -53,7 +53,6 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
         if series_id:
             yield {"series_id": series_id}
 
-
     ahead_child_contexts = check_child_contexts
 
 

@@ -15,9 +15,22 @@ from target_intercom.writers.tickets import TicketPartWriter, TicketWriter
 #: parents before children (contacts before conversations, custom object data before links, collections before
 #: articles); rollback walks it backwards
 WRITERS: tuple[Writer, ...] = (
-    AdminWriter(), TeamWriter(), TeamMembershipWriter(), CompanyWriter(), ContactWriter(), ContactCompanyWriter(),
-    ContactNoteWriter(), TicketWriter(), TicketPartWriter(), ConversationWriter(), ConversationPartWriter(),
-    CustomObjectInstanceWriter(), CustomObjectLinkWriter(), CollectionWriter(), ArticleWriter(), InventoryWriter(),
+    AdminWriter(),
+    TeamWriter(),
+    TeamMembershipWriter(),
+    CompanyWriter(),
+    ContactWriter(),
+    ContactCompanyWriter(),
+    ContactNoteWriter(),
+    TicketWriter(),
+    TicketPartWriter(),
+    ConversationWriter(),
+    ConversationPartWriter(),
+    CustomObjectInstanceWriter(),
+    CustomObjectLinkWriter(),
+    CollectionWriter(),
+    ArticleWriter(),
+    InventoryWriter(),
 )
 BY_KIND: dict[str, Writer] = {w.kind: w for w in WRITERS}
 ORDER: tuple[str, ...] = tuple(w.kind for w in WRITERS)

@@ -92,8 +92,9 @@ class Writer:
         refs = record.get("refs") or {}
         return [(kind, refs[name]) for name, kind in self.required_refs.items() if refs.get(name)]
 
-    def write(self, ctx: WriteContext, record: dict, existing: Entity | None,
-              parents: dict[tuple[str, str], str]) -> Outcome:
+    def write(
+        self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict[tuple[str, str], str]
+    ) -> Outcome:
         raise NotImplementedError
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:

@@ -51,13 +51,20 @@ class ConversationWriter(Writer):
             outcome.issues += duplicate
             return outcome
         contact_id = contact_for(ctx, record, parents)
-        body: dict = {"from": {"type": "user", "id": contact_id},
-                      "body": record.get("body") or record.get("title") or record["source_key"]}
+        body: dict = {
+            "from": {"type": "user", "id": contact_id},
+            "body": record.get("body") or record.get("title") or record["source_key"],
+        }
         if record.get("created_at") is not None:
             body["created_at"] = record["created_at"]
         dated = undated(ctx, record, body, in_text="body")
-        wanted = {"contact_id": contact_id, "created_at": body.get("created_at"), "sent_after": sent_after(),
-                  "body": body["body"], "custom_attributes": _attributes(record)}
+        wanted = {
+            "contact_id": contact_id,
+            "created_at": body.get("created_at"),
+            "sent_after": sent_after(),
+            "body": body["body"],
+            "custom_attributes": _attributes(record),
+        }
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
         try:
             message = ctx.client.request("POST", "/conversations", json=body)
@@ -71,8 +78,9 @@ class ConversationWriter(Writer):
             conversation_id, message = found, {}
         # From here on the conversation exists: recorded at once (with no content hash), so a failure in the
         # steps below is finished by the next attempt's update instead of a second create.
-        ctx.ledger.record_written(self.kind, record["source_key"], conversation_id, "", ctx.run_id, created=True,
-                                  extra=wanted)
+        ctx.ledger.record_written(
+            self.kind, record["source_key"], conversation_id, "", ctx.run_id, created=True, extra=wanted
+        )
         issues = dated + record_alias(ctx, self.kind, record, conversation_id)
         if body.get("created_at") is not None and message.get("created_at") not in (None, record["created_at"]):
             issues.append(timestamp_lost("created_at", "Intercom did not keep the original created_at"))
@@ -80,8 +88,16 @@ class ConversationWriter(Writer):
         outcome.issues[:0] = issues
         return outcome
 
-    def _update(self, ctx: WriteContext, conversation_id: str, record: dict, parents: dict, applied: dict, *,
-                created: bool = False) -> Outcome:
+    def _update(
+        self,
+        ctx: WriteContext,
+        conversation_id: str,
+        record: dict,
+        parents: dict,
+        applied: dict,
+        *,
+        created: bool = False,
+    ) -> Outcome:
         """Attributes, company, assignment and state; ``applied`` is what an earlier write set (entity extra), so
         an unchanged assignment or state is not sent again."""
         refs = record.get("refs") or {}
@@ -98,21 +114,32 @@ class ConversationWriter(Writer):
             ctx.client.request("PUT", f"/conversations/{conversation_id}", json=body)
         issues: list[dict] = []
         actor = admin_or_fallback(ctx, parents, refs.get("admin"))
-        state = {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
-                 "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team")),
-                 "open": record.get("open") is not False and record.get("state") != "closed"}
+        state = {
+            "admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
+            "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team")),
+            "open": record.get("open") is not False and record.get("state") != "closed",
+        }
         for field_, kind in (("admin_assignee_id", "admin"), ("team_assignee_id", "team")):
             assignee = state[field_]
             if assignee and assignee != applied.get(field_) and actor:
-                ctx.client.request("POST", f"/conversations/{conversation_id}/parts", json={
-                    "message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee})
+                ctx.client.request(
+                    "POST",
+                    f"/conversations/{conversation_id}/parts",
+                    json={"message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee},
+                )
         # open or closed: written once at the end of the run, after the conversation's parts (a customer's reply
         # reopens it), and only when it differs from what the writes left
         final = {"open": state["open"]}
         written = {"open": True} if created else applied.get("state_written", {"open": applied.get("open", True)})
-        extra = {**state, "alias_key": record.get("alias_key"), "final_state": final, "state_written": written,
-                 "state_pending": final != written, "actor": actor,
-                 "closed_at": (record.get("custom_attributes") or {}).get("Closed at")}
+        extra = {
+            **state,
+            "alias_key": record.get("alias_key"),
+            "final_state": final,
+            "state_written": written,
+            "state_pending": final != written,
+            "actor": actor,
+            "closed_at": (record.get("custom_attributes") or {}).get("Closed at"),
+        }
         return Outcome(conversation_id, CREATED if created else UPDATED, extra=extra, issues=issues)
 
     writes_final_state = True
@@ -127,11 +154,18 @@ class ConversationWriter(Writer):
             if not actor:
                 raise ValueError("closing or reopening a conversation needs an admin: set fallback_admin_email")
             message_type = "open" if final["open"] else "close"
-            ctx.client.request("POST", f"/conversations/{entity.intercom_id}/parts", json={
-                "message_type": message_type, "type": "admin", "admin_id": actor})
-            issues.append(timestamp_lost(
-                "state", f"the {message_type} part is dated at migration time (Intercom cannot backdate state "
-                         "changes)", closed_at=entity.extra.get("closed_at")))
+            ctx.client.request(
+                "POST",
+                f"/conversations/{entity.intercom_id}/parts",
+                json={"message_type": message_type, "type": "admin", "admin_id": actor},
+            )
+            issues.append(
+                timestamp_lost(
+                    "state",
+                    f"the {message_type} part is dated at migration time (Intercom cannot backdate state changes)",
+                    closed_at=entity.extra.get("closed_at"),
+                )
+            )
         return issues
 
     # ------------------------------------------------------------------ crash recovery
@@ -146,8 +180,10 @@ class ConversationWriter(Writer):
         when = created_when(wanted)
         if when is None or not wanted.get("contact_id"):
             return None
-        query = {"operator": "AND", "value": [
-            when, {"field": "contact_ids", "operator": "=", "value": wanted["contact_id"]}]}
+        query = {
+            "operator": "AND",
+            "value": [when, {"field": "contact_ids", "operator": "=", "value": wanted["contact_id"]}],
+        }
         candidates = list(ctx.client.search("/conversations/search", query))
         attributes = wanted.get("custom_attributes") or {}
         for conversation in candidates:  # the attributes are set right after the create
@@ -185,8 +221,13 @@ class ConversationPartWriter(Writer):
         conversation_id = parents[("conversations", conversation_key)]
         body, issues = reply_body(ctx, self.kind, record, parents)
         author_id = body.get("intercom_user_id") or body.get("admin_id")
-        wanted = {"conversation_id": conversation_id, "created_at": body.get("created_at"),
-                  "message_type": body["message_type"], "author_id": author_id, "body": body_digest(body["body"])}
+        wanted = {
+            "conversation_id": conversation_id,
+            "created_at": body.get("created_at"),
+            "message_type": body["message_type"],
+            "author_id": author_id,
+            "body": body_digest(body["body"]),
+        }
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra=wanted)
         if body["type"] == "user":  # before it is sent: a reply whose answer is lost reopens the conversation too
             after_customer_reply(ctx, "conversations", conversation_key)
@@ -202,8 +243,9 @@ class ConversationPartWriter(Writer):
             if not part_id:
                 raise
             as_sent = True
-        return Outcome(part_id, CREATED, extra={"conversation_id": conversation_id},
-                       issues=issues + body_changed(as_sent))
+        return Outcome(
+            part_id, CREATED, extra={"conversation_id": conversation_id}, issues=issues + body_changed(as_sent)
+        )
 
     def _part_in(self, ctx: WriteContext, conversation: dict | None, wanted: dict) -> tuple[str | None, bool]:
         parts = ((conversation or {}).get("conversation_parts") or {}).get("conversation_parts") or []

@@ -30,8 +30,12 @@ from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteC
 from target_intercom.writers.support import QUIET, KeyedLocks
 
 #: a link's ``from_kind`` -> the ledger kind of its from-entity
-FROM_KINDS = {"contact": "contacts", "ticket": "tickets", "conversation": "conversations",
-              "custom_object": "custom_object_instances"}
+FROM_KINDS = {
+    "contact": "contacts",
+    "ticket": "tickets",
+    "conversation": "conversations",
+    "custom_object": "custom_object_instances",
+}
 EDGES = "custom_object_edges"
 LABEL_SEPARATOR = "; "  # between the labels of a text link attribute (the fallbacks below)
 #: where a relationship starts -> the capability whose lack makes its links text (``<relationship> (linked)``)
@@ -51,17 +55,21 @@ def _instance_type(ctx: WriteContext, source_key: str) -> str | None:
 
 def _type_mismatch(source_key: str, actual: str, record: dict, side: str) -> str:
     expected = record.get("to_type") if side == "to" else record.get("from_type")
-    return (f"{source_key} is a {actual} in Intercom, but the relationship {record.get('relationship')!r} "
-            f"{'points to' if side == 'to' else 'lives on'} {expected}: Intercom cannot link them (add a "
-            f"relationship for {actual} in Settings > Data > Custom Objects and a link for it in the map)")
+    return (
+        f"{source_key} is a {actual} in Intercom, but the relationship {record.get('relationship')!r} "
+        f"{'points to' if side == 'to' else 'lives on'} {expected}: Intercom cannot link them (add a "
+        f"relationship for {actual} in Settings > Data > Custom Objects and a link for it in the map)"
+    )
 
 
 def _missing_type(ctx: WriteContext, object_type: str | None) -> str | None:
     if not object_type:
         return "the record names no custom object type"
     if not ctx.directory.has_custom_object_type(object_type):
-        return (f"custom object type {object_type!r} does not exist in Intercom (the preflight listed it; create "
-                "it in Settings > Data > Custom Objects and run again)")
+        return (
+            f"custom object type {object_type!r} does not exist in Intercom (the preflight listed it; create "
+            "it in Settings > Data > Custom Objects and run again)"
+        )
     return None
 
 
@@ -83,8 +91,11 @@ class CustomObjectInstanceWriter(Writer):
         instance = ctx.client.request("POST", _type_path(object_type), json=body, idempotent=True)
         created = not (existing and existing.intercom_id)
         label = " ".join(str(attributes[k]) for k in ("Number", "Name") if attributes.get(k)) or body["external_id"]
-        return Outcome(str(instance["id"]), CREATED if created else UPDATED,
-                       extra={"object_type": object_type, "external_id": body["external_id"], "label": label})
+        return Outcome(
+            str(instance["id"]),
+            CREATED if created else UPDATED,
+            extra={"object_type": object_type, "external_id": body["external_id"], "label": label},
+        )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         object_type = entity.extra.get("object_type")
@@ -135,13 +146,22 @@ class CustomObjectLinkWriter(Writer):
         if ctx.lacks(TEXT_FALLBACK.get(from_kind, "")):
             return self._write_as_text(ctx, record, existing, parents, from_kind, from_type)
         if not ctx.directory.has_relationship(host, relationship):
-            raise Skip(f"the relationship {relationship!r} on {host} to {record.get('to_type')} does not exist in "
-                       "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)")
+            raise Skip(
+                f"the relationship {relationship!r} on {host} to {record.get('to_type')} does not exist in "
+                "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)"
+            )
         from_id = parents[(from_kind, refs["from"])]
         to_id = parents[("custom_object_instances", refs["to"])]
-        previous = (existing.extra.get("to_id") if existing and existing.intercom_id else None)
-        extra = {"from_kind": from_kind, "from_id": from_id, "to_id": to_id, "relationship": relationship,
-                 "from_type": from_type, "from_key": refs["from"], "to_key": refs["to"]}
+        previous = existing.extra.get("to_id") if existing and existing.intercom_id else None
+        extra = {
+            "from_kind": from_kind,
+            "from_id": from_id,
+            "to_id": to_id,
+            "relationship": relationship,
+            "from_type": from_type,
+            "from_key": refs["from"],
+            "to_key": refs["to"],
+        }
         edge = None
         if from_kind == "custom_object_instances" and from_type == record.get("to_type"):
             edge = self._claim_edge(ctx, record, from_type, to_id)
@@ -156,15 +176,26 @@ class CustomObjectLinkWriter(Writer):
                 raise IntercomError(
                     f"{exc.message} (the relationship {relationship!r} from {host} to {record.get('to_type')} is "
                     f"created with the object type in Settings > Data > Custom Objects; kept for the next run)",
-                    status=exc.status, code=exc.code, request_id=exc.request_id) from exc
+                    status=exc.status,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                ) from exc
             raise
-        return Outcome(f"{from_id}:{relationship}:{to_id}", UPDATED if existing and existing.intercom_id
-                       else CREATED, extra=extra)
+        return Outcome(
+            f"{from_id}:{relationship}:{to_id}", UPDATED if existing and existing.intercom_id else CREATED, extra=extra
+        )
 
     # ------------------------------------------------------------------ fallback: links as text
 
-    def _write_as_text(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict,
-                       from_kind: str, from_type: str | None) -> Outcome:
+    def _write_as_text(
+        self,
+        ctx: WriteContext,
+        record: dict,
+        existing: Entity | None,
+        parents: dict,
+        from_kind: str,
+        from_type: str | None,
+    ) -> Outcome:
         """The workspace keeps no relationship on tickets, or between instances (check intercom:
         ticket_relationships, instance_links): the linked instance's number and name go in the text attribute
         ``<relationship> (linked)`` instead, one label per linked instance, sorted, so the same links give the same
@@ -174,18 +205,33 @@ class CustomObjectLinkWriter(Writer):
         instance = ctx.ledger.lookup("custom_object_instances", refs["to"])
         label = str((instance.extra.get("label") if instance else None) or refs["to"])
         previous = existing.extra.get("label") if existing and existing.intercom_id else None
-        extra = {"from_kind": from_kind, "from_id": from_id, "from_type": from_type, "relationship":
-                 record["relationship"], "from_key": refs["from"], "to_key": refs["to"], "as_text": True,
-                 "label": label}
+        extra = {
+            "from_kind": from_kind,
+            "from_id": from_id,
+            "from_type": from_type,
+            "relationship": record["relationship"],
+            "from_key": refs["from"],
+            "to_key": refs["to"],
+            "as_text": True,
+            "label": label,
+        }
         with self._locks(f"{from_kind}:{from_id}"):
             self._set_text(ctx, extra, add=label, remove=previous if previous != label else None)
         capability = TEXT_FALLBACK[from_kind]
-        return Outcome(f"{from_id}:{record['relationship']}:{label}", UPDATED if existing and existing.intercom_id
-                       else CREATED, extra=extra, issues=[{
-                           "category": "fallback", "severity": "info",
-                           "field": linked_attribute(record["relationship"]),
-                           "reason": f"linked as text (the workspace keeps no such relationship: check intercom, "
-                                     f"{capability})"}])
+        return Outcome(
+            f"{from_id}:{record['relationship']}:{label}",
+            UPDATED if existing and existing.intercom_id else CREATED,
+            extra=extra,
+            issues=[
+                {
+                    "category": "fallback",
+                    "severity": "info",
+                    "field": linked_attribute(record["relationship"]),
+                    "reason": f"linked as text (the workspace keeps no such relationship: check intercom, "
+                    f"{capability})",
+                }
+            ],
+        )
 
     @staticmethod
     def _set_text(ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
@@ -221,11 +267,14 @@ class CustomObjectLinkWriter(Writer):
                 path.append(node)
             if path:
                 members = " -> ".join(path)
-                raise Skip(f"{relationship!r} link {child} -> {parent} would close a cycle ({members}); the other "
-                           "links of the cycle are written, this one is not")
+                raise Skip(
+                    f"{relationship!r} link {child} -> {parent} would close a cycle ({members}); the other "
+                    "links of the cycle are written, this one is not"
+                )
             key = self._edge_key(object_type, relationship, child)
-            ctx.ledger.record_written(EDGES, key, to_id, "", ctx.run_id, created=False,
-                                      extra={"parent": parent, "link": record["source_key"]})
+            ctx.ledger.record_written(
+                EDGES, key, to_id, "", ctx.run_id, created=False, extra={"parent": parent, "link": record["source_key"]}
+            )
             return key
 
     def _parent_after_this_run(self, ctx: WriteContext, child: str, edge: Entity) -> str:
@@ -264,8 +313,9 @@ class CustomObjectLinkWriter(Writer):
             if exc.status != 404:  # either end went first
                 raise
         if link.get("from_type") and link.get("from_kind") == "custom_object_instances":
-            ctx.ledger.mark_deleted(EDGES, self._edge_key(link["from_type"], link["relationship"],
-                                                          link["from_key"]), ctx.run_id)
+            ctx.ledger.mark_deleted(
+                EDGES, self._edge_key(link["from_type"], link["relationship"], link["from_key"]), ctx.run_id
+            )
 
 
 def _read_from(ctx: WriteContext, link: dict) -> tuple[dict, dict]:
@@ -284,8 +334,12 @@ def _write_to(ctx: WriteContext, link: dict, current: dict, name: str, value: t.
     ``ticket_attributes`` (quietly), a contact's or conversation's ``custom_attributes``."""
     from_kind, from_id = link["from_kind"], link["from_id"]
     if from_kind == "custom_object_instances":
-        ctx.client.request("POST", _type_path(link["from_type"]), idempotent=True, json={
-            "external_id": current["external_id"], "custom_attributes": {name: value}})
+        ctx.client.request(
+            "POST",
+            _type_path(link["from_type"]),
+            idempotent=True,
+            json={"external_id": current["external_id"], "custom_attributes": {name: value}},
+        )
     elif from_kind == "tickets":
         ctx.client.request("PUT", f"/tickets/{from_id}", json={"ticket_attributes": {name: value}, **QUIET})
     else:

@@ -61,8 +61,9 @@ def translation(ctx: WriteContext, record: dict, existing: Entity | None) -> tup
     locale = intercom_locale(record.get("locale"), locales)
     if not record.get("alias_key") or locale is None or locale == locales[0]:
         return None
-    default = next((str(lang) for lang in record.get("languages") or []
-                    if intercom_locale(str(lang), locales) == locales[0]), None)
+    default = next(
+        (str(lang) for lang in record.get("languages") or [] if intercom_locale(str(lang), locales) == locales[0]), None
+    )
     return (f"{record['alias_key']}:{default}", locale) if default else None
 
 
@@ -73,8 +74,15 @@ def _waits_as_translation(ctx: WriteContext, kind: str, record: dict) -> list[tu
     return [(kind, found[0])] if found else []
 
 
-def _translate(ctx: WriteContext, kind: str, path: str, content: dict, parents: dict,
-               found: tuple[str, str], existing: Entity | None) -> Outcome:
+def _translate(
+    ctx: WriteContext,
+    kind: str,
+    path: str,
+    content: dict,
+    parents: dict,
+    found: tuple[str, str],
+    existing: Entity | None,
+) -> Outcome:
     """Write one version into its default-locale version's ``translated_content`` (``article_translated_content``
     or ``group_translated_content``, by ``kind``)."""
     host_key, locale = found
@@ -83,8 +91,15 @@ def _translate(ctx: WriteContext, kind: str, path: str, content: dict, parents: 
         raise Skip(f"the {locale} version of {host_key}, which it translates, is not in Intercom")
     schema = "article_translated_content" if kind == "articles" else "group_translated_content"
     ctx.client.request("PUT", path.format(id=host), json={"translated_content": {"type": schema, locale: content}})
-    issues = [] if existing is not None or kind != "articles" else [timestamp_lost(
-        "created_at", "Intercom articles take no creation date: the translation is dated at migration time")]
+    issues = (
+        []
+        if existing is not None or kind != "articles"
+        else [
+            timestamp_lost(
+                "created_at", "Intercom articles take no creation date: the translation is dated at migration time"
+            )
+        ]
+    )
     # an update of the article: a rollback of this run alone cannot remove the translation (gone with the article)
     return Outcome(host, UPDATED, extra={"translation_of": host_key, "locale": locale}, issues=issues)
 
@@ -121,8 +136,13 @@ class CollectionWriter(Writer):
             ctx.client.request("PUT", f"/help_center/collections/{existing.intercom_id}", json=body)
             record_alias(ctx, self.kind, record, existing.intercom_id, unique=False)
             return Outcome(existing.intercom_id, UPDATED, extra=extra)
-        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id,
-                                 extra={"name": body["name"], "parent_id": body["parent_id"]})
+        ctx.ledger.record_intent(
+            self.kind,
+            record["source_key"],
+            "",
+            ctx.run_id,
+            extra={"name": body["name"], "parent_id": body["parent_id"]},
+        )
         collection_id = str(ctx.client.request("POST", "/help_center/collections", json=body)["id"])
         # the folder's key without its language, which articles and subfolders refer to
         record_alias(ctx, self.kind, record, collection_id, unique=False)
@@ -132,8 +152,9 @@ class CollectionWriter(Writer):
         if intent is None or intent.status != "intent":
             return None
         for collection in ctx.client.paginate("/help_center/collections", params={"per_page": 150}):
-            if collection.get("name") == intent.extra.get("name") and \
-                    str(collection.get("parent_id") or "") == str(intent.extra.get("parent_id") or ""):
+            if collection.get("name") == intent.extra.get("name") and str(collection.get("parent_id") or "") == str(
+                intent.extra.get("parent_id") or ""
+            ):
                 return str(collection["id"])
         return None
 
@@ -153,10 +174,8 @@ class ArticleWriter(Writer):
         refs = record.get("refs") or {}
         author = ctx.intercom_id(parents, "admins", refs.get("author")) or ctx.directory.fallback_admin_id
         if not author:
-            raise Skip("an article needs a teammate as author: the operator matched none and no fallback admin "
-                       "is set")
-        body: dict = {"title": record["title"], "author_id": int(author),
-                      "state": record.get("state") or "draft"}
+            raise Skip("an article needs a teammate as author: the operator matched none and no fallback admin is set")
+        body: dict = {"title": record["title"], "author_id": int(author), "state": record.get("state") or "draft"}
         for key in ("description", "body"):
             if record.get(key) is not None:
                 body[key] = record[key]
@@ -178,12 +197,25 @@ class ArticleWriter(Writer):
         if existing and existing.intercom_id and existing.status == "written":
             ctx.client.request("PUT", f"/articles/{existing.intercom_id}", json=body)
             return Outcome(existing.intercom_id, UPDATED)
-        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
-            "title": body["title"], "author_id": body["author_id"], "parent_id": body.get("parent_id")})
+        ctx.ledger.record_intent(
+            self.kind,
+            record["source_key"],
+            "",
+            ctx.run_id,
+            extra={"title": body["title"], "author_id": body["author_id"], "parent_id": body.get("parent_id")},
+        )
         article = ctx.client.request("POST", "/articles", json=body)
-        return Outcome(str(article["id"]), CREATED, issues=[timestamp_lost(
-            "created_at", "Intercom articles take no creation date: the article is dated at migration time",
-            created_at=article.get("created_at"))])
+        return Outcome(
+            str(article["id"]),
+            CREATED,
+            issues=[
+                timestamp_lost(
+                    "created_at",
+                    "Intercom articles take no creation date: the article is dated at migration time",
+                    created_at=article.get("created_at"),
+                )
+            ],
+        )
 
     def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:
         if intent is None or intent.status != "intent":
@@ -192,9 +224,11 @@ class ArticleWriter(Writer):
         for article in ctx.client.paginate("/articles", params={"per_page": 150}):
             parent_ids = article.get("parent_ids")
             parent = parent_ids[0] if parent_ids else article.get("parent_id")
-            if article.get("title") == wanted.get("title") and \
-                    str(article.get("author_id")) == str(wanted.get("author_id")) and \
-                    str(parent or "") == str(wanted.get("parent_id") or ""):
+            if (
+                article.get("title") == wanted.get("title")
+                and str(article.get("author_id")) == str(wanted.get("author_id"))
+                and str(parent or "") == str(wanted.get("parent_id") or "")
+            ):
                 return str(article["id"])
         return None
 

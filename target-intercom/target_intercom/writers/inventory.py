@@ -19,10 +19,20 @@ class InventoryWriter(Writer):
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         item = {key: record.get(key) for key in ("kind", "name", "module", "detail")}
         item["related"] = (record.get("refs") or {}).get("related")
-        return Outcome(f"inventory:{record['source_key']}", LISTED, extra=item, issues=[{
-            "category": "rebuild_inventory", "severity": "info", "field": item["kind"],
-            "reason": f"no Intercom home: rebuild by hand ({item['kind']})",
-            "detail": {k: v for k, v in item.items() if k != "kind" and v not in (None, "")}}])
+        return Outcome(
+            f"inventory:{record['source_key']}",
+            LISTED,
+            extra=item,
+            issues=[
+                {
+                    "category": "rebuild_inventory",
+                    "severity": "info",
+                    "field": item["kind"],
+                    "reason": f"no Intercom home: rebuild by hand ({item['kind']})",
+                    "detail": {k: v for k, v in item.items() if k != "kind" and v not in (None, "")},
+                }
+            ],
+        )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Nothing was written."""

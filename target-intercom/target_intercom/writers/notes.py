@@ -25,11 +25,20 @@ class ContactNoteWriter(Writer):
         admin_id = admin_or_fallback(ctx, parents, refs.get("author"))
         if admin_id:
             body["admin_id"] = admin_id
-        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id,
-                                 extra={"contact_id": contact_id, "body": text_of(record["body"])})
+        ctx.ledger.record_intent(
+            self.kind,
+            record["source_key"],
+            "",
+            ctx.run_id,
+            extra={"contact_id": contact_id, "body": text_of(record["body"])},
+        )
         note = ctx.client.request("POST", f"/contacts/{contact_id}/notes", json=body)
-        return Outcome(str(note["id"]), CREATED, extra={"contact_id": contact_id}, issues=[timestamp_lost(
-            "created_at", "Intercom notes take no date: the note is dated at migration time")])
+        return Outcome(
+            str(note["id"]),
+            CREATED,
+            extra={"contact_id": contact_id},
+            issues=[timestamp_lost("created_at", "Intercom notes take no date: the note is dated at migration time")],
+        )
 
     def settle(self, ctx: WriteContext, intent: Entity | None) -> str | None:
         if intent is None or intent.status != "intent":
@@ -44,9 +53,11 @@ class ContactNoteWriter(Writer):
         return None
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
-        raise CannotDelete(f"Intercom has no API to delete a note: note {entity.intercom_id} on contact "
-                           f"{entity.extra.get('contact_id')} goes with the contact when the contact is deleted; "
-                           "otherwise delete it in Intercom's inbox by hand")
+        raise CannotDelete(
+            f"Intercom has no API to delete a note: note {entity.intercom_id} on contact "
+            f"{entity.extra.get('contact_id')} goes with the contact when the contact is deleted; "
+            "otherwise delete it in Intercom's inbox by hand"
+        )
 
 
 class TeamMembershipWriter(Writer):
@@ -63,14 +74,18 @@ class TeamMembershipWriter(Writer):
         team_id = parents[("teams", refs["team"])]
         admin_entity = ctx.ledger.lookup("admins", refs["admin"])
         if admin_entity and admin_entity.extra.get("matched") is False:
-            raise Skip(f"operator {refs['admin']} matches no teammate (the fallback admin stands in): add the "
-                       f"teammate to team {team_id} in Intercom's UI once they exist")
+            raise Skip(
+                f"operator {refs['admin']} matches no teammate (the fallback admin stands in): add the "
+                f"teammate to team {team_id} in Intercom's UI once they exist"
+            )
         team = (getattr(ctx.directory, "teams", {}) or {}).get(str(team_id)) or {}
         members = {str(a) for a in team.get("admin_ids") or []}
         if str(admin_id) in members:
             return Outcome(f"{team_id}:{admin_id}", MATCHED, extra={"team_id": team_id, "admin_id": admin_id})
-        raise Skip(f"teammate {admin_id} is not a member of team {team.get('name') or team_id}: add them in "
-                   "Intercom's UI (Settings > Teammates > Teams; the API cannot change team members)")
+        raise Skip(
+            f"teammate {admin_id} is not a member of team {team.get('name') or team_id}: add them in "
+            "Intercom's UI (Settings > Teammates > Teams; the API cannot change team members)"
+        )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Nothing was written: a check is not a create."""

@@ -8,10 +8,30 @@ from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
 from target_intercom.writers.support import existing_id
 
-CONTACT_FIELDS = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
-                  "owner_id", "unsubscribed_from_emails", "custom_attributes")
-COMPANY_FIELDS = ("company_id", "name", "plan", "size", "website", "industry", "remote_created_at",
-                  "monthly_spend", "custom_attributes")
+CONTACT_FIELDS = (
+    "role",
+    "external_id",
+    "email",
+    "phone",
+    "name",
+    "avatar",
+    "signed_up_at",
+    "last_seen_at",
+    "owner_id",
+    "unsubscribed_from_emails",
+    "custom_attributes",
+)
+COMPANY_FIELDS = (
+    "company_id",
+    "name",
+    "plan",
+    "size",
+    "website",
+    "industry",
+    "remote_created_at",
+    "monthly_spend",
+    "custom_attributes",
+)
 
 
 def body_of(record: dict, fields: tuple[str, ...]) -> dict:
@@ -37,9 +57,15 @@ class ContactWriter(Writer):
         fallback: list[dict] = []
         if ctx.lacks("placeholder_emails") and str(body.get("email") or "").lower().endswith(PLACEHOLDER_DOMAIN):
             del body["email"]  # the person has no e-mail in TOPdesk; this workspace refuses or drops made-up ones
-            fallback.append({"category": "fallback", "severity": "info", "field": "email",
-                             "reason": "written without its placeholder e-mail (the workspace refuses or ignores "
-                                       "@placeholder.invalid addresses: check intercom, placeholder_emails)"})
+            fallback.append(
+                {
+                    "category": "fallback",
+                    "severity": "info",
+                    "field": "email",
+                    "reason": "written without its placeholder e-mail (the workspace refuses or ignores "
+                    "@placeholder.invalid addresses: check intercom, placeholder_emails)",
+                }
+            )
         outcome = self._write(ctx, record, body, existing)
         outcome.issues[:0] = fallback
         return outcome
@@ -47,8 +73,9 @@ class ContactWriter(Writer):
     def _write(self, ctx: WriteContext, record: dict, body: dict, existing: Entity | None) -> Outcome:
         if existing and existing.intercom_id:
             if existing.extra.get("merged_into"):
-                raise Skip(f"same e-mail as {existing.extra['merged_into']}: merged into its contact",
-                           existing.intercom_id)
+                raise Skip(
+                    f"same e-mail as {existing.extra['merged_into']}: merged into its contact", existing.intercom_id
+                )
             ctx.client.request("PUT", f"/contacts/{existing.intercom_id}", json=body)
             return Outcome(existing.intercom_id, UPDATED)
         sent_before = existing is not None and existing.status == "intent"  # a create whose answer never came
@@ -68,10 +95,21 @@ class ContactWriter(Writer):
             return Outcome(contact_id, CREATED if sent_before else UPDATED)
         owner = current.get("external_id") or current.get("email")
         merged = f"person:{owner}" if current.get("external_id") else str(owner)
-        return Outcome(contact_id, MERGED, extra={"merged_into": merged}, issues=[{
-            "category": "merged", "severity": "warning", "field": "email",
-            "reason": "the e-mail already belongs to another person's contact: that contact is used, not a second one",
-            "detail": {"email": record.get("email"), "contact_of": merged}}])
+        return Outcome(
+            contact_id,
+            MERGED,
+            extra={"merged_into": merged},
+            issues=[
+                {
+                    "category": "merged",
+                    "severity": "warning",
+                    "field": "email",
+                    "reason": "the e-mail already belongs to another person's contact: that contact is used, not a "
+                    "second one",
+                    "detail": {"email": record.get("email"), "contact_of": merged},
+                }
+            ],
+        )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         if not entity.extra.get("merged_into"):
@@ -102,8 +140,11 @@ class ContactCompanyWriter(Writer):
         contact_id = parents[("contacts", refs["contact"])]
         company_id = parents[("companies", refs["company"])]
         ctx.client.request("POST", f"/contacts/{contact_id}/companies", json={"id": company_id}, idempotent=True)
-        return Outcome(f"{contact_id}:{company_id}", UPDATED if existing else CREATED,
-                       extra={"contact_id": contact_id, "company_id": company_id})
+        return Outcome(
+            f"{contact_id}:{company_id}",
+            UPDATED if existing else CREATED,
+            extra={"contact_id": contact_id, "company_id": company_id},
+        )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         contact_id, company_id = entity.extra["contact_id"], entity.extra["company_id"]

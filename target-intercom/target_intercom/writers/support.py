@@ -43,9 +43,13 @@ def find_part(ctx: WriteContext, kind: str, parts: t.Iterable[dict], wanted: dic
     part has the words sent, the one candidate that no other entry of ``kind`` owns (in the ledger) is the part,
     re-rendered. Several such candidates: none (a duplicate is better than another entry's part)."""
     author = str(wanted.get("author_id") or "")
-    candidates = [p for p in parts if p.get("part_type") == wanted["message_type"]
-                  and (wanted.get("created_at") is None or p.get("created_at") == wanted["created_at"])
-                  and (not author or str((p.get("author") or {}).get("id")) == author)]
+    candidates = [
+        p
+        for p in parts
+        if p.get("part_type") == wanted["message_type"]
+        and (wanted.get("created_at") is None or p.get("created_at") == wanted["created_at"])
+        and (not author or str((p.get("author") or {}).get("id")) == author)
+    ]
     same_words = [p for p in candidates if not wanted.get("body") or body_digest(p.get("body")) == wanted["body"]]
     if same_words:
         return str(same_words[-1]["id"]), True
@@ -56,10 +60,20 @@ def find_part(ctx: WriteContext, kind: str, parts: t.Iterable[dict], wanted: dic
 
 def body_changed(written_as_sent: bool) -> list[dict]:
     """The report's note on a part whose body Intercom stored in other words than sent (it was written once)."""
-    return [] if written_as_sent else [{
-        "category": "body_rerendered", "severity": "info", "field": "body",
-        "reason": "Intercom stored the part's body in other words than were sent (its HTML re-rendering); the part "
-                  "was written once and matched by its type, time and author"}]
+    return (
+        []
+        if written_as_sent
+        else [
+            {
+                "category": "body_rerendered",
+                "severity": "info",
+                "field": "body",
+                "reason": "Intercom stored the part's body in other words than were sent (its HTML re-rendering); the "
+                "part "
+                "was written once and matched by its type, time and author",
+            }
+        ]
+    )
 
 
 def after_customer_reply(ctx: WriteContext, kind: str, key: str) -> None:
@@ -88,18 +102,35 @@ def record_alias(ctx: WriteContext, kind: str, record: dict, intercom_id: str, *
         return []
     mine = (record.get("created_at") or 0, record["source_key"])
     known = ctx.ledger.lookup(kind, alias)
-    theirs = (known.extra.get("created_at") or 0, known.extra.get("alias_of") or "") \
-        if known and known.status == "written" and known.intercom_id else None
+    theirs = (
+        (known.extra.get("created_at") or 0, known.extra.get("alias_of") or "")
+        if known and known.status == "written" and known.intercom_id
+        else None
+    )
     if theirs is None or theirs[1] == mine[1] or mine < theirs:
-        ctx.ledger.record_written(kind, alias, intercom_id, "", ctx.run_id, created=False,
-                                  extra={"alias_of": record["source_key"], "created_at": record.get("created_at")})
+        ctx.ledger.record_written(
+            kind,
+            alias,
+            intercom_id,
+            "",
+            ctx.run_id,
+            created=False,
+            extra={"alias_of": record["source_key"], "created_at": record.get("created_at")},
+        )
     if not unique or theirs is None or theirs[1] == mine[1]:
         return []
     winner = min(mine, theirs)[1]
     other = theirs[1]
-    return [{"category": "duplicate_key", "severity": "warning", "field": "alias_key",
-             "reason": f"{alias.split(':', 1)[-1]} is also the number of {other}: links by this number go to "
-                       f"{winner} (the older one)", "detail": {"alias": alias, "also": other, "resolves_to": winner}}]
+    return [
+        {
+            "category": "duplicate_key",
+            "severity": "warning",
+            "field": "alias_key",
+            "reason": f"{alias.split(':', 1)[-1]} is also the number of {other}: links by this number go to "
+            f"{winner} (the older one)",
+            "detail": {"alias": alias, "also": other, "resolves_to": winner},
+        }
+    ]
 
 
 def forget_alias(ctx: WriteContext, kind: str, alias: str | None) -> None:
@@ -124,8 +155,13 @@ class KeyedLocks:
 
 
 def timestamp_lost(field: str, reason: str, **detail: t.Any) -> dict:
-    return {"category": "timestamp_lost", "severity": "warning", "field": field, "reason": reason,
-            "detail": {k: v for k, v in detail.items() if v is not None}}
+    return {
+        "category": "timestamp_lost",
+        "severity": "warning",
+        "field": field,
+        "reason": reason,
+        "detail": {k: v for k, v in detail.items() if v is not None},
+    }
 
 
 #: Intercom sends no notifications for these when asked (2.16), and imported history must not notify anyone
@@ -152,8 +188,12 @@ def caller_files_as_note(kind: str, record: dict) -> bool:
     (``attachment_files`` is on the admin branch of ``POST /tickets/{id}/reply``; Intercom ignores what a branch does
     not document), so it is written as an admin note that names the caller and carries the files, dated like the
     entry. Conversations take files on contact replies too."""
-    return (kind == "ticket_parts" and record.get("author_type") == "user" and record.get("message_type") == "comment"
-            and bool(record.get("attachment_files")))
+    return (
+        kind == "ticket_parts"
+        and record.get("author_type") == "user"
+        and record.get("message_type") == "comment"
+        and bool(record.get("attachment_files"))
+    )
 
 
 def caller_note_body(record: dict) -> str:
@@ -173,10 +213,17 @@ def undated(ctx: WriteContext, record: dict, body: dict, *, in_text: str | None 
     stamp = datetime.fromtimestamp(int(record["created_at"]), UTC).strftime("%Y-%m-%d %H:%M UTC")
     if in_text:
         body[in_text] = f"<p><i>{DATED_PREFIX} {stamp}</i></p>{body.get(in_text) or ''}"
-    return [{"category": "fallback", "severity": "info", "field": "created_at",
-             "reason": "dated at migration time" + (", its TOPdesk date first in its text" if in_text else "")
-                       + " (the workspace does not keep created_at: check intercom)",
-             "detail": {"created_at": record["created_at"], "topdesk_date": stamp}}]
+    return [
+        {
+            "category": "fallback",
+            "severity": "info",
+            "field": "created_at",
+            "reason": "dated at migration time"
+            + (", its TOPdesk date first in its text" if in_text else "")
+            + " (the workspace does not keep created_at: check intercom)",
+            "detail": {"created_at": record["created_at"], "topdesk_date": stamp},
+        }
+    ]
 
 
 def created_when(wanted: dict) -> dict | None:
@@ -212,15 +259,30 @@ def reply_body(ctx: WriteContext, kind: str, record: dict, parents: dict) -> tup
         limit = ctx.settings.get("max_attachment_mb") or 10
         names = ", ".join(f["name"] for f in too_big)
         body["body"] += f"<p>Not uploaded (over {limit} MB): {names}</p>"
-        issues += [{"category": "attachment_not_uploaded", "severity": "warning", "field": "attachment_files",
-                    "reason": f"file over {limit} MB: named in the part's body, it stays in TOPdesk",
-                    "detail": {"file": f["name"], "bytes": decoded_size(f.get("data"))}} for f in too_big]
+        issues += [
+            {
+                "category": "attachment_not_uploaded",
+                "severity": "warning",
+                "field": "attachment_files",
+                "reason": f"file over {limit} MB: named in the part's body, it stays in TOPdesk",
+                "detail": {"file": f["name"], "bytes": decoded_size(f.get("data"))},
+            }
+            for f in too_big
+        ]
     if reauthored:
-        issues.append({"category": "reauthored_as_note", "severity": "info", "field": "attachment_files",
-                       "reason": "a caller's entry with files on a ticket is an admin note naming the caller (Intercom "
-                                 "takes files on a contact's ticket reply only as public URLs)",
-                       "detail": {"caller": record.get("author_name") or author,
-                                  "files": [f["name"] for f in record.get("attachment_files") or []]}})
+        issues.append(
+            {
+                "category": "reauthored_as_note",
+                "severity": "info",
+                "field": "attachment_files",
+                "reason": "a caller's entry with files on a ticket is an admin note naming the caller (Intercom "
+                "takes files on a contact's ticket reply only as public URLs)",
+                "detail": {
+                    "caller": record.get("author_name") or author,
+                    "files": [f["name"] for f in record.get("attachment_files") or []],
+                },
+            }
+        )
     elif record.get("author_type") == "user" and record.get("message_type") == "comment":
         contact_id = ctx.intercom_id(parents, "contacts", author)
         if contact_id:
@@ -261,6 +323,7 @@ def contact_for(ctx: WriteContext, record: dict, parents: dict) -> str:
         contact_id, was_created = existing_id(exc), False
         if not contact_id:
             raise
-    ctx.ledger.record_written("contacts", key, contact_id, "", ctx.run_id, created=was_created,
-                              extra={"email_only": True})
+    ctx.ledger.record_written(
+        "contacts", key, contact_id, "", ctx.run_id, created=was_created, extra={"email_only": True}
+    )
     return contact_id

@@ -28,8 +28,7 @@ class TicketWriter(Writer):
     required_refs = {"contact": "contacts"}
     needs_intent = True
 
-    def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict,
-                     assignment: dict) -> dict:
+    def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict, assignment: dict) -> dict:
         refs = record.get("refs") or {}
         body: dict = {
             "ticket_type_id": ctx.directory.ticket_type_id(record["ticket_type"]),
@@ -50,8 +49,10 @@ class TicketWriter(Writer):
     @staticmethod
     def _assignment(ctx: WriteContext, record: dict, parents: dict) -> dict:
         refs = record.get("refs") or {}
-        return {"admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
-                "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team"))}
+        return {
+            "admin_assignee_id": ctx.intercom_id(parents, "admins", refs.get("admin")),
+            "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team")),
+        }
 
     def _reassign(self, ctx: WriteContext, ticket_id: str, assignment: dict, applied: dict) -> None:
         """A changed assignee on update: ``PUT /tickets/{id}`` takes one ``assignee_id`` (an admin or a team), so the
@@ -65,9 +66,16 @@ class TicketWriter(Writer):
         """The attributes as Intercom takes them (a list value as its option's id) and the issues of those left
         out (a value that is no option of its list)."""
         values, unknown = ctx.directory.ticket_attributes(record["ticket_type"], record.get("ticket_attributes") or {})
-        return values, [{"category": "flagged", "severity": "warning", "field": f"ticket_attributes.{name}",
-                         "reason": f"{record['ticket_attributes'][name]!r} is not an option of the list attribute "
-                                   f"{name!r} in Intercom: left out"} for name in unknown]
+        return values, [
+            {
+                "category": "flagged",
+                "severity": "warning",
+                "field": f"ticket_attributes.{name}",
+                "reason": f"{record['ticket_attributes'][name]!r} is not an option of the list attribute "
+                f"{name!r} in Intercom: left out",
+            }
+            for name in unknown
+        ]
 
     def _state_body(self, ctx: WriteContext, record: dict) -> dict:
         body: dict = {}
@@ -89,22 +97,45 @@ class TicketWriter(Writer):
             ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
             self._reassign(ctx, existing.intercom_id, assignment, existing.extra)
             issues += record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
-            return Outcome(existing.intercom_id, UPDATED, issues=issues, extra={
-                **assignment, "final_state": state, "state_written": state, "state_pending": False})
+            return Outcome(
+                existing.intercom_id,
+                UPDATED,
+                issues=issues,
+                extra={**assignment, "final_state": state, "state_written": state, "state_pending": False},
+            )
         body = self._create_body(ctx, record, parents, attributes, assignment)
         issues += undated(ctx, record, body)
-        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
-            "ticket_type_id": body["ticket_type_id"], "created_at": body.get("created_at"),
-            "sent_after": sent_after(), "ticket_attributes": body["ticket_attributes"]})
+        ctx.ledger.record_intent(
+            self.kind,
+            record["source_key"],
+            "",
+            ctx.run_id,
+            extra={
+                "ticket_type_id": body["ticket_type_id"],
+                "created_at": body.get("created_at"),
+                "sent_after": sent_after(),
+                "ticket_attributes": body["ticket_attributes"],
+            },
+        )
         ticket = ctx.client.request("POST", "/tickets", json=body)
         ticket_id = str(ticket["id"])
         if body.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
-            issues.append({"category": "timestamp_lost", "severity": "warning", "field": "created_at",
-                           "reason": "Intercom did not keep the original created_at"})
+            issues.append(
+                {
+                    "category": "timestamp_lost",
+                    "severity": "warning",
+                    "field": "created_at",
+                    "reason": "Intercom did not keep the original created_at",
+                }
+            )
         issues += record_alias(ctx, self.kind, record, ticket_id)  # the call number: known errors link by number
         # a new ticket is submitted and open: its TOPdesk state is written after its parts, at the end of the run
-        return Outcome(ticket_id, CREATED, issues=issues, extra={
-            **assignment, "final_state": state, "state_written": {}, "state_pending": bool(state)})
+        return Outcome(
+            ticket_id,
+            CREATED,
+            issues=issues,
+            extra={**assignment, "final_state": state, "state_written": {}, "state_pending": bool(state)},
+        )
 
     def write_final_state(self, ctx: WriteContext, entity: Entity) -> list[dict]:
         """The TOPdesk state, once, after the ticket's parts (idempotent: safe to repeat after a crash)."""
@@ -118,8 +149,10 @@ class TicketWriter(Writer):
         when = created_when(wanted)
         if when is None:
             return None
-        query = {"operator": "AND", "value": [
-            when, {"field": "ticket_type_id", "operator": "=", "value": wanted["ticket_type_id"]}]}
+        query = {
+            "operator": "AND",
+            "value": [when, {"field": "ticket_type_id", "operator": "=", "value": wanted["ticket_type_id"]}],
+        }
         for ticket in ctx.client.search("/tickets/search", query):
             attributes = ticket.get("ticket_attributes") or {}
             if all(attributes.get(k) == v for k, v in wanted["ticket_attributes"].items() if v is not None):
@@ -143,9 +176,19 @@ class TicketPartWriter(Writer):
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         ticket_id = parents[("tickets", record["refs"]["ticket"])]
         body, issues = reply_body(ctx, self.kind, record, parents)
-        ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id, extra={
-            "ticket_id": ticket_id, "created_at": body.get("created_at"), "message_type": body["message_type"],
-            "author_id": body.get("intercom_user_id") or body.get("admin_id"), "body": body_digest(body["body"])})
+        ctx.ledger.record_intent(
+            self.kind,
+            record["source_key"],
+            "",
+            ctx.run_id,
+            extra={
+                "ticket_id": ticket_id,
+                "created_at": body.get("created_at"),
+                "message_type": body["message_type"],
+                "author_id": body.get("intercom_user_id") or body.get("admin_id"),
+                "body": body_digest(body["body"]),
+            },
+        )
         if body["type"] == "user":  # before it is sent: a reply whose answer is lost reopens the ticket too
             after_customer_reply(ctx, "tickets", record["refs"]["ticket"])
         part = ctx.client.request("POST", f"/tickets/{ticket_id}/reply", json=body)
