@@ -8,6 +8,9 @@ PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # into venvs of their own under .meltano/ anyway).
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION := 4.4.1
+# The gates' tools, pinned: the linter/formatter, the type checker and the stubs of the libraries it checks against.
+LINT_TOOLS := ruff==0.17.6 mypy==1.19.1 types-PyYAML==6.0.12.20261122 types-requests==2.33.0.20261030 \
+	types-tqdm==4.70.0.20261106 types-jsonschema==4.26.0.20261006
 
 .PHONY: demo test lint setup meltano sandboxes bench bench-quick bench-tap bench-target clean
 
@@ -49,7 +52,7 @@ bench-target: $(VENV)/.installed
 $(VENV)/.installed: $(PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python $(foreach p,$(PACKAGES),-e './$(p)[test]') ruff==0.17.6
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(foreach p,$(PACKAGES),-e './$(p)[test]') $(LINT_TOOLS)
 	touch $@
 
 $(MELTANO_VENV)/.installed: $(VENV)/.installed
@@ -57,10 +60,11 @@ $(MELTANO_VENV)/.installed: $(VENV)/.installed
 	$(BIN)/uv pip install --quiet --python $(MELTANO_VENV)/bin/python meltano==$(MELTANO_VERSION)
 	touch $@
 
-## The gates: ruff's rules and one format for every package.
+## The gates: ruff's rules (complexity budget included), one format for every package, the type checker (mypy.ini).
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) .meltano data output

@@ -61,14 +61,14 @@ def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_
     ]  # as the admin creates them after provision lists them
     with Migration.started(tmp_path, scale=15, intercom={"deny": deny, "custom_objects": tuple(objects)}) as m:
         m.migrate()
-        report = json.loads(sorted(m.report_dir.glob("*/reconciliation.json"))[-1].read_text())
+        report = json.loads(max(m.report_dir.glob("*/reconciliation.json")).read_text())
         fallbacks = {i["field"] for i in report["issues"] if i["category"] == "fallback"}
         assert {"email", "TOPdesk asset (linked)", "created_at"} <= fallbacks, fallbacks
         out = m.cli("verify", "--seed", "5").output
         assert "verify: 0 unexplained difference(s)" in out, out
         m.migrate()
         again = json.loads(
-            sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text()
+            max(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns).read_text()
         )
         assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
 
@@ -146,7 +146,7 @@ def test_knowledge_in_several_languages_is_one_article_with_translations_where_t
         assert "verify: 0 unexplained difference(s)" in m.cli("verify", "--seed", "5", *include).output
         m.migrate()
         again = json.loads(
-            sorted(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns)[-1].read_text()
+            max(m.report_dir.glob("*/reconciliation.json"), key=lambda p: p.stat().st_mtime_ns).read_text()
         )
         assert again["totals"]["created"] == 0 and again["totals"]["updated"] == 0
         if mode is None:  # a translation changed in Intercom is a difference, named

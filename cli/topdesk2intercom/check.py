@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from target_intercom.capabilities import BY_NAME, FAILED, CheckResult, check_workspace, needed_by_ledger
-from target_intercom.html_page import Table, Text
+from target_intercom.html_page import Section, Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
 from topdesk2intercom.check_topdesk import check_topdesk
@@ -98,7 +98,7 @@ def show(project: Project, result: CheckResult) -> None:
             click.echo(f"  {'':<{widths[0]}}  {'':<{widths[1]}}  -> the load: {does}")
     for item in result.leftovers:
         click.echo(f"  left in Intercom: {item}")
-    sections = [
+    sections: list[Section] = [
         Text("Summary", result.summary()),
         Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows),
     ]

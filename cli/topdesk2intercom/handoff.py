@@ -136,11 +136,12 @@ def article_map(
         else:
             parents = article.get("parent_ids") or [article.get("parent_id")]  # 2.16+ lists, older versions one
             parent = str(parents[0]) if parents and parents[0] is not None else None
+            collection = collections.get(parent) if parent is not None else None
             row.update(
                 url=article.get("url"),
                 state=article.get("state"),
                 title=article.get("title") or row["title"],
-                collection=(collections.get(parent) or {}).get("name") or parent,
+                collection=(collection or {}).get("name") or parent,
                 problem=None,
             )
         rows.append(row)

@@ -19,7 +19,7 @@ import click
 from singer_sdk import Target
 from tqdm import tqdm
 
-from target_intercom.html_page import Bars, Table, Text
+from target_intercom.html_page import Bars, Section, Table, Text
 from target_intercom.ledger import Ledger, as_held, content_hash
 from target_intercom.loader import SETTLED
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
@@ -214,7 +214,8 @@ def plan(project: Project, state_file: str | None) -> None:
     limit = budget.per_minute if budget else None
 
     kinds = [k for k in ORDER if k in verdicts]
-    rows, totals = [], Counter()
+    rows: list[list[t.Any]] = []  # table rows (Table's cells): kind, then numbers
+    totals: Counter[str] = Counter()
     for kind in kinds:
         counts = verdicts[kind]
         cost = requests_for(kind, counts)
@@ -296,7 +297,7 @@ def plan(project: Project, state_file: str | None) -> None:
             "",
         ]
     )
-    sections = [
+    sections: list[Section] = [
         Text("Summary", summary),
         Bars(
             "Records per kind",

@@ -8,7 +8,7 @@ import click
 
 from map_topdesk_intercom.mapfile import MapSpec
 from target_intercom.capabilities import CheckResult, check_workspace, preflight_for, with_fallbacks
-from target_intercom.html_page import Table, Text
+from target_intercom.html_page import Section, Table, Text
 from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
 from topdesk2intercom.check import keep_and_show
 from topdesk2intercom.project import Project, intercom_client, map_definitions, pass_project, target_map
@@ -86,7 +86,7 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
         "ui_objects_to_create": ui_objects_to_create(spec, report, check),
         **report.as_dict(),
     }
-    sections = [
+    sections: list[Section] = [
         Text(
             "Summary",
             f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "

@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from target_intercom.html_page import Table, Text
+from target_intercom.html_page import Section, Table, Text
 from topdesk2intercom.plugins import run_target, tap_lines
 from topdesk2intercom.project import Project, pass_project
 from topdesk2intercom.reports import write_report
@@ -228,7 +228,7 @@ def sample(project: Project, count: int, seed: int, numbers: str | None) -> None
             "",
         ]
     )
-    sections = [
+    sections: list[Section] = [
         Text("Sample", f"{len(chosen.calls)} calls: " + ", ".join(sorted(chosen.calls.values()))),
         Table("Selected", ["what", "records"], [[w, n] for w, n in summary]),
         Table("Replayed per stream", ["stream", "records"], sorted(map(list, chosen.replayed.items()))),

@@ -108,24 +108,15 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
         for key in records:
             entity = entities.get(key)
             bucket = _bucket(kind, key, entity, held, open_issues)
-            if bucket == "written" and _stale(
-                kind, entity, expected.hashes[kind].get(key), open_issues.get((kind, key), set())
-            ):
+            if bucket == "written" and entity is not None:  # (_bucket says "written" of an entity only)
                 count.written += 1
-                count.unexplained += 1
-                differences.append(
-                    Difference(
-                        kind,
-                        key,
-                        entity.intercom_id,
-                        "(record)",  # type: ignore[union-attr]
-                        "TOPdesk's current version",
-                        STALE,
+                if _stale(kind, entity, expected.hashes[kind].get(key), open_issues.get((kind, key), set())):
+                    count.unexplained += 1
+                    differences.append(
+                        Difference(kind, key, entity.intercom_id, "(record)", "TOPdesk's current version", STALE)
                     )
-                )
-            elif bucket == "written":
-                count.written += 1
-                written[kind][key] = entity  # type: ignore[assignment]
+                else:
+                    written[kind][key] = entity
             elif bucket:
                 count.explained[bucket] += 1
             else:

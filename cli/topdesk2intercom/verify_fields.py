@@ -5,6 +5,7 @@ with a note about files over the size limit, a caller's entry kept as a note) ar
 
 from __future__ import annotations
 
+import decimal
 import numbers
 import random
 import typing as t
@@ -84,7 +85,7 @@ def _words(value: str) -> str:
 def _number(value: t.Any) -> float | None:
     """A number however it travelled (int, float, Decimal, or the numeric string of a decimal attribute)."""
     try:
-        return float(value) if isinstance(value, (numbers.Number, str)) else None
+        return float(value) if isinstance(value, (numbers.Real, decimal.Decimal, str)) else None
     except ValueError:
         return None
 
@@ -361,7 +362,7 @@ def compare_sample(
                 f"{issue['category']}: {issue['reason']}"
             )
     out = []
-    options: dict[str, dict[str, str]] = {}  # ticket type id -> list option id -> label
+    options: dict[str, dict[str, dict[str, str]]] = {}  # ticket type id -> list attribute -> option id -> label
     for kind, key in tqdm(sample, desc="verify: comparing the sample", unit=" records", disable=None):
         entity = pool[kind][key]
         path = entity_path(kind, entity)

@@ -203,9 +203,11 @@ def documented_body(method: str, route_path: str, version: str, body: Any) -> tu
     if version != SPEC_VERSION or not isinstance(body, (dict, list)):
         return body, []
     found = operation(method, route_path)
-    if found is None or found[1] is None:
+    if found is None:
         return body, []
     spec_path, shape = found
+    if shape is None:
+        return body, []
     kept, dropped = strip(shape, body)
     extensions = EXTENSIONS.get((method, spec_path), {})
     if extensions and isinstance(body, dict):

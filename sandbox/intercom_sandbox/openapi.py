@@ -306,9 +306,10 @@ class SpecValidator:
             data=ex.request_body or None,
             content_type=ex.request_headers.get("content-type", "application/json"),
         )
-        found: list[Violation] = []
-        for error in self.openapi.iter_request_errors(request):
-            found.append(Violation("request", ex.method, ex.path, ex.status, _describe(error), accepted))
+        found: list[Violation] = [
+            Violation("request", ex.method, ex.path, ex.status, _describe(error), accepted)
+            for error in self.openapi.iter_request_errors(request)
+        ]
         response = MockResponse(
             ex.response_body,
             status_code=ex.status,
@@ -370,8 +371,7 @@ def _describe(error: Exception) -> str:
     parts = [str(error)]
     cause = error.__cause__
     for inner in getattr(cause, "schema_errors", None) or getattr(error, "schema_errors", None) or []:
-        for leaf in _leaves(inner):
-            parts.append(f"{getattr(leaf, 'json_path', '$')}: {getattr(leaf, 'message', leaf)}")
+        parts.extend(f"{getattr(leaf, 'json_path', '$')}: {getattr(leaf, 'message', leaf)}" for leaf in _leaves(inner))
     if cause is not None and not getattr(cause, "schema_errors", None):
         parts.append(str(cause))
     return " | ".join(parts)

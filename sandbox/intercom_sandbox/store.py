@@ -162,7 +162,8 @@ class Workspace:
             for name in types:
                 self.custom_objects.setdefault(name, {})
                 self.custom_object_by_external_id.setdefault(name, {})
-            self._seed_relationships(only=names)
+            # parse_custom_objects has refused any definition without a string name: this only narrows the type.
+            self._seed_relationships(only={n for n in names if isinstance(n, str)})
         return sorted(str(n) for n in names)
 
     def reset(self) -> None:

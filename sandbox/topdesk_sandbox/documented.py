@@ -46,8 +46,8 @@ UNDOCUMENTED_OPERATION = "undocumented_operation"
 _FIQL_DATE_FRACTION = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+")
 _IDENT = re.compile(r"^[A-Za-z_@][\w@.\-]*$")
 _TAG = re.compile(r"<[^>]+>")
-_FILTER_LIST = re.compile(r"fields available for filtering are:\s*<ul>(.*?)</ul>", re.S | re.I)
-_SUB_FIELDS = re.compile(r"\ball sub-?fields\b", re.I)
+_FILTER_LIST = re.compile(r"fields available for filtering are:\s*<ul>(.*?)</ul>", re.DOTALL | re.IGNORECASE)
+_SUB_FIELDS = re.compile(r"\ball sub-?fields\b", re.IGNORECASE)
 
 # --- what the reconstructed descriptions lost, written out (each with its source) -----------------------------------
 
@@ -179,15 +179,15 @@ def parse_filter_item(item: str, top_level: Collection[str]) -> tuple[set[str], 
     text = _text(item)
     if text.startswith("All top-level fields in the returned object"):
         # "... except for status. Use archived==true or archived==false instead." documents ``archived`` too
-        named = {m for m in re.findall(r"\b(\w+)==", text)}
+        named = set(re.findall(r"\b(\w+)==", text))
         return (set(top_level) - _top_level_exceptions(text) | named, set()) if top_level else None
     paren = re.match(r"^([\w.@\-]+(?:\s*(?:,|\band\b)\s*[\w.@\-]+)*)\s*\(([^)]*)\)$", text)
     if paren:  # reservations: ``requester (id, email)``, ``optionalFields1, optionalFields2 (all sub-fields)``
-        heads = _split_names(paren.group(1)) or []
+        paren_heads = _split_names(paren.group(1)) or []
         if _SUB_FIELDS.search(paren.group(2)):
-            return set(), {f"{h}." for h in heads}
+            return set(), {f"{h}." for h in paren_heads}
         subs = _split_names(paren.group(2))
-        return ({f"{h}.{s}" for h in heads for s in subs}, set()) if subs else None
+        return ({f"{h}.{s}" for h in paren_heads for s in subs}, set()) if subs else None
     head, colon, rest = text.partition(":")
     heads = _split_names(head)
     if heads is None:
@@ -211,7 +211,7 @@ def parse_filter_list(description: str, top_level: Collection[str]) -> FieldList
         return FieldList.of([only.group(1)]) if only else None
     names: set[str] = set()
     prefixes: set[str] = set()
-    for item in re.findall(r"<li>(.*?)</li>", listed.group(1), re.S):
+    for item in re.findall(r"<li>(.*?)</li>", listed.group(1), re.DOTALL):
         parsed = parse_filter_item(item, top_level)
         if parsed is None:
             return None
@@ -225,7 +225,7 @@ def parse_selectable(description: str) -> FieldList | None:
     if "listed below:" not in description:
         return None
     tail = description.split("listed below:", 1)[1]
-    names = re.findall(r"^\s*\*\s*([\w.@]+)\s*$", tail, re.M)
+    names = re.findall(r"^\s*\*\s*([\w.@]+)\s*$", tail, re.MULTILINE)
     keywords = ["all"] if "'all'" in description else []
     return FieldList.of([*names, *keywords, ""]) if names else None  # "mentioned but empty" is documented too
 
@@ -420,11 +420,11 @@ def _odata_violations(op: Operation, name: str, value: str, user_fields: Collect
     if op.filters is None or user_fields is None:
         return []
     bare = re.sub(r"'(?:[^']|'')*'", "''", value)
-    out = []
-    for selector in _ODATA_FIELD.findall(bare):
-        if selector not in op.filters and selector not in user_fields and selector not in ("and", "or", "not"):
-            out.append(_field_violation(op, name, selector))
-    return out
+    return [
+        _field_violation(op, name, selector)
+        for selector in _ODATA_FIELD.findall(bare)
+        if selector not in op.filters and selector not in user_fields and selector not in ("and", "or", "not")
+    ]
 
 
 def _selection_violations(op: Operation, name: str, value: str, user_fields: Collection[str] | None) -> list[Violation]:

@@ -169,33 +169,55 @@ def _date_arg(arg: str) -> int:
 
 def _compare(value: object, op: str, arg: str | None) -> bool:
     if arg is None:
-        if op == "==":
-            return value is None or value == []
-        if op == "!=":
-            return not (value is None or value == [])
-        raise FiqlError(f"null is not allowed with {op}")
+        return _compare_null(value, op)
     if value is None:
         return op == "!="
     if isinstance(value, dict):
-        # ``status==x`` on an object compares its name or id (TOPdesk lists accept both).
-        return (
-            any(_compare(value.get(k), op, arg) for k in ("id", "name") if k in value)
-            if op != "!="
-            else not any(_compare(value.get(k), "==", arg) for k in ("id", "name") if k in value)
-        )
+        return _compare_object(value, op, arg)
     if isinstance(value, list):
-        if op == "=contains=":
-            return any(_compare(v, "==", arg) for v in value)
-        if arg == "[]":
-            return (op == "==") == (not value)
-        return False
+        return _compare_list(value, op, arg)
     if isinstance(value, str) and looks_like_datetime(value) and op not in ("=sw=", "=contains="):
-        if "*" in arg and op in ("==", "!="):
-            raise FiqlError(f"wildcards are not allowed on date fields: {arg!r}")
-        left, right = parse_instant(value), _date_arg(arg)  # a date without a time is a 400, as in TOPdesk
-        if left is None:
-            return False
-        return _ORDERED[op](left, right)
+        return _compare_date(value, op, arg)
+    return _compare_scalar(value, op, arg)
+
+
+def _compare_null(value: object, op: str) -> bool:
+    """``==null`` / ``!=null``: no value, or an empty list."""
+    if op == "==":
+        return value is None or value == []
+    if op == "!=":
+        return not (value is None or value == [])
+    raise FiqlError(f"null is not allowed with {op}")
+
+
+def _compare_object(value: dict, op: str, arg: str) -> bool:
+    """``status==x`` on an object compares its name or id (TOPdesk lists accept both)."""
+    return (
+        any(_compare(value.get(k), op, arg) for k in ("id", "name") if k in value)
+        if op != "!="
+        else not any(_compare(value.get(k), "==", arg) for k in ("id", "name") if k in value)
+    )
+
+
+def _compare_list(value: list, op: str, arg: str) -> bool:
+    if op == "=contains=":
+        return any(_compare(v, "==", arg) for v in value)
+    if arg == "[]":
+        return (op == "==") == (not value)
+    return False
+
+
+def _compare_date(value: str, op: str, arg: str) -> bool:
+    if "*" in arg and op in ("==", "!="):
+        raise FiqlError(f"wildcards are not allowed on date fields: {arg!r}")
+    left, right = parse_instant(value), _date_arg(arg)  # a date without a time is a 400, as in TOPdesk
+    if left is None:
+        return False
+    return _ORDERED[op](left, right)
+
+
+def _compare_scalar(value: object, op: str, arg: str) -> bool:
+    """Text, number or boolean: prefix, substring, wildcard or ordered comparison."""
     if op == "=sw=":
         return isinstance(value, str) and value.startswith(arg.rstrip("*"))
     if op == "=contains=":

@@ -12,6 +12,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from topdesk_sandbox import fiql
 from topdesk_sandbox.dates import looks_like_datetime, parse_instant
@@ -19,6 +20,10 @@ from topdesk_sandbox.errors import MALFORMED, SERVER_ERROR, ApiError
 from topdesk_sandbox.store import Resource
 
 Predicate = Callable[[dict], bool]
+#: A field value as sorting compares it (dates as epoch ms, booleans as 0/1, else the JSON value). Values of mixed
+#: types are compared as they are and a ``TypeError`` is handled where they are (``str`` order, or "not after" when
+#: seeking), so this is dynamic on purpose.
+SortValue = Any
 
 #: Date fields whose FIQL ranges are answered from a sorted index.
 INDEXED_DATES = ("modificationDate", "creationDate", "lastModificationDate", "plannedStartDate", "callDate")
@@ -85,7 +90,7 @@ def _get(record: dict, path: list[str]) -> object:
     return value
 
 
-def sort_value(value: object) -> object:
+def sort_value(value: object) -> SortValue:
     if isinstance(value, dict):
         value = value.get("name", value.get("id"))
     if isinstance(value, str) and looks_like_datetime(value):
@@ -151,10 +156,11 @@ def run(q: ListQuery, cache: ResultCache) -> Sequence[int]:
         presorted = sort[0][0]
     if candidates is None:
         candidates = q.base if q.base is not None else res.live()
-    items = res.items
+    # Candidates are live positions (from the resource's indexes or ``live()``): never a deleted (None) slot.
+    items = cast("list[dict]", res.items)
     checks = [*q.filters, *([predicate] if predicate else [])]
     try:
-        matched = (
+        matched: Sequence[int] = (
             [pos for pos in candidates if all(check(items[pos]) for check in checks)] if checks else list(candidates)
         )
     except fiql.FiqlError as exc:

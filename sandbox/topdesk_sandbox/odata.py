@@ -111,71 +111,89 @@ def _stored_instant(value: object) -> int | None:
     return date_instant(value[:23]) if isinstance(value, str) else None
 
 
-def compile_filter(text: str, resolve: Callable[[dict, str], object], dialect: Dialect) -> Predicate:
-    """Compile ``$filter``; ``resolve(record, field)`` reads a field (so ``templateId`` can map to ``type_id``)."""
-    tokens = _tokens(text)
-    pos = 0
+class _Parser:
+    """Recursive descent over one ``$filter``'s tokens: ``or`` of ``and`` of comparisons or parenthesised groups."""
 
-    def peek() -> str:
-        return tokens[pos] if pos < len(tokens) else ""
+    def __init__(self, tokens: list[str], resolve: Callable[[dict, str], object], dialect: Dialect) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.resolve = resolve
+        self.dialect = dialect
 
-    def take() -> str:
-        nonlocal pos
-        if pos >= len(tokens):
+    def peek(self) -> str:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
+
+    def take(self) -> str:
+        if self.pos >= len(self.tokens):
             raise ODataError("unexpected end of $filter")
-        pos += 1
-        return tokens[pos - 1]
+        self.pos += 1
+        return self.tokens[self.pos - 1]
 
-    def expr() -> Predicate:
-        left = term()
-        while peek().lower() == "or":
-            if dialect.old:
+    def expr(self) -> Predicate:
+        left = self.term()
+        while self.peek().lower() == "or":
+            if self.dialect.old:
                 raise ODataError("filters can only be combined with 'and'")
-            take()
-            right = term()
+            self.take()
+            right = self.term()
             left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
         return left
 
-    def term() -> Predicate:
-        left = factor()
-        while peek().lower() == "and":
-            take()
-            right = factor()
+    def term(self) -> Predicate:
+        left = self.factor()
+        while self.peek().lower() == "and":
+            self.take()
+            right = self.factor()
             left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
         return left
 
-    def factor() -> Predicate:
-        if peek() == "(":
-            if dialect.old:
-                raise ODataError("filter expressions cannot be grouped by parentheses")
-            take()
-            inner = expr()
-            if take() != ")":
-                raise ODataError("missing ')' in $filter")
-            return inner
-        field = take()
-        kind = dialect.kind_of(field)
+    def factor(self) -> Predicate:
+        if self.peek() == "(":
+            return self.group()
+        field = self.take()
+        kind = self.dialect.kind_of(field)
         if kind is None:
             raise ODataError(f"assets cannot be filtered on {field!r}")
-        op = take().lower()
-        allowed = _OLD_DATE_OPS if kind == DATE and dialect.old else _OPS[kind]
+        op = self.take().lower()
+        allowed = _OLD_DATE_OPS if kind == DATE and self.dialect.old else _OPS[kind]
         if op not in allowed:
             raise ODataError(f"operator {op!r} is not supported on {field!r}")
         if op in ("isempty", "isnotempty"):  # "missing values and empty strings are considered empty" (spec)
-            empty = op == "isempty"
-            return lambda r: (resolve(r, field) in (None, "")) == empty
+            return self.emptiness(field, op)
         if op == "in":
-            opening = take()
-            if opening not in ("(", "["):
-                raise ODataError("'in' needs a list")
-            values = [_literal(take())]
-            while peek() == ",":
-                take()
-                values.append(_literal(take()))
-            if take() != {"(": ")", "[": "]"}[opening]:
-                raise ODataError("the list after 'in' is not closed")
-            return lambda r: any(_cmp(resolve(r, field), "eq", v) for v in values)
-        value = _literal(take())
+            return self.membership(field)
+        return self.comparison(field, kind, op)
+
+    def group(self) -> Predicate:
+        if self.dialect.old:
+            raise ODataError("filter expressions cannot be grouped by parentheses")
+        self.take()
+        inner = self.expr()
+        if self.take() != ")":
+            raise ODataError("missing ')' in $filter")
+        return inner
+
+    def emptiness(self, field: str, op: str) -> Predicate:
+        resolve = self.resolve
+        empty = op == "isempty"
+        return lambda r: (resolve(r, field) in (None, "")) == empty
+
+    def membership(self, field: str) -> Predicate:
+        resolve = self.resolve
+        opening = self.take()
+        if opening not in ("(", "["):
+            raise ODataError("'in' needs a list")
+        values = [_literal(self.take())]
+        while self.peek() == ",":
+            self.take()
+            values.append(_literal(self.take()))
+        if self.take() != {"(": ")", "[": "]"}[opening]:
+            raise ODataError("the list after 'in' is not closed")
+        return lambda r: any(_cmp(resolve(r, field), "eq", v) for v in values)
+
+    def comparison(self, field: str, kind: str, op: str) -> Predicate:
+        resolve = self.resolve
+        value = _literal(self.take())
         if kind == DATE:
             bound = date_instant(value)
             if bound is None:
@@ -183,7 +201,11 @@ def compile_filter(text: str, resolve: Callable[[dict, str], object], dialect: D
             return lambda r: _cmp(_stored_instant(resolve(r, field)), op, bound)
         return lambda r: _cmp(resolve(r, field), op, value)
 
-    predicate = expr()
-    if pos != len(tokens):
-        raise ODataError(f"unexpected {tokens[pos]!r} in $filter")
+
+def compile_filter(text: str, resolve: Callable[[dict, str], object], dialect: Dialect) -> Predicate:
+    """Compile ``$filter``; ``resolve(record, field)`` reads a field (so ``templateId`` can map to ``type_id``)."""
+    parser = _Parser(_tokens(text), resolve, dialect)
+    predicate = parser.expr()
+    if parser.pos != len(parser.tokens):
+        raise ODataError(f"unexpected {parser.tokens[parser.pos]!r} in $filter")
     return predicate

@@ -12,6 +12,7 @@ import json
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import orjson
 
@@ -201,7 +202,8 @@ class Store:
                 if not line.strip():
                     continue
                 try:
-                    raw = loads(line)
+                    # A dataset line is one record, a JSON object (the format of sandbox/README.md).
+                    raw = cast(dict, loads(line))
                 except orjson.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from exc
                 record, meta = split_meta(raw) if _META_HINT in line else (raw, None)

@@ -47,6 +47,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+#: A request sent with its body spooled (``TopdeskStream._request_spooled``, with the SDK's retries or without).
+SpooledRequest = t.Callable[..., tuple[requests.Response, t.IO[bytes]]]
+
 LOGGER = logging.getLogger("tap-topdesk")
 #: Metrics of child streams are per parent record (thousands of lines): kept quiet, summarised by the parent.
 QUIET_METRICS = logging.getLogger("tap-topdesk.child-metrics")
@@ -389,10 +392,11 @@ class TopdeskStream(RESTStream):
         self.pool.ask_ahead(prepared, lambda: self._send_spooled(prepared, context, AHEAD_IN_MEMORY))
 
     @cached_property
-    def _send_spooled(
-        self,
-    ) -> t.Callable[..., tuple[requests.Response, t.IO[bytes]]]:
-        return self.request_decorator(self._request_spooled)
+    def _send_spooled(self) -> SpooledRequest:
+        # singer-sdk annotates ``request_decorator`` for its own ``_request`` only (``RequestFunc``); it wraps any
+        # callable in ``backoff.on_exception``, which keeps the callable's signature and result.
+        decorate = t.cast("t.Callable[[SpooledRequest], SpooledRequest]", self.request_decorator)
+        return decorate(self._request_spooled)
 
     def _request_spooled(
         self, prepared_request: requests.PreparedRequest, context: Context | None, in_memory: int = SPOOL_IN_MEMORY
@@ -506,7 +510,7 @@ class TopdeskStream(RESTStream):
         return self.generate_child_contexts(record, context)
 
     def start_children(self, record: dict, context: Context | None) -> list[tuple[TopdeskStream, tuple]]:
-        started = []
+        started: list[tuple[TopdeskStream, tuple]] = []
         children = self.children_read()
         for child_context in self.ahead_child_contexts(record, context):
             if child_context is not None:
@@ -713,8 +717,8 @@ class WindowedTopdeskStream(TopdeskStream):
             params[self.size_param] = self.page_size
         return params
 
-    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page:
-        """One page of a listing, whole."""
+    def fetch_page(self, params: dict[str, t.Any], context: Context | None) -> Page | LazyPage:
+        """One page of a listing, whole (a subclass may parse its pages as read)."""
         response = self.get(self.path, params, context=context)
         records = self.extract(self.body(response))
         size = self.size_asked(params)

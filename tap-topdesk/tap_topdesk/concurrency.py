@@ -141,7 +141,7 @@ class RequestPool:
                 continue
             try:
                 future.set_result(call())
-            except BaseException as exc:  # handed to whoever takes the result
+            except BaseException as exc:  # noqa: BLE001  a worker hands any failure to whoever takes the result
                 future.set_exception(exc)
 
     def ask_ahead(

@@ -142,7 +142,7 @@ class RecordConformer:
         deep = crumb if crumb is not None and self._deselects_below(crumb) else None
         try:
             uniform = is_uniform_list(prop)
-        except Exception:  # the SDK raises the same, but only when the value is a list
+        except Exception:  # noqa: BLE001  whatever the SDK's predicate raises, it raises again for a list value only
             return (LIST_RAISES, is_bool, prop, None, deep)
         if uniform:
             items = prop["items"]
@@ -167,8 +167,7 @@ class RecordConformer:
     def _object(self, obj: dict, plan: ObjectPlan, unmapped: list[str]) -> None:
         props = plan.props
         if props is None:
-            if obj:
-                raise KeyError("properties")  # what the SDK raises for such an item schema
+            _no_properties(obj)
             return
         normalise = self.normalise
         isfinite = math.isfinite
@@ -176,11 +175,7 @@ class RecordConformer:
         for key, value in obj.items():
             node = props.get(key)
             if node is None:
-                if not self._unknown(obj, key, value, plan, unmapped):
-                    if gone is None:
-                        gone = [key]
-                    else:
-                        gone.append(key)
+                gone = self._unknown(obj, key, value, plan, unmapped, gone)
                 continue
             kind = type(value)
             if kind is str:
@@ -205,22 +200,24 @@ class RecordConformer:
             else:
                 obj[key] = self._other(value, node, unmapped)
         if gone is not None:
-            for key in gone:
-                del obj[key]
+            _delete(obj, gone)
 
-    def _unknown(self, obj: dict, key: t.Any, value: t.Any, plan: ObjectPlan, unmapped: list[str]) -> bool:
+    def _unknown(
+        self, obj: dict, key: t.Any, value: t.Any, plan: ObjectPlan, unmapped: list[str], gone: list[t.Any] | None
+    ) -> list[t.Any] | None:
         """A property the plan does not hold: deselected (dropped), kept (``additionalProperties``: only its
-        dates normalised and its deselected parts dropped) or unmapped (dropped, warned about). True = kept."""
+        dates normalised and its deselected parts dropped) or unmapped (dropped, warned about). Returns ``gone``
+        (the keys to drop after the walk), with ``key`` added when it is dropped."""
         crumb = plan.breadcrumb
         if crumb is not None:
             if key in plan.deselected:
-                return False
+                return _with(gone, key)
             crumb = (*crumb, "properties", key)
             if not self.mask[crumb]:
-                return False
+                return _with(gone, key)
         if not plan.additional:
             unmapped.append(key if plan.path is None else f"{plan.path}.{key}")
-            return False
+            return _with(gone, key)
         if isinstance(value, str):
             fixed = self.normalise(value)
             if fixed is not None:
@@ -229,7 +226,7 @@ class RecordConformer:
             self._normalise_deep(value)
             if crumb is not None and isinstance(value, dict) and self._deselects_below(crumb):
                 pop_deselected_record_properties(value, {}, self.mask, crumb)
-        return True
+        return gone
 
     def _list(self, items: list, plan: ListPlan, unmapped: list[str]) -> None:
         object_plan = plan.object_plan
@@ -295,3 +292,26 @@ class RecordConformer:
                     value[key] = fixed
             elif isinstance(item, dict | list):
                 self._normalise_deep(item)
+
+
+# --- rarely taken steps of ``RecordConformer._object`` (kept out of its loop) -------------------------------------
+
+
+def _no_properties(obj: dict) -> None:
+    """An object schema without ``properties`` (list items): the SDK fails on any key, accepts an empty dict."""
+    if obj:
+        raise KeyError("properties")  # what the SDK raises for such an item schema
+
+
+def _with(gone: list[t.Any] | None, key: t.Any) -> list[t.Any]:
+    """``gone`` (the keys to drop once the walk over the object is done) with ``key`` added; created on first use."""
+    if gone is None:
+        return [key]
+    gone.append(key)
+    return gone
+
+
+def _delete(obj: dict, gone: list[t.Any]) -> None:
+    """Drop the ``gone`` keys from ``obj`` (after the walk: a dict cannot shrink while iterated)."""
+    for key in gone:
+        del obj[key]

@@ -33,7 +33,7 @@ from singer_sdk.exceptions import FatalSyncError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
 MIN_WINDOW = timedelta(days=1)
 #: How far an empty window may grow (in multiples of window_days) before data appears.
@@ -106,6 +106,12 @@ _DECODER = json.JSONDecoder()
 _CHUNK = 1 << 16
 
 
+class BinaryReader(t.Protocol):
+    """What ``JsonItems`` reads from: a binary file, or a streamed response's ``raw`` (urllib3)."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class JsonItems:
     """The records of a JSON body, parsed one at a time from a binary file: a bare array, an object whose
     ``envelope`` key holds the array (its other keys land in ``extras``: ``next``...), or one object.
@@ -118,7 +124,7 @@ class JsonItems:
     ijson/python, 38 ms ``json.loads`` whole.
     """
 
-    def __init__(self, raw: t.IO[bytes], envelope: str | None) -> None:
+    def __init__(self, raw: BinaryReader, envelope: str | None) -> None:
         self.raw = raw
         self.envelope = envelope
         self.extras: dict[str, t.Any] = {}
@@ -233,9 +239,9 @@ class LazyPage:
         self.count = 0
         #: The HTTP answer the page came from, when it came from one (set by its maker).
         self.response: t.Any = None
-        self.records: Iterator[dict] = self._iterate()
+        self.records: Generator[dict, None, None] = self._iterate()
 
-    def _iterate(self) -> Iterator[dict]:
+    def _iterate(self) -> Generator[dict, None, None]:
         try:
             while self._ahead or not self._done:
                 if self._ahead:

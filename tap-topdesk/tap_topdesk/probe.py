@@ -167,54 +167,65 @@ def run_probe(tap: Tap, *, log: bool = True) -> dict[str, dict[str, t.Any]]:
         if log:
             LOGGER.error("Probe: %s", report["auth"]["detail"])
         return report
-    if failure == "403":
-        report["incidents"] = {"status": FORBIDDEN, "detail": "403 on /tas/api/incidents"}
-    elif failure:
-        report["incidents"] = {"status": ERROR, "detail": f"HTTP {failure} on /tas/api/incidents"}
-    else:
-        report["incidents"] = (
-            {"status": DATA, "detail": f"{len(calls)} recent calls sampled"}
-            if calls
-            else {"status": EMPTY, "detail": "no calls modified in the last 10 years"}
-        )
+    report["incidents"] = _incidents_entry(calls, failure)
     for module, (path, _params, _accept, envelope) in CHECKS.items():
-        response = responses[module]
-        if isinstance(response, requests.RequestException):
-            report[module] = {"status": ERROR, "detail": f"{type(response).__name__}: {response}"}
-            continue
-        if response.status_code in (403, 404):
-            report[module] = {"status": FORBIDDEN, "detail": f"HTTP {response.status_code} on {path}"}
-            continue
-        if response.status_code >= 400:
-            report[module] = {"status": ERROR, "detail": f"HTTP {response.status_code} on {path}"}
-            continue
-        count = _count(response, envelope)
-        if count:
-            report[module] = {"status": DATA, "detail": f"{path} answered with data"}
-            continue
-        refs = [c for c in calls if any(_dig(c, p) for p in EVIDENCE.get(module, ()))]
-        if refs:
-            report[module] = {
-                "status": HIDDEN,
-                "detail": f"{path} answered empty but {len(refs)} of {len(calls)} sampled calls reference it",
-            }
-        else:
-            report[module] = {"status": EMPTY, "detail": f"{path} answered empty (no evidence of hidden data)"}
+        report[module] = _module_entry(module, path, envelope, responses[module], calls)
     _operators_evidence(prober, report)
     _asset_types_evidence(prober, report)
     _exports(tap, report)
     if log:
-        for module, entry in sorted(report.items()):
-            if entry["status"] in (HIDDEN, FORBIDDEN, ERROR):
-                LOGGER.warning(
-                    "Module '%s' is %s: %s — its streams will be incomplete or empty",
-                    module,
-                    entry["status"],
-                    entry["detail"],
-                )
-            else:
-                LOGGER.info("Module '%s': %s (%s)", module, entry["status"], entry["detail"])
+        _log_report(report)
     return report
+
+
+def _incidents_entry(calls: list[dict], failure: str | None) -> dict[str, t.Any]:
+    """The incidents module's entry, from the sampled calls (or the sample's failure, other than 401)."""
+    if failure == "403":
+        return {"status": FORBIDDEN, "detail": "403 on /tas/api/incidents"}
+    if failure:
+        return {"status": ERROR, "detail": f"HTTP {failure} on /tas/api/incidents"}
+    if calls:
+        return {"status": DATA, "detail": f"{len(calls)} recent calls sampled"}
+    return {"status": EMPTY, "detail": "no calls modified in the last 10 years"}
+
+
+def _module_entry(
+    module: str,
+    path: str,
+    envelope: str | None,
+    response: requests.Response | requests.RequestException,
+    calls: list[dict],
+) -> dict[str, t.Any]:
+    """One checked module's entry: its answer, and for an empty answer the sampled calls' evidence of data."""
+    if isinstance(response, requests.RequestException):
+        return {"status": ERROR, "detail": f"{type(response).__name__}: {response}"}
+    if response.status_code in (403, 404):
+        return {"status": FORBIDDEN, "detail": f"HTTP {response.status_code} on {path}"}
+    if response.status_code >= 400:
+        return {"status": ERROR, "detail": f"HTTP {response.status_code} on {path}"}
+    if _count(response, envelope):
+        return {"status": DATA, "detail": f"{path} answered with data"}
+    refs = [c for c in calls if any(_dig(c, p) for p in EVIDENCE.get(module, ()))]
+    if refs:
+        return {
+            "status": HIDDEN,
+            "detail": f"{path} answered empty but {len(refs)} of {len(calls)} sampled calls reference it",
+        }
+    return {"status": EMPTY, "detail": f"{path} answered empty (no evidence of hidden data)"}
+
+
+def _log_report(report: dict[str, dict[str, t.Any]]) -> None:
+    """Hidden, forbidden and failed modules as warnings, the others as info."""
+    for module, entry in sorted(report.items()):
+        if entry["status"] in (HIDDEN, FORBIDDEN, ERROR):
+            LOGGER.warning(
+                "Module '%s' is %s: %s — its streams will be incomplete or empty",
+                module,
+                entry["status"],
+                entry["detail"],
+            )
+        else:
+            LOGGER.info("Module '%s': %s (%s)", module, entry["status"], entry["detail"])
 
 
 def _operators_evidence(prober: Prober, report: dict[str, dict[str, t.Any]]) -> None:

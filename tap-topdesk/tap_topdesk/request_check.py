@@ -245,7 +245,7 @@ def request_parts(request: CheckRequest) -> frozenset[tuple[str, str, str, str]]
 def sdk_request(stream: TopdeskStream, context: Context | None, size: int) -> CheckRequest:
     """Page 0 of a stream read by the SDK's request loop (``get_http_request``, as ``request_records`` builds it)."""
     request = stream.get_http_request(page=PageContext(stream_context=context, next_page_token=None))
-    path = request.url[len(stream.url_base) :] if request.url.startswith(stream.url_base) else request.url
+    path = request.url.removeprefix(stream.url_base)
     params = dict(request.params) if isinstance(request.params, dict) else {}
     accept = request.headers.get("Accept", stream.accept)
     return CheckRequest(path, params, accept).sized(stream.size_param, size)
@@ -263,7 +263,8 @@ def lookup_requests(stream: TopdeskStream, context: Context | None) -> list[Chec
         return [sdk_request(stream, context, LOOKUP_PAGE)]
     start, _inclusive = stream.start_bound(context)
     step = timedelta(days=max(1, int(stream.config.get("window_days", 90))))
-    windows, end = [], stream.signpost(context)
+    windows: list[Window] = []
+    end = stream.signpost(context)
     while end > start and len(windows) < LOOKUP_BUDGET:
         windows.append(Window(max(start, end - step), end))
         end -= step
@@ -625,9 +626,7 @@ def format_request_check(result: RequestCheck) -> str:
     for check in result.checks:
         lines.append(f"{check.stream.ljust(width)}  {check.verdict.ljust(11)}  {check.request or '-'}")
         said = f"HTTP {check.status}: {check.message}" if check.status and check.message else check.message
-        for detail in (said, check.outcome):
-            if detail:
-                lines.append(f"{''.ljust(width)}  {''.ljust(11)}  -> {detail}")
+        lines.extend(f"{''.ljust(width)}  {''.ljust(11)}  -> {detail}" for detail in (said, check.outcome) if detail)
     lines.extend(f"Note: {note}" for note in result.notes)
     if result.stopping:
         lines.append(result.stop_message())

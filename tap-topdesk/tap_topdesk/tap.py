@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_topdesk.request_check import RequestCheck
+    from tap_topdesk.streams.exports import CsvExportStream
 
 STATIC_STREAMS: tuple[type[Stream], ...] = (
     incidents.IncidentsStream,
@@ -46,7 +47,7 @@ STATIC_STREAMS: tuple[type[Stream], ...] = (
 )
 
 
-def export_stream_classes() -> list[type[Stream]]:
+def export_stream_classes() -> list[type[CsvExportStream]]:
     """The CSV-export streams (problems, known errors, events/actions, activity templates)."""
     try:
         from tap_topdesk.streams import exports
@@ -170,7 +171,8 @@ class TapTopdesk(Tap):
             self._request_pool = RequestPool(int(self.config.get("max_concurrency", 8)))
         return self._request_pool
 
-    def sync_all(self) -> None:
+    # singer-sdk marks ``sync_all`` final; the tap wraps it whole (the SDK's loop runs unchanged inside).
+    def sync_all(self) -> None:  # type: ignore[misc]
         """A sync: what asset streams of a category share is read afresh (``assets.CategoryListings``); answers asked
         ahead that no stream took are dropped at the end."""
         self.asset_category_listings: dict[str, t.Any] = {}
@@ -185,7 +187,7 @@ class TapTopdesk(Tap):
         if all(self.config.get(k) for k in ("url", "username", "app_password")):
             try:
                 streams.extend(assets.discover_asset_streams(self))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  best effort: discovery goes on without asset streams, whatever failed
                 self.logger.warning("Asset templates could not be discovered (%s): no asset streams", exc)
         streams.extend(cls(tap=self) for cls in export_stream_classes() if cls.available(self.config))
         return streams
@@ -249,11 +251,11 @@ class TapTopdesk(Tap):
         self.probe_report = {}
         try:
             self.probe_report = run_probe(self, log=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  the probe only informs: whatever fails in it, the sync goes on
             self.logger.warning("Module probe failed: %s", exc)
         try:
             self.request_check = run_request_check(self, log=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  the check only guards: whatever fails in it, the sync goes on
             self.logger.warning("Request check failed (%s: %s); the sync goes on without it", type(exc).__name__, exc)
             return
         if self.request_check.stopping:

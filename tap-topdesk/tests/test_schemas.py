@@ -257,8 +257,10 @@ def test_generated_records_validate(dataset: Any, stream: str) -> None:
     v = validator(load_schema(stream))
     errors = []
     for i, rec in enumerate(records):
-        for e in v.iter_errors(rec):
-            errors.append(f"record {i} ({rec.get('id', rec.get('linkId'))}) {e.json_path}: {e.message[:200]}")
+        errors.extend(
+            f"record {i} ({rec.get('id', rec.get('linkId'))}) {e.json_path}: {e.message[:200]}"
+            for e in v.iter_errors(rec)
+        )
     assert not errors, f"{len(errors)} errors, first: " + "\n".join(errors[:10])
 
 

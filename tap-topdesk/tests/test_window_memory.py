@@ -171,7 +171,7 @@ def test_a_row_modified_while_the_listing_is_read_makes_it_skip_nothing_and_the_
     bookmark kept the way the stream keeps it (moved only while the reader is settled, or when it settles) is
     never ahead of a record not yet emitted."""
     listing = FakeListing(450, move=(2, 150))
-    keys = {rid: date for rid, date in listing.rows}
+    keys = dict(listing.rows)
     held: list[str] = []
     committed: list[str] = []
     reader = reader_for(listing, ordered=True, on_settled=lambda: committed.append(max(held)))

@@ -495,13 +495,11 @@ class Check:
                 start=1,
             ):
                 path = f"/{name}s/{container['id']}/reply"
-                attempt(
-                    kind,
-                    PAST + 60 * n,
-                    lambda at, b=body, p=path: self.client.request(
-                        "POST", p, json={**b, **({} if at is None else {"created_at": at})}
-                    ),
-                )
+
+                def reply(at: int | None, b: dict[str, t.Any] = body, p: str = path) -> t.Any:
+                    return self.client.request("POST", p, json={**b, **({} if at is None else {"created_at": at})})
+
+                attempt(kind, PAST + 60 * n, reply)
         found: dict[str, t.Any] = {}
         for name, container in containers.items():
             read = self.client.request("GET", f"/{name}s/{container['id']}")
@@ -627,6 +625,7 @@ class Check:
                 f"`{rel['name']}` is listed as data type {found.get('data_type')!r} without its reference",
             )
         contact = self._ensure_contact()
+        ticket = self.ticket
         if rel["host"] == "contact":
             written = self._linked(
                 rel,
@@ -637,14 +636,12 @@ class Check:
                 ),
                 "relationship_listing",
             )
-        elif self.ticket is not None and rel["host"] == "ticket":
+        elif ticket is not None and rel["host"] == "ticket":
             written = self._linked(
                 rel,
-                lambda: self.client.request("GET", f"/tickets/{self.ticket['id']}"),
+                lambda: self.client.request("GET", f"/tickets/{ticket['id']}"),
                 "ticket_attributes",
-                lambda value: self.client.request(
-                    "PUT", f"/tickets/{self.ticket['id']}", json={"ticket_attributes": value}
-                ),
+                lambda value: self.client.request("PUT", f"/tickets/{ticket['id']}", json={"ticket_attributes": value}),
                 "relationship_listing",
             )
         else:
@@ -692,10 +689,11 @@ class Check:
         )
         if isinstance(collection, Verdict):
             return collection
+        author_id = int(self.admin_id)
         translation = {
             "title": title,
             "body": f"<p>{self.label}</p>",
-            "author_id": int(self.admin_id),
+            "author_id": author_id,
             "state": "draft",
         }
         article = self._or_refusal(
@@ -706,7 +704,7 @@ class Check:
                 "/articles",
                 {
                     "title": self.label,
-                    "author_id": int(self.admin_id),
+                    "author_id": author_id,
                     "state": "draft",
                     "parent_id": int(collection["id"]),
                     "parent_type": "collection",

@@ -82,8 +82,9 @@ def render(page: Page) -> str:
     ]
     if page.subtitle:
         parts.append(f"<p class='sub'>{_e(page.subtitle)}</p>")
-    for section in page.sections:
-        parts.append(f"<section><h2>{_e(section.title)}</h2>{_RENDER[type(section)](section)}</section>")
+    parts.extend(
+        f"<section><h2>{_e(section.title)}</h2>{_RENDER[type(section)](section)}</section>" for section in page.sections
+    )
     parts.append("</body></html>")
     return "".join(parts)
 

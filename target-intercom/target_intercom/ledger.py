@@ -236,7 +236,8 @@ class Ledger:
             # One shared connection, or every pooled connection would see its own empty database.
             engine = sa.create_engine(self._url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            Path(self._url.database).parent.mkdir(parents=True, exist_ok=True)
+            # not the in-memory case (_memory above), so the URL names a file
+            Path(t.cast(str, self._url.database)).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(
                 self._url,
                 pool_size=8,
@@ -265,7 +266,7 @@ class Ledger:
 
     def _init_meta(self) -> None:
         def run(conn: Connection) -> None:
-            have = set(conn.execute(sa.select(meta_table.c.name)).scalars())
+            have: set[str] = set(conn.execute(sa.select(meta_table.c.name)).scalars())
             rows = [
                 {"name": n, "value": v}
                 for n, v in ((_ENTITY_SEQ, 0), (_HELD_SEQ, 0), ("schema_version", SCHEMA_VERSION))
@@ -331,7 +332,7 @@ class Ledger:
     def _alloc(conn: Connection, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
         conn.execute(sa.update(meta_table).where(meta_table.c.name == name).values(value=meta_table.c.value + n))
-        last = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == name)).scalar_one()
+        last: int = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == name)).scalar_one()
         return int(last) - n + 1
 
     # ---------------------------------------------------------------- runs
@@ -575,7 +576,11 @@ class Ledger:
                 .order_by(E.seq)
                 .limit(batch)
             )
-            page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
+
+            def run(c: Connection, q: sa.Select = q) -> list[Entity]:
+                return [_entity(r) for r in c.execute(q).mappings()]
+
+            page = self._read(run)
             yield from page
             if len(page) < batch:
                 return
@@ -592,13 +597,13 @@ class Ledger:
     def guests(self, run_id: str) -> dict[str, int]:
         """Contacts this run made for callers without a person record (key ``email:<address>``): ``created``, or
         ``matched`` when Intercom already had the address."""
-        q = (
-            sa.select(E.created_run_id == run_id, sa.func.count())
-            .where(E.kind == "contacts", E.source_key.like("email:%"), E.run_id == run_id, E.status == "written")
-            .group_by(E.created_run_id == run_id)
+        # counted with FILTER, not grouped by ``created_run_id = :run``: PostgreSQL does not take two bound copies of
+        # one expression as the same grouping (GroupingError), and an adopted contact's NULL would form no group
+        q = sa.select(sa.func.count().filter(E.created_run_id == run_id), sa.func.count()).where(
+            E.kind == "contacts", E.source_key.like("email:%"), E.run_id == run_id, E.status == "written"
         )
-        found = dict(self._read(lambda c: c.execute(q).all()))
-        return {"created": int(found.get(True, 0)), "matched": int(found.get(False, 0))}
+        created, written = self._read(lambda c: c.execute(q).one())
+        return {"created": int(created), "matched": int(written) - int(created)}
 
     def counts(self) -> dict[str, dict[str, int]]:
         """kind -> status -> number of entities."""
@@ -618,7 +623,11 @@ class Ledger:
                 .order_by(E.seq)
                 .limit(batch)
             )
-            page = self._read(lambda c, q=q: [_entity(r) for r in c.execute(q).mappings()])
+
+            def run(c: Connection, q: sa.Select = q) -> list[Entity]:
+                return [_entity(r) for r in c.execute(q).mappings()]
+
+            page = self._read(run)
             yield from page
             if len(page) < batch:
                 return
@@ -642,7 +651,9 @@ class Ledger:
 
         def run(conn: Connection) -> int:
             first = self._alloc(conn, _HELD_SEQ, len(serialised))
-            rows, refs, keys = [], [], []
+            rows: list[dict[str, t.Any]] = []
+            refs: list[dict[str, t.Any]] = []
+            keys: list[dict[str, str]] = []
             for i, ((kind, skey), rec, waits) in enumerate(serialised):
                 keys.append({"k": kind, "s": skey})
                 rows.append(
@@ -783,19 +794,18 @@ class Ledger:
         duplicated: it moves to this run, takes the new severity/reason/detail and counts the occurrence, so the
         queue lists each problem once however many runs met it.
         """
-        rows = []
-        for it in items:
-            rows.append(
-                {
-                    "kind": str(it["kind"]),
-                    "source_key": str(it["source_key"]),
-                    "category": str(it["category"]),
-                    "severity": str(it.get("severity") or "warning"),
-                    "reason": str(it.get("reason") or ""),
-                    "field": str(it.get("field") or ""),
-                    "detail": _dumps(it.get("detail")) if it.get("detail") is not None else None,
-                }
-            )
+        rows = [
+            {
+                "kind": str(it["kind"]),
+                "source_key": str(it["source_key"]),
+                "category": str(it["category"]),
+                "severity": str(it.get("severity") or "warning"),
+                "reason": str(it.get("reason") or ""),
+                "field": str(it.get("field") or ""),
+                "detail": _dumps(it.get("detail")) if it.get("detail") is not None else None,
+            }
+            for it in items
+        ]
         if not rows:
             return
 
@@ -910,7 +920,7 @@ def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
             .order_by(R.kind, R.source_key, R.pos)
         )
         for kind, skey, pk, pkey, iid in conn.execute(q):
-            out.setdefault((kind, skey), []).append((pk, pkey, iid))
+            out.setdefault((str(kind), str(skey)), []).append((pk, pkey, iid))
     return out
 
 
@@ -957,7 +967,7 @@ def _now() -> str:
     return _iso(datetime.now(UTC))
 
 
-def _entity(row: t.Mapping[str, t.Any]) -> Entity:
+def _entity(row: sa.RowMapping) -> Entity:
     return Entity(
         kind=row["kind"],
         source_key=row["source_key"],
@@ -971,7 +981,7 @@ def _entity(row: t.Mapping[str, t.Any]) -> Entity:
     )
 
 
-def _held(row: t.Mapping[str, t.Any], refs: list[tuple]) -> Held:
+def _held(row: sa.RowMapping, refs: list[tuple]) -> Held:
     return Held(
         kind=row["kind"],
         source_key=row["source_key"],
@@ -983,7 +993,7 @@ def _held(row: t.Mapping[str, t.Any], refs: list[tuple]) -> Held:
     )
 
 
-def _run_dict(row: t.Mapping[str, t.Any]) -> dict:
+def _run_dict(row: sa.RowMapping) -> dict:
     return {
         "run_id": row["run_id"],
         "started_at": row["started_at"],
@@ -994,7 +1004,7 @@ def _run_dict(row: t.Mapping[str, t.Any]) -> dict:
     }
 
 
-def _issue_dict(row: t.Mapping[str, t.Any]) -> dict:
+def _issue_dict(row: sa.RowMapping) -> dict:
     return {
         "id": int(row["id"]),
         "run_id": row["run_id"],

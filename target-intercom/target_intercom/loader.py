@@ -347,7 +347,7 @@ class Loader:
         return [row for row in ready if self._group(writer, row) not in waiting]
 
     @staticmethod
-    def _group(writer: Writer, row: tuple[Held, dict]) -> t.Any:
+    def _group(writer: Writer, row: tuple[Held, *tuple[object, ...]]) -> str:
         return writer.group_key(row[0].record) or ""
 
     def _dispatch(self, writer: Writer, rows: Task) -> int:
@@ -501,8 +501,9 @@ class Loader:
                 last_error = exc
                 if not exc.ambiguous:
                     break
+                intent = self.ledger.lookup(kind, key) if writer.needs_intent else None
                 try:
-                    found = writer.settle(self.ctx, self.ledger.lookup(kind, key)) if writer.needs_intent else None
+                    found = writer.settle(self.ctx, intent) if intent is not None else None
                 except IntercomError as settle_exc:  # unknown whether it was created: the next run settles it
                     last_error = settle_exc
                     break
@@ -547,7 +548,7 @@ class Loader:
         self._failed.add((kind, held.source_key))
         attempts = self.ledger.bump_attempts(kind, held.source_key)
         self.stats.add(kind, "failed")
-        detail = {"attempts": attempts}
+        detail: dict[str, int | str | None] = {"attempts": attempts}
         if exc is not None:
             detail.update(status=exc.status, code=exc.code, request_id=exc.request_id)
         self.logger.warning(

@@ -331,19 +331,19 @@ def _code(names: Iterable[str]) -> str:
 def relationships(object_types: Iterable[tuple[str, Iterable[dict]]]) -> list[dict]:
     """Every relationship of these custom object types ((type name, its relationship definitions)), one per host it
     starts from: ``{"name", "host", "target", "cardinality"}`` (many unless the map says one)."""
-    out = []
+    out: list[dict] = []
     for target, rels in object_types:
         for rel in rels:
             hosts = rel.get("from") or []
-            for host in [hosts] if isinstance(hosts, str) else hosts:
-                out.append(
-                    {
-                        "name": str(rel.get("name")),
-                        "host": str(host),
-                        "target": str(target),
-                        "cardinality": rel.get("cardinality") or "many",
-                    }
-                )
+            out.extend(
+                {
+                    "name": str(rel.get("name")),
+                    "host": str(host),
+                    "target": str(target),
+                    "cardinality": rel.get("cardinality") or "many",
+                }
+                for host in ([hosts] if isinstance(hosts, str) else hosts)
+            )
     return out
 
 
@@ -897,7 +897,8 @@ class Preflight:
             for state in _listing(found.get("ticket_states")):
                 if state.get("archived"):
                     continue
-                states.setdefault(state.get("category"), str(state["id"]))
+                if state.get("category") is not None:  # a state without a category is found by its label only
+                    states.setdefault(state["category"], str(state["id"]))
                 if state.get("internal_label"):
                     states.setdefault(_fold(state["internal_label"]), str(state["id"]))
             self._ticket_type_attributes(name, found)
@@ -1269,7 +1270,7 @@ def _object_type_spec(object_type: _ObjectType) -> str:
     parts = []
     attributes = []
     for attr in object_type.attributes:
-        fmt = OBJECT_FORMATS.get(attr.get("data_type"), str(attr.get("data_type")))
+        fmt = OBJECT_FORMATS.get(str(attr.get("data_type")), str(attr.get("data_type")))
         options = _options(attr.get("options"))
         attributes.append(f"`{attr.get('name')}` ({fmt}{': ' + ', '.join(options) if options else ''})")
     if attributes:

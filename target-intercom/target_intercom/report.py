@@ -66,7 +66,9 @@ def build(target: t.Any, *, orphans: int) -> dict:
         ],
         "completeness": target.completeness,
         "preflight": target.preflight.as_dict() if target.preflight else None,
-        "capabilities": target.capabilities.as_dict() if getattr(target, "capabilities", None) else None,
+        "capabilities": (
+            target.workspace_capabilities.as_dict() if getattr(target, "workspace_capabilities", None) else None
+        ),
         "requests": target.client.stats,
         "timeline_bucket_s": bucket_s,
         "timeline": timeline,  # records written and requests sent per bucket of the run

@@ -197,7 +197,7 @@ class _Rollback:
         self._container_exists: dict[tuple[str, str], bool] = {}
         self._cache_lock = threading.Lock()
         self.rb_run = ""
-        self.ctx: WriteContext | None = None
+        self.ctx: WriteContext  # made by run(), before anything is deleted
 
     # ------------------------------------------------------------------ plan
 
@@ -295,8 +295,8 @@ class _Rollback:
                             future.add_done_callback(lambda _f: bar.update(1))
                         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                         for future in futures:
-                            if future in done and future.exception() is not None:
-                                raise future.exception()
+                            if future in done and (exc := future.exception()) is not None:
+                                raise exc
                     self.forget_aliases(kind)
                     LOGGER.info("%s: %s", kind, self.kind_line(kind))
             except BaseException:
@@ -357,7 +357,11 @@ class _Rollback:
             q = sa.select(c.source_key).where(
                 c.kind == kind, c.status == "written", c.intercom_id.in_(ids[i : i + PAGE])
             )
-            for key in self.ledger._read(lambda conn, q=q: list(conn.execute(q).scalars())):  # see Ledger.aliases
+
+            def keys(conn: sa.Connection, q: sa.Select = q) -> list[str]:
+                return list(conn.execute(q).scalars())
+
+            for key in self.ledger._read(keys):  # see Ledger.aliases
                 self.ledger.mark_deleted(kind, key, self.rb_run)
                 self.out.count("aliases", kind)
 

@@ -130,7 +130,8 @@ class TargetIntercom(Target):
         self.client = IntercomClient.from_config(self.config, concurrency=self.concurrency, logger=self.logger)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None
-        self.capabilities: CheckResult | None = None
+        # the live check's result (not `capabilities`: singer-sdk's class-level list of the target's capabilities)
+        self.workspace_capabilities: CheckResult | None = None
         self.loader: Loader | None = None
         self.completeness: dict | None = None
         self._topdesk_mapper: TopdeskIntercomMapper | None = None
@@ -238,15 +239,22 @@ class TargetIntercom(Target):
         if self.loader is None:
             definitions, settings = dict(self.definitions), dict(self.config)
             self.preflight = run_preflight(self.client, definitions, settings)
-            self.capabilities = self.workspace_check(definitions)
-            self.preflight = preflight_for(self.client, definitions, settings, self.preflight, self.capabilities)
+            self.workspace_capabilities = self.workspace_check(definitions)
+            self.preflight = preflight_for(
+                self.client, definitions, settings, self.preflight, self.workspace_capabilities
+            )
             self.preflight.raise_if_blocking(skip_ui=bool(self.config.get("skip_missing_ui_objects")))
-            if self.capabilities is not None:
-                blocking = self.capabilities.blocking(needed=needed_by_ledger(self.ledger))
+            if self.workspace_capabilities is not None:
+                blocking = self.workspace_capabilities.blocking(needed=needed_by_ledger(self.ledger))
                 if blocking:
                     raise CapabilityBlocked(blocking)
             ctx = WriteContext(
-                self.client, self.ledger, self.run_id, self.preflight.directory, dict(self.config), self.capabilities
+                self.client,
+                self.ledger,
+                self.run_id,
+                self.preflight.directory,
+                dict(self.config),
+                self.workspace_capabilities,
             )
             self.loader = Loader(
                 ctx,

@@ -134,7 +134,7 @@ def test_paginate_all_styles() -> None:
         assert [c["id"] for c in listed if c["id"] in ids] == [c["id"] for c in listed] and len(listed) == 7
         assert {c["id"] for c in listed} == ids and client.stats["requests_sent"] - sent == 3
 
-        owner = sorted(ids)[0]
+        owner = min(ids)
         for n in range(4):
             company = client.request(
                 "POST", "/companies", json={"company_id": f"co{n}", "name": f"Co {n}"}, idempotent=True

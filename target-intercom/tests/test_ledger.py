@@ -95,6 +95,20 @@ def test_runs_are_sortable_and_newest_first(ledger: Ledger):
     assert ledger.get_run("nope") is None
 
 
+def test_guests_count_created_and_matched_contacts_of_this_run(ledger: Ledger):
+    """Contacts for callers without a person record: created by this run, or matched (Intercom had the address:
+    adopted, or created by an earlier run and written again now); other runs' and other keys are not counted."""
+    earlier, run = ledger.start_run(), ledger.start_run()
+    ledger.record_written("contacts", "email:old@x.example", "c0", "h", earlier, created=True)
+    ledger.record_written("contacts", "email:other-run@x.example", "c4", "h", earlier, created=True)
+    ledger.record_written("contacts", "email:new@x.example", "c1", "h", run, created=True)
+    ledger.record_written("contacts", "email:known@x.example", "c2", "h", run, created=False)  # adopted
+    ledger.record_written("contacts", "email:old@x.example", "c0", "h2", run, created=False)  # written again
+    ledger.record_written("contacts", "person-7", "c3", "h", run, created=True)  # a person's own contact
+    assert ledger.guests(run) == {"created": 1, "matched": 2}
+    assert ledger.guests(earlier) == {"created": 1, "matched": 0}
+
+
 # ---------------------------------------------------------------- entities
 
 
@@ -450,7 +464,7 @@ def test_concurrent_writers_and_readers(ledger: Ledger):
                 if i % 20 == 0:
                     ledger.ready("ticket", limit=50)
                     ledger.lookup("contact", key)
-        except Exception as exc:  # collected and asserted below
+        except Exception as exc:  # noqa: BLE001  a worker thread hands any failure back: collected, asserted below
             errors.append(exc)
 
     workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]

@@ -53,8 +53,8 @@ class Dom(HTMLParser):
 def summary(**changes: object) -> dict:
     """A summary shaped as report.build makes it."""
     entities = {
-        "contacts": {c: 0 for c in report.COLUMNS} | {"received": 120, "created": 100, "unchanged": 15, "failed": 5},
-        "tickets": {c: 0 for c in report.COLUMNS} | {"received": 40, "created": 30, "updated": 8, "held": 2},
+        "contacts": dict.fromkeys(report.COLUMNS, 0) | {"received": 120, "created": 100, "unchanged": 15, "failed": 5},
+        "tickets": dict.fromkeys(report.COLUMNS, 0) | {"received": 40, "created": 30, "updated": 8, "held": 2},
     }
     totals = {c: sum(row[c] for row in entities.values()) for c in report.COLUMNS} | {"orphans": 2}
     issue = {"kind": "contacts", "source_key": "p-1", "category": "skipped", "reason": "no e-mail", "field": "email"}

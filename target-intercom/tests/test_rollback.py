@@ -371,7 +371,7 @@ def test_dry_run_deletes_nothing_and_open_intents_are_settled(tmp_path: Path) ->
         assert summary["entities"]["tickets"]["selected"] == len(before["tickets"]) + 1  # + the never-sent one
         assert summary["plan"][0]["kind"] == summary["order"][0]  # the plan is in deletion order
         assert summary["order"].index("tickets") < summary["order"].index("contacts")
-        assert sorted(p["action"] for p in summary["plan"] if p["status"] == "intent")[0].startswith("settle")
+        assert min(p["action"] for p in summary["plan"] if p["status"] == "intent").startswith("settle")
         assert snapshot(sb) == before and ledger_counts(cfg) == counts
         text = rb.console_summary(summary)
         assert "Dry run: nothing was deleted." in text and "tickets" in text

@@ -137,7 +137,7 @@ def test_completeness_check_reports_tickets_missing_parts(load_config, tmp_path:
             if messages_parts:
                 ticket["parts"].remove(messages_parts[-1])
         run_target(messages, **load_config(url))
-    second = json.loads(sorted((tmp_path / "reports").glob("*/reconciliation.json"))[-1].read_text())
+    second = json.loads(max((tmp_path / "reports").glob("*/reconciliation.json")).read_text())
     check = second["completeness"]
     assert check["checked"] == 25
     assert check["mismatches"] and all(m["found"] == m["expected"] - 1 for m in check["mismatches"])

@@ -205,7 +205,7 @@ def _sanitising(monkeypatch: pytest.MonkeyPatch) -> None:
     from intercom_sandbox.routes import contacts, conversations, tickets
 
     def sanitised(text: str) -> str:
-        return " ".join(contacts.as_html(re.sub(r"<script>.*?</script>", "", text, flags=re.S)).split())
+        return " ".join(contacts.as_html(re.sub(r"<script>.*?</script>", "", text, flags=re.DOTALL)).split())
 
     for module in (conversations, tickets):
         monkeypatch.setattr(module, "as_html", sanitised)

@@ -60,7 +60,7 @@ def records(stream: str) -> list[dict]:
 def map_variant(folder: Path) -> Path:
     text = DEFAULT_MAP.read_text()
     for name, value in STRATEGIES.items():
-        text, count = re.subn(rf"^  {name}: \S+", f"  {name}: {value}", text, count=1, flags=re.M)
+        text, count = re.subn(rf"^  {name}: \S+", f"  {name}: {value}", text, count=1, flags=re.MULTILINE)
         assert count == 1, name
     path = folder / "other-strategies.yaml"
     path.write_text(text)

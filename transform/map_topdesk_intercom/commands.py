@@ -11,7 +11,7 @@ import click
 from map_topdesk_intercom.mapfile import CONFIRM_COMMAND, MapInvalid, MapSpec, catalog_from_file, load_map
 from map_topdesk_intercom.propose import main as propose
 
-CONFIRMED_LINE = re.compile(r"^confirmed:[ \t]*[^#\n]*?(?P<rest>[ \t]*(#.*)?)$", re.M)
+CONFIRMED_LINE = re.compile(r"^confirmed:[ \t]*[^#\n]*?(?P<rest>[ \t]*(#.*)?)$", re.MULTILINE)
 
 
 @click.group(name="topdesk-map")

@@ -46,7 +46,10 @@ class DefinitionChecks:
                 self.add(line, f"ticket type {item['name']!r}: unknown keys {sorted(unknown)}")
             category = item.get("category", "Customer")
             if category not in TICKET_CATEGORIES:
-                self.add(item.line_of("category"), f"ticket type category must be one of {sorted(TICKET_CATEGORIES)}")
+                mapping = t.cast("LineDict", item)  # every mapping of a loaded map is a LineDict (``yamlines``)
+                self.add(
+                    mapping.line_of("category"), f"ticket type category must be one of {sorted(TICKET_CATEGORIES)}"
+                )
             result.append(
                 TicketTypeDef(
                     item["name"], category, item.get("description"), item.get("icon"), self.strategy_when(item)
@@ -68,78 +71,93 @@ class DefinitionChecks:
             if not isinstance(item, LineDict) or not isinstance(item.get("name"), str) or not item["name"].strip():
                 self.add(line, "a custom object type needs a name")
                 continue
-            name = item["name"]
-            unknown = set(item) - {"name", "description", "attributes", "relationships", "when"}
-            if unknown:
-                self.add(line, f"custom object type {name!r}: unknown keys {sorted(unknown)}")
-            if any(o.name == name for o in result):
-                self.add(line, f"custom object type {name!r} is declared twice")
-            if not name.replace(" ", "").replace("_", "").isalnum():
-                self.add(
-                    item.line_of("name"),
-                    f"custom object type name {name!r}: letters, digits, spaces and underscores only",
-                )
-            type_def = CustomObjectTypeDef(name, item.get("description"), when=self.strategy_when(item))
-            for attribute in self._list(item, "attributes", name):
-                aline = getattr(attribute, "line", line)
-                if not isinstance(attribute, LineDict):
-                    self.add(aline, f"{name}: an attribute is {{name, data_type, options?, description?}}")
-                    continue
-                extra = set(attribute) - {"name", "data_type", "options", "description"}
-                if extra:
-                    self.add(aline, f"{name}: attribute: unknown keys {sorted(extra)}")
-                problem = attribute_name_problem(attribute.get("name"))
-                if problem:
-                    self.add(attribute.line_of("name"), problem)
-                    continue
-                data_type, options = attribute.get("data_type"), attribute.get("options")
-                if data_type not in OBJECT_DATA_TYPES:
-                    self.add(
-                        attribute.line_of("data_type"),
-                        f"{name}.{attribute['name']}: data_type {data_type!r} is not a custom object format "
-                        f"(one of {sorted(OBJECT_DATA_TYPES)})",
-                    )
-                if data_type in WITH_OPTIONS and (not isinstance(options, list) or len(options) < 2):
-                    self.add(attribute.line_of("options"), f"{name}.{attribute['name']}: list needs at least 2 options")
-                if type_def.attribute(attribute["name"]):
-                    self.add(aline, f"{name}: attribute {attribute['name']!r} is declared twice")
-                type_def.attributes.append(
-                    ObjectAttributeDef(
-                        attribute["name"],
-                        str(data_type),
-                        [str(o) for o in options] if isinstance(options, list) else None,
-                        attribute.get("description"),
-                    )
-                )
-            for relationship in self._list(item, "relationships", name):
-                rline = getattr(relationship, "line", line)
-                if not isinstance(relationship, LineDict) or set(relationship) - {"name", "from", "cardinality"}:
-                    self.add(rline, f"{name}: a relationship is {{name, from, cardinality: one|many}}")
-                    continue
-                problem = attribute_name_problem(relationship.get("name"))
-                if problem:
-                    self.add(relationship.line_of("name"), problem)
-                    continue
-                hosts = relationship.get("from")
-                hosts = [hosts] if isinstance(hosts, str) else hosts
-                if not isinstance(hosts, list) or not hosts or any(h not in RELATIONSHIP_HOSTS | names for h in hosts):
-                    self.add(
-                        relationship.line_of("from"),
-                        f"{name}.{relationship['name']}: from must name contact, conversation, ticket or "
-                        f"declared custom object types (found {relationship.get('from')!r})",
-                    )
-                    hosts = []
-                cardinality = relationship.get("cardinality", "many")
-                if cardinality not in CARDINALITIES:
-                    self.add(
-                        relationship.line_of("cardinality"),
-                        f"{name}.{relationship['name']}: cardinality is one or many",
-                    )
-                type_def.relationships.append(
-                    RelationshipDef(relationship["name"], [str(h) for h in hosts], str(cardinality))
-                )
+            type_def = self._custom_object_type(item, line, result)
+            for attribute in self._list(item, "attributes", type_def.name):
+                self._object_attribute(type_def, attribute, line)
+            for relationship in self._list(item, "relationships", type_def.name):
+                self._relationship(type_def, relationship, line, names)
             result.append(type_def)
         return result
+
+    def _custom_object_type(
+        self, item: LineDict, line: int, declared: list[CustomObjectTypeDef]
+    ) -> CustomObjectTypeDef:
+        """A custom object type's name and keys (its attributes and relationships are checked apart)."""
+        name = item["name"]
+        unknown = set(item) - {"name", "description", "attributes", "relationships", "when"}
+        if unknown:
+            self.add(line, f"custom object type {name!r}: unknown keys {sorted(unknown)}")
+        if any(o.name == name for o in declared):
+            self.add(line, f"custom object type {name!r} is declared twice")
+        if not name.replace(" ", "").replace("_", "").isalnum():
+            self.add(
+                item.line_of("name"),
+                f"custom object type name {name!r}: letters, digits, spaces and underscores only",
+            )
+        return CustomObjectTypeDef(name, item.get("description"), when=self.strategy_when(item))
+
+    def _object_attribute(self, type_def: CustomObjectTypeDef, attribute: t.Any, line: int) -> None:
+        """One attribute of a custom object type, added to ``type_def`` unless its name is unusable."""
+        name = type_def.name
+        aline = getattr(attribute, "line", line)
+        if not isinstance(attribute, LineDict):
+            self.add(aline, f"{name}: an attribute is {{name, data_type, options?, description?}}")
+            return
+        extra = set(attribute) - {"name", "data_type", "options", "description"}
+        if extra:
+            self.add(aline, f"{name}: attribute: unknown keys {sorted(extra)}")
+        problem = attribute_name_problem(attribute.get("name"))
+        if problem:
+            self.add(attribute.line_of("name"), problem)
+            return
+        data_type, options = attribute.get("data_type"), attribute.get("options")
+        if data_type not in OBJECT_DATA_TYPES:
+            self.add(
+                attribute.line_of("data_type"),
+                f"{name}.{attribute['name']}: data_type {data_type!r} is not a custom object format "
+                f"(one of {sorted(OBJECT_DATA_TYPES)})",
+            )
+        if data_type in WITH_OPTIONS and (not isinstance(options, list) or len(options) < 2):
+            self.add(attribute.line_of("options"), f"{name}.{attribute['name']}: list needs at least 2 options")
+        if type_def.attribute(attribute["name"]):
+            self.add(aline, f"{name}: attribute {attribute['name']!r} is declared twice")
+        type_def.attributes.append(
+            ObjectAttributeDef(
+                attribute["name"],
+                str(data_type),
+                [str(o) for o in options] if isinstance(options, list) else None,
+                attribute.get("description"),
+            )
+        )
+
+    def _relationship(self, type_def: CustomObjectTypeDef, relationship: t.Any, line: int, names: set[t.Any]) -> None:
+        """One relationship of a custom object type (``names``: the declared types), added to ``type_def`` unless
+        its name is unusable."""
+        name = type_def.name
+        rline = getattr(relationship, "line", line)
+        if not isinstance(relationship, LineDict) or set(relationship) - {"name", "from", "cardinality"}:
+            self.add(rline, f"{name}: a relationship is {{name, from, cardinality: one|many}}")
+            return
+        problem = attribute_name_problem(relationship.get("name"))
+        if problem:
+            self.add(relationship.line_of("name"), problem)
+            return
+        hosts = relationship.get("from")
+        hosts = [hosts] if isinstance(hosts, str) else hosts
+        if not isinstance(hosts, list) or not hosts or any(h not in RELATIONSHIP_HOSTS | names for h in hosts):
+            self.add(
+                relationship.line_of("from"),
+                f"{name}.{relationship['name']}: from must name contact, conversation, ticket or "
+                f"declared custom object types (found {relationship.get('from')!r})",
+            )
+            hosts = []
+        cardinality = relationship.get("cardinality", "many")
+        if cardinality not in CARDINALITIES:
+            self.add(
+                relationship.line_of("cardinality"),
+                f"{name}.{relationship['name']}: cardinality is one or many",
+            )
+        type_def.relationships.append(RelationshipDef(relationship["name"], [str(h) for h in hosts], str(cardinality)))
 
     def strategy_when(self, item: t.Any) -> list[Condition]:
         """A definition's ``when``: strategy conditions only (definitions have no record to test)."""

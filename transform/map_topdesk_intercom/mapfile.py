@@ -159,7 +159,7 @@ class MapSpec:
     def active(self, definitions: t.Iterable[T]) -> list[T]:
         """The definitions the chosen strategies need (a definition's ``when`` names strategies; a ticket-type
         attribute follows its ticket type)."""
-        types = {tt.name for tt in self.ticket_types if all_hold(tt.when, {}, self.strategies)}
+        types: set[str] = {tt.name for tt in self.ticket_types if all_hold(tt.when, {}, self.strategies)}
         return [
             d
             for d in definitions
@@ -339,28 +339,8 @@ class _Checker(DefinitionChecks, RuleChecks):
         if "for_each" in item:
             for_each = item["for_each"]
             schema = self.element_schema(schema, for_each, item.line_of("for_each"))
-        source_key = item.get("source_key")
-        if not isinstance(source_key, str) or not template_paths(source_key):
-            self.add(
-                item.line_of("source_key"),
-                f'{kind}: source_key must be a template with the record\'s id, e.g. "person:{{id}}"',
-            )
-            source_key = ""
-        else:
-            self.check_template_paths(schema, source_key, item.line_of("source_key"))
-            if for_each and not any(p == "item" or p.startswith("item.") for p in template_paths(source_key)):
-                self.add(
-                    item.line_of("source_key"),
-                    f"{kind}: with for_each, the source_key needs an {{item…}} "
-                    "placeholder, or every element gets the same key",
-                )
-        warn = item.get("warn")
-        if warn is not None:
-            if not isinstance(warn, str) or not warn.strip():
-                self.add(item.line_of("warn"), f"{kind}: warn is the text (a template) of the warning flag")
-                warn = None
-            else:
-                self.check_template_paths(schema, warn, item.line_of("warn"))
+        source_key = self.check_source_key(kind, schema, item, for_each)
+        warn = self.check_warn(kind, schema, item)
         when = self.check_when(schema, item.get("when"), item.line_of("when")) if "when" in item else []
         fields_raw = item.get("fields")
         if not isinstance(fields_raw, LineDict):
@@ -383,6 +363,35 @@ class _Checker(DefinitionChecks, RuleChecks):
         if kind == "custom_object_links":
             self.check_link(fields, fields_raw)
         return OutputSpec(stream, kind, source_key, fields, when, item.line, for_each, warn)
+
+    def check_source_key(self, kind: str, schema: dict | None, item: LineDict, for_each: t.Any) -> str:
+        """An output's ``source_key`` (a template naming the record; with ``for_each``, the element too), or ""."""
+        source_key = item.get("source_key")
+        if not isinstance(source_key, str) or not template_paths(source_key):
+            self.add(
+                item.line_of("source_key"),
+                f'{kind}: source_key must be a template with the record\'s id, e.g. "person:{{id}}"',
+            )
+            return ""
+        self.check_template_paths(schema, source_key, item.line_of("source_key"))
+        if for_each and not any(p == "item" or p.startswith("item.") for p in template_paths(source_key)):
+            self.add(
+                item.line_of("source_key"),
+                f"{kind}: with for_each, the source_key needs an {{item…}} "
+                "placeholder, or every element gets the same key",
+            )
+        return source_key
+
+    def check_warn(self, kind: str, schema: dict | None, item: LineDict) -> str | None:
+        """An output's ``warn`` (the template of a warning flag), or None."""
+        warn = item.get("warn")
+        if warn is None:
+            return None
+        if not isinstance(warn, str) or not warn.strip():
+            self.add(item.line_of("warn"), f"{kind}: warn is the text (a template) of the warning flag")
+            return None
+        self.check_template_paths(schema, warn, item.line_of("warn"))
+        return warn
 
     def element_schema(self, schema: dict | None, path: t.Any, line: int) -> dict | None:
         """``for_each: path``: the path must be an array; rules then see its element as ``item``."""

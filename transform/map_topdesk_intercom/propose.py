@@ -189,13 +189,7 @@ def build_proposal(
 ) -> Proposal:
     """The additions to the base map; ``base_attributes`` (the base map's own) are checked against Intercom too."""
     proposal = Proposal()
-    by_name: dict[tuple[str, str], dict] = {}
-    taken: set[tuple[str, str]] = set()
-    for item in existing:
-        model, name = str(item.get("model") or ""), _intercom_name(item)
-        if name:
-            by_name.setdefault((model, name), item)
-            taken.add((model, name))
+    by_name, taken = _existing_attributes(existing)
     for stream, (_output, model, holder, prefix) in OPTIONAL_TARGETS.items():
         schema = catalog.get(stream)
         paths = sorted(filled.get(stream, set()))
@@ -246,19 +240,38 @@ def build_proposal(
         if rules:
             proposal.attributes.extend(attrs)
             proposal.fields[stream] = rules
-    for attr in base_attributes or []:
-        found = by_name.get((str(attr.get("model")), str(attr.get("name"))))
-        if found is not None and str(found.get("data_type")) != str(attr.get("data_type")):
-            proposal.header.append(
-                f"# CONFLICT: the map's {attr.get('model')} attribute {attr.get('name')!r} is "
-                f"{attr.get('data_type')!r} but Intercom already has it as {found.get('data_type')!r}: "
-                "rename it under `attributes` and in its field rule"
-            )
+    proposal.header.extend(_base_conflicts(base_attributes or [], by_name))
     for stream in sorted(s for s in catalog if is_freely_definable(s)):
         declaration, entry = _custom_object(stream, catalog[stream], (type_names or {}).get(stream))
         proposal.object_types.extend(declaration)
         proposal.custom_objects.extend(entry)
     return proposal
+
+
+def _existing_attributes(existing: list[dict]) -> tuple[dict[tuple[str, str], dict], set[tuple[str, str]]]:
+    """Intercom's attributes by (model, name) (the first of each), and the (model, name) pairs taken."""
+    by_name: dict[tuple[str, str], dict] = {}
+    taken: set[tuple[str, str]] = set()
+    for item in existing:
+        model, name = str(item.get("model") or ""), _intercom_name(item)
+        if name:
+            by_name.setdefault((model, name), item)
+            taken.add((model, name))
+    return by_name, taken
+
+
+def _base_conflicts(base_attributes: list[dict], by_name: dict[tuple[str, str], dict]) -> list[str]:
+    """Header lines for the base map's attributes that Intercom already has with another data type."""
+    lines: list[str] = []
+    for attr in base_attributes:
+        found = by_name.get((str(attr.get("model")), str(attr.get("name"))))
+        if found is not None and str(found.get("data_type")) != str(attr.get("data_type")):
+            lines.append(
+                f"# CONFLICT: the map's {attr.get('model')} attribute {attr.get('name')!r} is "
+                f"{attr.get('data_type')!r} but Intercom already has it as {found.get('data_type')!r}: "
+                "rename it under `attributes` and in its field rule"
+            )
+    return lines
 
 
 def _object_attribute(key: str, node: dict) -> tuple[str, str, str]:

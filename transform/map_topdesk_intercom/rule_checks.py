@@ -4,11 +4,12 @@ types it can produce (so the map checker can compare them with the destination f
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 from map_topdesk_intercom.catalog import schema_at, types_of
 from map_topdesk_intercom.definitions import STRATEGIES
 from map_topdesk_intercom.rules import HTML_MODES, MISSING, Condition, Rule, template_paths
-from map_topdesk_intercom.yamlines import LineDict
+from map_topdesk_intercom.yamlines import LineDict, LineList
 
 RULE_KEYS = {
     "from",
@@ -98,6 +99,18 @@ class RuleChecks:
             raw.line, raw.key_lines = line, {}
         line = getattr(raw, "line", line) or line
         lines = raw.line_of if isinstance(raw, LineDict) else (lambda _key: line)
+        self._check_rule_keys(raw, line, lines, where, top=top)
+        check = _RuleCheck(schema, raw, where, lines, Rule(line=line))
+        for key, step in RULE_STEPS.items():
+            if key in raw:
+                step(self, check, key)
+        rule, source = check.rule, check.source
+        rule_types = _result_types(rule, types_of(source) - {"null"} if source else set())
+        self.result_types[id(rule)] = rule_types
+        return rule
+
+    def _check_rule_keys(self, raw: dict, line: int, lines: t.Callable[[t.Any], int], where: str, *, top: bool) -> None:
+        """Unknown keys, more than one source, and field-level keys inside a nested rule."""
         unknown = set(raw) - RULE_KEYS
         if unknown:
             self.add(line, f"{where}: unknown rule keys {sorted(unknown)} (rule kinds: {', '.join(sorted(RULE_KEYS))})")
@@ -108,128 +121,189 @@ class RuleChecks:
             for key in ("default", "flag_default", "required"):
                 if key in raw:
                     self.add(lines(key), f"{where}: `{key}` belongs on the field, not inside first_of")
-        rule = Rule(line=line)
-        source_schema: dict | None = None
-        if "from" in raw:
-            rule.from_ = raw["from"]
-            source_schema = self.check_path(schema, raw["from"], lines("from"))
-        if "template" in raw:
-            if not isinstance(raw["template"], str):
-                self.add(lines("template"), f"{where}: template must be a string")
+
+    # ---- one step per rule key (``RULE_STEPS``: called in its order for each key the rule has)
+
+    def _rule_from(self, c: _RuleCheck, key: str) -> None:
+        c.rule.from_ = c.raw[key]
+        c.source = self.check_path(c.schema, c.raw[key], c.lines(key))
+
+    def _rule_template(self, c: _RuleCheck, key: str) -> None:
+        if not isinstance(c.raw[key], str):
+            self.add(c.lines(key), f"{c.where}: template must be a string")
+        else:
+            c.rule.template = c.raw[key]
+            self.check_template_paths(c.schema, c.raw[key], c.lines(key))
+
+    def _rule_value(self, c: _RuleCheck, key: str) -> None:
+        c.rule.value = c.raw[key]
+
+    def _rule_list(self, c: _RuleCheck, key: str) -> None:
+        """``first_of`` and ``join``: both take a list of rules."""
+        items = c.raw[key]
+        if not isinstance(items, list) or not items:
+            self.add(c.lines(key), f"{c.where}: {key} takes a list of rules")
+            return
+        listed = t.cast("LineList", items)  # every sequence of a loaded map is a LineList (``yamlines``)
+        setattr(
+            c.rule,
+            key,
+            [
+                r
+                for i, a in enumerate(listed)
+                if (r := self.check_rule(c.schema, a, listed.line_of(i), c.where, top=False))
+            ],
+        )
+
+    def _rule_separator(self, c: _RuleCheck, key: str) -> None:
+        if "join" not in c.raw or not isinstance(c.raw[key], str):
+            self.add(c.lines(key), f"{c.where}: separator is a text and goes with join")
+        else:
+            c.rule.separator = c.raw[key]
+
+    def _rule_object(self, c: _RuleCheck, key: str) -> None:
+        members = c.raw[key]
+        if not isinstance(members, LineDict) or not members:
+            self.add(c.lines(key), f"{c.where}: object maps member names to rules")
+        else:
+            c.rule.object = {
+                str(k): r
+                for k, a in members.items()
+                if (r := self.check_rule(c.schema, a, members.line_of(k), f"{c.where}.{k}", top=False))
+            }
+
+    def _rule_flags(self, c: _RuleCheck, key: str) -> None:
+        paths = c.raw[key]
+        if not isinstance(paths, list) or not paths:
+            self.add(c.lines(key), f"{c.where}: flags takes a list of boolean fields")
+            return
+        c.rule.flags = [str(path) for path in paths]
+        for path in paths:
+            node = self.check_path(c.schema, path, c.lines(key))
+            if node and "boolean" not in types_of(node):
+                self.add(c.lines(key), f"{c.where}: flags: '{path}' is not a boolean field")
+
+    def _rule_details(self, c: _RuleCheck, key: str) -> None:
+        spec = c.raw[key]
+        exclude = spec.get("exclude", []) if isinstance(spec, dict) else MISSING
+        if not isinstance(exclude, list) or (isinstance(spec, dict) and set(spec) - {"exclude"}):
+            self.add(c.lines(key), f"{c.where}: details takes {{exclude: [field, …]}}")
+            exclude = []
+        c.rule.details = [str(k) for k in exclude]
+
+    def _rule_escape(self, c: _RuleCheck, key: str) -> None:
+        if c.raw[key] != "html" or "template" not in c.raw:
+            self.add(c.lines(key), f"{c.where}: escape: html goes with a template")
+        c.rule.escape = "html"
+
+    def _rule_when(self, c: _RuleCheck, key: str) -> None:
+        c.rule.when = self.check_when(c.schema, c.raw[key], c.lines(key))
+
+    def _rule_html(self, c: _RuleCheck, key: str) -> None:
+        if c.raw[key] not in HTML_MODES:
+            self.add(c.lines(key), f"{c.where}: html must be one of {list(HTML_MODES)}")
+        elif c.source is not None and c.source and not c.is_string_source():
+            self.add(c.lines(key), f"{c.where}: html on a non-text field ({c.rule.from_})")
+        c.rule.html = c.raw[key]
+
+    def _rule_lowercase(self, c: _RuleCheck, key: str) -> None:
+        c.rule.lowercase = c.raw[key] is True
+        if c.source and not c.is_string_source():
+            self.add(c.lines(key), f"{c.where}: lowercase on a non-text field ({c.rule.from_})")
+
+    def _rule_email(self, c: _RuleCheck, key: str) -> None:
+        c.rule.email = c.raw[key] is True
+        if c.source and not c.is_string_source():
+            self.add(c.lines(key), f"{c.where}: email on a non-text field ({c.rule.from_})")
+
+    def _rule_unix(self, c: _RuleCheck, key: str) -> None:
+        c.rule.unix = c.raw[key] is True
+        source = c.source
+        if source and not (c.is_string_source() and source.get("format") in ("date-time", "date")):
+            self.add(
+                c.lines(key),
+                f"{c.where}: unix needs a date-time field; {c.rule.from_!r} is "
+                f"{'/'.join(sorted(c.source_types() - {'null'})) or 'untyped'} without a date format",
+            )
+        if "value" in c.raw:
+            self.add(c.lines(key), f"{c.where}: unix on a constant")
+
+    def _rule_mimetype(self, c: _RuleCheck, key: str) -> None:
+        c.rule.mimetype = c.raw[key] is True
+        if c.source and not c.is_string_source():
+            self.add(c.lines(key), f"{c.where}: mimetype needs a file name (text), not {c.rule.from_!r}")
+
+    def _rule_as_list(self, c: _RuleCheck, key: str) -> None:
+        c.rule.as_list = c.raw[key] is True
+
+    def _rule_enum(self, c: _RuleCheck, key: str) -> None:
+        enum = c.raw[key]
+        if not isinstance(enum, dict) or not isinstance(enum.get("map"), dict) or set(enum) - {"map", "default"}:
+            self.add(c.lines(key), f"{c.where}: enum takes {{map: {{from: to, …}}, default: …}}")
+        else:
+            c.rule.enum = dict(enum["map"])
+            c.rule.enum_default = enum.get("default", MISSING)
+
+    def _rule_default(self, c: _RuleCheck, key: str) -> None:
+        c.rule.default = c.raw[key]
+        if isinstance(c.rule.default, dict):
+            if set(c.rule.default) != {"template"}:
+                self.add(c.lines(key), f"{c.where}: a default is a constant or {{template: …}}")
             else:
-                rule.template = raw["template"]
-                self.check_template_paths(schema, raw["template"], lines("template"))
-        if "value" in raw:
-            rule.value = raw["value"]
-        for key in ("first_of", "join"):  # both take a list of rules
-            if key not in raw:
-                continue
-            items = raw[key]
-            if not isinstance(items, list) or not items:
-                self.add(lines(key), f"{where}: {key} takes a list of rules")
-            else:
-                setattr(
-                    rule,
-                    key,
-                    [
-                        r
-                        for i, a in enumerate(items)
-                        if (r := self.check_rule(schema, a, items.line_of(i), where, top=False))
-                    ],
-                )
-        if "separator" in raw:
-            if "join" not in raw or not isinstance(raw["separator"], str):
-                self.add(lines("separator"), f"{where}: separator is a text and goes with join")
-            else:
-                rule.separator = raw["separator"]
-        if "object" in raw:
-            members = raw["object"]
-            if not isinstance(members, LineDict) or not members:
-                self.add(lines("object"), f"{where}: object maps member names to rules")
-            else:
-                rule.object = {
-                    str(k): r
-                    for k, a in members.items()
-                    if (r := self.check_rule(schema, a, members.line_of(k), f"{where}.{k}", top=False))
-                }
-        if "flags" in raw:
-            paths = raw["flags"]
-            if not isinstance(paths, list) or not paths:
-                self.add(lines("flags"), f"{where}: flags takes a list of boolean fields")
-            else:
-                rule.flags = [str(path) for path in paths]
-                for path in paths:
-                    node = self.check_path(schema, path, lines("flags"))
-                    if node and "boolean" not in types_of(node):
-                        self.add(lines("flags"), f"{where}: flags: '{path}' is not a boolean field")
-        if "details" in raw:
-            spec = raw["details"]
-            exclude = spec.get("exclude", []) if isinstance(spec, dict) else MISSING
-            if not isinstance(exclude, list) or (isinstance(spec, dict) and set(spec) - {"exclude"}):
-                self.add(lines("details"), f"{where}: details takes {{exclude: [field, …]}}")
-                exclude = []
-            rule.details = [str(key) for key in exclude]
-        if "escape" in raw:
-            if raw["escape"] != "html" or "template" not in raw:
-                self.add(lines("escape"), f"{where}: escape: html goes with a template")
-            rule.escape = "html"
-        if "when" in raw:
-            rule.when = self.check_when(schema, raw["when"], lines("when"))
-        types = types_of(source_schema) if source_schema else set()
-        is_string_source = "string" in types
-        if "html" in raw:
-            if raw["html"] not in HTML_MODES:
-                self.add(lines("html"), f"{where}: html must be one of {list(HTML_MODES)}")
-            elif source_schema is not None and source_schema and not is_string_source:
-                self.add(lines("html"), f"{where}: html on a non-text field ({rule.from_})")
-            rule.html = raw["html"]
-        if "lowercase" in raw:
-            rule.lowercase = raw["lowercase"] is True
-            if source_schema and not is_string_source:
-                self.add(lines("lowercase"), f"{where}: lowercase on a non-text field ({rule.from_})")
-        if "email" in raw:
-            rule.email = raw["email"] is True
-            if source_schema and not is_string_source:
-                self.add(lines("email"), f"{where}: email on a non-text field ({rule.from_})")
-        if "unix" in raw:
-            rule.unix = raw["unix"] is True
-            if source_schema and not (is_string_source and source_schema.get("format") in ("date-time", "date")):
-                self.add(
-                    lines("unix"),
-                    f"{where}: unix needs a date-time field; {rule.from_!r} is "
-                    f"{'/'.join(sorted(types - {'null'})) or 'untyped'} without a date format",
-                )
-            if "value" in raw:
-                self.add(lines("unix"), f"{where}: unix on a constant")
-        if "mimetype" in raw:
-            rule.mimetype = raw["mimetype"] is True
-            if source_schema and not is_string_source:
-                self.add(lines("mimetype"), f"{where}: mimetype needs a file name (text), not {rule.from_!r}")
-        if "as_list" in raw:
-            rule.as_list = raw["as_list"] is True
-        if "enum" in raw:
-            enum = raw["enum"]
-            if not isinstance(enum, dict) or not isinstance(enum.get("map"), dict) or set(enum) - {"map", "default"}:
-                self.add(lines("enum"), f"{where}: enum takes {{map: {{from: to, …}}, default: …}}")
-            else:
-                rule.enum = dict(enum["map"])
-                rule.enum_default = enum.get("default", MISSING)
-        if "default" in raw:
-            rule.default = raw["default"]
-            if isinstance(rule.default, dict):
-                if set(rule.default) != {"template"}:
-                    self.add(lines("default"), f"{where}: a default is a constant or {{template: …}}")
-                else:
-                    self.check_template_paths(schema, rule.default["template"], lines("default"))
-        if "flag_default" in raw:
-            rule.flag_default = str(raw["flag_default"])
-            if "default" not in raw:
-                self.add(lines("flag_default"), f"{where}: flag_default needs a default")
-        if "required" in raw:
-            rule.required = raw["required"] is True
-        rule_types = _result_types(rule, types_of(source_schema) - {"null"} if source_schema else set())
-        self.result_types[id(rule)] = rule_types
-        return rule
+                self.check_template_paths(c.schema, c.rule.default["template"], c.lines(key))
+
+    def _rule_flag_default(self, c: _RuleCheck, key: str) -> None:
+        c.rule.flag_default = str(c.raw[key])
+        if "default" not in c.raw:
+            self.add(c.lines(key), f"{c.where}: flag_default needs a default")
+
+    def _rule_required(self, c: _RuleCheck, key: str) -> None:
+        c.rule.required = c.raw[key] is True
+
+
+@dataclass
+class _RuleCheck:
+    """One rule being checked: its input and the rule built so far."""
+
+    schema: dict | None
+    raw: dict
+    where: str
+    lines: t.Callable[[t.Any], int]
+    rule: Rule
+    #: The schema of the ``from`` field (set by ``from``, the first step), if any.
+    source: dict | None = None
+
+    def source_types(self) -> set[str]:
+        return types_of(self.source) if self.source else set()
+
+    def is_string_source(self) -> bool:
+        return "string" in self.source_types()
+
+
+#: Rule key -> its step, in the order the steps run (problems are reported in this order).
+RULE_STEPS: dict[str, t.Callable[[RuleChecks, _RuleCheck, str], None]] = {
+    "from": RuleChecks._rule_from,
+    "template": RuleChecks._rule_template,
+    "value": RuleChecks._rule_value,
+    "first_of": RuleChecks._rule_list,
+    "join": RuleChecks._rule_list,
+    "separator": RuleChecks._rule_separator,
+    "object": RuleChecks._rule_object,
+    "flags": RuleChecks._rule_flags,
+    "details": RuleChecks._rule_details,
+    "escape": RuleChecks._rule_escape,
+    "when": RuleChecks._rule_when,
+    "html": RuleChecks._rule_html,
+    "lowercase": RuleChecks._rule_lowercase,
+    "email": RuleChecks._rule_email,
+    "unix": RuleChecks._rule_unix,
+    "mimetype": RuleChecks._rule_mimetype,
+    "as_list": RuleChecks._rule_as_list,
+    "enum": RuleChecks._rule_enum,
+    "default": RuleChecks._rule_default,
+    "flag_default": RuleChecks._rule_flag_default,
+    "required": RuleChecks._rule_required,
+}
 
 
 def _result_types(rule: Rule, source_types: set[str]) -> set[str]:

@@ -66,7 +66,7 @@ def map_with_strategies(folder: Path, **strategies: str) -> Path:
     """The default map with other strategy values (a line edit of its `strategies:` block)."""
     text = DEFAULT_MAP.read_text()
     for name, value in strategies.items():
-        text, count = re.subn(rf"^  {name}: \S+", f"  {name}: {value}", text, count=1, flags=re.M)
+        text, count = re.subn(rf"^  {name}: \S+", f"  {name}: {value}", text, count=1, flags=re.MULTILINE)
         assert count == 1, name
     path = folder / f"map-{'-'.join(f'{k}.{v}' for k, v in sorted(strategies.items()))}.yaml"
     path.write_text(text)

@@ -229,9 +229,9 @@ def create_contact(ctx: Ctx) -> dict[str, Any]:
     _check_unique(ws, role, fields.get("email"), fields.get("external_id"))
     stamp = now()
     contact: dict[str, Any] = {"id": ws.hex_ids.next(), "role": role, "created_at": stamp, "updated_at": stamp}
-    for name, value in fields.items():
-        if value is not None and name not in ("role", "email_verified"):
-            contact[name] = value
+    contact.update(
+        {name: value for name, value in fields.items() if value is not None and name not in ("role", "email_verified")}
+    )
     ws.contacts[contact["id"]] = contact
     if ws.search_delay_seconds > 0:
         ws.searchable_after[contact["id"]] = time.monotonic() + ws.search_delay_seconds

@@ -581,7 +581,7 @@ def _conversation_field(conv: dict[str, Any], name: str) -> Any:
         return conv["state"] != "closed"
     if name in ("admin_assignee_id", "team_assignee_id"):
         value = conv.get(name)
-        return int(value) if value not in (None, "") else 0
+        return int(value) if value is not None and value != "" else 0
     if name == "channel_initiated":
         return "customer" if conv["source"]["author"][0] != "admin" else "admin"
     if name == "id":

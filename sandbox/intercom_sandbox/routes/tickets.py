@@ -137,7 +137,7 @@ def create_ticket_type(ctx: Ctx) -> dict[str, Any]:
     if category not in CATEGORIES:
         raise bad_request("category must be one of Customer, Back-office, Tracker", field="category")
     stamp = now()
-    ticket_type = {
+    ticket_type: dict[str, Any] = {
         "id": ws.next_id("ticket_type", start=1),
         "name": name,
         "description": body.get("description") or "",
@@ -478,44 +478,61 @@ def get_ticket(ctx: Ctx) -> dict[str, Any]:
     return render_ticket(ctx.ws, require_ticket(ctx.ws, ctx.path["ticket_id"]), ctx.new_shapes)
 
 
+def _acting_admin(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+    """The admin named by ``admin_id`` (404 when unknown), else the workspace's first admin."""
+    actor = ws.first_admin
+    if body.get("admin_id") not in (None, ""):
+        found = find_admin(ws, body["admin_id"])
+        if found is None:
+            raise not_found("Admin not found", code="admin_not_found")
+        actor = found
+    return actor
+
+
+def _change_state(
+    ws: Workspace, ticket: dict[str, Any], ticket_type: dict[str, Any], state_id: str, actor: dict[str, Any]
+) -> None:
+    """Move the ticket to a state of its type (400 otherwise), with a state-change part when it changes."""
+    if state_id not in ticket_type["state_ids"]:
+        raise ApiError(
+            400, "ticket_state_id_invalid", "Ticket state id is not valid or is not associated with the ticket type"
+        )
+    if state_id != ticket["state_id"]:
+        previous = ws.ticket_states[ticket["state_id"]]["category"]
+        ticket["previous_state_id"] = ticket["state_id"]
+        ticket["state_id"] = state_id
+        ticket["parts"].append(
+            _state_part(ws, previous, ws.ticket_states[state_id]["category"], ("admin", actor["id"]))
+        )
+
+
+def _assign(ws: Workspace, ticket: dict[str, Any], assignee: str) -> None:
+    """``assignee_id``: "0" unassigns the admin; an admin or a team id assigns it (404 otherwise)."""
+    if assignee == "0":
+        ticket["admin_assignee_id"] = None
+    elif assignee in ws.admins:
+        ticket["admin_assignee_id"] = assignee
+    elif assignee in ws.teams:
+        ticket["team_assignee_id"] = assignee
+    else:
+        raise not_found("Assignee not found", code="assignee_not_found")
+
+
 @routes.put("/tickets/{ticket_id}")
 def update_ticket(ctx: Ctx) -> dict[str, Any]:
     ws, body = ctx.ws, ctx.json()
     ticket = require_ticket(ws, ctx.path["ticket_id"])
     ticket_type = ws.ticket_types[ticket["ticket_type_id"]]
-    actor = ws.first_admin
-    if body.get("admin_id") not in (None, ""):
-        actor = find_admin(ws, body["admin_id"])
-        if actor is None:
-            raise not_found("Admin not found", code="admin_not_found")
+    actor = _acting_admin(ws, body)
     if "ticket_attributes" in body:
         values = _validate_attributes(ws, ticket_type, body["ticket_attributes"], creating=False)
         merged = dict(ticket["attributes"])
         merged.update(values)
         ticket["attributes"] = {k: v for k, v in merged.items() if v is not None}
     if body.get("ticket_state_id") not in (None, ""):
-        state_id = str(body["ticket_state_id"])
-        if state_id not in ticket_type["state_ids"]:
-            raise ApiError(
-                400, "ticket_state_id_invalid", "Ticket state id is not valid or is not associated with the ticket type"
-            )
-        if state_id != ticket["state_id"]:
-            previous = ws.ticket_states[ticket["state_id"]]["category"]
-            ticket["previous_state_id"] = ticket["state_id"]
-            ticket["state_id"] = state_id
-            ticket["parts"].append(
-                _state_part(ws, previous, ws.ticket_states[state_id]["category"], ("admin", actor["id"]))
-            )
+        _change_state(ws, ticket, ticket_type, str(body["ticket_state_id"]), actor)
     if "assignee_id" in body:
-        assignee = str(body["assignee_id"] or "0")
-        if assignee == "0":
-            ticket["admin_assignee_id"] = None
-        elif assignee in ws.admins:
-            ticket["admin_assignee_id"] = assignee
-        elif assignee in ws.teams:
-            ticket["team_assignee_id"] = assignee
-        else:
-            raise not_found("Assignee not found", code="assignee_not_found")
+        _assign(ws, ticket, str(body["assignee_id"] or "0"))
     if "open" in body and body["open"] is not None:
         ticket["open"] = bool(body["open"])
     if "is_shared" in body and body["is_shared"] is not None:
@@ -607,13 +624,13 @@ def ticket_getter(ws: Workspace) -> Any:
             return attributes.get("_default_description_")
         if name == "id":
             return int(ticket["id"])
-        if name in ("contact_ids",):
+        if name == "contact_ids":
             return list(ticket["contact_ids"])
         if name == "teammate_ids":
             return sorted({p["author"][1] for p in ticket["parts"] if p["author"][0] == "admin"})
         if name in ("admin_assignee_id", "team_assignee_id"):
             value = ticket.get(name)
-            return int(value) if value not in (None, "") else 0
+            return int(value) if value is not None and value != "" else 0
         if name == "state":
             return ws.ticket_states[ticket["state_id"]]["category"]
         if name == "category":

@@ -86,7 +86,7 @@ def test_stock_and_bulk_items_only_when_asked(api: Api, records: dict[str, list[
     asset_tpls, asset_ids = _category(records, "asset")
     assert {t["id"] for t in api.get("/tas/api/assetmgmt/templates").json()["dataSet"]} == asset_tpls
     assert {r["id"] for r in _listing(api, "")} == asset_ids
-    stock_tpl = sorted(_category(records, "stock")[0])[0]
+    stock_tpl = min(_category(records, "stock")[0])
     assert _listing(api, f"templateId={stock_tpl}") == []
     item = next(a for a in records["assets"] if a["type_id"] == stock_tpl)
     assert api.get(f"{ASSETS}/{item['id']}").json()["metadata"]["resourceCategory"] == "stock"

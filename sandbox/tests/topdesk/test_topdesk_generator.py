@@ -312,7 +312,7 @@ def test_dates_ids_and_numbers(generator_data: dict[str, list[dict[str, Any]]]) 
             for key, s in _strings(r):
                 if LOOKS_LIKE_DATE.match(s):
                     assert pattern.match(s), (stem, key, s)
-            if "id" in r and stem not in ("incident_reference_lists",):
+            if "id" in r and stem != "incident_reference_lists":
                 assert UUID.match(r["id"]), (stem, r["id"])
     anchor = datetime.fromtimestamp(ANCHOR, tz=UTC)
     calls = generator_data["incidents"]

@@ -120,7 +120,7 @@ def spec(name: str) -> OpenAPI:
     # TOPdesk's vendor media types (``application/x.topdesk-...+json``) are JSON; openapi-core only knows
     # ``application/json`` by default.
     vendor = {media for media in _media_types(data) if media.endswith("+json")}
-    config = Config(extra_media_type_deserializers={media: json.loads for media in vendor})
+    config = Config(extra_media_type_deserializers=dict.fromkeys(vendor, json.loads))
     return OpenAPI.from_dict(_relax(data), config=config)  # type: ignore[arg-type]
 
 
@@ -343,9 +343,11 @@ def test_every_served_get_route_is_covered_by_a_case() -> None:
         path = getattr(route, "path", "")
         if path.startswith("/__sandbox"):
             continue
-        for name in _candidate_specs(path):
-            if _described(name, path) and (name, _normalise(path)) not in covered:
-                missing.append((name, path))
+        missing.extend(
+            (name, path)
+            for name in _candidate_specs(path)
+            if _described(name, path) and (name, _normalise(path)) not in covered
+        )
     assert not missing
 
 

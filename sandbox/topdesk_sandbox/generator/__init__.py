@@ -57,14 +57,12 @@ def write_dataset(dataset: Dataset, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     dumps = orjson.dumps
     for stem, recs in dataset.records.items():
-        with open(out / f"{stem}.jsonl", "wb") as f:
-            for i in range(0, len(recs), 5000):
-                f.write(b"".join(dumps(r) + b"\n" for r in recs[i : i + 5000]))
+        with (out / f"{stem}.jsonl").open("wb") as f:
+            f.writelines(b"".join(dumps(r) + b"\n" for r in recs[i : i + 5000]) for i in range(0, len(recs), 5000))
     (out / "exports").mkdir(exist_ok=True)
     for name, text in dataset.exports.items():
         # newline="" keeps the CSVs' CRLF exactly as generated.
-        with open(out / "exports" / name, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        (out / "exports" / name).write_text(text, encoding="utf-8", newline="")
     (out / "manifest.json").write_bytes(orjson.dumps(dataset.manifest, option=orjson.OPT_INDENT_2) + b"\n")
 
 

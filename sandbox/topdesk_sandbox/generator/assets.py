@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import ANCHOR, DAY, HISTORY_DAYS, Context, Rng, asset_date
+from .common import ANCHOR, DAY, HISTORY_DAYS, Context, Record, Rng, asset_date
 
 S, N, D, B = "STRING", "NUMBER", "DATE", "BOOLEAN"
 MAKES = {
@@ -212,9 +212,9 @@ def build(ctx: Context) -> None:
         del ct["_kind"]
     ctx.records["asset_templates"] = templates
     ctx.records["asset_cardtypes"] = cardtypes
-    ctx.make_ids: dict[str, str] = {}
-    ctx.branch_of_asset: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    ctx.asset_created: dict[str, int] = {}
+    ctx.make_ids = {}
+    ctx.branch_of_asset = {}
+    ctx.asset_created = {}
 
     names = list(TEMPLATES)
     weights = [TEMPLATES[n][2] for n in names]
@@ -228,19 +228,18 @@ def build(ctx: Context) -> None:
         assets.append(a)
         by_tpl[tpl].append(a)
 
-    links = []
+    links: list[Record] = []
     for child_tpl, parent_tpl in LINK_RULES:
         parents = by_tpl[parent_tpl]
-        for a in by_tpl[child_tpl]:
-            if parents and rng.chance(0.6):
-                links.append(_link(ctx, rng.choice(parents)["id"], a["id"]))
+        links.extend(
+            _link(ctx, rng.choice(parents)["id"], a["id"]) for a in by_tpl[child_tpl] if parents and rng.chance(0.6)
+        )
     # The planted cycle: three extra network devices linked A -> B -> C -> A (no other links touch them).
     cycle = [
         _asset(ctx, "Network device", tpl_ids["Network device"], counters, name=f"CORE-RING-0{i}") for i in (1, 2, 3)
     ]
     assets.extend(cycle)
-    for i in range(3):
-        links.append(_link(ctx, cycle[i]["id"], cycle[(i + 1) % 3]["id"]))
+    links.extend(_link(ctx, cycle[i]["id"], cycle[(i + 1) % 3]["id"]) for i in range(3))
     ctx.records["assets"] = assets
     ctx.records["asset_links"] = links
     ctx.plant("asset_link_cycle", [a["id"] for a in cycle])

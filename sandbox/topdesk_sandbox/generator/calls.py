@@ -4,10 +4,11 @@ shaped like incident-4.2.6 (`Incident`, `Request`, `Action`, `Attachment`, `Prog
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import words
-from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, Rng, filled_optional_fields, td, ui_date
+from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, Record, Rng, filled_optional_fields, td, ui_date
 
 #: The 90-day-window boundary the "old calls" case is measured against.
 OLD_LIMIT = ANCHOR - 270 * DAY
@@ -103,6 +104,77 @@ def _yymm(ts: int) -> str:
     return s
 
 
+@dataclass
+class _Timeline:
+    """A call's entry kinds (`r`equest, `a`ction, `m`ail, `f`ile attachment; the first is always a request), their
+    times, and whether/when it closes and is archived, all squeezed into [t0, limit]."""
+
+    kinds: list[str]
+    times: list[int]
+    will_close: bool
+    end: int
+    archive_at: int
+
+    @classmethod
+    def draw(
+        cls, rng: Rng, t0: int, limit: int, *, html: bool, big: bool, archived: bool, caller_email: str
+    ) -> _Timeline:
+        n_req = 2 if rng.random() < 0.3 else 1
+        n_act = rng.choice((0, 1, 1, 2, 2, 2, 3, 3, 4, 5))
+        if html and n_act == 0:
+            n_act = 1
+        n_mail = 1 if caller_email and rng.random() < 0.4 else 0
+        n_att = 1 if rng.random() < 0.25 else 0
+        if big:
+            n_att += 1
+        kinds = ["r"] + ["a"] * n_act + ["m"] * n_mail + ["f"] * n_att
+        tail = kinds[1:]
+        rng.shuffle(tail)
+        if n_req == 2:
+            tail.insert(rng.randint(0, len(tail)), "r")
+        kinds = ["r", *tail]
+        times = [t0]
+        t = t0
+        for _ in kinds[1:]:
+            t += rng.randint(300, 2 * DAY)
+            times.append(t)
+        will_close = rng.random() < (0.97 if t0 < ANCHOR - 20 * DAY else 0.4) or archived
+        end = t + rng.randint(600, DAY) if will_close else t
+        archive_at = end + rng.randint(DAY, 20 * DAY) if archived else end
+        last = max(archive_at, end)
+        if last > limit:
+            span = last - t0
+            room = max(0, limit - t0)
+            times = [t0 + (x - t0) * room // span for x in times]
+            end = t0 + (end - t0) * room // span
+            archive_at = t0 + (archive_at - t0) * room // span
+        return cls(kinds, times, will_close, end, archive_at)
+
+
+@dataclass
+class _Entries:
+    """What one call's timeline entries share while they are drawn, and what they collect (requests, the texts of
+    the call's `request` field, whether the planted HTML memo and big attachment were written)."""
+
+    cid: str
+    base: str
+    number: str
+    brief: str
+    caller_name: str
+    caller_email: str
+    person_ref: Record | None
+    creator: Record
+    op_ref: Record
+    html: bool
+    big: bool
+    out: dict[str, list[Record]]
+    planted: dict[str, list[str]]
+    requests: list[Record] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    html_done: bool = False
+    atts_done: int = 0
+
+
 class _Builder:
     """Holds the per-dataset lookup tables so the per-call code stays a flat, fast sequence of draws."""
 
@@ -163,13 +235,197 @@ class _Builder:
             }
         return o
 
+    def _caller(self, i: int, t0: int, *, unregistered: bool) -> tuple[Record | None, Record, str, str]:
+        """The call's person (None for an unregistered caller), its `caller` object, the caller's name and email."""
+        rng = self.rng
+        if unregistered:
+            branch = rng.choice(self.branches)
+            name = f"{rng.choice(words.FIRST_NAMES)} {rng.choice(words.SURNAMES)[1]} (guest)"
+            email = f"guest{i}@visitor.example"
+            caller: Record = {
+                "id": None,
+                "dynamicName": name,
+                "email": email,
+                "mobileNumber": "",
+                "phoneNumber": "",
+                "branch": self.ctx.branch_full[branch["id"]],
+                "department": None,
+                "budgetHolder": None,
+            }
+            return None, caller, name, email
+        person = self._person(t0)
+        return person, self.ctx.person_caller[person["id"]], person["dynamicName"], person["email"]
+
+    def _request(self, e: _Entries, eid: str, ts: int, date: str) -> None:
+        rng = self.rng
+        text = " ".join(rng.sample(words.REQUEST_SENTENCES, 2))
+        if not e.requests:
+            text = f"{e.brief}. {text}"
+        by_person = e.person_ref is not None
+        req = {
+            "id": eid,
+            "memoText": text,
+            "plainText": text,
+            "flag": 0,
+            "entryDate": date,
+            "operator": None if by_person else e.creator,
+            "person": e.person_ref,
+            "creationDate": date,
+            "_incidentId": e.cid,
+        }
+        e.requests.append(req)
+        e.texts.append(f"{ui_date(ts)} [GMT +0:00] {e.caller_name if by_person else e.creator['name']}: \n{text}")
+
+    def _action(self, e: _Entries, eid: str, ts: int, date: str) -> None:
+        rng = self.rng
+        person_ref = e.person_ref
+        by_person = person_ref is not None and rng.random() < 0.2
+        if e.html and not e.html_done:
+            memo, plain, by_person = HTML_MEMO, "Screenshot of the error the caller sent: Investigating.", False
+            e.html_done = True
+            e.planted["html"].append(eid)
+        else:
+            s = rng.choice(words.MEMO_SENTENCES)
+            memo, plain = f"<p>{s}</p>", s
+        who_op = None if by_person else e.op_ref
+        inv = (not by_person) and rng.random() < 0.3
+        act = {
+            "id": eid,
+            "memoText": memo,
+            "plainText": plain,
+            "flag": 0,
+            "invisibleForCaller": inv,
+            "entryDate": date,
+            "operator": who_op,
+            "person": person_ref if by_person else None,
+            "creationDate": date,
+            "_incidentId": e.cid,
+        }
+        e.out["incident_actions"].append(act)
+        e.out["incident_progresstrail"].append(
+            {
+                "id": eid,
+                "memoText": memo,
+                "flag": 0,
+                "invisibleForCaller": inv,
+                "entryDate": date,
+                "operator": who_op,
+                "person": act["person"],
+                "user": who_op or person_ref,
+                "plainText": plain,
+                "creationDate": date,
+                "_incidentId": e.cid,
+            }
+        )
+
+    def _email(self, e: _Entries, eid: str, ts: int, date: str) -> None:
+        rng = self.rng
+        op_ref = e.op_ref
+        subject = f"Your call {e.number}: {e.brief}"
+        sender = f"servicedesk@{words.EMAIL_DOMAIN}"
+        e.out["emails"].append(
+            {
+                "id": eid,
+                "sendDate": date,
+                "sender": sender,
+                "subject": subject,
+                "recipient": e.caller_email,
+                "replyTo": sender,
+                "content": f"<p>Dear {e.caller_name},</p><p>{rng.choice(words.MEMO_SENTENCES)}"
+                f"</p><p>Kind regards,<br>{op_ref['name']}</p>",
+                "attachments": "",
+                "copyToSender": False,
+                "deliveryReceipt": False,
+                "readReceipt": False,
+                "suppressAutoReply": True,
+                "priority": "normal",
+                "htmlFormat": True,
+                "user": op_ref,
+                "cc": "",
+                "bcc": "",
+                "isRemoved": False,
+            }
+        )
+        e.out["incident_progresstrail"].append(
+            {
+                "id": eid,
+                "entryDate": date,
+                "operator": op_ref,
+                "person": None,
+                "user": op_ref,
+                "title": subject,
+                "sender": sender,
+                "_incidentId": e.cid,
+            }
+        )
+
+    def _attachment(self, e: _Entries, eid: str, ts: int, date: str) -> None:
+        rng = self.rng
+        person_ref = e.person_ref
+        e.atts_done += 1
+        if e.big and e.atts_done == 1:
+            fname = rng.choice(words.BIG_ATTACHMENT_NAMES)
+            size = rng.randint(BIG + 1, 60 * 1024 * 1024)
+            e.planted["big"].append(eid)
+        else:
+            fname, lo, hi = rng.choice(words.ATTACHMENT_NAMES)
+            size = rng.randint(lo, hi)
+        by_person = person_ref is not None and rng.random() < 0.5
+        who_op = None if by_person else e.op_ref
+        url = f"{e.base}/attachments/{eid}/download"
+        e.out["incident_attachments"].append(
+            {
+                "id": eid,
+                "invisibleForCaller": False,
+                "entryDate": date,
+                "operator": who_op,
+                "person": person_ref if by_person else None,
+                "fileName": fname,
+                "downloadUrl": url,
+                "size": size,
+                "description": None,
+                "_incidentId": e.cid,
+            }
+        )
+        e.out["incident_progresstrail"].append(
+            {
+                "id": eid,
+                "entryDate": date,
+                "operator": who_op,
+                "person": person_ref if by_person else None,
+                "user": who_op or person_ref,
+                "fileName": fname,
+                "downloadUrl": url,
+                "size": size,
+                "_incidentId": e.cid,
+            }
+        )
+
+    def _processing_status(self, *, archived: bool, will_close: bool, responded: bool) -> Record:
+        rng, st = self.rng, self.statuses
+        if archived or will_close:
+            return st[5]
+        if rng.random() < 0.25:
+            return st[rng.choice((2, 3))]
+        return st[1] if responded else st[0]
+
+    def _ci_asset(self, t0: int) -> Record | None:
+        """Sometimes the configuration item the call is about (only one that existed when the call came in)."""
+        rng, ctx = self.rng, self.ctx
+        if rng.random() < 0.15 and ctx.ci_assets:
+            a = rng.choice(ctx.ci_assets)
+            if ctx.asset_created[a["id"]] > t0 * 1000:
+                return None  # the CI did not exist yet when the call came in
+            return a
+        return None
+
     def call(
         self,
         i: int,
         number: str,
         t0: int,
         limit: int,
-        out: dict[str, list[dict[str, Any]]],
+        out: dict[str, list[Record]],
         planted: dict[str, list[str]],
         *,
         archived: bool,
@@ -177,32 +433,12 @@ class _Builder:
         empty_of: bool,
         html: bool,
         big: bool,
-    ) -> dict[str, Any]:
+    ) -> Record:
         rng = self.rng
         ctx = self.ctx
         cid = rng.uuid()
         base = f"/tas/api/incidents/id/{cid}"
-        person = None
-        if unregistered:
-            branch = rng.choice(self.branches)
-            name = f"{rng.choice(words.FIRST_NAMES)} {rng.choice(words.SURNAMES)[1]} (guest)"
-            caller = {
-                "id": None,
-                "dynamicName": name,
-                "email": f"guest{i}@visitor.example",
-                "mobileNumber": "",
-                "phoneNumber": "",
-                "branch": ctx.branch_full[branch["id"]],
-                "department": None,
-                "budgetHolder": None,
-            }
-            caller_name = name
-            caller_email = caller["email"]
-        else:
-            person = self._person(t0)
-            caller = ctx.person_caller[person["id"]]
-            caller_name = person["dynamicName"]
-            caller_email = person["email"]
+        person, caller, caller_name, caller_email = self._caller(i, t0, unregistered=unregistered)
         branch_full = caller["branch"]
         person_ref = {"id": person["id"], "name": person["dynamicName"]} if person else None
         cat, sub, templates = rng.choice(ctx.cat_subs)
@@ -220,200 +456,40 @@ class _Builder:
         )
         creator = rng.choice(self.op_refs)
 
-        # Timeline: requests, actions, emails, attachments, squeezed into [t0, limit].
-        n_req = 2 if rng.random() < 0.3 else 1
-        n_act = rng.choice((0, 1, 1, 2, 2, 2, 3, 3, 4, 5))
-        if html and n_act == 0:
-            n_act = 1
-        n_mail = 1 if caller_email and rng.random() < 0.4 else 0
-        n_att = 1 if rng.random() < 0.25 else 0
-        if big:
-            n_att += 1
-        kinds = ["r"] + ["a"] * n_act + ["m"] * n_mail + ["f"] * n_att
-        tail = kinds[1:]
-        rng.shuffle(tail)
-        if n_req == 2:
-            tail.insert(rng.randint(0, len(tail)), "r")
-        kinds = ["r", *tail]
-        times = [t0]
-        t = t0
-        for _ in kinds[1:]:
-            t += rng.randint(300, 2 * DAY)
-            times.append(t)
-        will_close = rng.random() < (0.97 if t0 < ANCHOR - 20 * DAY else 0.4) or archived
-        end = t + rng.randint(600, DAY) if will_close else t
-        archive_at = end + rng.randint(DAY, 20 * DAY) if archived else end
-        last = max(archive_at, end)
-        if last > limit:
-            span = last - t0
-            room = max(0, limit - t0)
-            times = [t0 + (x - t0) * room // span for x in times]
-            end = t0 + (end - t0) * room // span
-            archive_at = t0 + (archive_at - t0) * room // span
-
-        requests, texts = [], []
-        html_done = False
-        atts_done = 0
-        pt = out["incident_progresstrail"]
-        for kind, ts in zip(kinds, times, strict=True):
+        line = _Timeline.draw(rng, t0, limit, html=html, big=big, archived=archived, caller_email=caller_email)
+        times, will_close, end, archive_at = line.times, line.will_close, line.end, line.archive_at
+        entries = _Entries(
+            cid=cid,
+            base=base,
+            number=number,
+            brief=brief,
+            caller_name=caller_name,
+            caller_email=caller_email,
+            person_ref=person_ref,
+            creator=creator,
+            op_ref=op_ref,
+            html=html,
+            big=big,
+            out=out,
+            planted=planted,
+        )
+        write = {"r": self._request, "a": self._action, "m": self._email, "f": self._attachment}
+        for kind, ts in zip(line.kinds, times, strict=True):
             eid = rng.uuid()
-            date = td(ts)
-            if kind == "r":
-                text = " ".join(rng.sample(words.REQUEST_SENTENCES, 2))
-                if not requests:
-                    text = f"{brief}. {text}"
-                by_person = person_ref is not None
-                req = {
-                    "id": eid,
-                    "memoText": text,
-                    "plainText": text,
-                    "flag": 0,
-                    "entryDate": date,
-                    "operator": None if by_person else creator,
-                    "person": person_ref,
-                    "creationDate": date,
-                    "_incidentId": cid,
-                }
-                requests.append(req)
-                texts.append(f"{ui_date(ts)} [GMT +0:00] {caller_name if by_person else creator['name']}: \n{text}")
-            elif kind == "a":
-                by_person = person_ref is not None and rng.random() < 0.2
-                if html and not html_done:
-                    memo, plain, by_person = HTML_MEMO, "Screenshot of the error the caller sent: Investigating.", False
-                    html_done = True
-                    planted["html"].append(eid)
-                else:
-                    s = rng.choice(words.MEMO_SENTENCES)
-                    memo, plain = f"<p>{s}</p>", s
-                who_op = None if by_person else op_ref
-                inv = (not by_person) and rng.random() < 0.3
-                act = {
-                    "id": eid,
-                    "memoText": memo,
-                    "plainText": plain,
-                    "flag": 0,
-                    "invisibleForCaller": inv,
-                    "entryDate": date,
-                    "operator": who_op,
-                    "person": person_ref if by_person else None,
-                    "creationDate": date,
-                    "_incidentId": cid,
-                }
-                out["incident_actions"].append(act)
-                pt.append(
-                    {
-                        "id": eid,
-                        "memoText": memo,
-                        "flag": 0,
-                        "invisibleForCaller": inv,
-                        "entryDate": date,
-                        "operator": who_op,
-                        "person": act["person"],
-                        "user": who_op or person_ref,
-                        "plainText": plain,
-                        "creationDate": date,
-                        "_incidentId": cid,
-                    }
-                )
-            elif kind == "m":
-                subject = f"Your call {number}: {brief}"
-                sender = f"servicedesk@{words.EMAIL_DOMAIN}"
-                out["emails"].append(
-                    {
-                        "id": eid,
-                        "sendDate": date,
-                        "sender": sender,
-                        "subject": subject,
-                        "recipient": caller_email,
-                        "replyTo": sender,
-                        "content": f"<p>Dear {caller_name},</p><p>{rng.choice(words.MEMO_SENTENCES)}"
-                        f"</p><p>Kind regards,<br>{op_ref['name']}</p>",
-                        "attachments": "",
-                        "copyToSender": False,
-                        "deliveryReceipt": False,
-                        "readReceipt": False,
-                        "suppressAutoReply": True,
-                        "priority": "normal",
-                        "htmlFormat": True,
-                        "user": op_ref,
-                        "cc": "",
-                        "bcc": "",
-                        "isRemoved": False,
-                    }
-                )
-                pt.append(
-                    {
-                        "id": eid,
-                        "entryDate": date,
-                        "operator": op_ref,
-                        "person": None,
-                        "user": op_ref,
-                        "title": subject,
-                        "sender": sender,
-                        "_incidentId": cid,
-                    }
-                )
-            else:
-                atts_done += 1
-                if big and atts_done == 1:
-                    fname = rng.choice(words.BIG_ATTACHMENT_NAMES)
-                    size = rng.randint(BIG + 1, 60 * 1024 * 1024)
-                    planted["big"].append(eid)
-                else:
-                    fname, lo, hi = rng.choice(words.ATTACHMENT_NAMES)
-                    size = rng.randint(lo, hi)
-                by_person = person_ref is not None and rng.random() < 0.5
-                who_op = None if by_person else op_ref
-                url = f"{base}/attachments/{eid}/download"
-                out["incident_attachments"].append(
-                    {
-                        "id": eid,
-                        "invisibleForCaller": False,
-                        "entryDate": date,
-                        "operator": who_op,
-                        "person": person_ref if by_person else None,
-                        "fileName": fname,
-                        "downloadUrl": url,
-                        "size": size,
-                        "description": None,
-                        "_incidentId": cid,
-                    }
-                )
-                pt.append(
-                    {
-                        "id": eid,
-                        "entryDate": date,
-                        "operator": who_op,
-                        "person": person_ref if by_person else None,
-                        "user": who_op or person_ref,
-                        "fileName": fname,
-                        "downloadUrl": url,
-                        "size": size,
-                        "_incidentId": cid,
-                    }
-                )
-        out["incident_requests"].extend(requests)
+            write[kind](entries, eid, ts, td(ts))
+        out["incident_requests"].extend(entries.requests)
 
         duration, dur_secs = rng.choice(ctx.durations)
         responded = len(times) > 1 or will_close
         response_ts = times[1] if len(times) > 1 else (end if will_close else None)
+        pstatus = self._processing_status(archived=archived, will_close=will_close, responded=responded)
         st = self.statuses
-        if archived or will_close:
-            pstatus = st[5]
-        elif rng.random() < 0.25:
-            pstatus = st[rng.choice((2, 3))]
-        else:
-            pstatus = st[1] if responded else st[0]
         on_hold = pstatus is st[2] or pstatus is st[3]
         second = (operator["status"] == "operator" and group is not self.groups[0]) or rng.random() < 0.2
         status = ("secondLine" if second else "firstLine") + ("Archived" if archived else "")
         closed_date = td(end) if will_close else None
         modified = archive_at if archived else (end if will_close else times[-1])
-        a = None
-        if rng.random() < 0.15 and ctx.ci_assets:
-            a = rng.choice(ctx.ci_assets)
-            if ctx.asset_created[a["id"]] > t0 * 1000:
-                a = None  # the CI did not exist yet when the call came in
+        a = self._ci_asset(t0)
         t1, t2 = rng.randint(0, 45), (rng.randint(0, 240) if second else 0)
         rating = rng.randint(1, 5) if will_close and rng.random() < 0.2 else None
         if person is not None:
@@ -425,7 +501,7 @@ class _Builder:
             "id": cid,
             "status": status,
             "number": number,
-            "request": "\n\n".join(reversed(texts)),
+            "request": "\n\n".join(reversed(entries.texts)),
             "requests": f"{base}/requests",
             "action": f"{base}/actions",
             "attachments": f"{base}/attachments",

@@ -161,7 +161,7 @@ def build(ctx: Context) -> None:
                     "processingStatus": ("authorized" if auth else "finished") if fin else "ready_to_start",
                     "archived": archived,
                     "creationDate": td(t0),
-                    "lastModificationDate": td(final if final else min(t0 + HOUR, last)),
+                    "lastModificationDate": td(final or min(t0 + HOUR, last)),
                     "plannedStartDate": td(pstart),
                     "startDate": td(min(pstart, last)) if fin else None,
                     "resolvedDate": td(final) if fin and not auth else None,

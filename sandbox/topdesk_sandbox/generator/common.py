@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
+
+from .plan import Plan
+
+#: A generated record, or an object one embeds: JSON with TOPdesk's (wide, literal) shapes.
+Record = dict[str, Any]
 
 #: The dataset's "now". Never the wall clock, so the same scale and seed give the same bytes on any day.
 ANCHOR = int(datetime(2025, 10, 1, 9, 0, 0, tzinfo=UTC).timestamp())
@@ -55,6 +60,12 @@ def _day(days: int) -> str:
     return s
 
 
+@overload
+def td(ts: int) -> str: ...
+@overload
+def td(ts: None) -> None: ...
+@overload
+def td(ts: int | None) -> str | None: ...
 def td(ts: int | None) -> str | None:
     """TOPdesk's default date format: `2024-01-25T11:14:25.000+0000` (UTC)."""
     if ts is None:
@@ -65,6 +76,12 @@ def td(ts: int | None) -> str | None:
     return f"{_day(d)}T{h:02d}:{m:02d}:{s:02d}.000+0000"
 
 
+@overload
+def asset_date(ts_ms: int) -> str: ...
+@overload
+def asset_date(ts_ms: None) -> None: ...
+@overload
+def asset_date(ts_ms: int | None) -> str | None: ...
 def asset_date(ts_ms: int | None) -> str | None:
     """Asset management's format: `2025-08-19T13:49:58.187` (milliseconds, no offset, UTC)."""
     if ts_ms is None:
@@ -88,7 +105,13 @@ def yymm(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%y%m")
 
 
-def ref(rec: dict[str, Any] | None, name_key: str = "name") -> dict[str, Any] | None:
+@overload
+def ref(rec: Record, name_key: str = "name") -> Record: ...
+@overload
+def ref(rec: None, name_key: str = "name") -> None: ...
+@overload
+def ref(rec: Record | None, name_key: str = "name") -> Record | None: ...
+def ref(rec: Record | None, name_key: str = "name") -> Record | None:
     """The `{id, name}` reference other records embed."""
     if rec is None:
         return None
@@ -138,14 +161,60 @@ def is_empty_optional_fields(of: dict[str, Any]) -> bool:
 
 class Context:
     """What the generator modules share while building one dataset: the RNG, the plan, records so far, and
-    lookup tables one module leaves for the next (e.g. persons for calls). Modules run in dependency order."""
+    lookup tables one module leaves for the next (e.g. persons for calls). Modules run in dependency order.
 
-    def __init__(self, rng: Rng, plan: Any) -> None:
+    The lookup tables are declared here (annotation only, no value) and set by the step named above each group;
+    an attribute does not exist before its step ran (`people._stamp` relies on that for `op_refs`)."""
+
+    rng: Rng
+    plan: Plan
+    records: dict[str, list[Record]]
+    planted: dict[str, dict[str, Any]]
+    exports: dict[str, str]
+
+    # people
+    countries: dict[str, Record]
+    languages: dict[str, Record]
+    op_ids: list[Record]
+    admin: Record
+    dept_refs: list[Record]
+    bh_refs: list[Record]
+    branch_country: dict[str, str]
+    branch_full: dict[str, Record]
+    branch_v2: dict[str, Record]
+    locations_by_branch: dict[str, list[Record]]
+    group_refs: list[Record]
+    op_refs: list[Record]
+    members: dict[str, list[Record]]
+    op_groups: dict[str, list[Record]]
+    person_created: dict[str, int]
+    early_persons: list[Record]
+    person_caller: dict[str, Record]
+    person_refs: list[Record]
+    # reference: (category ref, subcategory ref, brief description templates); (duration ref, seconds)
+    cat_subs: list[tuple[Record, Record, tuple[str, ...]]]
+    ref_lists: dict[str, list[Record]]
+    durations: list[tuple[Record, int]]
+    archiving_reasons: list[Record]
+    # assets
+    make_ids: dict[str, str]
+    branch_of_asset: dict[str, tuple[Record, Record]]
+    asset_created: dict[str, int]
+    ci_assets: list[Record]
+    asset_tpl: dict[str, str]
+    assets_by_tpl: dict[str, list[Record]]
+    # calls
+    calls: list[Record]
+    call_created: list[int]
+    # exports
+    export_counts: dict[str, int]
+
+    def __init__(self, rng: Rng, plan: Plan) -> None:
         self.rng = rng
         self.plan = plan
-        self.records: dict[str, list[dict[str, Any]]] = {}
-        self.planted: dict[str, dict[str, Any]] = {}
-        self.exports: dict[str, str] = {}
+        self.records = {}
+        self.planted = {}
+        self.exports = {}
 
     def plant(self, case: str, ids: list[str], *, max_ids: int | None = None) -> None:
         """Record a planted hard case with its exact count; `max_ids` keeps the manifest small for huge cases."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import TypedDict
 
-from .common import ANCHOR, DAY, HOUR, Context, ui_date
+from .common import ANCHOR, DAY, HOUR, Context, Record, ui_date
 
 PROBLEM_COLUMNS = (
     "Number",
@@ -97,7 +97,7 @@ WORKAROUNDS = (
 )
 
 
-def _csv(columns: tuple[str, ...], rows: list[list[Any]]) -> str:
+def _csv(columns: tuple[str, ...], rows: list[list[str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     w.writerow(columns)
@@ -109,9 +109,21 @@ def _yes(b: bool) -> str:
     return "Yes" if b else "No"
 
 
+class _Problem(TypedDict):
+    """A problem while its rows are drawn: the calls it groups, and the known error raised from it (or "")."""
+
+    number: str
+    t0: int
+    linked: list[Record]
+    closed: bool
+    cause: str
+    workaround: str
+    ke: str
+
+
 def build(ctx: Context) -> None:
     rng, plan = ctx.rng, ctx.plan
-    by_cat: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    by_cat: dict[str, list[tuple[int, Record]]] = {}
     for c, t in zip(ctx.calls, ctx.call_created, strict=True):
         by_cat.setdefault(c["category"]["id"], []).append((t, c))
     cat_ids = sorted(by_cat, key=lambda k: by_cat[k][0][1]["number"])
@@ -129,7 +141,7 @@ def build(ctx: Context) -> None:
         t0 = min(run[0][0] + rng.randint(HOUR, 5 * DAY), ANCHOR - HOUR)
         picks.append((t0, [c for _, c in run]))
     picks.sort(key=lambda p: p[0])
-    problems = []
+    problems: list[_Problem] = []
     seq: dict[str, int] = {}
     for t0, linked in picks:
         ym = ui_date(t0)[8:10] + ui_date(t0)[3:5]
@@ -229,13 +241,13 @@ def build(ctx: Context) -> None:
         ("Knowledge items", "Card is modified", "Status = Published", "Webhook", "Sync to intranet"),
     )
     for i in range(plan.events_actions):
-        mod, ev, cond, atype, action = event_kinds[i % len(event_kinds)]
+        module, ev, cond, atype, action = event_kinds[i % len(event_kinds)]
         t0 = rng.randint(ANCHOR - 1100 * DAY, ANCHOR - 10 * DAY)
         suffix = f" ({i // len(event_kinds) + 1})" if i >= len(event_kinds) else ""
         events.append(
             [
                 f"{action}{suffix}",
-                mod,
+                module,
                 ev,
                 cond,
                 atype,
@@ -256,14 +268,14 @@ def build(ctx: Context) -> None:
         ("Change", "Inform users", "normal"),
     )
     for i in range(plan.activity_templates):
-        mod, brief, atype = tpl_kinds[i % len(tpl_kinds)]
+        module, brief, atype = tpl_kinds[i % len(tpl_kinds)]
         cat, sub, _ = rng.choice(ctx.cat_subs)
         t0 = rng.randint(ANCHOR - 1100 * DAY, ANCHOR - 10 * DAY)
         suffix = f" ({i // len(tpl_kinds) + 1})" if i >= len(tpl_kinds) else ""
         templates.append(
             [
                 f"Template: {brief}{suffix}",
-                mod,
+                module,
                 brief,
                 atype,
                 cat["name"],

@@ -4,8 +4,10 @@ only: a language no item with default-language content (English, or Dutch) names
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from . import words
-from .common import ANCHOR, DAY, HISTORY_DAYS, Context, td
+from .common import ANCHOR, DAY, HISTORY_DAYS, Context, Record, td
 
 LANGS = ("en", "nl", "de")
 FOLDERS = (
@@ -16,11 +18,19 @@ FOLDERS = (
 )
 
 
+class _Folder(TypedDict):
+    id: str
+    number: str
+    titles: tuple[str, str, str]
+    suffix: str
+
+
 def build(ctx: Context) -> None:
     rng, plan = ctx.rng, ctx.plan
     ops = ctx.op_refs
     nf = max(3, plan.knowledge_items // 8)
-    folder_lines, folders = [], []
+    folder_lines: list[Record] = []
+    folders: list[_Folder] = []
     for i in range(nf):
         fid = rng.uuid()
         titles = FOLDERS[i % len(FOLDERS)]
@@ -29,37 +39,37 @@ def build(ctx: Context) -> None:
         langs = list(LANGS[:2]) if i % 3 else list(LANGS)
         parent = folders[0] if i >= len(FOLDERS) else None
         folders.append({"id": fid, "number": f"F {i + 1:04d}", "titles": titles, "suffix": suffix})
-        for lang in langs:
-            folder_lines.append(
-                {
-                    "id": fid,
-                    "number": f"F {i + 1:04d}",
-                    "parent": {"id": parent["id"], "number": parent["number"]} if parent else None,
-                    "translation": {
-                        "language": lang,
-                        "content": {"title": titles[LANGS.index(lang)] + suffix, "description": ""},
-                        "creator": rng.choice(ops),
-                        "modifier": rng.choice(ops),
-                        "creationDate": td(t0),
-                        "modificationDate": td(t0 + DAY),
-                    },
-                    "visibility": {
-                        "sspVisibility": "VISIBLE",
-                        "sspVisibleFrom": None,
-                        "sspVisibleUntil": None,
-                        "sspVisibilityFilteredOnBranches": False,
-                        "operatorVisibilityFilteredOnBranches": False,
-                        "publicKnowledgeItem": False,
-                        "branches": [],
-                    },
-                    "availableTranslations": langs,
-                    "archived": False,
+        folder_lines.extend(
+            {
+                "id": fid,
+                "number": f"F {i + 1:04d}",
+                "parent": {"id": parent["id"], "number": parent["number"]} if parent else None,
+                "translation": {
+                    "language": lang,
+                    "content": {"title": titles[LANGS.index(lang)] + suffix, "description": ""},
+                    "creator": rng.choice(ops),
+                    "modifier": rng.choice(ops),
                     "creationDate": td(t0),
                     "modificationDate": td(t0 + DAY),
-                }
-            )
+                },
+                "visibility": {
+                    "sspVisibility": "VISIBLE",
+                    "sspVisibleFrom": None,
+                    "sspVisibleUntil": None,
+                    "sspVisibilityFilteredOnBranches": False,
+                    "operatorVisibilityFilteredOnBranches": False,
+                    "publicKnowledgeItem": False,
+                    "branches": [],
+                },
+                "availableTranslations": langs,
+                "archived": False,
+                "creationDate": td(t0),
+                "modificationDate": td(t0 + DAY),
+            }
+            for lang in langs
+        )
     statuses = [{"id": rng.uuid(), "name": n} for n in ("Concept", "Published", "Outdated")]
-    items = []
+    items: list[Record] = []
     for i in range(plan.knowledge_items):
         kid = rng.uuid()
         topic = words.KB_TOPICS[i % len(words.KB_TOPICS)]

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
 
-from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, td
+from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, Record, td
 
 SCHEMAS = ("Maintenance", "Security checks", "Facility rounds", "Backups")
 GROUPINGS = {
@@ -28,7 +27,7 @@ INTERVAL = {"Monthly": 30, "Quarterly": 91, "Weekly": 7, "Yearly": 365, "Daily":
 
 def build(ctx: Context) -> None:
     rng, plan = ctx.rng, ctx.plan
-    schemas = [{"id": rng.uuid(), "name": n, "archived": False} for n in SCHEMAS]
+    schemas: list[Record] = [{"id": rng.uuid(), "name": n, "archived": False} for n in SCHEMAS]
     groupings = [
         {"id": rng.uuid(), "name": g, "archived": False, "schema": {"id": s["id"], "name": s["name"]}}
         for s in schemas
@@ -45,7 +44,7 @@ def build(ctx: Context) -> None:
         series.append({"id": rng.uuid(), "briefDescription": name, "number": f"OS {i + 1:04d}"})
     ops = ctx.records["operators"]
     locs = ctx.records["locations"]
-    acts: list[dict[str, Any]] = []
+    acts: list[Record] = []
     per = max(1, plan.om_activities // len(series))
     k = 0
     for i, s in enumerate(series):

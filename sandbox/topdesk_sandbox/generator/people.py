@@ -75,6 +75,7 @@ def _stamp(ctx: Context, lo: int = SETUP_START, hi: int = SETUP_END, created: in
     return {
         "creator": ctx.admin,
         "creationDate": td(created),
+        # ``op_refs`` exists once ``_operators`` ran (Context declares it without a value); before, the admin.
         "modifier": rng.choice(ctx.op_refs) if hasattr(ctx, "op_refs") else ctx.admin,
         "modificationDate": td(modified),
     }
@@ -270,9 +271,8 @@ def _locations(ctx: Context) -> None:
                     "roomStatus": None,
                     "roomSetup": "",
                     "majorLocation": None,
-                    "area": {
-                        k: 0.0
-                        for k in (
+                    "area": dict.fromkeys(
+                        (
                             "length",
                             "width",
                             "height",
@@ -286,8 +286,9 @@ def _locations(ctx: Context) -> None:
                             "verticalCirculationArea",
                             "grossVolume",
                             "netVolume",
-                        )
-                    },
+                        ),
+                        0.0,
+                    ),
                     "finishing": {
                         "ceilingArea": 0.0,
                         "ceilingCovering": None,
@@ -323,7 +324,7 @@ def _locations(ctx: Context) -> None:
                 }
             )
     ctx.records["locations"] = out
-    ctx.locations_by_branch: dict[str, list[dict[str, Any]]] = {}
+    ctx.locations_by_branch = {}
     for loc in out:
         ctx.locations_by_branch.setdefault(loc["branch"]["id"], []).append(loc)
 
@@ -461,12 +462,11 @@ def _memberships(ctx: Context) -> None:
     rng = ctx.rng
     groups = ctx.group_refs
     lines = []
-    ctx.members: dict[str, list[dict[str, Any]]] = {g["id"]: [] for g in groups}
-    ctx.op_groups: dict[str, list[dict[str, Any]]] = {}
+    ctx.members = {g["id"]: [] for g in groups}
+    ctx.op_groups = {}
     for i, op in enumerate(ctx.op_refs):
         mine = [groups[0]] if i % 3 == 0 else []
-        for g in rng.sample(groups[1:], min(len(groups) - 1, rng.randint(1, 2))):
-            mine.append(g)
+        mine.extend(rng.sample(groups[1:], min(len(groups) - 1, rng.randint(1, 2))))
         if i == 0:
             mine = list(groups)
         ctx.op_groups[op["id"]] = mine

@@ -43,7 +43,7 @@ def build(ctx: Context) -> None:
         return [{"id": rng.uuid(), "name": n} for n in names]
 
     categories, subcategories = [], []
-    ctx.cat_subs: list[tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]] = []
+    ctx.cat_subs = []
     for cname, subs, templates in words.CATEGORIES:
         cat = {"id": rng.uuid(), "name": cname}
         categories.append(cat)

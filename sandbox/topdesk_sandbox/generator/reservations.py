@@ -3,7 +3,7 @@ by persons, some handled by an operator."""
 
 from __future__ import annotations
 
-from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, td
+from .common import ANCHOR, DAY, EMPTY_OF, HISTORY_DAYS, HOUR, Context, Record, td
 
 
 def build(ctx: Context) -> None:
@@ -13,7 +13,7 @@ def build(ctx: Context) -> None:
     ops = ctx.op_refs
     groups = ctx.group_refs
     processing = [{"id": rng.uuid(), "name": n} for n in ("Requested", "Planned", "Cancelled")]
-    out = []
+    out: list[Record] = []
     starts = sorted(rng.randint(ANCHOR - HISTORY_DAYS * DAY, ANCHOR + 60 * DAY) for _ in range(plan.reservations))
     for i, t0 in enumerate(starts):
         rid = rng.uuid()

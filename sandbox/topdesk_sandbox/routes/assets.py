@@ -11,13 +11,15 @@ sending, EVIDENCE.md), a ``$filter`` field or operator the description does not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, not_found, params
 from topdesk_sandbox.errors import ApiError
-from topdesk_sandbox.listing import ListQuery, bool_param, int_param, page_of, sort_value
+from topdesk_sandbox.listing import ListQuery, Predicate, bool_param, int_param, page_of, sort_value
 from topdesk_sandbox.odata import DATE, IDENTITY, TEMPLATE, VALUE, Dialect, ODataError, compile_filter
 from topdesk_sandbox.store import Resource
 
@@ -170,10 +172,8 @@ def _row(asset: dict, fields: list[str] | None, v1: bool, unid: bool = False) ->
     return row
 
 
-async def list_assets(request: Request) -> Response:
-    c = ctx(request)
-    p = params(request)
-    media = negotiate(request, (V2, V1), V2)
+def _paging(p: dict[str, str]) -> tuple[int | None, int, str | None, str | None]:
+    """(pageStart, page size, lastSeenName, lastSeenOrderbyValue); seek paging excludes ``pageStart`` (400)."""
     start = int_param(p, "pageStart", 0, minimum=0)
     size = int_param(p, "pageSize", None, minimum=0, maximum=1000)
     if size is None:
@@ -194,29 +194,25 @@ async def list_assets(request: Request) -> Response:
             code="invalid_combination",
             applies_to="pageStart",
         )
-    user = _user_fields(c)
-    defs = _field_defs(user)
-    fields = _checked_fields(p.get("fields"), user)
-    category = _category(p)
+    return start, size, seek_name, seek_value
+
+
+def _order(p: dict[str, str], defs: dict[str, tuple[str, str]]) -> tuple[str, bool]:
+    """``$orderby`` as (field, descending); the field must be a sortable column (else 400)."""
     order = (p.get("$orderby") or "name asc").split()
     if len(order) not in (1, 2) or (len(order) == 2 and order[1].lower() not in ("asc", "desc")):
         raise ApiError(400, "$orderby must be '<field> asc|desc'", code="invalid_format", applies_to="$orderby")
     order_field, desc = order[0], len(order) == 2 and order[1].lower() == "desc"
     if order_field not in defs or defs[order_field][1] not in _SORTABLE:
         raise ApiError(400, f"Cannot sort on {order_field!r}", code="invalid_value", applies_to="$orderby")
-    archived = bool_param(p, "archived")
-    fetch_count = bool_param(p, "fetchCount") or False
-    fetch_data = bool_param(p, "fetchData")
-    dialect = _dialect(c, user)
-    columns = [_column(f, defs) for f in (fields if fields is not None else ["text", "@etag", "archived"])]
-    if c.hidden(MODULE):
-        body: dict = {"columns": columns, "dataSet": []}
-        if fetch_count:
-            body["count"] = 0
-        return json(body, media_type=media)
-    res = c.store["assets"]
-    filters: list = []
-    keys: list[str] = []
+    return order_field, desc
+
+
+def _template_filters(
+    request: Request, c: Context, res: Resource, category: str, filters: list[Predicate], keys: list[str]
+) -> list[int] | None:
+    """Add the template filters (``templateId``, the resource category, ``templateName``) and their cache keys;
+    returns the candidate positions when ``templateId`` narrows them (else None: every asset)."""
     base = None
     template_ids = request.query_params.getlist("templateId")
     if template_ids:
@@ -232,6 +228,14 @@ async def list_assets(request: Request) -> Response:
         names = set(template_names)
         filters.append(lambda a: (a.get("@type") or {}).get("name") in names)
         keys.append(f"tplname={sorted(names)}")
+    return base
+
+
+def _value_filters(
+    p: dict[str, str], archived: bool | None, dialect: Dialect, filters: list[Predicate], keys: list[str]
+) -> None:
+    """Add the filters on the assets' values (``archived``, ``assetStatus``, ``nameFragment``, ``searchTerm``,
+    ``$filter``) and their cache keys."""
     if archived is not None:
         filters.append(lambda a: bool(a.get("archived")) == archived)
         keys.append(f"archived={archived}")
@@ -265,6 +269,33 @@ async def list_assets(request: Request) -> Response:
         except ODataError as exc:
             raise ApiError(400, str(exc), code="invalid_filter", applies_to="$filter") from exc
         keys.append(f"filter={p['$filter']}")
+
+
+async def list_assets(request: Request) -> Response:
+    c = ctx(request)
+    p = params(request)
+    media = negotiate(request, (V2, V1), V2)
+    start, size, seek_name, seek_value = _paging(p)
+    user = _user_fields(c)
+    defs = _field_defs(user)
+    fields = _checked_fields(p.get("fields"), user)
+    category = _category(p)
+    order_field, desc = _order(p, defs)
+    archived = bool_param(p, "archived")
+    fetch_count = bool_param(p, "fetchCount") or False
+    fetch_data = bool_param(p, "fetchData")
+    dialect = _dialect(c, user)
+    columns = [_column(f, defs) for f in (fields if fields is not None else ["text", "@etag", "archived"])]
+    if c.hidden(MODULE):
+        body: dict = {"columns": columns, "dataSet": []}
+        if fetch_count:
+            body["count"] = 0
+        return json(body, media_type=media)
+    res = c.store["assets"]
+    filters: list[Predicate] = []
+    keys: list[str] = []
+    base = _template_filters(request, c, res, category, filters, keys)
+    _value_filters(p, archived, dialect, filters, keys)
     sort = [(order_field, desc)] if order_field == "name" else [(order_field, desc), ("name", desc)]
     matched = await c.matched(ListQuery(res, filters=filters, filter_key="&".join(keys), sort=sort, base=base))
     if seek_value is not None:
@@ -289,7 +320,7 @@ def _template_positions(res: Resource, wanted: set[str]) -> list[int]:
     return sorted(set(positions))
 
 
-def _seek(res, matched: list[int], field: str, desc: bool, value: str, name: str | None) -> list[int]:
+def _seek(res, matched: Sequence[int], field: str, desc: bool, value: str, name: str | None) -> Sequence[int]:
     """Seek paging: drop everything up to and including (lastSeenOrderbyValue, lastSeenName)."""
     bound = sort_value(value)
     for i, pos in enumerate(matched):

@@ -4,14 +4,14 @@ locations, departments, budget holders, suppliers — each with its own paging, 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from topdesk_sandbox.common import Context, ctx, json, negotiate, next_url, no_content, not_found, offset_page, params
-from topdesk_sandbox.listing import ListQuery, int_param, page_of, parse_sort
+from topdesk_sandbox.listing import ListQuery, Predicate, int_param, page_of, parse_sort
 from topdesk_sandbox.records import is_archived, parse_fields, select_fields
 
 JSON = "application/json"
@@ -44,10 +44,10 @@ def _active(record: dict) -> bool:
     return not is_archived(record)
 
 
-async def _archived_rule_list(c: Context, resource: str, p: dict[str, str], sort: list | None = None) -> list[int]:
+async def _archived_rule_list(c: Context, resource: str, p: dict[str, str], sort: list | None = None) -> Sequence[int]:
     """Supporting-files rule: no ``query`` ⇒ only active records; any ``query`` ⇒ active and archived."""
     query = p.get("query")
-    filters = [] if query else [_active]
+    filters: list[Predicate] = [] if query else [_active]
     q = ListQuery(
         c.store[resource], query=query, filters=filters, filter_key="" if query else "active", sort=sort or []
     )

@@ -259,7 +259,7 @@ class AssetsStream(WindowedTopdeskStream):
         self.category = category
         self._built_schema = build_schema(card_type)
         self._outside_query = ""
-        self._flags: tuple[str, set[str], set[str]] = ("", set(), set())
+        self._flags: tuple[str, set[str] | DiskSet, set[str] | DiskSet] = ("", set(), set())
         self._unid_noted = False
         super().__init__(tap=tap, name=f"assets_{slug(str(template.get('text') or template.get('id')))}")
 
@@ -415,7 +415,7 @@ class AssetsStream(WindowedTopdeskStream):
         """The ids an ids-only listing holds, every page (on disk beyond ``MAX_IDS_IN_MEMORY``)."""
         ids: set[str] | DiskSet = set()
 
-        def fetch(offset: int) -> Page:
+        def fetch(offset: int) -> Page | LazyPage:
             return super(AssetsStream, self).fetch_page({**params, "pageStart": offset}, context)
 
         for page in offset_pages(fetch, self.page_size or 1000):

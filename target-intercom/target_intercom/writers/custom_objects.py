@@ -88,7 +88,8 @@ class CustomObjectInstanceWriter(Writer):
         attributes = {k: v for k, v in (record.get("custom_attributes") or {}).items() if v is not None}
         if attributes:
             body["custom_attributes"] = attributes
-        instance = ctx.client.request("POST", _type_path(object_type), json=body, idempotent=True)
+        # past _missing_type: the name of a type the directory has, so a str
+        instance = ctx.client.request("POST", _type_path(str(object_type)), json=body, idempotent=True)
         created = not (existing and existing.intercom_id)
         label = " ".join(str(attributes[k]) for k in ("Number", "Name") if attributes.get(k)) or body["external_id"]
         return Outcome(
@@ -98,7 +99,7 @@ class CustomObjectInstanceWriter(Writer):
         )
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
-        object_type = entity.extra.get("object_type")
+        object_type = entity.extra["object_type"]  # written by write() above, with every instance
         try:
             ctx.client.request("DELETE", f"{_type_path(object_type)}/{entity.intercom_id}")
         except IntercomError as exc:
@@ -164,7 +165,7 @@ class CustomObjectLinkWriter(Writer):
         }
         edge = None
         if from_kind == "custom_object_instances" and from_type == record.get("to_type"):
-            edge = self._claim_edge(ctx, record, from_type, to_id)
+            edge = self._claim_edge(ctx, record, str(from_type), to_id)  # to_type's name: passed _missing_type
         try:
             with self._locks(f"{from_kind}:{from_id}"):
                 self._set(ctx, extra, add=to_id, remove=previous if previous != to_id else None)

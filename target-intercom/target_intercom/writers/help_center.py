@@ -46,7 +46,9 @@ def intercom_locale(language: str | None, locales: Sequence[str]) -> str | None:
     wanted = str(language).replace("_", "-").lower()
     exact = [loc for loc in locales if loc.lower() == wanted]
     same = [loc for loc in locales if loc.lower().split("-")[0] == wanted.split("-")[0]]
-    return (exact or (same if len(same) == 1 else [None]))[0]
+    if exact:
+        return exact[0]
+    return same[0] if len(same) == 1 else None
 
 
 def translation(ctx: WriteContext, record: dict, existing: Entity | None) -> tuple[str, str] | None:

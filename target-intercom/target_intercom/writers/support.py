@@ -80,7 +80,9 @@ def after_customer_reply(ctx: WriteContext, kind: str, key: str) -> None:
     """A customer's reply reopens a closed ticket or conversation (EVIDENCE.md): the container's final state is
     written again at the end of the run, once, after its last part."""
     entity = ctx.ledger.lookup(kind, key)
-    final = entity.extra.get("final_state") if entity is not None else None
+    if entity is None:
+        return
+    final = entity.extra.get("final_state")
     if final and final != {"open": True} and not entity.extra.get("state_pending"):  # (pending already: no write)
         ctx.ledger.set_extra(kind, key, {"state_pending": True, "state_written": None})
 

@@ -1,0 +1,70 @@
+"""A load on a PostgreSQL ledger, as a team or an orchestrator runs it: killed mid-run and re-run, it ends with
+the same Intercom contents as an uninterrupted load on the default SQLite ledger, and a further run writes nothing.
+
+The ledger's own tests run on both databases (``test_ledger.py``); this one takes the whole target through
+PostgreSQL's transactions and locks (intents, held records, the writer thread and the pool side by side). It needs
+``LEDGER_TEST_PG_URL`` (``.ci/run`` starts a PostgreSQL and sets it); the database's ledger tables are dropped first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from target_acceptance_kit import (
+    Progress,
+    content,
+    differences,
+    kill_and_resume,
+    kill_point,
+    latest_report,
+    run_target,
+    target_config,
+    topdesk_source,
+)
+from target_intercom_testkit import intercom_sandbox, map_custom_objects
+
+from target_intercom.ledger import metadata as ledger_metadata
+
+PG_URL = os.environ.get("LEDGER_TEST_PG_URL")
+SCALE, SEED = 120, 31
+
+pytestmark = pytest.mark.skipif(not PG_URL, reason="set LEDGER_TEST_PG_URL to run the load on a PostgreSQL ledger")
+
+
+def test_killed_load_on_a_postgresql_ledger_resumes_to_the_same_contents(tmp_path: Path) -> None:
+    assert PG_URL
+    source = topdesk_source(SCALE, SEED)
+    with intercom_sandbox(custom_objects=map_custom_objects()) as reference:
+        run_target(source.messages, target_config(reference, tmp_path / "sqlite"))
+        want = content(reference.url)
+
+    engine = sa.create_engine(PG_URL)
+    ledger_metadata.drop_all(engine)
+    engine.dispose()
+    workdir = tmp_path / "postgresql"
+    workdir.mkdir()
+    messages = source.write_jsonl(workdir / "messages.jsonl")
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
+        config = target_config(sb, workdir, ledger_url=PG_URL)
+        (workdir / "config.json").write_text(json.dumps(config))
+        progress = Progress(sb)
+        points = [
+            kill_point(progress, "contacts", len(want["contacts"]) // 2),
+            kill_point(progress, "tickets", len(want["tickets"]) // 2),
+        ]
+        killed = kill_and_resume(messages, workdir / "config.json", points, progress, workdir)
+        got = content(sb.url)
+        report = latest_report(workdir)
+        again = run_target(source.messages, config)
+        after = content(sb.url)
+    print(f"\n[postgresql ledger] {SCALE} calls, killed at {killed}, totals {report['totals']}")
+    assert killed, "the target finished before the first kill point"
+    assert report["totals"]["failed"] == 0 and report["manual_review"] == []
+    assert differences(got, want) == []
+    totals = again.report["totals"]
+    assert (totals["created"], totals["updated"], totals["failed"]) == (0, 0, 0), again.report["entities"]
+    assert differences(after, want) == []
