@@ -15,13 +15,13 @@ from map_topdesk_intercom.mapfile import DEFAULT_MAP, MapInvalid, load_map
 from map_topdesk_intercom.propose import is_freely_definable
 from target_intercom.html_page import Bars, Section, Table, Text
 from topdesk2intercom.audit_gaps import (
-    CALLS_PER_RECORD,
     RATE_PER_MIN,
     Gap,
     complexity,
     duration,
     estimate,
     gap_inventory,
+    requests_per_record,
 )
 from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.audit_probe import deployment, probe_modules
@@ -83,7 +83,7 @@ def audit(project: Project, map_path: str | None, rate_per_min: int) -> None:
             "total_calls": est.total_calls,
             "rate_per_min": est.rate_per_min,
             "hours": round(est.hours, 3),
-            "calls_per_record": {k: CALLS_PER_RECORD.get(k, 1) for k in est.writes},
+            "calls_per_record": {k: requests_per_record(k) for k in est.writes},
         },
         "complexity": {"level": level, "reasons": [{"level": lv, "reason": r} for lv, r in reasons]},
         "gaps": [vars(g) for g in gaps],
@@ -225,7 +225,7 @@ def _sections(
     timeline = Table(
         "Intercom writes under the map and the timeline",
         ["output kind", "records", "requests per record", "requests"],
-        [[k, n, CALLS_PER_RECORD.get(k, 1), round(est.calls[k])] for k, n in est.writes.items()],
+        [[k, n, requests_per_record(k), round(est.calls[k])] for k, n in est.writes.items()],
         note=f"total ≈ {est.total_calls:,.0f} requests ≈ {duration(est.hours)} at "
         f"{est.rate_per_min:,}/min; requests per record as measured by `make bench-target`",
     )

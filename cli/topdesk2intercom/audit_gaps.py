@@ -11,21 +11,21 @@ from pathlib import Path
 
 from map_topdesk_intercom.mapfile import MapSpec, OutputSpec
 from map_topdesk_intercom.propose import is_freely_definable
+from target_intercom.writers import WRITERS
+from target_intercom.writers.base import CREATE
 from topdesk2intercom.audit_scan import StreamStats
 
 INVENTORY = "inventory_items"
-#: Intercom requests per written record, by output kind, as measured by ``make bench-target``
-#: (``bench/results/target_load.json``, ``calls_per_record_by_kind``): a ticket is created then its state/assignee
-#: set, a custom object link is a lookup plus the association; admins and teams are matched to the workspace's own
-#: (the API cannot create them) and inventory items are only listed. Every other kind is one request.
-CALLS_PER_RECORD: dict[str, float] = {
-    "tickets": 2,
-    "custom_object_links": 2,
-    "admins": 0,
-    "teams": 0,
-    "team_memberships": 0,
-    INVENTORY: 0,
-}
+
+
+def requests_per_record(kind: str) -> int:
+    """Intercom requests one new record of an output kind costs, as its writer declares them (``requests_per_create``:
+    a ticket is created, then gets its state; teammates and teams are matched, the inventory only listed: 0); a
+    kind the target has no writer for counts 1."""
+    writer = WRITERS.get(kind)
+    return writer.requests_for(CREATE) if writer is not None else 1
+
+
 #: Intercom's default private-app rate limit (requests per minute; 10,000 per app per workspace).
 RATE_PER_MIN = 10_000
 HIDDEN_STATUSES = ("probably hidden", "forbidden")
@@ -162,7 +162,7 @@ def estimate(streams: dict[str, StreamStats], rate_per_min: int = RATE_PER_MIN) 
     for stats in streams.values():
         for kind, n in stats.outputs.items():
             writes[kind] = writes.get(kind, 0) + n
-    calls = {kind: n * CALLS_PER_RECORD.get(kind, 1) for kind, n in sorted(writes.items())}
+    calls: dict[str, float] = {kind: n * requests_per_record(kind) for kind, n in sorted(writes.items())}
     total = sum(calls.values())
     return Estimate(dict(sorted(writes.items())), calls, total, rate_per_min, total / rate_per_min / 60)
 

@@ -21,54 +21,27 @@ from tqdm import tqdm
 
 from target_intercom.html_page import Bars, Section, Table, Text
 from target_intercom.ledger import Ledger, as_held, content_hash
-from target_intercom.loader import SETTLED
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
 from target_intercom.target import TargetIntercom
-from target_intercom.writers import BY_KIND, ORDER
+from target_intercom.writers import WRITERS
+from target_intercom.writers.base import CREATE, NOT_UPDATABLE, UNCHANGED, UPDATE, WRITTEN, decide
 from topdesk2intercom.plugins import tap_lines
 from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 
-CREATE, UPDATE, UNCHANGED, NOT_UPDATABLE = "create", "update", "unchanged", "not_updatable"
 SKIPPED, WAITING = "skipped_before", "waiting"  # retried by the load; 0 requests until their cause is fixed
 MATCH = "match_or_list"  # a new record of a kind nothing is written for (teammates, teams: matched; inventory: listed)
 VERDICTS = (CREATE, UPDATE, UNCHANGED, NOT_UPDATABLE, SKIPPED, WAITING, MATCH)
-NOT_WRITTEN = frozenset({"admins", "teams", "team_memberships", "inventory_items"})
-#: Intercom requests per record and operation, as the writers send them (writers/): a ticket is created and then
-#: gets its state; a conversation is created, then its attributes and its assignment/state; a custom object link
-#: reads its host and writes it; teammates and teams are matched against the preflight's listing (no request).
-REQUESTS: dict[str, dict[str, int]] = {
-    "admins": {CREATE: 0, UPDATE: 0},
-    "teams": {CREATE: 0, UPDATE: 0},
-    "team_memberships": {CREATE: 0, UPDATE: 0},
-    "companies": {CREATE: 1, UPDATE: 1},
-    "contacts": {CREATE: 1, UPDATE: 1},
-    "contact_companies": {CREATE: 1, UPDATE: 1},
-    "contact_notes": {CREATE: 1, UPDATE: 0},
-    "tickets": {CREATE: 2, UPDATE: 1},
-    "ticket_parts": {CREATE: 1, UPDATE: 0},
-    "conversations": {CREATE: 3, UPDATE: 1},
-    "conversation_parts": {CREATE: 1, UPDATE: 0},
-    "custom_object_instances": {CREATE: 1, UPDATE: 1},
-    "custom_object_links": {CREATE: 2, UPDATE: 2},
-    "collections": {CREATE: 1, UPDATE: 1},
-    "articles": {CREATE: 1, UPDATE: 1},
-    "inventory_items": {CREATE: 0, UPDATE: 0},
-}
 UTILISATION = 0.95  # of the rate limit the target's pacer achieves on a long load
 
 
 class PlanningTarget(TargetIntercom):
-    """The target's construction (mapper, SDK sinks, definitions), without a ledger run, a preflight or a loader:
-    a staged batch is only remembered as (kind, source key) -> content hash, the newest version winning as in
+    """The target (mapper, SDK sinks, definitions) that never opens its ledger run, preflight or loader: a staged
+    batch is only remembered as (kind, source key) -> content hash, the newest version winning as in
     ``Ledger.hold``."""
 
     def __init__(self, config: dict[str, t.Any]) -> None:
-        Target.__init__(self, config=config)
-        self.definitions = defaultdict(list)
-        self.preflight = self.loader = self.completeness = None
-        self._topdesk_mapper = None
-        self._topdesk_streams = set()
+        super().__init__(config=config)
         self.hashes: dict[str, dict[str, str]] = defaultdict(dict)
         self.flagged_counts: Counter = Counter()
         self.listed_only: Counter = Counter()
@@ -89,14 +62,14 @@ class PlanningTarget(TargetIntercom):
 
 
 def judge(hashes: dict[str, dict[str, str]], ledger: Ledger | None) -> dict[str, Counter]:
-    """Per kind: create / update / unchanged / not_updatable, decided as the loader's dispatch decides; a record
-    with no Intercom counterpart that an earlier run skipped (e.g. no team of that name) or holds for a parent that
-    never came is counted as such, not as a create."""
+    """Per kind: create / update / unchanged / not_updatable, as the loader decides (``decide``); a record with no
+    Intercom counterpart that an earlier run skipped (e.g. no team of that name) or holds for a parent that never
+    came is counted as such, not as a create, and a new one of a kind that is matched or listed as such."""
     verdicts: dict[str, Counter] = {}
     skipped = {(i["kind"], i["source_key"]) for i in ledger.issues(category="skipped")} if ledger else set()
     waiting = {(h.kind, h.source_key) for h, _ in ledger.waiting(limit=10_000_000)} if ledger else set()
     for kind, by_key in hashes.items():
-        writer = BY_KIND[kind]
+        writer = WRITERS[kind]
         counts: Counter = Counter()
         existing = ledger.lookup_many(kind, list(by_key)) if ledger is not None else {}
         for key, digest in by_key.items():
@@ -105,23 +78,18 @@ def judge(hashes: dict[str, dict[str, str]], ledger: Ledger | None) -> dict[str,
                 counts[WAITING] += 1
             elif entity is None and (kind, key) in skipped:
                 counts[SKIPPED] += 1
-            elif entity is None and kind in NOT_WRITTEN:
+            elif entity is None and writer.represented != WRITTEN:
                 counts[MATCH] += 1
-            elif entity is None or entity.status != "written":  # new, rolled back, or an interrupted create
-                counts[CREATE] += 1
-            elif entity.content_hash == digest or (not writer.updatable and entity.content_hash == SETTLED):
-                counts[UNCHANGED] += 1
-            elif not writer.updatable:
-                counts[NOT_UPDATABLE] += 1
             else:
-                counts[UPDATE] += 1
+                counts[decide(writer, entity, digest)] += 1
         verdicts[kind] = counts
     return verdicts
 
 
 def requests_for(kind: str, counts: Counter) -> int:
-    cost = REQUESTS.get(kind, {CREATE: 1, UPDATE: 1})
-    return counts[CREATE] * cost[CREATE] + counts[UPDATE] * cost[UPDATE]
+    """Intercom requests the records of ``kind`` so decided cost (the writer's ``requests_per_create``/``update``)."""
+    writer = WRITERS[kind]
+    return sum(n * writer.requests_for(decision) for decision, n in counts.items())
 
 
 @dataclass
@@ -213,7 +181,7 @@ def plan(project: Project, state_file: str | None) -> None:
     budget = rate_limit(target_config)
     limit = budget.per_minute if budget else None
 
-    kinds = [k for k in ORDER if k in verdicts]
+    kinds = [k for k in WRITERS.kinds if k in verdicts]
     rows: list[list[t.Any]] = []  # table rows (Table's cells): kind, then numbers
     totals: Counter[str] = Counter()
     for kind in kinds:
@@ -261,7 +229,7 @@ def plan(project: Project, state_file: str | None) -> None:
         "rate_limit_note": budget.describe() if budget else "no X-RateLimit-Limit in the answer",
         "utilisation": UTILISATION,
         "minutes": minutes,
-        "requests_per_operation": REQUESTS,
+        "requests_per_operation": {w.kind: {op: w.requests_for(op) for op in (CREATE, UPDATE)} for w in WRITERS},
         "totals": {k: totals[k] for k in (*VERDICTS, "requests")},
         "kinds": {row[0]: dict(zip((*VERDICTS, "requests"), row[1:], strict=True)) for row in rows},
         "flagged": dict(planner.flagged_counts),

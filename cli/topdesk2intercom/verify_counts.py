@@ -15,14 +15,12 @@ from tqdm import tqdm
 from target_intercom.capabilities import linked_attribute, relationship_ids
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger
-from target_intercom.loader import SETTLED
-from target_intercom.writers import BY_KIND
+from target_intercom.writers import WRITERS
+from target_intercom.writers.base import LISTED, MATCHED, NOT_UPDATABLE, UPDATE, decide
 from target_intercom.writers.custom_objects import LABEL_SEPARATOR
 from topdesk2intercom.verify_source import Expected
 
 #: kinds whose records stand for something Intercom already has (a match) or nothing at all (a listed item)
-MATCHED_KINDS = {"admins", "teams", "team_memberships"}
-LISTED_KINDS = {"inventory_items"}
 #: list endpoints whose answer carries the workspace's total (one request each): "in Intercom" beyond the ledger
 TOTALS = {
     "contacts": ("GET", "/contacts"),
@@ -142,12 +140,13 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
 
 
 def _stale(kind: str, entity: Entity | None, current: str | None, issues: set[str]) -> bool:
-    """Written from an older version of the record: TOPdesk changed it after the load (and no later load took the
-    change). A part or note that Intercom cannot edit is reported by the load instead (``not_updatable``)."""
-    if entity is None or current is None or entity.content_hash in (SETTLED, current):
+    """Written from an older version of the record: the load would write it again (``decide``), because TOPdesk
+    changed it after the load (and no later load took the change), or a crash left its follow-up unwritten. A part
+    or note that Intercom cannot edit is reported by the load instead (``not_updatable``)."""
+    if entity is None or current is None:
         return False
-    writer = BY_KIND.get(kind)
-    return not (writer is not None and not writer.updatable and "not_updatable" in issues)
+    decision = decide(WRITERS[kind], entity, current)
+    return decision == UPDATE or (decision == NOT_UPDATABLE and "not_updatable" not in issues)
 
 
 def _open_issues(ledger: Ledger) -> dict[tuple[str, str], set[str]]:
@@ -171,9 +170,10 @@ def _bucket(kind: str, key: str, entity: Entity | None, held: set, issues: dict)
     if entity is not None and entity.status == "written" and entity.intercom_id:
         if entity.extra.get("merged_into"):
             return "merged (same e-mail)"
-        if kind in MATCHED_KINDS:
+        represented = WRITERS[kind].represented
+        if represented == MATCHED:
             return "matched (not written)"
-        if kind in LISTED_KINDS:
+        if represented == LISTED:
             return "listed (rebuild inventory)"
         return "written"
     if (kind, key) in held:

@@ -21,28 +21,27 @@ from target_intercom.completeness import check_sample, parts_received
 from target_intercom.ledger import Entity, Held, content_hash
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
 from target_intercom.progress import WRITTEN, ProgressLog, RunTimeline
-from target_intercom.writers import BY_KIND, ORDER
-from target_intercom.writers.base import CREATED, UNCHANGED, UPDATED, Outcome, Skip, WriteContext, Writer, error_text
+from target_intercom.writers import WRITERS, Writers
+from target_intercom.writers.base import (
+    CREATED,
+    NOT_UPDATABLE,
+    SETTLED,
+    UNCHANGED,
+    UPDATED,
+    Outcome,
+    Skip,
+    WriteContext,
+    Writer,
+    decide,
+    error_text,
+)
 
 CHUNK = 500  # ready records fetched at a time (one ledger read); the pool is fed from them as tasks finish
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0  # full-jitter backoff between retries of one record
-SETTLED = ""  # the content hash of a create found in Intercom after a crash: its content is not known to match
 HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
 PROGRESS_S = 10.0  # one progress line (every kind) at most this often while a load runs
-#: Parents a writer links when they are written but does not wait for (``WriteContext.intercom_id``): ref name ->
-#: parent kind. While input still comes, a record waits for these too (they may be in a stream still to come, e.g.
-#: operators after calls); at the end of the input it is written with what exists. So whether a ticket gets its
-#: assignee does not depend on how far the writer had got when the operators arrived.
-OPTIONAL_REFS: dict[str, dict[str, str]] = {
-    "tickets": {"company": "companies", "admin": "admins", "team": "teams"},
-    "conversations": {"company": "companies", "admin": "admins", "team": "teams"},
-    "contact_notes": {"author": "admins"},
-}
-LOCALISED_REFS = {"collections": "parent", "articles": "collection"}  # help center: per-language parent versions
-CALL_KINDS = ("tickets", "conversations")  # a caller's contact, or a contact for the caller's e-mail
-PART_KINDS = ("ticket_parts", "conversation_parts")  # refs.author: a contact for a caller's comment, else an admin
 Task = list[tuple[Held, dict[tuple[str, str], str]]]
 Chain = list[tuple[Held, dict[tuple[str, str], str], Entity | None]]  # one task: records written one after another
 
@@ -53,22 +52,6 @@ def _state_written(entity: Entity) -> dict:
 
 def _chronological(item: tuple[Held, dict, Entity | None]) -> tuple:
     return (item[0].record.get("created_at") or 0, item[0].seq)
-
-
-def optional_parents(kind: str, record: dict) -> list[tuple[str, str]]:
-    """The (parent kind, key) a record links if written, without requiring them (see OPTIONAL_REFS)."""
-    refs = record.get("refs") or {}
-    if kind in PART_KINDS:
-        author = refs.get("author")
-        if not author:
-            return []
-        user_comment = record.get("author_type") == "user" and record.get("message_type") == "comment"
-        return [("contacts" if user_comment else "admins", str(author))]
-    out = [(parent, str(refs[name])) for name, parent in OPTIONAL_REFS.get(kind, {}).items() if refs.get(name)]
-    ref = refs.get(LOCALISED_REFS.get(kind, ""))
-    if ref and record.get("locale"):  # the parent folder's version in the record's own language, when it has one
-        out.append(("collections", f"{ref}:{record['locale']}"))
-    return out
 
 
 class Stats:
@@ -92,8 +75,21 @@ class Stats:
 
 
 class Loader:
-    def __init__(self, ctx: WriteContext, *, concurrency: int, max_retries: int, logger: logging.Logger) -> None:
+    """Writes staged records with ``writers`` (every kind's, by default), ``chunk`` ready records per ledger read."""
+
+    def __init__(
+        self,
+        ctx: WriteContext,
+        *,
+        concurrency: int,
+        max_retries: int,
+        logger: logging.Logger,
+        writers: Writers = WRITERS,
+        chunk: int = CHUNK,
+    ) -> None:
         self.ctx = ctx
+        self.writers = writers
+        self.chunk = chunk
         self.ledger = ctx.ledger
         self.max_retries = max_retries
         self.logger = logger
@@ -124,7 +120,7 @@ class Loader:
     # ------------------------------------------------------------------ staging
 
     def stage(self, kind: str, records: t.Sequence[dict]) -> None:
-        writer = BY_KIND[kind]
+        writer = self.writers[kind]
         self.parts_received.update(parts_received(kind, list(records)))
         self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, self._waits(writer, r)) for r in records))
         self.stats.add(kind, "received", len(records))
@@ -142,8 +138,8 @@ class Loader:
     def settle_intents(self) -> None:
         """Creates that were sent but never recorded (the process died in between): find them in Intercom before
         anything is created again, so a resumed run never duplicates a ticket or a part."""
-        for kind in ORDER:
-            writer = BY_KIND[kind]
+        for kind in self.writers.kinds:
+            writer = self.writers[kind]
             if not writer.needs_intent:
                 continue
             for intent in self.ledger.intents(kind, limit=1_000_000):
@@ -241,20 +237,20 @@ class Loader:
 
     def _pass(self, closing: bool) -> int:
         dispatched = 0
-        for kind in ORDER:
+        for kind in self.writers.kinds:
             if self._error is not None:
                 return dispatched
             # a kind nested in itself (collections in collections) gets its next level on the next pass
-            dispatched += self._pass_kind(BY_KIND[kind], closing)
+            dispatched += self._pass_kind(self.writers[kind], closing)
         return dispatched
 
     def _pass_kind(self, writer: Writer, closing: bool) -> int:
-        """Every ready record of one kind, fetched CHUNK at a time, never twice while it is being written. A full
+        """Every ready record of one kind, fetched ``chunk`` at a time, never twice while it is being written. A full
         fetch may end in the middle of one ticket's parts: those are carried into the next fetch, so the parts of a
         ticket are sorted together; parts of a ticket whose chain is still running join that chain."""
         kind, cursor, dispatched = writer.kind, 0, 0
         carry: Task = []
-        parent = BY_KIND[kind].required_refs.get(writer.sequence_by or "")
+        parent = writer.required_refs.get(writer.sequence_by or "")
         waiting: set[str] = set()  # tickets with a part waiting for an optional parent: all their parts wait
         with self._cond:  # and the ticket whose trail may go on in the next batch
             if writer.grouped() and not closing and kind in self._open_groups:
@@ -265,8 +261,8 @@ class Loader:
             with self._cond:  # writes finished before this read are not held any more: the read cannot see them
                 self._busy.difference_update(self._finished)
                 self._finished.clear()
-            rows = self.ledger.ready(kind, limit=CHUNK, after_seq=cursor)
-            full = len(rows) == CHUNK
+            rows = self.ledger.ready(kind, limit=self.chunk, after_seq=cursor)
+            full = len(rows) == self.chunk
             if rows:
                 cursor = rows[-1][0].seq
             with self._cond:
@@ -308,17 +304,16 @@ class Loader:
         return {
             group
             for (part_kind, group) in self._chains
-            if BY_KIND[part_kind].required_refs.get(BY_KIND[part_kind].sequence_by or "") == kind
+            if self.writers[part_kind].required_refs.get(self.writers[part_kind].sequence_by or "") == kind
         }
 
     def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
         """The rows whose optional parents are written, or (at the end of the input) are not being written now; the
-        others wait (see OPTIONAL_REFS). For parts: the tickets none of whose parts waits (``waiting`` collects
-        the others), and while input comes, none of whose parts was staged by an earlier run: that run died before
-        writing them, and this run's input may still bring the same ticket's older entries (it sends the whole
-        trail again), which must go first."""
-        kind = writer.kind
-        wanted = {row[0].source_key: optional_parents(kind, row[0].record) for row in rows}
+        others wait (see ``Writer.optional_refs``). For parts: the tickets none of whose parts waits (``waiting``
+        collects the others), and while input comes, none of whose parts was staged by an earlier run: that run died
+        before writing them, and this run's input may still bring the same ticket's older entries (it sends the
+        whole trail again), which must go first."""
+        wanted = {row[0].source_key: writer.optional_parents(row[0].record) for row in rows}
         by_kind: dict[str, set[str]] = defaultdict(set)
         for parents in wanted.values():
             for parent_kind, key in parents:
@@ -361,16 +356,10 @@ class Loader:
         unchanged: list[Held] = []
         for held, parents in rows:
             entity = existing.get(held.source_key)
-            if (
-                entity
-                and entity.status == "written"
-                and (
-                    entity.content_hash == content_hash(held.record)
-                    or (not writer.updatable and entity.content_hash == SETTLED)
-                )
-            ):
+            decision = decide(writer, entity, content_hash(held.record))
+            if decision == UNCHANGED:
                 unchanged.append(held)
-            elif entity and entity.status == "written" and not writer.updatable:
+            elif decision == NOT_UPDATABLE:
                 unchanged.append(held)
                 self._issues(
                     writer.kind,
@@ -580,19 +569,19 @@ class Loader:
         written (this run's or a killed run's), in parallel, paced like every request. A failure is listed for
         manual review and the state stays pending: the next run writes it."""
         written = 0
-        kinds = [kind for kind in ORDER if BY_KIND[kind].writes_final_state]
+        kinds = [kind for kind in self.writers.kinds if self.writers[kind].writes_final_state]
         page: list[Entity] = []
 
         def write(entities: list[Entity]) -> int:
             done = [e for e, ok in zip(entities, self.pool.map(self._write_final_state, entities), strict=True) if ok]
             self.ledger.set_extra_many(
-                [(e.kind, e.source_key, _state_written(e)) for e in done if BY_KIND[e.kind].final_state_idempotent]
+                [(e.kind, e.source_key, _state_written(e)) for e in done if self.writers[e.kind].final_state_idempotent]
             )  # one transaction per page
             return len(done)
 
         for entity in self.ledger.pending_states(kinds):
             page.append(entity)
-            if len(page) >= CHUNK:
+            if len(page) >= self.chunk:
                 written += write(page)
                 page = []
         written += write(page)
@@ -601,7 +590,7 @@ class Loader:
         return written
 
     def _write_final_state(self, entity: Entity) -> bool:
-        writer = BY_KIND[entity.kind]
+        writer = self.writers[entity.kind]
         try:
             self._issues(entity.kind, entity.source_key, writer.write_final_state(self.ctx, entity))
             if not writer.final_state_idempotent:  # recorded at once: a repeat would add a second part
@@ -632,12 +621,12 @@ class Loader:
         for held, missing in self.ledger.waiting(limit=1_000_000):
             refs = held.record.get("refs") or {}
             if (
-                held.kind in CALL_KINDS
+                self.writers[held.kind].caller_by_email
                 and held.record.get("contact_email")
                 and missing == [("contacts", str(refs.get("contact")))]
             ):
                 record = {**held.record, "refs": {k: v for k, v in refs.items() if k != "contact"}}
-                again.append((held.kind, held.source_key, record, self._waits(BY_KIND[held.kind], record)))
+                again.append((held.kind, held.source_key, record, self._waits(self.writers[held.kind], record)))
                 self._issues(
                     held.kind,
                     held.source_key,

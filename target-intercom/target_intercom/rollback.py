@@ -1,6 +1,6 @@
 """Rollback: delete from Intercom what the ledger says a run (or every run) created.
 
-Order. Kind by kind in *reverse dependency order* (``reversed(writers.ORDER)``: children before parents, e.g.
+Order. Kind by kind in *reverse dependency order* (``reversed(writers.WRITERS.kinds)``: children before parents, e.g.
 ticket parts, tickets, contact-company links, contacts, companies), newest first within a kind. ``seq`` (creation
 order) alone would usually put children first too, since a record waits for its required parents; but that is a
 property of how the loader happened to assign ``seq`` (re-assigned when an intent is settled, concurrent workers,
@@ -55,7 +55,7 @@ from tqdm import tqdm
 from target_intercom import html_page as hp
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger, entities_table
-from target_intercom.writers import BY_KIND, ORDER
+from target_intercom.writers import WRITERS
 from target_intercom.writers.base import WriteContext, Writer, error_text
 
 LOGGER = logging.getLogger("target_intercom.rollback")
@@ -202,10 +202,10 @@ class _Rollback:
     # ------------------------------------------------------------------ plan
 
     def walk_order(self, kinds: t.Iterable[str]) -> list[str]:
-        """reversed(ORDER), each contained kind moved right after its container; kinds the ledger has but no
+        """reversed(WRITERS.kinds), each contained kind moved right after its container; kinds the ledger has but no
         writer knows any more come first (nothing depends on them that this version could delete)."""
-        order = [k for k in reversed(ORDER) if k not in self._contained_kinds()]
-        for kind in reversed(ORDER):
+        order = [k for k in reversed(WRITERS.kinds) if k not in self._contained_kinds()]
+        for kind in reversed(WRITERS.kinds):
             spec = self.contained_in(kind)
             if spec:
                 at = order.index(spec[1]) + 1 if spec[1] in order else 0
@@ -214,11 +214,11 @@ class _Rollback:
         return unknown + order
 
     def _contained_kinds(self) -> set[str]:
-        return {k for k in ORDER if self.contained_in(k)}
+        return {k for k in WRITERS.kinds if self.contained_in(k)}
 
     @staticmethod
     def contained_in(kind: str) -> tuple[str, str, str] | None:
-        writer = BY_KIND.get(kind)
+        writer = WRITERS.get(kind)
         return getattr(writer, "contained_in", None) or CONTAINED.get(kind)
 
     def selected(self, kind: str | None = None) -> Iterator[list[Entity]]:
@@ -306,7 +306,7 @@ class _Rollback:
     def remove(self, entity: Entity) -> None:
         """Delete one entity (or settle it), then mark it deleted in the ledger."""
         kind = entity.kind
-        writer = BY_KIND.get(kind)
+        writer = WRITERS.get(kind)
         item = {
             "kind": kind,
             "source_key": entity.source_key,
@@ -470,7 +470,7 @@ class _Rollback:
                     f"the {extra.get('locale')} translation of {extra['translation_of']}: Intercom's API removes "
                     "no single translation (it goes with its article or collection)"
                 )
-            elif kind not in BY_KIND:
+            elif kind not in WRITERS:
                 why = "the writers' bookkeeping, not an Intercom entity of its own"
             elif created_run is None:
                 why = "not created by the migration: it existed in Intercom (adopted or matched)"
@@ -482,7 +482,7 @@ class _Rollback:
     def dry_run_plan(self, order: list[str]) -> list[dict]:
         plan = []
         for kind in order:
-            writer, spec = BY_KIND.get(kind), self.contained_in(kind)
+            writer, spec = WRITERS.get(kind), self.contained_in(kind)
             for page in self.selected(kind):
                 for e in page:
                     if writer is None:

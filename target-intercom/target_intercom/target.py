@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing as t
 from collections import defaultdict
+from functools import cached_property
 from pathlib import Path
 
 import singer_sdk.typing as th
@@ -30,7 +31,7 @@ from target_intercom.ledger import DEFAULT_LEDGER, Ledger
 from target_intercom.loader import Loader
 from target_intercom.preflight import run_preflight
 from target_intercom.sinks import DefinitionSink, FlaggedSink, StagingSink, UnsupportedSink
-from target_intercom.writers import BY_KIND
+from target_intercom.writers import WRITERS
 from target_intercom.writers.base import WriteContext
 
 DEFINITIONS = ("ticket_types", "attribute_definitions", "custom_object_types")
@@ -122,12 +123,11 @@ class TargetIntercom(Target):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Configuration only: the ledger, the run and the client open when the first message needs them
+        (:attr:`ledger`, :attr:`run_id`, :attr:`client`), so a target can be built to judge records (``plan``)
+        without starting a run."""
         super().__init__(*args, **kwargs)
         self.concurrency = int(self.config.get("concurrency") or DEFAULT_CONCURRENCY)
-        ledger_url = Ledger.url_from_config(self.config)
-        self.ledger = Ledger(ledger_url)
-        self.run_id = self.ledger.start_run({"target": self.name})
-        self.client = IntercomClient.from_config(self.config, concurrency=self.concurrency, logger=self.logger)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None
         # the live check's result (not `capabilities`: singer-sdk's class-level list of the target's capabilities)
@@ -136,7 +136,22 @@ class TargetIntercom(Target):
         self.completeness: dict | None = None
         self._topdesk_mapper: TopdeskIntercomMapper | None = None
         self._topdesk_streams: set[str] = set()  # TOPdesk streams whose SCHEMA arrived
-        self.logger.info("Run %s; ledger %s", self.run_id, make_url(ledger_url).render_as_string(hide_password=True))
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(Ledger.url_from_config(self.config))
+
+    @cached_property
+    def run_id(self) -> str:
+        """This load's run in the ledger, started when first asked for (the first record, flag or definition)."""
+        run_id = self.ledger.start_run({"target": self.name})
+        url = make_url(Ledger.url_from_config(self.config)).render_as_string(hide_password=True)
+        self.logger.info("Run %s; ledger %s", run_id, url)
+        return run_id
+
+    @cached_property
+    def client(self) -> IntercomClient:
+        return IntercomClient.from_config(self.config, concurrency=self.concurrency, logger=self.logger)
 
     # ------------------------------------------------------------------ TOPdesk streams: mapped here
 
@@ -150,7 +165,7 @@ class TargetIntercom(Target):
 
     @staticmethod
     def is_intercom_stream(stream: str) -> bool:
-        return stream in BY_KIND or stream in DEFINITIONS or stream == FLAGGED
+        return stream in WRITERS or stream in DEFINITIONS or stream == FLAGGED
 
     def _process_schema_message(self, message_dict: dict) -> None:
         if self.is_intercom_stream(message_dict["stream"]):
@@ -177,7 +192,7 @@ class TargetIntercom(Target):
                 super()._process_record_message(message.to_dict())
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
-        if stream_name in BY_KIND:
+        if stream_name in WRITERS:
             return StagingSink
         if stream_name in DEFINITIONS:
             return DefinitionSink

@@ -29,7 +29,7 @@ from target_intercom_testkit import RunningSandbox
 
 from target_intercom.ledger import Ledger
 from target_intercom.target import TargetIntercom
-from target_intercom.writers import BY_KIND
+from target_intercom.writers import WRITERS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the TOPdesk streams the default map turns into Intercom entities (contacts, companies, tickets and their parts)
@@ -116,7 +116,7 @@ def latest_report(workdir: Path) -> dict:
 def run_target(messages: t.Iterable[dict], config: dict) -> Run:
     """The target in process on these Singer messages; counts the settle calls (ambiguous creates)."""
     settles: Counter = Counter()
-    originals = {kind: BY_KIND[kind].settle for kind in ("tickets", "ticket_parts")}
+    originals = {kind: WRITERS[kind].settle for kind in ("tickets", "ticket_parts")}
 
     def counting(kind: str) -> t.Callable:
         def settle(ctx: t.Any, intent: t.Any) -> str | None:
@@ -127,7 +127,7 @@ def run_target(messages: t.Iterable[dict], config: dict) -> Run:
         return settle
 
     for kind in originals:
-        BY_KIND[kind].settle = counting(kind)
+        WRITERS[kind].settle = counting(kind)
     started = time.monotonic()
     try:
         target = TargetIntercom(config=config)
@@ -135,7 +135,7 @@ def run_target(messages: t.Iterable[dict], config: dict) -> Run:
             target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
     finally:
         for kind, original in originals.items():
-            BY_KIND[kind].settle = original
+            WRITERS[kind].settle = original
     return Run(latest_report(Path(config["report_dir"]).parent), time.monotonic() - started, settles)
 
 

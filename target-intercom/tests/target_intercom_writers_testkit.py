@@ -10,7 +10,7 @@ from pathlib import Path
 from target_intercom.directory import Directory
 from target_intercom.ledger import Ledger
 from target_intercom.loader import Loader
-from target_intercom.writers import BY_KIND
+from target_intercom.writers import WRITERS
 from target_intercom.writers.base import WriteContext
 
 ADMIN, FALLBACK = "991267459", "991267460"  # the sandbox's seeded admins
@@ -57,7 +57,7 @@ class Harness:
         try:
             loader.settle_intents()
             for kind, records in batches:
-                assert kind in BY_KIND, kind
+                assert kind in WRITERS, kind
                 loader.stage(kind, records)
                 loader.pump()
             loader.pump()

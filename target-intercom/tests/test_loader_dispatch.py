@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from target_intercom import loader as loader_module
 from target_intercom.ledger import Ledger
-from target_intercom.loader import MIN_IN_FLIGHT, SETTLED, Loader
+from target_intercom.loader import MIN_IN_FLIGHT, Loader
 from target_intercom.pacer import Pacer
-from target_intercom.writers.base import CREATED, Outcome, WriteContext, Writer
+from target_intercom.writers import Writers
+from target_intercom.writers.base import CREATED, SETTLED, Outcome, WriteContext, Writer
 
 
 class FakeClient:
@@ -57,6 +57,7 @@ class FakeAdmins(Writer):
 
 class FakeTickets(Writer):
     kind = "fake_tickets"
+    optional_refs = {"admin": "fake_admins"}
 
     def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
         admin = ctx.intercom_id(parents, "fake_admins", (record.get("refs") or {}).get("admin"))
@@ -98,20 +99,25 @@ class FakeParts(Writer):
 
 
 @pytest.fixture
-def fake_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[t.Callable[..., Loader]]:
+def fake_loader(tmp_path: Path) -> t.Iterator[t.Callable[..., Loader]]:
     global JOURNAL
     JOURNAL = Journal()
-    writers = {w.kind: w for w in (FakeAdmins(), FakeTickets(), FakeParts())}
-    monkeypatch.setattr(loader_module, "BY_KIND", writers)
-    monkeypatch.setattr(loader_module, "ORDER", tuple(writers))
-    monkeypatch.setitem(loader_module.OPTIONAL_REFS, "fake_tickets", {"admin": "fake_admins"})
-    monkeypatch.setattr(loader_module, "CHUNK", 7)  # many reads, so tickets straddle them
+    writers = Writers((FakeAdmins(), FakeTickets(), FakeParts()))
     made: list[Loader] = []
 
     def make(concurrency: int = 8) -> Loader:
         ledger = Ledger(Ledger.url_for_path(tmp_path / "ledger.db"))
         ctx = WriteContext(FakeClient(), ledger, ledger.start_run({"test": True}), None, {})  # type: ignore[arg-type]
-        made.append(Loader(ctx, concurrency=concurrency, max_retries=0, logger=logging.getLogger("test-loader")))
+        made.append(
+            Loader(
+                ctx,
+                concurrency=concurrency,
+                max_retries=0,
+                logger=logging.getLogger("test-loader"),
+                writers=writers,
+                chunk=7,  # many reads, so tickets straddle them
+            )
+        )
         return made[-1]
 
     yield make

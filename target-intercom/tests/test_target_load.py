@@ -142,3 +142,19 @@ def test_completeness_check_reports_tickets_missing_parts(load_config, tmp_path:
     assert check["checked"] == 25
     assert check["mismatches"] and all(m["found"] == m["expected"] - 1 for m in check["mismatches"])
     assert {i["category"] for i in second["issues"]} >= {"incomplete"}
+
+
+def test_building_the_target_opens_no_ledger_and_starts_no_run(tmp_path: Path) -> None:
+    """Construction reads the configuration only: the ledger, the run and the client open with the first message
+    that needs them (so `plan` builds the real target without starting a run)."""
+    path = tmp_path / "state" / "ledger.db"
+    target = TargetIntercom(config={"access_token": TOKEN, "ledger_url": Ledger.url_for_path(path)})
+    assert not path.exists()
+    run_id = target.run_id  # the first record, flag or definition asks for it
+    assert path.exists()
+    ledger = Ledger(Ledger.url_for_path(path))
+    try:
+        assert [r["run_id"] for r in ledger.runs()] == [run_id]
+    finally:
+        ledger.close()
+        target.ledger.close()

@@ -10,6 +10,13 @@ from target_intercom.ledger import Entity, Ledger
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 MATCHED, MERGED = "matched", "merged"  # nothing written: an existing Intercom entity stands for the record
+#: what a load does with a staged record, decided by :func:`decide` (the loader; plan and verify ask the same)
+CREATE, UPDATE, NOT_UPDATABLE = "create", "update", "not_updatable"
+#: how a kind's records stand in Intercom: written by the load, matched to the workspace's own (the API cannot
+#: create teammates or teams), or only listed (the rebuild inventory)
+WRITTEN, LISTED = "written", "listed"
+#: the content hash of a create found in Intercom after a crash: its content is not known to match
+SETTLED = ""
 
 
 @dataclass
@@ -73,6 +80,22 @@ class Writer:
     sequence_by: t.ClassVar[str | None] = None
     #: False for what Intercom cannot edit once written (parts, notes): a changed record is reported, not resent
     updatable: t.ClassVar[bool] = True
+    #: WRITTEN, MATCHED (teammates, teams) or LISTED (the inventory): only WRITTEN kinds send requests
+    represented: t.ClassVar[str] = WRITTEN
+    #: Intercom requests one create and one update send, as ``write`` (and ``write_final_state``) send them: the
+    #: plan's and the audit's time estimates
+    requests_per_create: t.ClassVar[int] = 1
+    requests_per_update: t.ClassVar[int] = 1
+    #: parents linked when they are written but not waited for (``WriteContext.intercom_id``): ref name -> kind.
+    #: While input still comes, a record waits for these too (they may be in a stream still to come, e.g.
+    #: operators after calls); at the end of the input it is written with what exists. So whether a ticket gets
+    #: its assignee does not depend on how far the writer had got when the operators arrived.
+    optional_refs: t.ClassVar[dict[str, str]] = {}
+    #: help center: the ref whose version in the record's own language is linked when it exists (``parent:locale``)
+    localised_ref: t.ClassVar[str | None] = None
+    #: a call (ticket, conversation) whose caller's person never came is written at the end of the input with a
+    #: contact for the call's own caller e-mail
+    caller_by_email: t.ClassVar[bool] = False
 
     @classmethod
     def grouped(cls) -> bool:
@@ -91,6 +114,21 @@ class Writer:
     def waits_for(self, record: dict) -> list[tuple[str, str]]:
         refs = record.get("refs") or {}
         return [(kind, refs[name]) for name, kind in self.required_refs.items() if refs.get(name)]
+
+    def optional_parents(self, record: dict) -> list[tuple[str, str]]:
+        """The (parent kind, key) a record links if written, without requiring them (see ``optional_refs``)."""
+        refs = record.get("refs") or {}
+        out = [(parent, str(refs[name])) for name, parent in self.optional_refs.items() if refs.get(name)]
+        ref = refs.get(self.localised_ref) if self.localised_ref else None
+        if ref and record.get("locale"):  # the parent folder's version in the record's own language, if it has one
+            out.append(("collections", f"{ref}:{record['locale']}"))
+        return out
+
+    def requests_for(self, decision: str) -> int:
+        """Intercom requests a record decided so (:func:`decide`) costs."""
+        if self.represented != WRITTEN:
+            return 0
+        return {CREATE: self.requests_per_create, UPDATE: self.requests_per_update}.get(decision, 0)
 
     def write(
         self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict[tuple[str, str], str]
@@ -114,6 +152,31 @@ class Writer:
         """Write ``entity.extra["final_state"]`` (at the end of the run: a customer's reply may reopen what a state
         written earlier closed); returns report issues. The loader then records it as written."""
         raise NotImplementedError
+
+
+class PartWriter(Writer):
+    """Parts of a ticket or conversation: written one after another per container, never edited once written; the
+    author is a contact for a caller's comment, else an admin, linked when written (not waited for)."""
+
+    updatable = False
+    requests_per_update = 0
+
+    def optional_parents(self, record: dict) -> list[tuple[str, str]]:
+        author = (record.get("refs") or {}).get("author")
+        if not author:
+            return []
+        user_comment = record.get("author_type") == "user" and record.get("message_type") == "comment"
+        return [("contacts" if user_comment else "admins", str(author))]
+
+
+def decide(writer: Writer, entity: Entity | None, digest: str) -> str:
+    """CREATE, UPDATE, UNCHANGED or NOT_UPDATABLE for a record whose content hash is ``digest`` and whose ledger
+    entity is ``entity``: the one decision the loader acts on and ``plan`` and ``verify`` report."""
+    if entity is None or entity.status != "written":  # new, rolled back, or an interrupted create
+        return CREATE
+    if entity.content_hash == digest or (not writer.updatable and entity.content_hash == SETTLED):
+        return UNCHANGED
+    return UPDATE if writer.updatable else NOT_UPDATABLE
 
 
 def error_text(exc: IntercomError) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
-from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
+from target_intercom.writers.base import CREATED, UPDATED, Outcome, PartWriter, WriteContext, Writer
 from target_intercom.writers.support import (
     admin_or_fallback,
     after_customer_reply,
@@ -40,7 +40,10 @@ def _attributes(record: dict) -> dict:
 class ConversationWriter(Writer):
     kind = "conversations"
     required_refs = {"contact": "contacts"}
+    optional_refs = {"company": "companies", "admin": "admins", "team": "teams"}
+    caller_by_email = True
     needs_intent = True
+    requests_per_create = 3  # the create, its attributes and assignment, its state at the end of the run
 
     # ------------------------------------------------------------------ write
 
@@ -204,13 +207,12 @@ class ConversationWriter(Writer):
         forget_alias(ctx, self.kind, entity.extra.get("alias_key"))
 
 
-class ConversationPartWriter(Writer):
+class ConversationPartWriter(PartWriter):
     """Replies and notes with their original ``created_at``, one conversation's parts in chronological order.
     A contact's reply reopens a conversation in Intercom: a conversation that is closed in TOPdesk is closed again
     at the end of the run. A part cannot be changed once written: an edited TOPdesk entry is reported, not
     duplicated."""
 
-    updatable = False
     kind = "conversation_parts"
     required_refs = {"conversation": "conversations"}
     needs_intent = True

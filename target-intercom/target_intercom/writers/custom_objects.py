@@ -109,6 +109,7 @@ class CustomObjectInstanceWriter(Writer):
 
 class CustomObjectLinkWriter(Writer):
     kind = "custom_object_links"
+    requests_per_create = requests_per_update = 2  # the host's current list is read, then written back
 
     def __init__(self) -> None:
         self._locks = KeyedLocks()  # one read-extend-write at a time per from-entity

@@ -117,6 +117,7 @@ def _delete(ctx: WriteContext, path: str) -> None:
 class CollectionWriter(Writer):
     kind = "collections"
     required_refs = {"parent": "collections"}
+    localised_ref = "parent"
     needs_intent = True
 
     def _body(self, ctx: WriteContext, record: dict, parents: dict) -> dict:
@@ -170,6 +171,7 @@ class CollectionWriter(Writer):
 class ArticleWriter(Writer):
     kind = "articles"
     required_refs = {"collection": "collections", "author": "admins"}
+    localised_ref = "collection"
     needs_intent = True
 
     def _body(self, ctx: WriteContext, record: dict, parents: dict) -> dict:

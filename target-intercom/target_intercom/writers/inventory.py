@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from target_intercom.ledger import Entity
-from target_intercom.writers.base import Outcome, WriteContext, Writer
-
-LISTED = "listed"  # nothing written: the record is kept for the handoff inventory
+from target_intercom.writers.base import LISTED, Outcome, WriteContext, Writer
 
 
 class InventoryWriter(Writer):
@@ -15,6 +13,8 @@ class InventoryWriter(Writer):
     inventory, and listed in the run's report (category ``rebuild_inventory``)."""
 
     kind = "inventory_items"
+    represented = LISTED  # nothing written: the record is kept for the handoff inventory
+    requests_per_create = requests_per_update = 0
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         item = {key: record.get(key) for key in ("kind", "name", "module", "detail")}

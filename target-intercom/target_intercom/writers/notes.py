@@ -16,6 +16,8 @@ class ContactNoteWriter(Writer):
     updatable = False
     kind = "contact_notes"
     required_refs = {"contact": "contacts"}
+    optional_refs = {"author": "admins"}
+    requests_per_update = 0
     needs_intent = True
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
@@ -67,6 +69,8 @@ class TeamMembershipWriter(Writer):
 
     kind = "team_memberships"
     required_refs = {"admin": "admins", "team": "teams"}
+    represented = MATCHED
+    requests_per_create = requests_per_update = 0  # checked against the teams the preflight listed
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         refs = record.get("refs") or {}

@@ -9,6 +9,8 @@ from target_intercom.writers.base import MATCHED, Outcome, Skip, WriteContext, W
 
 class AdminWriter(Writer):
     kind = "admins"
+    represented = MATCHED
+    requests_per_create = requests_per_update = 0  # matched against the preflight's listing
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         admin_id, matched = ctx.directory.admin_for(record.get("email"))
@@ -38,6 +40,8 @@ class AdminWriter(Writer):
 
 class TeamWriter(Writer):
     kind = "teams"
+    represented = MATCHED
+    requests_per_create = requests_per_update = 0  # matched against the preflight's listing
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         team_id = ctx.directory.team_for(record.get("name"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
-from target_intercom.writers.base import CREATED, UPDATED, Outcome, WriteContext, Writer
+from target_intercom.writers.base import CREATED, UPDATED, Outcome, PartWriter, WriteContext, Writer
 from target_intercom.writers.support import (
     QUIET,
     after_customer_reply,
@@ -26,7 +26,10 @@ class TicketWriter(Writer):
 
     kind = "tickets"
     required_refs = {"contact": "contacts"}
+    optional_refs = {"company": "companies", "admin": "admins", "team": "teams"}
+    caller_by_email = True
     needs_intent = True
+    requests_per_create = 2  # the create, then its state at the end of the run (and its assignee)
 
     def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict, assignment: dict) -> dict:
         refs = record.get("refs") or {}
@@ -163,11 +166,10 @@ class TicketWriter(Writer):
         ctx.client.request("DELETE", f"/tickets/{entity.intercom_id}")
 
 
-class TicketPartWriter(Writer):
+class TicketPartWriter(PartWriter):
     """Replies and notes, with their original ``created_at``, one ticket's parts in chronological order.
     A part cannot be changed once written: an edited TOPdesk entry is reported, not duplicated."""
 
-    updatable = False
     kind = "ticket_parts"
     required_refs = {"ticket": "tickets"}
     needs_intent = True
