@@ -6,7 +6,6 @@ record stays staged (retried by the next run) and goes to the manual-review queu
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import random
@@ -20,11 +19,11 @@ from target_intercom.client import IntercomError
 from target_intercom.completeness import check_sample, parts_received
 from target_intercom.ledger import Entity, Held, content_hash
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
+from target_intercom.planner import Chain, Planner, Row, group_of
 from target_intercom.progress import WRITTEN, ProgressLog, RunTimeline
 from target_intercom.writers import WRITERS, Writers
 from target_intercom.writers.base import (
     CREATED,
-    NOT_UPDATABLE,
     SETTLED,
     UNCHANGED,
     UPDATED,
@@ -32,7 +31,6 @@ from target_intercom.writers.base import (
     Skip,
     WriteContext,
     Writer,
-    decide,
     error_text,
 )
 
@@ -42,16 +40,10 @@ HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed 
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
 PROGRESS_S = 10.0  # one progress line (every kind) at most this often while a load runs
-Task = list[tuple[Held, dict[tuple[str, str], str]]]
-Chain = list[tuple[Held, dict[tuple[str, str], str], Entity | None]]  # one task: records written one after another
 
 
 def _state_written(entity: Entity) -> dict:
     return {"state_pending": False, "state_written": entity.extra.get("final_state")}
-
-
-def _chronological(item: tuple[Held, dict, Entity | None]) -> tuple:
-    return (item[0].record.get("created_at") or 0, item[0].seq)
 
 
 class Stats:
@@ -98,22 +90,15 @@ class Loader:
         self.progress = ProgressLog(self.timeline, logger.info, every=PROGRESS_S)
         self.concurrency = max(1, int(concurrency))  # the cap; in_flight_target() sizes the pool's use below it
         self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="intercom")
-        self._failed: set[tuple[str, str]] = set()  # not retried again in this run
         self._issues_lock = threading.Lock()
         self.parts_received: Counter = Counter()  # (part kind, container key) -> parts received in this run
-        # dispatcher state, guarded by _cond (tasks finishing notify it)
+        # guarded by _cond (tasks finishing notify it): the planner's state and the shell's own
         self._cond = threading.Condition()
+        self.planner = Planner(writers, ctx.run_id)
         self._running = 0  # tasks handed to the pool, not finished
         self._running_kinds: Counter = Counter()
-        self._busy: set[tuple[str, str]] = set()  # (kind, source_key) dispatched and not seen finished by a read
-        self._finished: list[tuple[str, str]] = []  # finished since the dispatcher's last read of the ledger
-        self._watch: set[tuple[str, str]] | None = None  # finished since this kind's pass began (chained kinds)
-        self._chains: dict[tuple[str, str], Chain] = {}  # (kind, ticket) -> parts still to write, of a running task
         self._dirty = False  # something finished or was staged since the pass began
         self._closing = False
-        #: per grouped kind, the group that ended the latest staged batch: the tap sends one ticket's trail in a row,
-        #: so only that ticket's parts can continue in the next batch; they wait for it (or the end of the input)
-        self._open_groups: dict[str, str] = {}
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -125,8 +110,7 @@ class Loader:
         self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, self._waits(writer, r)) for r in records))
         self.stats.add(kind, "received", len(records))
         with self._cond:
-            if writer.grouped() and records:
-                self._open_groups[kind] = writer.group_key(records[-1]) or ""
+            self.planner.staged(writer, records)
             self._dirty = True
             self._cond.notify_all()
 
@@ -245,170 +229,86 @@ class Loader:
         return dispatched
 
     def _pass_kind(self, writer: Writer, closing: bool) -> int:
-        """Every ready record of one kind, fetched ``chunk`` at a time, never twice while it is being written. A full
-        fetch may end in the middle of one ticket's parts: those are carried into the next fetch, so the parts of a
-        ticket are sorted together; parts of a ticket whose chain is still running join that chain."""
+        """Every ready record of one kind, fetched ``chunk`` at a time, never twice while it is being written: the
+        ledger is read here, outside the lock; what to write is the planner's (see :mod:`planner`)."""
         kind, cursor, dispatched = writer.kind, 0, 0
-        carry: Task = []
-        parent = writer.required_refs.get(writer.sequence_by or "")
-        waiting: set[str] = set()  # tickets with a part waiting for an optional parent: all their parts wait
-        with self._cond:  # and the ticket whose trail may go on in the next batch
-            if writer.grouped() and not closing and kind in self._open_groups:
-                waiting.add(self._open_groups[kind])
-        with self._cond:  # parents being written when the pass starts count as written during it
-            self._watch = set(self._busy) if parent else None
-        while True:
-            with self._cond:  # writes finished before this read are not held any more: the read cannot see them
-                self._busy.difference_update(self._finished)
-                self._finished.clear()
-            rows = self.ledger.ready(kind, limit=self.chunk, after_seq=cursor)
-            full = len(rows) == self.chunk
-            if rows:
-                cursor = rows[-1][0].seq
+        with self._cond:
+            kind_pass = self.planner.begin_pass(writer, closing)
+        try:
+            while True:
+                with self._cond:
+                    self.planner.before_read()
+                read = self.ledger.ready(kind, limit=self.chunk, after_seq=cursor)
+                full = len(read) == self.chunk
+                if read:
+                    cursor = read[-1][0].seq
+                with self._cond:
+                    rows = self.planner.candidates(kind_pass, read)
+                if rows:
+                    wanted = self.planner.optional_wanted(writer, rows)
+                    written = self._written(wanted)
+                    with self._cond:
+                        rows = self.planner.with_optional(kind_pass, rows, wanted, written)
+                        rows = self.planner.without_late(kind_pass, rows)
+                        rows = self.planner.carry_over(kind_pass, rows, full)
+                if rows:
+                    dispatched += self._dispatch(writer, rows)
+                if not full:
+                    return dispatched
+        finally:
             with self._cond:
-                chained = self._chained(kind)
-                rows = carry + [
-                    row
-                    for row in rows
-                    if (kind, row[0].source_key) not in self._busy
-                    and (kind, row[0].source_key) not in self._failed
-                    and row[0].source_key not in chained
-                ]
-            carry = []
-            if rows:
-                rows = self._without_missing_optional(writer, rows, waiting, closing)
-            if parent and rows:
-                # a ticket written while this pass reads: its parts in the part of the ledger already read were not
-                # ready then, so the ones seen now may not be its first; all of them go in the next pass
-                with self._cond:
-                    late = {key for kind_, key in self._watch or () if kind_ == parent}
-                rows = [row for row in rows if self._group(writer, row) not in late]
-            if full and writer.grouped() and rows:
-                last = self._group(writer, rows[-1])
-                now = [row for row in rows if self._group(writer, row) != last]
-                if now:  # one ticket with more parts than a chunk is written in arrival order
-                    carry = [row for row in rows if self._group(writer, row) == last]
-                    rows = now
-            if rows:
-                dispatched += self._dispatch(writer, rows)
-            if not full:
-                with self._cond:
-                    self._watch = None
-                return dispatched
+                self.planner.end_pass()
 
-    def _chained(self, kind: str) -> set[str]:
-        """Containers of ``kind`` (tickets) whose parts are being written: their own update waits for the chain's
-        end, so what it writes (a ticket's state) is never overtaken by a part sent at the same time (a customer's
-        reply reopens the ticket). A container being written holds its parts back the same way (``_watch``).
-        Called with ``_cond`` held."""
-        return {
-            group
-            for (part_kind, group) in self._chains
-            if self.writers[part_kind].required_refs.get(self.writers[part_kind].sequence_by or "") == kind
-        }
-
-    def _without_missing_optional(self, writer: Writer, rows: Task, waiting: set[str], closing: bool) -> Task:
-        """The rows whose optional parents are written, or (at the end of the input) are not being written now; the
-        others wait (see ``Writer.optional_refs``). For parts: the tickets none of whose parts waits (``waiting``
-        collects the others), and while input comes, none of whose parts was staged by an earlier run: that run died
-        before writing them, and this run's input may still bring the same ticket's older entries (it sends the
-        whole trail again), which must go first."""
-        wanted = {row[0].source_key: writer.optional_parents(row[0].record) for row in rows}
+    def _written(self, wanted: dict[str, list[tuple[str, str]]]) -> set[tuple[str, str]]:
+        """Which of these (parent kind, key) the ledger holds as written."""
         by_kind: dict[str, set[str]] = defaultdict(set)
         for parents in wanted.values():
             for parent_kind, key in parents:
                 by_kind[parent_kind].add(key)
-        written = {
+        return {
             (parent_kind, key)
             for parent_kind, keys in by_kind.items()
             for key, entity in self.ledger.lookup_many(parent_kind, sorted(keys)).items()
             if entity.status == "written"
         }
-        with self._cond:
-            busy = {parent for parents in wanted.values() for parent in parents if parent in self._busy}
-        ready = [
-            row
-            for row in rows
-            if all(parent in written or (closing and parent not in busy) for parent in wanted[row[0].source_key])
-        ]
-        if not writer.grouped():
-            return ready
-        kept = {id(row) for row in ready}
-        waiting.update(
-            self._group(writer, row)
-            for row in rows
-            if id(row) not in kept or (not closing and row[0].run_id != self.ctx.run_id)
-        )
-        return [row for row in ready if self._group(writer, row) not in waiting]
 
-    @staticmethod
-    def _group(writer: Writer, row: tuple[Held, *tuple[object, ...]]) -> str:
-        return writer.group_key(row[0].record) or ""
-
-    def _dispatch(self, writer: Writer, rows: Task) -> int:
-        """Release what is unchanged, then hand one task per record (or per ticket: its parts in chronological
-        order, longest chains first) to the pool as fast as it takes them: at most ``in_flight_target()`` run."""
+    def _dispatch(self, writer: Writer, rows: list[Row]) -> int:
+        """Release what is unchanged (reporting what Intercom cannot edit), then hand the planner's tasks to the
+        pool as fast as it takes them: at most ``in_flight_target()`` run."""
         existing = self.ledger.lookup_many(writer.kind, [held.source_key for held, _ in rows])
-        # a rolled-back entity no longer exists in Intercom: its record is created afresh, not updated
-        existing = {key: entity for key, entity in existing.items() if entity.status != "deleted"}
-        tasks: list[Chain] = []
-        groups: dict[str, Chain] = defaultdict(list)
-        unchanged: list[Held] = []
-        for held, parents in rows:
-            entity = existing.get(held.source_key)
-            decision = decide(writer, entity, content_hash(held.record))
-            if decision == UNCHANGED:
-                unchanged.append(held)
-            elif decision == NOT_UPDATABLE:
-                unchanged.append(held)
-                self._issues(
-                    writer.kind,
-                    held.source_key,
-                    [
-                        {
-                            "category": "not_updatable",
-                            "severity": "warning",
-                            "field": "body",
-                            "reason": "changed in TOPdesk after it was written; Intercom cannot edit it, so it is "
-                            "unchanged",
-                        }
-                    ],
-                )
-            elif writer.grouped():
-                groups[self._group(writer, (held, parents))].append((held, parents, entity))
-            else:
-                tasks.append([(held, parents, entity)])
+        with self._cond:
+            plan = self.planner.dispatch(writer, rows, existing)
+        for held in plan.not_updatable:
+            self._issues(
+                writer.kind,
+                held.source_key,
+                [
+                    {
+                        "category": "not_updatable",
+                        "severity": "warning",
+                        "field": "body",
+                        "reason": "changed in TOPdesk after it was written; Intercom cannot edit it, so it is "
+                        "unchanged",
+                    }
+                ],
+            )
+        unchanged = plan.unchanged + plan.not_updatable
         if unchanged:
             self.ledger.release_exact(unchanged)
             self.stats.add(writer.kind, UNCHANGED, len(unchanged))
-        with self._cond:
-            for group, chain in groups.items():
-                chain.sort(key=_chronological)
-                self._busy.update((writer.kind, held.source_key) for held, _, _ in chain)
-                running = self._chains.get((writer.kind, group))
-                if running is not None:  # parts of a ticket whose earlier parts are being written: they follow
-                    for item in chain:
-                        bisect.insort(running, item, key=_chronological)
-                else:
-                    tasks.append(chain)
-            self._busy.update(
-                (writer.kind, held.source_key) for task in tasks for held, _, _ in task if not writer.grouped()
-            )
-        tasks.sort(key=len, reverse=True)  # the longest chains start first, so no long tail at the end
-        for task in tasks:
+        for task in plan.tasks:
             with self._cond:
                 while self._running >= self.in_flight_target() and self._error is None:
                     self._cond.wait(0.5)
                     self._tick()
                 if self._error is not None:
-                    return len(tasks)
+                    return len(plan.tasks)
                 self._running += 1
                 self._running_kinds[writer.kind] += 1
-                if writer.grouped():
-                    self._chains[(writer.kind, self._group(writer, task[0]))] = task
+                self.planner.started(writer, task)
             future = self.pool.submit(self._run_task, writer, task)
             future.add_done_callback(self._task_done)
-        return len(tasks)
+        return len(plan.tasks)
 
     def in_flight_target(self) -> int:
         """Tasks (so requests) in flight: enough for twice the budget's rate at the latency observed,
@@ -436,18 +336,15 @@ class Loader:
     def _run_task(self, writer: Writer, task: Chain) -> None:
         """One record, or one ticket's parts one after another (parts staged meanwhile join the chain)."""
         kind = writer.kind
-        group = self._group(writer, task[0]) if writer.grouped() else None
+        group = group_of(writer, task[0]) if writer.grouped() else None
         failed: str | None = None
         try:
             while True:
                 with self._cond:
-                    if not task:
-                        if group is not None:
-                            self._chains.pop((kind, group), None)
-                        return
-                    held, parents, entity = task.pop(0)
-                    if self._watch is not None:  # before the ledger says "written": a pass reading now must wait
-                        self._watch.add((kind, held.source_key))
+                    item = self.planner.take(kind, group, task)
+                if item is None:
+                    return
+                held, parents, entity = item
                 try:
                     if failed is not None:  # parts after a failed one would be out of order
                         self._fail(kind, held, failed, None)
@@ -455,13 +352,10 @@ class Loader:
                         failed = "an earlier part of the same conversation failed"
                 finally:
                     with self._cond:
-                        self._finished.append((kind, held.source_key))
-                        if self._watch is not None:
-                            self._watch.add((kind, held.source_key))
+                        self.planner.wrote(kind, held.source_key)
         finally:
             with self._cond:
-                if group is not None and self._chains.get((kind, group)) is task:
-                    self._chains.pop((kind, group), None)
+                self.planner.ended(writer, group, task)
                 self._running -= 1
                 self._running_kinds[kind] -= 1
                 self._dirty = True
@@ -534,7 +428,8 @@ class Loader:
         self._issues(kind, key, issues)
 
     def _fail(self, kind: str, held: Held, reason: str, exc: IntercomError | None) -> None:
-        self._failed.add((kind, held.source_key))
+        with self._cond:
+            self.planner.gave_up(kind, held.source_key)
         attempts = self.ledger.bump_attempts(kind, held.source_key)
         self.stats.add(kind, "failed")
         detail: dict[str, int | str | None] = {"attempts": attempts}

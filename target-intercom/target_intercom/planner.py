@@ -1,0 +1,239 @@
+"""What the loader writes next, decided without threads, clocks or I/O.
+
+The loader is a shell: it reads the ledger, runs tasks on its pool and calls this planner (under its lock) with
+what it read and what happened. The planner holds the dispatch state (records in flight, chains of parts being
+written, groups whose trail may go on) and applies every ordering rule, so each rule has a deterministic test
+(``tests/test_planner.py``) instead of depending on thread timing:
+
+- a record is never dispatched twice while it is being written, nor again after it failed in this run;
+- a part waits for its container (the ledger's ``ready`` says so) and is dropped from a pass during which its
+  container was written (the part seen may not be its first);
+- one container's parts are one task, in chronological order; parts that arrive while it runs join it in order;
+  a container's own update waits until its parts' chain has ended;
+- a container's parts straddling a full ledger read are carried into the next read, all of them when the read
+  held nothing else, so they are sorted together;
+- a record waits for its optional parents while input comes (and at the end for those being written); one part
+  waiting holds its container's other parts back, as does a part staged by an earlier run (this run's input may
+  still bring older entries of the same trail), and the trail that ended the latest staged batch;
+- unchanged records are released, changed ones Intercom cannot edit are reported, the rest become tasks, the
+  longest chains first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import typing as t
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from target_intercom.ledger import Entity, Held, content_hash
+from target_intercom.writers import Writers
+from target_intercom.writers.base import NOT_UPDATABLE, UNCHANGED, Writer, decide
+
+Key = tuple[str, str]  # (kind, source key)
+Row = tuple[Held, dict[Key, str]]  # a ready record and its resolved required parents
+Item = tuple[Held, dict[Key, str], Entity | None]  # one record of a task, with its ledger entity
+Chain = list[Item]  # one task: records written one after another
+
+
+def chronological(item: Item) -> tuple:
+    return (item[0].record.get("created_at") or 0, item[0].seq)
+
+
+def group_of(writer: Writer, row: tuple[Held, *tuple[object, ...]]) -> str:
+    return writer.group_key(row[0].record) or ""
+
+
+@dataclass
+class KindPass:
+    """One pass over one kind's ready records (several ledger reads)."""
+
+    writer: Writer
+    closing: bool
+    parent: str | None  # the container kind of a grouped kind (tickets for ticket parts)
+    waiting: set[str] = field(default_factory=set)  # groups held back for the rest of the pass
+    carry: list[Row] = field(default_factory=list)  # rows of the group a full read ended in
+
+
+@dataclass
+class Dispatch:
+    """A read's outcome: released unchanged, reported not updatable, and the new tasks (longest first)."""
+
+    unchanged: list[Held] = field(default_factory=list)
+    not_updatable: list[Held] = field(default_factory=list)
+    tasks: list[Chain] = field(default_factory=list)
+
+
+class Planner:
+    """The loader's dispatch state and rules; every method is called with the loader's lock held."""
+
+    def __init__(self, writers: Writers, run_id: str) -> None:
+        self.writers = writers
+        self.run_id = run_id
+        self.busy: set[Key] = set()  # dispatched and not seen finished by a read
+        self.finished: list[Key] = []  # finished since the last read of the ledger
+        self.failed: set[Key] = set()  # not retried again in this run
+        self.watch: set[Key] | None = None  # written since this (chained) kind's pass began
+        self.chains: dict[Key, Chain] = {}  # (part kind, container) -> the running chain's parts still to write
+        #: per grouped kind, the group that ended the latest staged batch: the tap sends one ticket's trail in a
+        #: row, so only that ticket's parts can continue in the next batch; they wait for it (or the end of input)
+        self.open_groups: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ input
+
+    def staged(self, writer: Writer, records: t.Sequence[dict]) -> None:
+        if writer.grouped() and records:
+            self.open_groups[writer.kind] = writer.group_key(records[-1]) or ""
+
+    # ------------------------------------------------------------------ one pass over a kind
+
+    def begin_pass(self, writer: Writer, closing: bool) -> KindPass:
+        parent = writer.required_refs.get(writer.sequence_by or "")
+        kind_pass = KindPass(writer, closing, parent)
+        if writer.grouped() and not closing and writer.kind in self.open_groups:
+            kind_pass.waiting.add(self.open_groups[writer.kind])
+        # containers being written when the pass starts count as written during it
+        self.watch = set(self.busy) if parent else None
+        return kind_pass
+
+    def end_pass(self) -> None:
+        self.watch = None
+
+    def before_read(self) -> None:
+        """Writes finished before a read are not held any more: the read cannot see them as ready."""
+        self.busy.difference_update(self.finished)
+        self.finished.clear()
+
+    def candidates(self, kind_pass: KindPass, rows: t.Sequence[Row]) -> list[Row]:
+        """The read's rows not in flight, not failed, not a container whose parts are being written; after the
+        rows carried from the previous read."""
+        kind = kind_pass.writer.kind
+        chained = self.chained(kind)
+        fresh = [
+            row
+            for row in rows
+            if (kind, row[0].source_key) not in self.busy
+            and (kind, row[0].source_key) not in self.failed
+            and row[0].source_key not in chained
+        ]
+        carried, kind_pass.carry = kind_pass.carry, []
+        return carried + fresh
+
+    def optional_wanted(self, writer: Writer, rows: t.Sequence[Row]) -> dict[str, list[Key]]:
+        """Per row, the optional parents it links when written: the shell looks up which are written."""
+        return {row[0].source_key: writer.optional_parents(row[0].record) for row in rows}
+
+    def with_optional(
+        self, kind_pass: KindPass, rows: list[Row], wanted: dict[str, list[Key]], written: set[Key]
+    ) -> list[Row]:
+        """The rows whose optional parents are ``written``, or (at the end of the input) are not being written
+        now; for grouped kinds, only groups none of whose rows waits, and while input comes none of whose rows an
+        earlier run staged; the groups held back wait for the rest of the pass."""
+        writer, closing = kind_pass.writer, kind_pass.closing
+        busy = {parent for parents in wanted.values() for parent in parents if parent in self.busy}
+        ready = [
+            row
+            for row in rows
+            if all(parent in written or (closing and parent not in busy) for parent in wanted[row[0].source_key])
+        ]
+        if not writer.grouped():
+            return ready
+        kept = {id(row) for row in ready}
+        kind_pass.waiting.update(
+            group_of(writer, row)
+            for row in rows
+            if id(row) not in kept or (not closing and row[0].run_id != self.run_id)
+        )
+        return [row for row in ready if group_of(writer, row) not in kind_pass.waiting]
+
+    def without_late(self, kind_pass: KindPass, rows: list[Row]) -> list[Row]:
+        """A container written while this pass reads: its parts in the part of the ledger already read were not
+        ready then, so the ones seen now may not be its first; all of them go in the next pass."""
+        if not kind_pass.parent:
+            return rows
+        late = {key for kind, key in self.watch or () if kind == kind_pass.parent}
+        return [row for row in rows if group_of(kind_pass.writer, row) not in late]
+
+    def carry_over(self, kind_pass: KindPass, rows: list[Row], full: bool) -> list[Row]:
+        """The rows to dispatch now: a full read of a grouped kind may end inside one group, whose rows wait for
+        the next read (all of them when the read held only that group), so a group's parts are sorted together."""
+        writer = kind_pass.writer
+        if not (full and writer.grouped() and rows):
+            return rows
+        last = group_of(writer, rows[-1])
+        kind_pass.carry = [row for row in rows if group_of(writer, row) == last]
+        return [row for row in rows if group_of(writer, row) != last]
+
+    def dispatch(self, writer: Writer, rows: list[Row], existing: dict[str, Entity]) -> Dispatch:
+        """Decide each row (``decide``) against its ledger entity; one task per record, or per group its parts in
+        chronological order (joining the group's running chain when there is one); longest tasks first. What
+        becomes a task is in flight from now on."""
+        out = Dispatch()
+        groups: dict[str, Chain] = defaultdict(list)
+        for held, parents in rows:
+            entity = existing.get(held.source_key)
+            if entity is not None and entity.status == "deleted":
+                entity = None  # rolled back: no longer in Intercom, created afresh
+            decision = decide(writer, entity, content_hash(held.record))
+            if decision == UNCHANGED:
+                out.unchanged.append(held)
+            elif decision == NOT_UPDATABLE:
+                out.not_updatable.append(held)
+            elif writer.grouped():
+                groups[group_of(writer, (held, parents))].append((held, parents, entity))
+            else:
+                out.tasks.append([(held, parents, entity)])
+        self.busy.update((writer.kind, task[0][0].source_key) for task in out.tasks)
+        for group, chain in groups.items():
+            chain.sort(key=chronological)
+            self.busy.update((writer.kind, held.source_key) for held, _, _ in chain)
+            running = self.chains.get((writer.kind, group))
+            if running is not None:  # parts of a container whose earlier parts are being written: they follow
+                for item in chain:
+                    bisect.insort(running, item, key=chronological)
+            else:
+                out.tasks.append(chain)
+        out.tasks.sort(key=len, reverse=True)  # the longest chains start first, so no long tail at the end
+        return out
+
+    # ------------------------------------------------------------------ tasks
+
+    def chained(self, kind: str) -> set[str]:
+        """Containers of ``kind`` (tickets) whose parts are being written: their own update waits for the chain's
+        end, so what it writes (a ticket's state) is never overtaken by a part sent at the same time (a customer's
+        reply reopens the ticket). A container being written holds its parts back the same way (``watch``)."""
+        return {
+            group
+            for (part_kind, group) in self.chains
+            if self.writers[part_kind].required_refs.get(self.writers[part_kind].sequence_by or "") == kind
+        }
+
+    def started(self, writer: Writer, task: Chain) -> None:
+        if writer.grouped():
+            self.chains[(writer.kind, group_of(writer, task[0]))] = task
+
+    def take(self, kind: str, group: str | None, task: Chain) -> Item | None:
+        """The task's next record, marked as being written (a pass reading now must wait); None: the task is done
+        and its group's chain has ended (parts staged from now on start a chain of their own)."""
+        if not task:
+            if group is not None:
+                self.chains.pop((kind, group), None)
+            return None
+        item = task.pop(0)
+        if self.watch is not None:
+            self.watch.add((kind, item[0].source_key))
+        return item
+
+    def wrote(self, kind: str, key: str) -> None:
+        """A record's write ended (written, skipped or failed): the next read may see it."""
+        self.finished.append((kind, key))
+        if self.watch is not None:
+            self.watch.add((kind, key))
+
+    def gave_up(self, kind: str, key: str) -> None:
+        self.failed.add((kind, key))
+
+    def ended(self, writer: Writer, group: str | None, task: Chain) -> None:
+        """A task ended (done or broken): its chain, if it is still the group's, ends with it."""
+        if group is not None and self.chains.get((writer.kind, group)) is task:
+            del self.chains[(writer.kind, group)]

@@ -1,0 +1,198 @@
+"""The loader's planner, without threads or a ledger: rows in, tasks out, every ordering rule deterministic.
+
+(The thread-level behaviour, the same rules under real concurrency, is ``test_loader_dispatch.py``.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing as t
+
+from target_intercom.ledger import Entity, Held, content_hash
+from target_intercom.planner import Chain, KindPass, Planner, Row
+from target_intercom.writers import Writers
+from target_intercom.writers.base import SETTLED, Writer
+
+RUN = "run-2"
+SEQ = itertools.count(1)
+
+
+class Admins(Writer):
+    kind = "admins"
+
+
+class Tickets(Writer):
+    kind = "tickets"
+    optional_refs = {"admin": "admins"}
+
+
+class Parts(Writer):
+    kind = "parts"
+    required_refs = {"ticket": "tickets"}
+    sequence_by = "ticket"
+    updatable = False
+
+
+WRITERS = Writers((Admins(), Tickets(), Parts()))
+TICKETS, PARTS = WRITERS["tickets"], WRITERS["parts"]
+
+
+def row(kind: str, key: str, run: str = RUN, **record: t.Any) -> Row:
+    return Held(kind, key, {"source_key": key, **record}, (), run, next(SEQ), 0), {}
+
+
+def ticket(key: str, **record: t.Any) -> Row:
+    return row("tickets", key, **record)
+
+
+def part(ticket_key: str, n: int, run: str = RUN) -> Row:
+    return row("parts", f"{ticket_key}-{n}", run, refs={"ticket": ticket_key}, created_at=1000 + n)
+
+
+def written(r: Row, digest: str | None = None) -> Entity:
+    held = r[0]
+    digest = digest if digest is not None else content_hash(held.record)
+    return Entity(held.kind, held.source_key, f"ic-{held.source_key}", digest, "written", "run-1", "run-1", held.seq)
+
+
+def keys(task: Chain) -> list[str]:
+    return [held.source_key for held, _, _ in task]
+
+
+def read(planner: Planner, kind_pass: KindPass, rows: list[Row], *, full: bool = False, written_: set = frozenset()):
+    """One ledger read through the planner's filters, as the loader's pass applies them."""
+    planner.before_read()
+    rows = planner.candidates(kind_pass, rows)
+    wanted = planner.optional_wanted(kind_pass.writer, rows)
+    rows = planner.with_optional(kind_pass, rows, wanted, set(written_))
+    rows = planner.without_late(kind_pass, rows)
+    return planner.carry_over(kind_pass, rows, full)
+
+
+def test_one_task_per_record_and_never_twice_while_in_flight() -> None:
+    planner = Planner(WRITERS, RUN)
+    rows = [ticket("1"), ticket("2")]
+    kind_pass = planner.begin_pass(TICKETS, closing=True)
+    plan = planner.dispatch(TICKETS, read(planner, kind_pass, rows), {})
+    assert sorted(keys(task)[0] for task in plan.tasks) == ["1", "2"]
+    assert read(planner, kind_pass, rows) == []  # in flight: a second read does not dispatch them again
+    task = plan.tasks[0]
+    item = planner.take("tickets", None, task)
+    assert item is not None and planner.take("tickets", None, task) is None
+    planner.wrote("tickets", item[0].source_key)
+    # a read after the write ended may see the record again (the ledger no longer lists it as ready once written)
+    assert [r[0].source_key for r in read(planner, kind_pass, [rows[0]])] == [item[0].source_key]
+
+
+def test_a_failed_record_is_not_retried_in_this_run() -> None:
+    planner = Planner(WRITERS, RUN)
+    planner.gave_up("tickets", "1")
+    kind_pass = planner.begin_pass(TICKETS, closing=True)
+    assert [r[0].source_key for r in read(planner, kind_pass, [ticket("1"), ticket("2")])] == ["2"]
+
+
+def test_unchanged_released_not_updatable_reported_changed_written() -> None:
+    planner = Planner(WRITERS, RUN)
+    same, changed, new, settled = ticket("1"), ticket("2", title="new"), ticket("3"), part("9", 1)
+    edited = part("9", 2)
+    existing = {
+        "1": written(same),
+        "2": written(changed, digest="older"),
+        "9-1": written(settled, digest=SETTLED),
+        "9-2": written(edited, digest="older"),
+    }
+    plan = planner.dispatch(TICKETS, [same, changed, new], existing)
+    assert [h.source_key for h in plan.unchanged] == ["1"]
+    assert sorted((keys(task)[0], task[0][2] is not None) for task in plan.tasks) == [("2", True), ("3", False)]
+    parts = planner.dispatch(PARTS, [settled, edited], existing)
+    assert [h.source_key for h in parts.unchanged] == ["9-1"] and [h.source_key for h in parts.not_updatable] == ["9-2"]
+    assert parts.tasks == []
+
+
+def test_a_rolled_back_record_is_created_afresh() -> None:
+    planner = Planner(WRITERS, RUN)
+    gone = ticket("1")
+    entity = dataclasses.replace(written(gone), status="deleted")
+    [task] = planner.dispatch(TICKETS, [gone], {"1": entity}).tasks
+    assert task[0][2] is None
+
+
+def test_parts_of_one_ticket_are_one_task_in_chronological_order_longest_first() -> None:
+    planner = Planner(WRITERS, RUN)
+    rows = [part("1", 3), part("2", 1), part("1", 1), part("1", 2), part("2", 0)]
+    plan = planner.dispatch(PARTS, rows, {})
+    assert [keys(task) for task in plan.tasks] == [["1-1", "1-2", "1-3"], ["2-0", "2-1"]]
+
+
+def test_parts_arriving_while_their_chain_runs_join_it_in_order() -> None:
+    planner = Planner(WRITERS, RUN)
+    [chain] = planner.dispatch(PARTS, [part("1", 1), part("1", 5)], {}).tasks
+    planner.started(PARTS, chain)
+    assert planner.take("parts", "1", chain) is not None  # 1-1 being written
+    later = planner.dispatch(PARTS, [part("1", 3), part("1", 7)], {})
+    assert later.tasks == []  # no second task for the same ticket
+    assert keys(chain) == ["1-3", "1-5", "1-7"]
+    for _ in range(3):
+        planner.take("parts", "1", chain)
+    assert planner.take("parts", "1", chain) is None and planner.chains == {}  # the chain ended
+    [fresh] = planner.dispatch(PARTS, [part("1", 9)], {}).tasks  # so a part staged now starts its own
+    assert keys(fresh) == ["1-9"]
+
+
+def test_a_ticket_waits_while_its_parts_are_written() -> None:
+    planner = Planner(WRITERS, RUN)
+    [chain] = planner.dispatch(PARTS, [part("1", 1)], {}).tasks
+    planner.started(PARTS, chain)
+    kind_pass = planner.begin_pass(TICKETS, closing=True)
+    assert [r[0].source_key for r in read(planner, kind_pass, [ticket("1"), ticket("2")])] == ["2"]
+    planner.ended(PARTS, "1", chain)
+    assert [r[0].source_key for r in read(planner, kind_pass, [ticket("1")])] == ["1"]
+
+
+def test_parts_of_a_ticket_written_during_the_pass_wait_for_the_next_pass() -> None:
+    planner = Planner(WRITERS, RUN)
+    kind_pass = planner.begin_pass(PARTS, closing=True)
+    planner.wrote("tickets", "1")  # ticket 1 finished while the parts pass reads
+    assert [r[0].source_key for r in read(planner, kind_pass, [part("1", 1), part("2", 1)])] == ["2-1"]
+    planner.end_pass()
+    kind_pass = planner.begin_pass(PARTS, closing=True)
+    assert [r[0].source_key for r in read(planner, kind_pass, [part("1", 1)])] == ["1-1"]
+
+
+def test_a_trail_straddling_full_reads_is_carried_until_its_end() -> None:
+    """A full read ends inside ticket 2's trail: its parts wait for the next read; a read holding nothing but
+    ticket 2 carries all of it (not dispatched in arrival order), until a read that is not full."""
+    planner = Planner(WRITERS, RUN)
+    kind_pass = planner.begin_pass(PARTS, closing=True)
+    first = [part("1", 0), part("2", 9), part("2", 0)]  # ticket 2's newest entry came first
+    assert [r[0].source_key for r in read(planner, kind_pass, first, full=True)] == ["1-0"]
+    assert read(planner, kind_pass, [part("2", 1), part("2", 2), part("2", 3)], full=True) == []
+    last = read(planner, kind_pass, [part("2", 4)])
+    [chain] = planner.dispatch(PARTS, last, {}).tasks
+    assert keys(chain) == ["2-0", "2-1", "2-2", "2-3", "2-4", "2-9"]
+
+
+def test_optional_parents_are_waited_for_while_input_comes() -> None:
+    planner = Planner(WRITERS, RUN)
+    rows = [ticket("1", refs={"admin": "op1"}), ticket("2", refs={"admin": "op2"}), ticket("3")]
+    kind_pass = planner.begin_pass(TICKETS, closing=False)
+    ready = read(planner, kind_pass, rows, written_={("admins", "op1")})
+    assert [r[0].source_key for r in ready] == ["1", "3"]
+    planner.busy.add(("admins", "op2"))  # at the end of the input: waited for only while it is being written
+    kind_pass = planner.begin_pass(TICKETS, closing=True)
+    assert read(planner, kind_pass, [rows[1]]) == []
+    planner.busy.discard(("admins", "op2"))
+    assert [r[0].source_key for r in read(planner, kind_pass, [rows[1]])] == ["2"]
+
+
+def test_a_trail_the_input_may_continue_waits() -> None:
+    """Parts an earlier run staged (it died before writing them) and the trail that ended the latest batch wait
+    while input comes: this run's input may still bring older entries of the same trail."""
+    planner = Planner(WRITERS, RUN)
+    planner.staged(PARTS, [part("3", 0)[0].record])  # the latest batch ended in ticket 3's trail
+    rows = [part("1", 5, run="run-1"), part("2", 0), part("3", 0)]
+    kind_pass = planner.begin_pass(PARTS, closing=False)
+    assert [r[0].source_key for r in read(planner, kind_pass, rows)] == ["2-0"]
+    kind_pass = planner.begin_pass(PARTS, closing=True)
+    assert [r[0].source_key for r in read(planner, kind_pass, [rows[0], rows[2]])] == ["1-5", "3-0"]
