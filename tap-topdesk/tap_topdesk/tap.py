@@ -12,13 +12,12 @@ from singer_sdk import typing as th
 
 from tap_topdesk.concurrency import RequestPool
 from tap_topdesk.memory import fix_mmap_threshold
-from tap_topdesk.streams import assets, changes, incidents, knowledge, operations, reservations, supporting
+from tap_topdesk.streams import assets, changes, exports, incidents, knowledge, operations, reservations, supporting
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
 
     from tap_topdesk.request_check import RequestCheck
-    from tap_topdesk.streams.exports import CsvExportStream
 
 STATIC_STREAMS: tuple[type[Stream], ...] = (
     incidents.IncidentsStream,
@@ -47,14 +46,14 @@ STATIC_STREAMS: tuple[type[Stream], ...] = (
 )
 
 
-def export_stream_classes() -> list[type[CsvExportStream]]:
+def export_stream_classes() -> list[type[exports.CsvExportStream]]:
     """The CSV-export streams (problems, known errors, events/actions, activity templates)."""
-    try:
-        from tap_topdesk.streams import exports
-    except ImportError:  # pragma: no cover - developed in parallel
-        return []
-    names = ("ProblemsStream", "KnownErrorsStream", "EventsActionsStream", "ActivityTemplatesStream")
-    return [getattr(exports, n) for n in names if hasattr(exports, n)]
+    return [
+        exports.ProblemsStream,
+        exports.KnownErrorsStream,
+        exports.EventsActionsStream,
+        exports.ActivityTemplatesStream,
+    ]
 
 
 class TapTopdesk(Tap):

@@ -9,29 +9,22 @@ import typing as t
 from importlib import resources
 from pathlib import Path
 
+from tap_topdesk.streams.assets import BUILTIN_PROPERTIES
+
 PATTERN_CHARS = set("*?[")
-#: dynamic stream families of tap-topdesk: the pattern and the module holding the columns every member has.
-DYNAMIC_FAMILIES = {"assets_*": ("tap_topdesk.streams.assets", "BUILTIN_PROPERTIES")}
 
 
 def is_pattern(stream: str) -> bool:
     return bool(PATTERN_CHARS & set(stream))
 
 
-def tap_catalog() -> dict[str, dict] | None:
-    """Stream -> JSON Schema from tap-topdesk's packaged schema files, plus one entry per dynamic family (its
-    shared columns; template fields are open) — None if tap-topdesk is not installed."""
-    try:
-        folder = resources.files("tap_topdesk") / "schemas"
-    except ModuleNotFoundError:
-        return None
+def tap_catalog() -> dict[str, dict]:
+    """Stream -> JSON Schema from tap-topdesk's packaged schema files (a dependency: the map's source contract),
+    plus the dynamic family of asset streams, ``assets_*`` (one per asset template): the columns every member has,
+    template fields open."""
+    folder = resources.files("tap_topdesk") / "schemas"
     catalog = {p.name[:-5]: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".json")}
-    for pattern, (module, attribute) in DYNAMIC_FAMILIES.items():
-        try:
-            properties = getattr(__import__(module, fromlist=[attribute]), attribute)
-        except (ImportError, AttributeError):
-            continue
-        catalog[pattern] = {"type": "object", "properties": dict(properties), "additionalProperties": True}
+    catalog["assets_*"] = {"type": "object", "properties": dict(BUILTIN_PROPERTIES), "additionalProperties": True}
     return catalog
 
 
