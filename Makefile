@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := sandbox tap-topdesk transform target-intercom cli
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+TEST_PATHS := sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests bench/tests tests
 # Meltano gets its own venv: its dependencies must never constrain singer-sdk's in .venv (it installs the plugins
 # into venvs of their own under .meltano/ anyway).
 MELTANO_VENV := .venv-meltano
@@ -12,7 +13,7 @@ MELTANO_VERSION := 4.4.1
 LINT_TOOLS := ruff==0.17.6 mypy==1.19.1 types-PyYAML==6.0.12.20261122 types-requests==2.33.0.20261030 \
 	types-tqdm==4.70.0.20261106 types-jsonschema==4.26.0.20261006
 
-.PHONY: demo test lint setup meltano sandboxes bench bench-quick bench-tap bench-target clean
+.PHONY: demo test test-fast lint setup meltano sandboxes bench bench-quick bench-tap bench-target clean
 
 ## Set up, then the whole migration story on local sandboxes (audit ... rollback, handoff); reports in reports/demo/.
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
@@ -20,7 +21,11 @@ demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 
 ## Every test (the lint gates, then all packages' tests and the end-to-end tests).
 test: lint $(MELTANO_VENV)/.installed
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25 sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(TEST_PATHS)
+
+## The tests that are not end to end (conftest.py marks those `e2e`): under two minutes; no lint, no Meltano.
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e" $(TEST_PATHS)
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
 sandboxes: $(VENV)/.installed

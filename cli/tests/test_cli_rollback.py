@@ -32,7 +32,7 @@ def test_load_rollback_load_again_verifies(tmp_path: Path) -> None:
         archived = [c for c in export["archived_companies"] if not c["company_id"].startswith("topdesk2intercom-check")]
         assert export["companies"] == [] and len(archived) == len(companies)  # (the live check's own one left out)
         [report] = m.reports("*/rollback.md")
-        assert "**companies**: archived, not deleted" in report.read_text()
+        assert "| companies | archived, not deleted" in report.read_text()
         m.migrate()
         again = m.intercom("GET", "/__sandbox/export").json()
         assert sorted(c["id"] for c in again["companies"]) == sorted(c["id"] for c in companies)

@@ -23,7 +23,6 @@ from topdesk2intercom.audit_gaps import (
     gap_inventory,
     requests_per_record,
 )
-from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.audit_probe import deployment, probe_modules
 from topdesk2intercom.audit_scan import Scan, run_scan
 from topdesk2intercom.plugins import discover_catalog
@@ -95,7 +94,7 @@ def audit(project: Project, map_path: str | None, rate_per_min: int) -> None:
         f"in {len(scan.streams)} streams; complexity {level}"
     )
     sections = _sections(scan, probe, deploy, est, level, reasons, gaps, out)
-    paths = write_report(out, "audit", data, page_markdown(title, subtitle, sections), title, sections, subtitle)
+    paths = write_report(out, "audit", data, title, sections, subtitle)
     hidden = [m for m, e in probe.items() if e.get("status") in ("probably hidden", "forbidden")]
     if hidden:
         click.echo(f"WARNING: hidden from this operator: {', '.join(sorted(hidden))} (see the module table)", err=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import click
 
 from target_intercom.capabilities import BY_NAME, FAILED, CheckResult, check_workspace, needed_by_ledger
-from target_intercom.html_page import Section, Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightError, run_preflight
 from topdesk2intercom.check_topdesk import check_topdesk
@@ -87,9 +86,8 @@ def show(project: Project, result: CheckResult) -> None:
     """The verdicts as a table on the terminal, and check.{md,json,html} in the command's report folder."""
     rows = result.rows()
     widths = [max(len(r[i]) for r in [*rows, ["capability", "verdict", "", ""]]) for i in range(2)]
-    title = "Intercom capability check" + (" (dry run)" if result.dry_run else "")
     click.echo(
-        f"{title}: workspace {result.workspace.get('name')!r} (app {result.workspace.get('app_id')}), "
+        f"{result.title()}: workspace {result.workspace.get('name')!r} (app {result.workspace.get('app_id')}), "
         + ("nothing written" if result.dry_run else f"{result.requests} requests in {result.seconds:.1f} s")
     )
     for name, verdict, detail, does in rows:
@@ -98,13 +96,5 @@ def show(project: Project, result: CheckResult) -> None:
             click.echo(f"  {'':<{widths[0]}}  {'':<{widths[1]}}  -> the load: {does}")
     for item in result.leftovers:
         click.echo(f"  left in Intercom: {item}")
-    sections: list[Section] = [
-        Text("Summary", result.summary()),
-        Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], rows),
-    ]
-    if result.leftovers:
-        sections.append(Text("Intercom cannot delete", "\n".join(result.leftovers)))
-    paths = write_report(
-        project.report_dir("check"), "check", result.as_dict(), f"# {title}\n\n" + result.as_markdown(), title, sections
-    )
+    paths = write_report(project.report_dir("check"), "check", result.as_dict(), result.title(), result.sections())
     click.echo("Report: " + ", ".join(str(p) for p in paths))

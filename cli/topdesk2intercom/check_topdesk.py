@@ -15,7 +15,6 @@ from tap_topdesk.probe import FORBIDDEN, HIDDEN, run_probe
 from tap_topdesk.request_check import RequestCheck, run_request_check
 from tap_topdesk.tap import TapTopdesk
 from target_intercom.html_page import Table, Text
-from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.project import Project, pass_project
 from topdesk2intercom.reports import write_report
 
@@ -116,7 +115,6 @@ def show(
         project.report_dir("check-topdesk"),
         "check-topdesk",
         data,
-        page_markdown(title, subtitle, sections),
         title,
         sections,
         subtitle,

@@ -23,7 +23,6 @@ from target_intercom.html_page import Bars, Section, Table, Text
 from target_intercom.ledger import Ledger
 from target_intercom.rollback import open_ledger
 from topdesk2intercom.audit_gaps import INVENTORY, active_outputs
-from topdesk2intercom.audit_markdown import page_markdown
 from topdesk2intercom.plugins import discover_catalog, select_only, tap_messages
 from topdesk2intercom.project import Project, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
@@ -244,7 +243,7 @@ def handoff(project: Project, use_topdesk: bool) -> None:
         f"{len(inventory)} item(s) to rebuild by hand, {len(articles)} article(s), {len(schema)} custom object type(s)"
     )
     sections = _sections(inventory, articles, collections, schema)
-    paths = write_report(out, "handoff", data, page_markdown(title, subtitle, sections), title, sections, subtitle)
+    paths = write_report(out, "handoff", data, title, sections, subtitle)
     missing = [s["name"] for s in schema if s.get("in_intercom") is False]
     broken = [a["source_key"] for a in articles if a.get("problem")]
     if missing:

@@ -247,26 +247,12 @@ def plan(project: Project, state_file: str | None) -> None:
         "match / list",
         "requests",
     ]
-    markdown = "\n".join(
-        [
-            "# Plan",
-            "",
-            summary,
-            "",
-            f"Nothing was written. Requests per operation follow the writers; duration at {UTILISATION:.0%} of the "
-            f"rate limit{at}.",
-            "",
-            "| " + " | ".join(columns) + " |",
-            "|" + "---|" * len(columns),
-            *("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |" for row in rows),
-            "",
-            *([f"Flagged by the map: {dict(planner.flagged_counts)}"] if planner.flagged_counts else []),
-            *([f"Listed only: {dict(planner.listed_only)}"] if planner.listed_only else []),
-            "",
-        ]
-    )
     sections: list[Section] = [
-        Text("Summary", summary),
+        Text(
+            "Summary",
+            f"{summary}\n\nNothing was written. Requests per operation follow the writers; duration at "
+            f"{UTILISATION:.0%} of the rate limit{at}.",
+        ),
         Bars(
             "Records per kind",
             {verdict: {row[0]: row[i] for row in rows} for i, verdict in enumerate((CREATE, UPDATE, UNCHANGED), 1)},
@@ -274,11 +260,17 @@ def plan(project: Project, state_file: str | None) -> None:
         Bars("Requests per kind", {"requests": {row[0]: row[-1] for row in rows}}),
         Table("Per kind", columns, rows),
     ]
+    listed = [
+        [what, kind, n]
+        for what, counter in (("flagged by the map", planner.flagged_counts), ("listed only", planner.listed_only))
+        for kind, n in counter.items()
+    ]
+    if listed:
+        sections.append(Table("Flagged by the map or listed only (not loaded)", ["why", "kind", "records"], listed))
     paths = write_report(
         project.report_dir("plan"),
         "plan",
         data,
-        markdown,
         "Plan",
         sections,
         subtitle="what a load would do; nothing written",

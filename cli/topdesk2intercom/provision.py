@@ -8,8 +8,9 @@ import click
 
 from map_topdesk_intercom.mapfile import MapSpec
 from target_intercom.capabilities import CheckResult, check_workspace, preflight_for, with_fallbacks
-from target_intercom.html_page import Section, Table, Text
+from target_intercom.html_page import Section, Text
 from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
+from target_intercom.preflight.report import sections as preflight_sections
 from topdesk2intercom.check import keep_and_show
 from topdesk2intercom.project import Project, intercom_client, map_definitions, pass_project, target_map
 from topdesk2intercom.reports import write_report
@@ -92,22 +93,10 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
             f"{done} {verb}, {len(report.existing)} already there, {len(report.problems)} "
             f"problem(s), {len(blocking)} blocking the load.",
         ),
-        Table("Provisioning list", ["status", "kind", "name", "in"], [list(r) for r in rows]),
+        *preflight_sections(report),
     ]
-    if report.problems:
-        sections.append(
-            Table(
-                "To do in Intercom",
-                ["kind", "name", "UI-only", "what to do"],
-                [[p.kind, p.name, "yes" if p.ui_only else "no", p.message] for p in report.problems],
-            )
-        )
-    if report.warnings:
-        sections.append(Text("Warnings", "\n".join(report.warnings)))
     title = "Provision (dry run)" if dry_run else "Provision"
-    paths = write_report(
-        project.report_dir("provision"), "provision", data, f"# {title}\n\n" + report.as_markdown(), title, sections
-    )
+    paths = write_report(project.report_dir("provision"), "provision", data, title, sections)
     click.echo("Report: " + ", ".join(str(p) for p in paths))
     refusals = keep_and_show(project, check) if check is not None else []
     if blocking or refusals:

@@ -1,28 +1,22 @@
 """Every CLI report as Markdown (people), JSON (machines) and one self-contained HTML page (people who would rather
-look than read), side by side in the command's report folder."""
+look than read), side by side in the command's report folder: the sections are written once and rendered by
+target_intercom.html_page, as the load's own reports are."""
 
 from __future__ import annotations
 
-import json
 import typing as t
 from pathlib import Path
 
-from target_intercom.html_page import Page, Section, render
+from target_intercom.html_page import Page, Section, write
 
 
 def write_report(
     directory: Path,
     stem: str,
     data: dict[str, t.Any],
-    markdown: str,
     title: str,
     sections: list[Section],
     subtitle: str = "",
 ) -> list[Path]:
-    """``<stem>.md``, ``<stem>.json`` and ``<stem>.html`` in ``directory``; returns their paths (to print)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"{stem}.{ext}" for ext in ("md", "json", "html")]
-    paths[0].write_text(markdown, encoding="utf-8")
-    paths[1].write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    paths[2].write_text(render(Page(title=title, subtitle=subtitle, sections=sections)), encoding="utf-8")
-    return paths
+    """``<stem>.md``, ``<stem>.json`` (keys sorted) and ``<stem>.html`` in ``directory``; returns their paths."""
+    return write(directory, stem, data, Page(title=title, subtitle=subtitle, sections=sections), sort_keys=True)

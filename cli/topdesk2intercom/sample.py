@@ -211,28 +211,17 @@ def sample(project: Project, count: int, seed: int, numbers: str | None) -> None
         "replayed_per_stream": dict(chosen.replayed),
         "reconciliation_report": str(reconciliation) if reconciliation else None,
     }
-    markdown = "\n".join(
-        [
-            "# Sample migration",
-            "",
-            ("Calls " + ", ".join(wanted) if wanted else f"{len(chosen.calls)} calls drawn with seed {seed}")
-            + ", loaded with everything they need into the project's Intercom and ledger.",
-            "",
-            "| what | records |",
-            "|---|---|",
-            *(f"| {w} | {n:,} |" for w, n in summary),
-            "",
-            "Calls: " + ", ".join(sorted(chosen.calls.values())),
-            "",
-            f"Reconciliation report: {reconciliation or 'not found'}",
-            "",
-        ]
-    )
     sections: list[Section] = [
-        Text("Sample", f"{len(chosen.calls)} calls: " + ", ".join(sorted(chosen.calls.values()))),
+        Text(
+            "Sample",
+            ("Calls " + ", ".join(wanted) if wanted else f"{len(chosen.calls)} calls drawn with seed {seed}")
+            + ", loaded with everything they need into the project's Intercom and ledger.\n\n"
+            + f"{len(chosen.calls)} calls: "
+            + ", ".join(sorted(chosen.calls.values())),
+        ),
         Table("Selected", ["what", "records"], [[w, n] for w, n in summary]),
         Table("Replayed per stream", ["stream", "records"], sorted(map(list, chosen.replayed.items()))),
         Text("Reconciliation report", str(reconciliation or "not found")),
     ]
-    paths = write_report(project.report_dir("sample"), "sample", data, markdown, "Sample migration", sections)
+    paths = write_report(project.report_dir("sample"), "sample", data, "Sample migration", sections)
     click.echo("Report: " + ", ".join(str(p) for p in paths))

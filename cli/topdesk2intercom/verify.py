@@ -10,7 +10,7 @@ import typing as t
 
 import click
 
-from target_intercom.html_page import Bars, Table, Text
+from target_intercom.html_page import Bars, Section, Table, Text
 from target_intercom.ledger import Ledger
 from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
@@ -77,7 +77,6 @@ def verify(project: Project, sample_size: int, seed: int | None, includes: tuple
         project.report_dir("verify"),
         "verify",
         data,
-        _markdown(data),
         "Verify",
         _sections(data),
         subtitle=f"seed {seed}; {len(compared)} records sampled",
@@ -162,15 +161,6 @@ def _short(value: t.Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _md_table(columns: list[str], rows: list[list[t.Any]]) -> list[str]:
-    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    return [
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows),
-    ]
-
-
 TOTAL_NOTE = (
     "'found in Intercom': the ledger's written records, each looked up in Intercom by its id (parts in "
     "their ticket or conversation, links on their entity). 'Intercom total' is the workspace's own count "
@@ -180,41 +170,6 @@ TOTAL_NOTE = (
     "migration or was created by hand since (not a difference; a negative number means entities the "
     "ledger holds are missing)."
 )
-
-
-def _markdown(data: dict) -> str:
-    lines = [
-        f"# Verify: {data['unexplained']} unexplained difference(s)",
-        "",
-        f"Seed {data['seed']} (rerun with `--seed {data['seed']}`), {data['sample_size']} record(s) compared "
-        f"field by field; {data['source_records']:,} TOPdesk records extracted.",
-        "",
-        "## Counts per kind",
-        "",
-        *_md_table(COUNT_COLUMNS, _count_rows(data)),
-        "",
-        TOTAL_NOTE,
-    ]
-    if data["extra_in_ledger"]:
-        lines += [
-            "",
-            "## In the ledger without a source record (explained)",
-            "",
-            "| kind | why | count |",
-            "|---|---|---:|",
-        ]
-        lines += [f"| {k} | {why} | {n} |" for k, v in data["extra_in_ledger"].items() for why, n in v.items()]
-    lines += ["", "## Differences", ""]
-    lines += _md_table(DIFF_COLUMNS, _diff_rows(data)) if data["differences"] else ["None."]
-    lines += [
-        "",
-        "## Sample",
-        "",
-        *_md_table(
-            ["kind", "source key", "Intercom id", "fields compared", "differing", "explained"], _sample_rows(data)
-        ),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _sample_rows(data: dict) -> list[list[t.Any]]:
@@ -231,7 +186,7 @@ def _sample_rows(data: dict) -> list[list[t.Any]]:
     ]
 
 
-def _sections(data: dict) -> list:
+def _sections(data: dict) -> list[Section]:
     chart = {
         "source": {r["kind"]: r["source"] for r in data["counts"]},
         "in Intercom": {
@@ -240,11 +195,21 @@ def _sections(data: dict) -> list:
         },
         "flagged/listed/merged": {r["kind"]: r["explained_total"] for r in data["counts"]},
     }
-    verdict = f"{data['unexplained']} unexplained difference(s); seed {data['seed']}."
+    verdict = (
+        f"{data['unexplained']} unexplained difference(s); seed {data['seed']}.\n\n"
+        f"Seed {data['seed']} (rerun with `--seed {data['seed']}`), {data['sample_size']} record(s) compared "
+        f"field by field; {data['source_records']:,} TOPdesk records extracted."
+    )
+    extra = [[k, why, n] for k, v in data["extra_in_ledger"].items() for why, n in v.items()]
     return [
         Text("Result", verdict),
         Table("Counts per kind", COUNT_COLUMNS, _count_rows(data), note=TOTAL_NOTE),
         Bars("Source vs Intercom vs flagged per kind", chart),
+        *(
+            [Table("In the ledger without a source record (explained)", ["kind", "why", "count"], extra)]
+            if extra
+            else []
+        ),
         Table("Differences", DIFF_COLUMNS, _diff_rows(data)),
         Table(
             "Sample (field by field)",

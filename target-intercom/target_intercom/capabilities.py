@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote
 
 from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.html_page import Page, Section, Table, Text, markdown
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import PreflightReport, run_preflight
 from target_intercom.preflight import relationships as preflight_relationships
@@ -203,21 +204,21 @@ class CheckResult:
             f"{self.checked_at}. {head}"
         )
 
-    def as_markdown(self) -> str:
-        lines = [
-            f"## Intercom capability check{' (dry run)' if self.dry_run else ''}",
-            "",
-            self.summary(),
-            "",
-            "| capability | verdict | Intercom said / showed | the load |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in self.rows()
+    def title(self) -> str:
+        return "Intercom capability check" + (" (dry run)" if self.dry_run else "")
+
+    def sections(self) -> list[Section]:
+        """The check's report: its summary, the verdicts and what Intercom could not delete."""
+        out: list[Section] = [
+            Text("Summary", self.summary()),
+            Table("Capabilities", ["capability", "verdict", "Intercom said / showed", "the load"], self.rows()),
         ]
         if self.leftovers:
-            lines += ["", "Intercom cannot delete:", *[f"- {item}" for item in self.leftovers]]
-        return "\n".join(lines) + "\n"
+            out.append(Text("Intercom cannot delete", "\n".join(self.leftovers)))
+        return out
+
+    def as_markdown(self) -> str:
+        return markdown(Page(self.title(), sections=self.sections()))
 
 
 def _epoch(stamp: str) -> float:

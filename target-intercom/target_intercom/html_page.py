@@ -1,6 +1,8 @@
-"""One self-contained HTML page (no scripts, no external files: it opens from a mail attachment or a file share)
-for a report: key figures, text, tables and simple charts as inline SVG. Used by the load's reconciliation report
-and by every ``topdesk2intercom`` report.
+"""One report page, written once as a list of sections and rendered twice: as Markdown (``markdown``) and as one
+self-contained HTML page (``render``: no scripts, no external files, so it opens from a mail attachment or a file
+share; key figures, text, tables and simple charts as inline SVG). ``write`` puts both beside the report's JSON.
+Used by the load's reconciliation report, the rollback, the preflight and every ``topdesk2intercom`` report, so the
+``.md`` and ``.html`` of a report never say different things.
 
 Every value is escaped, and the page's Content-Security-Policy forbids scripts and any fetch, so a record's text
 (a ticket subject such as ``<script>``) can neither run nor call out, even opened from a browser."""
@@ -8,8 +10,10 @@ Every value is escaped, and the page's Content-Security-Policy forbids scripts a
 from __future__ import annotations
 
 import html
+import json
 import typing as t
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Table:
     note: str = ""
     footer: list[list[t.Any]] = field(default_factory=list)
     collapse_after: int = 25
+    markdown_limit: int | None = None  # rows listed in the Markdown (a long list stays readable); None: all
 
 
 @dataclass
@@ -89,6 +94,81 @@ def render(page: Page) -> str:
     return "".join(parts)
 
 
+def write(directory: Path, stem: str, data: t.Any, page: Page, *, sort_keys: bool = False) -> list[Path]:
+    """``<stem>.md``, ``<stem>.json`` and ``<stem>.html`` in ``directory`` (created); returns their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{stem}.{ext}" for ext in ("md", "json", "html")]
+    paths[0].write_text(markdown(page), encoding="utf-8")
+    paths[1].write_text(json.dumps(data, indent=2, sort_keys=sort_keys, default=str) + "\n", encoding="utf-8")
+    paths[2].write_text(render(page), encoding="utf-8")
+    return paths
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def markdown(page: Page) -> str:
+    """The page as Markdown: the same sections, charts as small tables."""
+    head = [f"# {page.title}"] + ([page.subtitle] if page.subtitle else [])
+    return "\n\n".join(head + [section_markdown(s) for s in page.sections]) + "\n"
+
+
+def section_markdown(section: Section) -> str:
+    """``## title``, the section's body (a table where the HTML draws a chart), then its note in italics."""
+    parts = [f"## {section.title}", "", _MARKDOWN[type(section)](section)]
+    note = getattr(section, "note", "")
+    if note:
+        parts += ["", f"_{note}_"]
+    return "\n".join(parts)
+
+
+def table_markdown(columns: list[str], rows: list[list[t.Any]]) -> str:
+    """A pipe table; a column of numbers only is right-aligned, as in the HTML."""
+    rule = "".join("---:|" if n else "---|" for n in _numeric_columns(columns, rows))
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |", "|" + rule]
+    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _md_cell(value: t.Any) -> str:
+    text = (
+        f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "" if value is None else str(value)
+    )
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _text_md(section: Text) -> str:
+    return section.body
+
+
+def _figures_md(section: Figures) -> str:
+    return table_markdown(["figure", "value"], [[k, _num(v) if _is_num(v) else v] for k, v in section.items.items()])
+
+
+def _table_md(section: Table) -> str:
+    if not section.rows and not section.footer:
+        return "(none)"
+    limit = len(section.rows) if section.markdown_limit is None else section.markdown_limit
+    text = table_markdown(section.columns, section.rows[:limit] + section.footer)
+    more = len(section.rows) - limit
+    return text + (f"\n\n{more:,} more row(s): see the JSON report" if more > 0 else "")
+
+
+def _bars_md(section: Bars) -> str:
+    series = list(section.series)
+    labels = list(dict.fromkeys(label for values in section.series.values() for label in values))
+    return table_markdown(
+        ["", *series], [[label, *(section.series[s].get(label, 0) for s in series)] for label in labels]
+    )
+
+
+def _timeline_md(section: Timeline) -> str:
+    return table_markdown(["time", section.unit or "value"], [list(p) for p in section.points])
+
+
+# ---------------------------------------------------------------- HTML
+
+
 def _text(section: Text) -> str:
     return "".join(f"<p>{_e(p)}</p>" for p in section.body.split("\n\n") if p.strip())
 
@@ -106,15 +186,16 @@ def _is_num(value: t.Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _numeric_columns(columns: list[str], rows: list[list[t.Any]]) -> list[bool]:
+    return [bool(rows) and all(_is_num(row[i]) for row in rows if i < len(row)) for i in range(len(columns))]
+
+
 def _cells(row: list[t.Any], tag: str = "td") -> str:
     return "".join(f"<{tag} class='n'>{_e(v)}</{tag}>" if _is_num(v) else f"<{tag}>{_e(v)}</{tag}>" for v in row)
 
 
 def _table(section: Table) -> str:
-    numeric = [
-        bool(section.rows) and all(_is_num(row[i]) for row in section.rows if i < len(row))
-        for i in range(len(section.columns))
-    ]
+    numeric = _numeric_columns(section.columns, section.rows)
     head = "".join(
         f"<th class='n'>{_e(c)}</th>" if n else f"<th>{_e(c)}</th>"
         for c, n in zip(section.columns, numeric, strict=True)
@@ -197,6 +278,14 @@ _RENDER: dict[type, t.Callable[[t.Any], str]] = {
     Table: _table,
     Bars: _bars,
     Timeline: _timeline,
+}
+
+_MARKDOWN: dict[type, t.Callable[[t.Any], str]] = {
+    Figures: _figures_md,
+    Text: _text_md,
+    Table: _table_md,
+    Bars: _bars_md,
+    Timeline: _timeline_md,
 }
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"

@@ -594,6 +594,33 @@ class Ledger:
         q = sa.select(E.intercom_id, E.source_key).where(E.kind == kind, E.intercom_id.in_(ids), E.status == "written")
         return dict(self._read(lambda c: c.execute(q).all()))
 
+    def keys_for_ids(self, kind: str, intercom_ids: Iterable[str]) -> list[str]:
+        """Every source key of ``kind`` written as one of these Intercom ids: a rolled-back entity's aliases too (a
+        person whose contact was merged into another's), which ``known_ids`` (one key per id) would miss."""
+        ids = sorted({str(i) for i in intercom_ids})
+        out: list[str] = []
+        for i in range(0, len(ids), _CHUNK):
+            q = sa.select(E.source_key).where(
+                E.kind == kind, E.status == "written", E.intercom_id.in_(ids[i : i + _CHUNK])
+            )
+
+            def run(c: Connection, q: sa.Select = q) -> list[str]:
+                return list(c.execute(q).scalars())
+
+            out.extend(self._read(run))
+        return out
+
+    def written_not_created(self, run_id: str | None) -> list[Entity]:
+        """Entities ``run_id`` wrote but did not create (they existed before, or an earlier run created them),
+        newest first; ``None``: every written entity no run created (adopted, matched, listed)."""
+        q = sa.select(entities_table).where(E.status == "written")
+        if run_id is None:
+            q = q.where(E.created_run_id.is_(None))
+        else:
+            q = q.where(E.run_id == run_id, sa.or_(E.created_run_id.is_(None), E.created_run_id != run_id))
+        q = q.order_by(E.seq.desc())
+        return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
+
     def guests(self, run_id: str) -> dict[str, int]:
         """Contacts this run made for callers without a person record (key ``email:<address>``): ``created``, or
         ``matched`` when Intercom already had the address."""

@@ -1,10 +1,10 @@
-"""The reconciliation report of one run: what arrived, what was written, what was not and why. Markdown and a
-self-contained HTML page (figures, tables, charts of the counts and of the run's timeline) for people, JSON for
-machines; no secrets (the config is never copied into it)."""
+"""The reconciliation report of one run: what arrived, what was written, what was not and why. One page of
+sections (figures, tables, charts of the counts and of the run's timeline) that html_page renders as Markdown and as
+a self-contained HTML page for people, beside the JSON for machines; no secrets (the config is never copied into
+it)."""
 
 from __future__ import annotations
 
-import json
 import typing as t
 from collections import Counter
 from datetime import datetime, timedelta
@@ -14,7 +14,7 @@ from target_intercom import html_page as hp
 from target_intercom.capabilities import FAILED, CheckResult
 
 INVENTORY = "rebuild_inventory"  # issues of this category are the handoff's list of what has no Intercom home
-MD_LIMIT = 100  # per issue category in the Markdown; the JSON has them all
+MD_LIMIT = 100  # records with issues listed in the Markdown; the JSON has them all
 HTML_LIMIT = 1000  # records with issues listed in the HTML page (folded); the JSON has them all
 GUESTS = "contacts (callers without a person)"
 COLUMNS = (
@@ -76,75 +76,8 @@ def build(target: t.Any, *, orphans: int) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    totals = summary["totals"]
-    columns = [c for c in COLUMNS if totals[c] or c in ("received", "created", "failed")]
-    lines = [
-        f"# Reconciliation report: run {summary['run_id']}",
-        "",
-        "| entity | " + " | ".join(columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for kind, row in summary["entities"].items():
-        lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in columns) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{totals[c]:,}**" for c in columns) + " |")
-    lacking = _lacking(summary)
-    if lacking:
-        lines += [
-            "",
-            "## Fallbacks (the workspace lacks a capability: check intercom)",
-            "",
-            "| capability | verdict | Intercom said / showed | the load |",
-            "|---|---|---|---|",
-        ]
-        lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in lacking]
-    if summary["issues_by_reason"]:
-        lines += ["", "## Issues by reason", "", "| category | entity | reason | count |", "|---|---|---|---:|"]
-        lines += [
-            f"| {i['category']} | {i['kind']} | {i['reason']} | {i['count']:,} |" for i in summary["issues_by_reason"]
-        ]
-    if summary["manual_review"]:
-        lines += ["", "## Manual review queue", "", "| entity | source key | last error |", "|---|---|---|"]
-        lines += [f"| {i['kind']} | {i['source_key']} | {i['reason']} |" for i in summary["manual_review"]]
-    shown: Counter = Counter()
-    listed = []
-    for issue in summary["issues"]:
-        shown[issue["category"]] += 1
-        if shown[issue["category"]] <= MD_LIMIT:
-            listed.append(issue)
-    if listed:
-        lines += [
-            "",
-            "## Records with issues",
-            "",
-            "| category | entity | source key | field | reason | detail |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {i['category']} | {i['kind']} | {i['source_key']} | {i.get('field') or ''} | {i['reason']} | "
-            f"{_detail(i.get('detail'))} |"
-            for i in listed
-        ]
-        more = {c: n - MD_LIMIT for c, n in shown.items() if n > MD_LIMIT}
-        if more:
-            lines.append("\n" + ", ".join(f"{n:,} more {c}" for c, n in more.items()) + ": see reconciliation.json")
-    if summary.get("completeness") and summary["completeness"]["checked"]:
-        check = summary["completeness"]
-        lines += [
-            "",
-            f"Completeness: parts read back for {check['checked']} ticket(s)/conversation(s): "
-            f"{len(check['mismatches'])} with fewer parts than their trail entries.",
-        ]
-    if summary["rebuild_inventory"]:
-        kinds = Counter(item["kind"] for item in summary["rebuild_inventory"])
-        lines += ["", "## Rebuild inventory (no Intercom home: rebuild by hand)", "", "| kind | items |", "|---|---:|"]
-        lines += [f"| {kind} | {n:,} |" for kind, n in kinds.most_common()]
-    if totals.get("orphans"):
-        lines += [
-            "",
-            f"{totals['orphans']:,} record(s) wait for a parent that never arrived; they stay staged and "
-            "are written by a later run once the parent is loaded.",
-        ]
-    return "\n".join(lines) + "\n"
+    """The report as Markdown: the page's sections (html_page renders both)."""
+    return hp.markdown(page(summary))
 
 
 def _detail(detail: dict | None) -> str:
@@ -212,7 +145,8 @@ def page(summary: dict) -> hp.Page:
                 "Fallbacks",
                 ["capability", "verdict", "Intercom said / showed", "the load"],
                 lacking,
-                note="what the workspace's live check found missing, and what the load did instead",
+                note="the workspace lacks a capability (see `topdesk2intercom check intercom`): what the "
+                "workspace's live check found missing, and what the load did instead",
             )
         )
     if summary["issues_by_reason"]:
@@ -251,6 +185,7 @@ def page(summary: dict) -> hp.Page:
                     for i in listed
                 ],
                 note=f"{more:,} more: see reconciliation.json" if more else "",
+                markdown_limit=MD_LIMIT,
             )
         )
     if summary["rebuild_inventory"]:
@@ -306,13 +241,8 @@ def _duration(seconds: int) -> str:
 
 
 def write(directory: Path, summary: dict) -> list[Path]:
-    directory = directory / summary["run_id"]
-    directory.mkdir(parents=True, exist_ok=True)
-    md, js, page_ = (directory / f"reconciliation.{ext}" for ext in ("md", "json", "html"))
-    md.write_text(markdown(summary), encoding="utf-8")
-    js.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    page_.write_text(html(summary), encoding="utf-8")
-    return [md, js, page_]
+    """reconciliation.{md,json,html} in the run's folder under ``directory``."""
+    return hp.write(directory / summary["run_id"], "reconciliation", summary, page(summary))
 
 
 def _lacking(summary: dict) -> list[list[str]]:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import sys
 import threading
@@ -49,18 +48,16 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlalchemy as sa
 from tqdm import tqdm
 
-from target_intercom import html_page as hp
+from target_intercom import rollback_report
 from target_intercom.client import IntercomClient, IntercomError
-from target_intercom.ledger import Entity, Ledger, entities_table
+from target_intercom.ledger import Entity, Ledger
 from target_intercom.writers import WRITERS
 from target_intercom.writers.base import WriteContext, Writer, error_text
 
 LOGGER = logging.getLogger("target_intercom.rollback")
 PAGE = 500
-MD_LIMIT = 200  # rows per list in the Markdown report; the JSON has them all
 
 #: kinds Intercom cannot delete on their own: (entity.extra field with the container's Intercom id, container kind,
 #: container path). A writer may declare its own ``contained_in`` with the same shape.
@@ -351,19 +348,9 @@ class _Rollback:
     def forget_aliases(self, kind: str) -> None:
         """Ledger entries the rollback did not select but that stand for an entity it just deleted (a contact
         merged into another person's contact created by the run): gone too, so a re-run writes them again."""
-        ids = sorted(self.gone_ids.get(kind, ()))
-        c = entities_table.c
-        for i in range(0, len(ids), PAGE):
-            q = sa.select(c.source_key).where(
-                c.kind == kind, c.status == "written", c.intercom_id.in_(ids[i : i + PAGE])
-            )
-
-            def keys(conn: sa.Connection, q: sa.Select = q) -> list[str]:
-                return list(conn.execute(q).scalars())
-
-            for key in self.ledger._read(keys):  # see Ledger.aliases
-                self.ledger.mark_deleted(kind, key, self.rb_run)
-                self.out.count("aliases", kind)
+        for key in self.ledger.keys_for_ids(kind, self.gone_ids.get(kind, ())):
+            self.ledger.mark_deleted(kind, key, self.rb_run)
+            self.out.count("aliases", kind)
 
     def settle(self, writer: Writer, intent: Entity) -> str | None:
         """An intent's create may have reached Intercom: the writer's search decides (as on a resumed load)."""
@@ -442,25 +429,9 @@ class _Rollback:
 
     def kept(self) -> list[dict]:
         """Entities the run(s) wrote but did not create: they existed before, or an earlier run created them."""
-        q = sa.select(
-            entities_table.c.kind,
-            entities_table.c.source_key,
-            entities_table.c.intercom_id,
-            entities_table.c.created_run_id,
-            entities_table.c.extra,
-        ).where(entities_table.c.status == "written")
-        if self.target_run is None:
-            q = q.where(entities_table.c.created_run_id.is_(None))
-        else:
-            q = q.where(
-                entities_table.c.run_id == self.target_run,
-                sa.or_(entities_table.c.created_run_id.is_(None), entities_table.c.created_run_id != self.target_run),
-            )
-        q = q.order_by(entities_table.c.seq.desc())
-        rows = self.ledger._read(lambda c: c.execute(q).all())  # no public query yet: see Ledger.touched_by
         out = []
-        for kind, key, iid, created_run, extra in rows:
-            extra = json.loads(extra) if extra else {}
+        for entity in self.ledger.written_not_created(self.target_run):
+            kind, key, extra, created_run = entity.kind, entity.source_key, entity.extra, entity.created_run_id
             if extra.get("merged_into"):
                 why = f"merged into the contact of {extra['merged_into']} (an existing contact, not created)"
             elif extra.get("alias_of"):
@@ -476,7 +447,7 @@ class _Rollback:
                 why = "not created by the migration: it existed in Intercom (adopted or matched)"
             else:
                 why = f"created by run {created_run}, only updated by this run (not reverted: no previous values)"
-            out.append({"kind": kind, "source_key": key, "intercom_id": iid, "reason": why})
+            out.append({"kind": kind, "source_key": key, "intercom_id": entity.intercom_id, "reason": why})
         return out
 
     def dry_run_plan(self, order: list[str]) -> list[dict]:
@@ -598,11 +569,7 @@ class _Rollback:
     def finish(self, summary: dict, report_dir: Path | None) -> None:
         if report_dir is not None:
             directory = Path(report_dir) / self.rb_run
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "rollback.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-            (directory / "rollback.md").write_text(markdown(summary), encoding="utf-8")
-            (directory / "rollback.html").write_text(hp.render(page(summary)), encoding="utf-8")
-            summary["report"] = str(directory / "rollback.md")
+            summary["report"] = str(rollback_report.write(directory, summary))
             LOGGER.info("Rollback report: %s", directory)
         if self.dry_run:
             return
@@ -626,56 +593,7 @@ class _Rollback:
                 self.ledger.finish_run(rid, "rolled_back", kept_summary)
 
 
-# ---------------------------------------------------------------------------------------------------- rendering
-
-
-ROLLBACK_COLUMNS = (
-    "selected",
-    "deleted",
-    "with_container",
-    "already_gone",
-    "not_created",
-    "aliases",
-    "manual",
-    "failed",
-)
-
-
-def page(summary: dict) -> hp.Page:
-    """The same as :func:`markdown`, as the rollback's self-contained HTML page."""
-    title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
-    of = "every run" if summary["of"] == "all" else "run " + summary["of"]
-    totals = summary["totals"]
-    rows = [[kind, *(row[c] for c in ROLLBACK_COLUMNS)] for kind, row in summary["entities"].items()]
-    sections: list[hp.Section] = [
-        hp.Text(
-            "Status",
-            f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
-            "(children before parents, newest first within a kind).",
-        ),
-        hp.Table(
-            "Per entity",
-            ["entity", *(c.replace("_", " ") for c in ROLLBACK_COLUMNS)],
-            [*rows, ["total", *(totals[c] for c in ROLLBACK_COLUMNS)]],
-        ),
-        hp.Bars("Deleted per entity", {"deleted": {k: r["deleted"] for k, r in summary["entities"].items()}}),
-    ]
-    for heading, key, columns in (
-        ("Could not delete", "failed", ("kind", "source_key", "intercom_id", "reason")),
-        ("Remove by hand", "manual", ("kind", "source_key", "intercom_id", "reason")),
-        ("Kept (not created by the rolled-back run)", "kept", ("kind", "source_key", "intercom_id", "reason")),
-        ("Would be removed", "plan", ("kind", "source_key", "intercom_id", "action")),
-    ):
-        if summary.get(key):
-            sections.append(
-                hp.Table(
-                    f"{heading} ({len(summary[key]):,})",
-                    list(columns),
-                    [[r.get(c) for c in columns] for r in summary[key]],
-                )
-            )
-    sections.append(hp.Text("Not rolled back by design", "\n\n".join(summary["not_rolled_back"])))
-    return hp.Page(f"{title}: {of}", sections=sections)
+# ---------------------------------------------------------------------------------------------------- console
 
 
 #: what a DELETE does in Intercom 2.16 (its operation descriptions), per kind whose wording is not plain "deleted"
@@ -687,64 +605,6 @@ DELETE_EFFECTS = {
     "tickets": "deleted for good; Intercom's reporting may keep their data as for conversations",
     "contacts": "deleted for good (with their notes, tags and company links)",
 }
-
-
-def markdown(summary: dict) -> str:
-    title = "Rollback plan (dry run)" if summary["dry_run"] else f"Rollback {summary['rollback_run_id']}"
-    lines = [
-        f"# {title}: {'every run' if summary['of'] == 'all' else 'run ' + summary['of']}",
-        "",
-        f"Status: **{summary['status']}**. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
-        "(children before parents, newest first within a kind).",
-        "",
-    ]
-    cols = ROLLBACK_COLUMNS
-    lines += ["| entity | " + " | ".join(c.replace("_", " ") for c in cols) + " |", "|---|" + "---:|" * len(cols)]
-    for kind, row in summary["entities"].items():
-        lines.append(f"| {kind} | " + " | ".join(f"{row[c]:,}" for c in cols) + " |")
-    totals = summary["totals"]
-    lines.append("| **total** | " + " | ".join(f"**{totals[c]:,}**" for c in cols) + " |")
-
-    def table(title: str, rows: list[dict], columns: tuple[str, ...], note: str = "") -> None:
-        if not rows:
-            return
-        nonlocal lines
-        lines += ["", f"## {title} ({len(rows):,})", ""] + ([note, ""] if note else [])
-        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += [
-            "| " + " | ".join(str(r.get(c) if r.get(c) is not None else "") for c in columns) + " |"
-            for r in rows[:MD_LIMIT]
-        ]
-        if len(rows) > MD_LIMIT:
-            lines.append(f"\n{len(rows) - MD_LIMIT:,} more: see rollback.json")
-
-    table(
-        "Could not delete",
-        summary["failed"],
-        ("kind", "source_key", "intercom_id", "reason"),
-        "Still in Intercom and still in the ledger: run the rollback again to retry.",
-    )
-    table(
-        "Remove by hand",
-        summary["manual"],
-        ("kind", "source_key", "intercom_id", "container", "reason"),
-        "Intercom offers no API delete for these.",
-    )
-    table("Kept (not created by the rolled-back run)", summary["kept"], ("kind", "source_key", "intercom_id", "reason"))
-    table(
-        "Held records dropped",
-        summary["held_dropped"],
-        ("kind", "source_key", "run_id", "attempts"),
-        "Staged by the rolled-back run but never written: re-send them by running the tap from the state "
-        "before that run.",
-    )
-    if summary.get("plan") is not None:
-        table("Would be removed", summary["plan"], ("kind", "source_key", "intercom_id", "status", "action"))
-    if summary.get("what_deleting_does"):
-        lines += ["", "## What a delete does in Intercom", ""]
-        lines += [f"- **{kind}**: {effect}" for kind, effect in summary["what_deleting_does"].items()]
-    lines += ["", "## Not rolled back by design", ""] + [f"- {n}" for n in summary["not_rolled_back"]]
-    return "\n".join(lines) + "\n"
 
 
 def console_summary(summary: dict) -> str:

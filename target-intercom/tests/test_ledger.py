@@ -109,6 +109,21 @@ def test_guests_count_created_and_matched_contacts_of_this_run(ledger: Ledger):
     assert ledger.guests(earlier) == {"created": 1, "matched": 0}
 
 
+def test_keys_for_ids_and_written_not_created(ledger: Ledger):
+    """The rollback's two reads: every key written as a deleted entity's id (its aliases too), and what a run wrote
+    without creating it (adopted, matched, or an earlier run's), newest first."""
+    earlier, run = ledger.start_run(), ledger.start_run()
+    ledger.record_written("contacts", "p1", "c1", "h", earlier, created=True)
+    ledger.record_written("contacts", "p2", "c1", "h", run, created=False)  # merged into p1's contact
+    ledger.record_written("contacts", "p3", "c3", "h", run, created=True)
+    ledger.record_written("contacts", "p4", "c4", "h", run, created=False)  # adopted (409)
+    ledger.record_written("contacts", "p1", "c1", "h2", run, created=False)  # updated by the later run
+    assert sorted(ledger.keys_for_ids("contacts", ["c1", "c9"])) == ["p1", "p2"]
+    assert ledger.keys_for_ids("companies", ["c1"]) == []
+    assert [e.source_key for e in ledger.written_not_created(run)] == ["p4", "p2", "p1"]
+    assert [e.source_key for e in ledger.written_not_created(None)] == ["p4", "p2"]
+
+
 # ---------------------------------------------------------------- entities
 
 

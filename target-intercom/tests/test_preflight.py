@@ -152,7 +152,7 @@ def test_first_run_provisions_the_default_map_and_a_second_run_creates_nothing(i
     report = second.as_dict()
     assert report["created"] == [] and len(report["existing"]) == len(second.existing)
     json.dumps(report)
-    assert "### Already present" in second.as_markdown()
+    assert "## Already present" in second.as_markdown()
     assert {e.name for e in second.existing if e.kind == "custom_object_type"} == set(object_type_names())
     # the relationships the map needs exist where the API can read them; on object types it cannot (a warning)
     relationships = {(e.scope, e.name) for e in second.existing if e.kind == "relationship"}
