@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
-from map_topdesk_intercom.mapfile import DEFAULT_MAP, MapInvalid, load_map
-from map_topdesk_intercom.propose import is_freely_definable
-from target_intercom.html_page import Bars, Section, Table, Text
+from map_topdesk_intercom.api import DEFAULT_MAP, MapInvalid, is_freely_definable, load_map
+from target_intercom.api import Bars, Section, Table, Text
 from topdesk2intercom.audit_gaps import (
     RATE_PER_MIN,
     Gap,

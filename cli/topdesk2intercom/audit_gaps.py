@@ -9,10 +9,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from map_topdesk_intercom.mapfile import MapSpec, OutputSpec
-from map_topdesk_intercom.propose import is_freely_definable
-from target_intercom.writers import WRITERS
-from target_intercom.writers.base import CREATE
+from map_topdesk_intercom.api import MapSpec, OutputSpec, is_freely_definable
+from target_intercom.api import CREATE, WRITERS
 from topdesk2intercom.audit_scan import StreamStats
 
 INVENTORY = "inventory_items"

@@ -8,8 +8,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from tap_topdesk.probe import Prober, run_probe
-from tap_topdesk.tap import TapTopdesk
+from tap_topdesk.api import Prober, TapTopdesk, run_probe
 
 VERSION_PATHS = {"api_version": "/tas/api/version", "product_version": "/tas/api/productVersion"}
 

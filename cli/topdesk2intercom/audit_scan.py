@@ -13,9 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from map_topdesk_intercom.engine import FLAGGED, Engine
-from map_topdesk_intercom.mapfile import MapSpec
-from map_topdesk_intercom.propose import ASSET_BUILTINS, OPTIONAL_GROUPS, is_filled
+from map_topdesk_intercom.api import ASSET_BUILTINS, FLAGGED, OPTIONAL_GROUPS, Engine, MapSpec, is_filled
 from topdesk2intercom.plugins import tap_messages
 
 #: RECORDs kept per stream in the audit's sample (plus, per optional field, the first record that fills it).

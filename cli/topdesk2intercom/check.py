@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import click
 
-from target_intercom.capabilities import BY_NAME, FAILED, CheckResult, check_workspace, needed_by_ledger
-from target_intercom.ledger import Ledger
-from target_intercom.preflight import PreflightError, run_preflight
+from target_intercom.api import (
+    BY_NAME,
+    FAILED,
+    CheckResult,
+    Ledger,
+    PreflightError,
+    check_workspace,
+    needed_by_ledger,
+    run_preflight,
+)
 from topdesk2intercom.check_topdesk import check_topdesk
 from topdesk2intercom.project import (
     Project,

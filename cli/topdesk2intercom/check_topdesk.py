@@ -11,10 +11,8 @@ from pathlib import Path
 import click
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_topdesk.probe import FORBIDDEN, HIDDEN, run_probe
-from tap_topdesk.request_check import RequestCheck, run_request_check
-from tap_topdesk.tap import TapTopdesk
-from target_intercom.html_page import Table, Text
+from tap_topdesk.api import FORBIDDEN, HIDDEN, RequestCheck, TapTopdesk, run_probe, run_request_check
+from target_intercom.api import Table, Text
 from topdesk2intercom.project import Project, pass_project
 from topdesk2intercom.reports import write_report
 

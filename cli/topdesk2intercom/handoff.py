@@ -16,12 +16,8 @@ from urllib.parse import quote
 import click
 from tqdm import tqdm
 
-from map_topdesk_intercom.engine import Engine
-from map_topdesk_intercom.mapfile import DEFAULT_MAP, MapInvalid, MapSpec, load_map
-from target_intercom.client import IntercomClient, IntercomError
-from target_intercom.html_page import Bars, Section, Table, Text
-from target_intercom.ledger import Ledger
-from target_intercom.rollback import open_ledger
+from map_topdesk_intercom.api import DEFAULT_MAP, Engine, MapInvalid, MapSpec, load_map
+from target_intercom.api import Bars, IntercomClient, IntercomError, Ledger, Section, Table, Text, open_ledger
 from topdesk2intercom.audit_gaps import INVENTORY, active_outputs
 from topdesk2intercom.plugins import discover_catalog, select_only, tap_messages
 from topdesk2intercom.project import Project, intercom_client, pass_project

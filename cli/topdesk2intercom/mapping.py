@@ -12,10 +12,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from map_topdesk_intercom.commands import cli as topdesk_map
-from map_topdesk_intercom.propose import OPTIONAL_GROUPS, OPTIONAL_TARGETS, is_filled
-from map_topdesk_intercom.propose import main as transform_propose
-from target_intercom.client import IntercomError
+from map_topdesk_intercom.api import OPTIONAL_GROUPS, OPTIONAL_TARGETS, is_filled, topdesk_map
+from map_topdesk_intercom.api import propose as transform_propose
+from target_intercom.api import IntercomError
 from topdesk2intercom.audit import CATALOG_FILE, SAMPLE_FILE
 from topdesk2intercom.audit_scan import SAMPLE_PER_STREAM
 from topdesk2intercom.plugins import discover_catalog, select_only, tap_messages

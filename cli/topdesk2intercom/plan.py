@@ -19,12 +19,24 @@ import click
 from singer_sdk import Target
 from tqdm import tqdm
 
-from target_intercom.html_page import Bars, Section, Table, Text
-from target_intercom.ledger import Ledger, as_held, content_hash
-from target_intercom.pacer import DOCUMENTED_WINDOW_S
-from target_intercom.target import TargetIntercom
-from target_intercom.writers import WRITERS
-from target_intercom.writers.base import CREATE, NOT_UPDATABLE, UNCHANGED, UPDATE, WRITTEN, decide
+from target_intercom.api import (
+    CREATE,
+    DOCUMENTED_WINDOW_S,
+    NOT_UPDATABLE,
+    UNCHANGED,
+    UPDATE,
+    WRITERS,
+    WRITTEN,
+    Bars,
+    Ledger,
+    Section,
+    Table,
+    TargetIntercom,
+    Text,
+    as_held,
+    content_hash,
+    decide,
+)
 from topdesk2intercom.plugins import tap_lines
 from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report

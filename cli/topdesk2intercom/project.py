@@ -17,9 +17,8 @@ import click
 import yaml
 from sqlalchemy.engine import make_url
 
-from map_topdesk_intercom.mapfile import MapInvalid, MapSpec, catalog_from_file, load_map
-from target_intercom.client import IntercomClient
-from target_intercom.ledger import Ledger
+from map_topdesk_intercom.api import MapInvalid, MapSpec, catalog_from_file, load_map
+from target_intercom.api import IntercomClient, Ledger
 
 TAP, TARGET = "tap-topdesk", "target-intercom"
 

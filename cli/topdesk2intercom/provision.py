@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import click
 
-from map_topdesk_intercom.mapfile import MapSpec
-from target_intercom.capabilities import CheckResult, check_workspace, preflight_for, with_fallbacks
-from target_intercom.html_page import Section, Text
-from target_intercom.preflight import PreflightError, PreflightReport, run_preflight
-from target_intercom.preflight.report import sections as preflight_sections
+from map_topdesk_intercom.api import MapSpec
+from target_intercom.api import (
+    CheckResult,
+    PreflightError,
+    PreflightReport,
+    Section,
+    Text,
+    check_workspace,
+    preflight_for,
+    preflight_sections,
+    run_preflight,
+    with_fallbacks,
+)
 from topdesk2intercom.check import keep_and_show
 from topdesk2intercom.project import Project, intercom_client, map_definitions, pass_project, target_map
 from topdesk2intercom.reports import write_report

@@ -7,7 +7,7 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
-from target_intercom.html_page import Page, Section, write
+from target_intercom.api import Page, Section, write
 
 
 def write_report(

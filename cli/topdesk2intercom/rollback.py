@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from target_intercom.cli import rollback_command
+from target_intercom.api import rollback_command
 from topdesk2intercom.plugins import config_file
 from topdesk2intercom.project import Project, pass_project
 

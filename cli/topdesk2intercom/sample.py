@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from target_intercom.html_page import Section, Table, Text
+from target_intercom.api import Section, Table, Text
 from topdesk2intercom.plugins import run_target, tap_lines
 from topdesk2intercom.project import Project, pass_project
 from topdesk2intercom.reports import write_report

@@ -10,8 +10,7 @@ import typing as t
 
 import click
 
-from target_intercom.html_page import Bars, Section, Table, Text
-from target_intercom.ledger import Ledger
+from target_intercom.api import Bars, Ledger, Section, Table, Text
 from topdesk2intercom.project import Project, existing_ledger, intercom_client, pass_project
 from topdesk2intercom.reports import write_report
 from topdesk2intercom.verify_counts import Counts, Difference, reconcile

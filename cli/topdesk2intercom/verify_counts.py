@@ -12,12 +12,21 @@ from urllib.parse import quote
 
 from tqdm import tqdm
 
-from target_intercom.capabilities import linked_attribute, relationship_ids
-from target_intercom.client import IntercomClient, IntercomError
-from target_intercom.ledger import Entity, Ledger
-from target_intercom.writers import WRITERS
-from target_intercom.writers.base import LISTED, MATCHED, NOT_UPDATABLE, UPDATE, decide
-from target_intercom.writers.custom_objects import LABEL_SEPARATOR
+from target_intercom.api import (
+    LABEL_SEPARATOR,
+    LISTED,
+    MATCHED,
+    NOT_UPDATABLE,
+    UPDATE,
+    WRITERS,
+    Entity,
+    IntercomClient,
+    IntercomError,
+    Ledger,
+    decide,
+    linked_attribute,
+    relationship_ids,
+)
 from topdesk2intercom.verify_source import Expected
 
 #: kinds whose records stand for something Intercom already has (a match) or nothing at all (a listed item)

@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from target_intercom.client import IntercomClient
-from target_intercom.ledger import Entity, Ledger
-from target_intercom.preflight import list_options, type_attributes
-from target_intercom.writers.people import COMPANY_FIELDS, CONTACT_FIELDS
-from target_intercom.writers.people import body_of as people_body
-from target_intercom.writers.support import DATED_PREFIX, caller_files_as_note, caller_note_body, text_of
+from target_intercom.api import (
+    COMPANY_FIELDS,
+    CONTACT_FIELDS,
+    DATED_PREFIX,
+    Entity,
+    IntercomClient,
+    Ledger,
+    caller_files_as_note,
+    caller_note_body,
+    list_options,
+    people_body,
+    text_of,
+    type_attributes,
+)
 from topdesk2intercom.verify_counts import Difference, _get, entity_path, link_value, linked_ids
 
 MIN_SAMPLE, MAX_SAMPLE = 25, 50

@@ -14,9 +14,8 @@ from decimal import Decimal
 
 from tqdm import tqdm
 
-from map_topdesk_intercom.engine import FLAGGED
-from map_topdesk_intercom.mapper import TopdeskIntercomMapper
-from target_intercom.ledger import content_hash
+from map_topdesk_intercom.api import FLAGGED, TopdeskIntercomMapper
+from target_intercom.api import content_hash
 from topdesk2intercom.plugins import tap_messages
 
 
