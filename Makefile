@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := sandbox tap-topdesk transform target-intercom cli
+PACKAGES := sandbox tap-topdesk transform target-intercom cli testing
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 TEST_PATHS := sandbox/tests tap-topdesk/tests transform/tests target-intercom/tests cli/tests bench/tests tests
 # Meltano gets its own venv: its dependencies must never constrain singer-sdk's in .venv (it installs the plugins
@@ -23,7 +23,7 @@ demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 test: lint $(MELTANO_VENV)/.installed
 	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(TEST_PATHS)
 
-## The tests that are not end to end (conftest.py marks those `e2e`): under two minutes; no lint, no Meltano.
+## The tests that are not end to end (the topdesk2intercom_testing plugin marks those `e2e`): under two minutes; no lint, no Meltano.
 test-fast: $(VENV)/.installed
 	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e" $(TEST_PATHS)
 

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e_kit import MELTANO, ROOT, meltano_sys_dir
-
 from sandbox_common.process import free_port
+from topdesk2intercom_testing.e2e import MELTANO, ROOT, meltano_sys_dir
 
 
 def test_demo_runs_the_whole_story(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 import requests
-from e2e_kit import Sandboxes, change_topdesk, cli, meltano, project_env, reports
+
+from topdesk2intercom_testing.e2e import Sandboxes, change_topdesk, cli, meltano, project_env, reports
 
 SCALE = 40
 STATE_ID = "sandbox:tap-topdesk-to-target-intercom"

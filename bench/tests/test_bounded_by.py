@@ -3,10 +3,6 @@ reads (``pipeline.budget_use``), as pure functions."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pipeline
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli_testkit import Migration
-
 from map_topdesk_intercom.propose import filled_optional_fields
+from topdesk2intercom_testing.cli import Migration
 
 #: tap stream -> the sandbox's resource name in /__sandbox/health counts
 SANDBOX_RESOURCES = {

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_testkit import Migration
 
 from map_topdesk_intercom.mapfile import load_map
 from target_intercom.capabilities import CheckResult, Verdict, with_fallbacks
 from target_intercom.ledger import Ledger
+from topdesk2intercom_testing.cli import Migration
 
 
 def test_check_intercom_reports_each_capability_and_keeps_the_result(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from cli_testkit import TOPDESK_PASSWORD, Migration
 
 from tap_topdesk.streams.supporting import BranchesStream
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.cli import TOPDESK_PASSWORD, Migration
 
 
 def _line(output: str, stream: str) -> str:

@@ -7,11 +7,10 @@ import csv
 import json
 from pathlib import Path
 
-from cli_testkit import Migration
-
 from map_topdesk_intercom.mapfile import load_map
 from tap_topdesk.streams.exports import EventsActionsStream
 from target_intercom.ledger import Ledger
+from topdesk2intercom_testing.cli import Migration
 from topdesk_sandbox.generator import build_dataset
 
 SCALE, SEED = 15, 3

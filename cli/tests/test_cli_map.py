@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_testkit import Migration
 
 from map_topdesk_intercom.mapfile import catalog_from_file, load_map
+from topdesk2intercom_testing.cli import Migration
 
 
 def test_propose_validate_confirm_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

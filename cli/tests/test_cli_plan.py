@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import requests
-from cli_testkit import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 from topdesk2intercom.plugins import tap_messages
+from topdesk2intercom_testing.cli import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 
 def _plan(m: Migration) -> dict:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import requests
-from cli_testkit import Migration
+
+from topdesk2intercom_testing.cli import Migration
 
 
 def _ticket_types(m: Migration) -> list[str]:

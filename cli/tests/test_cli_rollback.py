@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_testkit import Migration
+from topdesk2intercom_testing.cli import Migration
 
 
 def test_rollback_all_removes_what_the_load_created(tmp_path: Path) -> None:

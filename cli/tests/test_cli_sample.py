@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from cli_testkit import Migration
+from topdesk2intercom_testing.cli import Migration
 
 
 def _export(m: Migration) -> dict:

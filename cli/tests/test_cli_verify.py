@@ -10,11 +10,11 @@ import uuid
 from pathlib import Path
 
 import requests
-from cli_testkit import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 from map_topdesk_intercom.mapfile import DEFAULT_MAP
 from target_intercom.ledger import Entity, Ledger
 from topdesk2intercom.verify_fields import compare, same
+from topdesk2intercom_testing.cli import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 OTHER_STRATEGIES = {
     "calls": "conversations",

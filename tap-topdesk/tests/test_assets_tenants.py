@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 import requests
-from tap_topdesk_testkit import Run, config, recording, shared_sandbox, sync
 
 from tap_topdesk.client import parse_instant
 from tap_topdesk.pagination import Window
 from tap_topdesk.streams.assets import asset_date, slug, window_filter
+from topdesk2intercom_testing.tap import Run, config, recording, shared_sandbox, sync
 
 SCALE, SEED = 240, 4
 ASSETS = "/tas/api/assetmgmt/assets"

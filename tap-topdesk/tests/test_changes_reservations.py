@@ -8,9 +8,9 @@ import typing as t
 from datetime import UTC, datetime
 
 import pytest
-from tap_topdesk_testkit import Run, Sent, admin, config, recording, start_sandbox, sync
 
 from tap_topdesk.client import parse_instant
+from topdesk2intercom_testing.tap import Run, Sent, admin, config, recording, start_sandbox, sync
 
 SCALE, SEED = 300, 21
 STREAMS = ("changes", "change_activities", "reservations")

@@ -9,9 +9,9 @@ import time
 from collections import Counter
 
 import pytest
-from tap_topdesk_testkit import config, recording, shared_sandbox, sync
 
 from tap_topdesk.concurrency import RequestPool, in_order_ahead
+from topdesk2intercom_testing.tap import config, recording, shared_sandbox, sync
 
 SCALE, SEED = 300, 16
 #: Streams with per-record reads (children, links) and first pages of several families.

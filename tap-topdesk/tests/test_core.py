@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_topdesk_testkit import config, shared_sandbox
 
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.tap import config, shared_sandbox
 
 SAMPLE_CONFIG = config(shared_sandbox(scale=200, seed=3))
 

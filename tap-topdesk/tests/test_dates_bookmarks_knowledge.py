@@ -13,11 +13,11 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 from singer_sdk.exceptions import FatalAPIError
-from tap_topdesk_testkit import admin, config, shared_sandbox, start_sandbox, sync
 
 from tap_topdesk.client import fiql_datetime
 from tap_topdesk.streams.knowledge import FOLDER_FIELDS, ITEM_FIELDS
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.tap import admin, config, shared_sandbox, start_sandbox, sync
 
 #: The streams whose requests this module holds against the descriptions.
 MINE = [

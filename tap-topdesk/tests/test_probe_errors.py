@@ -10,11 +10,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from tap_topdesk_testkit import PASSWORD, admin, config, health_counts, shared_sandbox, start_sandbox, sync
 
 from tap_topdesk.client import ModuleUnavailableError
 from tap_topdesk.probe import HIDDEN, NOT_AVAILABLE, run_probe
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.tap import PASSWORD, admin, config, health_counts, shared_sandbox, start_sandbox, sync
 
 
 def test_probe_reports_hidden_assets(caplog: pytest.LogCaptureFixture) -> None:

@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from tap_topdesk_testkit import Run, catalog_selecting, config, recording, shared_sandbox
 
 from tap_topdesk.request_check import (
     ACCEPTED,
@@ -29,6 +28,7 @@ from tap_topdesk.request_check import (
 )
 from tap_topdesk.streams.supporting import BranchesStream
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.tap import Run, catalog_selecting, config, recording, shared_sandbox
 
 SCALE, SEED = 200, 3
 #: the lower bound of "after every window": ``=gt=<now>`` (FIQL) or `` gt '<now>'`` (asset ``$filter``)

@@ -11,9 +11,9 @@ from collections import defaultdict
 
 import pytest
 import requests
-from tap_topdesk_testkit import admin, config, start_sandbox, sync
 
 from tap_topdesk.tap import TapTopdesk
+from topdesk2intercom_testing.tap import admin, config, start_sandbox, sync
 
 SCALE, SEED = 300, 5
 #: Records changed between the full sync and the delta: (sandbox resource, how many) — one of each kind the tap

@@ -11,7 +11,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from tap_topdesk_testkit import SAME_COUNT, Run, admin, config, start_sandbox, sync
+
+from topdesk2intercom_testing.tap import SAME_COUNT, Run, admin, config, start_sandbox, sync
 
 #: Streams whose records carry no change marker: read in full, emitted only when their content changed.
 SNAPSHOTS = {"departments", "budget_holders", "suppliers", "asset_templates", "asset_links"}

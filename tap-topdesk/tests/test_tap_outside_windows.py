@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from tap_topdesk_testkit import admin, config, start_sandbox, sync
+
+from topdesk2intercom_testing.tap import admin, config, start_sandbox, sync
 
 FUTURE, ANCIENT = "2030-01-01T00:00:00.000+0000", "1995-06-01T12:00:00.000+0000"
 

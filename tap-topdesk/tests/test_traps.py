@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from tap_topdesk_testkit import Run, Sent, config, recording, shared_sandbox, sync
 
 from tap_topdesk.request_check import LOOKUP_PAGE
+from topdesk2intercom_testing.tap import Run, Sent, config, recording, shared_sandbox, sync
 
 SCALE, SEED = 300, 9
 

@@ -12,11 +12,11 @@ import typing as t
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tap_topdesk_testkit import catalog_selecting, config, shared_sandbox
 
 from tap_topdesk.client import TopdeskStream
 from tap_topdesk.disk_set import DiskSet
 from tap_topdesk.pagination import JsonItems, LazyPage, Page, Window, WindowedReader
+from topdesk2intercom_testing.tap import catalog_selecting, config, shared_sandbox
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 

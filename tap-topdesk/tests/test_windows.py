@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from singer_sdk.exceptions import FatalSyncError
-from tap_topdesk_testkit import SAME_COUNT, config, shared_sandbox, sync
 
 from tap_topdesk.pagination import Page, Window, WindowedReader
+from topdesk2intercom_testing.tap import SAME_COUNT, config, shared_sandbox, sync
 
 
 @pytest.fixture(scope="module")

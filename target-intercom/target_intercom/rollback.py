@@ -518,19 +518,7 @@ class _Rollback:
             for k in order
             if counts.get(k)
         }
-        totals = {
-            c: sum(r[c] for r in kinds.values())
-            for c in (
-                "selected",
-                "deleted",
-                "with_container",
-                "already_gone",
-                "not_created",
-                "aliases",
-                "manual",
-                "failed",
-            )
-        }
+        totals = {c: sum(r[c] for r in kinds.values()) for c in rollback_report.ROLLBACK_COLUMNS}
         totals["kept"] = len(kept)
         totals["held_dropped"] = len(held)
         complete = not interrupted and not self.dry_run and not totals["failed"]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from target_intercom_testkit import intercom_sandbox, map_custom_objects
 
 from target_intercom.capabilities import (
     BY_NAME,
@@ -29,6 +28,7 @@ from target_intercom.capabilities import (
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Ledger
 from target_intercom.preflight import run_preflight
+from topdesk2intercom_testing.target import intercom_sandbox, map_custom_objects
 
 LOCALES = ("en", "nl")  # a help center with a second locale: translations are needed
 
@@ -127,7 +127,7 @@ def test_the_latest_result_is_kept_per_workspace_and_map(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def calls() -> t.Any:
-    from target_acceptance_kit import topdesk_source
+    from topdesk2intercom_testing.target_acceptance import topdesk_source
 
     return topdesk_source(15, 3)
 
@@ -135,7 +135,7 @@ def calls() -> t.Any:
 def load(calls: t.Any, deny: dict[str, str], tmp_path: Path, runs: int = 1) -> tuple[list[dict], dict, dict]:
     """The target ``runs`` times on the same input into a sandbox lacking ``deny``, whose admin created the custom
     object types as provision lists them for that workspace: (reports, export, stats)."""
-    from target_acceptance_kit import run_target, target_config
+    from topdesk2intercom_testing.target_acceptance import run_target, target_config
 
     lacking = CheckResult({}, "", "", [Verdict(name, mode) for name, mode in deny.items()])
     objects = with_fallbacks({"custom_object_types": list(map_custom_objects())}, lacking)["custom_object_types"]
@@ -176,7 +176,7 @@ def test_a_missing_capability_without_fallback_stops_the_load_before_any_record(
     """Companies a rollback archived cannot come back in a workspace that refuses upserting them (or answers and
     leaves them archived): the load after the rollback stops before its first record, saying so (the first load did
     not need it)."""
-    from target_acceptance_kit import run_target, target_config
+    from topdesk2intercom_testing.target_acceptance import run_target, target_config
 
     with intercom_sandbox(custom_objects=map_custom_objects(), deny={"archived_company_upsert": mode}) as sb:
         config = target_config(sb, tmp_path)
@@ -220,7 +220,7 @@ ASSET_STREAMS = tuple(
 
 @pytest.fixture(scope="module")
 def calls_with_assets() -> t.Any:
-    from target_acceptance_kit import STREAMS, topdesk_source
+    from topdesk2intercom_testing.target_acceptance import STREAMS, topdesk_source
 
     return topdesk_source(40, 3, streams=(*STREAMS, *ASSET_STREAMS, "asset_links"))
 
@@ -291,9 +291,8 @@ def test_an_undated_ticket_whose_answer_was_lost_is_found_not_sent_twice(
     calls: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without created_at a lost create is found by the time it was sent (and its attributes)."""
-    from target_acceptance_kit import run_target, target_config
-
     from target_intercom.client import IntercomError
+    from topdesk2intercom_testing.target_acceptance import run_target, target_config
 
     send = IntercomClient.request
     lost: list[str] = []
@@ -322,10 +321,9 @@ def test_an_undated_ticket_whose_answer_was_lost_is_found_not_sent_twice(
 def test_undated_conversations_carry_their_topdesk_date_in_the_text(calls: t.Any, tmp_path: Path, mode: str) -> None:
     """The conversations strategy where created_at is not kept: the opening message and every part are dated in
     their text; a re-run writes nothing again."""
-    from target_acceptance_kit import run_target, target_config
-
     from map_topdesk_intercom.mapfile import DEFAULT_MAP
     from target_intercom.writers.support import DATED_PREFIX
+    from topdesk2intercom_testing.target_acceptance import run_target, target_config
 
     map_file = tmp_path / "conversations.yaml"
     map_file.write_text(DEFAULT_MAP.read_text().replace("\n  calls: tickets", "\n  calls: conversations", 1))

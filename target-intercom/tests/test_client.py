@@ -9,9 +9,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from target_intercom_testkit import intercom_sandbox
 
 from target_intercom.client import IntercomClient, IntercomError
+from topdesk2intercom_testing.target import intercom_sandbox
 
 
 def test_auth_and_version_headers() -> None:

@@ -45,7 +45,11 @@ class Journal:
         self.part_delay_s = 0.004
 
 
-JOURNAL = Journal()
+class Journaled(Writer):
+    """A fake writer that records what it does in the test's journal."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
 
 
 class FakeAdmins(Writer):
@@ -55,29 +59,29 @@ class FakeAdmins(Writer):
         return Outcome(f"a-{record['source_key']}", CREATED)
 
 
-class FakeTickets(Writer):
+class FakeTickets(Journaled):
     kind = "fake_tickets"
     optional_refs = {"admin": "fake_admins"}
 
     def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
         admin = ctx.intercom_id(parents, "fake_admins", (record.get("refs") or {}).get("admin"))
         key = record["source_key"]
-        with JOURNAL.lock:
-            if key in JOURNAL.active:
-                JOURNAL.overlaps.append(f"ticket {key} written while one of its parts is")
-            JOURNAL.tickets_writing.add(key)
-            JOURNAL.assignees[key] = admin
-            JOURNAL.writes.append((self.kind, key))
-            JOURNAL.in_flight += 1
-            JOURNAL.max_in_flight = max(JOURNAL.max_in_flight, JOURNAL.in_flight)
+        with self.journal.lock:
+            if key in self.journal.active:
+                self.journal.overlaps.append(f"ticket {key} written while one of its parts is")
+            self.journal.tickets_writing.add(key)
+            self.journal.assignees[key] = admin
+            self.journal.writes.append((self.kind, key))
+            self.journal.in_flight += 1
+            self.journal.max_in_flight = max(self.journal.max_in_flight, self.journal.in_flight)
         time.sleep(random.uniform(0, 0.004))
-        with JOURNAL.lock:
-            JOURNAL.in_flight -= 1
-            JOURNAL.tickets_writing.discard(key)
+        with self.journal.lock:
+            self.journal.in_flight -= 1
+            self.journal.tickets_writing.discard(key)
         return Outcome(f"t-{record['source_key']}", CREATED)
 
 
-class FakeParts(Writer):
+class FakeParts(Journaled):
     kind = "fake_parts"
     required_refs = {"ticket": "fake_tickets"}
     sequence_by = "ticket"
@@ -86,23 +90,27 @@ class FakeParts(Writer):
     def write(self, ctx: WriteContext, record: dict, existing: t.Any, parents: dict) -> Outcome:
         ticket = record["refs"]["ticket"]
         assert parents[("fake_tickets", ticket)] == f"t-{ticket}"
-        with JOURNAL.lock:
-            if ticket in JOURNAL.active or ticket in JOURNAL.tickets_writing:
-                JOURNAL.overlaps.append(ticket)
-            JOURNAL.active.add(ticket)
-            JOURNAL.writes.append((self.kind, record["source_key"]))
-            JOURNAL.parts.setdefault(ticket, []).append(record["created_at"])
-        time.sleep(random.uniform(0, JOURNAL.part_delay_s))
-        with JOURNAL.lock:
-            JOURNAL.active.discard(ticket)
+        with self.journal.lock:
+            if ticket in self.journal.active or ticket in self.journal.tickets_writing:
+                self.journal.overlaps.append(ticket)
+            self.journal.active.add(ticket)
+            self.journal.writes.append((self.kind, record["source_key"]))
+            self.journal.parts.setdefault(ticket, []).append(record["created_at"])
+        time.sleep(random.uniform(0, self.journal.part_delay_s))
+        with self.journal.lock:
+            self.journal.active.discard(ticket)
         return Outcome(f"p-{record['source_key']}", CREATED)
 
 
 @pytest.fixture
-def fake_loader(tmp_path: Path) -> t.Iterator[t.Callable[..., Loader]]:
-    global JOURNAL
-    JOURNAL = Journal()
-    writers = Writers((FakeAdmins(), FakeTickets(), FakeParts()))
+def journal() -> Journal:
+    """This test's journal: what its fake writers did."""
+    return Journal()
+
+
+@pytest.fixture
+def fake_loader(tmp_path: Path, journal: Journal) -> t.Iterator[t.Callable[..., Loader]]:
+    writers = Writers((FakeAdmins(), FakeTickets(journal), FakeParts(journal)))
     made: list[Loader] = []
 
     def make(concurrency: int = 8) -> Loader:
@@ -129,7 +137,9 @@ def part(ticket: int, n: int) -> dict:
     return {"source_key": f"{ticket}-{n}", "refs": {"ticket": str(ticket)}, "created_at": 1_000_000 + n}
 
 
-def test_background_writer_keeps_parts_in_order_across_reads_and_batches(fake_loader: t.Callable[..., Loader]) -> None:
+def test_background_writer_keeps_parts_in_order_across_reads_and_batches(
+    fake_loader: t.Callable[..., Loader], journal: Journal
+) -> None:
     """Parts arrive before their tickets, a ticket's parts are spread over batches (some staged while its earlier
     parts are being written), reads are 7 rows: each part written once, in order, never two of a ticket at once."""
     loader = fake_loader()
@@ -145,34 +155,36 @@ def test_background_writer_keeps_parts_in_order_across_reads_and_batches(fake_lo
         time.sleep(0.002)
     loader.finish()
 
-    written = [key for kind, key in JOURNAL.writes if kind == "fake_parts"]
-    assert len(JOURNAL.writes) == len(written) + len(tickets)
+    written = [key for kind, key in journal.writes if kind == "fake_parts"]
+    assert len(journal.writes) == len(written) + len(tickets)
     assert sorted(written) == sorted(p["source_key"] for ps in parts.values() for p in ps)  # each exactly once
     assert len(written) == len(set(written))
-    assert not JOURNAL.overlaps
+    assert not journal.overlaps
     for ticket in tickets:
-        assert JOURNAL.parts[str(ticket)] == sorted(JOURNAL.parts[str(ticket)]), ticket
+        assert journal.parts[str(ticket)] == sorted(journal.parts[str(ticket)]), ticket
     assert loader.ledger.held_counts() == {}
     assert loader.stats.snapshot()["fake_parts"]["created"] == len(written)
 
 
-def test_one_ticket_with_more_parts_than_a_read(fake_loader: t.Callable[..., Loader]) -> None:
+def test_one_ticket_with_more_parts_than_a_read(fake_loader: t.Callable[..., Loader], journal: Journal) -> None:
     loader = fake_loader()
     loader.stage("fake_tickets", [{"source_key": "1"}])
     loader.stage("fake_parts", [part(1, n) for n in range(30)])
     loader.pump()
-    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(30)]
-    assert not JOURNAL.overlaps
+    assert journal.parts["1"] == [1_000_000 + n for n in range(30)]
+    assert not journal.overlaps
 
 
-def test_records_staged_while_writing_are_written_and_the_cap_holds(fake_loader: t.Callable[..., Loader]) -> None:
+def test_records_staged_while_writing_are_written_and_the_cap_holds(
+    fake_loader: t.Callable[..., Loader], journal: Journal
+) -> None:
     loader = fake_loader(concurrency=4)
     loader.start()
     for i in range(0, 200, 20):
         loader.stage("fake_tickets", [{"source_key": str(k)} for k in range(i, i + 20)])
     loader.finish()
-    assert sorted(int(key) for _, key in JOURNAL.writes) == list(range(200))
-    assert JOURNAL.max_in_flight <= 4
+    assert sorted(int(key) for _, key in journal.writes) == list(range(200))
+    assert journal.max_in_flight <= 4
 
 
 def test_an_error_in_the_writer_thread_fails_the_run(
@@ -228,6 +240,7 @@ def test_in_flight_follows_budget_and_latency(
 
 def test_an_optional_parent_still_to_come_is_waited_for_until_the_input_ends(
     fake_loader: t.Callable[..., Loader],
+    journal: Journal,
 ) -> None:
     """Tickets come before the operators (alphabetical streams): a ticket waits for its assignee while input still
     comes, so it is assigned however far the writer had got; an assignee that never comes does not hold it back
@@ -243,17 +256,19 @@ def test_an_optional_parent_still_to_come_is_waited_for_until_the_input_ends(
         ],
     )
     deadline = time.monotonic() + 10
-    while "3" not in JOURNAL.assignees and time.monotonic() < deadline:
+    while "3" not in journal.assignees and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)
-    assert JOURNAL.assignees == {"3": None}  # 1 and 2 wait for their admins
+    assert journal.assignees == {"3": None}  # 1 and 2 wait for their admins
     loader.stage("fake_admins", [{"source_key": "op1"}])
     loader.finish()
-    assert JOURNAL.assignees == {"1": "a-op1", "2": None, "3": None}
+    assert journal.assignees == {"1": "a-op1", "2": None, "3": None}
     assert loader.ledger.held_counts() == {}
 
 
-def test_a_trail_split_over_two_batches_is_written_in_date_order(fake_loader: t.Callable[..., Loader]) -> None:
+def test_a_trail_split_over_two_batches_is_written_in_date_order(
+    fake_loader: t.Callable[..., Loader], journal: Journal
+) -> None:
     """Tickets already exist (a re-run after a crash): the newest entry of a ticket ends one batch, its older entries
     start the next (TOPdesk sends one ticket's trail in a row, newest first). It must not be written first."""
     loader = fake_loader()
@@ -264,10 +279,12 @@ def test_a_trail_split_over_two_batches_is_written_in_date_order(fake_loader: t.
     time.sleep(0.3)  # the writer would have written ticket 1's newest part by now
     loader.stage("fake_parts", [part(1, n) for n in range(9)])
     loader.finish()
-    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(10)]
+    assert journal.parts["1"] == [1_000_000 + n for n in range(10)]
 
 
-def test_parts_staged_by_a_run_that_died_wait_for_this_runs_input(fake_loader: t.Callable[..., Loader]) -> None:
+def test_parts_staged_by_a_run_that_died_wait_for_this_runs_input(
+    fake_loader: t.Callable[..., Loader], journal: Journal
+) -> None:
     """A run died with the newest entries of ticket 1's trail staged, not written. The next run writes ticket 1 at
     once, then its input brings the whole trail again: the older entries go first. Ticket 2's staged parts are not
     in this run's input (a delta run): they are written when the input ends."""
@@ -277,14 +294,16 @@ def test_parts_staged_by_a_run_that_died_wait_for_this_runs_input(fake_loader: t
     loader.start()
     loader.stage("fake_tickets", [{"source_key": "1"}, {"source_key": "2"}])
     time.sleep(0.3)  # the tickets are written; staged parts would have been written by now
-    assert JOURNAL.parts == {}
+    assert journal.parts == {}
     loader.stage("fake_parts", [part(1, n) for n in range(10)])
     loader.finish()
-    assert JOURNAL.parts == {"1": [1_000_000 + n for n in range(10)], "2": [1_000_000, 1_000_001]}
+    assert journal.parts == {"1": [1_000_000 + n for n in range(10)], "2": [1_000_000, 1_000_001]}
     assert loader.ledger.held_counts() == {}
 
 
-def test_a_ticket_is_not_updated_while_its_parts_are_written(fake_loader: t.Callable[..., Loader]) -> None:
+def test_a_ticket_is_not_updated_while_its_parts_are_written(
+    fake_loader: t.Callable[..., Loader], journal: Journal
+) -> None:
     """A run died right after creating ticket 1 in Intercom; the next run found it (settled) and writes its record
     as an update, which waits for its admin while the input comes. Its parts are ready meanwhile (the ticket
     exists). The update (a ticket's state) must not go out while a part is sent: a customer's reply landing after
@@ -292,15 +311,15 @@ def test_a_ticket_is_not_updated_while_its_parts_are_written(fake_loader: t.Call
     loader = fake_loader()
     for ticket in ("1", "2"):
         loader.ledger.record_written("fake_tickets", ticket, f"t-{ticket}", SETTLED, loader.ctx.run_id, created=True)
-    JOURNAL.part_delay_s = 0.02
+    journal.part_delay_s = 0.02
     loader.start()
     loader.stage("fake_tickets", [{"source_key": "1", "refs": {"admin": "op1"}}])
     loader.stage("fake_parts", [part(1, n) for n in range(15)] + [part(2, 0)])  # ticket 1's trail is complete
     deadline = time.monotonic() + 10
-    while not JOURNAL.parts.get("1") and time.monotonic() < deadline:
+    while not journal.parts.get("1") and time.monotonic() < deadline:
         time.sleep(0.005)
     loader.stage("fake_admins", [{"source_key": "op1"}])  # the ticket's update is ready: its parts are running
     loader.finish()
-    assert JOURNAL.parts["1"] == [1_000_000 + n for n in range(15)]
-    assert JOURNAL.assignees == {"1": "a-op1"}
-    assert not JOURNAL.overlaps
+    assert journal.parts["1"] == [1_000_000 + n for n in range(15)]
+    assert journal.assignees == {"1": "a-op1"}
+    assert not journal.overlaps

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from target_intercom_testkit import intercom_sandbox
 
 from target_intercom.client import IntercomError
 from target_intercom.pacer import Pacer
+from topdesk2intercom_testing.target import intercom_sandbox
 
 
 def _headers(limit: int, remaining: int, reset: int) -> dict[str, str]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import typing as t
+from pathlib import Path
 
-from target_intercom.ledger import Entity, Held, content_hash
-from target_intercom.planner import Chain, KindPass, Planner, Row
+from target_intercom.ledger import Entity, Held, Ledger, content_hash
+from target_intercom.planner import Chain, KindPass, Planner, Row, group_of
 from target_intercom.writers import Writers
 from target_intercom.writers.base import SETTLED, Writer
 
@@ -196,3 +197,75 @@ def test_a_trail_the_input_may_continue_waits() -> None:
     assert [r[0].source_key for r in read(planner, kind_pass, rows)] == ["2-0"]
     kind_pass = planner.begin_pass(PARTS, closing=True)
     assert [r[0].source_key for r in read(planner, kind_pass, [rows[0], rows[2]])] == ["1-5", "3-0"]
+
+
+# ---------------------------------------------------------------- with the ledger, one write at a time
+
+
+class Folders(Writer):
+    kind = "folders"
+    required_refs = {"parent": "folders"}
+
+
+LEDGER_WRITERS = Writers((Admins(), Tickets(), Parts(), Folders()))
+
+
+def simulate(ledger: Ledger, planner: Planner, run_id: str) -> list[str]:
+    """The loader's passes without a pool: every task written at once, in this thread; returns the write order.
+    Ends when a pass over every kind dispatches nothing (what is left waits for a parent that never came)."""
+    order: list[str] = []
+    while True:
+        dispatched = 0
+        for writer in LEDGER_WRITERS:
+            kind_pass = planner.begin_pass(writer, closing=True)
+            rows = read(planner, kind_pass, ledger.ready(writer.kind, limit=1000))
+            plan = planner.dispatch(writer, rows, ledger.lookup_many(writer.kind, [h.source_key for h, _ in rows]))
+            for task in plan.tasks:
+                planner.started(writer, task)
+                group = group_of(writer, task[0]) if writer.grouped() else None
+                while (item := planner.take(writer.kind, group, task)) is not None:
+                    held = item[0]
+                    ledger.record_written(
+                        writer.kind, held.source_key, f"ic-{held.source_key}", "h", run_id, created=True
+                    )
+                    ledger.release_exact([held])
+                    planner.wrote(writer.kind, held.source_key)
+                    order.append(f"{writer.kind}:{held.source_key}")
+                planner.ended(writer, group, task)
+            planner.end_pass()
+            dispatched += len(plan.tasks)
+        if not dispatched:
+            return order
+
+
+def stage(ledger: Ledger, run_id: str, kind: str, records: list[dict]) -> None:
+    writer = LEDGER_WRITERS[kind]
+    ledger.hold(run_id, [(kind, r["source_key"], r, writer.waits_for(r)) for r in records])
+
+
+def test_parents_first_nested_levels_and_cycles_with_the_ledger(tmp_path: Path) -> None:
+    """Parts staged before their tickets, folders before their parents: each is written after what it needs, a
+    folder's children after it (level by level); a cycle of folders (a -> b -> a) is never written and stays held
+    with the parent it waits for, while everything else is written."""
+    ledger = Ledger(Ledger.url_for_path(tmp_path / "ledger.db"))
+    try:
+        run_id = ledger.start_run()
+        planner = Planner(LEDGER_WRITERS, run_id)
+        stage(ledger, run_id, "parts", [part("1", 2)[0].record, part("1", 1)[0].record, part("2", 1)[0].record])
+        stage(ledger, run_id, "folders", [
+            {"source_key": "leaf", "refs": {"parent": "mid"}},
+            {"source_key": "mid", "refs": {"parent": "root"}},
+            {"source_key": "root", "refs": {}},
+            {"source_key": "a", "refs": {"parent": "b"}},
+            {"source_key": "b", "refs": {"parent": "a"}},
+        ])  # fmt: skip
+        stage(ledger, run_id, "tickets", [{"source_key": "1"}, {"source_key": "2"}])
+        order = simulate(ledger, planner, run_id)
+        assert order.index("tickets:1") < order.index("parts:1-1") < order.index("parts:1-2")
+        assert order.index("tickets:2") < order.index("parts:2-1")
+        assert order.index("folders:root") < order.index("folders:mid") < order.index("folders:leaf")
+        assert not {"folders:a", "folders:b"} & set(order)
+        waiting = {held.source_key: missing for held, missing in ledger.waiting()}
+        assert waiting == {"a": [("folders", "b")], "b": [("folders", "a")]}
+    finally:
+        ledger.close()

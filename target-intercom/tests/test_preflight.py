@@ -9,12 +9,12 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 from intercom_sandbox.openapi import SpecValidator
 from map_topdesk_intercom.mapfile import load_map
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.preflight import CONVERSATIONS_NOTIFY, PreflightBlocked, PreflightError, run_preflight
+from topdesk2intercom_testing.target import RunningSandbox, intercom_sandbox, map_custom_objects
 
 TOKEN = "preflight-token-0815-secret"
 ADMINS = [

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from target_intercom_testkit import map_custom_objects
 from test_writers_end_to_end import TOKEN, map_variant, records, run_target
 
 from intercom_sandbox.app import WorkspaceSettings, create_app
@@ -22,6 +21,7 @@ from intercom_sandbox.openapi import SpecValidator
 from sandbox_common.server import ServerThread
 from target_intercom.ledger import Ledger
 from target_intercom.report import GUESTS
+from topdesk2intercom_testing.target import map_custom_objects
 
 
 @dataclass

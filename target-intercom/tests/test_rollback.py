@@ -16,7 +16,6 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 from test_target_load import tap_messages
 
 from target_intercom import cli
@@ -24,6 +23,7 @@ from target_intercom import rollback as rb
 from target_intercom.client import IntercomClient
 from target_intercom.ledger import Ledger
 from target_intercom.target import TargetIntercom
+from topdesk2intercom_testing.target import RunningSandbox, intercom_sandbox, map_custom_objects
 
 BIN = Path(sys.executable).parent / "target-intercom"
 #: fields Intercom changes by itself (or the sandbox on every touch); not content

@@ -32,7 +32,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from target_acceptance_kit import (
+
+from topdesk2intercom_testing.target import RunningSandbox, intercom_sandbox, map_custom_objects
+from topdesk2intercom_testing.target_acceptance import (
     STATE_PART,
     STREAMS,
     Progress,
@@ -48,7 +50,6 @@ from target_acceptance_kit import (
     target_config,
     topdesk_source,
 )
-from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 HEAVY = os.environ.get("TOPDESK2INTERCOM_HEAVY") == "1"
 SCALE = 2000 if HEAVY else 200

@@ -6,18 +6,17 @@ import contextlib
 import functools
 import io
 import json
-import sys
 import typing as t
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import map_custom_objects
 
 from intercom_sandbox.app import WorkspaceSettings, create_app
 from sandbox_common.server import ServerThread
 from target_intercom.ledger import Ledger
 from target_intercom.target import TargetIntercom
+from topdesk2intercom_testing.target import map_custom_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "load-test-token-4711"
@@ -28,8 +27,7 @@ OBJECT_TYPES = ("Asset", "Change", "ChangeActivity", "ChangeLogEntry", "KnownErr
 
 @functools.lru_cache(maxsize=2)
 def tap_messages(scale: int) -> tuple[dict, ...]:
-    sys.path.insert(0, str(ROOT / "tap-topdesk" / "tests"))
-    import tap_topdesk_testkit as tap_kit
+    import topdesk2intercom_testing.tap as tap_kit
 
     url = tap_kit.shared_sandbox(scale=scale, seed=11)
     return tuple(tap_kit.sync(tap_kit.config(url), streams=STREAMS).messages)

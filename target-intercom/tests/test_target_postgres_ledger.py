@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from target_acceptance_kit import (
+
+from target_intercom.ledger import metadata as ledger_metadata
+from topdesk2intercom_testing.target import intercom_sandbox, map_custom_objects
+from topdesk2intercom_testing.target_acceptance import (
     Progress,
     content,
     differences,
@@ -25,9 +28,6 @@ from target_acceptance_kit import (
     target_config,
     topdesk_source,
 )
-from target_intercom_testkit import intercom_sandbox, map_custom_objects
-
-from target_intercom.ledger import metadata as ledger_metadata
 
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL")
 SCALE, SEED = 120, 31

@@ -44,11 +44,11 @@ from singer_sdk.testing.target_tests import (
     TargetSpecialCharsInAttributes,
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate, TargetTestTemplate
-from target_intercom_testkit import RunningSandbox, intercom_sandbox, map_custom_objects
 
 from map_topdesk_intercom.mapfile import output_schema
 from target_intercom.ledger import Ledger
 from target_intercom.target import TargetIntercom
+from topdesk2intercom_testing.target import RunningSandbox, intercom_sandbox, map_custom_objects
 
 OBJECT_TYPES = ("Asset", "Change", "ChangeActivity", "ChangeLogEntry", "KnownError", "ProcessDefinition", "Reservation")
 #: filled in by the ``sandbox`` / ``resource`` fixtures: the SDK's runner holds on to this very dict

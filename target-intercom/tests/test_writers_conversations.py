@@ -10,12 +10,12 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import intercom_sandbox
-from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
 from target_intercom.loader import Loader
 from target_intercom.writers.conversations import ConversationWriter
 from target_intercom.writers.support import decoded_size, split_attachments
+from topdesk2intercom_testing.target import intercom_sandbox
+from topdesk2intercom_testing.target_writers import ADMIN, FALLBACK, Harness, admin, contact
 
 
 @pytest.fixture

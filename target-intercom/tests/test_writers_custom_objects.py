@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import intercom_sandbox
-from target_intercom_writers_testkit import Harness, contact
+
+from topdesk2intercom_testing.target import intercom_sandbox
+from topdesk2intercom_testing.target_writers import Harness, contact
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import functools
 import io
 import json
 import re
-import sys
 import typing as t
 from collections import Counter
 from pathlib import Path
@@ -37,9 +36,7 @@ STRATEGIES = {
 
 @functools.lru_cache(maxsize=1)
 def tap_messages() -> tuple[dict, ...]:
-    sys.path.insert(0, str(ROOT / "tap-topdesk" / "tests"))
-    import tap_topdesk_testkit as tap_kit
-
+    import topdesk2intercom_testing.tap as tap_kit
     from topdesk_sandbox.generator import build_dataset
 
     url = tap_kit.shared_sandbox(scale=SCALE, seed=7)

@@ -8,13 +8,13 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import intercom_sandbox
-from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
 
 from target_intercom.capabilities import HOLDS, IGNORED, CheckResult, Verdict
 from target_intercom.writers.help_center import CollectionWriter, intercom_locale
 from target_intercom.writers.notes import ContactNoteWriter
 from target_intercom.writers.support import CannotDelete
+from topdesk2intercom_testing.target import intercom_sandbox
+from topdesk2intercom_testing.target_writers import ADMIN, FALLBACK, Harness, admin, contact
 
 
 @pytest.fixture

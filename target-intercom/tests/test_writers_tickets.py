@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from target_intercom_testkit import intercom_sandbox
-from target_intercom_writers_testkit import ADMIN, FALLBACK, Harness, admin, contact
+
+from topdesk2intercom_testing.target import intercom_sandbox
+from topdesk2intercom_testing.target_writers import ADMIN, FALLBACK, Harness, admin, contact
 
 TEAMS = [
     {"id": "7", "name": "Service desk", "admin_ids": [int(ADMIN)]},

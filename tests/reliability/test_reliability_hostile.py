@@ -7,7 +7,8 @@ table says: loaded (found in the Intercom sandbox), or flagged/skipped/held with
 
 The corpus was written from the shapes of a scale-5 seed-2 dataset (its reference list, branch and operator ids);
 ids are ``badd...``. Lone surrogates: the TOPdesk sandbox's store refuses them, so the dataset carries markers and
-the wire between tap and target puts back the ``\\udc80`` escapes a real TOPdesk would send (reliability_kit)."""
+the wire between tap and target puts back the ``\\udc80`` escapes a real TOPdesk would send
+(topdesk2intercom_testing.reliability)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from cli_testkit import Migration
-from reliability_kit import Logs, hostile_dataset, issues_naming, run_pipeline, wire_surrogates
+
+from topdesk2intercom_testing.cli import Migration
+from topdesk2intercom_testing.reliability import Logs, hostile_dataset, issues_naming, run_pipeline, wire_surrogates
 
 LOADED = "loaded"
 #: record id (``badd`` + the number) -> expected outcome: LOADED, a reason the report must give for it, or both
@@ -169,7 +171,7 @@ def test_a_person_dated_outside_every_window_is_not_lost(tmp_path: Path, modifie
     """The tap reads persons in modificationDate windows up to now; a person without a modificationDate (an import)
     or dated in the future (clock skew) falls in none, and is read apart. (TOPdesk stores the date as a datetime
     column, so a malformed one never comes over the API.)"""
-    import tap_topdesk_testkit as tap
+    import topdesk2intercom_testing.tap as tap
 
     data = tmp_path / "dataset"
     hostile_dataset(data)

@@ -30,9 +30,11 @@ from pathlib import Path
 import backoff
 import pytest
 import requests
-from reliability_kit import HEAVY
-from tap_crash_kit import run_tap, write_json
-from target_acceptance_kit import (
+
+from topdesk2intercom_testing.reliability import HEAVY
+from topdesk2intercom_testing.tap_crash import run_tap, write_json
+from topdesk2intercom_testing.target import intercom_sandbox, map_custom_objects
+from topdesk2intercom_testing.target_acceptance import (
     STREAMS,
     Progress,
     Source,
@@ -46,7 +48,6 @@ from target_acceptance_kit import (
     target_config,
     topdesk_source,
 )
-from target_intercom_testkit import intercom_sandbox, map_custom_objects
 
 SCALE = 5000 if HEAVY else 150
 SEED = 29
@@ -249,9 +250,9 @@ def test_tap_sigkilled_mid_children_resumes_from_its_state_and_nothing_is_lost_o
     clean: Clean, tmp_path: Path
 ) -> None:
     """Issue 16: the tap (children read on ``max_concurrency`` threads) SIGKILLed at a seeded point among the child
-    records, restarted with the last STATE it wrote (``tap_crash_kit``: the console script with STATE every 10
-    parent records instead of 10,000); both runs' output, in order, fed to one target run. Every record arrives, and
-    the target's ledger holds none twice (a duplicate would show as an extra contact, ticket or part)."""
+    records, restarted with the last STATE it wrote (``topdesk2intercom_testing.tap_crash``: the console script with
+    STATE every 10 parent records instead of 10,000); both runs' output, in order, fed to one target run. Every record
+    arrives, and the target's ledger holds none twice (a duplicate would show as an extra contact, ticket or part)."""
     kit = tap_kit()
     topdesk = kit.start_sandbox(scale=SCALE, seed=SEED, latency_ms=TAP_LATENCY_MS)
     # small pages: the incidents' window settles page by page, so the STATEs carry a bookmark mid-stream

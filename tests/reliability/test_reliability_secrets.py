@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import requests
-from cli_testkit import TOPDESK_LOGIN, Migration
-from e2e_kit import Sandboxes, cli, meltano, meltano_sys_dir, project_env, reports
-from reliability_kit import Logs, grep_tree, run_cli, run_pipeline
+
+from topdesk2intercom_testing.cli import TOPDESK_LOGIN, Migration
+from topdesk2intercom_testing.e2e import Sandboxes, cli, meltano, meltano_sys_dir, project_env, reports
+from topdesk2intercom_testing.reliability import Logs, grep_tree, run_cli, run_pipeline
 
 APP_PASSWORD = "S3CRET-app-pw-7f3a"
 TOKEN = "tok-S3CRET-9c1e"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from transform_testkit import OTHER_STRATEGIES, engine_for, tap_messages, tap_records
 
 from map_topdesk_intercom.engine import Engine
 from map_topdesk_intercom.mapfile import load_map, output_schema
+from topdesk2intercom_testing.transform import OTHER_STRATEGIES, engine_for, tap_messages, tap_records
 
 
 @pytest.fixture(scope="module")

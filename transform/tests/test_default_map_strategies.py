@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from transform_testkit import OTHER_STRATEGIES, engine_for, mapped, tap_records
 
 from map_topdesk_intercom.engine import Engine
+from topdesk2intercom_testing.transform import OTHER_STRATEGIES, engine_for, mapped, tap_records
 
 
 def with_strategies(**overrides: str) -> Engine:

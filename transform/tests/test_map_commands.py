@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-from transform_testkit import MINIMAL_MAP, ROOT, write_map
 
 from map_topdesk_intercom.commands import cli, set_confirmed
 from map_topdesk_intercom.mapfile import DEFAULT_MAP, catalog_from_file, load_map, tap_catalog
+from topdesk2intercom_testing import ROOT
+from topdesk2intercom_testing.transform import MINIMAL_MAP, write_map
 
 UNCONFIRMED = MINIMAL_MAP.replace("confirmed: true", "confirmed: false   # the reviewer flips this")
 THREE_ERRORS = (

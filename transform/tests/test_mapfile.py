@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from transform_testkit import MINIMAL_MAP, write_map
 
 from map_topdesk_intercom.mapfile import (
     DEFAULT_MAP,
@@ -18,6 +17,7 @@ from map_topdesk_intercom.mapfile import (
     tap_catalog,
 )
 from map_topdesk_intercom.mapper import MapError, TopdeskIntercomMapper
+from topdesk2intercom_testing.transform import MINIMAL_MAP, write_map
 
 THREE_ERRORS = (
     MINIMAL_MAP.replace("email: {from: email, lowercase: true}", "email: {from: emial, lowercase: true}")

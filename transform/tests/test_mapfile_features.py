@@ -4,10 +4,10 @@ for_each, warn and custom object links — validated with file:line, and applied
 from __future__ import annotations
 
 import pytest
-from transform_testkit import write_map
 
 from map_topdesk_intercom.engine import Engine
 from map_topdesk_intercom.mapfile import MapInvalid, load_map, tap_catalog
+from topdesk2intercom_testing.transform import write_map
 
 OBJECTS_MAP = """
 version: 1

@@ -8,7 +8,11 @@ import typing as t
 from collections import Counter
 
 import pytest
-from transform_testkit import (
+
+from map_topdesk_intercom.engine import Engine
+from map_topdesk_intercom.mapfile import load_map
+from map_topdesk_intercom.rules import get_path, inline_images, is_empty
+from topdesk2intercom_testing.transform import (
     OTHER_STRATEGIES,
     UNMAPPED_STREAMS,
     map_with_strategies,
@@ -16,10 +20,6 @@ from transform_testkit import (
     tap_messages,
     tap_records,
 )
-
-from map_topdesk_intercom.engine import Engine
-from map_topdesk_intercom.mapfile import load_map
-from map_topdesk_intercom.rules import get_path, inline_images, is_empty
 
 DEFINITIONS = {"attribute_definitions", "ticket_types", "custom_object_types"}
 

@@ -4,14 +4,13 @@ Intercom attribute conflicts; the written proposal is unconfirmed and otherwise 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-import transform_testkit as kit
 import yaml
 from click.testing import CliRunner
 
+import topdesk2intercom_testing.transform as kit
 from map_topdesk_intercom.mapfile import CONFIRM_HINT, MapInvalid, catalog_from_file, load_map
 from map_topdesk_intercom.propose import filled_optional_fields, is_filled, is_freely_definable, main
 
@@ -19,9 +18,7 @@ from map_topdesk_intercom.propose import filled_optional_fields, is_filled, is_f
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(catalog.json from discovery, sample.jsonl of the tap's messages) against the testkit's sandbox."""
-    sys.path.insert(0, str(kit.ROOT / "tap-topdesk" / "tests"))
-    import tap_topdesk_testkit as tap_kit
-
+    import topdesk2intercom_testing.tap as tap_kit
     from tap_topdesk.tap import TapTopdesk
 
     folder = tmp_path_factory.mktemp("propose")

@@ -1,6 +1,6 @@
 """Helpers of the reliability suite (issue 7): the pipeline and the CLI as processes whose every output lands in a
 log file (so nothing escapes the secrets grep), a grep over a whole work folder, the hostile TOPdesk dataset, and
-lookups in the reconciliation report. A uniquely named module (test folders are not packages)."""
+lookups in the reconciliation report."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from topdesk2intercom_testing import ROOT
+
 BIN = Path(sys.executable).parent
-HOSTILE = Path(__file__).resolve().parent / "hostile"
+HOSTILE = ROOT / "tests" / "reliability" / "hostile"
 #: ``TOPDESK2INTERCOM_HEAVY=1`` runs the big variants (by hand, not in CI)
 HEAVY = os.environ.get("TOPDESK2INTERCOM_HEAVY") == "1"
 

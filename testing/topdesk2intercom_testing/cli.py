@@ -1,8 +1,8 @@
 """Test helpers for the ``topdesk2intercom`` CLI: both sandboxes in this process, config files pointing at them
 (temporary ledger and report folder), and the CLI invoked as a user would (``--tap-config``/``--target-config``,
-no Meltano needed). A uniquely named module: every package's tests run in one pytest session.
+no Meltano needed)::
 
-    from cli_testkit import Migration
+    from topdesk2intercom_testing.cli import Migration
 
     def test_x(tmp_path):
         with Migration.started(tmp_path, scale=40) as m:

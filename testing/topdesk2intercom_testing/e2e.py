@@ -1,17 +1,19 @@
 """End-to-end test helpers: the project as a user runs it (sandbox processes, ``meltano``, ``topdesk2intercom``),
-never its internals. A uniquely named module (test folders are not packages)."""
+never its internals."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import functools
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +21,20 @@ from pathlib import Path
 import requests
 
 from sandbox_common.process import free_port, served
+from topdesk2intercom_testing import ROOT
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from demo import change_topdesk  # noqa: F401 - the demo's TOPdesk change: the test makes exactly the same one
 
-ROOT = Path(__file__).resolve().parent.parent
+def _load_demo() -> types.ModuleType:
+    """``scripts/demo.py`` (a script, not a package), loaded by its path."""
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.setdefault("demo", importlib.util.module_from_spec(spec))
+    if module.__spec__ is spec:
+        spec.loader.exec_module(module)
+    return module
+
+
+change_topdesk = _load_demo().change_topdesk  # the demo's TOPdesk change: the test makes exactly the same one
 BIN = Path(sys.executable).parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
 INTERCOM_TOKEN = "sandbox-intercom-token"  # the sandbox environment's token in meltano.yml

@@ -2,9 +2,9 @@
 a TOPdesk source, the target in process or as a killable process, and "same contents" comparisons of Intercom
 sandboxes whose ids differ.
 
-A uniquely named module (test folders are not packages; every package's tests run in one pytest session)::
+Usage::
 
-    from target_acceptance_kit import content, differences, kill_and_resume, run_target, seeded_kill_points
+    from topdesk2intercom_testing.target_acceptance import content, differences, kill_and_resume, run_target
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from target_intercom_testkit import RunningSandbox
 
 from target_intercom.ledger import Ledger
 from target_intercom.target import TargetIntercom
 from target_intercom.writers import WRITERS
+from topdesk2intercom_testing.target import RunningSandbox
 
-ROOT = Path(__file__).resolve().parents[2]
 #: the TOPdesk streams the default map turns into Intercom entities (contacts, companies, tickets and their parts)
 STREAMS = [
     "persons",
@@ -52,8 +51,7 @@ TARGET_BIN = Path(sys.executable).with_name("target-intercom")
 
 def tap_kit() -> t.Any:
     """tap-topdesk's test helpers (``start_sandbox``, ``sync``, ``config``, ``admin``)."""
-    sys.path.insert(0, str(ROOT / "tap-topdesk" / "tests"))
-    import tap_topdesk_testkit
+    import topdesk2intercom_testing.tap as tap_topdesk_testkit
 
     return tap_topdesk_testkit
 
@@ -95,7 +93,7 @@ class Run:
 
 def target_config(sb: RunningSandbox | str, workdir: Path, **extra: t.Any) -> dict:
     """Config for one sandbox (a RunningSandbox, or a URL of a sandbox served elsewhere with the testkit token)."""
-    from target_intercom_testkit import TOKEN
+    from topdesk2intercom_testing.target import TOKEN
 
     url, token = (sb, TOKEN) if isinstance(sb, str) else (sb.url, sb.token)
     return {

@@ -1,8 +1,7 @@
 """The tap as a process that a test SIGKILLs in the middle of its output, then restarts from the last STATE it wrote
-(issue 16: children read concurrently, bookmarks only past records whose children were all emitted). A uniquely
-named module (test folders are not packages)::
+(issue 16: children read concurrently, bookmarks only past records whose children were all emitted)::
 
-    from tap_crash_kit import run_tap
+    from topdesk2intercom_testing.tap_crash import run_tap
 """
 
 from __future__ import annotations

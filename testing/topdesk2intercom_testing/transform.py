@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-import sys
 import tempfile
 import textwrap
 import typing as t
@@ -19,7 +18,6 @@ from map_topdesk_intercom.engine import Engine
 from map_topdesk_intercom.mapfile import DEFAULT_MAP, load_map
 from map_topdesk_intercom.mapper import TopdeskIntercomMapper
 
-ROOT = Path(__file__).resolve().parents[2]
 #: TOPdesk streams the default map leaves alone (they live on as contact attributes or nowhere).
 UNMAPPED_STREAMS = {"departments", "locations", "budget_holders", "suppliers"}
 
@@ -40,8 +38,7 @@ def exports_dir(scale: int) -> Path:
 def tap_messages(scale: int = 300) -> tuple[dict, ...]:
     """The real tap against an in-thread sandbox (build_dataset(scale, seed=7)), every stream, with the CSV exports
     and attachment downloads (two attachments exceed the 10 MB limit): its Singer messages."""
-    sys.path.insert(0, str(ROOT / "tap-topdesk" / "tests"))
-    import tap_topdesk_testkit as tap_kit
+    import topdesk2intercom_testing.tap as tap_kit
 
     url = tap_kit.shared_sandbox(scale=scale, seed=7)
     config = tap_kit.config(url, exports_dir=str(exports_dir(scale)), download_attachments=True)

@@ -1,9 +1,8 @@
 """Test helpers for target-intercom: a real Intercom sandbox on a free port, in this process.
 
-A uniquely named module (test folders are not packages and every package's tests run in one pytest session).
 Use the context manager directly, or import the ``make_intercom_sandbox`` fixture into a test module::
 
-    from target_intercom_testkit import intercom_sandbox, make_intercom_sandbox  # noqa: F401
+    from topdesk2intercom_testing.target import intercom_sandbox, make_intercom_sandbox  # noqa: F401
 
     with intercom_sandbox(rate_limit_per_minute=600) as sb:
         client = sb.client()

@@ -1,4 +1,5 @@
-"""Marks the end-to-end test modules (``e2e``) in one place, so ``make test-fast`` can leave them out.
+"""The pytest plugin (entry point ``pytest11``): registers the ``e2e`` marker and marks the end-to-end test modules
+(``e2e``) in one place, so ``make test-fast`` can leave them out.
 
 End to end: whole syncs or loads on the sandboxes, the plugins as processes, Meltano, or pacing in real time. The
 rest (``make test-fast``) runs in under two minutes on the 2-core machine; ``make test`` runs everything.
@@ -6,11 +7,10 @@ rest (``make test-fast``) runs in under two minutes on the 2-core machine; ``mak
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent
+from topdesk2intercom_testing import ROOT
+
 E2E = (
     "tests/",  # the demo, the migration story, meltano run, the reliability suite
     "cli/tests/",  # every command against both sandboxes
@@ -36,12 +36,17 @@ E2E = (
     "target-intercom/tests/test_target_sdk_suite.py",
     "target-intercom/tests/test_writers_end_to_end.py",
 )
+MARKER = (
+    "e2e: end to end (whole syncs and loads on the sandboxes, plugin processes, Meltano, real time): `make test` runs"
+    " them, `make test-fast` does not (see topdesk2intercom_testing.plugin)"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
     stale = [path for path in E2E if not (ROOT / path).exists()]
     if stale:
-        raise pytest.UsageError(f"conftest.py E2E names paths that do not exist: {stale}")
+        raise pytest.UsageError(f"topdesk2intercom_testing.plugin E2E names paths that do not exist: {stale}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
