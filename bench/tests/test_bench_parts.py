@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pipeline
-import pytest
 import rest_tap
 import tap_extract
 
 
-@pytest.mark.skipif(not rest_tap.EXECUTABLE.exists(), reason="bench/run installs .venv-bench on first use")
 def test_generic_tap_reads_the_list_endpoints_completely(tmp_path: Path) -> None:
+    rest_tap.ensure_installed()  # .venv-bench with the pinned generic tap, from PyPI on first use (as bench/run)
     data = tmp_path / "dataset"
     # > 100 operational activities and persons: an endpoint in the wrong paging configuration would loop forever
     meta = tap_extract.ensure_dataset(data, 2100, 7)
