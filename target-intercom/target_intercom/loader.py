@@ -248,9 +248,7 @@ class Loader:
                     wanted = self.planner.optional_wanted(writer, rows)
                     written = self._written(wanted)
                     with self._cond:
-                        rows = self.planner.with_optional(kind_pass, rows, wanted, written)
-                        rows = self.planner.without_late(kind_pass, rows)
-                        rows = self.planner.carry_over(kind_pass, rows, full)
+                        rows = self.planner.ready_now(kind_pass, rows, wanted, written, full)
                 if rows:
                     dispatched += self._dispatch(writer, rows)
                 if not full:

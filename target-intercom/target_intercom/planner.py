@@ -164,6 +164,15 @@ class Planner:
         kind_pass.carry = [row for row in rows if group_of(writer, row) == last]
         return [row for row in rows if group_of(writer, row) != last]
 
+    def ready_now(
+        self, kind_pass: KindPass, rows: list[Row], wanted: dict[str, list[Key]], written: set[Key], full: bool
+    ) -> list[Row]:
+        """A read's candidates to dispatch now: those whose optional parents allow it, not of a container written
+        during the pass, the group a full read ended in carried to the next read."""
+        rows = self.with_optional(kind_pass, rows, wanted, written)
+        rows = self.without_late(kind_pass, rows)
+        return self.carry_over(kind_pass, rows, full)
+
     def dispatch(self, writer: Writer, rows: list[Row], existing: dict[str, Entity]) -> Dispatch:
         """Decide each row (``decide``) against its ledger entity; one task per record, or per group its parts in
         chronological order (joining the group's running chain when there is one); longest tasks first. What

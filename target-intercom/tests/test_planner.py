@@ -66,9 +66,7 @@ def read(planner: Planner, kind_pass: KindPass, rows: list[Row], *, full: bool =
     planner.before_read()
     rows = planner.candidates(kind_pass, rows)
     wanted = planner.optional_wanted(kind_pass.writer, rows)
-    rows = planner.with_optional(kind_pass, rows, wanted, set(written_))
-    rows = planner.without_late(kind_pass, rows)
-    return planner.carry_over(kind_pass, rows, full)
+    return planner.ready_now(kind_pass, rows, wanted, set(written_), full)
 
 
 def test_one_task_per_record_and_never_twice_while_in_flight() -> None:
