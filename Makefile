@@ -19,13 +19,16 @@ LINT_TOOLS := ruff==0.17.6 mypy==1.19.1 types-PyYAML==6.0.12.20261122 types-requ
 demo: $(VENV)/.installed $(MELTANO_VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
-## Every test (the lint gates, then all packages' tests and the end-to-end tests).
+## Every test (the lint gates, then all packages' tests and the end-to-end tests). Two pytest-xdist workers: most
+## tests wait on sandboxes' latency and subprocesses, so two share a 2-core machine well (each test process has its
+## own free ports, temporary directories, Meltano system dir and PostgreSQL schema).
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider --numprocesses 2 --dist worksteal
 test: lint $(MELTANO_VENV)/.installed
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(TEST_PATHS)
+	$(PYTEST) --durations=25 $(TEST_PATHS)
 
 ## The tests that are not end to end (the topdesk2intercom_testing plugin marks those `e2e`): under two minutes; no lint, no Meltano.
 test-fast: $(VENV)/.installed
-	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e" $(TEST_PATHS)
+	$(PYTEST) -m "not e2e" $(TEST_PATHS)
 
 ## Keep both sandboxes running in the foreground (Ctrl-C stops them).
 sandboxes: $(VENV)/.installed

@@ -4,7 +4,6 @@ issues, persistence across re-opening the file, and concurrent use from many thr
 from __future__ import annotations
 
 import itertools
-import os
 import sqlite3
 import threading
 from decimal import Decimal
@@ -14,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from target_intercom.ledger import ENTITY_STATUSES, Entity, Held, Ledger, content_hash
-from target_intercom.ledger import metadata as ledger_metadata
+from topdesk2intercom_testing import postgres
 
 
 @pytest.fixture
@@ -22,28 +21,14 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state" / "ledger.db"
 
 
-PG_URL = os.environ.get("LEDGER_TEST_PG_URL")  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/ledger_test
-
-
 @pytest.fixture(
     params=[
         "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(
-                not PG_URL, reason="set LEDGER_TEST_PG_URL to also run the ledger tests on PostgreSQL"
-            ),
-        ),
+        pytest.param("postgresql", marks=pytest.mark.skipif(not postgres.SERVER_URL, reason=postgres.SKIP_REASON)),
     ]
 )
 def ledger(request: pytest.FixtureRequest, db_path: Path):
-    if request.param == "sqlite":
-        led = Ledger(Ledger.url_for_path(db_path))
-    else:  # a fresh schema in the given (throw-away) database
-        engine = sa.create_engine(PG_URL)
-        ledger_metadata.drop_all(engine)
-        engine.dispose()
-        led = Ledger(PG_URL)
+    led = Ledger(Ledger.url_for_path(db_path) if request.param == "sqlite" else postgres.empty_ledger_url())
     yield led
     led.close()
 

@@ -3,19 +3,18 @@ the same Intercom contents as an uninterrupted load on the default SQLite ledger
 
 The ledger's own tests run on both databases (``test_ledger.py``); this one takes the whole target through
 PostgreSQL's transactions and locks (intents, held records, the writer thread and the pool side by side). It needs
-``LEDGER_TEST_PG_URL`` (``.ci/run`` starts a PostgreSQL and sets it); the database's ledger tables are dropped first.
+``LEDGER_TEST_PG_URL`` (``.ci/run`` starts a PostgreSQL and sets it); the ledger's tables in the test process's own
+schema are dropped first.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from target_intercom.ledger import metadata as ledger_metadata
+from topdesk2intercom_testing import postgres
 from topdesk2intercom_testing.target import intercom_sandbox, map_custom_objects
 from topdesk2intercom_testing.target_acceptance import (
     Progress,
@@ -29,27 +28,23 @@ from topdesk2intercom_testing.target_acceptance import (
     topdesk_source,
 )
 
-PG_URL = os.environ.get("LEDGER_TEST_PG_URL")
 SCALE, SEED = 120, 31
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set LEDGER_TEST_PG_URL to run the load on a PostgreSQL ledger")
+pytestmark = pytest.mark.skipif(not postgres.SERVER_URL, reason=postgres.SKIP_REASON)
 
 
 def test_killed_load_on_a_postgresql_ledger_resumes_to_the_same_contents(tmp_path: Path) -> None:
-    assert PG_URL
     source = topdesk_source(SCALE, SEED)
     with intercom_sandbox(custom_objects=map_custom_objects()) as reference:
         run_target(source.messages, target_config(reference, tmp_path / "sqlite"))
         want = content(reference.url)
 
-    engine = sa.create_engine(PG_URL)
-    ledger_metadata.drop_all(engine)
-    engine.dispose()
+    ledger_url = postgres.empty_ledger_url()
     workdir = tmp_path / "postgresql"
     workdir.mkdir()
     messages = source.write_jsonl(workdir / "messages.jsonl")
     with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
-        config = target_config(sb, workdir, ledger_url=PG_URL)
+        config = target_config(sb, workdir, ledger_url=ledger_url)
         (workdir / "config.json").write_text(json.dumps(config))
         progress = Progress(sb)
         points = [
