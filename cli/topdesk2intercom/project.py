@@ -18,7 +18,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from map_topdesk_intercom.api import MapInvalid, MapSpec, catalog_from_file, load_map
-from target_intercom.api import IntercomClient, Ledger
+from target_intercom.api import IntercomClient, Ledger, access_tokens
 
 TAP, TARGET = "tap-topdesk", "target-intercom"
 
@@ -112,10 +112,10 @@ def _read_json(path: str) -> dict[str, t.Any]:
 
 def intercom_client(target: dict[str, t.Any]) -> IntercomClient:
     """A client with the target's settings (same API URL, token, version and retries as the load)."""
-    if not target.get("access_token"):
+    if not access_tokens(target):
         raise click.UsageError(
             "target-intercom's access_token is not set (meltano config target-intercom set "
-            "access_token ..., or access_token in --target-config)"
+            "access_token ..., or access_token / access_tokens in --target-config)"
         )
     return IntercomClient.from_config(target)
 

@@ -7,11 +7,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from intercom_sandbox.errors import json_response
-from intercom_sandbox.ratelimit import RateLimiter
 from intercom_sandbox.store import Workspace
+from intercom_sandbox.tokens import TokenApps
 
 
-def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
+def routes(ws: Workspace, tokens: TokenApps) -> list[Route]:
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
@@ -21,7 +21,7 @@ def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
             undocumented = dict(sorted(ws.undocumented_fields.items()))
             denied = dict(sorted(ws.denials.items()))
         return json_response(
-            {"objects": counts, "undocumented_fields": undocumented, "denied": denied, **limiter.stats()}
+            {"objects": counts, "undocumented_fields": undocumented, "denied": denied, **tokens.workspace.stats()}
         )
 
     async def export(request: Request) -> Response:
@@ -30,7 +30,7 @@ def routes(ws: Workspace, limiter: RateLimiter) -> list[Route]:
 
     async def reset(request: Request) -> Response:
         ws.reset()
-        limiter.reset_counters()
+        tokens.reset_counters()
         return json_response({"status": "reset"})
 
     async def define_custom_objects(request: Request) -> Response:

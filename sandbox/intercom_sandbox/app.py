@@ -1,8 +1,9 @@
 """Application factory and settings for the Intercom sandbox.
 
-Request path, outermost first: [OpenAPI capture (tests only)] → rate limit (headers on every response, 429 beyond
-the window budget) → fault injection (latency, 5xx, resets; answers lost after the handler ran) → auth +
-``Intercom-Version`` → router. ``/__sandbox/`` admin paths skip all of it.
+Request path, outermost first: [OpenAPI capture (tests only)] → auth (the Bearer token names one app of the
+workspace, or of another workspace; 401 otherwise, not counted) → rate limit (the app's and the workspace's 10-s
+windows; the app's headers on every answer, 429 beyond either budget) → fault injection (latency, 5xx, resets;
+answers lost after the handler ran) → ``Intercom-Version`` → router. ``/__sandbox/`` admin paths skip all of it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intercom_sandbox import admin, errors, versioning
-from intercom_sandbox.ratelimit import RateLimiter
 from intercom_sandbox.routes import (
     admins,
     articles,
@@ -35,13 +35,22 @@ from intercom_sandbox.routes import (
     tickets,
 )
 from intercom_sandbox.store import DEFAULT_ADMINS, Workspace, load_custom_objects, load_seed
+from intercom_sandbox.tokens import FOREIGN_PATHS, TokenApp, TokenApps
 from sandbox_common.faults import ADMIN_PREFIX, FaultInjectionMiddleware
 
 
 @dataclass
 class WorkspaceSettings:
+    #: the first private app's Bearer token (``--token``, the first one given)
     token: str = "sandbox-intercom-token"
+    #: the per-app limit, requests per minute (``--app-rate-limit``, alias ``--rate-limit``); every app has its own
     rate_limit_per_minute: int = 10000
+    #: more private apps of the same workspace (``--token`` repeated): own per-app limit, shared workspace limit
+    extra_tokens: tuple[str, ...] = ()
+    #: the limit all apps of the workspace share, requests per minute (``--workspace-rate-limit``)
+    workspace_rate_limit_per_minute: int = 25000
+    #: tokens of another workspace (``--foreign-token``): ``GET /me`` answers that workspace's app, all else 401
+    foreign_tokens: tuple[str, ...] = ()
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     #: fraction of requests handled (writes applied) whose answer is then lost: 502/503/504 or a cut body
@@ -70,12 +79,20 @@ class WorkspaceSettings:
 _DOUBLE_SLASH = re.compile(r"/{2,}")
 
 
-class RateLimitMiddleware:
-    """Counts every API request in its 10-s window and stamps the X-RateLimit-* headers on the response."""
+def _token_app(scope: Scope) -> TokenApp | None:
+    """The app the auth middleware found for this request."""
+    app = scope.get("state", {}).get("intercom_app")
+    return app if isinstance(app, TokenApp) else None
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+
+class AuthMiddleware:
+    """Bearer token check: a token of the workspace's apps (or a foreign token on ``GET /me``) passes with its app in
+    ``scope["state"]["intercom_app"]``; anything else is 401 ``unauthorized``, without rate-limit headers and not
+    counted against any budget (there is no app to count it for)."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenApps) -> None:
         self.app = app
-        self.limiter = limiter
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -84,7 +101,36 @@ class RateLimitMiddleware:
         if "//" in scope["path"]:  # tap-intercom builds base_url + '/' + '/contacts/…'
             scope["path"] = _DOUBLE_SLASH.sub("/", scope["path"])
             scope["raw_path"] = scope["path"].encode()
-        decision = self.limiter.hit()
+        auth = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+        scheme, _, credentials = auth.strip().partition(b" ")
+        token_app = self.tokens.get(credentials.strip()) if scheme.lower() == b"bearer" else None
+        foreign_path = scope["method"] in ("GET", "HEAD") and scope["path"] in FOREIGN_PATHS
+        if token_app is not None and token_app.foreign and not foreign_path:
+            token_app = None  # another workspace's token reaches nothing here but GET /me
+        if token_app is None:
+            code, message = errors.UNAUTHORIZED
+            await errors.error_response(401, code, message)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["intercom_app"] = token_app
+        await self.app(scope, receive, send)
+
+
+class RateLimitMiddleware:
+    """Counts every authenticated API request in its app's and its workspace's 10-s windows and stamps the app's
+    X-RateLimit-* headers on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token_app = _token_app(scope) if scope["type"] == "http" else None
+        if token_app is None:  # admin paths (auth lets nothing else through without an app)
+            await self.app(scope, receive, send)
+            return
+        decision = token_app.limiter.hit()
         rate_headers = decision.headers()
 
         async def send_with_headers(message: Message) -> None:
@@ -99,30 +145,21 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class AuthVersionMiddleware:
-    """Bearer token check (401 ``unauthorized``) and ``Intercom-Version`` resolution (400 on unknown values)."""
+class VersionMiddleware:
+    """``Intercom-Version`` resolution (400 on unknown values)."""
 
-    def __init__(self, app: ASGIApp, token: str, default_version: str) -> None:
+    def __init__(self, app: ASGIApp, default_version: str) -> None:
         self.app = app
-        self.token = token.encode()
         self.default_version = default_version
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        auth = b""
         version_header: bytes | None = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                auth = value
-            elif name == b"intercom-version":
+            if name == b"intercom-version":
                 version_header = value
-        scheme, _, credentials = auth.strip().partition(b" ")
-        if scheme.lower() != b"bearer" or credentials.strip() != self.token:
-            code, message = errors.UNAUTHORIZED
-            await errors.error_response(401, code, message)(scope, receive, send)
-            return
         version = versioning.parse(
             version_header.decode("latin-1") if version_header is not None else None, self.default_version
         )
@@ -160,7 +197,12 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         deny=dict(settings.deny),
         help_center_locales=tuple(settings.help_center_locales),
     )
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    tokens = TokenApps(
+        (settings.token, *settings.extra_tokens),
+        settings.foreign_tokens,
+        app_per_minute=settings.rate_limit_per_minute,
+        workspace_per_minute=settings.workspace_rate_limit_per_minute,
+    )
     modules = (
         admins,
         contacts,
@@ -176,14 +218,18 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
     tables = [module.routes for module in modules]
     api_routes = build_routes(workspace, tables)
     app = Starlette(
-        routes=[Mount("/__sandbox", routes=admin.routes(workspace, limiter)), *api_routes],
+        routes=[Mount("/__sandbox", routes=admin.routes(workspace, tokens)), *api_routes],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.workspace = workspace
-    app.state.limiter = limiter
+    app.state.tokens = tokens
+    #: the first app's limiter (``.hit()``, ``.clock``), as when the sandbox had one; all apps: ``limiters``
+    app.state.limiter = tokens.workspace.apps[0]
+    app.state.limiters = tuple(tokens.workspace.apps)
+    app.state.workspace_limiter = tokens.workspace
     app.state.settings = settings
     app.state.fault_stats = Counter()  # what the fault injection did: error, reset, lost_error, lost_cut
-    app.add_middleware(AuthVersionMiddleware, token=settings.token, default_version=settings.default_version)
+    app.add_middleware(VersionMiddleware, default_version=settings.default_version)
     app.add_middleware(
         FaultInjectionMiddleware,
         fault_rate=settings.fault_rate,
@@ -193,7 +239,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         lost_answer_rate=settings.lost_answer_rate,
         stats=app.state.fault_stats,
     )
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(AuthMiddleware, tokens=tokens)
     if settings.validate_openapi:
         from intercom_sandbox.openapi import OpenAPICaptureMiddleware, SpecValidator
 

@@ -36,8 +36,36 @@ def main() -> None:
 @main.command()
 @click.option("--port", type=int, default=8182, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--token", default="sandbox-intercom-token", show_default=True, help="Accepted Bearer token.")
-@click.option("--rate-limit", type=click.IntRange(min=6), default=10000, show_default=True, help="Requests/minute.")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    default=("sandbox-intercom-token",),
+    show_default=True,
+    help="Accepted Bearer token: one private app of the workspace. Repeatable (more apps of the same workspace).",
+)
+@click.option(
+    "--app-rate-limit",
+    "--rate-limit",
+    "app_rate_limit",
+    type=click.IntRange(min=6),
+    default=10000,
+    show_default=True,
+    help="Requests/minute per app (each token its own budget). --rate-limit is an alias.",
+)
+@click.option(
+    "--workspace-rate-limit",
+    type=click.IntRange(min=6),
+    default=25000,
+    show_default=True,
+    help="Requests/minute all apps of the workspace share.",
+)
+@click.option(
+    "--foreign-token",
+    "foreign_tokens",
+    multiple=True,
+    help="Token of an app of ANOTHER workspace: GET /me answers that app, every other request 401. Repeatable.",
+)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option(
     "--fault-rate",
@@ -105,8 +133,10 @@ def main() -> None:
 def serve(
     port: int,
     host: str,
-    token: str,
-    rate_limit: int,
+    tokens: tuple[str, ...],
+    app_rate_limit: int,
+    workspace_rate_limit: int,
+    foreign_tokens: tuple[str, ...],
     latency_ms: float,
     fault_rate: float,
     lost_answer_rate: float,
@@ -126,8 +156,11 @@ def serve(
     from intercom_sandbox.app import WorkspaceSettings, create_app
 
     settings = WorkspaceSettings(
-        token=token,
-        rate_limit_per_minute=rate_limit,
+        token=tokens[0],
+        extra_tokens=tuple(tokens[1:]),
+        rate_limit_per_minute=app_rate_limit,
+        workspace_rate_limit_per_minute=workspace_rate_limit,
+        foreign_tokens=tuple(foreign_tokens),
         latency_ms=latency_ms,
         fault_rate=fault_rate,
         lost_answer_rate=lost_answer_rate,
@@ -143,8 +176,15 @@ def serve(
         deny=deny,
         help_center_locales=help_center_locales,
     )
-    app = create_app(settings)
-    click.echo(f"Intercom sandbox on http://{host}:{port} (rate limit {rate_limit}/min)")
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    foreign = f", {len(foreign_tokens)} foreign token(s)" if foreign_tokens else ""
+    click.echo(
+        f"Intercom sandbox on http://{host}:{port} (rate limit {app_rate_limit}/min per app, "
+        f"{workspace_rate_limit}/min per workspace; {len(tokens)} app(s){foreign})"
+    )
     run_server(app, host=host, port=port)
 
 

@@ -15,7 +15,7 @@ from target_intercom.capabilities import (
     with_fallbacks,
 )
 from target_intercom.cli import rollback_command
-from target_intercom.client import IntercomClient, IntercomError
+from target_intercom.client import IntercomClient, IntercomError, access_tokens
 from target_intercom.html_page import Bars, Page, Section, Table, Text, write
 from target_intercom.ledger import Entity, Ledger, as_held, content_hash
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
@@ -42,6 +42,7 @@ __all__ = [  # noqa: RUF022  grouped by what they are for, not sorted
     # Intercom: the client, its documented rate window, the preflight and the workspace's live check
     "IntercomClient",
     "IntercomError",
+    "access_tokens",
     "DOCUMENTED_WINDOW_S",
     "PreflightError",
     "PreflightReport",

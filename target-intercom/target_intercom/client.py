@@ -2,9 +2,10 @@
 
 One client is shared by all worker threads of a run: requests' Session is safe for concurrent requests as long as
 its settings are not changed (the connection pool is sized to the worker count; cookies are refused, Intercom's API
-does not use them). Every send passes the shared :class:`~target_intercom.pacer.Pacer`, so the workers together
-stay within Intercom's per-window budget. The access token lives only in the session's headers: it never appears
-in logs, exception messages or reprs.
+does not use them). Every send passes the shared :class:`~target_intercom.pacer.Pacers`, so the workers together
+stay within Intercom's per-window budget: with several access tokens (private apps of one workspace), each app's
+and the workspace's. The tokens live only in the client's private list and in each request's headers: they never
+appear in logs, exception messages or reprs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import threading
 import time
 import typing as t
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 import backoff
@@ -22,7 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from target_intercom.pacer import Pacer
+from target_intercom.pacer import WORKSPACE_LIMIT_PER_MINUTE, Pacers
 
 LOGGER = logging.getLogger("target_intercom.client")
 
@@ -115,6 +116,13 @@ def _next_params(pages: t.Any) -> dict[str, t.Any] | None:
     return None
 
 
+def access_tokens(config: Mapping[str, t.Any]) -> list[str]:
+    """The tokens a configuration names: ``access_token``, then ``access_tokens`` (several private apps of one
+    workspace), each once, in that order."""
+    tokens = [config.get("access_token"), *(config.get("access_tokens") or [])]
+    return list(dict.fromkeys(token for token in tokens if token))
+
+
 class IntercomClient:
     """One client per run, shared by all worker threads (thread-safe)."""
 
@@ -127,8 +135,9 @@ class IntercomClient:
     def __init__(
         self,
         api_url: str,
-        access_token: str,
+        access_token: str | Sequence[str],
         *,
+        workspace_rate_limit: int | None = WORKSPACE_LIMIT_PER_MINUTE,
         version: str = "2.16",
         max_retries: int = 3,
         timeout: float = 60.0,
@@ -141,13 +150,17 @@ class IntercomClient:
         self.timeout = timeout
         self.concurrency = concurrency
         self.logger = logger or LOGGER
-        self.pacer = Pacer()
+        tokens = [access_token] if isinstance(access_token, str) else list(access_token)
+        if not tokens:
+            raise ValueError("no Intercom access token")
+        self._authorizations = [f"Bearer {token}" for token in tokens]
+        #: one pacer per token (private app), within the workspace's limit (requests per minute; None: no cap)
+        self.pacer = Pacers(len(tokens), workspace_per_minute=workspace_rate_limit)
         self.retries = 0
         self._retries_lock = threading.Lock()
         self._session = requests.Session()
         self._session.headers.update(
             {
-                "Authorization": f"Bearer {access_token}",
                 "Intercom-Version": version,
                 "Accept": "application/json",
                 "User-Agent": "target-intercom",
@@ -161,18 +174,25 @@ class IntercomClient:
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], **kwargs: t.Any) -> IntercomClient:
-        """A client with the target's settings (``api_url``, ``access_token``, ``intercom_version``,
-        ``max_retries``): the load, the rollback and the project CLI talk to Intercom the same way."""
+        """A client with the target's settings (``api_url``, ``access_token``/``access_tokens``,
+        ``workspace_rate_limit``, ``intercom_version``, ``max_retries``): the load, the rollback and the project CLI
+        talk to Intercom the same way."""
         return cls(
             config.get("api_url") or "https://api.intercom.io",
-            config["access_token"],
+            access_tokens(config),
+            workspace_rate_limit=int(config.get("workspace_rate_limit") or WORKSPACE_LIMIT_PER_MINUTE),
             version=config.get("intercom_version") or "2.16",
             max_retries=int(config.get("max_retries", 3)),
             **kwargs,
         )
 
     def __repr__(self) -> str:
-        return f"IntercomClient({self.api_url!r}, version={self.version!r})"
+        return f"IntercomClient({self.api_url!r}, version={self.version!r}, apps={self.apps})"
+
+    @property
+    def apps(self) -> int:
+        """How many private apps (access tokens) share the load."""
+        return len(self._authorizations)
 
     @property
     def stats(self) -> dict[str, t.Any]:
@@ -188,15 +208,17 @@ class IntercomClient:
         params: dict | None = None,
         idempotent: bool | None = None,
         version: str | None = None,
+        app: int | None = None,
     ) -> dict:
-        """Send one request through the pacer; return the JSON body (``{}`` for an empty body).
+        """Send one request through the pacer; return the JSON body (``{}`` for an empty body). ``app``: with that
+        token (index in the configured order) rather than whichever app has budget.
 
         ``idempotent`` defaults to True for GET/PUT/DELETE and False for POST. 429 is always retried (it was not
         applied) after waiting for the window's reset; 5xx and connection errors are retried with exponential backoff
         and jitter only when idempotent, up to ``max_retries``; otherwise IntercomError(ambiguous=True).
         4xx other than 429 raise IntercomError at once.
         """
-        return self._send(method, path, json=json, params=params, idempotent=idempotent, version=version)
+        return self._send(method, path, json=json, params=params, idempotent=idempotent, version=version, app=app)
 
     def paginate(self, path: str, *, params: dict | None = None) -> Iterator[dict]:
         """Every item of a GET list (``data`` with ``pages.next`` cursor or page URL), following the pages."""
@@ -251,6 +273,7 @@ class IntercomClient:
         idempotent: bool | None = None,
         version: str | None = None,
         read_only: bool | None = None,
+        app: int | None = None,
     ) -> dict:
         method = method.upper()
         if idempotent is None:
@@ -258,19 +281,20 @@ class IntercomClient:
         if read_only is None:
             read_only = method in READ_ONLY_METHODS
         url = f"{self.api_url}/{path.lstrip('/')}"
-        headers = {"Intercom-Version": version} if version else None
+        extra = {"Intercom-Version": version} if version else {}
         waits = backoff.expo(factor=self.backoff_factor, max_value=self.backoff_max)
         next(waits)  # the generator's first value is a priming 0
         failures = throttled = 0
         while True:
-            sent_at = self.pacer.acquire()
+            sender, sent_at = self.pacer.acquire(app)
+            headers = {"Authorization": self._authorizations[sender], **extra}
             started = time.monotonic()
             try:
                 response = self._session.request(
                     method, url, json=json, params=params, headers=headers, timeout=self.timeout
                 )
             except BaseException as exc:
-                self.pacer.release(sent_at, None, None)
+                self.pacer.release(sender, sent_at, None, None)
                 if not isinstance(exc, TRANSIENT_ERRORS):  # a bad URL, an unserialisable body, an interrupt
                     raise
                 elapsed = (time.monotonic() - started) * 1000
@@ -286,7 +310,7 @@ class IntercomClient:
                 failures += 1
                 self._pause(waits, method, path, reason, failures)
                 continue
-            self.pacer.release(sent_at, response.headers, response.status_code)
+            self.pacer.release(sender, sent_at, response.headers, response.status_code)
             status = response.status_code
             self.logger.debug("%s %s -> %d in %.0f ms", method, path, status, (time.monotonic() - started) * 1000)
             if status < 300:
@@ -296,10 +320,12 @@ class IntercomClient:
                 throttled += 1
                 if throttled > self.max_throttled:
                     raise error
+                whose = "the workspace's" if response.headers.get("X-RateLimit-Remaining", "0") != "0" else "the app's"
                 self.logger.warning(
-                    "%s %s: 429 rate limit exceeded, waiting for the window reset (%d/%d)",
+                    "%s %s: 429, %s rate limit exceeded, waiting for the window reset (%d/%d)",
                     method,
                     path,
+                    whose,
                     throttled,
                     self.max_throttled,
                 )

@@ -21,21 +21,30 @@ seconds when the window ends). The pacer trusts the server's count and adds what
   skew of seconds costs a few 429s once, not one per window; it never shrinks (a late burst costs nothing while
   the budget outlasts the remaining window). A server clock ahead of ours only makes the probe late.
 
+Several private apps of one workspace (:class:`Pacers`): each token has its own pacer fed by its own app's headers,
+and all of them share one lock and condition, so a request goes through whichever app has budget first (taken in
+turn). Intercom limits the workspace too (25,000/min across its private apps, so three apps at 10,000/min could
+exceed it): each app's pacer is capped at an equal share of the workspace's window budget, and a 429 that leaves the
+app budget (``X-RateLimit-Remaining`` > 0: the workspace's limit, not the app's) spends the window for every app.
+
 Counters (``snapshot()``): requests sent, 429s received, accepted/rejected per server window (keyed by its reset,
 as the server counted them), seconds spent waiting in :meth:`Pacer.acquire` (summed over threads).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 #: Intercom's rate-limit docs: the per-minute limit is spread over 10-second windows (used until the answers'
 #: ``X-RateLimit-Reset`` show the window's length: :attr:`Pacer.window_seconds`).
 DOCUMENTED_WINDOW_S = 10
+#: Intercom's rate-limit docs: all private apps of a workspace share 25,000 requests per minute.
+WORKSPACE_LIMIT_PER_MINUTE = 25_000
 #: Windows kept in the per-window counters (10 s each: more than 2 hours).
 MAX_WINDOWS = 1000
 #: Weight of the newest answer in the latency's moving average (about the last 50 answers count).
@@ -55,11 +64,21 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 class Pacer:
     """Gate for sends (:meth:`acquire`) fed by every answer (:meth:`release`); thread-safe."""
 
-    def __init__(self, *, guard: float = 0.1, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        guard: float = 0.1,
+        clock: Callable[[], float] = time.time,
+        cap: int | None = None,
+        cond: threading.Condition | None = None,
+    ) -> None:
         #: Seconds to wait after a window's reset (our clock) before probing the next one.
         self.guard = guard
         self.clock = clock
-        self._cond = threading.Condition()
+        #: At most this many requests per window even when the server allows more (this app's share of the
+        #: workspace's budget); None: the server's limit only.
+        self.cap = cap
+        self._cond = cond or threading.Condition()
         self._limit: int | None = None
         self._reset: int | None = None
         self._used = 0
@@ -82,16 +101,10 @@ class Pacer:
         with self._cond:
             while True:
                 now = self.clock()
-                if self._limit is not None and self._used + self._in_flight < self._limit:
-                    break
-                if self._may_probe(now):
-                    self._probe = now
-                    break
+                if self._take(now):
+                    self.wait_seconds += time.monotonic() - started
+                    return now
                 self._cond.wait(self._wake_in(now))
-            self._in_flight += 1
-            self.requests_sent += 1
-            self.wait_seconds += time.monotonic() - started
-            return now
 
     def release(self, sent_at: float, headers: Mapping[str, str] | None, status: int | None) -> None:
         """Account for the answer to a request sent at ``sent_at`` (``headers``/``status`` None: no answer)."""
@@ -136,10 +149,26 @@ class Pacer:
                     self._used = max(self._used, used)
             self._cond.notify_all()
 
+    def spend(self, reset: int) -> None:
+        """Another limit than this app's (the workspace's) refused a request in the window ending at ``reset``:
+        nothing more is sent in it; the next window is probed as usual."""
+        with self._cond:
+            if self._reset is None or reset >= self._reset:
+                self._reset = reset
+                self._used = max(self._used, self.budget or 0)
+            self._cond.notify_all()
+
     @property
     def limit(self) -> int | None:
         """The window's budget as the server last reported it (None before the first answer)."""
         return self._limit
+
+    @property
+    def budget(self) -> int | None:
+        """What this pacer sends per window: the server's limit within :attr:`cap` (None before the first answer)."""
+        if self._limit is None:
+            return None
+        return self._limit if self.cap is None else min(self._limit, self.cap)
 
     @property
     def reset(self) -> int | None:
@@ -168,6 +197,19 @@ class Pacer:
 
     # --- internals (called with the lock held) -----------------------------------------------------------------
 
+    def _take(self, now: float) -> bool:
+        """Count one send if the gate is open now (budget left, or the window's probe)."""
+        budget = self.budget
+        if budget is not None and self._used + self._in_flight < budget:
+            pass
+        elif self._may_probe(now):
+            self._probe = now
+        else:
+            return False
+        self._in_flight += 1
+        self.requests_sent += 1
+        return True
+
     def _stale(self, now: float) -> bool:
         """The newest known window has ended on our clock (or no window is known yet)."""
         return self._reset is None or now >= self._reset + self._lead + self.guard
@@ -177,7 +219,8 @@ class Pacer:
         new one too; as they fit the old budget they are fewer than the limit, so probe + in flight still fits."""
         if self._probe is not None or not self._stale(now):
             return False
-        return self._in_flight == 0 if self._limit is None else self._in_flight < self._limit
+        budget = self.budget
+        return self._in_flight == 0 if budget is None else self._in_flight < budget
 
     def _wake_in(self, now: float) -> float:
         """Seconds until the gate may open without an answer arriving (answers notify at once); at most 1 s so that
@@ -193,3 +236,102 @@ class Pacer:
             while len(self.windows) > MAX_WINDOWS:
                 self.windows.popitem(last=False)
         counts["rejected" if status == 429 else "accepted"] += 1
+
+
+class Pacers:
+    """The pacers of the workspace's private apps, one per access token (in the tokens' order); thread-safe.
+
+    :meth:`acquire` returns the app whose turn it is if it has budget, else the next one that has, else waits for
+    the first to open; the read-only properties sum or summarise the apps for the loader, ``plan`` and the reports.
+    """
+
+    def __init__(
+        self,
+        apps: int = 1,
+        *,
+        workspace_per_minute: int | None = WORKSPACE_LIMIT_PER_MINUTE,
+        guard: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if apps < 1:
+            raise ValueError("at least one app (access token) is needed")
+        self.clock = clock
+        self._cond = threading.Condition()
+        per_window = None if workspace_per_minute is None else workspace_per_minute // (60 // DOCUMENTED_WINDOW_S)
+        share = None if per_window is None else max(per_window // apps, 1)
+        self.apps = [Pacer(guard=guard, clock=clock, cap=share, cond=self._cond) for _ in range(apps)]
+        self._turn = itertools.count()
+
+    def acquire(self, app: int | None = None) -> tuple[int, float]:
+        """Block until one app (``app``, when given) may send; returns its index and the send time."""
+        started = time.monotonic()
+        count = len(self.apps)
+        with self._cond:
+            while True:
+                now = self.clock()
+                first = next(self._turn) if app is None else app
+                for step in range(count if app is None else 1):
+                    index = (first + step) % count
+                    pacer = self.apps[index]
+                    if pacer._take(now):  # the apps share this group's lock, which is held here
+                        pacer.wait_seconds += time.monotonic() - started
+                        return index, now
+                candidates = self.apps if app is None else [self.apps[app]]
+                self._cond.wait(min(p._wake_in(now) for p in candidates))
+
+    def release(self, app: int, sent_at: float, headers: Mapping[str, str] | None, status: int | None) -> None:
+        """Account for an answer to ``app``'s request; a 429 that leaves the app budget is the workspace's limit,
+        so the window is spent for every app."""
+        self.apps[app].release(sent_at, headers, status)
+        if status == 429 and headers is not None:
+            remaining, reset = _header_int(headers, "X-RateLimit-Remaining"), _header_int(headers, "X-RateLimit-Reset")
+            if remaining and reset is not None:
+                for pacer in self.apps:
+                    pacer.spend(reset)
+
+    @property
+    def limit(self) -> int | None:
+        """Requests per window all apps together send at most (None until each app answered once)."""
+        budgets = [pacer.budget for pacer in self.apps]
+        return None if None in budgets else sum(cast(int, budget) for budget in budgets)
+
+    @property
+    def reset(self) -> int | None:
+        resets = [pacer.reset for pacer in self.apps if pacer.reset is not None]
+        return max(resets) if resets else None
+
+    @property
+    def latency_s(self) -> float | None:
+        latencies = [pacer.latency_s for pacer in self.apps if pacer.latency_s is not None]
+        return sum(latencies) / len(latencies) if latencies else None
+
+    @property
+    def window_seconds(self) -> int | None:
+        return next((pacer.window_seconds for pacer in self.apps if pacer.window_seconds is not None), None)
+
+    @property
+    def requests_sent(self) -> int:
+        return sum(pacer.requests_sent for pacer in self.apps)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters of :meth:`Pacer.snapshot` summed over the apps (``limit``: what they send together per
+        window; ``windows``: per server window), and ``apps``: each app's own, without its windows."""
+        apps = [pacer.snapshot() for pacer in self.apps]
+        windows: dict[int, dict[str, int]] = {}
+        for snap in apps:
+            for reset, counts in snap.pop("windows").items():
+                total = windows.setdefault(reset, {"accepted": 0, "rejected": 0})
+                total["accepted"] += counts["accepted"]
+                total["rejected"] += counts["rejected"]
+        latency = self.latency_s
+        return {
+            "requests_sent": sum(snap["requests_sent"] for snap in apps),
+            "requests_over_limit": sum(snap["requests_over_limit"] for snap in apps),
+            "wait_seconds": round(sum(snap["wait_seconds"] for snap in apps), 3),
+            "limit": self.limit,
+            "window_seconds": self.window_seconds,
+            "clock_lead_seconds": max(snap["clock_lead_seconds"] for snap in apps),
+            "latency_seconds": None if latency is None else round(latency, 4),
+            "windows": dict(sorted(windows.items())),
+            "apps": apps,
+        }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import singer_sdk.typing as th
 from singer_sdk import Target
-from singer_sdk.exceptions import RecordsWithoutSchemaException
+from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
 from singer_sdk.sinks import Sink
 from sqlalchemy.engine import make_url
 
@@ -26,9 +26,10 @@ from target_intercom.capabilities import (
     needed_by_ledger,
     preflight_for,
 )
-from target_intercom.client import IntercomClient
+from target_intercom.client import IntercomClient, access_tokens
 from target_intercom.ledger import DEFAULT_LEDGER, Ledger
 from target_intercom.loader import Loader
+from target_intercom.pacer import WORKSPACE_LIMIT_PER_MINUTE
 from target_intercom.preflight import run_preflight
 from target_intercom.sinks import DefinitionSink, FlaggedSink, StagingSink, UnsupportedSink
 from target_intercom.writers import WRITERS
@@ -47,9 +48,22 @@ class TargetIntercom(Target):
         th.Property(
             "access_token",
             th.StringType,
-            required=True,
             secret=True,
-            description="Intercom access token (Developer Hub > your app > Authentication)",
+            description="Intercom access token (Developer Hub > your app > Authentication); this or access_tokens",
+        ),
+        th.Property(
+            "access_tokens",
+            th.ArrayType(th.StringType),
+            secret=True,
+            description="access tokens of several private apps of the same workspace: the load uses each app's "
+            "rate limit (10,000/min each), within the workspace's (workspace_rate_limit)",
+        ),
+        th.Property(
+            "workspace_rate_limit",
+            th.IntegerType,
+            default=WORKSPACE_LIMIT_PER_MINUTE,
+            description="requests per minute all private apps of the workspace may send together (Intercom's "
+            "documented 25,000); each token gets an equal share",
         ),
         th.Property(
             "api_url",
@@ -127,6 +141,11 @@ class TargetIntercom(Target):
         (:attr:`ledger`, :attr:`run_id`, :attr:`client`), so a target can be built to judge records (``plan``)
         without starting a run."""
         super().__init__(*args, **kwargs)
+        if not access_tokens(self.config):
+            raise ConfigValidationError(
+                "Config validation failed",
+                errors=["set access_token (or access_tokens): Developer Hub > your app > Authentication"],
+            )
         self.concurrency = int(self.config.get("concurrency") or DEFAULT_CONCURRENCY)
         self.definitions: dict[str, list[dict]] = defaultdict(list)
         self.preflight: t.Any = None

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from target_intercom.client import IntercomError
-from target_intercom.pacer import Pacer
+from target_intercom.pacer import Pacer, Pacers
 from topdesk2intercom_testing.target import intercom_sandbox
 
 
@@ -88,21 +88,34 @@ def test_clock_ahead_of_server_is_learned() -> None:
     assert probe.wait(2)
 
 
-def test_pacing_uses_each_window_fully_without_429() -> None:
-    """600/min = 100 per 10-s window, 100 ms latency, 20 threads: up to ~200 requests/s of demand.
+@pytest.mark.parametrize(
+    ("apps", "workspace_per_minute", "budget"),
+    [
+        (1, 25_000, 100),  # one app: its own 100 per window (the workspace's 4,166 do not bind)
+        (3, 1_500, 249),  # three apps of 100 each, a workspace of 250 per window: 83 per app
+    ],
+)
+def test_pacing_uses_each_window_fully_without_429(apps: int, workspace_per_minute: int, budget: int) -> None:
+    """600/min per app = 100 per 10-s window, 100 ms latency, 20 threads: up to ~200 requests/s of demand.
 
     Starts 0.3 s before a window boundary (so that requests in flight cross it, limit not known yet) and runs two
     full windows; each worker's last request waits for the window after them (so exactly 20 land there). Measured on
-    the server (the limiter's decisions per window) and cross-checked with the client's counters, which come from
-    the X-RateLimit headers.
+    the server (the limiters' decisions per window, all apps together) and cross-checked with the client's counters,
+    which come from the X-RateLimit headers. With several apps the workspace's budget is the one that binds.
     """
-    with intercom_sandbox(rate_limit_per_minute=600, latency_ms=100) as sb:
+    extra = tuple(f"app-{n}-token" for n in range(2, apps + 1))
+    with intercom_sandbox(
+        rate_limit_per_minute=600,
+        workspace_rate_limit_per_minute=workspace_per_minute,
+        extra_tokens=extra,
+        latency_ms=100,
+    ) as sb:
         server = sb.record_windows()
         time.sleep((9.7 - time.time() % 10) % 10)  # to 0.3 s before the next boundary
         started = time.time()
         first_full = math.ceil(started / 10) * 10  # start of the first window the run covers entirely
         stop_at = first_full + 19.5
-        with sb.client(concurrency=20) as client:
+        with sb.client(concurrency=20, workspace_rate_limit=workspace_per_minute) as client:
 
             def worker() -> int:
                 count = 0
@@ -116,16 +129,19 @@ def test_pacing_uses_each_window_fully_without_429() -> None:
             stats = client.stats
         full = (first_full + 10, first_full + 20)  # reset times of the two windows the run covers entirely
         print(
-            f"\nserver accepted per window: {dict(server.accepted)}, rejected: {dict(server.rejected)}; "
-            f"client: sent {stats['requests_sent']}, 429 {stats['requests_over_limit']}, "
+            f"\n{apps} app(s): server accepted per window: {dict(server.accepted)}, rejected: "
+            f"{dict(server.rejected)}; client: sent {stats['requests_sent']}, 429 {stats['requests_over_limit']}, "
             f"waited {stats['wait_seconds']:.1f} thread-s, windows {stats['windows']}"
         )
+        assert stats["limit"] == budget
         assert stats["requests_over_limit"] == 0 and sum(server.rejected.values()) == 0
         assert sb.stats()["requests_rejected_429"] == 0
-        assert all(server.accepted[reset] >= 95 for reset in full)
-        assert max(server.accepted.values()) <= 100 and server.accepted[first_full + 30] == 20
+        assert all(server.accepted[reset] >= 0.95 * budget for reset in full)
+        assert max(server.accepted.values()) <= budget and server.accepted[first_full + 30] == 20
         assert {reset: counts["accepted"] for reset, counts in stats["windows"].items()} == dict(server.accepted)
         assert done == stats["requests_sent"] == sum(server.accepted.values())
+        served = [app["requests_served"] for app in sb.stats()["apps"]]
+        assert len(served) == apps and max(served) - min(served) <= 0.1 * max(served)  # the apps share the load
 
 
 def test_429_waits_for_reset_and_learns_a_server_clock_behind_ours() -> None:
@@ -186,3 +202,65 @@ def test_the_window_length_is_read_from_the_answers() -> None:
     now[0] = 1031.0
     pacer.release(pacer.acquire(), _headers(100, 99, 1060), 200)
     assert pacer.window_seconds == 30 and pacer.snapshot()["window_seconds"] == 30
+
+
+# ------------------------------------------------------------------ several apps (tokens) of one workspace
+
+
+def _answered(pacers: Pacers, limit: int, reset: int, remaining: int | None = None) -> None:
+    """Every app sends its first request (the probe) and gets its window's answer."""
+    for index in range(len(pacers.apps)):
+        app, sent = pacers.acquire(index)
+        pacers.release(app, sent, _headers(limit, limit - 1 if remaining is None else remaining, reset), 200)
+
+
+def _group_blocked(pacers: Pacers, seconds: float = 0.2) -> threading.Event:
+    done = threading.Event()
+    threading.Thread(target=lambda: (pacers.acquire(), done.set()), daemon=True).start()
+    done.wait(seconds)
+    return done
+
+
+def test_apps_take_turns_and_each_stays_within_its_share_of_the_workspace() -> None:
+    """3 apps at 10 per window, a workspace of 120/min (20 per window): each app sends at most 6 per window, so
+    the three together never exceed the workspace's 20, and the sends alternate between the apps."""
+    now = [1000.0]
+    pacers = Pacers(3, workspace_per_minute=120, clock=lambda: now[0])
+    _answered(pacers, 10, 1010)
+    assert pacers.limit == 18 and [p.budget for p in pacers.apps] == [6, 6, 6]
+    taken = [pacers.acquire()[0] for _ in range(15)]  # 1 used + 5 in flight per app
+    assert sorted(taken) == [0] * 5 + [1] * 5 + [2] * 5
+    assert len(set(taken[:3])) == 3  # in turn, not one app's share first
+    assert not _group_blocked(pacers).is_set()  # every app's share is spent
+    snapshot = pacers.snapshot()
+    assert snapshot["requests_sent"] == 18 and snapshot["limit"] == 18 and len(snapshot["apps"]) == 3
+
+
+def test_one_apps_429_slows_that_app_and_a_workspace_429_slows_all() -> None:
+    now = [1000.0]
+    pacers = Pacers(2, workspace_per_minute=600, clock=lambda: now[0])  # 100 per window: each app's own 10 bind
+    _answered(pacers, 10, 1010)
+    app, sent = pacers.acquire(0)
+    pacers.release(app, sent, _headers(10, 0, 1010), 429)  # app 0 spent its window (another client used it)
+    assert {pacers.acquire()[0] for _ in range(5)} == {1}  # app 1 goes on alone
+    app, sent = pacers.acquire(1)
+    pacers.release(app, sent, _headers(10, 3, 1010), 429)  # app 1 has budget left: the workspace's limit
+    assert pacers.apps[0].snapshot()["requests_over_limit"] == 1
+    waiting = _group_blocked(pacers)
+    assert not waiting.is_set()  # no app sends before the window ends
+    now[0] = 1010.2
+    assert waiting.wait(2)  # the next window's probe
+    assert pacers.snapshot()["requests_over_limit"] == 2
+
+
+def test_a_request_for_one_app_waits_for_that_app() -> None:
+    """The preflight's GET /me per token goes through that token's pacer, whatever the other apps have left."""
+    now = [1000.0]
+    pacers = Pacers(2, clock=lambda: now[0])
+    _answered(pacers, 1, 1010, remaining=0)  # both spent
+    done = threading.Event()
+    threading.Thread(target=lambda: (pacers.acquire(1), done.set()), daemon=True).start()
+    assert not done.wait(0.2)
+    now[0] = 1010.2
+    assert done.wait(2)
+    assert pacers.apps[1].requests_sent == 2 and pacers.apps[0].requests_sent == 1

@@ -32,7 +32,7 @@ class Workspace:
     def __init__(self, sandbox: RunningSandbox) -> None:
         self.url, self.state = sandbox.url, sandbox.workspace
 
-    def client(self, token: str = TOKEN) -> IntercomClient:
+    def client(self, token: str | list[str] = TOKEN) -> IntercomClient:
         return IntercomClient(self.url, token, max_retries=0)
 
 
@@ -448,6 +448,24 @@ def test_a_rejected_token_is_a_clean_error_without_the_token(intercom) -> None:
     assert error.value.__cause__ is None and error.value.__suppress_context__
     assert ws.state.data_attributes and not any(a.get("custom") for a in ws.state.data_attributes.values())
     c.close()
+
+
+def test_tokens_of_one_workspace_are_used_together_and_another_workspaces_token_is_refused(intercom) -> None:
+    """Several private apps' tokens add up their rate limits only within one workspace: a token of another
+    workspace stops the run before anything is checked or written, naming which token, never printing it."""
+    others, foreign = ["second-app-token-3141", "third-app-token-2718"], "other-workspace-token-1618"
+    ws = intercom(extra_tokens=tuple(others), foreign_tokens=(foreign,))
+    with ws.client([TOKEN, others[0], foreign]) as mixed, pytest.raises(PreflightError) as error:
+        run_preflight(mixed, default_definitions(), SETTINGS)
+    text = str(error.value)
+    assert "Access token 3 of 3 opens the workspace 'Other Workspace'" in text and "same workspace" in text
+    assert not any(token in text for token in (TOKEN, *others, foreign))
+    assert not any(a.get("custom") for a in ws.state.data_attributes.values())  # nothing was written
+    with ws.client([TOKEN, *others]) as together:
+        report = run_preflight(together, default_definitions(), SETTINGS)
+        assert report.workspace["app_id"] and together.apps == 3
+        assert all(app["requests_sent"] >= 1 for app in together.stats["apps"])  # each token's GET /me at least
+    assert any(a.get("custom") for a in ws.state.data_attributes.values())
 
 
 class LosesAnswers(IntercomClient):

@@ -62,9 +62,15 @@ class RunningSandbox:
     def limiter(self) -> t.Any:
         return self.app.state.limiter
 
+    @property
+    def tokens(self) -> list[str]:
+        """Every private app's token of the workspace (``token`` first, then ``extra_tokens``)."""
+        settings = self.app.state.settings
+        return [settings.token, *settings.extra_tokens]
+
     def client(self, **kwargs: t.Any) -> IntercomClient:
-        """An IntercomClient for this sandbox (keyword arguments as IntercomClient's)."""
-        return IntercomClient(self.url, self.token, **kwargs)
+        """An IntercomClient for this sandbox with every app's token (keyword arguments as IntercomClient's)."""
+        return IntercomClient(self.url, self.tokens, **kwargs)
 
     def stats(self) -> dict[str, t.Any]:
         """``/__sandbox/stats`` (not rate limited, never faulted)."""
@@ -75,18 +81,21 @@ class RunningSandbox:
         requests.post(f"{self.url}/__sandbox/reset", timeout=10).raise_for_status()
 
     def record_windows(self) -> WindowLog:
-        """Start logging the rate limiter's decisions per window (wraps the live limiter; the sandbox is unchanged)."""
+        """Start logging the rate limiters' decisions per window, every app's together (wraps the live limiters;
+        the sandbox is unchanged)."""
         log = WindowLog()
-        limiter = self.limiter
-        hit = limiter.hit
+        for limiter in self.app.state.limiters:
+            limiter.hit = self._logged(limiter.hit, log)
+        return log
 
+    @staticmethod
+    def _logged(hit: t.Callable[[], Decision], log: WindowLog) -> t.Callable[[], Decision]:
         def logged_hit() -> Decision:
             decision = hit()
             (log.accepted if decision.allowed else log.rejected)[decision.reset] += 1
             return decision
 
-        limiter.hit = logged_hit
-        return log
+        return logged_hit
 
 
 @contextlib.contextmanager

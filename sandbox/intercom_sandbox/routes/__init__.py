@@ -19,6 +19,7 @@ from starlette.routing import Route
 from intercom_sandbox.documented import documented_body
 from intercom_sandbox.errors import ApiError, bad_request, error_response, json_response
 from intercom_sandbox.store import Workspace
+from intercom_sandbox.tokens import TokenApp
 from intercom_sandbox.versioning import DEFAULT_VERSION, new_shapes
 
 
@@ -30,6 +31,8 @@ class Ctx:
     path: dict[str, str]
     body: Any
     base_url: str
+    #: the app of the request's token (``None`` only when a handler is called without the middleware)
+    token_app: TokenApp | None = None
 
     @property
     def new_shapes(self) -> bool:
@@ -110,6 +113,7 @@ def _endpoint(ws: Workspace, route_path: str, handlers: dict[str, Handler]) -> C
             path=request.path_params,
             body=body,
             base_url=str(request.base_url).rstrip("/"),
+            token_app=request.scope.get("state", {}).get("intercom_app"),
         )
         try:
             with ws.lock:

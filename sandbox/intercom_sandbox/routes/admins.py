@@ -7,6 +7,7 @@ from typing import Any
 from intercom_sandbox.errors import not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.store import WORKSPACE_ID, Workspace
+from intercom_sandbox.tokens import foreign_id_code
 
 routes = RouteTable()
 AVATAR = "https://static.intercomassets.com/assets/default-avatars/admins/128.png"
@@ -38,9 +39,19 @@ def find_admin(ws: Workspace, admin_id: Any) -> dict[str, Any] | None:
     return ws.admins.get(str(admin_id)) if admin_id not in (None, "") else None
 
 
+#: the admin a foreign token (an app of another workspace) authenticates as: not one of this workspace's admins
+FOREIGN_ADMIN = {"id": "991200001", "name": "Other Workspace Admin", "email": "admin@other-workspace.example"}
+
+
 @routes.get("/me")
 def me(ctx: Ctx) -> dict[str, Any]:
-    admin = ctx.ws.first_admin
+    """The token's admin and app (the workspace): every token of this workspace answers the same ``app``; a token
+    of another workspace (``foreign_tokens``) answers that workspace's app and admin."""
+    token_app = ctx.token_app
+    if token_app is not None and token_app.foreign:
+        admin, id_code, app_name = FOREIGN_ADMIN, foreign_id_code(token_app.number), "Other Workspace"
+    else:
+        admin, id_code, app_name = ctx.ws.first_admin, WORKSPACE_ID, "Intercom Sandbox"
     return {
         "type": "admin",
         "id": admin["id"],
@@ -49,8 +60,8 @@ def me(ctx: Ctx) -> dict[str, Any]:
         "email_verified": True,
         "app": {
             "type": "app",
-            "id_code": WORKSPACE_ID,
-            "name": "Intercom Sandbox",
+            "id_code": id_code,
+            "name": app_name,
             "created_at": ctx.ws.created_at,
             "secure": False,
             "identity_verification": False,

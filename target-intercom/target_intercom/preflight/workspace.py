@@ -15,22 +15,38 @@ class WorkspaceChecks(PreflightBase):
 
     # ------------------------------------------------------------------ 1. auth
 
-    def _auth(self) -> dict:
-        """``GET /me``: proves the token and says which workspace the run is about to change."""
+    def _me(self, app: int) -> dict:
+        """``GET /me`` with one token (``app``: its index among the configured tokens)."""
+        which = "the access token" if self.client.apps == 1 else f"access token {app + 1} of {self.client.apps}"
         try:
-            me = self.client.request("GET", "/me")
+            return self.client.request("GET", "/me", app=app)
         except IntercomError as exc:
             if exc.status == 401:
                 msg = (
-                    f"Intercom rejected the access token ({describe(exc)}). Check the `access_token` setting "
-                    "(Developer Hub > your app > Authentication) and `api_url` (US, EU or AU region)."
+                    f"Intercom rejected {which} ({describe(exc)}). Check the `access_token`/`access_tokens` "
+                    "setting (Developer Hub > your app > Authentication) and `api_url` (US, EU or AU region)."
                 )
             elif exc.status == 403:
-                msg = f"The access token may not read the workspace ({describe(exc)}): check the app's permissions."
+                msg = f"{which.capitalize()} may not read the workspace ({describe(exc)}): check the app's permissions."
             else:
                 msg = f"Intercom did not answer GET /me ({describe(exc)}); nothing was checked or written."
             raise PreflightError(msg) from None
+
+    def _auth(self) -> dict:
+        """``GET /me`` with every token: proves each and says which workspace the run is about to change. Several
+        tokens must be apps of one workspace (the same ``app.id_code``): their rate limits add up only there, and
+        records written with one must be found with the others."""
+        me = self._me(0)
         app = me.get("app") or {}
+        for index in range(1, self.client.apps):
+            other = self._me(index).get("app") or {}
+            if other.get("id_code") != app.get("id_code"):
+                raise PreflightError(
+                    f"Access token {index + 1} of {self.client.apps} opens the workspace {other.get('name')!r} "
+                    f"(app {other.get('id_code')}), the first one {app.get('name')!r} (app {app.get('id_code')}): "
+                    "every token in `access_tokens` must belong to a private app of the same workspace. Nothing "
+                    "was checked or written."
+                )
         workspace = {
             "name": app.get("name"),
             "app_id": app.get("id_code"),
@@ -40,12 +56,13 @@ class WorkspaceChecks(PreflightBase):
             "admin_email": me.get("email"),
         }
         self.log.info(
-            "Intercom workspace %r (app %s, region %s), token of admin %s <%s>",
+            "Intercom workspace %r (app %s, region %s), token of admin %s <%s>, %d private app(s)",
             workspace["name"],
             workspace["app_id"],
             workspace["region"],
             workspace["admin_name"],
             workspace["admin_email"],
+            self.client.apps,
         )
         return workspace
 
