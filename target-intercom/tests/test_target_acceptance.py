@@ -247,23 +247,29 @@ def test_faults_lost_answers_and_throttling_end_with_the_same_contents(
     source: Source, loaded: Loaded, tmp_path: Path
 ) -> None:
     """Same contents as the clean run and no failure, although ~15% of the requests fail (10% before the handler,
-    5% after it: the write happened) and the pacer must wait for window resets. (Found the settled-create bug:
-    a ticket whose create answer was lost kept state 'submitted'; deterministic twin below.)"""
+    5% after it: the write happened) and the pacers must wait for window resets. Three private apps' tokens of a
+    workspace whose limit binds before theirs. (Found the settled-create bug: a ticket whose create answer was lost
+    kept state 'submitted'; deterministic twin below.)"""
+    workspace_rate_limit = THROTTLE_PER_MINUTE
     with intercom_sandbox(
         custom_objects=map_custom_objects(),
         fault_rate=0.1,
         lost_answer_rate=0.05,
         fault_seed=11,
-        rate_limit_per_minute=THROTTLE_PER_MINUTE,
+        extra_tokens=("second-app-token", "third-app-token"),
+        workspace_rate_limit_per_minute=workspace_rate_limit,
     ) as sb:
-        run = run_target(source.messages, target_config(sb, tmp_path, max_retries=FAULT_MAX_RETRIES))
+        config = target_config(sb, tmp_path, max_retries=FAULT_MAX_RETRIES, workspace_rate_limit=workspace_rate_limit)
+        run = run_target(source.messages, config)
         stats, faults = sb.stats(), dict(sb.app.state.fault_stats)
         measured("faults", run, stats, faults)
         got = content(sb.url)
     assert faults["lost_error"] + faults["lost_cut"] > 0 and faults["error"] + faults["reset"] > 0
-    assert stats["max_requests_in_window"] >= stats["window_budget"] or stats["requests_rejected_429"] > 0, (
+    shares = stats["workspace_window_budget"] // 3 * 3  # what the three apps send together per window at most
+    assert stats["max_requests_in_window"] >= shares or stats["requests_rejected_429"] > 0, (
         "the rate limit never bound: lower THROTTLE_PER_MINUTE"
     )
+    assert all(app["requests_served"] > 0 for app in stats["apps"])
     assert run.report["manual_review"] == [] and run.report["totals"]["failed"] == 0
     diff = differences(got, loaded.snapshot)
     assert diff == [], "\n".join(diff)
@@ -389,11 +395,12 @@ def test_a_failed_reply_is_not_mistaken_for_an_earlier_part_of_the_same_second(
 def test_sigkill_at_three_points_and_rerun_ends_identical(source: Source, loaded: Loaded, tmp_path: Path) -> None:
     """The target as its own process (console script, Singer messages on stdin), killed with SIGKILL when the
     sandbox holds half the contacts, then 40% of the tickets, then half the parts; each time re-run; the last
-    run goes to the end. (Issue 7's heavy suite: ``seeded_kill_points`` with 10+ points on 5k calls.)"""
+    run goes to the end; with three private apps' tokens. (Issue 7's heavy suite: ``seeded_kill_points`` with 10+
+    points on 5k calls.)"""
     messages = source.write_jsonl(tmp_path / "messages.jsonl")
     want = loaded.snapshot
     parts = sum(len(tk["parts"]) for tk in want["tickets"])
-    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
+    with intercom_sandbox(custom_objects=map_custom_objects(), extra_tokens=("second-app", "third-app")) as sb:
         config = tmp_path / "config.json"
         config.write_text(json.dumps(target_config(sb, tmp_path)))
         progress = Progress(sb)

@@ -60,11 +60,19 @@ class Sandboxes:
     @classmethod
     @contextlib.contextmanager
     def started(
-        cls, workdir: Path, *, scale: int, seed: int = 7, app_password: str | None = None, token: str = INTERCOM_TOKEN
+        cls,
+        workdir: Path,
+        *,
+        scale: int,
+        seed: int = 7,
+        app_password: str | None = None,
+        token: str = INTERCOM_TOKEN,
+        extra_tokens: tuple[str, ...] = (),
     ) -> Iterator[Sandboxes]:
         """A generated TOPdesk dataset served by ``topdesk-sandbox``, and an empty ``intercom-sandbox`` (its
         custom object types are created later, as an admin would, from the confirmed map). ``app_password`` and
-        ``token``: the credentials they accept, when not the sandbox environment's."""
+        ``token``: the credentials they accept, when not the sandbox environment's; ``extra_tokens``: more private
+        apps of the Intercom workspace."""
         data = workdir / "dataset"
         subprocess.run(
             [str(BIN / "topdesk-sandbox"), "generate", "--scale", str(scale), "--seed", str(seed), "--out", str(data)],
@@ -81,7 +89,13 @@ class Sandboxes:
                 log=workdir / "topdesk-sandbox.log",
             ) as health,
             served(
-                [BIN / "intercom-sandbox", "serve", "--port", intercom.rsplit(":", 1)[1], "--token", token],
+                [
+                    BIN / "intercom-sandbox",
+                    "serve",
+                    "--port",
+                    intercom.rsplit(":", 1)[1],
+                    *(arg for t in (token, *extra_tokens) for arg in ("--token", t)),
+                ],
                 intercom,
                 log=workdir / "intercom-sandbox.log",
             ),

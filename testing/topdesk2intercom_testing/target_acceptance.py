@@ -92,12 +92,14 @@ class Run:
 
 
 def target_config(sb: RunningSandbox | str, workdir: Path, **extra: t.Any) -> dict:
-    """Config for one sandbox (a RunningSandbox, or a URL of a sandbox served elsewhere with the testkit token)."""
+    """Config for one sandbox (a RunningSandbox, or a URL of a sandbox served elsewhere with the testkit token):
+    every private app's token of its workspace."""
     from topdesk2intercom_testing.target import TOKEN
 
-    url, token = (sb, TOKEN) if isinstance(sb, str) else (sb.url, sb.token)
+    url, tokens = (sb, [TOKEN]) if isinstance(sb, str) else (sb.url, sb.tokens)
     return {
-        "access_token": token,
+        "access_token": tokens[0],
+        **({"access_tokens": tokens} if len(tokens) > 1 else {}),
         "api_url": url,
         "ledger_url": Ledger.url_for_path(workdir / "ledger.db"),
         "report_dir": str(workdir / "reports"),
