@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import os
 import threading
 import time
 import typing as t
@@ -167,6 +168,13 @@ class IntercomClient:
             }
         )
         self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        # The environment (HTTPS_PROXY/NO_PROXY, a CA bundle) is read once here, not on every request (a measurable
+        # share of the client's CPU), and ~/.netrc never replaces the Bearer token with Basic auth.
+        self._session.trust_env = False
+        self._session.proxies.update(requests.utils.get_environ_proxies(self.api_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self._session.verify = bundle
         # Retries are ours (urllib3 would retry non-idempotent requests blindly); one pool slot per worker.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(concurrency, 10), max_retries=0)
         self._session.mount("https://", adapter)

@@ -331,8 +331,8 @@ class Ledger:
     @staticmethod
     def _alloc(conn: Connection, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
-        conn.execute(sa.update(meta_table).where(meta_table.c.name == name).values(value=meta_table.c.value + n))
-        last: int = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.name == name)).scalar_one()
+        conn.execute(_bump_seq_stmt, {"w_name": name, "w_n": n})
+        last: int = conn.execute(_seq_stmt, {"w_name": name}).scalar_one()
         return int(last) - n + 1
 
     # ---------------------------------------------------------------- runs
@@ -391,8 +391,8 @@ class Ledger:
     # ---------------------------------------------------------------- entities
 
     def lookup(self, kind: str, source_key: str) -> Entity | None:
-        q = sa.select(entities_table).where(E.kind == kind, E.source_key == source_key)
-        row = self._read(lambda c: c.execute(q).mappings().first())
+        params = {"w_kind": kind, "w_key": source_key}
+        row = self._read(lambda c: c.execute(_lookup_stmt, params).mappings().first())
         return _entity(row) if row is not None else None
 
     def lookup_many(self, kind: str, source_keys: Iterable[str]) -> dict[str, Entity]:
@@ -425,18 +425,19 @@ class Ledger:
             now = _now()
             if row is None:
                 conn.execute(
-                    entities_table.insert().values(
-                        kind=kind,
-                        source_key=source_key,
-                        intercom_id=None,
-                        content_hash=content_hash,
-                        status="intent",
-                        run_id=run_id,
-                        created_run_id=run_id,
-                        seq=self._alloc(conn, _ENTITY_SEQ, 1),
-                        extra=_dumps(extra or {}),
-                        updated_at=now,
-                    )
+                    _insert_entity_stmt,
+                    {
+                        "kind": kind,
+                        "source_key": source_key,
+                        "intercom_id": None,
+                        "content_hash": content_hash,
+                        "status": "intent",
+                        "run_id": run_id,
+                        "created_run_id": run_id,
+                        "seq": self._alloc(conn, _ENTITY_SEQ, 1),
+                        "extra": _dumps(extra or {}),
+                        "updated_at": now,
+                    },
                 )
                 return
             values: dict[str, t.Any] = {
@@ -451,7 +452,7 @@ class Ledger:
                 values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
             if row["status"] == "deleted":  # rolled back: its old Intercom id is gone, a retry must not update it
                 values["intercom_id"] = None
-            conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key).values(values))
+            conn.execute(_update_entity_stmt, {"w_kind": kind, "w_key": source_key, **values})
 
         self._write(run)
         self._changed("entities", 1)
@@ -477,38 +478,72 @@ class Ledger:
 
         if intercom_id is None or intercom_id == "":
             raise ValueError(f"record_written({kind!r}, {source_key!r}) without an Intercom id")
+        self._write(
+            lambda conn: self._written(conn, kind, source_key, intercom_id, content_hash, run_id, created, extra)
+        )
+        self._changed("entities", 1)
+
+    def record_done(
+        self,
+        held: Held,
+        written: tuple[str, str, bool, dict | None] | None,
+        run_id: str,
+        resolve: str = "manual_review",
+    ) -> None:
+        """A held record's write is over, in one transaction: ``written`` (Intercom id, content hash, created,
+        extra) recorded as :meth:`record_written` does (None: nothing was written, e.g. skipped), the held version
+        released as :meth:`release_exact` does, and its open ``resolve`` issues closed (:meth:`resolve_issues`)."""
+        if written is not None and not written[0]:
+            raise ValueError(f"record_done({held.kind!r}, {held.source_key!r}) without an Intercom id")
 
         def run(conn: Connection) -> None:
-            row = _select_for_update(conn, kind, source_key)
-            now = _now()
-            values: dict[str, t.Any] = {
-                "intercom_id": str(intercom_id),
-                "content_hash": content_hash,
-                "status": "written",
-                "run_id": run_id,
-                "updated_at": now,
-            }
-            if created:
-                values["created_run_id"] = run_id
-                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-            if row is None:
-                if not created:
-                    values["created_run_id"] = None
-                    values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-                conn.execute(
-                    entities_table.insert().values(
-                        kind=kind, source_key=source_key, extra=_dumps(extra or {}), **values
-                    )
-                )
-                return
-            if row["status"] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
-                values["created_run_id"] = None
-                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-            values["extra"] = _merge_extra(row["extra"], extra)
-            conn.execute(entities_table.update().where(E.kind == kind, E.source_key == source_key).values(values))
+            if written is not None:
+                intercom_id, content_hash, created, extra = written
+                self._written(conn, held.kind, held.source_key, intercom_id, content_hash, run_id, created, extra)
+            _release(conn, [{"k": held.kind, "s": held.source_key, "q": held.seq}])
+            _resolve(conn, held.kind, held.source_key, resolve)
 
         self._write(run)
-        self._changed("entities", 1)
+        if written is not None:
+            self._changed("entities", 1)
+
+    def _written(
+        self,
+        conn: Connection,
+        kind: str,
+        source_key: str,
+        intercom_id: str,
+        content_hash: str,
+        run_id: str,
+        created: bool,
+        extra: dict | None,
+    ) -> None:
+        """:meth:`record_written` inside a write transaction."""
+        row = _select_for_update(conn, kind, source_key)
+        now = _now()
+        values: dict[str, t.Any] = {
+            "intercom_id": str(intercom_id),
+            "content_hash": content_hash,
+            "status": "written",
+            "run_id": run_id,
+            "updated_at": now,
+        }
+        if created:
+            values["created_run_id"] = run_id
+            values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+        if row is None:
+            if not created:
+                values["created_run_id"] = None
+                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+            conn.execute(
+                _insert_entity_stmt, {"kind": kind, "source_key": source_key, "extra": _dumps(extra or {}), **values}
+            )
+            return
+        if row["status"] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
+            values["created_run_id"] = None
+            values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+        values["extra"] = _merge_extra(row["extra"], extra)
+        conn.execute(_update_entity_stmt, {"w_kind": kind, "w_key": source_key, **values})
 
     def intents(self, kind: str | None = None, limit: int = 1000) -> list[Entity]:
         """Pending intents (oldest first): creates that may or may not have reached Intercom, to settle on resume."""
@@ -760,16 +795,7 @@ class Ledger:
         if not keys:
             return 0
 
-        def run(conn: Connection) -> int:
-            gone = 0
-            for key in keys:
-                res = conn.execute(_delete_held_exact_stmt, key)
-                if res.rowcount:
-                    gone += 1
-                    conn.execute(_delete_refs_stmt, {"k": key["k"], "s": key["s"]})
-            return gone
-
-        return self._write(run)
+        return self._write(lambda conn: _release(conn, keys))
 
     def bump_attempts(self, kind: str, source_key: str) -> int:
         """Count one more failed attempt at writing a held record; returns the new count (0 if not held)."""
@@ -902,24 +928,51 @@ class Ledger:
 
     def resolve_issues(self, kind: str, source_key: str, category: str) -> None:
         """Close the open issues of a record in a category (e.g. a manual_review item that later succeeded)."""
-        self._write(
-            lambda c: c.execute(
-                issues_table.update()
-                .where(
-                    IS.kind == kind,
-                    IS.source_key == source_key,
-                    IS.category == category,
-                    IS.resolved.is_(False),
-                )
-                .values(resolved=True, resolved_at=_now())
-            )
-        )
+        self._write(lambda conn: _resolve(conn, kind, source_key, category))
 
 
 # ---------------------------------------------------------------- statements and helpers
 
+
+def _release(conn: Connection, keys: list[dict[str, t.Any]]) -> int:
+    """Delete held versions that are still the one read (``k`` kind, ``s`` source key, ``q`` seq) and their
+    references; returns how many went."""
+    gone = 0
+    for key in keys:
+        if conn.execute(_delete_held_exact_stmt, key).rowcount:
+            gone += 1
+            conn.execute(_delete_refs_stmt, {"k": key["k"], "s": key["s"]})
+    return gone
+
+
+def _resolve(conn: Connection, kind: str, source_key: str, category: str) -> None:
+    conn.execute(_resolve_stmt, {"k": kind, "s": source_key, "c": category, "at": _now()})
+
+
 _delete_refs_stmt = sa.delete(held_refs_table).where(R.kind == sa.bindparam("k"), R.source_key == sa.bindparam("s"))
 _delete_held_stmt = sa.delete(held_table).where(H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"))
+# Hot statements built once: SQLAlchemy then neither rebuilds them nor recomputes their cache keys per record.
+_WHERE_ENTITY = (E.kind == sa.bindparam("w_kind"), E.source_key == sa.bindparam("w_key"))
+_lookup_stmt = sa.select(entities_table).where(*_WHERE_ENTITY)
+_for_update_stmt = sa.select(E.status, E.extra).where(*_WHERE_ENTITY).with_for_update()
+_insert_entity_stmt = entities_table.insert()
+_update_entity_stmt = entities_table.update().where(*_WHERE_ENTITY)  # SET: the columns the parameters name
+_bump_seq_stmt = (
+    sa.update(meta_table)
+    .where(meta_table.c.name == sa.bindparam("w_name"))
+    .values(value=meta_table.c.value + sa.bindparam("w_n"))
+)
+_seq_stmt = sa.select(meta_table.c.value).where(meta_table.c.name == sa.bindparam("w_name"))
+_resolve_stmt = (
+    issues_table.update()
+    .where(
+        IS.kind == sa.bindparam("k"),
+        IS.source_key == sa.bindparam("s"),
+        IS.category == sa.bindparam("c"),
+        IS.resolved.is_(False),
+    )
+    .values(resolved=True, resolved_at=sa.bindparam("at"))
+)
 _delete_held_exact_stmt = sa.delete(held_table).where(
     H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"), H.seq == sa.bindparam("q")
 )
@@ -953,8 +1006,7 @@ def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
 
 def _select_for_update(conn: Connection, kind: str, source_key: str) -> sa.RowMapping | None:
     """The entity row, locked until commit on PostgreSQL (SQLite: the writer lock already serialises)."""
-    q = sa.select(E.status, E.extra).where(E.kind == kind, E.source_key == source_key).with_for_update()
-    return conn.execute(q).mappings().first()
+    return conn.execute(_for_update_stmt, {"w_kind": kind, "w_key": source_key}).mappings().first()
 
 
 def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:

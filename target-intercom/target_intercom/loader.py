@@ -409,21 +409,14 @@ class Loader:
         return False
 
     def _done(self, kind: str, held: Held, outcome: Outcome | None, issues: list[dict]) -> None:
-        key = held.source_key
-        if outcome and outcome.intercom_id:
-            self.ledger.record_written(
-                kind,
-                key,
-                outcome.intercom_id,
-                content_hash(held.record),
-                self.ctx.run_id,
-                created=outcome.action == CREATED,
-                extra=outcome.extra,
-            )
-        self.ledger.release_exact([held])
-        self.ledger.resolve_issues(kind, key, "manual_review")
+        written = (
+            (outcome.intercom_id, content_hash(held.record), outcome.action == CREATED, outcome.extra)
+            if outcome and outcome.intercom_id
+            else None
+        )
+        self.ledger.record_done(held, written, self.ctx.run_id)  # one transaction
         self.stats.add(kind, outcome.action if outcome else "skipped")
-        self._issues(kind, key, issues)
+        self._issues(kind, held.source_key, issues)
 
     def _fail(self, kind: str, held: Held, reason: str, exc: IntercomError | None) -> None:
         with self._cond:

@@ -45,6 +45,18 @@ def test_wrong_token_is_401_and_never_shown(caplog: pytest.LogCaptureFixture) ->
             assert "GET /me -> 401" in caplog.text  # the one DEBUG line per request
 
 
+def test_a_netrc_entry_for_the_host_never_replaces_the_token(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests would send ~/.netrc's login as Basic auth instead of the Bearer token (a 401 for a user who keeps
+    one for the host); the client reads the environment once and never consults netrc."""
+    with intercom_sandbox() as sb:
+        netrc = tmp_path / "netrc"
+        netrc.write_text("machine 127.0.0.1 login someone password something\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+        with sb.client() as client:
+            assert client.request("GET", "/me")["type"] == "admin"
+
+
 def test_404_and_409_envelopes() -> None:
     with intercom_sandbox() as sb, sb.client() as client:
         with pytest.raises(IntercomError) as missing:

@@ -196,7 +196,7 @@ def test_an_error_in_the_writer_thread_fails_the_run(
     def broken(*args: t.Any, **kwargs: t.Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(loader.ledger, "record_written", broken)
+    monkeypatch.setattr(loader.ledger, "record_done", broken)
     loader.start()
     loader.stage("fake_tickets", [{"source_key": str(k)} for k in range(50)])
     outcome: list[BaseException | None] = []

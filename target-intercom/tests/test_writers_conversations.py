@@ -233,17 +233,17 @@ def test_a_part_intercom_re_renders_is_written_once_across_a_crash_and_a_rerun(
 
     # a crash after the reply, before the ledger knew: the intent is settled by type, time and author
     second = {**part(2, 1, 20), "body": "<p>entry 2</p><script>x()</script>"}
-    original = harness.ledger.record_written
+    original = harness.ledger.record_done
 
-    def crash(kind: str, *args: t.Any, **kwargs: t.Any) -> None:
-        if kind == "conversation_parts":
+    def crash(held: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        if held.kind == "conversation_parts":
             raise KeyboardInterrupt("killed")
-        original(kind, *args, **kwargs)
+        original(held, *args, **kwargs)
 
-    monkeypatch.setattr(harness.ledger, "record_written", crash)
+    monkeypatch.setattr(harness.ledger, "record_done", crash)
     with pytest.raises(RuntimeError, match="killed"):  # the writer thread dies as a killed process would
         harness.run(("conversation_parts", [second]))
-    monkeypatch.setattr(harness.ledger, "record_written", original)
+    monkeypatch.setattr(harness.ledger, "record_done", original)
     assert harness.ledger.lookup("conversation_parts", "entry:2").status == "intent"
     harness.run(("conversation_parts", [second]))
     comments = [p for p in conv["parts"] if p["part_type"] == "comment"]
