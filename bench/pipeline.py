@@ -91,13 +91,25 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat`` fields 14 and 15)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
 class PeakRss:
     """Peak RSS by role of a process tree, sampled in a thread until ``stop()``; ``seen`` holds, per role, the first
-    and last time (unix seconds) a sample found a process of that role alive."""
+    and last time (unix seconds) a sample found a process of that role alive; ``cpu_s`` per role the CPU seconds its
+    processes had used at the last sample that saw each (a lower bound: up to ``SAMPLE_S`` before its end)."""
 
     def __init__(self, root: int) -> None:
         self.root, self.peak_kb = root, {"meltano": 0, "tap": 0, "target": 0}
         self.seen: dict[str, tuple[float, float]] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}
+        #: per role, (time, CPU seconds of its processes so far) at each sample that saw one
+        self.cpu_timeline: dict[str, list[tuple[float, float]]] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -110,7 +122,20 @@ class PeakRss:
                 if role and (kb := _hwm_kb(pid)):  # 0: gone (or a zombie) by the time its status was read
                     self.peak_kb[role] = max(self.peak_kb[role], kb)
                     self.seen[role] = (self.seen.get(role, (now, now))[0], now)
+                    if (cpu := _cpu_s(pid)) is not None:
+                        self._cpu[pid] = (role, cpu)
+            for role, cpu_s in self.cpu_s.items():
+                timeline = self.cpu_timeline.setdefault(role, [])
+                if not timeline or timeline[-1][1] != cpu_s:
+                    timeline.append((now, cpu_s))
             self._done.wait(SAMPLE_S)
+
+    @property
+    def cpu_s(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for role, cpu in self._cpu.values():
+            out[role] = round(out.get(role, 0.0) + cpu, 2)
+        return out
 
     def stop(self) -> dict[str, float]:
         self._done.set()
@@ -137,16 +162,21 @@ def meltano(*args: str, env: dict[str, str], log: Path) -> None:
         )
 
 
-@contextlib.contextmanager
-def installed(tmp: Path) -> Iterator[tuple[Path, float]]:
-    """Meltano's system dir with both plugins installed (once per bench run); yields it and the install time."""
+def install(tmp: Path) -> tuple[Path, float]:
+    """A new Meltano system dir in ``tmp`` with both plugins installed; it and the install time."""
     sys_dir = Path(tempfile.mkdtemp(prefix="bench-meltano-", dir=tmp))
     start = time.perf_counter()
     print("installing tap-topdesk and target-intercom into a temp Meltano system dir ...", file=sys.stderr)
     env = base_env(sys_dir)
     meltano("install", "extractor", "tap-topdesk", env=env, log=tmp / "meltano-install.log")
     meltano("install", "loader", "target-intercom", env=env, log=tmp / "meltano-install.log")
-    yield sys_dir, time.perf_counter() - start
+    return sys_dir, time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def installed(tmp: Path) -> Iterator[tuple[Path, float]]:
+    """Meltano's system dir with both plugins installed (once per bench run); yields it and the install time."""
+    yield install(tmp)
 
 
 def budget_use(windows: dict[int, int], limit: int, tap_end: float | None, window_s: int = 10) -> dict:
@@ -287,21 +317,50 @@ def run(
     }
 
 
-def projection(runs: list[dict]) -> dict:
-    """Wall time for ``PROJECTED_RECORDS``: a line through the two largest runs (start-up costs apart from the
-    per-record cost); with one run, proportional to it, an upper bound since its start-up is scaled too."""
+def _line(runs: list[dict]) -> tuple[float, float, str]:
+    """``(fixed s, s per record, basis)`` of the runs' wall times: a line through the two largest runs, or with one
+    run proportional to it."""
     if len(runs) >= 2:
         small, large = sorted(runs, key=lambda r: r["source_records"])[-2:]
         per_record = (large["wall_s"] - small["wall_s"]) / (large["source_records"] - small["source_records"])
         fixed = large["wall_s"] - per_record * large["source_records"]
-        basis = (
-            f"line through {small['dataset']} and {large['dataset']}: {fixed:.0f} s + {per_record * 1000:.2f} ms/record"
-        )
-    else:
-        per_record, fixed = runs[0]["wall_s"] / runs[0]["source_records"], 0.0
-        basis = f"proportional to {runs[0]['dataset']} (upper bound: its start-up is scaled too)"
+        basis = f"line through {small['dataset']} and {large['dataset']}: {fixed:.0f} s + {per_record * 1000:.2f}"
+        return fixed, per_record, basis + " ms/record"
+    per_record = runs[0]["wall_s"] / runs[0]["source_records"]
+    return 0.0, per_record, f"proportional to {runs[0]['dataset']} (upper bound: its start-up is scaled too)"
+
+
+def projection(runs: list[dict]) -> dict:
+    """Wall time for ``PROJECTED_RECORDS``: a line through the two largest runs (start-up costs apart from the
+    per-record cost); with one run, proportional to it, an upper bound since its start-up is scaled too."""
+    fixed, per_record, basis = _line(runs)
     return {
         "records": PROJECTED_RECORDS,
         "hours": round((fixed + per_record * PROJECTED_RECORDS) / 3600, 1),
         "basis": basis,
+    }
+
+
+def projection_with_tokens(
+    runs: list[dict], speedup: float, extraction_records_per_s: float | None = None, tokens: int = 3
+) -> dict:
+    """The 2M projection of :func:`projection` (1 token, the pipeline bound by the load) with the load ``speedup``
+    times faster (the measured load rate with ``tokens`` tokens over that with one): the per-record cost divided by
+    it, but not below the tap's own per-record time at TOPdesk's latency (``extraction_records_per_s``: the tap
+    alone on every stream; then the pipeline is bound by the extraction), start-up unchanged. Derived, not a
+    ``meltano run`` with ``tokens`` tokens."""
+    fixed, per_record, basis = _line(runs)
+    loaded = per_record / speedup
+    floor = 1 / extraction_records_per_s if extraction_records_per_s else 0.0
+    bound = "extraction" if floor > loaded else "load"
+    per = max(loaded, floor)
+    why = f"{basis}; the per-record cost / {speedup:.2f} (the load's rate with {tokens} tokens over 1 token)"
+    if floor:
+        why += f", at least the tap's {floor * 1000:.2f} ms/record ({extraction_records_per_s:,.0f} records/s)"
+    return {
+        "records": PROJECTED_RECORDS,
+        "hours": round((fixed + per * PROJECTED_RECORDS) / 3600, 1),
+        "ms_per_record": round(per * 1000, 2),
+        "bounded_by": bound,
+        "basis": f"{why}: {fixed:.0f} s + {per * 1000:.2f} ms/record, bound by the {bound}",
     }

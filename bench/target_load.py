@@ -18,22 +18,25 @@ limit/6) entirely inside the load phase. Peak RSS of the target comes from ``wai
 
 ``--concurrency`` sets the target's cap on requests in flight (default: the target's own default); below it the target
 keeps about twice what the budget needs at the latency it observes.
+
+``bench/run`` measures the load as users run it instead (:func:`measure_meltano`): ``meltano run tap-topdesk
+target-intercom`` with one or several access tokens, the trace and the target's CPU time taken inside the target by
+``bench/trace_target.py`` (hooked into its plugin venv), the same :func:`analyse`. Both paths also report requests
+per entity kind against the floor (:data:`FLOOR_PER_RECORD`, :func:`floor_requests`) and the target's CPU per
+request (:func:`cpu_per_request`).
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import itertools
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -43,7 +46,9 @@ from pathlib import Path
 from sandbox_common.process import free_port, served
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import trace_target
 from tap_extract import ensure_dataset, tap_config, topdesk_sandbox
+from trace_target import PREFLIGHT, route  # noqa: F401 (route: part of this module's interface)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -53,8 +58,6 @@ TOKEN = "sandbox-intercom-token"  # the Intercom sandbox's default token
 OBJECT_TYPES = ("Asset", "Change", "ChangeActivity", "ChangeLogEntry", "KnownError", "ProcessDefinition", "Reservation")
 WINDOW_S = 10
 TRACE_ENV = "BENCH_TARGET_TRACE"
-PREFLIGHT = "preflight"
-ID_SEGMENT = re.compile(r"^(\d+|(?=.*\d)[0-9A-Za-z_-]{12,})$")  # Intercom ids: numbers or 24-hex
 GAP_S = 0.05  # longer gaps between two requests of one writer thread count as idle
 AFTER_LOAD = "completeness read-back"  # main-thread requests after the first write (the target's parts sample)
 
@@ -62,76 +65,11 @@ AFTER_LOAD = "completeness read-back"  # main-thread requests after the first wr
 # ---------------------------------------------------------------------------------------------------- the target
 
 
-def route(path: str) -> str:
-    """``/tickets/215466/reply`` -> ``/tickets/{id}/reply`` (type names such as ``/custom_object_instances/Asset``
-    stay)."""
-    path = path.split("?", 1)[0]
-    return "/".join("{id}" if ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
-
-
 def run_instrumented_target(argv: list[str]) -> None:
-    """The ``target-intercom`` CLI with every request traced to ``$BENCH_TARGET_TRACE`` (JSON, written at exit).
-
-    Patches only the bench process: ``IntercomClient._send`` (one list append per request, under a lock) and
-    ``Loader._write_one`` / ``Loader.settle_intents`` (a thread-local naming the kind being written)."""
+    """The ``target-intercom`` CLI with every request traced to ``$BENCH_TARGET_TRACE`` (``trace_target.install``)."""
     from target_intercom import cli
-    from target_intercom.client import IntercomClient
-    from target_intercom.loader import Loader
 
-    trace: list[tuple] = []
-    lock = threading.Lock()
-    local = threading.local()
-    send, write_one, settle = IntercomClient._send, Loader._write_one, Loader.settle_intents
-    final_state = Loader._write_final_state
-
-    def traced_send(self, method, path, **kwargs):
-        started = time.time()
-        status: object = None
-        try:
-            answer = send(self, method, path, **kwargs)
-            status = "ok"
-            return answer
-        except Exception as exc:
-            status = getattr(exc, "status", None) or type(exc).__name__
-            raise
-        finally:
-            row = (
-                started,
-                time.time(),
-                getattr(local, "kind", PREFLIGHT),
-                method.upper(),
-                route(path),
-                status,
-                threading.get_ident(),
-            )
-            with lock:
-                trace.append(row)
-
-    def traced_write_one(self, writer, *args, **kwargs):
-        local.kind = writer.kind
-        try:
-            return write_one(self, writer, *args, **kwargs)
-        finally:
-            local.kind = PREFLIGHT
-
-    def traced_settle(self):
-        local.kind = "settle_intents"
-        try:
-            return settle(self)
-        finally:
-            local.kind = PREFLIGHT
-
-    def traced_final_state(self, entity):  # a ticket's or conversation's state, after its parts: the writer's call
-        local.kind = entity.kind
-        try:
-            return final_state(self, entity)
-        finally:
-            local.kind = PREFLIGHT
-
-    IntercomClient._send, Loader._write_one, Loader.settle_intents = traced_send, traced_write_one, traced_settle
-    Loader._write_final_state = traced_final_state
-    out = Path(os.environ[TRACE_ENV])
-    atexit.register(lambda: out.write_text(json.dumps(trace)))
+    trace_target.install(Path(os.environ[TRACE_ENV]))
     cli.main(argv)
 
 
@@ -149,21 +87,28 @@ def write_custom_objects(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def intercom_sandbox(rate_limit: int, latency_ms: float, log: Path) -> Iterator[str]:
+def intercom_sandbox(
+    rate_limit: int,
+    latency_ms: float,
+    log: Path,
+    tokens: tuple[str, ...] = (TOKEN,),
+    workspace_rate_limit: int | None = None,
+) -> Iterator[str]:
     """An Intercom sandbox on a free port with the map's custom object types (as an admin would have created them)
-    at the given rate limit and latency, until the block ends; yields its base URL."""
+    at the given rate limit (per app: one per token) and latency, until the block ends; yields its base URL."""
     objects = write_custom_objects(log.with_name("intercom-custom-objects.json"))
     url = f"http://127.0.0.1:{free_port()}"
+    workspace = [] if workspace_rate_limit is None else ["--workspace-rate-limit", str(workspace_rate_limit)]
     with served(
         [
             BIN / "intercom-sandbox",
             "serve",
             "--port",
             url.rsplit(":", 1)[1],
-            "--token",
-            TOKEN,
+            *(arg for token in tokens for arg in ("--token", token)),
             "--rate-limit",
             str(rate_limit),
+            *workspace,
             "--latency-ms",
             str(latency_ms),
             "--custom-object-types",
@@ -257,7 +202,121 @@ def thread_time(trace: list[tuple], lo: float, hi: float, workers: int) -> dict:
     }
 
 
-def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: dict, concurrency: int) -> dict:
+#: Requests a record of a kind needs at least (issue #18): one write per contact, company, contact-company
+#: attachment, custom-object instance, ticket or conversation part, article, collection (and per contact note and
+#: inventory item, also one write each); none per relationship (custom_object_links: set on the instance's create)
+#: or per teammate/team (matched, never written). Tickets and conversations: one, plus one each whose final state is
+#: not the state a create leaves (:data:`FINAL_STATE_KINDS`, counted by :func:`final_states`).
+FLOOR_PER_RECORD = dict.fromkeys(
+    (
+        "contacts",
+        "companies",
+        "contact_companies",
+        "custom_object_instances",
+        "ticket_parts",
+        "conversation_parts",
+        "articles",
+        "collections",
+        "contact_notes",
+        "inventory_items",
+        "tickets",
+        "conversations",
+    ),
+    1,
+)
+FINAL_STATE_KINDS = ("tickets", "conversations")
+#: the final state a create leaves: a ticket is submitted and open (``{}``: nothing to write), a conversation open
+CREATED_STATES: tuple[dict | None, ...] = (None, {}, {"open": True})
+
+
+def floor_requests(records: dict[str, int], final_states: dict[str, int] | None = None) -> dict[str, int]:
+    """Per kind, the fewest requests its ``records`` (records the target handled) need: ``FLOOR_PER_RECORD`` each,
+    plus, for tickets and conversations, one per record whose final state a create does not leave
+    (``final_states``; without it, 1 per ticket)."""
+    return {
+        kind: FLOOR_PER_RECORD.get(kind, 0) * n
+        + ((final_states or {}).get(kind, 0) if kind in FINAL_STATE_KINDS else 0)
+        for kind, n in records.items()
+    }
+
+
+def final_states(ledger_db: Path) -> dict[str, int]:
+    """Tickets/conversations in the target's ledger (SQLite) whose final state (the map's Intercom state of the
+    record's final TOPdesk state) is not what a create leaves: the extra write each needs."""
+    import sqlite3
+
+    counts = dict.fromkeys(FINAL_STATE_KINDS, 0)
+    with contextlib.closing(sqlite3.connect(ledger_db)) as db:
+        rows = db.execute(
+            "SELECT kind, extra FROM ledger_entities WHERE status = 'written' AND kind IN (?, ?)", FINAL_STATE_KINDS
+        ).fetchall()
+    for kind, extra in rows:
+        if (json.loads(extra or "{}") or {}).get("final_state") not in CREATED_STATES:
+            counts[kind] += 1
+    return counts
+
+
+def ratio(measured: int | None, floor: int | None) -> float | None:
+    """Measured requests over the floor (``None`` without a floor)."""
+    return round(measured / floor, 3) if measured is not None and floor else None
+
+
+def cpu_per_request(cpu_s: float | None, requests: int | None) -> dict[str, float | None]:
+    """The target's CPU time (user + system) per request it sent: ms per request, and s per 1,000 requests (the
+    same number: one is the other's unit times 1,000)."""
+    per = cpu_s / requests if cpu_s is not None and requests else None
+    return {
+        "target_cpu_ms_per_request": None if per is None else round(per * 1000, 3),
+        "target_cpu_s_per_1000_requests": None if per is None else round(per * 1000, 3),
+    }
+
+
+def cpu_share(timeline: list[tuple[float, float]] | None, lo: float, hi: float) -> float | None:
+    """The share of one core a process used over [lo, hi) from samples ``(time, CPU seconds so far)``: the CPU
+    between the last samples at or before ``lo`` and ``hi`` over the time between them (``None``: too few)."""
+    points = sorted(timeline or [])
+    before = [p for p in points if p[0] <= lo]
+    until = [p for p in points if p[0] <= hi]
+    if not before or not until or until[-1][0] <= before[-1][0]:
+        return None
+    return round((until[-1][1] - before[-1][1]) / (until[-1][0] - before[-1][0]), 3)
+
+
+def server_delta(before: dict, after: dict) -> dict:
+    """The Intercom sandbox's counters over the run (``/__sandbox/stats`` after minus before): workspace-wide and per
+    app (``apps``); the maxima and budgets as they are after."""
+    keys = ("requests_served", "requests_rejected_429", "requests_rejected_workspace_429")
+    apps_before = {a["app"]: a for a in before.get("apps") or []}
+    return {
+        **{k: after.get(k, 0) - before.get(k, 0) for k in keys},
+        "max_accepted_in_window": after.get("max_accepted_in_window"),
+        "window_budget": after.get("window_budget"),
+        "workspace_window_budget": after.get("workspace_window_budget"),
+        "apps": [
+            {
+                "app": a["app"],
+                "requests_served": a["requests_served"] - apps_before.get(a["app"], {}).get("requests_served", 0),
+                "requests_rejected_429": a["requests_rejected_429"]
+                - apps_before.get(a["app"], {}).get("requests_rejected_429", 0),
+                "max_accepted_in_window": a.get("max_accepted_in_window"),
+                "window_budget": a.get("window_budget"),
+            }
+            for a in after.get("apps") or []
+        ],
+    }
+
+
+def analyse(
+    trace: list[tuple],
+    summary: dict,
+    before: dict,
+    after: dict,
+    run: dict,
+    concurrency: int,
+    states: dict[str, int] | None = None,
+) -> dict:
+    """The load's figures from the trace, the reconciliation report (``summary``), the sandbox's stats and the
+    processes' rusage (``run``); ``states``: :func:`final_states` of the run's ledger (for the floor)."""
     requests = summary.get("requests") or {}
     # the target sizes its requests in flight below the concurrency cap: thread shares are over the threads it used
     threads = len({r[6] for r in trace if r[2] != PREFLIGHT}) or concurrency
@@ -300,7 +359,6 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
     for r in trace:
         by_kind[r[2]][f"{r[3]} {r[4]}" + ("" if r[5] == "ok" else f" -> {r[5]}")] += 1
     calls = {}
-    writers = {r[2] for r in writes}
     for kind in sorted(set(by_kind) | {k for k, v in entities.items() if v.get("received")}):
         row = entities.get(kind, {})
         handled = sum(row.get(c, 0) for c in ("created", "updated", "matched", "merged", "skipped", "failed"))
@@ -311,11 +369,20 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
             "created": row.get("created", 0),
             "calls": n,
             "calls_per_record": round(n / handled, 3) if handled else None,
-            "floor": 1 if handled and kind in writers else 0,
+            "floor_requests": 0,  # below, with every kind's records
+            "floor": 0,
             "by_route": dict(by_kind[kind].most_common()),
         }
+    floors = floor_requests({k: c["records"] for k, c in calls.items()}, states)
+    for kind, c in calls.items():
+        c["floor_requests"] = floors[kind]
+        c["floor"] = round(floors[kind] / c["records"], 3) if c["records"] else 0
+        c["vs_floor"] = ratio(c["calls"], floors[kind])
     total_records = sum(c["records"] for c in calls.values())
     total_writes = len(writes)
+    floor_total = sum(floors.values())
+    server = server_delta(before, after)
+    cpu_s = run["target"]["cpu_s"]
     mean_fraction = sum(fractions) / len(fractions) if fractions else None
     served = after.get("requests_served", 0) - before.get("requests_served", 0)
     rejected = after.get("requests_rejected_429", 0) - before.get("requests_rejected_429", 0)
@@ -333,6 +400,21 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         "full_windows": len(full),
         "window_budget": limit,
         "requests_over_limit": rejected,
+        "requests_rejected_workspace_429": server["requests_rejected_workspace_429"],
+        "workspace_window_budget": server["workspace_window_budget"],
+        "apps": len(requests.get("apps") or []) or 1,
+        "apps_client": [
+            {k: a.get(k) for k in ("requests_sent", "requests_over_limit", "limit", "wait_seconds")}
+            for a in requests.get("apps") or []
+        ],
+        "apps_server": server["apps"],
+        # writer requests (every kind's, the preflight and the completeness read-back apart) over the floor
+        "requests_writers": total_writes,
+        "floor_requests": floor_total,
+        "floor_final_states": states,
+        "requests_vs_floor": ratio(total_writes, floor_total),
+        "requests_vs_floor_all": ratio(requests.get("requests_sent"), floor_total),
+        **cpu_per_request(cpu_s, requests.get("requests_sent")),
         "requests_over_limit_client": requests.get("requests_over_limit"),
         "requests_sent_client": requests.get("requests_sent"),
         "requests_served_server": served,
@@ -354,10 +436,18 @@ def analyse(trace: list[tuple], summary: dict, before: dict, after: dict, run: d
         "after_load_s": round(run["end"] - load_end, 2),
         "records_per_s_wall": round(total_records / (run["end"] - run["start"]), 1),
         "target_peak_rss_mb": round(run["target"]["peak_rss_kb"] / 1024, 1),
-        "target_cpu_s": round(run["target"]["cpu_s"], 1),
-        "target_cpu_share_of_wall": round(run["target"]["cpu_s"] / (run["end"] - run["start"]), 3),
+        "target_cpu_s": None if cpu_s is None else round(cpu_s, 2),
+        "target_cpu_user_s": run["target"].get("user_s"),
+        "target_cpu_sys_s": run["target"].get("sys_s"),
+        "target_cpu_basis": run["target"].get("cpu_basis", "wait4 on the target process"),
+        "target_cpu_s_sampled": run["target"].get("cpu_s_sampled"),  # /proc, the last sample before its exit
+        "target_cpu_share_of_wall": None if cpu_s is None else round(cpu_s / (run["end"] - run["start"]), 3),
+        # from /proc samples (meltano runs): how busy the target's one Python process was while it loaded
+        "target_cpu_share_load_phase": cpu_share(run["target"].get("cpu_timeline"), load_start, load_end),
         "tap_peak_rss_mb": round(run["tap"]["peak_rss_kb"] / 1024, 1),
-        "tap_cpu_s": round(run["tap"]["cpu_s"], 1),
+        "tap_cpu_s": None if run["tap"]["cpu_s"] is None else round(run["tap"]["cpu_s"], 1),
+        "meltano_peak_rss_mb": run.get("meltano_peak_rss_mb"),
+        "via": run.get("via", "tap | target (bench/target_load.py)"),
         "mean_in_flight_load": round(in_flight_mean(trace, load_start, load_end), 1),
         "thread_time_load": thread_time(trace, load_start, load_end, threads),
         "concurrency": concurrency,
@@ -535,8 +625,112 @@ def measure(
             )
             return None, meta
         summary = json.loads(next((tmp / "reports").glob("*/reconciliation.json")).read_text())
-        trace = [tuple(r) for r in json.loads((tmp / "trace.json").read_text())]
-    return analyse(trace, summary, before, after, run, concurrency), meta
+        trace, _ = trace_target.read(tmp / "trace.json")
+        states = final_states(tmp / "ledger.db")
+    return analyse(trace, summary, before, after, run, concurrency, states), meta
+
+
+#: the Intercom sandbox's tokens for a run with several private apps (the first is the sandbox's default)
+TOKENS = (TOKEN, "sandbox-intercom-token-2", "sandbox-intercom-token-3")
+
+
+def measure_meltano(
+    data: Path,
+    scale: int,
+    seed: int,
+    rate_limit: int,
+    latency_ms: float,
+    concurrency: int,
+    sys_dir: Path,
+    tmp: Path,
+    tokens: tuple[str, ...] = (TOKEN,),
+    workspace_rate_limit: int = 25_000,
+) -> tuple[dict, dict]:
+    """The load benchmark as users run it: ``meltano run tap-topdesk target-intercom`` (the repo's meltano.yml, the
+    sandbox environment, Meltano's system dir ``sys_dir`` with both plugins installed: ``pipeline.installed``), the
+    target configured by environment variables (``TARGET_INTERCOM_ACCESS_TOKENS`` a JSON list of ``tokens``,
+    ``TARGET_INTERCOM_WORKSPACE_RATE_LIMIT``), the Intercom sandbox with one app per token at ``rate_limit`` per
+    app and ``workspace_rate_limit`` together. The trace and the target's CPU time come from
+    :mod:`trace_target`'s hook in the target's plugin venv; peak RSS (and the tap's CPU) from sampling /proc."""
+    import pipeline  # here: pipeline imports this module
+
+    meta = ensure_dataset(data, scale, seed)
+    work = Path(tempfile.mkdtemp(prefix=f"load-{len(tokens)}-tokens-", dir=tmp))
+    site = target_site_packages(sys_dir)
+    trace_target.hook_venv(site)
+    trace_target.trace_to(site, work / "trace.json")
+    try:
+        with (
+            topdesk_sandbox(data, meta["counts"], log=work / "topdesk-sandbox.log") as topdesk_url,
+            intercom_sandbox(
+                rate_limit, latency_ms, work / "intercom-sandbox.log", tokens, workspace_rate_limit
+            ) as intercom_url,
+        ):
+            env = pipeline.base_env(sys_dir) | {
+                "TAP_TOPDESK_URL": topdesk_url,
+                "TAP_TOPDESK_EXPORTS_DIR": str(data / "exports"),
+                "TARGET_INTERCOM_API_URL": intercom_url,
+                "TARGET_INTERCOM_ACCESS_TOKENS": json.dumps(list(tokens)),
+                "TARGET_INTERCOM_WORKSPACE_RATE_LIMIT": str(workspace_rate_limit),
+                "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
+                "TARGET_INTERCOM_REPORT_DIR": str(work / "reports"),
+                "TARGET_INTERCOM_FALLBACK_ADMIN_EMAIL": "fallback@sandbox.example",
+            }
+            pipeline.meltano("state", "clear", "--force", pipeline.STATE_ID, env=env, log=work / "meltano.log")
+            before = sandbox_stats(intercom_url)
+            print(
+                f"meltano run tap-topdesk target-intercom, {scale} calls, {len(tokens)} token(s) ...", file=sys.stderr
+            )
+            start = time.time()
+            with (work / "meltano.log").open("ab") as out:
+                proc = subprocess.Popen(
+                    [str(pipeline.MELTANO), "run", "tap-topdesk", "target-intercom"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=out,
+                )
+                sampler = pipeline.PeakRss(proc.pid)
+                returncode = proc.wait()
+                peak = sampler.stop()
+            end = time.time()
+            after = sandbox_stats(intercom_url)
+    finally:
+        trace_target.trace_to(site, None)
+    if returncode:
+        raise RuntimeError(
+            f"meltano run exited {returncode}: {(work / 'meltano.log').read_text(errors='replace')[-3000:]}"
+        )
+    summary = json.loads(next((work / "reports").glob("*/reconciliation.json")).read_text())
+    trace, cpu = trace_target.read(work / "trace.json")
+    run = {
+        "start": start,
+        "end": end,
+        "states": None,  # Meltano reads the target's state lines itself
+        "via": "meltano run tap-topdesk target-intercom",
+        "meltano_peak_rss_mb": peak["meltano"],
+        "tap": {"returncode": 0, "peak_rss_kb": peak["tap"] * 1024, "cpu_s": sampler.cpu_s.get("tap")},
+        "target": {
+            "returncode": 0,
+            "peak_rss_kb": peak["target"] * 1024,
+            "cpu_s": None if cpu is None else cpu["user_s"] + cpu["sys_s"],
+            "user_s": None if cpu is None else cpu["user_s"],
+            "sys_s": None if cpu is None else cpu["sys_s"],
+            "cpu_basis": "getrusage(RUSAGE_SELF) of the target-intercom process at its exit",
+            "cpu_s_sampled": sampler.cpu_s.get("target"),
+            "cpu_timeline": sampler.cpu_timeline.get("target"),
+        },
+    }
+    states = final_states(work / "ledger.db")
+    return analyse(trace, summary, before, after, run, concurrency, states), meta
+
+
+def target_site_packages(sys_dir: Path) -> Path:
+    """The site-packages of target-intercom's plugin venv in Meltano's system dir."""
+    found = sorted(sys_dir.glob("**/loaders/target-intercom/venv/lib/python3*/site-packages"))
+    if not found:
+        raise RuntimeError(f"no target-intercom venv under {sys_dir}")
+    return found[0]
 
 
 if __name__ == "__main__":
