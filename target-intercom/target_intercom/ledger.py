@@ -199,6 +199,7 @@ class Ledger:
         self._engine = self._make_engine()
         # Write transactions go through an engine variant whose BEGIN is IMMEDIATE on SQLite (see _on_begin).
         self._write_engine = self._engine.execution_options(ledger_write=True)
+        self._write_conn: Connection | None = None  # SQLite files: see _writer()
         self._read_lock = self._lock if self._memory else None
         # PostgreSQL plans from statistics: on tables that grew from empty within minutes (before autovacuum's
         # first ANALYZE) the ready() anti-join degrades from milliseconds to tens of seconds. So the ledger
@@ -282,7 +283,18 @@ class Ledger:
 
     def close(self) -> None:
         """Release every pooled connection (the file stays consistent whatever the state of the run)."""
+        with self._lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
         self._engine.dispose()
+
+    def _writer(self) -> Connection:
+        """The one connection SQLite's writes go through (called with the write lock held): writes are serialised
+        anyway, and a pooled connection per transaction costs a checkout and a reset each time."""
+        if self._write_conn is None or self._write_conn.invalidated or self._write_conn.closed:
+            self._write_conn = self._write_engine.connect()
+        return self._write_conn
 
     # ---------------------------------------------------------------- transactions
 
@@ -292,8 +304,13 @@ class Ledger:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 if self._sqlite:
-                    with self._lock, self._write_engine.begin() as conn:
-                        return fn(conn)
+                    with self._lock:
+                        if self._memory:
+                            with self._write_engine.begin() as conn:
+                                return fn(conn)
+                        conn = self._writer()
+                        with conn.begin():
+                            return fn(conn)
                 with self._write_engine.begin() as conn:
                     return fn(conn)
             except (IntegrityError, OperationalError):

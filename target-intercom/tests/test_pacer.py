@@ -141,7 +141,7 @@ def test_pacing_uses_each_window_fully_without_429(apps: int, workspace_per_minu
         assert {reset: counts["accepted"] for reset, counts in stats["windows"].items()} == dict(server.accepted)
         assert done == stats["requests_sent"] == sum(server.accepted.values())
         served = [app["requests_served"] for app in sb.stats()["apps"]]
-        assert len(served) == apps and max(served) - min(served) <= 0.1 * max(served)  # the apps share the load
+        assert len(served) == apps and min(served) >= 0.8 * sum(served) / apps  # every app carries its share
 
 
 def test_429_waits_for_reset_and_learns_a_server_clock_behind_ours() -> None:
