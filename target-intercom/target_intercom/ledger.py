@@ -261,7 +261,10 @@ class Ledger:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             immediate = conn.get_execution_options().get("ledger_write")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # straight to pysqlite: SQLAlchemy's statement machinery cost as much as the transaction's own queries
+            driver = conn.connection.driver_connection
+            assert driver is not None  # a checked-out connection has its DBAPI connection
+            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
 
