@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from topdesk2intercom.plugins import tap_messages
-from topdesk2intercom_testing.cli import TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
+from topdesk2intercom_testing.cli import INTERCOM_TOKEN, TOPDESK_LOGIN, TOPDESK_PASSWORD, Migration
 
 
 def _plan(m: Migration) -> dict:
@@ -19,6 +19,15 @@ def _plan(m: Migration) -> dict:
 
 def _ledger_bytes(m: Migration) -> str:
     return hashlib.sha256(m.ledger_path.read_bytes()).hexdigest()
+
+
+def test_the_plan_counts_the_budget_of_every_token(tmp_path: Path) -> None:
+    """1 app: its own 10,000/min (1,666 per window); 3 apps: the workspace's 25,000/min, shared (3 x 1,388)."""
+    others = ["plan-second-app-token", "plan-third-app-token"]
+    with Migration.started(tmp_path, scale=3, intercom={"extra_tokens": tuple(others)}) as m:
+        assert _plan(m)["rate_limit_per_minute"] == 1_666 * 6
+        m.write_configs(target={"access_tokens": [INTERCOM_TOKEN, *others]})
+        assert _plan(m)["rate_limit_per_minute"] == 3 * 1_388 * 6
 
 
 def test_plan_follows_the_ledger_and_writes_nothing(tmp_path: Path) -> None:

@@ -128,10 +128,12 @@ class RateLimit:
 
 
 def rate_limit(target: dict[str, t.Any]) -> RateLimit | None:
-    """The workspace's budget from the ``X-RateLimit-*`` headers of one GET /me: the window's budget, and how far
-    ahead its reset is (a window cannot be shorter than that; its length is otherwise Intercom's documented one)."""
+    """The workspace's budget from the ``X-RateLimit-*`` headers of one GET /me per token: the window's budget (all
+    apps together, each within its share of the workspace's limit), and how far ahead its reset is (a window
+    cannot be shorter than that; its length is otherwise Intercom's documented one)."""
     with intercom_client(target) as client:
-        client.request("GET", "/me")
+        for app in range(client.apps):  # each token's app: their shares of the workspace's budget add up
+            client.request("GET", "/me", app=app)
         pacer = client.pacer
         if not pacer.limit:
             return None
