@@ -351,8 +351,13 @@ class Ledger:
     @staticmethod
     def _alloc(conn: Connection, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
-        conn.execute(_bump_seq_stmt, {"w_name": name, "w_n": n})
-        last: int = conn.execute(_seq_stmt, {"w_name": name}).scalar_one()
+        params: dict[str, t.Any] = {"w_name": name, "w_n": n}
+        last: int
+        if conn.dialect.update_returning:  # PostgreSQL, SQLite >= 3.35: one statement
+            last = conn.execute(_bump_seq_returning_stmt, params).scalar_one()
+        else:
+            conn.execute(_bump_seq_stmt, params)
+            last = conn.execute(_seq_stmt, {"w_name": name}).scalar_one()
         return int(last) - n + 1
 
     # ---------------------------------------------------------------- runs
@@ -982,6 +987,7 @@ _bump_seq_stmt = (
     .where(meta_table.c.name == sa.bindparam("w_name"))
     .values(value=meta_table.c.value + sa.bindparam("w_n"))
 )
+_bump_seq_returning_stmt = _bump_seq_stmt.returning(meta_table.c.value)
 _seq_stmt = sa.select(meta_table.c.value).where(meta_table.c.name == sa.bindparam("w_name"))
 _resolve_stmt = (
     issues_table.update()

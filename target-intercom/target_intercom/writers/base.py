@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ class WriteContext:
     directory: t.Any  # preflight's admin/team directory and provisioned ids
     settings: dict
     capabilities: t.Any = None  # the workspace's live check (capabilities.CheckResult); None: all assumed to hold
+    _matched_ids: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def lacks(self, capability: str) -> bool:
         """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""
@@ -59,13 +61,29 @@ class WriteContext:
         return self.capabilities.translation_locales() if self.capabilities is not None else []
 
     def intercom_id(self, parents: dict[tuple[str, str], str], kind: str, key: str | None) -> str | None:
-        """A parent's Intercom id: from the resolved parents, else the ledger (optional refs do not block)."""
+        """A parent's Intercom id: from the resolved parents, else the ledger (optional refs do not block). Matched
+        teammates and teams (a part's author, a ticket's assignee: most records name one) are read once per run:
+        nothing in a run re-creates them under another id."""
         if not key:
             return None
         if (kind, key) in parents:
             return parents[(kind, key)]
+        known = self._matched_ids.get((kind, key))
+        if known is not None:
+            return known
         entity = self.ledger.lookup(kind, key)
-        return entity.intercom_id if entity and entity.status == "written" else None
+        found = entity.intercom_id if entity and entity.status == "written" else None
+        if found and kind in _matched_kinds():
+            self._matched_ids[(kind, key)] = found
+        return found
+
+
+@functools.cache
+def _matched_kinds() -> frozenset[str]:
+    """The kinds whose writers match existing Intercom entities and never write them (``represented`` MATCHED)."""
+    from target_intercom.writers import WRITERS  # the registry imports this module
+
+    return frozenset(writer.kind for writer in WRITERS if writer.represented == MATCHED)
 
 
 class Writer:
