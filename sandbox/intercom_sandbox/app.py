@@ -79,6 +79,15 @@ class WorkspaceSettings:
 _DOUBLE_SLASH = re.compile(r"/{2,}")
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header's value (the last one sent), by its lower-case name."""
+    found = None
+    for key, value in scope["headers"]:
+        if key == name:
+            found = value
+    return found
+
+
 def _token_app(scope: Scope) -> TokenApp | None:
     """The app the auth middleware found for this request."""
     app = scope.get("state", {}).get("intercom_app")
@@ -101,11 +110,7 @@ class AuthMiddleware:
         if "//" in scope["path"]:  # tap-intercom builds base_url + '/' + '/contacts/…'
             scope["path"] = _DOUBLE_SLASH.sub("/", scope["path"])
             scope["raw_path"] = scope["path"].encode()
-        auth = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                auth = value
-        scheme, _, credentials = auth.strip().partition(b" ")
+        scheme, _, credentials = (_header(scope, b"authorization") or b"").strip().partition(b" ")
         token_app = self.tokens.get(credentials.strip()) if scheme.lower() == b"bearer" else None
         foreign_path = scope["method"] in ("GET", "HEAD") and scope["path"] in FOREIGN_PATHS
         if token_app is not None and token_app.foreign and not foreign_path:
@@ -156,10 +161,7 @@ class VersionMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        version_header: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"intercom-version":
-                version_header = value
+        version_header = _header(scope, b"intercom-version")
         version = versioning.parse(
             version_header.decode("latin-1") if version_header is not None else None, self.default_version
         )
@@ -223,10 +225,8 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
     )
     app.state.workspace = workspace
     app.state.tokens = tokens
-    #: the first app's limiter (``.hit()``, ``.clock``), as when the sandbox had one; all apps: ``limiters``
+    #: the first app's limiter (``.hit()``, ``.clock``), as when the sandbox had one; all: ``tokens.workspace``
     app.state.limiter = tokens.workspace.apps[0]
-    app.state.limiters = tuple(tokens.workspace.apps)
-    app.state.workspace_limiter = tokens.workspace
     app.state.settings = settings
     app.state.fault_stats = Counter()  # what the fault injection did: error, reset, lost_error, lost_cut
     app.add_middleware(VersionMiddleware, default_version=settings.default_version)

@@ -303,8 +303,8 @@ class IntercomClient:
                 )
             except BaseException as exc:
                 self.pacer.release(sender, sent_at, None, None)
-                if not isinstance(exc, TRANSIENT_ERRORS) or isinstance(exc, LocationValueError):  # a bad URL, an
-                    raise  # interrupt
+                if not isinstance(exc, TRANSIENT_ERRORS) or isinstance(exc, LocationValueError):
+                    raise  # a bad URL, an interrupt
                 elapsed = (time.monotonic() - started) * 1000
                 self.logger.debug("%s %s -> %s in %.0f ms", method, path, type(exc).__name__, elapsed)
                 sent = not _nothing_sent(exc)
@@ -318,7 +318,7 @@ class IntercomClient:
                 failures += 1
                 self._pause(waits, method, path, reason, failures)
                 continue
-            self.pacer.release(sender, sent_at, response.headers, response.status)
+            workspace_limited = self.pacer.release(sender, sent_at, response.headers, response.status)
             status = response.status
             self.logger.debug("%s %s -> %d in %.0f ms", method, path, status, (time.monotonic() - started) * 1000)
             if status < 300:
@@ -328,12 +328,11 @@ class IntercomClient:
                 throttled += 1
                 if throttled > self.max_throttled:
                     raise error
-                whose = "the workspace's" if response.headers.get("X-RateLimit-Remaining", "0") != "0" else "the app's"
                 self.logger.warning(
                     "%s %s: 429, %s rate limit exceeded, waiting for the window reset (%d/%d)",
                     method,
                     path,
-                    whose,
+                    "the workspace's" if workspace_limited else "the app's",
                     throttled,
                     self.max_throttled,
                 )

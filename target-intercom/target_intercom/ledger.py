@@ -500,9 +500,6 @@ class Ledger:
         ``seq`` of an existing row; a new row without creation gets ``created_run_id = None`` (never rolled back).
         ``extra`` is shallow-merged into the stored one (e.g. previous values a rollback can restore).
         """
-
-        if intercom_id is None or intercom_id == "":
-            raise ValueError(f"record_written({kind!r}, {source_key!r}) without an Intercom id")
         self._write(
             lambda conn: self._written(conn, kind, source_key, intercom_id, content_hash, run_id, created, extra)
         )
@@ -518,8 +515,6 @@ class Ledger:
         """A held record's write is over, in one transaction: ``written`` (Intercom id, content hash, created,
         extra) recorded as :meth:`record_written` does (None: nothing was written, e.g. skipped), the held version
         released as :meth:`release_exact` does, and its open ``resolve`` issues closed (:meth:`resolve_issues`)."""
-        if written is not None and not written[0]:
-            raise ValueError(f"record_done({held.kind!r}, {held.source_key!r}) without an Intercom id")
 
         def run(conn: Connection) -> None:
             if written is not None:
@@ -543,7 +538,9 @@ class Ledger:
         created: bool,
         extra: dict | None,
     ) -> None:
-        """:meth:`record_written` inside a write transaction."""
+        """:meth:`record_written` inside a write transaction (which a missing id aborts before it writes)."""
+        if intercom_id is None or intercom_id == "":
+            raise ValueError(f"{kind} {source_key!r} recorded as written without an Intercom id")
         row = _select_for_update(conn, kind, source_key)
         now = _now()
         values: dict[str, t.Any] = {

@@ -279,15 +279,18 @@ class Pacers:
                 candidates = self.apps if app is None else [self.apps[app]]
                 self._cond.wait(min(p._wake_in(now) for p in candidates))
 
-    def release(self, app: int, sent_at: float, headers: Mapping[str, str] | None, status: int | None) -> None:
-        """Account for an answer to ``app``'s request; a 429 that leaves the app budget is the workspace's limit,
-        so the window is spent for every app."""
+    def release(self, app: int, sent_at: float, headers: Mapping[str, str] | None, status: int | None) -> bool:
+        """Account for an answer to ``app``'s request. A 429 that leaves the app budget is the workspace's limit:
+        the window is spent for every app, and True is returned (the caller says whose limit it was)."""
         self.apps[app].release(sent_at, headers, status)
-        if status == 429 and headers is not None:
-            remaining, reset = _header_int(headers, "X-RateLimit-Remaining"), _header_int(headers, "X-RateLimit-Reset")
-            if remaining and reset is not None:
-                for pacer in self.apps:
-                    pacer.spend(reset)
+        if status != 429 or headers is None:
+            return False
+        remaining, reset = _header_int(headers, "X-RateLimit-Remaining"), _header_int(headers, "X-RateLimit-Reset")
+        if not remaining or reset is None:
+            return False
+        for pacer in self.apps:
+            pacer.spend(reset)
+        return True
 
     @property
     def limit(self) -> int | None:

@@ -84,7 +84,7 @@ class RunningSandbox:
         """Start logging the rate limiters' decisions per window, every app's together (wraps the live limiters;
         the sandbox is unchanged)."""
         log = WindowLog()
-        for limiter in self.app.state.limiters:
+        for limiter in self.app.state.tokens.workspace.apps:
             limiter.hit = self._logged(limiter.hit, log)
         return log
 

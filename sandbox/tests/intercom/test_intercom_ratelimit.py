@@ -166,7 +166,7 @@ def _apps_sandbox(make_sandbox: SandboxFactory, **overrides: Any) -> tuple[Sandb
     }
     sandbox = make_sandbox(**{**settings, **overrides})
     clock = FakeClock()
-    for limiter in (*sandbox.app.state.limiters, *sandbox.app.state.tokens.foreign_workspace.apps):
+    for limiter in (*sandbox.app.state.tokens.workspace.apps, *sandbox.app.state.tokens.foreign_workspace.apps):
         limiter.clock = clock
     return sandbox, clock
 
@@ -277,7 +277,7 @@ def test_cli_repeated_token_and_rate_limit_alias(monkeypatch: pytest.MonkeyPatch
     assert (settings.rate_limit_per_minute, settings.workspace_rate_limit_per_minute) == (600, 900)
     assert "600/min per app" in result.output and "900/min per workspace" in result.output
     assert "tok-" not in result.output  # never the tokens
-    stats = served[0].state.workspace_limiter.stats()
+    stats = served[0].state.tokens.workspace.stats()
     assert [app["app"] for app in stats["apps"]] == ["app1", "app2", "app3"]
     assert (stats["window_budget"], stats["workspace_window_budget"]) == (100, 150)
 
