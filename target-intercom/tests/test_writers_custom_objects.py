@@ -3,10 +3,12 @@ types, relationship lists on contacts / conversations / instances, and cycles in
 
 from __future__ import annotations
 
+import typing as t
 from pathlib import Path
 
 import pytest
 
+from target_intercom.client import IntercomError
 from topdesk2intercom_testing.target import intercom_sandbox
 from topdesk2intercom_testing.target_writers import Harness, contact
 
@@ -285,3 +287,108 @@ def test_a_relationship_list_is_in_the_same_order_whatever_the_order_of_its_link
     ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3)]
     person = harness.ws.contacts[harness.id_of("contacts", "person:p1")]
     assert person["custom_attributes"]["TOPdesk assets"] == ids  # a1, a2, a3
+
+
+def person_link(asset_no: int, person: str = "p1") -> dict:
+    return {
+        "source_key": f"asset-person:{asset_no}:{person}",
+        "relationship": "TOPdesk assets",
+        "from_kind": "contact",
+        "to_type": "Asset",
+        "refs": {"from": f"person:{person}", "to": f"asset:{asset_no}"},
+    }
+
+
+class Sent:
+    """The harness client's requests as (method, path), and a lost answer on demand: the request reaches Intercom,
+    its answer does not (the client then raises, as after a broken connection)."""
+
+    def __init__(self, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.lose_answer_of: list[tuple[str, str]] = []  # (method, path start): the next such request's answer
+        real = harness.client.request
+
+        def request(method: str, path: str, **kwargs: t.Any) -> t.Any:
+            self.requests.append((method, path))
+            answer = real(method, path, **kwargs)
+            lost = [(m, p) for m, p in self.lose_answer_of if m == method and path.startswith(p)]
+            if lost:
+                self.lose_answer_of.remove(lost[0])
+                raise IntercomError("connection broken after the request was sent", ambiguous=True)
+            return answer
+
+        monkeypatch.setattr(harness.client, "request", request)
+
+    def to(self, path_start: str) -> list[str]:
+        return [method for method, path in self.requests if path.startswith(path_start)]
+
+
+def test_links_on_a_host_the_run_created_cost_one_request_each(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contact, a conversation or an instance this run created holds only what this run's links wrote: no read
+    before each write (the floor of the load is one request per link)."""
+    sent = Sent(harness, monkeypatch)
+    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1"}
+    reserved = [
+        {
+            "source_key": f"reservation-asset:r1:{n}",
+            "relationship": "Reserved assets",
+            "from_kind": "custom_object",
+            "from_type": "Reservation",
+            "to_type": "Asset",
+            "refs": {"from": "reservation:r1", "to": f"asset:{n}"},
+        }
+        for n in (1, 2)
+    ]
+    harness.run(
+        ("contacts", [contact("p1")]),
+        ("custom_object_instances", [asset(1), asset(2), asset(3), reservation]),
+        ("custom_object_links", [person_link(3), person_link(1), person_link(2), *reserved]),
+        concurrency=1,
+    )
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3)]
+    person_id = harness.id_of("contacts", "person:p1")
+    assert harness.ws.contacts[person_id]["custom_attributes"]["TOPdesk assets"] == ids
+    assert instances(harness, "Reservation")["r1"]["custom_attributes"]["Reserved assets"] == ids[:2]
+    assert sent.to(f"/contacts/{person_id}") == ["PUT", "PUT", "PUT"]
+    assert sent.to("/custom_object_instances/Reservation") == ["POST", "POST", "POST"]  # the create, two links
+    assert ("GET", f"/contacts/{person_id}") not in sent.requests
+
+
+def test_a_host_of_an_earlier_run_is_read_once_and_keeps_what_others_linked(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Intercom may hold values the ledger never wrote on a host an earlier run created (an admin linked an asset
+    since): the next run reads the list once, keeps them, and then goes by what it wrote."""
+    harness.run(("contacts", [contact("p1")]), ("custom_object_instances", [asset(n) for n in (1, 2, 3, 4)]))
+    harness.run(("custom_object_links", [person_link(1)]))
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3, 4)]
+    person_id = harness.id_of("contacts", "person:p1")
+    person = harness.ws.contacts[person_id]
+    person["custom_attributes"]["TOPdesk assets"] = [ids[0], ids[3]]  # linked by an admin in Intercom
+    sent = Sent(harness, monkeypatch)
+    harness.run(("custom_object_links", [person_link(2), person_link(3)]), concurrency=1)
+    assert sorted(person["custom_attributes"]["TOPdesk assets"]) == sorted(ids)
+    assert sent.to(f"/contacts/{person_id}") == ["GET", "PUT", "PUT"]
+
+
+def test_after_a_lost_answer_the_host_is_read_again_and_no_link_is_lost(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose answer never came may or may not have been applied: the list is read again before the next
+    write on that host, so neither the link retried nor the next one drops the other."""
+    sent = Sent(harness, monkeypatch)
+    sent.lose_answer_of.append(("PUT", "/contacts/"))  # the first link's write
+    counts = harness.run(
+        ("contacts", [contact("p1")]),
+        ("custom_object_instances", [asset(1), asset(2)]),
+        ("custom_object_links", [person_link(1), person_link(2)]),
+        concurrency=1,
+    )
+    assert counts["custom_object_links"]["created"] == 2
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2)]
+    person_id = harness.id_of("contacts", "person:p1")
+    assert harness.ws.contacts[person_id]["custom_attributes"]["TOPdesk assets"] == ids
+    to_person = sent.to(f"/contacts/{person_id}")
+    assert to_person[:2] == ["PUT", "GET"] and to_person.count("GET") == 1

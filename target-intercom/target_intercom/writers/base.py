@@ -50,6 +50,12 @@ class WriteContext:
     settings: dict
     capabilities: t.Any = None  # the workspace's live check (capabilities.CheckResult); None: all assumed to hold
     _matched_ids: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    #: (host kind, host id, attribute) -> (the host's external id, the attribute's value) as this run last wrote
+    #: it, or None when a write's outcome is unknown: the link writer's known relationship lists (it reads a host
+    #: only when this run has not written or created it)
+    host_values: dict[tuple[str, str, str], tuple[str | None, t.Any] | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def lacks(self, capability: str) -> bool:
         """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""

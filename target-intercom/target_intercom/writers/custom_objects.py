@@ -8,8 +8,10 @@ allowed to go on (``skip_missing_ui_objects``), its instances are skipped with t
 Links: a relationship is an attribute of the entity it starts from, holding the instance ids it points to:
 ``PUT /contacts/{id}`` / ``PUT /conversations/{id}`` with ``custom_attributes: {<relationship>: [ids]}``,
 ``PUT /tickets/{id}`` with ``ticket_attributes`` (relationship attributes of the ticket type), and for an
-instance the upsert ``POST /custom_object_instances/{type}`` with its ``external_id``. The current list is read
-first and extended (a contact can have many assets); a changed link replaces its old target.
+instance the upsert ``POST /custom_object_instances/{type}`` with its ``external_id``. A host holds a list (a
+contact can have many assets), extended by each link; a changed link replaces its old target. The list is read from
+Intercom only when the run does not know it: a host this run created holds what this run's links wrote (nothing at
+first), so each of its links costs one request; a host written before (or adopted) is read once per run.
 
 Parent links within one type (asset parent-child, problem of a known error, series of an activity) can form
 cycles in TOPdesk. Every written edge is kept in the ledger (kind ``custom_object_edges``, not rolled back by
@@ -109,7 +111,9 @@ class CustomObjectInstanceWriter(Writer):
 
 class CustomObjectLinkWriter(Writer):
     kind = "custom_object_links"
-    requests_per_create = requests_per_update = 2  # the host's current list is read, then written back
+    # one write per link on a host the run created (its list is known); a changed link's host is from an earlier
+    # run: its list is read first
+    requests_per_create, requests_per_update = 1, 2
 
     def __init__(self) -> None:
         self._locks = KeyedLocks()  # one read-extend-write at a time per from-entity
@@ -238,11 +242,10 @@ class CustomObjectLinkWriter(Writer):
     @staticmethod
     def _set_text(ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
         name = linked_attribute(link["relationship"])
-        current, attributes = _read_from(ctx, link)
-        labels = [v for v in str(attributes.get(name) or "").split(LABEL_SEPARATOR) if v]
+        labels = [v for v in str(_current(ctx, link, name) or "").split(LABEL_SEPARATOR) if v]
         wanted = sorted({*(v for v in labels if v != remove), *([add] if add else [])})
         if wanted != labels:
-            _write_to(ctx, link, current, name, LABEL_SEPARATOR.join(wanted))
+            _write_to(ctx, link, name, LABEL_SEPARATOR.join(wanted))
 
     # ------------------------------------------------------------------ cycles
 
@@ -290,8 +293,7 @@ class CustomObjectLinkWriter(Writer):
     # ------------------------------------------------------------------ reading and writing relationship lists
 
     def _set(self, ctx: WriteContext, link: dict, *, add: str | None, remove: str | None) -> None:
-        current, attributes = _read_from(ctx, link)
-        values = relationship_ids(attributes.get(link["relationship"]))
+        values = relationship_ids(_current(ctx, link, link["relationship"]))
         wanted = [v for v in values if v != remove]
         if add and add not in wanted:
             wanted.append(add)
@@ -301,7 +303,7 @@ class CustomObjectLinkWriter(Writer):
             keys = ctx.ledger.known_ids("custom_object_instances", wanted)
             wanted.sort(key=lambda i: (keys.get(i, ""), i))
         if wanted != values:
-            _write_to(ctx, link, current, link["relationship"], wanted)
+            _write_to(ctx, link, link["relationship"], wanted)
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         link = entity.extra
@@ -320,29 +322,55 @@ class CustomObjectLinkWriter(Writer):
             )
 
 
-def _read_from(ctx: WriteContext, link: dict) -> tuple[dict, dict]:
-    """The entity a link starts from, as Intercom answers it, and its attributes (a ticket's ``ticket_attributes``,
-    else ``custom_attributes``)."""
+def _current(ctx: WriteContext, link: dict, name: str) -> t.Any:
+    """The value of attribute ``name`` on the entity a link starts from (call with the host's lock held): what
+    this run last wrote there; nothing when this run created the host (no link could reach it before its ledger
+    entry); else read from Intercom (a host of an earlier run, an adopted contact, a write whose outcome is unknown).
+    Remembers the host's external id (an instance's upsert key) with it."""
     from_kind, from_id = link["from_kind"], link["from_id"]
+    key = (from_kind, from_id, name)
+    known = ctx.host_values.get(key)
+    if known is not None:
+        return known[1]
+    host = (
+        None if key in ctx.host_values or not link.get("from_key") else ctx.ledger.lookup(from_kind, link["from_key"])
+    )
+    external_id = host.extra.get("external_id") if host else None
+    if (
+        host is not None
+        and host.intercom_id == from_id
+        and host.created_run_id == ctx.run_id
+        and (external_id or from_kind != "custom_object_instances")
+    ):
+        ctx.host_values[key] = (external_id, None)
+        return None
     if from_kind == "custom_object_instances":
         current = ctx.client.request("GET", f"{_type_path(link['from_type'])}/{from_id}")
     else:
         current = ctx.client.request("GET", f"/{from_kind}/{from_id}")
-    return current, current.get("ticket_attributes" if from_kind == "tickets" else "custom_attributes") or {}
+    attributes = current.get("ticket_attributes" if from_kind == "tickets" else "custom_attributes") or {}
+    ctx.host_values[key] = (current.get("external_id"), attributes.get(name))
+    return attributes.get(name)
 
 
-def _write_to(ctx: WriteContext, link: dict, current: dict, name: str, value: t.Any) -> None:
+def _write_to(ctx: WriteContext, link: dict, name: str, value: t.Any) -> None:
     """One attribute of the entity a link starts from: an instance's upsert by its external id, a ticket's
-    ``ticket_attributes`` (quietly), a contact's or conversation's ``custom_attributes``."""
+    ``ticket_attributes`` (quietly), a contact's or conversation's ``custom_attributes``. Remembered as the
+    host's value once Intercom took it; unknown (read again) when the request failed."""
     from_kind, from_id = link["from_kind"], link["from_id"]
+    key = (from_kind, from_id, name)
+    known = ctx.host_values.get(key)
+    external_id = known[0] if known else None  # _current just put it there (an instance's upsert key)
+    ctx.host_values[key] = None  # until Intercom answers: read again if it never does
     if from_kind == "custom_object_instances":
         ctx.client.request(
             "POST",
             _type_path(link["from_type"]),
             idempotent=True,
-            json={"external_id": current["external_id"], "custom_attributes": {name: value}},
+            json={"external_id": external_id, "custom_attributes": {name: value}},
         )
     elif from_kind == "tickets":
         ctx.client.request("PUT", f"/tickets/{from_id}", json={"ticket_attributes": {name: value}, **QUIET})
     else:
         ctx.client.request("PUT", f"/{from_kind}/{from_id}", json={"custom_attributes": {name: value}})
+    ctx.host_values[key] = (external_id, value)
