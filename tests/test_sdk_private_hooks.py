@@ -31,6 +31,10 @@ PINNED: dict[tuple[str, str], str] = {
     ),
     ("singer_sdk.target_base.Target", "_process_schema_message"): "(self, message_dict: 'dict') -> 'None'",
     ("singer_sdk.target_base.Target", "_process_record_message"): "(self, message_dict: 'dict') -> 'None'",
+    (
+        "singer_sdk.target_base.Target",
+        "_drain_all",
+    ): "(self, sink_list: 'Iterable[Sink]', parallelism: 'int') -> 'None'",
 }
 
 

@@ -43,12 +43,14 @@ def test_check_intercom_reports_each_capability_and_keeps_the_result(tmp_path: P
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_verify_after_a_load_with_fallbacks_finds_no_unexplained_difference(tmp_path: Path, flip: bool) -> None:
-    """A workspace that drops (or refuses: ``flip``) placeholder e-mails, relationships on tickets, links between
-    instances and dates, and lists relationships without their reference: the load writes persons without the
-    placeholder, links as text and dates in the text; verify explains each difference; a delta writes nothing."""
+    """A workspace that drops (or refuses: ``flip``) placeholder e-mails, relationships on tickets and in creates,
+    links between instances and dates, and lists relationships without their reference: the load writes persons
+    without the placeholder, links after the creates (as text where they must be) and dates in the text; verify
+    explains each difference; a delta writes nothing."""
     deny = {
         "placeholder_emails": "ignored",
         "ticket_relationships": "ignored",
+        "created_with_links": "refused",
         "instance_links": "refused",
         "created_at": "ignored",
         "relationship_listing": "ignored",

@@ -26,6 +26,7 @@ from intercom_sandbox.routes import (
     articles,
     attributes,
     build_routes,
+    bulk,
     companies,
     contacts,
     conversations,
@@ -74,6 +75,8 @@ class WorkspaceSettings:
     deny: dict[str, str] = field(default_factory=dict)
     #: the help center's locales, the default first (``--help-center-locales``)
     help_center_locales: tuple[str, ...] = ("en",)
+    #: seconds a Preview bulk job's task stays ``pending`` (its items are applied at once; ``routes/bulk.py``)
+    bulk_job_delay_seconds: float = 0.0
 
 
 _DOUBLE_SLASH = re.compile(r"/{2,}")
@@ -198,6 +201,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         ticket_type_attributes_key=settings.ticket_type_attributes_key,
         deny=dict(settings.deny),
         help_center_locales=tuple(settings.help_center_locales),
+        bulk_job_delay_seconds=settings.bulk_job_delay_seconds,
     )
     tokens = TokenApps(
         (settings.token, *settings.extra_tokens),
@@ -216,6 +220,7 @@ def create_app(settings: WorkspaceSettings | None = None) -> Starlette:
         articles,
         tags,
         segments,
+        bulk,
     )
     tables = [module.routes for module in modules]
     api_routes = build_routes(workspace, tables)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 #: capability name -> what the workspace does when it holds (the route that honours it)
 CAPABILITIES: dict[str, str] = {
     "ticket_relationships": "custom-object relationship values in ticket_attributes (POST /tickets, PUT /tickets/{id})",
+    "created_with_links": "custom-object relationship values in the create request: custom_attributes of "
+    "POST /contacts, ticket_attributes of POST /tickets (PUT /contacts/{id}, PUT /tickets/{id} unaffected)",
     "instance_links": "relationship values between custom object instances (POST /custom_object_instances/{type})",
     "relationship_listing": "relationship attributes listed with data_type relationship and a reference "
     "(GET /data_attributes, GET /conversations/attributes)",

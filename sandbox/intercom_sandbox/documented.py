@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from intercom_sandbox.errors import bad_request
-from intercom_sandbox.openapi import SPEC_VERSION, load_spec
+from intercom_sandbox.openapi import PREVIEW_VERSION, SPEC_VERSION, load_preview_spec, load_spec
 
 #: body fields Intercom takes beyond the description, each with its entry in EVIDENCE.md ("Body fields kept beyond
 #: the spec"): (method, spec path) -> {top-level field: evidence id}
@@ -176,10 +176,33 @@ def strip(shape: Shape, value: Any, path: str = "") -> tuple[Any, list[str]]:
     return value, dropped
 
 
+#: Preview-only operations whose items the handler checks whole, as the single endpoint it mirrors does (an unknown
+#: key in a ``POST /companies/bulk`` item rejects that item, as ``POST /companies`` refuses it: EVIDENCE.md)
+ITEMS_CHECKED_BY_HANDLER = {("POST", "/companies/bulk")}
+
+
 @lru_cache(maxsize=1)
 def _operations() -> dict[tuple[str, str], tuple[str, Shape | None]]:
-    """(method, path template with ``{}``) -> (the spec's path, the request body's shape or None)."""
-    spec = load_spec()
+    """(method, path template with ``{}``) -> (the 2.16 spec's path, the request body's shape or None)."""
+    return _spec_operations(load_spec())
+
+
+@lru_cache(maxsize=1)
+def _preview_operations() -> dict[tuple[str, str], tuple[str, Shape | None]]:
+    """The operations the Preview description has and 2.16 has not (``POST /contacts/bulk`` …)."""
+    stable = _operations()
+    return {k: v for k, v in _spec_operations(load_preview_spec()).items() if k not in stable}
+
+
+@lru_cache(maxsize=1)
+def preview_only_operations() -> tuple[tuple[str, str], ...]:
+    """(method, path regex) of the operations only the Preview description has."""
+    return tuple(
+        (method, re.sub(r"\\\{\\\}", "[^/]+", re.escape(template))) for method, template in _preview_operations()
+    )
+
+
+def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], tuple[str, Shape | None]]:
     components = spec["components"]["schemas"]
     found: dict[tuple[str, str], tuple[str, Shape | None]] = {}
     for path, operations in spec["paths"].items():
@@ -200,7 +223,15 @@ def operation(method: str, route_path: str) -> tuple[str, Shape | None] | None:
 def documented_body(method: str, route_path: str, version: str, body: Any) -> tuple[Any, list[str]]:
     """The body as the handler may see it, and the fields dropped (``"POST /tickets/{ticket_id}/reply
     attachment_files"``). Raises Intercom's 400 where the spec shows unknown keys refused."""
-    if version != SPEC_VERSION or not isinstance(body, (dict, list)):
+    if not isinstance(body, (dict, list)):
+        return body, []
+    if version == PREVIEW_VERSION:
+        found = _preview_operations().get((method, _template(route_path)))
+        if found is None or found[1] is None or (method, found[0]) in ITEMS_CHECKED_BY_HANDLER:
+            return body, []  # the 2.16 description says nothing of Preview bodies of the stable operations
+        kept, dropped = strip(found[1], body)
+        return kept, [f"{method} {found[0]} {d}" for d in dropped]
+    if version != SPEC_VERSION:
         return body, []
     found = operation(method, route_path)
     if found is None:

@@ -140,6 +140,8 @@ class Workspace:
     deny: dict[str, str] = field(default_factory=dict)
     #: the help center's locales, the default first (an article's other locales are its translations)
     help_center_locales: tuple[str, ...] = ("en",)
+    #: seconds a bulk job's task reports ``pending`` after its items were applied (``routes/bulk.py``)
+    bulk_job_delay_seconds: float = 0.0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -219,6 +221,8 @@ class Workspace:
                 "1": {"id": "1", "identifier": "sandbox", "display_name": "Sandbox Help Center", "created_at": created}
             }
             self.scroll: Scroll | None = None
+            #: Preview bulk jobs (``/contacts/bulk``, ``/companies/bulk``) by id
+            self.bulk_jobs: dict[str, dict[str, Any]] = {}
             self.created_at = created
             for category, internal, external in TICKET_STATE_DEFAULTS:
                 state_id = self.next_id("ticket_state", start=8000)

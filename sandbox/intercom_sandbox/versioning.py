@@ -30,6 +30,11 @@ def parse(value: str | None, default: str = DEFAULT_VERSION) -> str | None:
     return None
 
 
+def is_preview(version: str) -> bool:
+    """Whether the effective version is the Preview one (``Preview`` or ``Unstable`` in the header)."""
+    return version == "Preview"
+
+
 def as_tuple(version: str) -> tuple[int, int]:
     if version == "Preview":
         return (99, 0)

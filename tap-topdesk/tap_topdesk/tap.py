@@ -19,11 +19,26 @@ if t.TYPE_CHECKING:
 
     from tap_topdesk.request_check import RequestCheck
 
-STATIC_STREAMS: tuple[type[Stream], ...] = (
-    incidents.IncidentsStream,
-    incidents.IncidentProgressTrailStream,
-    incidents.IncidentEmailsStream,
-    incidents.IncidentAttachmentsStream,
+
+#: The order streams are synced in (singer-sdk's own is by name): what others point to before what points to it.
+#: Custom object instances (assets, changes, operations, reservations, the exports' problems and known errors)
+#: come before the persons and calls that link them, persons before the calls that name them, folders before their
+#: items. A target then creates a contact, a ticket or an instance with the links already waiting for it (in its
+#: create, not in a request per link), and no call waits for its caller. A class stands for its subclasses (one
+#: asset stream per template, each export).
+SYNC_ORDER: tuple[type[Stream], ...] = (
+    assets.AssetTemplatesStream,
+    assets.AssetsStream,
+    assets.AssetLinksStream,
+    changes.ChangesStream,
+    changes.ChangeProgressTrailStream,
+    changes.ChangeActivitiesStream,
+    operations.OperationalSeriesStream,
+    operations.OperationalActivitiesStream,
+    reservations.ReservationsStream,
+    exports.CsvExportStream,
+    knowledge.KnowledgeFoldersStream,
+    knowledge.KnowledgeItemsStream,
     supporting.PersonsStream,
     supporting.OperatorsStream,
     supporting.OperatorGroupsStream,
@@ -33,17 +48,21 @@ STATIC_STREAMS: tuple[type[Stream], ...] = (
     supporting.LocationsStream,
     supporting.DepartmentsStream,
     supporting.BudgetHoldersStream,
-    changes.ChangesStream,
-    changes.ChangeProgressTrailStream,
-    changes.ChangeActivitiesStream,
-    assets.AssetTemplatesStream,
-    assets.AssetLinksStream,
-    operations.OperationalActivitiesStream,
-    operations.OperationalSeriesStream,
-    knowledge.KnowledgeItemsStream,
-    knowledge.KnowledgeFoldersStream,
-    reservations.ReservationsStream,
+    incidents.IncidentsStream,
+    incidents.IncidentProgressTrailStream,
+    incidents.IncidentEmailsStream,
+    incidents.IncidentAttachmentsStream,
 )
+
+
+#: every stream class of fixed name (the asset streams, one per template, and the exports are discovered)
+STATIC_STREAMS = tuple(cls for cls in SYNC_ORDER if cls not in (assets.AssetsStream, exports.CsvExportStream))
+
+
+def sync_rank(stream: Stream) -> tuple[int, str]:
+    """A stream's place in :data:`SYNC_ORDER` (unknown ones last), then its name."""
+    rank = next((i for i, cls in enumerate(SYNC_ORDER) if isinstance(stream, cls)), len(SYNC_ORDER))
+    return rank, stream.name
 
 
 def export_stream_classes() -> list[type[exports.CsvExportStream]]:
@@ -190,6 +209,16 @@ class TapTopdesk(Tap):
                 self.logger.warning("Asset templates could not be discovered (%s): no asset streams", exc)
         streams.extend(cls(tap=self) for cls in export_stream_classes() if cls.available(self.config))
         return streams
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """singer-sdk's streams (discovered, catalog applied) in :data:`SYNC_ORDER` instead of by name: ``sync_all``
+        syncs them in this mapping's order."""
+        streams = super().streams
+        ordered: dict[str, Stream] | None = getattr(self, "_sync_ordered", None)
+        if ordered is None or ordered.keys() != streams.keys():
+            ordered = self._sync_ordered = dict(sorted(streams.items(), key=lambda item: sync_rank(item[1])))
+        return ordered
 
     @classmethod
     def cb_probe(cls, ctx: click.Context, param: click.Option, value: bool) -> None:

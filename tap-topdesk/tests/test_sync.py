@@ -162,3 +162,21 @@ def test_each_stream_sends_its_schema_once_and_children_no_state_of_their_own(ru
     assert max(schemas.values()) == 1
     states = sum(m["type"] == "STATE" for m in messages)
     assert states < len(schemas) + sum(m["type"] == "RECORD" for m in messages) // 10_000 + 5
+
+
+def test_what_others_point_to_is_synced_first(runs: dict) -> None:
+    """Assets, changes, reservations and folders come before the persons and calls that link or name them, persons
+    before calls: a target can create a contact or a ticket with the links already waiting for it, and no call
+    waits for its caller."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for n, message in enumerate(runs["full"].messages):
+        if message["type"] == "RECORD":
+            first.setdefault(message["stream"], n)
+            last[message["stream"]] = n
+    asset_streams = [s for s in first if s.startswith("assets_")]
+    assert asset_streams, sorted(first)
+    for before in [*asset_streams, "changes", "change_activities", "reservations", "knowledge_folders"]:
+        assert last[before] < first["persons"], before
+    assert last["persons"] < first["incidents"]
+    assert last["knowledge_folders"] < first["knowledge_items"]

@@ -88,6 +88,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         "instance's type (created in Intercom's UI with the type: provision lists it)",
     ),
     Capability(
+        "created_with_links",
+        "a contact or a ticket is created with the relationships waiting for it (custom_attributes of "
+        "POST /contacts, ticket_attributes of POST /tickets): no request per link",
+        "a contact and a ticket created linking one instance of the relationship's type",
+        "each link is written after the create, one request per link",
+    ),
+    Capability(
         "relationship_listing",
         "relationship attributes are listed (data_type relationship, with their reference) by "
         "GET /data_attributes?model=contact and GET /conversations/attributes",
@@ -321,6 +328,7 @@ class Check:
         self.label = f"{TAG}: throwaway record, safe to delete"
         self._undo: list[tuple[str, Callable[[], None]]] = []  # (what, delete), undone newest first
         self.leftovers: list[str] = []
+        self.judged: dict[str, Verdict] = {}  # this check's verdicts so far (a later probe may depend on one)
         self.contact: dict | None = None
         self.ticket: dict | None = None
         self.conversation: dict | None = None
@@ -351,6 +359,7 @@ class Check:
                     "capability %s: %s%s", name, verdict.verdict, f" ({verdict.detail})" if verdict.detail else ""
                 )
                 result.verdicts.append(verdict)
+                self.judged[name] = verdict
         finally:
             self._clean_up()
         result.leftovers = list(self.leftovers)
@@ -606,6 +615,53 @@ class Check:
             write,
             "instance_links",
         )
+
+    def _created_with_links(self) -> Verdict:
+        """A throwaway contact and ticket created with a relationship of the map (each host the map links from),
+        read back: the relationship must be there."""
+        name = "created_with_links"
+        verdicts = []
+        for host in ("contact", "ticket"):
+            if host == "ticket" and self.judged.get("ticket_relationships", Verdict("", HOLDS)).failed:
+                continue  # tickets hold no relationship at all here: they link as text, after the create
+            rel = self._relationship(name, lambda h, host=host: h == host)  # type: ignore[misc]
+            if isinstance(rel, Verdict):
+                if rel.verdict != NOT_NEEDED:
+                    return rel
+                continue
+            if host == "ticket" and not self.ticket_type_id:
+                return Verdict(name, NOT_CHECKED, "the map's ticket type does not exist yet: run provision, then check")
+            verdicts.append(self._created_linked(rel, host))
+        failed = [v for v in verdicts if v.failed]
+        if failed or not verdicts:
+            return failed[0] if failed else Verdict(name, NOT_NEEDED, "the map links no contact or ticket")
+        return Verdict(name, HOLDS, "; ".join(v.detail for v in verdicts))
+
+    def _created_linked(self, relationship: dict, host: str) -> Verdict:
+        target = self._ensure_instance(relationship["target"])
+        value = [str(target["id"])] if relationship["cardinality"] == "many" else str(target["id"])
+        links = {relationship["name"]: value}
+        if host == "contact":
+            body: dict = {"role": "user", "external_id": f"{self.stamp}-linked", "name": self.label}
+            path, key, body["custom_attributes"] = "/contacts", "custom_attributes", links
+        else:
+            body = {
+                "ticket_type_id": self.ticket_type_id,
+                "contacts": [{"id": self._ensure_contact()["id"]}],
+                "ticket_attributes": {"_default_title_": self.label, "_default_description_": self.label, **links},
+                "skip_notifications": True,
+            }
+            path, key = "/tickets", "ticket_attributes"
+        created = self._or_refusal(
+            "created_with_links",
+            lambda: self._write(f"the check's linked {host}", "POST", path, body, undo=path + "/{id}"),
+        )
+        if isinstance(created, Verdict):
+            return created
+        read = (self.client.request("GET", f"{path}/{created['id']}").get(key) or {}).get(relationship["name"])
+        if str(target["id"]) in relationship_ids(read):
+            return Verdict("created_with_links", HOLDS, f"a {host} created with `{relationship['name']}` keeps it")
+        return Verdict("created_with_links", IGNORED, f"a {host} created with `{relationship['name']}` reads {read!r}")
 
     def _relationship_listing(self) -> Verdict:
         rel = self._relationship("relationship_listing", lambda host: host in HOSTS)

@@ -836,6 +836,19 @@ class Ledger:
         row = self._read(lambda conn: conn.execute(q).scalar())
         return None if row is None else json.loads(row)
 
+    def held_for(self, kind: str, parent_kind: str, parent_keys: Iterable[str]) -> list[dict]:
+        """The staged records of ``kind`` waiting for the ``parent_kind`` record under any of ``parent_keys`` (its
+        key and aliases): the links a host about to be created can carry (by the parent index)."""
+        keys = list(dict.fromkeys(str(k) for k in parent_keys if k))
+        q = (
+            sa.select(H.record)
+            .join(held_refs_table, (R.kind == H.kind) & (R.source_key == H.source_key))
+            .where(H.kind == kind, R.parent_kind == parent_kind, R.parent_key.in_(keys))
+            .order_by(H.seq)
+        )
+        rows = self._read(lambda conn: conn.execute(q).scalars().all()) if keys else []
+        return [json.loads(row) for row in rows]
+
     def held_counts(self) -> dict[str, int]:
         q = sa.select(H.kind, sa.func.count()).group_by(H.kind)
         return {k: int(n) for k, n in self._read(lambda c: c.execute(q).all())}

@@ -105,12 +105,25 @@ class Loader:
     # ------------------------------------------------------------------ staging
 
     def stage(self, kind: str, records: t.Sequence[dict]) -> None:
-        writer = self.writers[kind]
-        self.parts_received.update(parts_received(kind, list(records)))
-        self.ledger.hold(self.ctx.run_id, ((kind, r["source_key"], r, self._waits(writer, r)) for r in records))
-        self.stats.add(kind, "received", len(records))
+        self.stage_together([(kind, records)])
+
+    def stage_together(self, batches: t.Sequence[tuple[str, t.Sequence[dict]]]) -> None:
+        """Batches of several kinds in one ledger transaction: the writer sees all of them or none, so a record and
+        the links the same TOPdesk record made are staged at once (a host created with its links, not before)."""
+        for kind, records in batches:
+            self.parts_received.update(parts_received(kind, list(records)))
+        self.ledger.hold(
+            self.ctx.run_id,
+            (
+                (kind, r["source_key"], r, self._waits(self.writers[kind], r))
+                for kind, records in batches
+                for r in records
+            ),
+        )
+        for kind, records in batches:
+            self.stats.add(kind, "received", len(records))
         with self._cond:
-            self.planner.staged(writer, records)
+            self.planner.staged_together([(self.writers[kind], records) for kind, records in batches])
             self._dirty = True
             self._cond.notify_all()
 

@@ -12,7 +12,8 @@ written, groups whose trail may go on) and applies every ordering rule, so each 
   a container's own update waits until its parts' chain has ended;
 - a container's parts straddling a full ledger read are carried into the next read, all of them when the read
   held nothing else, so they are sorted together;
-- a record waits for its optional parents while input comes (and at the end for those being written); one part
+- a record waits for its optional parents while input comes (and at the end for those being written), a host
+  also for the instances its links point to when staged with them (so its create carries them); one part
   waiting holds its container's other parts back, as does a part staged by an earlier run (this run's input may
   still bring older entries of the same trail), and the trail that ended the latest staged batch;
 - unchanged records are released, changed ones Intercom cannot edit are reported, the rest become tasks, the
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import typing as t
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from target_intercom.ledger import Entity, Held, content_hash
@@ -78,12 +79,39 @@ class Planner:
         #: per grouped kind, the group that ended the latest staged batch: the tap sends one ticket's trail in a
         #: row, so only that ticket's parts can continue in the next batch; they wait for it (or the end of input)
         self.open_groups: dict[str, str] = {}
+        #: a host staged with the instance its link points to (what one TOPdesk record became: a change's log
+        #: entry and the change) -> those instances: it waits for them as for optional parents, so its create
+        #: carries the link. One level only (an instance waited for never waits itself): no cycle can form.
+        self.carried: dict[Key, list[Key]] = {}
+        self.waited_for: Counter[Key] = Counter()
 
     # ------------------------------------------------------------------ input
 
     def staged(self, writer: Writer, records: t.Sequence[dict]) -> None:
         if writer.grouped() and records:
             self.open_groups[writer.kind] = writer.group_key(records[-1]) or ""
+
+    def staged_together(self, batches: t.Sequence[tuple[Writer, t.Sequence[dict]]]) -> None:
+        """Batches staged at once (:meth:`staged` for each); a link whose host and instance are both among them
+        makes the host wait for the instance (``carried``)."""
+        keys = {(writer.kind, record["source_key"]) for writer, records in batches for record in records}
+        for writer, records in batches:
+            self.staged(writer, records)
+            for record in records:
+                pair = writer.carried_by(record)
+                if pair is None or pair[0] not in keys or pair[1] not in keys:
+                    continue
+                host, instance = pair
+                if host in self.waited_for or instance in self.carried or instance in self.carried.get(host, ()):
+                    continue
+                self.carried.setdefault(host, []).append(instance)
+                self.waited_for[instance] += 1
+
+    def _dispatched(self, key: Key) -> None:
+        for instance in self.carried.pop(key, ()):
+            self.waited_for[instance] -= 1
+            if self.waited_for[instance] <= 0:
+                del self.waited_for[instance]
 
     # ------------------------------------------------------------------ one pass over a kind
 
@@ -121,7 +149,11 @@ class Planner:
 
     def optional_wanted(self, writer: Writer, rows: t.Sequence[Row]) -> dict[str, list[Key]]:
         """Per row, the optional parents it links when written: the shell looks up which are written."""
-        return {row[0].source_key: writer.optional_parents(row[0].record) for row in rows}
+        return {
+            row[0].source_key: writer.optional_parents(row[0].record)
+            + self.carried.get((writer.kind, row[0].source_key), [])
+            for row in rows
+        }
 
     def with_optional(
         self, kind_pass: KindPass, rows: list[Row], wanted: dict[str, list[Key]], written: set[Key]
@@ -180,6 +212,7 @@ class Planner:
         out = Dispatch()
         groups: dict[str, Chain] = defaultdict(list)
         for held, parents in rows:
+            self._dispatched((writer.kind, held.source_key))
             entity = existing.get(held.source_key)
             if entity is not None and entity.status == "deleted":
                 entity = None  # rolled back: no longer in Intercom, created afresh

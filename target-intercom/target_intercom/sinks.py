@@ -19,9 +19,15 @@ class _TargetSink:
 
 
 class StagingSink(_TargetSink, BatchSink):
-    """An Intercom entity kind (contacts, tickets, ...): staged per batch; the loader writes in dependency order."""
+    """An Intercom entity kind (contacts, tickets, ...): its batch is staged with every other kind's, between two
+    TOPdesk records (:meth:`TargetIntercom.stage_all`); the loader writes in dependency order."""
 
-    max_size = 1000  # staged every 1000 records, so the writer gets work early and memory stays flat
+    #: never full by itself: the target drains every staging sink together once they hold STAGE_EVERY records
+    max_size = 1_000_000_000
+
+    def __init__(self, target: TargetIntercom, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(target, *args, **kwargs)
+        target.staging_sinks.append(self)
 
     def process_batch(self, context: dict) -> None:
         self.target.stage(self.stream_name, context["records"])

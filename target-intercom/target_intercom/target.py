@@ -38,6 +38,7 @@ from target_intercom.writers.base import WriteContext
 DEFINITIONS = ("ticket_types", "attribute_definitions", "custom_object_types")
 FLAGGED = "flagged"
 DEFAULT_CONCURRENCY = 128
+STAGE_EVERY = 1000  # records pending over all kinds: staged together then (the writer gets work early, memory flat)
 
 
 class TargetIntercom(Target):
@@ -155,6 +156,8 @@ class TargetIntercom(Target):
         self.completeness: dict | None = None
         self._topdesk_mapper: TopdeskIntercomMapper | None = None
         self._topdesk_streams: set[str] = set()  # TOPdesk streams whose SCHEMA arrived
+        self.staging_sinks: list[StagingSink] = []  # every kind's sink (they register themselves)
+        self._drained: list[tuple[str, list[dict]]] = []  # batches drained, to be staged together
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -201,6 +204,21 @@ class TargetIntercom(Target):
             raise RecordsWithoutSchemaException(msg)
         else:
             self._dispatch(self.topdesk_mapper.map_record_message(message_dict))
+        if sum(sink.current_size for sink in self.staging_sinks) >= STAGE_EVERY:
+            self.stage_all()
+
+    def stage_all(self) -> None:
+        """Every kind's pending records staged in one ledger transaction, between two input records: what one
+        TOPdesk record became (an instance and its links, a ticket and its asset link) is staged at once, so the
+        writer creates a host knowing the links that wait for it (in its create, not in a request of their own)."""
+        for sink in self.staging_sinks:
+            self.drain_one(sink)
+        self._stage_drained()
+
+    def _drain_all(self, sink_list: t.Iterable[Sink], parallelism: int) -> None:
+        """The SDK's drain (the end of the input, records grown old): staged together before it emits STATE."""
+        super()._drain_all(sink_list, parallelism)
+        self._stage_drained()
 
     def _dispatch(self, messages: t.Iterable[t.Any]) -> None:
         """The mapper's output (SCHEMA and RECORD messages of Intercom streams), as if it had come on stdin."""
@@ -261,11 +279,19 @@ class TargetIntercom(Target):
         )
 
     def stage(self, kind: str, records: list[dict]) -> None:
-        """A batch goes durably into the ledger and returns: the loader's background writer writes what is ready
-        while the input goes on (so the SDK's STATE after this batch covers records written or durably held)."""
+        """A sink's drained batch: staged with the other kinds' when the drain is over (:meth:`stage_all`)."""
+        self._drained.append((kind, records))
+
+    def _stage_drained(self) -> None:
+        """The drained batches go durably into the ledger, in one transaction, and this returns: the loader's
+        background writer writes what is ready while the input goes on (so the SDK's STATE after a drain covers
+        records written or durably held)."""
+        if not self._drained:
+            return
+        batches, self._drained = self._drained, []
         loader = self.ready_loader()
         loader.raise_if_failed()
-        loader.stage(kind, records)
+        loader.stage_together(batches)
 
     def ready_loader(self) -> Loader:
         """Preflight once, before the first record is written; then settle creates a crash left open, and start the

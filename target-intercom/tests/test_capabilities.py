@@ -23,6 +23,7 @@ from target_intercom.capabilities import (
     check_workspace,
     linked_attribute,
     map_digest,
+    relationship_ids,
     with_fallbacks,
 )
 from target_intercom.client import IntercomClient
@@ -336,4 +337,44 @@ def test_undated_conversations_carry_their_topdesk_date_in_the_text(calls: t.Any
     assert conversations and all(DATED_PREFIX in c["source"]["body"] for c in conversations)
     messages = [p for c in conversations for p in c["parts"] if p["part_type"] in ("comment", "note")]
     assert messages and all(DATED_PREFIX in (p.get("body") or "") for p in messages)
+    assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0
+
+
+def links_by_external_id(export: dict) -> dict[str, dict[str, list[str]]]:
+    """Each contact's and ticket's relationship values, as instance external ids (two workspaces number their
+    instances differently)."""
+    external = {
+        str(i["id"]): str(i["external_id"])
+        for instances in export["custom_object_instances"].values()
+        for i in instances
+    }
+    out: dict[str, dict[str, list[str]]] = {}
+    for kind, attributes in (("contacts", "custom_attributes"), ("tickets", "attributes")):
+        for entity in export[kind]:
+            key = entity.get("external_id") or entity.get("email") if kind == "contacts" else None
+            name = f"{kind}:{key or entity.get('attributes', {}).get('Call number')}"
+            values = {
+                attribute: sorted(external[i] for i in relationship_ids(value))
+                for attribute, value in (entity.get(attributes) or {}).items()
+                if attribute.startswith("TOPdesk asset") and relationship_ids(value)
+            }
+            if values:
+                out[name] = values
+    return out
+
+
+@pytest.mark.parametrize("mode", [REFUSED, IGNORED])
+def test_links_are_written_after_the_create_where_a_create_cannot_carry_them(
+    calls_with_assets: t.Any, tmp_path: Path, mode: str
+) -> None:
+    """Contacts and tickets are created with the links waiting for them where the workspace keeps them; where it
+    refuses or drops them in a create, each link is written after it: the same relationships either way."""
+    reports, export, stats = load(calls_with_assets, {"created_with_links": mode}, tmp_path / "lacks", runs=2)
+    first, second = reports
+    assert first["totals"]["failed"] == 0 and first["manual_review"] == [], first["manual_review"][:3]
+    _, holds_export, _ = load(calls_with_assets, {}, tmp_path / "again")
+    linked = links_by_external_id(holds_export)
+    assert any(k.startswith("contacts:") for k in linked) and any(k.startswith("tickets:") for k in linked), linked
+    assert links_by_external_id(export) == linked
+    assert stats["denied"]["created_with_links"] == 2, "only the check's contact and ticket met the denial"
     assert second["totals"]["created"] == 0 and second["totals"]["updated"] == 0

@@ -267,3 +267,64 @@ def test_parents_first_nested_levels_and_cycles_with_the_ledger(tmp_path: Path) 
         assert waiting == {"a": [("folders", "b")], "b": [("folders", "a")]}
     finally:
         ledger.close()
+
+
+def test_a_host_staged_with_its_links_instance_waits_for_it_one_level_only() -> None:
+    """A change's log entry and the change come from one TOPdesk record: the entry's create carries its link to
+    the change once the change is written, so it waits for it (while input comes). An instance waited for never
+    waits itself, so links both ways cannot hold two instances back; a link within one type is not carried."""
+    from target_intercom.writers.custom_objects import CustomObjectInstanceWriter, CustomObjectLinkWriter
+
+    instances, links = CustomObjectInstanceWriter(), CustomObjectLinkWriter()
+    planner = Planner(Writers((instances, links)), RUN)
+
+    def link(source: str, target: str, from_type: str = "Entry", to_type: str = "Change") -> dict:
+        return {
+            "source_key": f"{source}->{target}",
+            "from_kind": "custom_object",
+            "from_type": from_type,
+            "to_type": to_type,
+            "refs": {"from": source, "to": target},
+        }
+
+    staged = [{"source_key": key} for key in ("change:1", "entry:1", "entry:2", "asset:1", "asset:2")]
+    planner.staged_together(
+        [
+            (instances, staged),
+            (
+                links,
+                [
+                    link("entry:1", "change:1"),
+                    link("entry:2", "change:1"),
+                    link("change:1", "entry:1", "Change", "Entry"),  # back: change:1 is waited for, never waits
+                    link("asset:1", "asset:2", "Asset", "Asset"),  # within one type: its own request
+                    link("entry:2", "change:9"),  # not staged with it: no wait
+                ],
+            ),
+        ]
+    )
+    rows = [row("custom_object_instances", r["source_key"]) for r in staged]
+    kind_pass = planner.begin_pass(instances, closing=False)
+    planner.before_read()
+    wanted = planner.optional_wanted(instances, rows)
+    assert wanted == {
+        "change:1": [],
+        "entry:1": [("custom_object_instances", "change:1")],
+        "entry:2": [("custom_object_instances", "change:1")],
+        "asset:1": [],
+        "asset:2": [],
+    }
+    first = planner.ready_now(kind_pass, rows, wanted, set(), False)
+    assert sorted(r[0].source_key for r in first) == ["asset:1", "asset:2", "change:1"]
+    planner.dispatch(instances, first, {})
+    change = ("custom_object_instances", "change:1")
+    assert [r[0].source_key for r in planner.ready_now(kind_pass, rows[1:3], wanted, {change}, False)] == [
+        "entry:1",
+        "entry:2",
+    ]
+    planner.wrote(*change)  # ... but it failed: at the end of the input they go without it
+    planner.before_read()
+    closing = planner.begin_pass(instances, closing=True)
+    assert len(planner.ready_now(closing, rows[1:3], wanted, set(), False)) == 2
+    planner.dispatch(instances, rows[1:3], {})
+    assert planner.carried == {} and not planner.waited_for

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from target_intercom.capabilities import CheckResult, Verdict, relationship_ids
 from target_intercom.client import IntercomError
 from topdesk2intercom_testing.target import intercom_sandbox
 from topdesk2intercom_testing.target_writers import Harness, contact
@@ -299,6 +300,17 @@ def person_link(asset_no: int, person: str = "p1") -> dict:
     }
 
 
+def reserved_link(asset_no: int) -> dict:
+    return {
+        "source_key": f"reservation-asset:r1:{asset_no}",
+        "relationship": "Reserved assets",
+        "from_kind": "custom_object",
+        "from_type": "Reservation",
+        "to_type": "Asset",
+        "refs": {"from": "reservation:r1", "to": f"asset:{asset_no}"},
+    }
+
+
 class Sent:
     """The harness client's requests as (method, path), and a lost answer on demand: the request reaches Intercom,
     its answer does not (the client then raises, as after a broken connection)."""
@@ -330,17 +342,7 @@ def test_links_on_a_host_the_run_created_cost_one_request_each(
     before each write (the floor of the load is one request per link)."""
     sent = Sent(harness, monkeypatch)
     reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1"}
-    reserved = [
-        {
-            "source_key": f"reservation-asset:r1:{n}",
-            "relationship": "Reserved assets",
-            "from_kind": "custom_object",
-            "from_type": "Reservation",
-            "to_type": "Asset",
-            "refs": {"from": "reservation:r1", "to": f"asset:{n}"},
-        }
-        for n in (1, 2)
-    ]
+    reserved = [reserved_link(n) for n in (1, 2)]
     harness.run(
         ("contacts", [contact("p1")]),
         ("custom_object_instances", [asset(1), asset(2), asset(3), reservation]),
@@ -392,3 +394,82 @@ def test_after_a_lost_answer_the_host_is_read_again_and_no_link_is_lost(
     assert harness.ws.contacts[person_id]["custom_attributes"]["TOPdesk assets"] == ids
     to_person = sent.to(f"/contacts/{person_id}")
     assert to_person[:2] == ["PUT", "GET"] and to_person.count("GET") == 1
+
+
+def test_an_instance_created_with_its_links_carries_them_and_they_cost_nothing(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one TOPdesk record became is staged at once: a reservation and the links to its assets (written
+    before). The reservation's create carries the relationship; the links' own records send nothing. A parent
+    link within one type is still written on its own (its cycle is judged per link)."""
+    harness.run(("custom_object_instances", [asset(1), asset(2), asset(3)]))
+    sent = Sent(harness, monkeypatch)
+    reservation = {"source_key": "reservation:r1", "object_type": "Reservation", "external_id": "r1"}
+    reserved = [reserved_link(n) for n in (2, 1)]
+    counts = harness.run(
+        ("custom_object_instances", [reservation, asset(4)]),
+        ("custom_object_links", [*reserved, parent_link(1, 4, 3)]),
+        together=True,
+    )
+    assert counts["custom_object_links"] == {"received": 3, "created": 3}
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2, 3)]
+    assert instances(harness, "Reservation")["r1"]["custom_attributes"]["Reserved assets"] == ids[:2]
+    assert instances(harness)["a4"]["custom_attributes"]["Parent asset"] == [ids[2]]
+    assert sent.to("/custom_object_instances/Reservation") == ["POST"]  # the create, with both links
+    assert sent.to("/custom_object_instances/Asset") == ["POST", "POST"]  # asset 4, then its parent link
+    harness.run(("custom_object_links", [{**reserved[0], "refs": {"from": "reservation:r1", "to": "asset:3"}}]))
+    assert instances(harness, "Reservation")["r1"]["custom_attributes"]["Reserved assets"] == [ids[0], ids[2]]
+
+
+def lacking(*names: str) -> CheckResult:
+    """A live check's result where the workspace refused ``names`` (the rest holds)."""
+    return CheckResult({}, "", "", verdicts=[Verdict(name, "refused") for name in names])
+
+
+@pytest.mark.parametrize("created_with_links", [True, False])
+def test_a_contact_and_a_ticket_are_created_with_the_links_waiting_for_them(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, created_with_links: bool
+) -> None:
+    """Assets are synced before persons and calls: their links wait for the contact and the ticket, whose create
+    carries them (the links' own records send nothing). Where the live check found creates drop or refuse
+    relationships, each link is written after the create, one request each, with the same result."""
+    ticket_type = harness.post("/ticket_types", {"name": "TOPdesk Call", "category": "Customer"})
+    harness.directory.ticket_type_ids["TOPdesk Call"] = ticket_type["id"]
+    harness.post(
+        f"/ticket_types/{ticket_type['id']}/attributes",
+        {"name": "TOPdesk asset", "description": "asset", "data_type": "string"},
+    )
+    harness.capabilities = None if created_with_links else lacking("created_with_links")
+    harness.run(("custom_object_instances", [asset(1), asset(2)]))
+    call_asset = {
+        "source_key": "call-asset:1:2",
+        "relationship": "TOPdesk asset",
+        "from_kind": "ticket",
+        "to_type": "Asset",
+        "refs": {"from": "call-number:I1", "to": "asset:2"},
+    }
+    call = {
+        "source_key": "call:1",
+        "alias_key": "call-number:I1",
+        "ticket_type": "TOPdesk Call",
+        "created_at": 1_600_000_000,
+        "refs": {"contact": "person:p1"},
+        "ticket_attributes": {"_default_title_": "Printer"},
+    }
+    sent = Sent(harness, monkeypatch)
+    counts = harness.run(
+        ("custom_object_links", [person_link(2), person_link(1)]),  # from the assets: held for the contact
+        ("contacts", [contact("p1")]),
+        ("tickets", [call]),
+        ("custom_object_links", [call_asset]),
+        together=True,
+    )
+    assert counts["custom_object_links"] == {"received": 3, "created": 3}
+    ids = [harness.id_of("custom_object_instances", f"asset:{n}") for n in (1, 2)]
+    person_id, ticket_id = harness.id_of("contacts", "person:p1"), harness.id_of("tickets", "call:1")
+    assert harness.ws.contacts[person_id]["custom_attributes"]["TOPdesk assets"] == ids
+    per_link = [] if created_with_links else ["PUT", "PUT"]
+    assert sent.to("/contacts") == ["POST", *per_link]
+    assert sent.to(f"/tickets/{ticket_id}") == (["PUT"] if not created_with_links else [])
+    read = harness.client.request("GET", f"/tickets/{ticket_id}")["ticket_attributes"]["TOPdesk asset"]
+    assert relationship_ids(read) == [ids[1]]

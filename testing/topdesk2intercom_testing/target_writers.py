@@ -48,17 +48,20 @@ class Harness:
             self.client, self.ledger, self.run_id, self.directory, dict(self.settings), self.capabilities
         )
 
-    def run(self, *batches: tuple[str, list[dict]], concurrency: int = 8) -> dict[str, dict[str, int]]:
-        """Stage each (kind, records) batch and pump after each, as the sinks do; returns this run's counts.
-        ``concurrency=1``: records are written one at a time, in the order staged."""
+    def run(
+        self, *batches: tuple[str, list[dict]], concurrency: int = 8, together: bool = False
+    ) -> dict[str, dict[str, int]]:
+        """Stage each (kind, records) batch and pump after each; ``together``: all batches staged at once, as the
+        target stages what one TOPdesk record became. Returns this run's counts. ``concurrency=1``: records are
+        written one at a time, in the order staged."""
         loader = Loader(
             self.context(), concurrency=concurrency, max_retries=3, logger=logging.getLogger("test-writers")
         )
+        assert all(kind in WRITERS for kind, _ in batches), batches
         try:
             loader.settle_intents()
-            for kind, records in batches:
-                assert kind in WRITERS, kind
-                loader.stage(kind, records)
+            for group in [list(batches)] if together else [[batch] for batch in batches]:
+                loader.stage_together(group)
                 loader.pump()
             loader.pump()
             loader.complete()  # as the target at the end of its input

@@ -17,10 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from intercom_sandbox.documented import documented_body
-from intercom_sandbox.errors import ApiError, bad_request, error_response, json_response
+from intercom_sandbox.errors import RESOURCE_NOT_FOUND, ApiError, bad_request, error_response, json_response
 from intercom_sandbox.store import Workspace
 from intercom_sandbox.tokens import TokenApp
-from intercom_sandbox.versioning import DEFAULT_VERSION, new_shapes
+from intercom_sandbox.versioning import DEFAULT_VERSION, is_preview, new_shapes
 
 
 @dataclass
@@ -58,10 +58,15 @@ class RouteTable:
 
     def __init__(self) -> None:
         self.entries: list[tuple[str, str, Handler]] = []
+        #: (method, path) of the operations only the Preview description has: other versions answer 404 as for
+        #: an unknown route (EVIDENCE.md ``preview-only-404``)
+        self.preview_only: set[tuple[str, str]] = set()
 
-    def _add(self, method: str, path: str) -> Callable[[Handler], Handler]:
+    def _add(self, method: str, path: str, preview: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.entries.append((method, path, handler))
+            if preview:
+                self.preview_only.add((method, path))
             return handler
 
         return register
@@ -78,20 +83,40 @@ class RouteTable:
     def delete(self, path: str) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path)
 
+    def preview_get(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, preview=True)
+
+    def preview_post(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, preview=True)
+
 
 def build_routes(ws: Workspace, tables: list[RouteTable]) -> list[Route]:
     """Starlette routes; literal paths are registered before templated ones so ``/contacts/search`` wins."""
     entries = [entry for table in tables for entry in table.entries]
     entries.sort(key=lambda e: e[1].count("{"))
+    preview_only = {entry for table in tables for entry in table.preview_only}
     grouped: dict[str, dict[str, Handler]] = {}
     for method, path, handler in entries:
         grouped.setdefault(path, {})[method] = handler
-    return [Route(path, _endpoint(ws, path, handlers), methods=list(handlers)) for path, handlers in grouped.items()]
+    return [
+        Route(
+            path,
+            _endpoint(ws, path, handlers, {m for m in handlers if (m, path) in preview_only}),
+            methods=list(handlers),
+        )
+        for path, handlers in grouped.items()
+    ]
 
 
-def _endpoint(ws: Workspace, route_path: str, handlers: dict[str, Handler]) -> Callable[[Request], Any]:
+def _endpoint(
+    ws: Workspace, route_path: str, handlers: dict[str, Handler], preview_only: set[str] | None = None
+) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        handler = handlers[request.method if request.method != "HEAD" else "GET"]
+        method = request.method if request.method != "HEAD" else "GET"
+        handler = handlers[method]
+        version = request.scope.get("state", {}).get("intercom_version", DEFAULT_VERSION)
+        if preview_only and method in preview_only and not is_preview(version):
+            return error_response(404, *RESOURCE_NOT_FOUND)  # as an unknown route (``app._http_error``)
         raw = await request.body()
         body: Any = None
         if raw.strip():

@@ -3,6 +3,7 @@ hide companies without contacts (as Intercom does), and the single-scroll ``/com
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from typing import Any
@@ -100,21 +101,30 @@ def _apply(ws: Workspace, company: dict[str, Any], body: dict[str, Any], allowed
 
 @routes.post("/companies")
 def upsert_company(ctx: Ctx) -> dict[str, Any]:
-    ws, body = ctx.ws, ctx.json()
+    ws = ctx.ws
+    return render_company(ws, store_company(ws, ctx.json()))
+
+
+def store_company(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /companies``: creates or updates by ``company_id``; a refused body changes nothing."""
     company_id = body.get("company_id")
     existing_id = ws.company_by_company_id.get(str(company_id)) if company_id not in (None, "") else None
     archived = ws.archived_companies.get(str(company_id)) if existing_id is None else None
-    if archived is not None:  # an upsert of an archived company's company_id restores it (EVIDENCE.md: assumed)
-        if not holds(ws, "archived_company_upsert", "Company has been archived", "company_id"):
-            return render_company(ws, archived)  # ignored: answered as it is, still archived, nothing changed
-        del ws.archived_companies[archived["company_id"]]
-        ws.companies[archived["id"]] = archived
-        ws.company_by_company_id[archived["company_id"]] = existing_id = archived["id"]
-    if existing_id is not None:
-        company = ws.companies[existing_id]
-        changes = {k: v for k, v in body.items() if k != "company_id"}
-        _apply(ws, company, changes, UPSERT_KEYS)
-        company["updated_at"] = now()
+    # an upsert of an archived company's company_id restores it (EVIDENCE.md: assumed)
+    if archived is not None and not holds(ws, "archived_company_upsert", "Company has been archived", "company_id"):
+        return archived  # ignored: answered as it is, still archived, nothing changed
+    current = ws.companies[existing_id] if existing_id is not None else archived
+    if current is not None:
+        updated = copy.deepcopy(current)  # a refused change leaves the company (and its archive) as it was
+        _apply(ws, updated, {k: v for k, v in body.items() if k != "company_id"}, UPSERT_KEYS)
+        updated["updated_at"] = now()
+        current.clear()
+        current.update(updated)
+        company = current
+        if archived is not None:
+            del ws.archived_companies[archived["company_id"]]
+            ws.companies[archived["id"]] = archived
+            ws.company_by_company_id[archived["company_id"]] = archived["id"]
     else:
         stamp = now()
         company = {"id": ws.hex_ids.next(), "company_id": str(company_id or uuid.uuid4()), "created_at": stamp}
@@ -123,7 +133,7 @@ def upsert_company(ctx: Ctx) -> dict[str, Any]:
         ws.companies[company["id"]] = company
         ws.company_by_company_id[company["company_id"]] = company["id"]
     ws.touch()
-    return render_company(ws, company)
+    return company
 
 
 def _visible(ws: Workspace) -> list[dict[str, Any]]:

@@ -196,7 +196,23 @@ def is_placeholder(email: str) -> bool:
     return email.rpartition("@")[2].rstrip(".").rpartition(".")[2].lower() in RESERVED_TLDS
 
 
-def _validated_fields(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+def _links_on_create(ws: Workspace, values: Any) -> Any:
+    """``custom_attributes`` of ``POST /contacts`` without the relationship values the workspace ignores on create
+    (``created_with_links``: refused before anything is stored). A null or empty value links nothing: not checked."""
+    if not isinstance(values, dict):
+        return values
+    references = relationship_references(ws, "contact")
+    out = dict(values)
+    for name, value in values.items():
+        if name not in references or value is None or value == []:
+            continue
+        message = f"Relationship attribute '{name}' cannot be set when creating a contact; update the contact instead"
+        if not holds(ws, "created_with_links", message, f"custom_attributes.{name}"):
+            del out[name]
+    return out
+
+
+def _validated_fields(ws: Workspace, body: dict[str, Any], creating: bool = False) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in WRITABLE:
         if name not in body:
@@ -215,16 +231,27 @@ def _validated_fields(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
                 continue  # the workspace ignores the address: the contact is kept without it
         fields[name] = int(value) if name in INT_FIELDS and value is not None else value
     if "custom_attributes" in body:
-        fields["custom_attributes"] = check_custom_attributes(ws, "contact", body["custom_attributes"])
+        values = _links_on_create(ws, body["custom_attributes"]) if creating else body["custom_attributes"]
+        fields["custom_attributes"] = check_custom_attributes(ws, "contact", values)
     return fields
 
 
 @routes.post("/contacts")
 def create_contact(ctx: Ctx) -> dict[str, Any]:
-    ws, body = ctx.ws, ctx.json()
+    return render_contact(ctx.ws, store_new_contact(ctx.ws, ctx.json()), ctx.new_shapes)
+
+
+def store_new_contact(ws: Workspace, body: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``POST /contacts``: validates (raising before anything is stored), then stores and indexes the contact.
+    ``extra``: already validated fields stored with it (``POST /contacts/bulk``'s ``language_override``)."""
     if not any(body.get(k) not in (None, "") for k in ("email", "external_id", "role")):
         raise bad_request("Either email, external_id or role must be provided", code="parameter_not_found")
-    fields = _validated_fields(ws, body)
+    fields = _validated_fields(ws, body, creating=True)
+    if "custom_attributes" in fields:  # a null or empty relationship value links nothing: stored as PUT stores it
+        references = relationship_references(ws, "contact")
+        fields["custom_attributes"] = {
+            k: v for k, v in fields["custom_attributes"].items() if v is not None or k not in references
+        }
     role = fields.get("role") or "user"
     _check_unique(ws, role, fields.get("email"), fields.get("external_id"))
     stamp = now()
@@ -232,12 +259,13 @@ def create_contact(ctx: Ctx) -> dict[str, Any]:
     contact.update(
         {name: value for name, value in fields.items() if value is not None and name not in ("role", "email_verified")}
     )
+    contact.update(extra or {})
     ws.contacts[contact["id"]] = contact
     if ws.search_delay_seconds > 0:
         ws.searchable_after[contact["id"]] = time.monotonic() + ws.search_delay_seconds
     _index(ws, contact)
     ws.touch()
-    return render_contact(ws, contact, ctx.new_shapes)
+    return contact
 
 
 @routes.get("/contacts/{contact_id}")
@@ -358,6 +386,12 @@ def attach_company(ctx: Ctx) -> dict[str, Any]:
     company = ws.companies.get(str(company_id))
     if company is None:
         raise not_found("Company Not Found", code="company_not_found")
+    link_company(ws, contact, company)
+    return render_company(ws, company)
+
+
+def link_company(ws: Workspace, contact: dict[str, Any], company: dict[str, Any]) -> None:
+    """``POST /contacts/{id}/companies``: attaches (once; at most 1000 companies a contact)."""
     linked = contact.setdefault("company_ids", [])
     if company["id"] not in linked:
         if len(linked) >= 1000:
@@ -368,7 +402,6 @@ def attach_company(ctx: Ctx) -> dict[str, Any]:
         company.setdefault("contact_ids", []).append(contact["id"])
         company["updated_at"] = contact["updated_at"] = now()
         ws.touch()
-    return render_company(ws, company)
 
 
 @routes.delete("/contacts/{contact_id}/companies/{company_id}")

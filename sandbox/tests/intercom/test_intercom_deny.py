@@ -83,6 +83,95 @@ def test_ticket_relationships(make_sandbox: SandboxFactory, mode: str | None) ->
     assert _denied(sb) == ({} if mode is None else {"ticket_relationships": 2})
 
 
+def _count(sb: Sandbox, kind: str) -> int:
+    return int(sb.admin("GET", "/stats")["objects"][kind])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_created_with_links_on_a_contact(make_sandbox: SandboxFactory, mode: str | None) -> None:
+    sb = _start(make_sandbox, "created_with_links", mode)
+    sb.ok("POST", "/data_attributes", {"name": "topdesk_id", "model": "contact", "data_type": "string"})
+    asset = sb.ok("POST", "/custom_object_instances/Asset", {"external_id": "A1"})
+    links = {"topdesk_id": "P1", "TOPdesk assets": [asset["id"]]}
+    # the same values set by PUT on a contact created without them: what a create must read back like
+    other = sb.contact(email="other@example.com", custom_attributes={"topdesk_id": "P1"})
+    put = sb.ok("PUT", f"/contacts/{other['id']}", {"custom_attributes": links})
+    assert [i["id"] for i in put["custom_attributes"]["TOPdesk assets"]["instances"]] == [asset["id"]]
+    body = {"email": "owner@example.com", "custom_attributes": links}
+    if mode == "refused":
+        before = _count(sb, "contacts")
+        error = _refused(sb.post("/contacts", body), "custom_attributes.TOPdesk assets")
+        assert error["message"] == (
+            "Relationship attribute 'TOPdesk assets' cannot be set when creating a contact; update the contact instead"
+        )
+        assert _count(sb, "contacts") == before
+        assert sb.ok("POST", "/contacts/search", {"query": {"field": "email", "operator": "=", "value":
+                     "owner@example.com"}})["total_count"] == 0  # fmt: skip
+        assert _denied(sb) == {"created_with_links": 1}
+        return
+    created = sb.ok("POST", "/contacts", body)
+    for read in (created, sb.ok("GET", f"/contacts/{created['id']}")):
+        if mode is None:  # stored and read back as after PUT
+            assert read["custom_attributes"] == put["custom_attributes"]
+        else:
+            assert read["custom_attributes"] == {"topdesk_id": "P1"}
+    assert sb.workspace.contacts[created["id"]]["custom_attributes"] == (
+        sb.workspace.contacts[other["id"]]["custom_attributes"] if mode is None else {"topdesk_id": "P1"}
+    )
+    # an empty value links nothing: stored as PUT stores it (absent), never denied
+    empty = sb.ok("POST", "/contacts", {"email": "empty@example.com", "custom_attributes": {"TOPdesk assets": []}})
+    cleared = sb.ok("PUT", f"/contacts/{other['id']}", {"custom_attributes": {"TOPdesk assets": []}})
+    for read in (empty, sb.ok("GET", f"/contacts/{empty['id']}"), cleared):
+        assert "TOPdesk assets" not in read["custom_attributes"]
+    assert _denied(sb) == ({} if mode is None else {"created_with_links": 1})
+
+
+@pytest.mark.parametrize("mode", ("refused", "ignored"))
+def test_created_with_links_leaves_updates_alone(make_sandbox: SandboxFactory, mode: str) -> None:
+    sb = _start(make_sandbox, "created_with_links", mode)
+    ticket_type, contact, asset = _ticket_setup(sb)
+    linked = sb.ok("PUT", f"/contacts/{contact['id']}", {"custom_attributes": {"TOPdesk assets": [asset["id"]]}})
+    ticket = sb.ok("POST", "/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}]})
+    updated = sb.ok("PUT", f"/tickets/{ticket['id']}", {"ticket_attributes": {"TOPdesk asset": [asset["id"]]}})
+    for read in (linked, sb.ok("GET", f"/contacts/{contact['id']}")):
+        assert [i["id"] for i in read["custom_attributes"]["TOPdesk assets"]["instances"]] == [asset["id"]]
+    for read in (updated, sb.ok("GET", f"/tickets/{ticket['id']}")):
+        assert [i["id"] for i in read["ticket_attributes"]["TOPdesk asset"]["instances"]] == [asset["id"]]
+    assert _denied(sb) == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_created_with_links_on_a_ticket(make_sandbox: SandboxFactory, mode: str | None) -> None:
+    sb = _start(make_sandbox, "created_with_links", mode)
+    ticket_type, contact, asset = _ticket_setup(sb)
+    other = sb.ok("POST", "/tickets", {"ticket_type_id": ticket_type["id"], "contacts": [{"id": contact["id"]}],
+                                       "ticket_attributes": {"_default_title_": "Broken"}})  # fmt: skip
+    put = sb.ok("PUT", f"/tickets/{other['id']}", {"ticket_attributes": {"TOPdesk asset": [asset["id"]]}})
+    assert [i["id"] for i in put["ticket_attributes"]["TOPdesk asset"]["instances"]] == [asset["id"]]
+    # a caller by an unknown e-mail: the create would add that contact too
+    body = {"ticket_type_id": ticket_type["id"], "contacts": [{"email": "new-caller@example.com"}],
+            "ticket_attributes": {"_default_title_": "Broken", "TOPdesk asset": [asset["id"]]}}  # fmt: skip
+    if mode == "refused":
+        before = (_count(sb, "tickets"), _count(sb, "contacts"))
+        error = _refused(sb.post("/tickets", body), "ticket_attributes.TOPdesk asset")
+        assert error["message"] == (
+            "Relationship attribute 'TOPdesk asset' cannot be set when creating a ticket; update the ticket instead"
+        )
+        assert (_count(sb, "tickets"), _count(sb, "contacts")) == before
+        assert _denied(sb) == {"created_with_links": 1}
+        return
+    created = sb.ok("POST", "/tickets", body)
+    for read in (created, sb.ok("GET", f"/tickets/{created['id']}")):
+        if mode is None:  # stored and read back as after PUT
+            assert read["ticket_attributes"] == put["ticket_attributes"]
+        else:
+            assert read["ticket_attributes"] == {"_default_title_": "Broken", "_default_description_": None}
+    assert sb.workspace.tickets[created["id"]]["attributes"] == (
+        sb.workspace.tickets[other["id"]]["attributes"] if mode is None else {"_default_title_": "Broken"}
+    )
+    assert _denied(sb) == ({} if mode is None else {"created_with_links": 1})
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_instance_links(make_sandbox: SandboxFactory, mode: str | None) -> None:
     sb = _start(make_sandbox, "instance_links", mode)
@@ -303,7 +392,7 @@ def test_cli_deny_option(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[Any] = []
     monkeypatch.setattr(cli, "run_server", lambda app, host, port: served.append(app))
     args = ["serve", "--deny", "created_at,placeholder_emails:ignored", "--deny", "article_translations:refused",
-            "--help-center-locales", "en,nl,de"]  # fmt: skip
+            "--deny", "created_with_links:ignored", "--help-center-locales", "en,nl,de"]  # fmt: skip
     result = CliRunner().invoke(cli.main, args)
     assert result.exit_code == 0, result.output
     workspace = served[0].state.workspace
@@ -311,9 +400,12 @@ def test_cli_deny_option(monkeypatch: pytest.MonkeyPatch) -> None:
         "created_at": "refused",
         "placeholder_emails": "ignored",
         "article_translations": "refused",
+        "created_with_links": "ignored",
     }
     assert workspace.help_center_locales == ("en", "nl", "de")
     assert CliRunner().invoke(cli.main, ["serve"]).exit_code == 0 and served[1].state.workspace.deny == {}
+    assert CliRunner().invoke(cli.main, ["serve", "--deny", "created_with_links"]).exit_code == 0
+    assert served[2].state.workspace.deny == {"created_with_links": "refused"}
     for bad in ("nope", "created_at:maybe"):
         failed = CliRunner().invoke(cli.main, ["serve", "--deny", bad])
         assert failed.exit_code == 2 and "Invalid value for '--deny'" in failed.output

@@ -148,6 +148,11 @@ class Writer:
             out.append(("collections", f"{ref}:{record['locale']}"))
         return out
 
+    def carried_by(self, record: dict) -> tuple[tuple[str, str], tuple[str, str]] | None:
+        """(host, instance) when ``record`` is a link the host's create can carry: a host staged with that instance
+        waits for it (the planner's ``carried``). None for every other kind."""
+        return None
+
     def requests_for(self, decision: str) -> int:
         """Intercom requests a record decided so (:func:`decide`) costs."""
         if self.represented != WRITTEN:

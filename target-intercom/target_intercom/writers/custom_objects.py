@@ -9,9 +9,14 @@ Links: a relationship is an attribute of the entity it starts from, holding the 
 ``PUT /contacts/{id}`` / ``PUT /conversations/{id}`` with ``custom_attributes: {<relationship>: [ids]}``,
 ``PUT /tickets/{id}`` with ``ticket_attributes`` (relationship attributes of the ticket type), and for an
 instance the upsert ``POST /custom_object_instances/{type}`` with its ``external_id``. A host holds a list (a
-contact can have many assets), extended by each link; a changed link replaces its old target. The list is read from
-Intercom only when the run does not know it: a host this run created holds what this run's links wrote (nothing at
-first), so each of its links costs one request; a host written before (or adopted) is read once per run.
+contact can have many assets), extended by each link; a changed link replaces its old target.
+
+No request more than needed: the tap syncs instances before the persons and calls that link them, so a host is
+mostly created with the links already waiting for it, in its own create (:func:`links_for_create`; a host staged
+with the instance its link points to waits for it: the planner's ``carried``); those links' records then send
+nothing. A link written on its own reads its host's list only when the run does not know it: a host this run
+created holds what this run wrote; a host written before (or adopted) is read once per run. Contacts and tickets
+carry links in their create only where the live check found it holds (``created_with_links``).
 
 Parent links within one type (asset parent-child, problem of a known error, series of an activity) can form
 cycles in TOPdesk. Every written edge is kept in the ledger (kind ``custom_object_edges``, not rolled back by
@@ -75,6 +80,68 @@ def _missing_type(ctx: WriteContext, object_type: str | None) -> str | None:
     return None
 
 
+def _checked(ctx: WriteContext, record: dict) -> tuple[str, str | None]:
+    """A link's host kind and (for an instance) type once the checks before any write hold, else Skip with the
+    reason: both ends' object types exist and are the ones the relationship joins."""
+    from_kind = FROM_KINDS.get(record.get("from_kind") or "")
+    if from_kind is None:
+        raise Skip(f"unknown from_kind {record.get('from_kind')!r}")
+    refs = record["refs"]
+    from_type = record.get("from_type")
+    if from_kind == "custom_object_instances":
+        actual = _instance_type(ctx, refs["from"])
+        if from_type and actual and actual != from_type:
+            raise Skip(_type_mismatch(refs["from"], actual, record, "from"))
+        from_type = from_type or actual
+    actual_to = _instance_type(ctx, refs["to"])
+    if actual_to and record.get("to_type") and actual_to != record["to_type"]:
+        raise Skip(_type_mismatch(refs["to"], actual_to, record, "to"))
+    for object_type in [record.get("to_type")] + ([from_type] if from_kind == "custom_object_instances" else []):
+        reason = _missing_type(ctx, object_type)
+        if reason:
+            raise Skip(reason)
+    return from_kind, from_type
+
+
+def _check_relationship(ctx: WriteContext, record: dict, from_kind: str, from_type: str | None) -> None:
+    host = from_type if from_kind == "custom_object_instances" else record.get("from_kind")
+    if not ctx.directory.has_relationship(host, record["relationship"]):
+        raise Skip(
+            f"the relationship {record['relationship']!r} on {host} to {record.get('to_type')} does not exist in "
+            "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)"
+        )
+
+
+def links_for_create(ctx: WriteContext, kind: str, keys: t.Iterable[str], object_type: str | None = None) -> dict:
+    """``{relationship: [instance ids]}`` the create of a host (``kind``, known under ``keys``) carries: the links
+    staged for it whose instance is written, each list in the order the link writer keeps. Their records are then
+    written at no cost (:func:`remember_links`). Not carried, written on their own: a parent link within one type
+    (its cycle is judged per link), a text fallback, a link its checks refuse (its own write says why)."""
+    if ctx.lacks(TEXT_FALLBACK.get(kind, "")) or (kind in ("contacts", "tickets") and ctx.lacks("created_with_links")):
+        return {}  # the workspace keeps no such relationship, or drops / refuses one in a create: links on their own
+    found: dict[str, set[tuple[str, str]]] = {}
+    for record in ctx.ledger.held_for(CustomObjectLinkWriter.kind, kind, keys):
+        try:
+            from_kind, from_type = _checked(ctx, record)
+            from_type = from_type or object_type
+            _check_relationship(ctx, record, from_kind, from_type)
+        except Skip:
+            continue
+        if from_kind != kind or from_type != object_type or from_type == record.get("to_type"):
+            continue  # another host's link, or a parent link within one type (its cycle is judged per link)
+        to = ctx.ledger.lookup("custom_object_instances", record["refs"]["to"])
+        if to is not None and to.status == "written" and to.intercom_id:
+            found.setdefault(record["relationship"], set()).add((to.source_key, to.intercom_id))
+    return {relationship: [i for _, i in sorted(pairs)] for relationship, pairs in found.items()}
+
+
+def remember_links(ctx: WriteContext, kind: str, host_id: str, external_id: str | None, links: dict) -> None:
+    """A host created with ``links`` (:func:`links_for_create`): its lists are known, so its links' own records
+    find their instance there and send nothing."""
+    for relationship, ids in links.items():
+        ctx.host_values[(kind, host_id, relationship)] = (external_id, ids)
+
+
 class CustomObjectInstanceWriter(Writer):
     kind = "custom_object_instances"
 
@@ -88,11 +155,13 @@ class CustomObjectInstanceWriter(Writer):
             if record.get(key) is not None:
                 body[key] = record[key]
         attributes = {k: v for k, v in (record.get("custom_attributes") or {}).items() if v is not None}
-        if attributes:
-            body["custom_attributes"] = attributes
+        created = not (existing and existing.intercom_id)
+        links = links_for_create(ctx, self.kind, [record["source_key"]], object_type) if created else {}
+        if attributes or links:
+            body["custom_attributes"] = {**attributes, **links}
         # past _missing_type: the name of a type the directory has, so a str
         instance = ctx.client.request("POST", _type_path(str(object_type)), json=body, idempotent=True)
-        created = not (existing and existing.intercom_id)
+        remember_links(ctx, self.kind, str(instance["id"]), body["external_id"], links)
         label = " ".join(str(attributes[k]) for k in ("Number", "Name") if attributes.get(k)) or body["external_id"]
         return Outcome(
             str(instance["id"]),
@@ -129,33 +198,22 @@ class CustomObjectLinkWriter(Writer):
             out.append(("custom_object_instances", refs["to"]))
         return out
 
-    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+    def carried_by(self, record: dict) -> tuple[tuple[str, str], tuple[str, str]] | None:
         from_kind = FROM_KINDS.get(record.get("from_kind") or "")
-        if from_kind is None:
-            raise Skip(f"unknown from_kind {record.get('from_kind')!r}")
+        refs = record.get("refs") or {}
+        if not from_kind or not refs.get("from") or not refs.get("to"):
+            return None
+        if from_kind == "custom_object_instances" and record.get("from_type") == record.get("to_type"):
+            return None  # a parent link within one type: written on its own (its cycle is judged per link)
+        return (from_kind, refs["from"]), ("custom_object_instances", refs["to"])
+
+    def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        from_kind, from_type = _checked(ctx, record)
         refs = record["refs"]
-        from_type = record.get("from_type")
-        if from_kind == "custom_object_instances":
-            actual = _instance_type(ctx, refs["from"])
-            if from_type and actual and actual != from_type:
-                raise Skip(_type_mismatch(refs["from"], actual, record, "from"))
-            from_type = from_type or actual
-        actual_to = _instance_type(ctx, refs["to"])
-        if actual_to and record.get("to_type") and actual_to != record["to_type"]:
-            raise Skip(_type_mismatch(refs["to"], actual_to, record, "to"))
-        for object_type in [record.get("to_type")] + ([from_type] if from_kind == "custom_object_instances" else []):
-            reason = _missing_type(ctx, object_type)
-            if reason:
-                raise Skip(reason)
         relationship = record["relationship"]
-        host = from_type if from_kind == "custom_object_instances" else record.get("from_kind")
         if ctx.lacks(TEXT_FALLBACK.get(from_kind, "")):
             return self._write_as_text(ctx, record, existing, parents, from_kind, from_type)
-        if not ctx.directory.has_relationship(host, relationship):
-            raise Skip(
-                f"the relationship {relationship!r} on {host} to {record.get('to_type')} does not exist in "
-                "Intercom (the preflight listed it; add it in Settings > Data > Custom Objects and run again)"
-            )
+        _check_relationship(ctx, record, from_kind, from_type)
         from_id = parents[(from_kind, refs["from"])]
         to_id = parents[("custom_object_instances", refs["to"])]
         previous = existing.extra.get("to_id") if existing and existing.intercom_id else None
@@ -335,6 +393,10 @@ def _current(ctx: WriteContext, link: dict, name: str) -> t.Any:
     host = (
         None if key in ctx.host_values or not link.get("from_key") else ctx.ledger.lookup(from_kind, link["from_key"])
     )
+    if host is not None and host.intercom_id == from_id and host.created_run_id != ctx.run_id:
+        # an alias (a call's number) is never created: the entity it stands for may have been, in this run
+        aliased = ctx.ledger.lookup_many(from_kind, ctx.ledger.keys_for_ids(from_kind, [from_id])).values()
+        host = next((h for h in aliased if h.created_run_id == ctx.run_id), host)
     external_id = host.extra.get("external_id") if host else None
     if (
         host is not None

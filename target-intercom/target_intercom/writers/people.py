@@ -6,6 +6,7 @@ from target_intercom.capabilities import PLACEHOLDER_DOMAIN
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.custom_objects import links_for_create, remember_links
 from target_intercom.writers.support import existing_id
 
 CONTACT_FIELDS = (
@@ -80,8 +81,15 @@ class ContactWriter(Writer):
             return Outcome(existing.intercom_id, UPDATED)
         sent_before = existing is not None and existing.status == "intent"  # a create whose answer never came
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id)
+        links = links_for_create(ctx, self.kind, [record["source_key"]])
+        # with the relationships waiting for the contact (an adoption after a 409 below writes none: the lists of a
+        # contact that was there before are read and extended by the links themselves)
+        attributes = {**body.get("custom_attributes", {}), **links}
         try:
-            created = ctx.client.request("POST", "/contacts", json=body)
+            created = ctx.client.request(
+                "POST", "/contacts", json={**body, "custom_attributes": attributes} if links else body
+            )
+            remember_links(ctx, self.kind, str(created["id"]), None, links)
             return Outcome(str(created["id"]), CREATED)
         except IntercomError as exc:
             contact_id = existing_id(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, PartWriter, WriteContext, Writer
+from target_intercom.writers.custom_objects import links_for_create, remember_links
 from target_intercom.writers.support import (
     QUIET,
     after_customer_reply,
@@ -117,11 +118,14 @@ class TicketWriter(Writer):
                 "ticket_type_id": body["ticket_type_id"],
                 "created_at": body.get("created_at"),
                 "sent_after": sent_after(),
-                "ticket_attributes": body["ticket_attributes"],
+                "ticket_attributes": body["ticket_attributes"],  # without links: settle compares them as read back
             },
         )
+        links = links_for_create(ctx, self.kind, [record["source_key"], record.get("alias_key") or ""])
+        body["ticket_attributes"] = {**body["ticket_attributes"], **links}
         ticket = ctx.client.request("POST", "/tickets", json=body)
         ticket_id = str(ticket["id"])
+        remember_links(ctx, self.kind, ticket_id, None, links)
         if body.get("created_at") is not None and ticket.get("created_at") != record["created_at"]:
             issues.append(
                 {
