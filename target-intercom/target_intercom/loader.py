@@ -112,6 +112,8 @@ class Loader:
         the links the same TOPdesk record made are staged at once (a host created with its links, not before)."""
         for kind, records in batches:
             self.parts_received.update(parts_received(kind, list(records)))
+            carried = (self.writers[kind].carried_by(r) for r in records)
+            self.ctx.link_hosts.update(pair[0] for pair in carried if pair is not None)
         self.ledger.hold(
             self.ctx.run_id,
             (

@@ -56,6 +56,9 @@ class WriteContext:
     host_values: dict[tuple[str, str, str], tuple[str | None, t.Any] | None] = field(
         default_factory=dict, repr=False, compare=False
     )
+    #: (host kind, key) of the links this run staged that a host's create can carry (``Writer.carried_by``): only
+    #: these hosts look for links waiting for them (one ledger read each)
+    link_hosts: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
 
     def lacks(self, capability: str) -> bool:
         """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""

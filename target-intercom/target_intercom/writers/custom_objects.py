@@ -114,13 +114,15 @@ def _check_relationship(ctx: WriteContext, record: dict, from_kind: str, from_ty
 
 def links_for_create(ctx: WriteContext, kind: str, keys: t.Iterable[str], object_type: str | None = None) -> dict:
     """``{relationship: [instance ids]}`` the create of a host (``kind``, known under ``keys``) carries: the links
-    staged for it whose instance is written, each list in the order the link writer keeps. Their records are then
-    written at no cost (:func:`remember_links`). Not carried, written on their own: a parent link within one type
-    (its cycle is judged per link), a text fallback, a link its checks refuse (its own write says why)."""
+    this run staged for it whose instance is written, each list in the order the link writer keeps. Their records
+    are then written at no cost (:func:`remember_links`). Not carried, written on their own: a parent link within
+    one type (its cycle is judged per link), a text fallback, a link its checks refuse (its own write says why)."""
     if ctx.lacks(TEXT_FALLBACK.get(kind, "")) or (kind in ("contacts", "tickets") and ctx.lacks("created_with_links")):
         return {}  # the workspace keeps no such relationship, or drops / refuses one in a create: links on their own
+    keys = [key for key in keys if (kind, key) in ctx.link_hosts]
+    ctx.link_hosts.difference_update((kind, key) for key in keys)  # links staged later go on their own
     found: dict[str, set[tuple[str, str]]] = {}
-    for record in ctx.ledger.held_for(CustomObjectLinkWriter.kind, kind, keys):
+    for record in ctx.ledger.held_for(CustomObjectLinkWriter.kind, kind, keys) if keys else ():
         try:
             from_kind, from_type = _checked(ctx, record)
             from_type = from_type or object_type
