@@ -13,7 +13,7 @@ caller to drop the value) or :func:`denied` (read paths); each denial is counted
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from intercom_sandbox.errors import bad_request
 
@@ -76,3 +76,13 @@ def holds(ws: Workspace, capability: str, message: str, field: str) -> bool:
     if mode == REFUSED:
         raise bad_request(message, field=field)
     return False
+
+
+def linkable_on_create(ws: Workspace, host: str, field: str, name: str, value: Any) -> bool:
+    """Whether a relationship value may be set by the create of a ``host`` (``contact``, ``ticket``): only where the
+    workspace holds ``created_with_links`` (refused, naming ``<field>.<name>``, before anything is stored). A null
+    or empty value links nothing: not checked."""
+    if value is None or value == []:
+        return True
+    message = f"Relationship attribute '{name}' cannot be set when creating a {host}; update the {host} instead"
+    return holds(ws, "created_with_links", message, f"{field}.{name}")

@@ -305,30 +305,15 @@ class SpecValidator:
     def _validate_preview(self, ex: Exchange) -> list[Violation]:
         """A Preview-only operation's exchange, against the Preview description (no deviations allowed)."""
         from openapi_core import OpenAPI
-        from openapi_core.testing import MockRequest, MockResponse
 
         if self.preview_openapi is None:
             self.preview_openapi = OpenAPI.from_dict(load_preview_spec())
         accepted = 200 <= ex.status < 300
-        request = MockRequest(
-            SPEC_HOST,
-            ex.method,
-            ex.path,
-            args=_multi(ex.query),
-            headers=ex.request_headers,
-            data=ex.request_body or None,
-            content_type=ex.request_headers.get("content-type", "application/json"),
-        )
+        request, response = _mocks(ex)
         found = [
             Violation("request", ex.method, ex.path, ex.status, _describe(error), accepted)
             for error in self.preview_openapi.iter_request_errors(request)
         ]
-        response = MockResponse(
-            ex.response_body,
-            status_code=ex.status,
-            headers=ex.response_headers,
-            content_type=ex.response_headers.get("content-type", "application/json"),
-        )
         for error in self.preview_openapi.iter_response_errors(request, response):
             message = _describe(error)
             body = ex.response_json()
@@ -343,8 +328,6 @@ class SpecValidator:
         return found
 
     def _validate(self, ex: Exchange) -> list[Violation]:
-        from openapi_core.testing import MockRequest, MockResponse
-
         if ex.version in ("Preview", "Unstable") and _preview_only(ex.method, ex.path):
             return self._validate_preview(ex)
         if ex.version != SPEC_VERSION:
@@ -354,25 +337,11 @@ class SpecValidator:
                 return [Violation("response", ex.method, ex.path, ex.status, "error body invalid", False)]
             return []
         accepted = 200 <= ex.status < 300
-        request = MockRequest(
-            SPEC_HOST,
-            ex.method,
-            ex.path,
-            args=_multi(ex.query),
-            headers=ex.request_headers,
-            data=ex.request_body or None,
-            content_type=ex.request_headers.get("content-type", "application/json"),
-        )
+        request, response = _mocks(ex)
         found: list[Violation] = [
             Violation("request", ex.method, ex.path, ex.status, _describe(error), accepted)
             for error in self.openapi.iter_request_errors(request)
         ]
-        response = MockResponse(
-            ex.response_body,
-            status_code=ex.status,
-            headers=ex.response_headers,
-            content_type=ex.response_headers.get("content-type", "application/json"),
-        )
         for error in self.openapi.iter_response_errors(request, response):
             message = _describe(error)
             if _unknown_here(message) and ex.status >= 400:
@@ -494,3 +463,25 @@ class OpenAPICaptureMiddleware:
             await send(message)
 
         await self.app(scope, capture_receive, capture_send)  # a reset (exception) is never completed: not recorded
+
+
+def _mocks(ex: Exchange) -> tuple[Any, Any]:
+    """The exchange as openapi-core's request and response."""
+    from openapi_core.testing import MockRequest, MockResponse
+
+    request = MockRequest(
+        SPEC_HOST,
+        ex.method,
+        ex.path,
+        args=_multi(ex.query),
+        headers=ex.request_headers,
+        data=ex.request_body or None,
+        content_type=ex.request_headers.get("content-type", "application/json"),
+    )
+    response = MockResponse(
+        ex.response_body,
+        status_code=ex.status,
+        headers=ex.response_headers,
+        content_type=ex.response_headers.get("content-type", "application/json"),
+    )
+    return request, response

@@ -110,10 +110,10 @@ class Loader:
     def stage_together(self, batches: t.Sequence[tuple[str, t.Sequence[dict]]]) -> None:
         """Batches of several kinds in one ledger transaction: the writer sees all of them or none, so a record and
         the links the same TOPdesk record made are staged at once (a host created with its links, not before)."""
+        links = [pair for kind, records in batches for r in records if (pair := self.writers[kind].carried_by(r))]
+        self.ctx.link_hosts.update(host for host, _ in links)  # before the hold: no host is written before it
         for kind, records in batches:
             self.parts_received.update(parts_received(kind, list(records)))
-            carried = (self.writers[kind].carried_by(r) for r in records)
-            self.ctx.link_hosts.update(pair[0] for pair in carried if pair is not None)
         self.ledger.hold(
             self.ctx.run_id,
             (
@@ -125,7 +125,7 @@ class Loader:
         for kind, records in batches:
             self.stats.add(kind, "received", len(records))
         with self._cond:
-            self.planner.staged_together([(self.writers[kind], records) for kind, records in batches])
+            self.planner.staged_together([(self.writers[kind], records) for kind, records in batches], links)
             self._dirty = True
             self._cond.notify_all()
 

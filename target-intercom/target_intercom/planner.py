@@ -91,21 +91,21 @@ class Planner:
         if writer.grouped() and records:
             self.open_groups[writer.kind] = writer.group_key(records[-1]) or ""
 
-    def staged_together(self, batches: t.Sequence[tuple[Writer, t.Sequence[dict]]]) -> None:
-        """Batches staged at once (:meth:`staged` for each); a link whose host and instance are both among them
-        makes the host wait for the instance (``carried``)."""
+    def staged_together(
+        self, batches: t.Sequence[tuple[Writer, t.Sequence[dict]]], links: t.Iterable[tuple[Key, Key]]
+    ) -> None:
+        """Batches staged at once (:meth:`staged` for each) and the (host, instance) of their links a host's create
+        can carry (``Writer.carried_by``): a host staged with its link's instance waits for it (``carried``)."""
         keys = {(writer.kind, record["source_key"]) for writer, records in batches for record in records}
         for writer, records in batches:
             self.staged(writer, records)
-            for record in records:
-                pair = writer.carried_by(record)
-                if pair is None or pair[0] not in keys or pair[1] not in keys:
-                    continue
-                host, instance = pair
-                if host in self.waited_for or instance in self.carried or instance in self.carried.get(host, ()):
-                    continue
-                self.carried.setdefault(host, []).append(instance)
-                self.waited_for[instance] += 1
+        for host, instance in links:
+            if host not in keys or instance not in keys:
+                continue
+            if host in self.waited_for or instance in self.carried or instance in self.carried.get(host, ()):
+                continue
+            self.carried.setdefault(host, []).append(instance)
+            self.waited_for[instance] += 1
 
     def _dispatched(self, key: Key) -> None:
         for instance in self.carried.pop(key, ()):

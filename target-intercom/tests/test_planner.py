@@ -288,20 +288,16 @@ def test_a_host_staged_with_its_links_instance_waits_for_it_one_level_only() -> 
         }
 
     staged = [{"source_key": key} for key in ("change:1", "entry:1", "entry:2", "asset:1", "asset:2")]
+    link_records = [
+        link("entry:1", "change:1"),
+        link("entry:2", "change:1"),
+        link("change:1", "entry:1", "Change", "Entry"),  # back: change:1 is waited for, never waits
+        link("asset:1", "asset:2", "Asset", "Asset"),  # within one type: its own request
+        link("entry:2", "change:9"),  # not staged with it: no wait
+    ]
     planner.staged_together(
-        [
-            (instances, staged),
-            (
-                links,
-                [
-                    link("entry:1", "change:1"),
-                    link("entry:2", "change:1"),
-                    link("change:1", "entry:1", "Change", "Entry"),  # back: change:1 is waited for, never waits
-                    link("asset:1", "asset:2", "Asset", "Asset"),  # within one type: its own request
-                    link("entry:2", "change:9"),  # not staged with it: no wait
-                ],
-            ),
-        ]
+        [(instances, staged), (links, link_records)],
+        [pair for record in link_records if (pair := links.carried_by(record))],
     )
     rows = [row("custom_object_instances", r["source_key"]) for r in staged]
     kind_pass = planner.begin_pass(instances, closing=False)

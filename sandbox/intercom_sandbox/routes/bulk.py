@@ -198,11 +198,7 @@ def _create_contact(ws: Workspace, item: dict[str, Any]) -> None:
 
 @routes.preview_post("/contacts/bulk")
 def bulk_create_contacts(ctx: Ctx) -> Any:
-    ws, body = ctx.ws, ctx.json()
-    items = _items(body, "contacts", "contact")
-    job = _open_job(ws, body, "contacts")
-    task = _run_task(ws, job, items, _create_contact)
-    return _accepted(_render_job(ctx, job, fresh=task["id"]))
+    return _submit(ctx, ctx.json(), "contacts", "contact", _create_contact)
 
 
 @routes.preview_get("/contacts/bulk/{id}")
@@ -226,10 +222,7 @@ def bulk_upsert_companies(ctx: Ctx) -> Any:
         extra += [f"POST /companies/bulk job.{k}" for k in body["job"] if k != "id"]
     if extra:  # ignored and counted, as documented.py does for the other operations
         ws.note_undocumented(extra)
-    items = _items(body, "companies", "company")
-    job = _open_job(ws, body, "companies")
-    task = _run_task(ws, job, items, _upsert_company)
-    return _accepted(_render_job(ctx, job, fresh=task["id"]))
+    return _submit(ctx, body, "companies", "company", _upsert_company)
 
 
 @routes.preview_get("/companies/bulk/{id}")
@@ -237,5 +230,10 @@ def show_companies_job(ctx: Ctx) -> dict[str, Any]:
     return _show_job(ctx, "companies")
 
 
-def _accepted(payload: dict[str, Any]) -> Any:
-    return json_response(payload, 202)
+def _submit(ctx: Ctx, body: dict[str, Any], kind: str, noun: str, apply: Any) -> Any:
+    """A bulk request: its items (422s first) applied as one task of a new or the named open job; 202 with the
+    job, the new task still ``pending``."""
+    items = _items(body, kind, noun)
+    job = _open_job(ctx.ws, body, kind)
+    task = _run_task(ctx.ws, job, items, apply)
+    return json_response(_render_job(ctx, job, fresh=task["id"]), 202)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from intercom_sandbox import pagination
-from intercom_sandbox.capabilities import holds
+from intercom_sandbox.capabilities import holds, linkable_on_create
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import admin_author, find_admin
@@ -204,10 +204,7 @@ def _links_on_create(ws: Workspace, values: Any) -> Any:
     references = relationship_references(ws, "contact")
     out = dict(values)
     for name, value in values.items():
-        if name not in references or value is None or value == []:
-            continue
-        message = f"Relationship attribute '{name}' cannot be set when creating a contact; update the contact instead"
-        if not holds(ws, "created_with_links", message, f"custom_attributes.{name}"):
+        if name in references and not linkable_on_create(ws, "contact", "custom_attributes", name, value):
             del out[name]
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intercom_sandbox.capabilities import holds
+from intercom_sandbox.capabilities import holds, linkable_on_create
 from intercom_sandbox.errors import ApiError, bad_request, not_found
 from intercom_sandbox.routes import Ctx, RouteTable
 from intercom_sandbox.routes.admins import find_admin
@@ -345,15 +345,6 @@ def render_ticket(ws: Workspace, ticket: dict[str, Any], new_shapes: bool = True
     return body
 
 
-def _linkable(ws: Workspace, name: str, value: Any, creating: bool) -> bool:
-    """Whether a relationship value may be set by this request: on ``POST /tickets`` only where the workspace holds
-    ``created_with_links`` (refused before anything is stored). A null or empty value links nothing: not checked."""
-    if not creating or value is None or value == []:
-        return True
-    message = f"Relationship attribute '{name}' cannot be set when creating a ticket; update the ticket instead"
-    return holds(ws, "created_with_links", message, f"ticket_attributes.{name}")
-
-
 def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any, creating: bool) -> dict[str, Any]:
     """Ticket attributes are addressed by name; unknown names are rejected; list values must be option ids."""
     if values is None:
@@ -367,7 +358,9 @@ def _validate_attributes(ws: Workspace, ticket_type: dict[str, Any], values: Any
         attr = attrs.get(name)
         unknown = f"Ticket attribute '{name}' does not exist for this ticket type"
         if (attr is None or attr.get("archived")) and name in references:  # a relationship to custom objects
-            if holds(ws, "ticket_relationships", unknown, name) and _linkable(ws, name, value, creating):
+            if holds(ws, "ticket_relationships", unknown, name) and (
+                not creating or linkable_on_create(ws, "ticket", "ticket_attributes", name, value)
+            ):
                 out[name] = check_relationship(ws, name, references[name], value)
             else:
                 del out[name]

@@ -80,9 +80,10 @@ def _missing_type(ctx: WriteContext, object_type: str | None) -> str | None:
     return None
 
 
-def _checked(ctx: WriteContext, record: dict) -> tuple[str, str | None]:
-    """A link's host kind and (for an instance) type once the checks before any write hold, else Skip with the
-    reason: both ends' object types exist and are the ones the relationship joins."""
+def _checked(ctx: WriteContext, record: dict) -> tuple[str, str | None, Entity | None]:
+    """A link's host kind, (for an instance) host type and the ledger entity of the instance it points to, once the
+    checks before any write hold, else Skip with the reason: both ends' object types exist and are the ones the
+    relationship joins."""
     from_kind = FROM_KINDS.get(record.get("from_kind") or "")
     if from_kind is None:
         raise Skip(f"unknown from_kind {record.get('from_kind')!r}")
@@ -93,14 +94,15 @@ def _checked(ctx: WriteContext, record: dict) -> tuple[str, str | None]:
         if from_type and actual and actual != from_type:
             raise Skip(_type_mismatch(refs["from"], actual, record, "from"))
         from_type = from_type or actual
-    actual_to = _instance_type(ctx, refs["to"])
+    to = ctx.ledger.lookup("custom_object_instances", refs["to"])
+    actual_to = to.extra.get("object_type") if to else None
     if actual_to and record.get("to_type") and actual_to != record["to_type"]:
         raise Skip(_type_mismatch(refs["to"], actual_to, record, "to"))
     for object_type in [record.get("to_type")] + ([from_type] if from_kind == "custom_object_instances" else []):
         reason = _missing_type(ctx, object_type)
         if reason:
             raise Skip(reason)
-    return from_kind, from_type
+    return from_kind, from_type, to
 
 
 def _check_relationship(ctx: WriteContext, record: dict, from_kind: str, from_type: str | None) -> None:
@@ -123,15 +125,16 @@ def links_for_create(ctx: WriteContext, kind: str, keys: t.Iterable[str], object
     ctx.link_hosts.difference_update((kind, key) for key in keys)  # links staged later go on their own
     found: dict[str, set[tuple[str, str]]] = {}
     for record in ctx.ledger.held_for(CustomObjectLinkWriter.kind, kind, keys) if keys else ():
+        from_type = record.get("from_type") or object_type
+        if FROM_KINDS.get(record.get("from_kind") or "") != kind or from_type != object_type:
+            continue  # another host's link
+        if from_type == record.get("to_type"):
+            continue  # a parent link within one type: its cycle is judged per link
         try:
-            from_kind, from_type = _checked(ctx, record)
-            from_type = from_type or object_type
-            _check_relationship(ctx, record, from_kind, from_type)
+            _, _, to = _checked(ctx, record)
+            _check_relationship(ctx, record, kind, from_type)
         except Skip:
             continue
-        if from_kind != kind or from_type != object_type or from_type == record.get("to_type"):
-            continue  # another host's link, or a parent link within one type (its cycle is judged per link)
-        to = ctx.ledger.lookup("custom_object_instances", record["refs"]["to"])
         if to is not None and to.status == "written" and to.intercom_id:
             found.setdefault(record["relationship"], set()).add((to.source_key, to.intercom_id))
     return {relationship: [i for _, i in sorted(pairs)] for relationship, pairs in found.items()}
@@ -210,7 +213,7 @@ class CustomObjectLinkWriter(Writer):
         return (from_kind, refs["from"]), ("custom_object_instances", refs["to"])
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
-        from_kind, from_type = _checked(ctx, record)
+        from_kind, from_type, _ = _checked(ctx, record)
         refs = record["refs"]
         relationship = record["relationship"]
         if ctx.lacks(TEXT_FALLBACK.get(from_kind, "")):
