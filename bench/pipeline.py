@@ -144,8 +144,14 @@ class PeakRss:
 
 
 def base_env(sys_dir: Path) -> dict[str, str]:
-    """A user's shell: no stray plugin/Meltano settings, Meltano's system dir in ``sys_dir``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_", "MELTANO_"))}
+    """A user's shell: no stray plugin/Meltano settings, Meltano's system dir in ``sys_dir``, and Python's default
+    bytecode caching (``PYTHONDONTWRITEBYTECODE``, set on some build machines, would make pip skip compiling the
+    plugins' modules and every plugin start compile them again: a second of CPU per start no user pays)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_TOPDESK_", "TARGET_INTERCOM_", "MELTANO_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return env | {
         "MELTANO_SYS_DIR_ROOT": str(sys_dir),
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",

@@ -1,10 +1,12 @@
 """The target's durable memory: what was written where, what waits for a parent, what needs a human.
 
-SQLAlchemy Core over a SQLite file by default (any SQLAlchemy URL, e.g. PostgreSQL, for shared runs). The ledger is
-what makes a re-run idempotent (source key -> Intercom id + content hash), a crash harmless (an ``intent`` row is
-committed before every create that Intercom cannot deduplicate), out-of-order streams safe (records are staged in
-``ledger_held`` until their parents are written, on disk rather than in memory) and a rollback possible (creation
-order in ``seq``). It holds mapped Intercom-shaped records and ids, never credentials.
+SQLAlchemy Core over a SQLite file by default (any SQLAlchemy URL, e.g. PostgreSQL, for shared runs); the few
+statements every record written goes through are the driver's own SQL (:mod:`ledger_sql`), tables in
+:mod:`ledger_schema`. The ledger is what makes a re-run idempotent (source key -> Intercom id + content hash), a
+crash harmless (an ``intent`` row is committed before every create that Intercom cannot deduplicate), out-of-order
+streams safe (records are staged in ``ledger_held`` until their parents are written, on disk rather than in memory)
+and a rollback possible (creation order in ``seq``). It holds mapped Intercom-shaped records and ids, never
+credentials.
 
 Every method is one short transaction and safe to call from many worker threads. On SQLite, writers are serialised
 by a process-level lock and ``BEGIN IMMEDIATE`` (so two processes cannot deadlock on a read-then-write upgrade);
@@ -20,7 +22,7 @@ import secrets
 import threading
 import time
 import typing as t
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +33,20 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from target_intercom import ledger_sql as sql
+from target_intercom.ledger_schema import (
+    checks_table,
+    entities_table,
+    held_refs_table,
+    held_table,
+    issues_table,
+    meta_table,
+    metadata,
+    runs_table,
+)
+
 ENTITY_STATUSES = ("intent", "written", "deleted")
+T = t.TypeVar("T")
 
 # Bound parameters per IN list: far below SQLite's variable limit, small enough for any planner.
 _CHUNK = 400
@@ -78,106 +93,6 @@ class Held:
     attempts: int
 
 
-metadata = sa.MetaData()
-
-runs_table = sa.Table(
-    "ledger_runs",
-    metadata,
-    sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("started_at", sa.String(40), nullable=False),
-    sa.Column("finished_at", sa.String(40)),
-    sa.Column("status", sa.String(32), nullable=False),
-    sa.Column("info", sa.Text),
-    sa.Column("summary", sa.Text),
-)
-
-entities_table = sa.Table(
-    "ledger_entities",
-    metadata,
-    sa.Column("kind", sa.String(64), primary_key=True),
-    sa.Column("source_key", sa.String(512), primary_key=True),
-    sa.Column("intercom_id", sa.String(128)),
-    sa.Column("content_hash", sa.String(64)),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("created_run_id", sa.String(64)),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("extra", sa.Text),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-    sa.Index("ix_ledger_entities_seq", "seq", unique=True),
-    sa.Index("ix_ledger_entities_created", "created_run_id", "seq"),
-    sa.Index("ix_ledger_entities_status", "status", "kind", "seq"),
-    sa.Index("ix_ledger_entities_intercom", "kind", "intercom_id"),
-)
-
-held_table = sa.Table(
-    "ledger_held",
-    metadata,
-    sa.Column("kind", sa.String(64), primary_key=True),
-    sa.Column("source_key", sa.String(512), primary_key=True),
-    sa.Column("record", sa.Text, nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Index("ix_ledger_held_kind_seq", "kind", "seq", unique=True),
-    sa.Index("ix_ledger_held_seq", "seq"),
-)
-
-held_refs_table = sa.Table(
-    "ledger_held_refs",
-    metadata,
-    sa.Column("kind", sa.String(64), primary_key=True),
-    sa.Column("source_key", sa.String(512), primary_key=True),
-    sa.Column("parent_kind", sa.String(64), primary_key=True),
-    sa.Column("parent_key", sa.String(512), primary_key=True),
-    sa.Column("pos", sa.Integer, nullable=False),
-    # "who waits for this parent": lets the target (and the planner) go from a written parent to its dependants.
-    sa.Index("ix_ledger_held_refs_parent", "parent_kind", "parent_key"),
-)
-
-issues_table = sa.Table(
-    "ledger_issues",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("first_run_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("source_key", sa.String(512), nullable=False),
-    sa.Column("category", sa.String(64), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("field", sa.String(255), nullable=False),  # "" = no field: keeps the dedupe key NULL-free
-    sa.Column("detail", sa.Text),
-    sa.Column("occurrences", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-    sa.Column("resolved_at", sa.String(40)),
-    sa.Column("resolved", sa.Boolean, nullable=False),
-    sa.Index("ix_ledger_issues_key", "kind", "source_key", "category", "resolved"),
-    sa.Index("ix_ledger_issues_run", "run_id", "category", "id"),
-)
-
-# The live checks of the Intercom workspace (capabilities.py), newest last: the load uses the latest one for its
-# workspace and map.
-checks_table = sa.Table(
-    "ledger_checks",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("workspace", sa.String(128), nullable=False),
-    sa.Column("map_digest", sa.String(64), nullable=False),
-    sa.Column("checked_at", sa.String(40), nullable=False),
-    sa.Column("result", sa.Text, nullable=False),
-    sa.Index("ix_ledger_checks_key", "workspace", "map_digest", "id"),
-)
-
-# Named counters (seq allocators), and the schema version for future migrations.
-meta_table = sa.Table(
-    "ledger_meta",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.BigInteger, nullable=False),
-)
-
 SCHEMA_VERSION = 1
 DEFAULT_LEDGER = ".target-intercom/ledger.db"  # relative to the working directory (Meltano: the project root)
 _ENTITY_SEQ = "entity_seq"
@@ -201,6 +116,15 @@ class Ledger:
         self._write_engine = self._engine.execution_options(ledger_write=True)
         self._write_conn: Connection | None = None  # SQLite files: see _writer()
         self._read_lock = self._lock if self._memory else None
+        dbapi = self._engine.dialect.loaded_dbapi
+        # a concurrent writer won a race: SQLAlchemy's wrappers, and the driver's own errors (ledger_sql statements)
+        self._transient: tuple[type[BaseException], ...] = (
+            IntegrityError,
+            OperationalError,
+            dbapi.IntegrityError,
+            dbapi.OperationalError,
+        )
+        self._returning = bool(self._engine.dialect.update_returning)
         # PostgreSQL plans from statistics: on tables that grew from empty within minutes (before autovacuum's
         # first ANALYZE) the ready() anti-join degrades from milliseconds to tens of seconds. So the ledger
         # analyses its own tables at start and whenever its writes since then cross a growing threshold.
@@ -304,23 +228,55 @@ class Ledger:
     def _write(self, fn: Callable[[Connection], t.Any]) -> t.Any:
         """Run ``fn`` in one write transaction; retried when a concurrent writer won a race (insert of the same
         key on PostgreSQL, a deadlock, a busy SQLite file), so callers never see those transient errors."""
+
+        def once() -> t.Any:
+            if self._sqlite:
+                with self._lock:
+                    if self._memory:
+                        with self._write_engine.begin() as conn:
+                            return fn(conn)
+                    conn = self._writer()
+                    with conn.begin():
+                        return fn(conn)
+            with self._write_engine.begin() as conn:
+                return fn(conn)
+
+        return self._retrying(once)
+
+    def _write_sql(self, fn: Callable[[sql.Sql], T]) -> T:
+        """:meth:`_write` for the hot transactions (:mod:`ledger_sql`): on a SQLite file, the transaction too goes
+        straight to the driver (SQLAlchemy's begin and commit cost as much as the statements)."""
+        if not self._sqlite or self._memory:
+            return self._write(lambda conn: fn(self._sql(conn)))
+
+        def once() -> T:
+            with self._lock:
+                raw: t.Any = self._writer().connection.driver_connection
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(sql.Sql(raw, postgresql=False, returning=self._returning))
+                    raw.execute("COMMIT")
+                    return out
+                except BaseException:
+                    if raw.in_transaction:
+                        raw.execute("ROLLBACK")
+                    raise
+
+        return self._retrying(once)
+
+    def _retrying(self, once: Callable[[], T]) -> T:
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                if self._sqlite:
-                    with self._lock:
-                        if self._memory:
-                            with self._write_engine.begin() as conn:
-                                return fn(conn)
-                        conn = self._writer()
-                        with conn.begin():
-                            return fn(conn)
-                with self._write_engine.begin() as conn:
-                    return fn(conn)
-            except (IntegrityError, OperationalError):
+                return once()
+            except self._transient:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def _sql(self, conn: Connection) -> sql.Sql:
+        """The driver connection under ``conn``, inside ``conn``'s transaction (if any)."""
+        return sql.Sql(conn.connection.driver_connection, postgresql=not self._sqlite, returning=self._returning)
 
     def _changed(self, group: str, n: int) -> None:
         """Count rows written to a table group; ANALYZE it (PostgreSQL) at 500, 2,000, 8,000... rows since start,
@@ -349,15 +305,14 @@ class Ledger:
             return fn(conn)
 
     @staticmethod
-    def _alloc(conn: Connection, name: str, n: int) -> int:
+    def _alloc(q: sql.Sql, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers inside the caller's transaction; returns the first."""
-        params: dict[str, t.Any] = {"w_name": name, "w_n": n}
-        last: int
-        if conn.dialect.update_returning:  # PostgreSQL, SQLite >= 3.35: one statement
-            last = conn.execute(_bump_seq_returning_stmt, params).scalar_one()
+        params: dict[str, t.Any] = {"w_name": name, "n": n}
+        if q.returning:  # PostgreSQL, SQLite >= 3.35: one statement
+            last = q.run(sql.BUMP_SEQ_RETURNING, params).fetchone()[0]
         else:
-            conn.execute(_bump_seq_stmt, params)
-            last = conn.execute(_seq_stmt, {"w_name": name}).scalar_one()
+            q.run(sql.BUMP_SEQ, params)
+            last = q.run(sql.SEQ, params).fetchone()[0]
         return int(last) - n + 1
 
     # ---------------------------------------------------------------- runs
@@ -416,9 +371,9 @@ class Ledger:
     # ---------------------------------------------------------------- entities
 
     def lookup(self, kind: str, source_key: str) -> Entity | None:
-        params = {"w_kind": kind, "w_key": source_key}
-        row = self._read(lambda c: c.execute(_lookup_stmt, params).mappings().first())
-        return _entity(row) if row is not None else None
+        params = {"w_kind": kind, "w_source_key": source_key}
+        row = self._read(lambda c: self._sql(c).run(sql.LOOKUP, params).fetchone())
+        return _entity(dict(zip(sql.ENTITY_COLUMNS, row, strict=True))) if row is not None else None
 
     def lookup_many(self, kind: str, source_keys: Iterable[str]) -> dict[str, Entity]:
         """Entities of ``kind`` for the given keys (missing keys are absent from the result)."""
@@ -445,42 +400,57 @@ class Ledger:
         "deleted" or older "intent" one is re-attributed to this run. ``extra`` is shallow-merged into the stored one.
         """
 
-        def run(conn: Connection) -> None:
-            row = _select_for_update(conn, kind, source_key)
-            now = _now()
-            if row is None:
-                conn.execute(
-                    _insert_entity_stmt,
-                    {
-                        "kind": kind,
-                        "source_key": source_key,
-                        "intercom_id": None,
-                        "content_hash": content_hash,
-                        "status": "intent",
-                        "run_id": run_id,
-                        "created_run_id": run_id,
-                        "seq": self._alloc(conn, _ENTITY_SEQ, 1),
-                        "extra": _dumps(extra or {}),
-                        "updated_at": now,
-                    },
-                )
-                return
-            values: dict[str, t.Any] = {
-                "content_hash": content_hash,
-                "status": "intent",
-                "run_id": run_id,
-                "extra": _merge_extra(row["extra"], extra),
-                "updated_at": now,
-            }
-            if row["status"] != "written":
-                values["created_run_id"] = run_id
-                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-            if row["status"] == "deleted":  # rolled back: its old Intercom id is gone, a retry must not update it
-                values["intercom_id"] = None
-            conn.execute(_update_entity_stmt, {"w_kind": kind, "w_key": source_key, **values})
-
-        self._write(run)
+        self._write_sql(lambda q: self._intent(q, kind, source_key, content_hash, run_id, extra))
         self._changed("entities", 1)
+
+    def record_intents(self, kind: str, source_keys: Sequence[str], run_id: str) -> None:
+        """:meth:`record_intent` (no content hash, no extra) for many records of ``kind`` in one transaction: a
+        bulk request's creates are all committed as intents before it is sent."""
+
+        def run(q: sql.Sql) -> None:
+            for source_key in dict.fromkeys(source_keys):
+                self._intent(q, kind, source_key, "", run_id, None)
+
+        if source_keys:
+            self._write_sql(run)
+            self._changed("entities", len(source_keys))
+
+    def _intent(
+        self, q: sql.Sql, kind: str, source_key: str, content_hash: str, run_id: str, extra: dict | None
+    ) -> None:
+        """:meth:`record_intent` inside a write transaction."""
+        row = _for_update(q, kind, source_key)
+        now = _now()
+        if row is None:
+            q.run(
+                sql.INSERT_ENTITY,
+                {
+                    "kind": kind,
+                    "source_key": source_key,
+                    "intercom_id": None,
+                    "content_hash": content_hash,
+                    "status": "intent",
+                    "run_id": run_id,
+                    "created_run_id": run_id,
+                    "seq": self._alloc(q, _ENTITY_SEQ, 1),
+                    "extra": _dumps(extra or {}),
+                    "updated_at": now,
+                },
+            )
+            return
+        values: dict[str, t.Any] = {
+            "content_hash": content_hash,
+            "status": "intent",
+            "run_id": run_id,
+            "extra": _merge_extra(row[1], extra),
+            "updated_at": now,
+        }
+        if row[0] != "written":
+            values["created_run_id"] = run_id
+            values["seq"] = self._alloc(q, _ENTITY_SEQ, 1)
+        if row[0] == "deleted":  # rolled back: its old Intercom id is gone, a retry must not update it
+            values["intercom_id"] = None
+        _update_entity(q, kind, source_key, values)
 
     def record_written(
         self,
@@ -500,9 +470,7 @@ class Ledger:
         ``seq`` of an existing row; a new row without creation gets ``created_run_id = None`` (never rolled back).
         ``extra`` is shallow-merged into the stored one (e.g. previous values a rollback can restore).
         """
-        self._write(
-            lambda conn: self._written(conn, kind, source_key, intercom_id, content_hash, run_id, created, extra)
-        )
+        self._write_sql(lambda q: self._written(q, kind, source_key, intercom_id, content_hash, run_id, created, extra))
         self._changed("entities", 1)
 
     def record_done(
@@ -516,20 +484,20 @@ class Ledger:
         extra) recorded as :meth:`record_written` does (None: nothing was written, e.g. skipped), the held version
         released as :meth:`release_exact` does, and its open ``resolve`` issues closed (:meth:`resolve_issues`)."""
 
-        def run(conn: Connection) -> None:
+        def run(q: sql.Sql) -> None:
             if written is not None:
                 intercom_id, content_hash, created, extra = written
-                self._written(conn, held.kind, held.source_key, intercom_id, content_hash, run_id, created, extra)
-            _release(conn, [{"k": held.kind, "s": held.source_key, "q": held.seq}])
-            _resolve(conn, held.kind, held.source_key, resolve)
+                self._written(q, held.kind, held.source_key, intercom_id, content_hash, run_id, created, extra)
+            _release(q, [held])
+            _resolve(q, held.kind, held.source_key, resolve)
 
-        self._write(run)
+        self._write_sql(run)
         if written is not None:
             self._changed("entities", 1)
 
     def _written(
         self,
-        conn: Connection,
+        q: sql.Sql,
         kind: str,
         source_key: str,
         intercom_id: str,
@@ -541,7 +509,7 @@ class Ledger:
         """:meth:`record_written` inside a write transaction (which a missing id aborts before it writes)."""
         if intercom_id is None or intercom_id == "":
             raise ValueError(f"{kind} {source_key!r} recorded as written without an Intercom id")
-        row = _select_for_update(conn, kind, source_key)
+        row = _for_update(q, kind, source_key)
         now = _now()
         values: dict[str, t.Any] = {
             "intercom_id": str(intercom_id),
@@ -552,20 +520,18 @@ class Ledger:
         }
         if created:
             values["created_run_id"] = run_id
-            values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
+            values["seq"] = self._alloc(q, _ENTITY_SEQ, 1)
         if row is None:
             if not created:
                 values["created_run_id"] = None
-                values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-            conn.execute(
-                _insert_entity_stmt, {"kind": kind, "source_key": source_key, "extra": _dumps(extra or {}), **values}
-            )
+                values["seq"] = self._alloc(q, _ENTITY_SEQ, 1)
+            q.run(sql.INSERT_ENTITY, {"kind": kind, "source_key": source_key, "extra": _dumps(extra or {}), **values})
             return
-        if row["status"] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
+        if row[0] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
             values["created_run_id"] = None
-            values["seq"] = self._alloc(conn, _ENTITY_SEQ, 1)
-        values["extra"] = _merge_extra(row["extra"], extra)
-        conn.execute(_update_entity_stmt, {"w_kind": kind, "w_key": source_key, **values})
+            values["seq"] = self._alloc(q, _ENTITY_SEQ, 1)
+        values["extra"] = _merge_extra(row[1], extra)
+        _update_entity(q, kind, source_key, values)
 
     def intents(self, kind: str | None = None, limit: int = 1000) -> list[Entity]:
         """Pending intents (oldest first): creates that may or may not have reached Intercom, to settle on resume."""
@@ -605,18 +571,14 @@ class Ledger:
     def set_extra_many(self, items: Sequence[tuple[str, str, dict]]) -> None:
         """:meth:`set_extra` for many entities in one transaction."""
 
-        def run(conn: Connection) -> None:
+        def run(q: sql.Sql) -> None:
             for kind, source_key, extra in items:
-                row = _select_for_update(conn, kind, source_key)
-                if row is not None and row["status"] == "written":
-                    conn.execute(
-                        entities_table.update()
-                        .where(E.kind == kind, E.source_key == source_key)
-                        .values(extra=_merge_extra(row["extra"], extra))
-                    )
+                row = _for_update(q, kind, source_key)
+                if row is not None and row[0] == "written":
+                    _update_entity(q, kind, source_key, {"extra": _merge_extra(row[1], extra)})
 
         if items:
-            self._write(run)
+            self._write_sql(run)
 
     def pending_states(self, kinds: Iterable[str], batch: int = 500) -> Iterator[Entity]:
         """Written entities of ``kinds`` whose final state is still to be written (extra ``state_pending``)."""
@@ -733,13 +695,13 @@ class Ledger:
             return 0
         serialised = [(key, _dumps(rec), refs) for key, (rec, refs) in batch.items()]
 
-        def run(conn: Connection) -> int:
-            first = self._alloc(conn, _HELD_SEQ, len(serialised))
+        def run(q: sql.Sql) -> int:
+            first = self._alloc(q, _HELD_SEQ, len(serialised))
             rows: list[dict[str, t.Any]] = []
             refs: list[dict[str, t.Any]] = []
             keys: list[dict[str, str]] = []
             for i, ((kind, skey), rec, waits) in enumerate(serialised):
-                keys.append({"k": kind, "s": skey})
+                keys.append({"w_kind": kind, "w_source_key": skey})
                 rows.append(
                     {"kind": kind, "source_key": skey, "record": rec, "run_id": run_id, "seq": first + i, "attempts": 0}
                 )
@@ -748,34 +710,43 @@ class Ledger:
                     for j, (pk, pkey) in enumerate(waits)
                 )
             # Sorted key order: concurrent batches on PostgreSQL take row locks in the same order (no deadlock).
-            keys.sort(key=lambda k: (k["k"], k["s"]))
-            conn.execute(_delete_refs_stmt, keys)
-            conn.execute(_delete_held_stmt, keys)
-            conn.execute(held_table.insert(), rows)
-            if refs:
-                conn.execute(held_refs_table.insert(), refs)
+            keys.sort(key=lambda k: (k["w_kind"], k["w_source_key"]))
+            q.many(sql.DELETE_REFS, keys)
+            q.many(sql.DELETE_HELD, keys)
+            q.many(sql.INSERT_HELD, rows)
+            q.many(sql.INSERT_REFS, refs)
             return len(rows)
 
-        n = self._write(run)
+        n = self._write_sql(run)
         self._changed("held", n)
         return n
 
     def ready(self, kind: str, limit: int = 500, after_seq: int = 0) -> list[tuple[Held, dict[tuple[str, str], str]]]:
         """Held records of ``kind`` whose every parent has a "written" entity, in ``seq`` order, each with the
-        resolved parent ids ``{(parent_kind, parent_key): intercom_id}``. One set-based query (held rows with no
-        unresolved held_refs row), then one for the batch's refs. Does not claim rows: one dispatcher per kind."""
+        resolved parent ids ``{(parent_kind, parent_key): intercom_id}``. Does not claim rows: one dispatcher per
+        kind."""
+        return self.ready_page(kind, limit, after_seq)[0]
+
+    def ready_page(
+        self, kind: str, limit: int = 500, after_seq: int = 0, skip: Container[str] = ()
+    ) -> tuple[list[tuple[Held, dict[tuple[str, str], str]]], int, int]:
+        """:meth:`ready`, leaving out the ``skip`` keys (records being written: neither parsed nor their parents
+        read), with the last ``seq`` read and how many rows were read (skipped included): the next page's
+        ``after_seq``, and whether this one was full. One set-based query (held rows with no unresolved held_refs
+        row), then one for the kept rows' refs."""
         unresolved = _unresolved_refs_exist()
         q = sa.select(held_table).where(H.kind == kind, H.seq > after_seq, ~unresolved).order_by(H.seq).limit(limit)
 
-        def run(conn: Connection) -> list[tuple[Held, dict[tuple[str, str], str]]]:
-            held_rows = list(conn.execute(q).mappings())
+        def run(conn: Connection) -> tuple[list[tuple[Held, dict[tuple[str, str], str]]], int, int]:
+            read = list(conn.execute(q).mappings())
+            held_rows = [r for r in read if r["source_key"] not in skip]
             refs = _refs_for(conn, [(r["kind"], r["source_key"]) for r in held_rows])
             out = []
             for r in held_rows:
                 rr = refs.get((r["kind"], r["source_key"]), [])
                 resolved = {(pk, pkey): iid for pk, pkey, iid in rr if iid is not None}
                 out.append((_held(r, rr), resolved))
-            return out
+            return out, int(read[-1]["seq"]) if read else after_seq, len(read)
 
         return self._read(run)
 
@@ -800,24 +771,21 @@ class Ledger:
 
     def release(self, kind: str, source_keys: Iterable[str]) -> None:
         """Drop held records of ``kind`` (written, or moved to manual review), whatever their version."""
-        keys = [{"k": kind, "s": str(s)} for s in dict.fromkeys(source_keys)]
+        keys = [{"w_kind": kind, "w_source_key": str(s)} for s in dict.fromkeys(source_keys)]
         if not keys:
             return
 
-        def run(conn: Connection) -> None:
-            conn.execute(_delete_refs_stmt, keys)
-            conn.execute(_delete_held_stmt, keys)
+        def run(q: sql.Sql) -> None:
+            q.many(sql.DELETE_REFS, keys)
+            q.many(sql.DELETE_HELD, keys)
 
-        self._write(run)
+        self._write_sql(run)
 
     def release_exact(self, held: Iterable[Held]) -> int:
         """Drop held records only if they are still the version that was read (same ``seq``): a newer version
         staged while the old one was being written stays held and is written next. Returns how many went."""
-        keys = [{"k": h.kind, "s": h.source_key, "q": h.seq} for h in held]
-        if not keys:
-            return 0
-
-        return self._write(lambda conn: _release(conn, keys))
+        versions = list(held)
+        return self._write_sql(lambda q: _release(q, versions)) if versions else 0
 
     def bump_attempts(self, kind: str, source_key: str) -> int:
         """Count one more failed attempt at writing a held record; returns the new count (0 if not held)."""
@@ -897,47 +865,37 @@ class Ledger:
         if not rows:
             return
 
-        def run(conn: Connection) -> None:
+        def run(q: sql.Sql) -> None:
             now = _now()
             for r in rows:
-                found = conn.execute(
-                    sa.select(IS.id)
-                    .where(
-                        IS.kind == r["kind"],
-                        IS.source_key == r["source_key"],
-                        IS.category == r["category"],
-                        IS.field == r["field"],
-                        IS.resolved.is_(False),
-                    )
-                    .limit(1)
-                ).scalar()
+                found = q.run(
+                    sql.FIND_ISSUE,
+                    {
+                        "w_kind": r["kind"],
+                        "w_source_key": r["source_key"],
+                        "w_category": r["category"],
+                        "w_field": r["field"],
+                        "w_resolved": False,
+                    },
+                ).fetchone()
                 if found is None:
-                    conn.execute(
-                        issues_table.insert().values(
-                            run_id=run_id,
-                            first_run_id=run_id,
-                            occurrences=1,
-                            created_at=now,
-                            updated_at=now,
-                            resolved=False,
+                    q.run(
+                        sql.INSERT_ISSUE,
+                        {
+                            "run_id": run_id,
+                            "first_run_id": run_id,
+                            "occurrences": 1,
+                            "created_at": now,
+                            "updated_at": now,
+                            "resolved_at": None,
+                            "resolved": False,
                             **r,
-                        )
+                        },
                     )
                 else:
-                    conn.execute(
-                        issues_table.update()
-                        .where(IS.id == found)
-                        .values(
-                            run_id=run_id,
-                            severity=r["severity"],
-                            reason=r["reason"],
-                            detail=r["detail"],
-                            occurrences=IS.occurrences + 1,
-                            updated_at=now,
-                        )
-                    )
+                    q.run(sql.UPDATE_ISSUE, {"w_id": found[0], "run_id": run_id, "updated_at": now, **r})
 
-        self._write(run)
+        self._write_sql(run)
 
     def issues(
         self,
@@ -963,55 +921,46 @@ class Ledger:
 
     def resolve_issues(self, kind: str, source_key: str, category: str) -> None:
         """Close the open issues of a record in a category (e.g. a manual_review item that later succeeded)."""
-        self._write(lambda conn: _resolve(conn, kind, source_key, category))
+        self._write_sql(lambda q: _resolve(q, kind, source_key, category))
 
 
 # ---------------------------------------------------------------- statements and helpers
 
 
-def _release(conn: Connection, keys: list[dict[str, t.Any]]) -> int:
-    """Delete held versions that are still the one read (``k`` kind, ``s`` source key, ``q`` seq) and their
-    references; returns how many went."""
+def _release(q: sql.Sql, versions: Iterable[Held]) -> int:
+    """Delete held versions that are still the one read (same ``seq``) and their references; returns how many
+    went."""
     gone = 0
-    for key in keys:
-        if conn.execute(_delete_held_exact_stmt, key).rowcount:
+    for held in versions:
+        key = {"w_kind": held.kind, "w_source_key": held.source_key, "w_seq": held.seq}
+        if q.run(sql.DELETE_HELD_EXACT, key).rowcount:
             gone += 1
-            conn.execute(_delete_refs_stmt, {"k": key["k"], "s": key["s"]})
+            q.run(sql.DELETE_REFS, key)
     return gone
 
 
-def _resolve(conn: Connection, kind: str, source_key: str, category: str) -> None:
-    conn.execute(_resolve_stmt, {"k": kind, "s": source_key, "c": category, "at": _now()})
-
-
-_delete_refs_stmt = sa.delete(held_refs_table).where(R.kind == sa.bindparam("k"), R.source_key == sa.bindparam("s"))
-_delete_held_stmt = sa.delete(held_table).where(H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"))
-# Hot statements built once: SQLAlchemy then neither rebuilds them nor recomputes their cache keys per record.
-_WHERE_ENTITY = (E.kind == sa.bindparam("w_kind"), E.source_key == sa.bindparam("w_key"))
-_lookup_stmt = sa.select(entities_table).where(*_WHERE_ENTITY)
-_for_update_stmt = sa.select(E.status, E.extra).where(*_WHERE_ENTITY).with_for_update()
-_insert_entity_stmt = entities_table.insert()
-_update_entity_stmt = entities_table.update().where(*_WHERE_ENTITY)  # SET: the columns the parameters name
-_bump_seq_stmt = (
-    sa.update(meta_table)
-    .where(meta_table.c.name == sa.bindparam("w_name"))
-    .values(value=meta_table.c.value + sa.bindparam("w_n"))
-)
-_bump_seq_returning_stmt = _bump_seq_stmt.returning(meta_table.c.value)
-_seq_stmt = sa.select(meta_table.c.value).where(meta_table.c.name == sa.bindparam("w_name"))
-_resolve_stmt = (
-    issues_table.update()
-    .where(
-        IS.kind == sa.bindparam("k"),
-        IS.source_key == sa.bindparam("s"),
-        IS.category == sa.bindparam("c"),
-        IS.resolved.is_(False),
+def _resolve(q: sql.Sql, kind: str, source_key: str, category: str) -> None:
+    q.run(
+        sql.RESOLVE,
+        {
+            "resolved": True,
+            "resolved_at": _now(),
+            "w_kind": kind,
+            "w_source_key": source_key,
+            "w_category": category,
+            "w_resolved": False,
+        },
     )
-    .values(resolved=True, resolved_at=sa.bindparam("at"))
-)
-_delete_held_exact_stmt = sa.delete(held_table).where(
-    H.kind == sa.bindparam("k"), H.source_key == sa.bindparam("s"), H.seq == sa.bindparam("q")
-)
+
+
+def _for_update(q: sql.Sql, kind: str, source_key: str) -> tuple[str, str | None] | None:
+    """(status, extra) of the entity, its row locked until commit on PostgreSQL (SQLite: the writer lock already
+    serialises)."""
+    return q.run(sql.FOR_UPDATE, {"w_kind": kind, "w_source_key": source_key}).fetchone()
+
+
+def _update_entity(q: sql.Sql, kind: str, source_key: str, values: dict[str, t.Any]) -> None:
+    q.run(sql.update_entity(values), {"w_kind": kind, "w_source_key": source_key, **values})
 
 
 def _unresolved_refs_exist() -> sa.Exists:
@@ -1038,11 +987,6 @@ def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
         for kind, skey, pk, pkey, iid in conn.execute(q):
             out.setdefault((str(kind), str(skey)), []).append((pk, pkey, iid))
     return out
-
-
-def _select_for_update(conn: Connection, kind: str, source_key: str) -> sa.RowMapping | None:
-    """The entity row, locked until commit on PostgreSQL (SQLite: the writer lock already serialises)."""
-    return conn.execute(_for_update_stmt, {"w_kind": kind, "w_key": source_key}).mappings().first()
 
 
 def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -1082,7 +1026,7 @@ def _now() -> str:
     return _iso(datetime.now(UTC))
 
 
-def _entity(row: sa.RowMapping) -> Entity:
+def _entity(row: t.Mapping[t.Any, t.Any]) -> Entity:
     return Entity(
         kind=row["kind"],
         source_key=row["source_key"],

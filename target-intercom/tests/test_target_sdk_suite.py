@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import typing as t
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,9 @@ from singer_sdk.testing.target_tests import (
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate, TargetTestTemplate
 
-from map_topdesk_intercom.mapfile import output_schema
+from map_topdesk_intercom.mapfile import SCHEMA_DIR, output_schema
 from target_intercom.ledger import Ledger
+from target_intercom.sinks import CompiledValidator
 from target_intercom.target import TargetIntercom
 from topdesk2intercom_testing.target import RunningSandbox, intercom_sandbox, map_custom_objects
 
@@ -272,3 +274,21 @@ class TestTargetIntercomSDKSuite(StandardTargetTests):
         sandbox.reset()
         CONFIG.update(ledger_url=Ledger.url_for_path(tmp_path / "ledger.db"), report_dir=str(tmp_path / "reports"))
         return Resource(sandbox, tmp_path)
+
+
+@pytest.mark.parametrize("stream", sorted(p.stem for p in SCHEMA_DIR.glob("*.json")))
+def test_every_output_schema_compiles_and_refuses_a_wrong_type(stream: str) -> None:
+    """The sinks validate with the schema compiled once (fastjsonschema, ~1 us per record where jsonschema takes
+    30-45 us): every schema the map outputs compiles, a record without its fields is refused, the key named."""
+    validator = CompiledValidator(output_schema(stream))
+    with pytest.raises(InvalidRecord, match="source_key"):
+        validator.validate({})
+
+
+def test_the_compiled_validator_names_the_field_and_takes_singer_decimals() -> None:
+    validator = CompiledValidator(output_schema("companies"))
+    validator.validate({"source_key": "b1", "company_id": "b1", "monthly_spend": 12})
+    with pytest.raises(InvalidRecord, match="monthly_spend"):
+        validator.validate({"source_key": "b1", "company_id": "b1", "monthly_spend": "much"})
+    # singer-sdk reads a JSON number with a fraction as Decimal: a number as the schema means it
+    CompiledValidator({"type": "object", "properties": {"x": {"type": "number"}}}).validate({"x": Decimal("1.5")})
