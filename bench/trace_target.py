@@ -106,8 +106,23 @@ def install(out: Path) -> None:
             local.kind = PREFLIGHT
 
     IntercomClient._send, Loader._write_one, Loader.settle_intents = traced_send, traced_write_one, traced_settle  # type: ignore[method-assign]
+    if hasattr(Loader, "_write_batch"):  # bulk_preview's batches (a target without them: nothing to trace)
+        Loader._write_batch = _traced_by_kind(Loader._write_batch, local)  # type: ignore[method-assign]
     Loader._write_final_state = traced_final_state  # type: ignore[method-assign]
     atexit.register(lambda: out.write_text(json.dumps({"requests": trace, "cpu": cpu_now()})))
+
+
+def _traced_by_kind(method: Any, local: threading.local) -> Any:
+    """``method(self, writer, ...)`` with the thread-local kind set to the writer's while it runs."""
+
+    def traced(self: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
+        local.kind = writer.kind
+        try:
+            return method(self, writer, *args, **kwargs)
+        finally:
+            local.kind = PREFLIGHT
+
+    return traced
 
 
 def auto() -> None:

@@ -65,8 +65,10 @@ def check_intercom(project: Project, dry_run: bool) -> None:
                 "the end; a few dozen requests):"
             )
             for capability in BY_NAME.values():
-                click.echo(f"  {capability.name}: {capability.writes}")
-        result = check_workspace(client, definitions, preflight, dry_run=dry_run)
+                if target.get("bulk_preview") or not capability.name.startswith("bulk_"):  # bulk: with bulk_preview
+                    click.echo(f"  {capability.name}: {capability.writes}")
+        bulk = bool(target.get("bulk_preview"))  # the load's setting: its check judges bulk contacts too
+        result = check_workspace(client, definitions, preflight, dry_run=dry_run, bulk_preview=bulk)
     blocking = keep_and_show(project, result)
     if blocking:  # exit 1: the load would refuse to start
         raise click.ClickException("the load would refuse to start:\n" + "\n".join(f"  - {b}" for b in blocking))

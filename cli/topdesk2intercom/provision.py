@@ -70,7 +70,9 @@ def provision(project: Project, dry_run: bool, skip_missing_ui_objects: bool) ->
         except PreflightError as exc:
             raise click.ClickException(str(exc)) from None
         # what the map relies on beyond the documentation, now that its ticket types exist (the load uses it)
-        check = check_workspace(client, definitions, report) if target.get("live_check", True) and not dry_run else None
+        bulk = bool(target.get("bulk_preview"))
+        checking = target.get("live_check", True) and not dry_run
+        check = check_workspace(client, definitions, report, bulk_preview=bulk) if checking else None
         report = preflight_for(client, definitions, settings, report, check)  # as the load will see it
     blocking = report.blocking()
     rows = _rows(report)

@@ -117,6 +117,20 @@ CAPABILITIES: tuple[Capability, ...] = (
         "Intercom, or leave the rolled-back branches out of the map (rule branches -> companies)",
         on_demand=True,
     ),
+    Capability(
+        "bulk_contacts",
+        "bulk_preview: new contacts are created 100 per POST /contacts/bulk (Intercom-Version: Preview) with their "
+        "companies inline, the job polled, the contacts found by search",
+        "a contact through a bulk job (with the check's company inline when there is one), found by search, deleted",
+        "contacts are created one request each, and each company link with one more (as without bulk_preview)",
+    ),
+    Capability(
+        "bulk_created_with_links",
+        "bulk_preview: a contact created in bulk carries the relationships waiting for it (custom_attributes of its "
+        "POST /contacts/bulk item): no request per link",
+        "a contact through a bulk job linking one instance of the relationship's type, read back, deleted",
+        "links of contacts created in bulk are written after the create, one request per link",
+    ),
 )
 BY_NAME = {c.name: c for c in CAPABILITIES}
 
@@ -232,10 +246,14 @@ def _epoch(stamp: str) -> float:
     return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def map_digest(definitions: Mapping[str, Iterable[dict]]) -> str:
+def map_digest(definitions: Mapping[str, Iterable[dict]], *, bulk_preview: bool = False) -> str:
     """What the check's result depends on in the map: its definition records (ticket types, attributes, custom
-    object types with their relationships), as a short digest: a result is reused only for the same map."""
-    blob = json.dumps({k: list(v) for k, v in sorted(definitions.items())}, sort_keys=True, default=str)
+    object types with their relationships), as a short digest: a result is reused only for the same map. With
+    ``bulk_preview`` the check also judges bulk contacts: a result without that verdict is not reused."""
+    wanted = {k: list(v) for k, v in definitions.items()}
+    if bulk_preview:  # only then: the digests of checks without it stay as they were
+        wanted["__bulk_preview__"] = [{"bulk_preview": True}]
+    blob = json.dumps(dict(sorted(wanted.items())), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -315,8 +333,10 @@ class Check:
         object_types: Iterable[str],
         admin_id: str | None,
         logger: logging.Logger | None = None,
+        bulk_preview: bool = False,
     ) -> None:
         self.client = client
+        self.bulk_preview = bulk_preview
         self.definitions = {k: list(v) for k, v in definitions.items()}
         self.workspace = workspace
         self.ticket_type_id = ticket_type_id
@@ -334,6 +354,7 @@ class Check:
         self.conversation: dict | None = None
         self.instances: dict[str, str] = {}  # object type -> throwaway instance id
         self.locales: list[str] = []  # the help center's, the default first (read by the translations probe)
+        self.live_company: dict | None = None  # the archived company probe's, restored (the bulk probe's inline)
 
     # ------------------------------------------------------------------ running
 
@@ -341,7 +362,7 @@ class Check:
         started, sent = time.monotonic(), self.client.pacer.requests_sent
         result = CheckResult(
             self.workspace,
-            map_digest(self.definitions),
+            map_digest(self.definitions, bulk_preview=self.bulk_preview),
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             dry_run=dry_run,
         )
@@ -810,9 +831,20 @@ class Check:
             if exc.status != 404:
                 raise
             return Verdict("archived_company_upsert", IGNORED, "the upsert answered, but the company stays archived")
+        self.live_company = read  # the bulk probe names it inline (company_id: the stamp)
         if str(read.get("id")) == str(company["id"]):
             return Verdict("archived_company_upsert", HOLDS, "restored with its id")
         return Verdict("archived_company_upsert", HOLDS, "a new company with the same company_id")
+
+    def _bulk_contacts(self) -> Verdict:
+        from target_intercom.bulk_check import bulk_contacts  # the bulk probes live apart (they import this module)
+
+        return bulk_contacts(self)
+
+    def _bulk_created_with_links(self) -> Verdict:
+        from target_intercom.bulk_check import bulk_created_with_links
+
+        return bulk_created_with_links(self)
 
 
 def check_workspace(
@@ -822,9 +854,11 @@ def check_workspace(
     *,
     dry_run: bool = False,
     logger: logging.Logger | None = None,
+    bulk_preview: bool = False,
 ) -> CheckResult:
     """The check in the workspace the preflight (``PreflightReport``) looked at, with what it found: the map's
-    first ticket type, the custom object types that exist, the fallback admin (or the token's) as author."""
+    first ticket type, the custom object types that exist, the fallback admin (or the token's) as author;
+    ``bulk_preview``: bulk contacts are judged too (else not needed)."""
     directory, workspace = preflight.directory, dict(preflight.workspace or {})
     names = [str(d.get("name")) for d in definitions.get("ticket_types") or []]
     ticket_type_id = next((directory.ticket_type_ids[n] for n in names if n in directory.ticket_type_ids), None)
@@ -836,6 +870,7 @@ def check_workspace(
         object_types=directory.custom_object_types,
         admin_id=directory.fallback_admin_id or workspace.get("admin_id"),
         logger=logger,
+        bulk_preview=bulk_preview,
     )
     return check.run(dry_run=dry_run)
 

@@ -19,7 +19,7 @@ from target_intercom.client import IntercomError
 from target_intercom.completeness import check_sample, parts_received
 from target_intercom.ledger import Entity, Held, content_hash
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
-from target_intercom.planner import Chain, Planner, Row, group_of
+from target_intercom.planner import Batch, Chain, Planner, Row, group_of
 from target_intercom.progress import WRITTEN, ProgressLog, RunTimeline
 from target_intercom.writers import WRITERS, Writers
 from target_intercom.writers.base import (
@@ -33,13 +33,16 @@ from target_intercom.writers.base import (
     Writer,
     error_text,
 )
+from target_intercom.writers.batch import Batched
 
 CHUNK = 500  # ready records fetched at a time (one ledger read); the pool is fed from them as tasks finish
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0  # full-jitter backoff between retries of one record
 HEADROOM = 2.0  # tasks in flight = HEADROOM x the budget's rate x the observed latency (see in_flight_target)
 MIN_IN_FLIGHT = 32  # tasks in flight at least (and before the first answers tell the limit and the latency)
 IDLE_PASS_S = 0.01  # pause after a pass that found nothing new while tasks are answered
+BATCH_FILL_S = 2.0  # while input comes, a bulk batch not full waits this long for more records to fill it
 PROGRESS_S = 10.0  # one progress line (every kind) at most this often while a load runs
+Key = tuple[str, str]  # (kind, source key)
 
 
 def _state_written(entity: Entity) -> dict:
@@ -97,6 +100,8 @@ class Loader:
         self.planner = Planner(writers, ctx.run_id)
         self._running = 0  # tasks handed to the pool, not finished
         self._running_kinds: Counter = Counter()
+        self._partial_since: dict[str, float] = {}  # kind -> since when a bulk batch not full waits to be filled
+        self._deferred: Counter = Counter()  # kind -> records left in this pass for a batch to fill
         self._dirty = False  # something finished or was staged since the pass began
         self._closing = False
         self._error: BaseException | None = None
@@ -124,10 +129,20 @@ class Loader:
         )
         for kind, records in batches:
             self.stats.add(kind, "received", len(records))
+        inline = self._inline_parents(batches)
         with self._cond:
             self.planner.staged_together([(self.writers[kind], records) for kind, records in batches], links)
+            self.planner.inline(inline)
             self._dirty = True
             self._cond.notify_all()
+
+    def _inline_parents(self, batches: t.Sequence[tuple[str, t.Sequence[dict]]]) -> list[tuple[Key, Key]]:
+        """(host, parent) of the staged records a bulk writer's create carries inline (a contact's companies)."""
+        out: list[tuple[Key, Key]] = []
+        for writer in self.writers:
+            if isinstance(writer, Batched) and writer.batch_size(self.ctx):
+                out += [pair for kind, records in batches for r in records if (pair := writer.inline_pair(kind, r))]
+        return out
 
     def _waits(self, writer: Writer, record: dict) -> list[tuple[str, str]]:
         return writer.waits_for(record) + writer.waits_in(self.ctx, record)
@@ -249,14 +264,14 @@ class Loader:
         kind, cursor, dispatched = writer.kind, 0, 0
         with self._cond:
             kind_pass = self.planner.begin_pass(writer, closing)
+        self._deferred[kind] = 0
         try:
             while True:
                 with self._cond:
                     self.planner.before_read()
-                read = self.ledger.ready(kind, limit=self.chunk, after_seq=cursor)
-                full = len(read) == self.chunk
-                if read:
-                    cursor = read[-1][0].seq
+                    skip = self.planner.not_candidates(kind)
+                read, cursor, n = self.ledger.ready_page(kind, limit=self.chunk, after_seq=cursor, skip=skip)
+                full = n == self.chunk
                 with self._cond:
                     rows = self.planner.candidates(kind_pass, read)
                 if rows:
@@ -269,6 +284,8 @@ class Loader:
                 if not full:
                     return dispatched
         finally:
+            if not self._deferred[kind]:  # no bulk batch left to fill: the next one waits from when it is left
+                self._partial_since.pop(kind, None)
             with self._cond:
                 self.planner.end_pass()
 
@@ -289,8 +306,16 @@ class Loader:
         """Release what is unchanged (reporting what Intercom cannot edit), then hand the planner's tasks to the
         pool as fast as it takes them: at most ``in_flight_target()`` run."""
         existing = self.ledger.lookup_many(writer.kind, [held.source_key for held, _ in rows])
+        size, batchable = self._batching(writer)
+        since = self._partial_since.get(writer.kind)
         with self._cond:
-            plan = self.planner.dispatch(writer, rows, existing)
+            hold = size > 0 and not (self._closing or self._thread is None)
+        hold = hold and (since is None or time.monotonic() - since < BATCH_FILL_S)
+        with self._cond:
+            plan = self.planner.dispatch(writer, rows, existing, size, batchable, hold)
+        if plan.deferred:
+            self._deferred[writer.kind] += plan.deferred
+            self._partial_since.setdefault(writer.kind, time.monotonic())
         for held in plan.not_updatable:
             self._issues(
                 writer.kind,
@@ -323,6 +348,13 @@ class Loader:
             future.add_done_callback(self._task_done)
         return len(plan.tasks)
 
+    def _batching(self, writer: Writer) -> tuple[int, t.Callable[[Held, Entity | None], bool] | None]:
+        """The writer's batch size in this run and which records it batches (0, None: one task per record)."""
+        if not isinstance(writer, Batched) or not (size := writer.batch_size(self.ctx)):
+            return 0, None
+        batched = writer
+        return size, lambda held, entity: batched.batchable(self.ctx, held, entity)
+
     def in_flight_target(self) -> int:
         """Tasks (so requests) in flight: enough for twice the budget's rate at the latency observed,
         ``2 x budget/s x latency`` (the pacer keeps the window's count within the limit), at least MIN_IN_FLIGHT
@@ -347,11 +379,14 @@ class Loader:
         self.progress.tick(self.stats.snapshot)
 
     def _run_task(self, writer: Writer, task: Chain) -> None:
-        """One record, or one ticket's parts one after another (parts staged meanwhile join the chain)."""
+        """One record, or one ticket's parts one after another (parts staged meanwhile join the chain), or a
+        batch (then what joined it)."""
         kind = writer.kind
-        group = group_of(writer, task[0]) if writer.grouped() else None
+        group = group_of(writer, task[0]) if writer.grouped() and not isinstance(task, Batch) else None
         failed: str | None = None
         try:
+            if isinstance(task, Batch):
+                self._write_batch(writer, task)
             while True:
                 with self._cond:
                     item = self.planner.take(kind, group, task)
@@ -361,7 +396,7 @@ class Loader:
                 try:
                     if failed is not None:  # parts after a failed one would be out of order
                         self._fail(kind, held, failed, None)
-                    elif not self._write_one(writer, held, parents, entity):
+                    elif not self._write_one(writer, held, parents, entity) and not isinstance(task, Batch):
                         failed = "an earlier part of the same conversation failed"
                 finally:
                     with self._cond:
@@ -373,6 +408,33 @@ class Loader:
                 self._running_kinds[kind] -= 1
                 self._dirty = True
                 self._cond.notify_all()
+
+    def _write_batch(self, writer: Writer, task: Batch) -> None:
+        """A batch's own records in one go (``write_batch``); the ones it leaves (None) the usual way, each with its
+        ledger entity as the batch left it (an intent: sent, so a 409 on its external id is ours)."""
+        if not isinstance(writer, Batched):
+            raise TypeError(f"{writer.kind}: a batch for a writer that does not write in bulk")
+        with self._cond:
+            items = self.planner.take_batch(writer.kind, task)
+        outcomes: list[Outcome | None] = [None] * len(items)
+        try:
+            result = writer.write_batch(self.ctx, items)
+            outcomes = result.outcomes
+            for kind, n in result.alongside.items():
+                self.stats.add(kind, CREATED, n)
+        except Exception:  # a bug or an unexpected answer: every record the usual way (intents keep that safe)
+            self.logger.exception("%s: bulk write of %d failed; written one by one", writer.kind, len(items))
+        if len(outcomes) != len(items):
+            raise RuntimeError(f"{writer.kind}: write_batch answered {len(outcomes)} outcomes for {len(items)} records")
+        for (held, parents, _), outcome in zip(items, outcomes, strict=True):
+            try:
+                if outcome is None:
+                    self._write_one(writer, held, parents, self.ledger.lookup(writer.kind, held.source_key))
+                else:
+                    self._done(writer.kind, held, outcome, outcome.issues)
+            finally:
+                with self._cond:
+                    self.planner.wrote(writer.kind, held.source_key)
 
     def _write_one(self, writer: Writer, held: Held, parents: dict, entity: Entity | None) -> bool:
         """One record: its first try plus up to ``max_retries`` retries (with backoff) after failures whose outcome
@@ -430,6 +492,9 @@ class Loader:
             else None
         )
         self.ledger.record_done(held, written, self.ctx.run_id)  # one transaction
+        if written is None:
+            with self._cond:
+                self.planner.not_written(kind, held.source_key)
         self.stats.add(kind, outcome.action if outcome else "skipped")
         self._issues(kind, held.source_key, issues)
 

@@ -17,7 +17,10 @@ written, groups whose trail may go on) and applies every ordering rule, so each 
   waiting holds its container's other parts back, as does a part staged by an earlier run (this run's input may
   still bring older entries of the same trail), and the trail that ended the latest staged batch;
 - unchanged records are released, changed ones Intercom cannot edit are reported, the rest become tasks, the
-  longest chains first.
+  longest chains first;
+- a writer that writes in bulk (``batch`` in :meth:`Planner.dispatch`) gets the records it can take in one task
+  (:class:`Batch`), at most one per group (the group's others follow it in the task, in order); a host it writes
+  with parents inline waits for them like for optional parents (:meth:`Planner.inline`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,16 @@ Key = tuple[str, str]  # (kind, source key)
 Row = tuple[Held, dict[Key, str]]  # a ready record and its resolved required parents
 Item = tuple[Held, dict[Key, str], Entity | None]  # one record of a task, with its ledger entity
 Chain = list[Item]  # one task: records written one after another
+
+
+class Batch(list[Item]):
+    """One task of records a writer sends together (``Writer.write_batch``): the first ``size`` items; records
+    of the same groups that come while it runs join it after them, in order (``groups``)."""
+
+    def __init__(self, items: t.Iterable[Item], groups: t.Iterable[str]) -> None:
+        super().__init__(items)
+        self.size = len(self)
+        self.groups = [g for g in dict.fromkeys(groups) if g]
 
 
 def chronological(item: Item) -> tuple:
@@ -63,6 +76,7 @@ class Dispatch:
     unchanged: list[Held] = field(default_factory=list)
     not_updatable: list[Held] = field(default_factory=list)
     tasks: list[Chain] = field(default_factory=list)
+    deferred: int = 0  # records left for a later read to fill a batch (``hold_partial``)
 
 
 class Planner:
@@ -74,6 +88,9 @@ class Planner:
         self.busy: set[Key] = set()  # dispatched and not seen finished by a read
         self.finished: list[Key] = []  # finished since the last read of the ledger
         self.failed: set[Key] = set()  # not retried again in this run
+        #: done in this run without an Intercom entity (skipped: an operator group no team matches): nothing will
+        #: write it, so no record waits for it as an optional parent
+        self.unwritten: set[Key] = set()
         self.watch: set[Key] | None = None  # written since this (chained) kind's pass began
         self.chains: dict[Key, Chain] = {}  # (part kind, container) -> the running chain's parts still to write
         #: per grouped kind, the group that ended the latest staged batch: the tap sends one ticket's trail in a
@@ -84,6 +101,9 @@ class Planner:
         #: carries the link. One level only (an instance waited for never waits itself): no cycle can form.
         self.carried: dict[Key, list[Key]] = {}
         self.waited_for: Counter[Key] = Counter()
+        #: a host a bulk writer creates with these parents inline (a contact and its companies): waited for as
+        #: optional parents, so the host's create carries them instead of a request per link
+        self.inline_parents: dict[Key, list[Key]] = {}
 
     # ------------------------------------------------------------------ input
 
@@ -97,6 +117,7 @@ class Planner:
         """Batches staged at once (:meth:`staged` for each) and the (host, instance) of their links a host's create
         can carry (``Writer.carried_by``): a host staged with its link's instance waits for it (``carried``)."""
         keys = {(writer.kind, record["source_key"]) for writer, records in batches for record in records}
+        self.unwritten.difference_update(keys)  # a new version may be written
         for writer, records in batches:
             self.staged(writer, records)
         for host, instance in links:
@@ -107,7 +128,15 @@ class Planner:
             self.carried.setdefault(host, []).append(instance)
             self.waited_for[instance] += 1
 
+    def inline(self, pairs: t.Iterable[tuple[Key, Key]]) -> None:
+        """(host, parent) a host's bulk create can carry inline: the host waits for the parent (optional)."""
+        for host, parent in pairs:
+            parents = self.inline_parents.setdefault(host, [])
+            if parent not in parents:
+                parents.append(parent)
+
     def _dispatched(self, key: Key) -> None:
+        self.inline_parents.pop(key, None)
         for instance in self.carried.pop(key, ()):
             self.waited_for[instance] -= 1
             if self.waited_for[instance] <= 0:
@@ -132,6 +161,15 @@ class Planner:
         self.busy.difference_update(self.finished)
         self.finished.clear()
 
+    def not_candidates(self, kind: str) -> set[str]:
+        """The keys of ``kind`` a read need not parse: in flight, failed in this run, containers whose parts are
+        being written (what :meth:`candidates` drops)."""
+        return (
+            {key for k, key in self.busy if k == kind}
+            | {key for k, key in self.failed if k == kind}
+            | self.chained(kind)
+        )
+
     def candidates(self, kind_pass: KindPass, rows: t.Sequence[Row]) -> list[Row]:
         """The read's rows not in flight, not failed, not a container whose parts are being written; after the
         rows carried from the previous read."""
@@ -152,21 +190,24 @@ class Planner:
         return {
             row[0].source_key: writer.optional_parents(row[0].record)
             + self.carried.get((writer.kind, row[0].source_key), [])
+            + self.inline_parents.get((writer.kind, row[0].source_key), [])
             for row in rows
         }
 
     def with_optional(
         self, kind_pass: KindPass, rows: list[Row], wanted: dict[str, list[Key]], written: set[Key]
     ) -> list[Row]:
-        """The rows whose optional parents are ``written``, or (at the end of the input) are not being written
-        now; for grouped kinds, only groups none of whose rows waits, and while input comes none of whose rows an
-        earlier run staged; the groups held back wait for the rest of the pass."""
+        """The rows whose optional parents are ``written`` or done without an entity in this run (skipped,
+        failed), or (at the end of the input) are not being written now; for grouped kinds, only groups none of
+        whose rows waits, and while input comes none of whose rows an earlier run staged; the groups held back wait
+        for the rest of the pass."""
         writer, closing = kind_pass.writer, kind_pass.closing
         busy = {parent for parents in wanted.values() for parent in parents if parent in self.busy}
+        settled = written | self.unwritten | self.failed
         ready = [
             row
             for row in rows
-            if all(parent in written or (closing and parent not in busy) for parent in wanted[row[0].source_key])
+            if all(parent in settled or (closing and parent not in busy) for parent in wanted[row[0].source_key])
         ]
         if not writer.grouped():
             return ready
@@ -205,10 +246,20 @@ class Planner:
         rows = self.without_late(kind_pass, rows)
         return self.carry_over(kind_pass, rows, full)
 
-    def dispatch(self, writer: Writer, rows: list[Row], existing: dict[str, Entity]) -> Dispatch:
+    def dispatch(
+        self,
+        writer: Writer,
+        rows: list[Row],
+        existing: dict[str, Entity],
+        batch: int = 0,
+        batchable: t.Callable[[Held, Entity | None], bool] | None = None,
+        hold_partial: bool = False,
+    ) -> Dispatch:
         """Decide each row (``decide``) against its ledger entity; one task per record, or per group its parts in
-        chronological order (joining the group's running chain when there is one); longest tasks first. What
-        becomes a task is in flight from now on."""
+        chronological order (joining the group's running chain when there is one); longest tasks first. With
+        ``batch``, the records ``batchable`` accepts (the only one of their group here, none of it running) go in
+        tasks of up to ``batch`` (:class:`Batch`); ``hold_partial``: a last batch not full is left for a later read
+        (``deferred``: the shell decides how long input may fill it). What becomes a task is in flight from now on."""
         out = Dispatch()
         groups: dict[str, Chain] = defaultdict(list)
         for held, parents in rows:
@@ -221,22 +272,61 @@ class Planner:
                 out.unchanged.append(held)
             elif decision == NOT_UPDATABLE:
                 out.not_updatable.append(held)
-            elif writer.grouped():
+            elif writer.grouped() and writer.group_key(held.record) is not None:
                 groups[group_of(writer, (held, parents))].append((held, parents, entity))
+            elif writer.grouped() and not (batch and batchable is not None and batchable(held, entity)):
+                groups[""].append((held, parents, entity))
             else:
                 out.tasks.append([(held, parents, entity)])
-        self.busy.update((writer.kind, task[0][0].source_key) for task in out.tasks)
+        if batch and batchable is not None:
+            out.tasks, out.deferred = self._batches(writer, out.tasks, groups, batch, batchable, hold_partial)
+        self.busy.update((writer.kind, held.source_key) for task in out.tasks for held, _, _ in task)
         for group, chain in groups.items():
             chain.sort(key=chronological)
             self.busy.update((writer.kind, held.source_key) for held, _, _ in chain)
             running = self.chains.get((writer.kind, group))
-            if running is not None:  # parts of a container whose earlier parts are being written: they follow
+            if isinstance(running, Batch):  # records of a group a batch writes: after the batch's own, in order
+                running.extend(chain)
+            elif running is not None:  # parts of a container whose earlier parts are being written: they follow
                 for item in chain:
                     bisect.insort(running, item, key=chronological)
             else:
                 out.tasks.append(chain)
         out.tasks.sort(key=len, reverse=True)  # the longest chains start first, so no long tail at the end
         return out
+
+    def _batches(
+        self,
+        writer: Writer,
+        singles: list[Chain],
+        groups: dict[str, Chain],
+        size: int,
+        batchable: t.Callable[[Held, Entity | None], bool],
+        hold_partial: bool,
+    ) -> tuple[list[Chain], int]:
+        """Records ``batchable`` accepts in :class:`Batch` tasks of up to ``size``: a task of its own, or the first
+        of its group (no chain of the group running), the group's others following it in the batch's task, in
+        order. The rest stay as they were (``groups`` keeps them); ``hold_partial``: a last batch not full is left
+        for a later read (returned: how many records that leaves)."""
+        units: list[Chain] = []  # a batchable record and the records of its group that follow it
+        rest: list[Chain] = []
+        for task in singles:
+            (units if len(task) == 1 and batchable(task[0][0], task[0][2]) else rest).append(task)
+        for group, chain in list(groups.items()):
+            if not group or (writer.kind, group) in self.chains:
+                continue
+            chain.sort(key=chronological)
+            if batchable(chain[0][0], chain[0][2]):
+                units.append(chain)
+                del groups[group]
+        keep = len(units) - (len(units) % size if hold_partial else 0)
+        batches: list[Chain] = []
+        for start in range(0, keep, size):
+            chunk = units[start : min(start + size, keep)]
+            batch = Batch((unit[0] for unit in chunk), (group_of(writer, unit[0]) for unit in chunk))
+            batch.extend(item for unit in chunk for item in unit[1:])
+            batches.append(batch)
+        return batches + rest, sum(len(unit) for unit in units[keep:])
 
     # ------------------------------------------------------------------ tasks
 
@@ -251,20 +341,32 @@ class Planner:
         }
 
     def started(self, writer: Writer, task: Chain) -> None:
-        if writer.grouped():
+        if isinstance(task, Batch):
+            for group in task.groups:
+                self.chains[(writer.kind, group)] = task
+        elif writer.grouped():
             self.chains[(writer.kind, group_of(writer, task[0]))] = task
 
     def take(self, kind: str, group: str | None, task: Chain) -> Item | None:
         """The task's next record, marked as being written (a pass reading now must wait); None: the task is done
         and its group's chain has ended (parts staged from now on start a chain of their own)."""
         if not task:
-            if group is not None:
-                self.chains.pop((kind, group), None)
+            for one in task.groups if isinstance(task, Batch) else [group] if group is not None else []:
+                if self.chains.get((kind, one)) is task:
+                    del self.chains[(kind, one)]
             return None
         item = task.pop(0)
         if self.watch is not None:
             self.watch.add((kind, item[0].source_key))
         return item
+
+    def take_batch(self, kind: str, task: Batch) -> list[Item]:
+        """A batch's own records (its first ``size``), marked as being written; what joined it stays in it."""
+        items, task[: task.size] = task[: task.size], []
+        task.size = 0
+        if self.watch is not None:
+            self.watch.update((kind, item[0].source_key) for item in items)
+        return items
 
     def wrote(self, kind: str, key: str) -> None:
         """A record's write ended (written, skipped or failed): the next read may see it."""
@@ -275,7 +377,12 @@ class Planner:
     def gave_up(self, kind: str, key: str) -> None:
         self.failed.add((kind, key))
 
+    def not_written(self, kind: str, key: str) -> None:
+        """A record's write ended without an Intercom entity (skipped): see ``unwritten``."""
+        self.unwritten.add((kind, key))
+
     def ended(self, writer: Writer, group: str | None, task: Chain) -> None:
         """A task ended (done or broken): its chain, if it is still the group's, ends with it."""
-        if group is not None and self.chains.get((writer.kind, group)) is task:
-            del self.chains[(writer.kind, group)]
+        for one in task.groups if isinstance(task, Batch) else [group] if group is not None else []:
+            if self.chains.get((writer.kind, one)) is task:
+                del self.chains[(writer.kind, one)]

@@ -54,7 +54,7 @@ def check(
         client = IntercomClient(sb.url, sb.token)
         preflight = run_preflight(client, defs, {"skip_missing_ui_objects": True})
         before = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
-        result = check_workspace(client, defs, preflight, dry_run=dry_run)
+        result = check_workspace(client, defs, preflight, dry_run=dry_run, bulk_preview=True)
         after = requests.get(f"{sb.url}/__sandbox/export", timeout=30).json()
         stats = sb.stats()
     return result, before, after, stats
@@ -76,14 +76,18 @@ def test_a_workspace_with_every_capability_holds_and_is_left_as_found() -> None:
 
 
 @pytest.mark.parametrize("mode", [REFUSED, IGNORED])
-@pytest.mark.parametrize("capability", [c.name for c in CAPABILITIES])
+@pytest.mark.parametrize(
+    "capability",
+    [c.name for c in CAPABILITIES if not c.name.startswith("bulk_")],  # test_bulk_preview.py
+)
 def test_a_capability_the_workspace_lacks_is_reported_as_it_behaves(capability: str, mode: str) -> None:
     result, before, after, stats = check({capability: mode})
     got = verdicts(result)
     assert got[capability] == mode, result.as_markdown()
-    assert {name: v for name, v in got.items() if name != capability} == {
-        c.name: HOLDS for c in CAPABILITIES if c.name != capability
-    }, result.as_markdown()
+    expected = {c.name: HOLDS for c in CAPABILITIES if c.name != capability}
+    if capability == "created_with_links":  # a bulk create carries links only where a create does
+        expected["bulk_created_with_links"] = NOT_NEEDED
+    assert {name: v for name, v in got.items() if name != capability} == expected, result.as_markdown()
     assert stats["denied"].get(capability), "the probe never met the denial"
     detail = next(v.detail for v in result.verdicts if v.name == capability)
     assert detail, "a failed capability says what Intercom said or showed"
@@ -102,6 +106,17 @@ def test_a_dry_run_writes_nothing_and_says_what_it_would_write() -> None:
     assert before == after
     assert result.requests == 0 and all(v.verdict == NOT_CHECKED for v in result.verdicts)
     assert all(v.detail.startswith("would write ") for v in result.verdicts)
+
+
+def test_bulk_contacts_are_judged_only_with_bulk_preview() -> None:
+    defs = definitions()
+    assert map_digest(defs) != map_digest(defs, bulk_preview=True)  # a check without bulk is not reused with it
+    with intercom_sandbox(custom_objects=map_custom_objects()) as sb:
+        client = IntercomClient(sb.url, sb.token)
+        preflight = run_preflight(client, defs, {"skip_missing_ui_objects": True})
+        result = check_workspace(client, defs, preflight)
+    assert verdicts(result)["bulk_contacts"] == verdicts(result)["bulk_created_with_links"] == NOT_NEEDED
+    assert result.map_digest == map_digest(defs)
 
 
 def test_the_latest_result_is_kept_per_workspace_and_map(tmp_path: Path) -> None:

@@ -185,6 +185,23 @@ def test_optional_parents_are_waited_for_while_input_comes() -> None:
     assert [r[0].source_key for r in read(planner, kind_pass, [rows[1]])] == ["2"]
 
 
+def test_an_optional_parent_done_without_an_entity_is_not_waited_for() -> None:
+    """An operator group no Intercom team matches is skipped (no entity): the tickets linking it go while input
+    still comes, instead of waiting for the end of the input (a stall of every such ticket, and of its parts)."""
+    planner = Planner(WRITERS, RUN)
+    rows = [ticket("1", refs={"admin": "op1"}), ticket("2", refs={"admin": "op2"})]
+    kind_pass = planner.begin_pass(TICKETS, closing=False)
+    assert read(planner, kind_pass, rows) == []
+    planner.not_written("admins", "op1")  # skipped
+    planner.gave_up("admins", "op2")  # failed: kept for the next run
+    assert [r[0].source_key for r in read(planner, kind_pass, rows)] == ["1", "2"]
+    planner = Planner(WRITERS, RUN)
+    planner.not_written("admins", "op1")
+    planner.staged_together([(WRITERS["admins"], [{"source_key": "op1"}])], [])  # a new version may be written
+    kind_pass = planner.begin_pass(TICKETS, closing=False)
+    assert read(planner, kind_pass, rows[:1]) == []
+
+
 def test_a_trail_the_input_may_continue_waits() -> None:
     """Parts an earlier run staged (it died before writing them) and the trail that ended the latest batch wait
     while input comes: this run's input may still bring older entries of the same trail."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from target_intercom.capabilities import PLACEHOLDER_DOMAIN
 from target_intercom.client import IntercomError
-from target_intercom.ledger import Entity
+from target_intercom.ledger import Entity, Held
+from target_intercom.writers import contacts_bulk
 from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.batch import BatchResult, Item, Key
 from target_intercom.writers.custom_objects import links_for_create, remember_links
 from target_intercom.writers.support import existing_id
 
@@ -54,6 +56,26 @@ class ContactWriter(Writer):
         return f"email:{email}" if email else None
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
+        body, fallback = self._body(ctx, record)
+        outcome = self._write(ctx, record, body, existing)
+        outcome.issues[:0] = fallback
+        return outcome
+
+    # bulk_preview: new contacts through Preview bulk jobs (contacts_bulk), the Batched protocol
+    def batch_size(self, ctx: WriteContext) -> int:
+        return contacts_bulk.BATCH if contacts_bulk.enabled(ctx) else 0
+
+    def batchable(self, ctx: WriteContext, held: Held, entity: Entity | None) -> bool:
+        return contacts_bulk.batchable(ctx, held, entity)
+
+    def inline_pair(self, kind: str, record: dict) -> tuple[Key, Key] | None:
+        return contacts_bulk.inline_pair(kind, record)
+
+    def write_batch(self, ctx: WriteContext, items: list[Item]) -> BatchResult:
+        return contacts_bulk.write_batch(ctx, items, lambda record: self._body(ctx, record))
+
+    def _body(self, ctx: WriteContext, record: dict) -> tuple[dict, list[dict]]:
+        """The request body of a contact and the report issues of what it leaves out."""
         body = body_of(record, CONTACT_FIELDS)
         fallback: list[dict] = []
         if ctx.lacks("placeholder_emails") and str(body.get("email") or "").lower().endswith(PLACEHOLDER_DOMAIN):
@@ -67,9 +89,7 @@ class ContactWriter(Writer):
                     "@placeholder.invalid addresses: check intercom, placeholder_emails)",
                 }
             )
-        outcome = self._write(ctx, record, body, existing)
-        outcome.issues[:0] = fallback
-        return outcome
+        return body, fallback
 
     def _write(self, ctx: WriteContext, record: dict, body: dict, existing: Entity | None) -> Outcome:
         if existing and existing.intercom_id:
@@ -79,6 +99,10 @@ class ContactWriter(Writer):
                 )
             ctx.client.request("PUT", f"/contacts/{existing.intercom_id}", json=body)
             return Outcome(existing.intercom_id, UPDATED)
+        owner = contacts_bulk.created_with_email(ctx, body.get("email"))
+        if owner is not None and owner[1] != str(record.get("external_id") or ""):
+            # a bulk job of this run created it: what a POST's 409 and the GET after it would tell
+            return self._merged(record, owner[0], f"person:{owner[1]}")
         sent_before = existing is not None and existing.status == "intent"  # a create whose answer never came
         ctx.ledger.record_intent(self.kind, record["source_key"], "", ctx.run_id)
         links = links_for_create(ctx, self.kind, [record["source_key"]])
@@ -102,7 +126,10 @@ class ContactWriter(Writer):
             ctx.client.request("PUT", f"/contacts/{contact_id}", json=body)
             return Outcome(contact_id, CREATED if sent_before else UPDATED)
         owner = current.get("external_id") or current.get("email")
-        merged = f"person:{owner}" if current.get("external_id") else str(owner)
+        return self._merged(record, contact_id, f"person:{owner}" if current.get("external_id") else str(owner))
+
+    @staticmethod
+    def _merged(record: dict, contact_id: str, merged: str) -> Outcome:
         return Outcome(
             contact_id,
             MERGED,
@@ -131,7 +158,9 @@ class CompanyWriter(Writer):
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         company = ctx.client.request("POST", "/companies", json=body_of(record, COMPANY_FIELDS), idempotent=True)
-        return Outcome(str(company["id"]), UPDATED if existing else CREATED)
+        # its company_id: a contact created in bulk names its companies by it (contacts_bulk)
+        extra = {"company_id": str(record["company_id"])} if record.get("company_id") else {}
+        return Outcome(str(company["id"]), UPDATED if existing else CREATED, extra=extra)
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         ctx.client.request("DELETE", f"/companies/{entity.intercom_id}")
