@@ -98,8 +98,14 @@ class Loader:
         # guarded by _cond (tasks finishing notify it): the planner's state and the shell's own
         self._cond = threading.Condition()
         self.planner = Planner(writers, ctx.run_id)
+        # the writers that may write in bulk, found once: a runtime-checked Protocol costs tens of microseconds per
+        # isinstance, and staging asks for every TOPdesk record
+        self.batched: dict[str, Batched] = {w.kind: w for w in writers if isinstance(w, Batched)}
         self._running = 0  # tasks handed to the pool, not finished
         self._running_kinds: Counter = Counter()
+        #: kinds with records staged (this run, or held from an earlier one): a pass reads only these, not every
+        #: kind's empty ready query on each of its many passes a second
+        self._staged_kinds: set[str] | None = None
         self._partial_since: dict[str, float] = {}  # kind -> since when a bulk batch not full waits to be filled
         self._deferred: Counter = Counter()  # kind -> records left in this pass for a batch to fill
         self._dirty = False  # something finished or was staged since the pass began
@@ -129,6 +135,7 @@ class Loader:
         )
         for kind, records in batches:
             self.stats.add(kind, "received", len(records))
+        self._note_staged(kind for kind, records in batches if records)
         inline = self._inline_parents(batches)
         with self._cond:
             self.planner.staged_together([(self.writers[kind], records) for kind, records in batches], links)
@@ -139,8 +146,8 @@ class Loader:
     def _inline_parents(self, batches: t.Sequence[tuple[str, t.Sequence[dict]]]) -> list[tuple[Key, Key]]:
         """(host, parent) of the staged records a bulk writer's create carries inline (a contact's companies)."""
         out: list[tuple[Key, Key]] = []
-        for writer in self.writers:
-            if isinstance(writer, Batched) and writer.batch_size(self.ctx):
+        for writer in self.batched.values():
+            if writer.batch_size(self.ctx):
                 out += [pair for kind, records in batches for r in records if (pair := writer.inline_pair(kind, r))]
         return out
 
@@ -249,11 +256,24 @@ class Loader:
                 self._cond.wait(0.5)
                 self._tick()
 
+    def _note_staged(self, kinds: t.Iterable[str]) -> None:
+        with self._cond:
+            if self._staged_kinds is not None:
+                self._staged_kinds.update(kinds)
+
     def _pass(self, closing: bool) -> int:
         dispatched = 0
+        if self._staged_kinds is None:  # the first pass: what earlier runs left staged, then what this run stages
+            with self._cond:
+                self._staged_kinds = set()  # from now on staging notes its kinds; what came before is held
+            held = set(self.ledger.held_counts())
+            with self._cond:
+                self._staged_kinds |= held
         for kind in self.writers.kinds:
             if self._error is not None:
                 return dispatched
+            if kind not in self._staged_kinds:
+                continue
             # a kind nested in itself (collections in collections) gets its next level on the next pass
             dispatched += self._pass_kind(self.writers[kind], closing)
         return dispatched
@@ -350,9 +370,9 @@ class Loader:
 
     def _batching(self, writer: Writer) -> tuple[int, t.Callable[[Held, Entity | None], bool] | None]:
         """The writer's batch size in this run and which records it batches (0, None: one task per record)."""
-        if not isinstance(writer, Batched) or not (size := writer.batch_size(self.ctx)):
+        batched = self.batched.get(writer.kind)
+        if batched is None or not (size := batched.batch_size(self.ctx)):
             return 0, None
-        batched = writer
         return size, lambda held, entity: batched.batchable(self.ctx, held, entity)
 
     def in_flight_target(self) -> int:
@@ -412,13 +432,14 @@ class Loader:
     def _write_batch(self, writer: Writer, task: Batch) -> None:
         """A batch's own records in one go (``write_batch``); the ones it leaves (None) the usual way, each with its
         ledger entity as the batch left it (an intent: sent, so a 409 on its external id is ours)."""
-        if not isinstance(writer, Batched):
+        batched = self.batched.get(writer.kind)
+        if batched is None:
             raise TypeError(f"{writer.kind}: a batch for a writer that does not write in bulk")
         with self._cond:
             items = self.planner.take_batch(writer.kind, task)
         outcomes: list[Outcome | None] = [None] * len(items)
         try:
-            result = writer.write_batch(self.ctx, items)
+            result = batched.write_batch(self.ctx, items)
             outcomes = result.outcomes
             for kind, n in result.alongside.items():
                 self.stats.add(kind, CREATED, n)
@@ -610,6 +631,7 @@ class Loader:
                 )
         if again:
             self.ledger.hold(self.ctx.run_id, again)
+            self._note_staged(held_kind for held_kind, *_ in again)
             with self._cond:
                 self._dirty = True
         return len(again)

@@ -194,12 +194,40 @@ def test_an_optional_parent_done_without_an_entity_is_not_waited_for() -> None:
     assert read(planner, kind_pass, rows) == []
     planner.not_written("admins", "op1")  # skipped
     planner.gave_up("admins", "op2")  # failed: kept for the next run
+    planner.wrote("admins", "op1")  # (the loader's order: the outcome, then the write's end)
+    planner.wrote("admins", "op2")
     assert [r[0].source_key for r in read(planner, kind_pass, rows)] == ["1", "2"]
     planner = Planner(WRITERS, RUN)
     planner.not_written("admins", "op1")
     planner.staged_together([(WRITERS["admins"], [{"source_key": "op1"}])], [])  # a new version may be written
     kind_pass = planner.begin_pass(TICKETS, closing=False)
     assert read(planner, kind_pass, rows[:1]) == []
+
+
+def test_a_record_waiting_for_an_optional_parent_leaves_the_reads_until_that_parents_write_ends() -> None:
+    """A waiting record is not parsed and looked up again on every pass (the dispatcher's CPU): it is read again
+    once a parent it waits for is written (or skipped, or failed), a new version of it is staged, or the input
+    ends."""
+    planner = Planner(WRITERS, RUN)
+    rows = [ticket("1", refs={"admin": "op1"}), ticket("2", refs={"admin": "op2"})]
+    kind_pass = planner.begin_pass(TICKETS, closing=False)
+    assert read(planner, kind_pass, rows) == []
+    assert planner.not_candidates("tickets") == {"1", "2"}  # the loader's reads skip them
+    assert read(planner, kind_pass, rows, written_={("admins", "op1")}) == []  # a read seeing them drops them too
+    planner.wrote("admins", "op1")
+    assert planner.not_candidates("tickets") == {"2"}
+    assert [r[0].source_key for r in read(planner, kind_pass, rows, written_={("admins", "op1")})] == ["1"]
+    planner.staged_together([(TICKETS, [rows[1][0].record])], [])  # a new version of 2: read again
+    assert planner.not_candidates("tickets") == set()
+    planner = Planner(WRITERS, RUN)
+    kind_pass = planner.begin_pass(TICKETS, closing=False)
+    planner.before_read()
+    planner.wrote("admins", "op2")  # its write ended after the read began: the read may not have seen it written
+    rows_ = planner.candidates(kind_pass, rows)
+    assert planner.ready_now(kind_pass, rows_, planner.optional_wanted(TICKETS, rows_), set(), False) == []
+    assert planner.not_candidates("tickets") == {"1"}  # 2 is read again on the next pass
+    planner.begin_pass(TICKETS, closing=True)  # the end of the input: none waits any more
+    assert planner.not_candidates("tickets") == set()
 
 
 def test_a_trail_the_input_may_continue_waits() -> None:
