@@ -12,13 +12,20 @@ a real TOPdesk does), so what counts is how many requests a tap sends one after 
    check (``tap-topdesk --probe`` with the same catalog, counted apart and subtracted).
 3. Full extraction: tap-topdesk with every stream, children included, at ``max_concurrency`` 8 (the default) and at
    ``FULL_CONCURRENCY``: records/s, requests, peak RSS.
+
+Alone, one full extraction at the tap's defaults with its requests per path (ids collapsed), for quick iterations:
+
+    .venv/bin/python bench/latency.py --data data/bench-10k [--max-concurrency N] [--latency-ms 100]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import re
 import subprocess
+import tempfile
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -207,3 +214,42 @@ def markdown(result: dict) -> list[str]:
             f"{full['wall_s']} s, **{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB.",
         ]
     return [*lines, ""]
+
+
+def requests_per_path(log: dict) -> Counter:
+    """The logged requests by path, each id written ``{id}`` (a child read per record counts under one path)."""
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    return Counter(uuid.sub("{id}", entry["path"]) for entry in log["requests"])
+
+
+def full_once(data: Path, latency_ms: float, max_concurrency: int | None) -> tuple[dict, Counter]:
+    """One full extraction of ``data`` (every stream) at ``latency_ms``: its summary and requests per path."""
+    meta = json.loads((data / "manifest.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with topdesk_sandbox(data, meta["counts"], log=tmp / "sandbox.log", latency_ms=latency_ms) as url:
+            (cfg := tmp / "tap.json").write_text(json.dumps(tap_config(url, data, max_concurrency=max_concurrency)))
+            sandbox_requests(url, clear=True)
+            everything = run_tap(cfg, tmp / "tap.log")
+            log = sandbox_requests(url)
+    return summary(everything, log), requests_per_path(log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="One full tap-topdesk extraction at a real TOPdesk's latency.")
+    parser.add_argument("--data", type=Path, required=True, help="a generated dataset (data/bench-10k, ...)")
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
+    parser.add_argument("--max-concurrency", type=int, default=None, help="default: the tap's own default")
+    args = parser.parse_args()
+    result, paths = full_once(args.data, args.latency_ms, args.max_concurrency)
+    print(
+        f"{args.data.name} at {args.latency_ms:g} ms, max_concurrency {args.max_concurrency or 'default'}: "
+        f"{result['records']:,} records, {result['requests']:,} requests, {result['wall_s']} s, "
+        f"{result['records_per_s']:,} records/s, peak RSS {result['peak_rss_mb']} MB, exit {result['returncode']}"
+    )
+    for path, count in paths.most_common():
+        print(f"{count:>8,}  {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -525,6 +525,11 @@ class TopdeskStream(RESTStream):
                 self._ahead[key] = self.pool.submit(self._read_all, dict(context))
         return key
 
+    def ahead_future(self, context: Context | None) -> Future[list[dict]] | None:
+        """The read started ahead for ``context`` (left in place for the sync to take), or None."""
+        with self._ahead_lock:
+            return self._ahead.get(_context_key(context))
+
     def forget(self, key: tuple) -> None:
         with self._ahead_lock:
             future = self._ahead.pop(key, None)

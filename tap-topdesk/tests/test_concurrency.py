@@ -150,3 +150,22 @@ def test_answers_asked_ahead_are_taken_once_and_the_rest_dropped() -> None:
     pool.drop_ahead()
     assert pool.take(prepared("http://x/d")) is None
     assert sorted(sent) == ["a", "d"]
+
+
+def test_a_series_many_activities_reference_is_read_once() -> None:
+    """Read ahead, a series is started for the first activity referencing it only: the later ones would read it
+    again and drop the answer (the sync writes each series once)."""
+    url = shared_sandbox(scale=2000, seed=SEED, latency_ms=20)  # ~100 activities, a series referenced far apart
+    streams = ["operational_activities", "operational_series"]
+    with recording() as sent:
+        run = sync(config(url, max_concurrency=2), streams=streams)  # reads 8 activities ahead
+    series = [m["record"]["id"] for m in run.messages if m["type"] == "RECORD" and m["stream"] == "operational_series"]
+    referencing = Counter(
+        (m["record"].get("series") or {}).get("id")
+        for m in run.messages
+        if m["type"] == "RECORD" and m["stream"] == "operational_activities"
+    )
+    assert len(series) == len(set(series)) >= 2 and max(referencing[s] for s in series) >= 2
+    reads = Counter(s.path for s in sent if "/operationalSeries/" in s.path)
+    # each series once, plus the request check's one read of a series
+    assert sum(reads.values()) == len(series) + 1 and max(reads.values()) <= 2

@@ -29,6 +29,8 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.series_seen: set[str] = set()
+        #: Series whose read was started ahead: each once, as the sync reads each once (``generate_child_contexts``).
+        self.series_started: set[str] = set()
 
     def base_params(self) -> dict[str, t.Any]:
         return {"fields": "all", "sort": "modificationDate:asc"}
@@ -53,7 +55,14 @@ class OperationalActivitiesStream(WindowedTopdeskStream):
         if series_id:
             yield {"series_id": series_id}
 
-    ahead_child_contexts = check_child_contexts
+    def ahead_child_contexts(self, record: dict, context: Context | None) -> t.Iterable[Context | None]:
+        """What is read ahead: a series the first time a record references it. (Started again for each later record,
+        a series already synced was read a second time, its answer then dropped: 214 reads for 67 series.)"""
+        for child in self.check_child_contexts(record, context):
+            series_id = str((child or {}).get("series_id"))
+            if series_id not in self.series_started:
+                self.series_started.add(series_id)
+                yield child
 
 
 class OperationalSeriesStream(ReferencedDetailStream):
