@@ -84,13 +84,6 @@ def install(out: Path) -> None:
             with lock:
                 trace.append(row)
 
-    def traced_write_one(self: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
-        local.kind = writer.kind
-        try:
-            return write_one(self, writer, *args, **kwargs)
-        finally:
-            local.kind = PREFLIGHT
-
     def traced_settle(self: Any) -> Any:
         local.kind = "settle_intents"
         try:
@@ -105,7 +98,8 @@ def install(out: Path) -> None:
         finally:
             local.kind = PREFLIGHT
 
-    IntercomClient._send, Loader._write_one, Loader.settle_intents = traced_send, traced_write_one, traced_settle  # type: ignore[method-assign]
+    IntercomClient._send, Loader.settle_intents = traced_send, traced_settle  # type: ignore[method-assign]
+    Loader._write_one = _traced_by_kind(write_one, local)  # type: ignore[method-assign]
     if hasattr(Loader, "_write_batch"):  # bulk_preview's batches (a target without them: nothing to trace)
         Loader._write_batch = _traced_by_kind(Loader._write_batch, local)  # type: ignore[method-assign]
     Loader._write_final_state = traced_final_state  # type: ignore[method-assign]
@@ -113,7 +107,8 @@ def install(out: Path) -> None:
 
 
 def _traced_by_kind(method: Any, local: threading.local) -> Any:
-    """``method(self, writer, ...)`` with the thread-local kind set to the writer's while it runs."""
+    """``method(self, writer, ...)`` with the thread-local kind set to the writer's while it runs (a record's write,
+    a bulk batch)."""
 
     def traced(self: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
         local.kind = writer.kind
