@@ -3,19 +3,19 @@ a real TOPdesk does), so what counts is how many requests a tap sends one after 
 
 1. Side by side: tap-topdesk with a catalog selecting the streams the generic ``tap-rest-api-msdk`` reads (its three
    configurations, see ``rest_tap``), then the generic tap; wall time, records, requests (from the sandbox's request
-   log) per tap, both at their defaults (tap-topdesk: ``max_concurrency`` 8).
+   log) per tap, both at their defaults (tap-topdesk: ``max_concurrency`` 16, adaptive from 8).
 2. Per tap-topdesk list path, the paging floor ``ceil(records / the endpoint's maximum page size)`` (an empty listing
    costs one; the knowledge base is listed per language and per archived/active, asset templates per category: one
    each) against the requests its
    sync sent, split: the listing pages (``ratio`` = pages / floor); the checks its reads make (the listing of the
    records outside every range, the asset categories' ids-only listings and flags); the module probe and the request
    check (``tap-topdesk --probe`` with the same catalog, counted apart and subtracted).
-3. Full extraction: tap-topdesk with every stream, children included, at ``max_concurrency`` 8 (the default) and at
+3. Full extraction: tap-topdesk with every stream, children included, at ``max_concurrency`` 8 (fixed) and at
    ``FULL_CONCURRENCY``: records/s, requests, peak RSS.
 
 Alone, one full extraction at the tap's defaults with its requests per path (ids collapsed), for quick iterations:
 
-    .venv/bin/python bench/latency.py --data data/bench-10k [--max-concurrency N] [--latency-ms 100]
+    .venv/bin/python bench/latency.py --data data/bench-10k [--max-concurrency N] [--latency-ms 100] [--capacity N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import rest_tap
 from tap_extract import BIN, Run, run_tap, tap_config, topdesk_sandbox
 
 LATENCY_MS = 100.0
-#: ``max_concurrency`` of the second full extraction (the default is 8): what a SaaS tenant takes for a migration.
+#: ``max_concurrency`` of the second full extraction (the default is 16, adaptive from 8).
 FULL_CONCURRENCY = 64
 
 
@@ -222,17 +222,28 @@ def requests_per_path(log: dict) -> Counter:
     return Counter(uuid.sub("{id}", entry["path"]) for entry in log["requests"])
 
 
-def full_once(data: Path, latency_ms: float, max_concurrency: int | None) -> tuple[dict, Counter]:
-    """One full extraction of ``data`` (every stream) at ``latency_ms``: its summary and requests per path."""
+def in_parallel(tap_log: Path) -> str:
+    """The tap's own account of its requests in parallel (peak, the adaptive bound's end and highest), or ''."""
+    said = re.findall(r"Requests in parallel: ([^\n\"]*)", tap_log.read_text(errors="replace"))
+    return said[-1] if said else ""
+
+
+def full_once(
+    data: Path, latency_ms: float, max_concurrency: int | None, capacity: int | None = None
+) -> tuple[dict, Counter]:
+    """One full extraction of ``data`` (every stream) at ``latency_ms`` (the sandbox's ``capacity``, if any): its
+    summary (with ``in_parallel``) and requests per path."""
     meta = json.loads((data / "manifest.json").read_text())
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        with topdesk_sandbox(data, meta["counts"], log=tmp / "sandbox.log", latency_ms=latency_ms) as url:
+        with topdesk_sandbox(
+            data, meta["counts"], log=tmp / "sandbox.log", latency_ms=latency_ms, capacity=capacity
+        ) as url:
             (cfg := tmp / "tap.json").write_text(json.dumps(tap_config(url, data, max_concurrency=max_concurrency)))
             sandbox_requests(url, clear=True)
             everything = run_tap(cfg, tmp / "tap.log")
             log = sandbox_requests(url)
-    return summary(everything, log), requests_per_path(log)
+        return {**summary(everything, log), "in_parallel": in_parallel(tmp / "tap.log")}, requests_per_path(log)
 
 
 def main() -> None:
@@ -240,13 +251,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="a generated dataset (data/bench-10k, ...)")
     parser.add_argument("--latency-ms", type=float, default=LATENCY_MS)
     parser.add_argument("--max-concurrency", type=int, default=None, help="default: the tap's own default")
+    parser.add_argument("--capacity", type=int, default=None, help="the sandbox strains beyond N requests at once")
     args = parser.parse_args()
-    result, paths = full_once(args.data, args.latency_ms, args.max_concurrency)
+    result, paths = full_once(args.data, args.latency_ms, args.max_concurrency, args.capacity)
+    strains = f", sandbox capacity {args.capacity}" if args.capacity else ""
     print(
-        f"{args.data.name} at {args.latency_ms:g} ms, max_concurrency {args.max_concurrency or 'default'}: "
+        f"{args.data.name} at {args.latency_ms:g} ms{strains}, max_concurrency {args.max_concurrency or 'default'}: "
         f"{result['records']:,} records, {result['requests']:,} requests, {result['wall_s']} s, "
         f"{result['records_per_s']:,} records/s, peak RSS {result['peak_rss_mb']} MB, exit {result['returncode']}"
     )
+    print(f"requests in parallel: {result['in_parallel'] or '(not said)'}")
     for path, count in paths.most_common():
         print(f"{count:>8,}  {path}")
 

@@ -68,13 +68,18 @@ def ensure_dataset(data: Path, scale: int, seed: int) -> dict:
 
 
 @contextlib.contextmanager
-def topdesk_sandbox(data: Path, counts: dict, log: Path | None = None, latency_ms: float = 0) -> Iterator[str]:
-    """Serve the dataset on a free port until the block ends (each answer ``latency_ms`` late); yields the base URL
-    once *this* server answers with *this* dataset's counts (a port race is possible)."""
+def topdesk_sandbox(
+    data: Path, counts: dict, log: Path | None = None, latency_ms: float = 0, capacity: int | None = None
+) -> Iterator[str]:
+    """Serve the dataset on a free port until the block ends (each answer ``latency_ms`` late; ``capacity``: later
+    beyond that many requests at once, see the sandbox's ``--capacity``); yields the base URL once *this* server
+    answers with *this* dataset's counts (a port race is possible)."""
     url = f"http://127.0.0.1:{free_port()}"
     command = [BIN / "topdesk-sandbox", "serve", "--data", data, "--port", url.rsplit(":", 1)[1]]
     if latency_ms:
         command += ["--latency-ms", str(latency_ms)]
+    if capacity:
+        command += ["--capacity", str(capacity)]
     with served(command, url, timeout=300, log=log) as health:
         if health["counts"] != counts:
             raise RuntimeError(f"{url} serves another dataset")

@@ -46,6 +46,10 @@ class FaultInjectionMiddleware:
     """Adds latency to every request, turns a fraction of them into 5xx answers or broken connections before they
     are handled (``fault_rate``), and loses the answer of a fraction of handled ones (``lost_answer_rate``).
 
+    ``capacity`` (optional): a server that strains. With more than ``capacity`` requests in progress (arrived, not
+    yet answered), a request's added latency grows with them (``latency_ms`` x in progress / ``capacity``), as a
+    saturated server queues: the latency scales, so it needs ``latency_ms``. ``in_progress`` is the count now.
+
     ``stats`` (optional) counts what was injected: ``error``, ``reset`` (before the handler), ``lost_error``,
     ``lost_cut`` (after it). Seeded draws are reproducible; the lost-answer draws use their own generator, so a
     given ``seed`` and ``fault_rate`` fault the same requests whatever ``lost_answer_rate`` is.
@@ -61,6 +65,7 @@ class FaultInjectionMiddleware:
         seed: int | None = None,
         lost_answer_rate: float = 0.0,
         stats: Counter | None = None,
+        capacity: int | None = None,
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
@@ -74,13 +79,30 @@ class FaultInjectionMiddleware:
         self.random = random.Random(seed)
         self.lost_random = random.Random(None if seed is None else f"lost-answer-{seed}")
         self.stats = stats if stats is not None else Counter()
+        if capacity is not None and capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.in_progress = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
+        self.in_progress += 1  # one event loop: no lock needed
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+    def delay_s(self) -> float:
+        """The latency a request arriving now gets (``capacity``: more while more are in progress)."""
+        if self.capacity is not None and self.in_progress > self.capacity:
+            return self.latency_s * self.in_progress / self.capacity
+        return self.latency_s
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if delay := self.delay_s():
+            await asyncio.sleep(delay)
         if self.fault_rate and self.random.random() < self.fault_rate:
             if self.random.random() < 0.5:
                 status = self.random.choice((500, 502, 503))

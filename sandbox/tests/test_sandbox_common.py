@@ -3,6 +3,7 @@ connections, while the sandboxes' own admin API stays reliable for tests that se
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -58,3 +59,34 @@ def test_latency_is_added_to_each_request() -> None:
 def test_fault_rate_outside_zero_to_one_is_refused() -> None:
     with pytest.raises(ValueError, match="fault_rate"):
         make_app(fault_rate=1.5)
+
+
+def test_capacity_slows_each_request_beyond_it_by_the_requests_in_progress() -> None:
+    """``capacity`` N: up to N requests in progress each take ``latency_ms``; beyond, latency x in progress / N."""
+    middleware = make_app(latency_ms=100, capacity=4)
+    for in_progress, seconds in ((1, 0.1), (4, 0.1), (5, 0.125), (8, 0.2), (16, 0.4)):
+        middleware.in_progress = in_progress
+        assert middleware.delay_s() == pytest.approx(seconds)
+    assert make_app(latency_ms=100).delay_s() == pytest.approx(0.1)  # no capacity: no limit
+    with pytest.raises(ValueError, match="capacity"):
+        make_app(capacity=0)
+
+
+def test_requests_in_progress_are_counted_while_they_are_handled() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: list[int] = []
+
+    async def slow(request):
+        seen.append(middleware.in_progress)
+        await asyncio.sleep(0.3)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/api/slow", slow), Route("/__sandbox/health", ok)])
+    middleware = FaultInjectionMiddleware(app, error_response=lambda status: JSONResponse({}, status), capacity=2)
+    with ServerThread(middleware) as server, ThreadPoolExecutor(6) as executor:
+        statuses = list(
+            executor.map(lambda _: requests.get(f"{server.url}/api/slow", timeout=10).status_code, range(6))
+        )
+        requests.get(f"{server.url}/__sandbox/health", timeout=5)  # the admin API is not counted
+    assert statuses == [200] * 6 and max(seen) >= 2 and middleware.in_progress == 0

@@ -61,6 +61,9 @@ class SandboxSettings:
     export_hang_s: float = field(default_factory=_default_hang)
     fault_rate: float = 0.0
     latency_ms: float = 0.0
+    #: more requests in progress than this: each one's latency grows with them (``latency_ms`` x in progress /
+    #: capacity), a server that strains (EVIDENCE: assumed); None: no limit
+    capacity: int | None = None
     fault_seed: int | None = None
     #: fraction of requests handled whose answer is then lost (502/503/504 or a cut body): see sandbox_common.faults
     lost_answer_rate: float = 0.0
@@ -116,6 +119,7 @@ def create_app(settings: SandboxSettings, store: Store | None = None) -> Starlet
             error_response=fault_response,
             seed=settings.fault_seed,
             lost_answer_rate=settings.lost_answer_rate,
+            capacity=settings.capacity,
         ),
         Middleware(BasicAuthMiddleware, login=settings.login, password=settings.password),
         Middleware(requestlog.DocumentedRequestsMiddleware, log=request_log, strict=settings.strict),

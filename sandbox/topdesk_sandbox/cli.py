@@ -40,6 +40,12 @@ def generate(scale: int, seed: int, out: Path) -> None:
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option(
+    "--capacity",
+    type=click.IntRange(min=1),
+    default=None,
+    help="A server that strains: beyond N requests in progress each one's latency grows (latency x in progress / N).",
+)
+@click.option(
     "--lost-answer-rate",
     type=click.FloatRange(0, 1),
     default=0.0,
@@ -66,6 +72,7 @@ def serve(
     export_timeout_over: int | None,
     fault_rate: float,
     latency_ms: float,
+    capacity: int | None,
     lost_answer_rate: float,
     fault_seed: int | None,
     variants: tuple[str, ...],
@@ -86,6 +93,7 @@ def serve(
         export_timeout_over=export_timeout_over,
         fault_rate=fault_rate,
         latency_ms=latency_ms,
+        capacity=capacity,
         lost_answer_rate=lost_answer_rate,
         fault_seed=fault_seed,
         variants=frozenset(variants),

@@ -25,7 +25,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage
 
-from tap_topdesk.concurrency import READ_AHEAD_PER_SLOT, THROTTLING, RequestPool
+from tap_topdesk.concurrency import READ_AHEAD_PER_SLOT, THROTTLING, RequestPool, connections_for
 from tap_topdesk.conform import RecordConformer
 from tap_topdesk.memory import release_free_memory
 from tap_topdesk.pagination import (
@@ -169,6 +169,7 @@ class TopdeskStream(RESTStream):
         #: Reads started ahead for a context (this stream as a child), taken by ``get_records`` or forgotten.
         self._ahead: dict[tuple, Future[list[dict]]] = {}
         self._ahead_lock = threading.Lock()
+        connections_for(self.requests_session, self.pool.most)
         if self.parent_stream_type is not None:
             # A child syncs once per parent record: its per-sync INFO lines and metrics would flood the log.
             self.logger.setLevel(logging.WARNING)

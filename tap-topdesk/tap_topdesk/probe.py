@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from tap_topdesk.client import fiql_datetime
-from tap_topdesk.concurrency import RequestPool
+from tap_topdesk.concurrency import RequestPool, connections_for
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -89,6 +89,9 @@ class Prober:
         self.base = str(tap.config["url"]).rstrip("/")
         self.session = requests.Session()
         self.session.auth = (tap.config["username"], tap.config["app_password"])
+        pool = getattr(tap, "request_pool", None)
+        if pool is not None:
+            connections_for(self.session, pool.most)
         self.timeout = min(int(tap.config.get("request_timeout", 300)), 60)
 
     def get(self, path: str, params: dict[str, t.Any], accept: str = "") -> requests.Response:
