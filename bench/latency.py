@@ -10,8 +10,9 @@ a real TOPdesk does), so what counts is how many requests a tap sends one after 
    sync sent, split: the listing pages (``ratio`` = pages / floor); the checks its reads make (the listing of the
    records outside every range, the asset categories' ids-only listings and flags); the module probe and the request
    check (``tap-topdesk --probe`` with the same catalog, counted apart and subtracted).
-3. Full extraction: tap-topdesk with every stream, children included, at ``max_concurrency`` 8 (fixed) and at
-   ``FULL_CONCURRENCY``: records/s, requests, peak RSS.
+3. Full extraction: tap-topdesk with every stream, children included, at its default ``max_concurrency`` (16: the
+   bound adapts from 8), at 8 (fixed: the default before it adapted) and at ``FULL_CONCURRENCY``: records/s,
+   requests, peak RSS.
 
 Alone, one full extraction at the tap's defaults with its requests per path (ids collapsed), for quick iterations:
 
@@ -33,6 +34,8 @@ from urllib.parse import parse_qsl
 
 import rest_tap
 from tap_extract import BIN, Run, run_tap, tap_config, topdesk_sandbox
+
+from tap_topdesk.concurrency import DEFAULT_MAX_CONCURRENCY, START_CONCURRENCY
 
 LATENCY_MS = 100.0
 #: ``max_concurrency`` of the second full extraction (the default is 16, adaptive from 8).
@@ -161,7 +164,7 @@ def run(data: Path, meta: dict, tmp: Path, latency_ms: float = LATENCY_MS, *, fu
         result["wall_ratio"] = round(ours.wall_s / generic.wall_s, 2)
         if full:
             result["full"] = {}
-            for concurrency in (8, FULL_CONCURRENCY):
+            for concurrency in (DEFAULT_MAX_CONCURRENCY, START_CONCURRENCY, FULL_CONCURRENCY):
                 (cfg_full := tmp / f"tap-topdesk-full-{concurrency}.json").write_text(
                     json.dumps(tap_config(url, data, max_concurrency=concurrency))
                 )
@@ -207,10 +210,11 @@ def markdown(result: dict) -> list[str]:
         "(page size 1), sent side by side at the start of every sync.",
     ]
     for concurrency, full in (result.get("full") or {}).items():
+        default = " (the default: adapts from 8)" if concurrency == str(DEFAULT_MAX_CONCURRENCY) else ""
         lines += [
             "",
             f"Full extraction (every stream, children included) at {result['latency_ms']:g} ms, "
-            f"`max_concurrency` {concurrency}: {full['records']:,} records, {full['requests']:,} requests, "
+            f"`max_concurrency` {concurrency}{default}: {full['records']:,} records, {full['requests']:,} requests, "
             f"{full['wall_s']} s, **{full['records_per_s']:,} records/s**, peak RSS {full['peak_rss_mb']} MB.",
         ]
     return [*lines, ""]

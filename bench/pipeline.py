@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tap_extract import ensure_dataset, expected_counts, topdesk_sandbox
-from target_load import TOKEN, intercom_sandbox, sandbox_stats
+from target_load import TOKEN, WORKSPACE_RATE_LIMIT, intercom_sandbox, sandbox_stats
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = ROOT / ".venv-meltano" / "bin" / "meltano"
@@ -243,29 +243,37 @@ def run(
     rate_limit: int,
     latency_ms: float,
     topdesk_latency_ms: float = 0,
+    tokens: tuple[str, ...] = (TOKEN,),
 ) -> dict:
     """One ``meltano run tap-topdesk target-intercom`` of a fresh migration (state cleared, new ledger); the Intercom
-    sandbox at ``rate_limit``/``latency_ms``, the TOPdesk sandbox answering ``topdesk_latency_ms`` late."""
+    sandbox at ``rate_limit`` per app (one per token, ``WORKSPACE_RATE_LIMIT`` together) and ``latency_ms``, the
+    TOPdesk sandbox answering ``topdesk_latency_ms`` late."""
     meta = ensure_dataset(data, scale, seed)
     records = sum(expected_counts(meta).values()) + meta["counts"].get("assets", 0)
-    work = Path(tempfile.mkdtemp(prefix=f"pipeline-{scale}-", dir=tmp))
+    work = Path(tempfile.mkdtemp(prefix=f"pipeline-{scale}-{len(tokens)}-", dir=tmp))
     with (
         topdesk_sandbox(
             data, meta["counts"], log=work / "topdesk-sandbox.log", latency_ms=topdesk_latency_ms
         ) as topdesk_url,
-        intercom_sandbox(rate_limit, latency_ms, work / "intercom-sandbox.log") as intercom_url,
+        intercom_sandbox(
+            rate_limit, latency_ms, work / "intercom-sandbox.log", tokens, WORKSPACE_RATE_LIMIT
+        ) as intercom_url,
     ):
         env = base_env(sys_dir) | {
             "TAP_TOPDESK_URL": topdesk_url,
             "TAP_TOPDESK_EXPORTS_DIR": str(data / "exports"),
             "TARGET_INTERCOM_API_URL": intercom_url,
-            "TARGET_INTERCOM_ACCESS_TOKEN": TOKEN,
+            "TARGET_INTERCOM_ACCESS_TOKENS": json.dumps(list(tokens)),
+            "TARGET_INTERCOM_WORKSPACE_RATE_LIMIT": str(WORKSPACE_RATE_LIMIT),
             "TARGET_INTERCOM_LEDGER_URL": f"sqlite:///{work / 'ledger.db'}",
             "TARGET_INTERCOM_REPORT_DIR": str(work / "reports"),
             "TARGET_INTERCOM_FALLBACK_ADMIN_EMAIL": "fallback@sandbox.example",
         }
         meltano("state", "clear", "--force", STATE_ID, env=env, log=work / "meltano.log")
-        print(f"meltano run tap-topdesk target-intercom on {records:,} TOPdesk records ...", file=sys.stderr)
+        print(
+            f"meltano run tap-topdesk target-intercom on {records:,} TOPdesk records, {len(tokens)} token(s) ...",
+            file=sys.stderr,
+        )
         start, started_at = time.perf_counter(), time.time()
         with (work / "meltano.log").open("ab") as out:
             proc = subprocess.Popen(
@@ -296,6 +304,7 @@ def run(
     side, why = bounded_by(tap_end_fraction, budget["budget_used_while_tap_ran"])
     return {
         "scale": scale,
+        "tokens": len(tokens),
         "source_records": records,
         "intercom_records_written": written,
         "failed": (summary.get("totals") or {}).get("failed"),
@@ -344,29 +353,4 @@ def projection(runs: list[dict]) -> dict:
         "records": PROJECTED_RECORDS,
         "hours": round((fixed + per_record * PROJECTED_RECORDS) / 3600, 1),
         "basis": basis,
-    }
-
-
-def projection_with_tokens(
-    runs: list[dict], speedup: float, extraction_records_per_s: float | None = None, tokens: int = 3
-) -> dict:
-    """The 2M projection of :func:`projection` (1 token, the pipeline bound by the load) with the load ``speedup``
-    times faster (the measured load rate with ``tokens`` tokens over that with one): the per-record cost divided by
-    it, but not below the tap's own per-record time at TOPdesk's latency (``extraction_records_per_s``: the tap
-    alone on every stream; then the pipeline is bound by the extraction), start-up unchanged. Derived, not a
-    ``meltano run`` with ``tokens`` tokens."""
-    fixed, per_record, basis = _line(runs)
-    loaded = per_record / speedup
-    floor = 1 / extraction_records_per_s if extraction_records_per_s else 0.0
-    bound = "extraction" if floor > loaded else "load"
-    per = max(loaded, floor)
-    why = f"{basis}; the per-record cost / {speedup:.2f} (the load's rate with {tokens} tokens over 1 token)"
-    if floor:
-        why += f", at least the tap's {floor * 1000:.2f} ms/record ({extraction_records_per_s:,.0f} records/s)"
-    return {
-        "records": PROJECTED_RECORDS,
-        "hours": round((fixed + per * PROJECTED_RECORDS) / 3600, 1),
-        "ms_per_record": round(per * 1000, 2),
-        "bounded_by": bound,
-        "basis": f"{why}: {fixed:.0f} s + {per * 1000:.2f} ms/record, bound by the {bound}",
     }

@@ -53,6 +53,7 @@ from trace_target import PREFLIGHT, route  # noqa: F401 (route: part of this mod
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TOKEN = "sandbox-intercom-token"  # the Intercom sandbox's default token
+WORKSPACE_RATE_LIMIT = 25_000  # Intercom's limit for all private apps of a workspace together (requests/min)
 #: Custom object types the default map writes to; in Intercom only a person can create them (Settings > Data >
 #: Custom Objects). If the map grows, the preflight's error names the missing ones.
 OBJECT_TYPES = ("Asset", "Change", "ChangeActivity", "ChangeLogEntry", "KnownError", "ProcessDefinition", "Reservation")
@@ -644,7 +645,7 @@ def measure_meltano(
     sys_dir: Path,
     tmp: Path,
     tokens: tuple[str, ...] = (TOKEN,),
-    workspace_rate_limit: int = 25_000,
+    workspace_rate_limit: int = WORKSPACE_RATE_LIMIT,
 ) -> tuple[dict, dict]:
     """The load benchmark as users run it: ``meltano run tap-topdesk target-intercom`` (the repo's meltano.yml, the
     sandbox environment, Meltano's system dir ``sys_dir`` with both plugins installed: ``pipeline.installed``), the

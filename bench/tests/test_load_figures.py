@@ -10,7 +10,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pipeline
 import pytest
 import target_load
 import trace_target
@@ -114,20 +113,6 @@ def test_server_delta_per_app() -> None:
     assert d["workspace_window_budget"] == 4166
 
 
-def test_projection_with_tokens_divides_the_load_cost_but_not_below_the_tap() -> None:
-    runs = [
-        {"dataset": "10k", "source_records": 10_000, "wall_s": 100.0},
-        {"dataset": "100k", "source_records": 100_000, "wall_s": 820.0},
-    ]  # 20 s + 8 ms/record
-    p = pipeline.projection_with_tokens(runs, 2.0)
-    assert (p["hours"], p["ms_per_record"], p["bounded_by"]) == (round((20 + 0.004 * 2e6) / 3600, 1), 4.0, "load")
-    # a tap at 200 records/s (5 ms/record) bounds it then
-    p = pipeline.projection_with_tokens(runs, 2.0, extraction_records_per_s=200)
-    assert (p["ms_per_record"], p["bounded_by"]) == (5.0, "extraction")
-    assert p["hours"] == round((20 + 0.005 * 2e6) / 3600, 1)
-    assert pipeline.projection(runs)["hours"] == round((20 + 0.008 * 2e6) / 3600, 1)  # unchanged with 1 token
-
-
 def test_trace_file_round_trip_and_old_format(tmp_path: Path) -> None:
     path = tmp_path / "trace.json"
     path.write_text(
@@ -218,7 +203,7 @@ def test_analyse_reports_floor_cpu_and_apps(tokens: int) -> None:
     assert len(got["apps_server"]) == tokens and got["requests_over_limit"] == 0
 
 
-def test_quick_result_has_the_issue_18_keys() -> None:
+def test_quick_result_has_the_issue_18_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     run = bench_run()
     result = {
         "quick": True,
@@ -227,15 +212,42 @@ def test_quick_result_has_the_issue_18_keys() -> None:
         "machine": {"cores": 2, "cpu": "x", "ram_gb": 4, "python": "3.11"},
         "load": run.load_result(analysed(1), 600, 1),
         "load_3_tokens": run.load_result(analysed(3), 2000, 3),
-        "pipeline": {"runs": [{"dataset": "2k", "source_records": 2000, "wall_s": 40.0}]},
     }
-    run.derive(result)
+    walls = {(1, 2000): 60.0, (1, 10_000): 140.0, (3, 2000): 30.0, (3, 10_000): 62.0}
+
+    def fake_run(data, scale, seed, sys_dir, tmp, rate, latency, topdesk_latency, tokens):
+        records = 2000 if scale < 1000 else 10_000
+        return {
+            "tokens": len(tokens),
+            "source_records": records,
+            "wall_s": walls[len(tokens), records],
+            "bounded_by": "load",
+            "bounded_by_why": "x",
+            "intercom_records_written": records,
+            "records_per_s": 1,
+            "requests_over_limit": 0,
+            "peak_rss_mb": {"meltano": 1, "tap": 1, "target": 1},
+        }
+
+    monkeypatch.setattr(run.pipeline, "run", fake_run)
+    monkeypatch.setattr(run, "dataset", lambda records, seed: (Path("/nowhere"), round(records / 5.9), {}))
+    result["pipeline"] = run.pipeline_runs((2000, 10_000), 7, Path("/tmp"), lambda: (Path("/sys"), 1.0))
     for key in ("load", "load_3_tokens"):
         assert set(result[key]) == set(result["load"])
         assert result[key]["requests_vs_floor"] >= 1 and result[key]["target_cpu_ms_per_request"] > 0
         assert "target_cpu_s_per_1000_requests" in result[key]
     assert result["load_3_tokens"]["window_budget"] == 4164 and result["load"]["window_budget"] == 1666
-    assert result["pipeline"]["projection_2m_hours_3_tokens"] == result["pipeline"]["projection_2m_3_tokens"]["hours"]
+    pl = result["pipeline"]
+    # measured with 3 tokens, its own line: 22 s + 4 ms/record (1 token: 40 s + 10 ms/record)
+    assert [r["tokens"] for r in pl["runs"]] == [1, 1] and [r["tokens"] for r in pl["runs_3_tokens"]] == [3, 3]
+    assert (
+        pl["projection_2m_hours_3_tokens"]
+        == pl["projection_2m_3_tokens"]["hours"]
+        == round((22 + 0.004 * 2e6) / 3600, 1)
+    )
+    assert pl["projection_2m"]["hours"] == round((40 + 0.01 * 2e6) / 3600, 1)
+    text = "\n".join(run.pipeline_markdown(pl))
+    assert "| 10k | 3 | 10,000 |" in text and f"**{pl['projection_2m_hours_3_tokens']} h** with 3 tokens" in text
     table = run.load_markdown(result["load_3_tokens"])
     assert any("vs floor" in line for line in table) and any("CPU s per 1,000 requests" in line for line in table)
     assert any(line.startswith("| per app (server) | app1:") for line in table)

@@ -45,6 +45,8 @@ IDLE_S = 5.0
 #: Statuses that say "slow down": Too Many Requests, Service Unavailable.
 THROTTLING = (429, 503)
 
+#: ``max_concurrency`` unless set: the adaptive bound's cap.
+DEFAULT_MAX_CONCURRENCY = 16
 #: Requests in flight a sync starts with (the fixed default before the bound adapted); a ``max_concurrency`` at or
 #: below it is a fixed bound.
 START_CONCURRENCY = 8

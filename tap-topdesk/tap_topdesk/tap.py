@@ -10,7 +10,7 @@ import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 
-from tap_topdesk.concurrency import RequestPool
+from tap_topdesk.concurrency import DEFAULT_MAX_CONCURRENCY, RequestPool
 from tap_topdesk.memory import fix_mmap_threshold
 from tap_topdesk.streams import assets, changes, exports, incidents, knowledge, operations, reservations, supporting
 
@@ -134,7 +134,7 @@ class TapTopdesk(Tap):
         th.Property(
             "max_concurrency",
             th.IntegerType(nullable=False),
-            default=16,
+            default=DEFAULT_MAX_CONCURRENCY,
             title="Requests in parallel",
             description="Most requests sent to TOPdesk at once, never exceeded: the per-record reads (progress "
             "trails, attachments, e-mails, memberships, asset links) go out side by side, records still leave in "
@@ -188,7 +188,7 @@ class TapTopdesk(Tap):
     def request_pool(self) -> RequestPool:
         """The bound on requests in flight every stream shares (``max_concurrency``)."""
         if self._request_pool is None:
-            self._request_pool = RequestPool(int(self.config.get("max_concurrency", 16)))
+            self._request_pool = RequestPool(int(self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)))
         return self._request_pool
 
     # singer-sdk marks ``sync_all`` final; the tap wraps it whole (the SDK's loop runs unchanged inside).

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from target_intercom import ledger_sql as sql
+from target_intercom.group_commit import GroupCommit
 from target_intercom.ledger_schema import (
     checks_table,
     entities_table,
@@ -111,6 +112,9 @@ class Ledger:
         self._url = sa.engine.make_url(url)
         self._sqlite = self._url.get_backend_name() == "sqlite"
         self._lock = threading.RLock()
+        self._local = threading.local()  # each thread's read connection (SQLite files: _reader)
+        self._readers: list[Connection] = []
+        self._readers_lock = threading.Lock()
         self._engine = self._make_engine()
         # Write transactions go through an engine variant whose BEGIN is IMMEDIATE on SQLite (see _on_begin).
         self._write_engine = self._engine.execution_options(ledger_write=True)
@@ -125,6 +129,13 @@ class Ledger:
             dbapi.OperationalError,
         )
         self._returning = bool(self._engine.dialect.update_returning)
+        self._group = GroupCommit(
+            self._lock,
+            lambda: self._writer().connection.driver_connection,
+            self._retrying,
+            self._write_sql_alone,
+            self._transient,
+        )
         # PostgreSQL plans from statistics: on tables that grew from empty within minutes (before autovacuum's
         # first ANALYZE) the ready() anti-join degrades from milliseconds to tens of seconds. So the ledger
         # analyses its own tables at start and whenever its writes since then cross a growing threshold.
@@ -163,11 +174,11 @@ class Ledger:
         else:
             # not the in-memory case (_memory above), so the URL names a file
             Path(t.cast(str, self._url.database)).parent.mkdir(parents=True, exist_ok=True)
+            # every reading thread keeps a connection of its own (_reader): no cap, none closed until close()
             engine = sa.create_engine(
                 self._url,
                 pool_size=8,
-                max_overflow=48,
-                pool_timeout=120,
+                max_overflow=-1,
                 connect_args={"check_same_thread": False, "timeout": 60},
             )
 
@@ -214,6 +225,11 @@ class Ledger:
             if self._write_conn is not None:
                 self._write_conn.close()
                 self._write_conn = None
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        self._local = threading.local()
         self._engine.dispose()
 
     def _writer(self) -> Connection:
@@ -245,16 +261,21 @@ class Ledger:
 
     def _write_sql(self, fn: Callable[[sql.Sql], T]) -> T:
         """:meth:`_write` for the hot transactions (:mod:`ledger_sql`): on a SQLite file, the transaction too goes
-        straight to the driver (SQLAlchemy's begin and commit cost as much as the statements)."""
+        straight to the driver (SQLAlchemy's begin and commit cost as much as the statements), committed together
+        with those other threads ask for meanwhile (:mod:`group_commit`)."""
         if not self._sqlite or self._memory:
             return self._write(lambda conn: fn(self._sql(conn)))
+        return self._group.run(lambda raw: fn(sql.Sql(raw, postgresql=False, returning=self._returning)))
+
+    def _write_sql_alone(self, fn: Callable[[t.Any], T]) -> T:
+        """``fn(driver connection)`` in a transaction of its own on a SQLite file (retried on transient errors)."""
 
         def once() -> T:
             with self._lock:
                 raw: t.Any = self._writer().connection.driver_connection
                 raw.execute("BEGIN IMMEDIATE")
                 try:
-                    out = fn(sql.Sql(raw, postgresql=False, returning=self._returning))
+                    out = fn(raw)
                     raw.execute("COMMIT")
                     return out
                 except BaseException:
@@ -301,8 +322,27 @@ class Ledger:
         if self._read_lock is not None:
             with self._read_lock, self._engine.connect() as conn:
                 return fn(conn)
-        with self._engine.connect() as conn:
+        if not self._sqlite:
+            with self._engine.connect() as conn:
+                return fn(conn)
+        conn = self._reader()
+        try:
             return fn(conn)
+        finally:
+            if conn.in_transaction():  # the next read sees what was committed since
+                conn.rollback()
+
+    def _reader(self) -> Connection:
+        """This thread's own read connection to the SQLite file, kept for the ledger's life: a hundred writer threads
+        taking turns on a shared pool queued on its lock, and each connection beyond the pool's size was opened and
+        closed again (a connect and three PRAGMAs) for a single read."""
+        conn: Connection | None = getattr(self._local, "reader", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._engine.connect()
+            self._local.reader = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
 
     @staticmethod
     def _alloc(q: sql.Sql, name: str, n: int) -> int:
@@ -970,22 +1010,26 @@ def _unresolved_refs_exist() -> sa.Exists:
 
 
 def _refs_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
-    """(kind, source_key) -> [(parent_kind, parent_key, intercom_id or None)] in waits_for order."""
+    """(kind, source_key) -> [(parent_kind, parent_key, intercom_id or None)] in waits_for order. Keys are asked
+    per kind (``kind = ? AND source_key IN (...)``): SQLite scans the whole table for a row-value ``IN`` list, ten
+    times slower at 60,000 refs than a walk of the primary key."""
     out: dict[tuple[str, str], list[tuple]] = {}
-    if not keys:
-        return out
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in keys:
+        by_kind.setdefault(kind, []).append(key)
     j = held_refs_table.outerjoin(
         entities_table, sa.and_(E.kind == R.parent_kind, E.source_key == R.parent_key, E.status == "written")
     )
-    for chunk in _chunks(list(keys), _CHUNK // 2):
-        q = (
-            sa.select(R.kind, R.source_key, R.parent_kind, R.parent_key, E.intercom_id)
-            .select_from(j)
-            .where(sa.tuple_(R.kind, R.source_key).in_(chunk))
-            .order_by(R.kind, R.source_key, R.pos)
-        )
-        for kind, skey, pk, pkey, iid in conn.execute(q):
-            out.setdefault((str(kind), str(skey)), []).append((pk, pkey, iid))
+    for kind, kind_keys in by_kind.items():
+        for chunk in _chunks(kind_keys):
+            q = (
+                sa.select(R.source_key, R.parent_kind, R.parent_key, E.intercom_id)
+                .select_from(j)
+                .where(R.kind == kind, R.source_key.in_(chunk))
+                .order_by(R.source_key, R.pos)
+            )
+            for skey, pk, pkey, iid in conn.execute(q):
+                out.setdefault((kind, str(skey)), []).append((pk, pkey, iid))
     return out
 
 
