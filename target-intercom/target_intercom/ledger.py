@@ -343,7 +343,8 @@ class Ledger:
             conn = self._engine.connect()
             # a small page cache each (SQLite's default is 2 MB a connection: 128 of them doubled the target's RSS);
             # the pages they share stay in the OS's cache
-            conn.connection.driver_connection.execute(f"PRAGMA cache_size=-{READER_CACHE_KB}")
+            driver: t.Any = conn.connection.driver_connection  # a checked-out connection has its DBAPI one
+            driver.execute(f"PRAGMA cache_size=-{READER_CACHE_KB}")
             self._local.reader = conn
             with self._readers_lock:
                 self._readers.append(conn)
