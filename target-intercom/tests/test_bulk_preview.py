@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import typing as t
 from collections import Counter
 from pathlib import Path
@@ -120,6 +121,13 @@ def test_contacts_wait_for_their_company_when_it_comes_later_in_the_input(bulk: 
         loader.stage_together([("contacts", persons), ("contact_companies", links)])
         loader.start()
         loader.stage("companies", [company(n) for n in range(5)])
+        # the input is still open until the companies are written (within BATCH_FILL_S): the contacts they make
+        # ready fill one batch instead of leaving in whatever groups the end of input finds ready
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+            (e := h.ledger.lookup("companies", f"branch:{n}")) is not None and e.status == "written" for n in range(5)
+        ):
+            time.sleep(0.01)
         loader.finish()
     finally:
         loader.close()
