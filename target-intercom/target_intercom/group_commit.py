@@ -35,17 +35,16 @@ class GroupCommit:
     """Runs ``fn(raw)`` for callers of :meth:`run` in shared transactions on the driver connection ``connect()``
     gives (called with ``lock`` held: the writer's lock, which other write paths take too). ``retry(once)`` runs a
     whole attempt again on the ledger's transient errors (a busy file); a caller whose own work raised one is run
-    again alone through ``alone(fn)``, as before group commit."""
+    again alone (:meth:`alone`), as before group commit."""
 
     def __init__(
         self,
         lock: t.ContextManager[t.Any],
         connect: Callable[[], t.Any],
-        retry: Callable[[Callable[[], None]], None],
-        alone: Callable[[Callable[[t.Any], t.Any]], t.Any],
+        retry: Callable[[Callable[[], t.Any]], t.Any],
         transient: tuple[type[BaseException], ...],
     ) -> None:
-        self._lock, self._connect, self._retry, self._alone, self._transient = lock, connect, retry, alone, transient
+        self._lock, self._connect, self._retry, self._transient = lock, connect, retry, transient
         self._cond = threading.Condition()
         self._pending: list[_Job] = []
         self._leading = False
@@ -73,24 +72,32 @@ class GroupCommit:
                     self._cond.notify_all()
         if job.error is not None:
             if isinstance(job.error, self._transient):  # its own statement met a race: alone, with the retries
-                return t.cast("T", self._alone(fn))
+                return self.alone(fn)
             raise job.error
         return t.cast("T", job.out)
 
+    def alone(self, fn: Callable[[t.Any], T]) -> T:
+        """``fn(raw)`` in a transaction of its own, retried whole on transient errors (its own included)."""
+
+        def once() -> T:
+            with self._lock:
+                return self._transaction(self._connect(), lambda raw: (fn(raw), True))
+
+        return t.cast("T", self._retry(once))
+
     def _commit(self, batch: list[_Job]) -> None:
+        todo: list[_Job] = []  # this attempt's callers (all of the batch at each attempt)
+
+        def all_of_todo(raw: t.Any) -> tuple[_Job | None, bool]:
+            failed = self._run_all(raw, todo)
+            return failed, failed is None  # committed when none raised
+
         def once() -> None:
-            todo = list(batch)
+            todo[:] = batch
             with self._lock:
                 raw = self._connect()
                 while todo:  # a caller whose work raised is left out and the others' work done again
-                    raw.execute("BEGIN IMMEDIATE")
-                    try:
-                        failed = self._run_all(raw, todo)
-                        raw.execute("ROLLBACK" if failed else "COMMIT")
-                    except BaseException:
-                        if raw.in_transaction:
-                            raw.execute("ROLLBACK")
-                        raise
+                    failed = self._transaction(raw, all_of_todo)
                     if failed is None:
                         break
                     todo.remove(failed)
@@ -102,6 +109,20 @@ class GroupCommit:
         except BaseException as exc:  # noqa: BLE001  the commit failed: nobody's work was kept, each caller raises it
             for job in batch:
                 job.out, job.error = None, exc
+
+    @staticmethod
+    def _transaction(raw: t.Any, body: Callable[[t.Any], tuple[T, bool]]) -> T:
+        """``body(raw)`` in one ``BEGIN IMMEDIATE`` transaction: committed when it says so (its second value),
+        rolled back otherwise or when it raises."""
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            out, keep = body(raw)
+            raw.execute("COMMIT" if keep else "ROLLBACK")
+            return out
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def _run_all(raw: t.Any, jobs: list[_Job]) -> _Job | None:

@@ -135,7 +135,6 @@ class Ledger:
             self._lock,
             lambda: self._writer().connection.driver_connection,
             self._retrying,
-            self._write_sql_alone,
             self._transient,
         )
         # PostgreSQL plans from statistics: on tables that grew from empty within minutes (before autovacuum's
@@ -268,24 +267,6 @@ class Ledger:
         if not self._sqlite or self._memory:
             return self._write(lambda conn: fn(self._sql(conn)))
         return self._group.run(lambda raw: fn(sql.Sql(raw, postgresql=False, returning=self._returning)))
-
-    def _write_sql_alone(self, fn: Callable[[t.Any], T]) -> T:
-        """``fn(driver connection)`` in a transaction of its own on a SQLite file (retried on transient errors)."""
-
-        def once() -> T:
-            with self._lock:
-                raw: t.Any = self._writer().connection.driver_connection
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(raw)
-                    raw.execute("COMMIT")
-                    return out
-                except BaseException:
-                    if raw.in_transaction:
-                        raw.execute("ROLLBACK")
-                    raise
-
-        return self._retrying(once)
 
     def _retrying(self, once: Callable[[], T]) -> T:
         for attempt in range(_WRITE_ATTEMPTS):

@@ -104,11 +104,11 @@ class Planner:
         #: a host a bulk writer creates with these parents inline (a contact and its companies): waited for as
         #: optional parents, so the host's create carries them instead of a request per link
         self.inline_parents: dict[Key, list[Key]] = {}
-        #: per kind, the records (not grouped) waiting for optional parents while input comes, and on which: left
-        #: out of reads (neither parsed nor looked up again) until one of those parents' write ends, a new version
+        #: per kind, the records (not grouped) waiting for optional parents while input comes (on which: parked_on):
+        #: left out of reads (neither parsed nor looked up again) until one of those parents' write ends, a new version
         #: of the record is staged, or the input ends. Re-reading them every pass (a call whose operator is a group
         #: names an admin that never comes) cost the dispatcher a fifth of the target's CPU and slowed the staging.
-        self.parked: dict[str, dict[str, list[Key]]] = defaultdict(dict)
+        self.parked: dict[str, set[str]] = defaultdict(set)
         self.parked_on: dict[Key, set[Key]] = defaultdict(set)  # parent -> the parked records waiting for it
 
     # ------------------------------------------------------------------ input
@@ -125,7 +125,7 @@ class Planner:
         keys = {(writer.kind, record["source_key"]) for writer, records in batches for record in records}
         self.unwritten.difference_update(keys)  # a new version may be written
         for kind, key in keys:
-            self.parked[kind].pop(key, None)  # a new version: read again
+            self.parked[kind].discard(key)  # a new version: read again
         for writer, records in batches:
             self.staged(writer, records)
         for host, instance in links:
@@ -179,7 +179,7 @@ class Planner:
             {key for k, key in self.busy if k == kind}
             | {key for k, key in self.failed if k == kind}
             | self.chained(kind)
-            | self.parked[kind].keys()
+            | self.parked[kind]
         )
 
     def candidates(self, kind_pass: KindPass, rows: t.Sequence[Row]) -> list[Row]:
@@ -242,7 +242,7 @@ class Planner:
             key = row[0].source_key
             missing = [parent for parent in wanted[key] if parent not in settled]
             if missing and ended.isdisjoint(missing):
-                self.parked[kind][key] = missing
+                self.parked[kind].add(key)
                 for parent in missing:
                     self.parked_on[parent].add((kind, key))
 
@@ -401,7 +401,7 @@ class Planner:
         if self.watch is not None:
             self.watch.add((kind, key))
         for waiting_kind, waiting in self.parked_on.pop((kind, key), ()):  # read again: it may be ready now
-            self.parked[waiting_kind].pop(waiting, None)
+            self.parked[waiting_kind].discard(waiting)
 
     def gave_up(self, kind: str, key: str) -> None:
         self.failed.add((kind, key))

@@ -24,14 +24,7 @@ def _group(path: Path) -> tuple[GroupCommit, sqlite3.Connection]:
     def retry(once):
         return once()
 
-    def alone(fn):
-        with lock:
-            raw.execute("BEGIN IMMEDIATE")
-            out = fn(raw)
-            raw.execute("COMMIT")
-            return out
-
-    return GroupCommit(lock, lambda: raw, retry, alone, (sqlite3.OperationalError,)), raw
+    return GroupCommit(lock, lambda: raw, retry, (sqlite3.OperationalError,)), raw
 
 
 def _side_by_side(n: int, work) -> list:
