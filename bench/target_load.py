@@ -207,7 +207,8 @@ def thread_time(trace: list[tuple], lo: float, hi: float, workers: int) -> dict:
 #: attachment, custom-object instance, ticket or conversation part, article, collection (and per contact note and
 #: inventory item, also one write each); none per relationship (custom_object_links: set on the instance's create)
 #: or per teammate/team (matched, never written). Tickets and conversations: one, plus one each whose final state is
-#: not the state a create leaves (:data:`FINAL_STATE_KINDS`, counted by :func:`final_states`).
+#: not the state a create leaves (:data:`FINAL_STATE_KINDS`, counted by :func:`final_states`). Companies: two, the
+#: read that finds one the workspace had already (issue #19: matched and restorable, not created) and the upsert.
 FLOOR_PER_RECORD = dict.fromkeys(
     (
         "contacts",
@@ -224,7 +225,7 @@ FLOOR_PER_RECORD = dict.fromkeys(
         "conversations",
     ),
     1,
-)
+) | {"companies": 2}
 FINAL_STATE_KINDS = ("tickets", "conversations")
 #: the final state a create leaves: a ticket is submitted and open (``{}``: nothing to write), a conversation open
 CREATED_STATES: tuple[dict | None, ...] = (None, {}, {"open": True})

@@ -17,6 +17,8 @@ from target_intercom.api import (
     COMPANY_FIELDS,
     CONTACT_FIELDS,
     DATED_PREFIX,
+    RESTORED_BY,
+    Change,
     Entity,
     IntercomClient,
     Ledger,
@@ -289,10 +291,40 @@ def _readback(kind: str, entity: Entity, answer: dict) -> dict:
     return answer
 
 
+#: a compared field -> (the field of the update request a restored change holds, where the answer has its value)
+RESTORED_AS = {
+    "ticket_state.category": ("ticket_state_id", "ticket_state.id"),
+    "state": ("open", "open"),
+    "company.id": ("company_id", "company.id"),
+}
+
+
+def _restored(name: str, readback: dict, restored: Change | None) -> str | None:
+    """A field a rollback put back holds the value from before the rolled-back run, as the ledger keeps it."""
+    if restored is None:
+        return None
+    field_, answered = RESTORED_AS.get(name, (name, name))
+    values = _flat(restored.before)
+    if field_ not in values or not same(name, values[field_], _lookup(readback, answered)):
+        return None
+    return (
+        f"restored by rollback {restored.restored_by} to its value from before run {restored.run_id}; TOPdesk's "
+        "newer value comes with the next load"
+    )
+
+
 def _explained(
-    kind: str, name: str, expected: t.Any, actual: t.Any, record: dict, issue_fields: dict[str, str]
+    kind: str,
+    name: str,
+    expected: t.Any,
+    actual: t.Any,
+    record: dict,
+    issue_fields: dict[str, str],
+    restored: str | None = None,
 ) -> str | None:
     """Why a differing field is not a difference, or None."""
+    if restored:
+        return restored
     for reported in (name, name.split(".")[0]):
         if reported in issue_fields:
             return f"reported by the load: {issue_fields[reported]}"
@@ -325,9 +357,10 @@ def compare(
     answer: dict | None,
     issue_fields: dict[str, str],
     resolve: Resolve,
+    restored: Change | None = None,
 ) -> Compared:
     """One record: every field the target sends, read back; ``issue_fields`` = the load's issues on this record
-    (field -> "category: reason")."""
+    (field -> "category: reason"); ``restored``: the change whose values a rollback put back in the record."""
     result = Compared(kind, key, entity.intercom_id)
     if answer is None:
         result.fields.append("(record)")
@@ -347,7 +380,7 @@ def compare(
         result.fields.append(name)
         if same(name, expected, actual):
             continue
-        reason = _explained(kind, name, expected, actual, record, issue_fields)
+        reason = _explained(kind, name, expected, actual, record, issue_fields, _restored(name, readback, restored))
         if reason:
             result.explained.append({"field": name, "expected": expected, "actual": actual, "why": reason})
         else:
@@ -386,6 +419,9 @@ def compare_sample(
                 answer,
                 issues.get((kind, key), {}),
                 lambda k, key_: _resolve(ledger, k, key_),
+                ledger.changes.restored_by(kind, key, entity.extra[RESTORED_BY])
+                if entity.extra.get(RESTORED_BY)
+                else None,
             )
         )
     return out

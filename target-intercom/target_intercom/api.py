@@ -18,6 +18,7 @@ from target_intercom.cli import rollback_command
 from target_intercom.client import IntercomClient, IntercomError, access_tokens
 from target_intercom.html_page import Bars, Page, Section, Table, Text, write
 from target_intercom.ledger import Entity, Ledger, as_held, content_hash
+from target_intercom.ledger_changes import RESTORED_BY, Change
 from target_intercom.pacer import DOCUMENTED_WINDOW_S
 from target_intercom.preflight import PreflightError, PreflightReport, list_options, run_preflight, type_attributes
 from target_intercom.preflight.report import sections as preflight_sections
@@ -39,6 +40,8 @@ __all__ = [  # noqa: RUF022  grouped by what they are for, not sorted
     "content_hash",
     "open_ledger",
     "rollback_command",
+    "Change",
+    "RESTORED_BY",
     # Intercom: the client, its documented rate window, the preflight and the workspace's live check
     "IntercomClient",
     "IntercomError",

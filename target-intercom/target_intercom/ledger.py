@@ -15,7 +15,6 @@ readers run concurrently thanks to WAL. Queries return bounded batches so memory
 
 from __future__ import annotations
 
-import decimal
 import hashlib
 import json
 import secrets
@@ -35,6 +34,7 @@ from sqlalchemy.pool import StaticPool
 
 from target_intercom import ledger_sql as sql
 from target_intercom.group_commit import GroupCommit
+from target_intercom.ledger_changes import RESTORED_BY, Changes
 from target_intercom.ledger_schema import (
     checks_table,
     entities_table,
@@ -45,6 +45,10 @@ from target_intercom.ledger_schema import (
     metadata,
     runs_table,
 )
+from target_intercom.ledger_values import dumps as _dumps
+from target_intercom.ledger_values import iso as _iso
+from target_intercom.ledger_values import loads as _loads
+from target_intercom.ledger_values import now as _now
 
 ENTITY_STATUSES = ("intent", "written", "deleted")
 T = t.TypeVar("T")
@@ -144,6 +148,8 @@ class Ledger:
         self._changes = {"entities": 0, "held": 0}
         self._analyze_at = {"entities": _ANALYZE_FIRST, "held": _ANALYZE_FIRST}
         metadata.create_all(self._engine)
+        #: what runs overwrote in records that existed before them (a rollback restores it)
+        self.changes = Changes(self._write, self._read)
         for index in entities_table.indexes:  # ledgers made before an index existed get it too
             index.create(self._engine, checkfirst=True)
         self._init_meta()
@@ -557,7 +563,8 @@ class Ledger:
         if row[0] in ("deleted", "intent") and not created:  # adopted, not created: never rolled back
             values["created_run_id"] = None
             values["seq"] = self._alloc(q, _ENTITY_SEQ, 1)
-        values["extra"] = _merge_extra(row[1], extra)
+        # written again: no longer what a rollback restored (verify explains differences by that mark)
+        values["extra"] = _merge_extra(row[1], extra, drop=RESTORED_BY)
         _update_entity(q, kind, source_key, values)
 
     def intents(self, kind: str | None = None, limit: int = 1000) -> list[Entity]:
@@ -1025,36 +1032,13 @@ def _chunks(seq: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
         yield seq[i : i + size]
 
 
-def _dumps(obj: t.Any, *, sort_keys: bool = False) -> str:
-    return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, default=_plain)
-
-
-def _plain(value: t.Any) -> t.Any:
-    """JSON for what the json module cannot write: singer-sdk reads JSON numbers with a fraction as ``Decimal``, and
-    Intercom types its attributes, so a number stays the number it was in the tap's JSON (``7.0``, ``1.5``), never
-    text; the same JSON (and content hash) as the record read without singer-sdk. Anything else as text."""
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return float(value)
-    return str(value)
-
-
-def _loads(text: str | None, default: t.Any = None) -> t.Any:
-    return json.loads(text) if text else default
-
-
-def _merge_extra(stored: str | None, extra: dict | None) -> str:
+def _merge_extra(stored: str | None, extra: dict | None, drop: str | None = None) -> str:
     merged = _loads(stored, {}) or {}
+    if drop is not None:
+        merged.pop(drop, None)
     if extra:
         merged.update(extra)
     return _dumps(merged)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat(timespec="microseconds")
-
-
-def _now() -> str:
-    return _iso(datetime.now(UTC))
 
 
 def _entity(row: t.Mapping[t.Any, t.Any]) -> Entity:

@@ -104,3 +104,26 @@ meta_table = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+# What a run overwrote in records that existed before it (adopted contacts, matched companies, an earlier run's
+# tickets...): one row per run and record, so a rollback of that run can put the values back (ledger_changes.py).
+changes_table = sa.Table(
+    "ledger_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # newest first = id descending
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("source_key", sa.String(512), nullable=False),
+    sa.Column("intercom_id", sa.String(128), nullable=False),
+    # the fields the run's requests changed, as Intercom had them before (request-shaped JSON)
+    sa.Column("before", sa.Text, nullable=False),
+    # the same fields as Intercom answered the run's last change (None: no answer came)
+    sa.Column("after", sa.Text),
+    # the ledger's own row before the run touched it (content_hash, extra, run_id; None: no row)
+    sa.Column("entity", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),  # kept | restored
+    sa.Column("restored_by", sa.String(64)),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_ledger_changes_run", "run_id", "kind", "source_key", unique=True),
+    sa.Index("ix_ledger_changes_record", "kind", "source_key", "id"),
+)

@@ -69,7 +69,9 @@ def build(target: t.Any, *, orphans: int) -> dict:
         "capabilities": (
             target.workspace_capabilities.as_dict() if getattr(target, "workspace_capabilities", None) else None
         ),
-        "requests": target.client.stats,
+        # the pacer's counters, and the reads the writers made beyond their records' own requests (what a change to
+        # a record the run did not create overwrites, kept for its rollback)
+        "requests": {**target.client.stats, **(dict(target.loader.ctx.tallies) if target.loader else {})},
         "timeline_bucket_s": bucket_s,
         "timeline": timeline,  # records written and requests sent per bucket of the run
     }

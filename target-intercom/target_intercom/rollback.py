@@ -1,4 +1,15 @@
-"""Rollback: delete from Intercom what the ledger says a run (or every run) created.
+"""Rollback: put back what a run (or every run) changed in Intercom records it did not create, then delete what
+it created, as the ledger records both.
+
+Restore first. A run that changed a record it did not create (a contact adopted after a 409, a company matched by
+``company_id``, an earlier run's ticket, conversation, instance, article) kept the values it overwrote
+(:mod:`target_intercom.ledger_changes`); the rollback sends them back, kind by kind in reverse dependency order,
+newest first, each record's changes newest run first. It reads the record first: already back (an interrupted
+rollback) is settled without a request; a record changed since by someone else (its fields differ from what the
+run's requests left) or by a later run that is not rolled back is not overwritten but listed, with that run's id
+(``force`` restores anyway). What Intercom keeps of a change (a ticket's state-change parts, a conversation's
+assignment parts, a translation it cannot remove, a field its API cannot clear) is listed as not restorable, with
+the reason.
 
 Order. Kind by kind in *reverse dependency order* (``reversed(writers.WRITERS.kinds)``: children before parents, e.g.
 ticket parts, tickets, contact-company links, contacts, companies), newest first within a kind. ``seq`` (creation
@@ -14,9 +25,9 @@ for manual removal.
 
 What is not deleted: entities the run did not create (``created_run_id`` is another run or None: adopted
 contacts, merged case-duplicates, matched teammates and teams, records created earlier and only updated by this
-run). They are listed; the ledger keeps no previous values, so an update is not reverted (Intercom keeps the
-newer values and the ledger's content hash says so, so a re-run stays consistent). Workspace definitions the
-preflight created (data attributes, ticket types and their attributes) are outside the ledger and stay.
+run). They are listed; their values from before the run are restored as above, and their ledger rows are what they
+were before it (so the next load writes TOPdesk's values again). Workspace definitions the preflight created (data
+attributes, ticket types and their attributes) are outside the ledger and stay.
 
 Intents (creates that may or may not have reached Intercom) of the rolled-back run are settled first, the same
 way a resumed load settles them (the writer's search): found means deleted like any other entity, not found
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import sys
 import threading
@@ -53,6 +65,7 @@ from tqdm import tqdm
 from target_intercom import rollback_report
 from target_intercom.client import IntercomClient, IntercomError
 from target_intercom.ledger import Entity, Ledger
+from target_intercom.ledger_changes import Change
 from target_intercom.writers import WRITERS
 from target_intercom.writers.base import WriteContext, Writer, error_text
 
@@ -78,6 +91,9 @@ class Outcomes:
     not_created: Counter = dataclasses.field(default_factory=Counter)  # intents whose create never happened
     aliases: Counter = dataclasses.field(default_factory=Counter)  # merged into an entity that was deleted
     manual: list[dict] = dataclasses.field(default_factory=list)  # cannot be deleted through the API
+    restored: Counter = dataclasses.field(default_factory=Counter)  # changes put back (or found back already)
+    not_restored: list[dict] = dataclasses.field(default_factory=list)  # changed since, or by a later run
+    not_restorable: list[dict] = dataclasses.field(default_factory=list)  # what Intercom keeps of a change
     failed: list[dict] = dataclasses.field(default_factory=list)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -169,7 +185,7 @@ def rollback(
                 "loads); its creates are rolled back as far as the ledger knows them",
                 run_id,
             )
-    rb = _Rollback(ledger, client, run_id, settings, dry_run, progress)
+    rb = _Rollback(ledger, client, run_id, settings, dry_run, progress, force)
     return rb.run(report_dir)
 
 
@@ -185,9 +201,10 @@ class _Rollback:
         settings: dict,
         dry_run: bool,
         progress: bool | None,
+        force: bool = False,
     ) -> None:
         self.ledger, self.client, self.target_run, self.dry_run = ledger, client, run_id, dry_run
-        self.settings = settings
+        self.settings, self.force = settings, force
         self.progress = progress
         self.out = Outcomes()
         self.gone_ids: dict[str, set[str]] = defaultdict(set)  # container kind -> Intercom ids deleted or gone
@@ -241,16 +258,19 @@ class _Rollback:
     def run(self, report_dir: Path | None) -> dict:
         started = _now()
         counts = self.plan_counts()
-        order = self.walk_order(counts)
+        changes = self.ledger.changes.counts(self.target_run)
+        order = self.walk_order(set(counts) | set(changes))
         if not self.dry_run:
             self.rb_run = self.ledger.start_run({"command": "rollback", "of": self.target_run or "all"})
         else:
             self.rb_run = f"dry-run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         self.ctx = WriteContext(self.client, self.ledger, self.rb_run, None, self.settings)
         LOGGER.info(
-            "Rollback %s of %s: %s entities to remove (%s)",
+            "Rollback %s of %s: %s entities to restore (%s), %s to remove (%s)",
             "plan" if self.dry_run else self.rb_run,
             self.target_run or "every run",
+            sum(changes.values()),
+            ", ".join(f"{k} {changes[k]:,}" for k in order if changes[k]) or "none",
             sum(counts.values()),
             ", ".join(f"{k} {counts[k]:,}" for k in order if counts[k]) or "none",
         )
@@ -260,45 +280,149 @@ class _Rollback:
             held = self.drop_held()
             planned = self.dry_run_plan(order) if self.dry_run else None
             if not self.dry_run:
+                self.restore_all(order, changes)
                 self.delete_all(order, counts)
             kept = self.kept()
         except BaseException:
             if not self.dry_run:  # what was done so far is in the ledger; the report says where it stopped
                 try:
-                    self.finish(self.summary(order, counts, started, True, held, kept, None), report_dir)
+                    summary = self.summary(order, counts, changes, started, True, held, kept, None)
+                    self.finish(summary, report_dir)
                 except Exception:
                     LOGGER.exception("could not write the report of the interrupted rollback")
             raise
-        summary = self.summary(order, counts, started, False, held, kept, planned)
+        summary = self.summary(order, counts, changes, started, False, held, kept, planned)
         self.finish(summary, report_dir)
         return summary
 
-    def delete_all(self, order: list[str], counts: Counter) -> None:
-        total = sum(counts.values())
+    @contextlib.contextmanager
+    def _workers(self, total: int, desc: str) -> Iterator[t.Callable[[list[t.Callable[[], None]]], None]]:
+        """A progress bar and a pool (the client paces its requests); yields ``run(tasks)``: one page of tasks, in
+        parallel, until all are done or one raises (the others are let finish, the rest cancelled)."""
         show = self.progress if self.progress is not None else sys.stderr.isatty()
-        workers = max(1, int(self.settings.get("concurrency") or 32))  # the client paces them
+        workers = max(1, int(self.settings.get("concurrency") or 32))
         with (
-            tqdm(total=total, unit="entity", desc="rollback", disable=not show, file=sys.stderr) as bar,
+            tqdm(total=total, unit="entity", desc=desc, disable=not show, file=sys.stderr) as bar,
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rollback") as pool,
         ):
+
+            def run(tasks: list[t.Callable[[], None]]) -> None:
+                futures = [pool.submit(task) for task in tasks]
+                for future in futures:
+                    future.add_done_callback(lambda _f: bar.update(1))
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    if future in done and (exc := future.exception()) is not None:
+                        raise exc
+
             try:
-                for kind in order:
-                    if not counts.get(kind):
-                        continue
-                    bar.set_postfix_str(kind)
-                    for page in self.selected(kind):
-                        futures = [pool.submit(self.remove, entity) for entity in page]
-                        for future in futures:
-                            future.add_done_callback(lambda _f: bar.update(1))
-                        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                        for future in futures:
-                            if future in done and (exc := future.exception()) is not None:
-                                raise exc
-                    self.forget_aliases(kind)
-                    LOGGER.info("%s: %s", kind, self.kind_line(kind))
+                yield run
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+
+    def delete_all(self, order: list[str], counts: Counter) -> None:
+        with self._workers(sum(counts.values()), "rollback: remove") as run:
+            for kind in order:
+                if not counts.get(kind):
+                    continue
+                for page in self.selected(kind):
+                    run([functools.partial(self.remove, entity) for entity in page])
+                self.forget_aliases(kind)
+                LOGGER.info("%s: %s", kind, self.kind_line(kind))
+
+    # ------------------------------------------------------------------ restore
+
+    def restore_all(self, order: list[str], changes: Counter) -> None:
+        """Every change of the target run(s) still to restore, kind by kind in ``order``, newest first; the changes
+        of one record (several runs, with --all) one after another, newest run first."""
+        with self._workers(sum(changes.values()), "rollback: restore") as run:
+            for kind in order:
+                if not changes.get(kind):
+                    continue
+                before: int | None = None
+                while page := self.ledger.changes.of_run(self.target_run, kind, limit=PAGE, before_id=before):
+                    before = page[-1].id
+                    by_record: dict[str, list[Change]] = defaultdict(list)
+                    for change in page:
+                        by_record[change.source_key].append(change)
+                    run([functools.partial(self.restore_record, group) for group in by_record.values()])
+                LOGGER.info(
+                    "%s: restored %s, not restored %s",
+                    kind,
+                    f"{self.out.restored[kind]:,}",
+                    f"{sum(1 for n in self.out.not_restored if n['kind'] == kind):,}",
+                )
+
+    def restore_record(self, changes: list[Change]) -> None:
+        for change in changes:  # newest first: each puts back what the one before it found
+            try:
+                self.restore(change)
+            except IntercomError as exc:
+                self.out.add("failed", {**_change_item(change), "reason": error_text(exc), "status": exc.status})
+                return
+            except Exception as exc:  # an unexpected answer: listed, the rollback goes on; a re-run retries it
+                LOGGER.exception("%s %s: restore failed", change.kind, change.source_key)
+                self.out.add("failed", {**_change_item(change), "reason": f"{type(exc).__name__}: {exc}"})
+                return
+
+    def restore(self, change: Change) -> None:
+        """Put back what ``change`` overwrote, unless a later run or someone else changed the record since."""
+        item = _change_item(change)
+        writer = WRITERS.get(change.kind)
+        if writer is None:
+            self.out.add("not_restored", {**item, "reason": f"no writer for {change.kind} in this version"})
+            return
+        later = self.ledger.changes.later(change) if self.target_run is not None else []
+        if later and not self.force:
+            self.out.add(
+                "not_restored",
+                {
+                    **item,
+                    "reason": f"changed again by run {later[-1]}, which is not rolled back: roll that run back first "
+                    "(or --force)",
+                },
+            )
+            return
+        entity = self.ledger.lookup(change.kind, change.source_key)
+        if entity is None or entity.status != "written" or str(entity.intercom_id) != change.intercom_id:
+            self.out.add("not_restored", {**item, "reason": "no longer this Intercom record in the ledger"})
+            return
+        try:
+            found = writer.request_shape(self.client.request("GET", writer.read_path(change.intercom_id, entity.extra)))
+        except IntercomError as exc:
+            if exc.status != 404:
+                raise
+            self.out.add("not_restored", {**item, "reason": "gone from Intercom (deleted since the run)"})
+            return
+        values = differing(change.before, found)
+        if not values:  # back already (an interrupted rollback's request went through)
+            self.ledger.changes.restored(change, self.rb_run)
+            self.out.count("restored", change.kind)
+            return
+        since = differing(change.after, found) if change.after is not None else {}
+        if since and not self.force:
+            self.out.add(
+                "not_restored",
+                {
+                    **item,
+                    "fields": ", ".join(_paths(since)),
+                    "reason": "changed in Intercom after the run (fields: "
+                    + ", ".join(_paths(since))
+                    + "): not overwritten (--force puts the values from before the run back anyway)",
+                },
+            )
+            return
+        residues = []
+        for name in sorted(values):
+            if values[name] is None and name in writer.not_clearable:
+                del values[name]
+                residues.append(f"{name}: unset before the run, and Intercom's API cannot clear a {name}")
+        residues += writer.restore(self.ctx, change.intercom_id, values, found, entity.extra) if values else []
+        self.ledger.changes.restored(change, self.rb_run)
+        self.out.count("restored", change.kind)
+        for reason in residues:
+            self.out.add("not_restorable", {**item, "reason": reason})
 
     def remove(self, entity: Entity) -> None:
         """Delete one entity (or settle it), then mark it deleted in the ledger."""
@@ -409,11 +533,21 @@ class _Rollback:
     # ------------------------------------------------------------------ held records, kept entities, dry run
 
     def drop_held(self) -> list[dict]:
-        """Held records staged by the rolled-back run (all with --all): dropped (not in dry-run), and listed."""
+        """Held records staged by the rolled-back run (all with --all): dropped (not in dry-run), and listed. One the
+        run staged again but that was held before it (an earlier run reported it, as an orphan or for review) stays
+        held: it belongs to the input before the run."""
         dropped: list[dict] = []
         by_kind: dict[str, list[str]] = defaultdict(list)
+        earlier = {
+            (issue["kind"], issue["source_key"])
+            for category in ("orphan", "manual_review")
+            for issue in (self.ledger.issues(category=category) if self.target_run is not None else [])
+            if issue["first_run_id"] != self.target_run
+        }
         for held in self.ledger.iter_held():
-            if self.target_run is None or held.run_id == self.target_run:
+            if self.target_run is None or (
+                held.run_id == self.target_run and (held.kind, held.source_key) not in earlier
+            ):
                 dropped.append(
                     {"kind": held.kind, "source_key": held.source_key, "run_id": held.run_id, "attempts": held.attempts}
                 )
@@ -446,12 +580,26 @@ class _Rollback:
             elif created_run is None:
                 why = "not created by the migration: it existed in Intercom (adopted or matched)"
             else:
-                why = f"created by run {created_run}, only updated by this run (not reverted: no previous values)"
+                why = f"created by run {created_run}, written again by this run: what it changed is under Restored"
             out.append({"kind": kind, "source_key": key, "intercom_id": entity.intercom_id, "reason": why})
         return out
 
     def dry_run_plan(self, order: list[str]) -> list[dict]:
+        """What a rollback would do, per kind in its order: the changes to restore, then the entities to remove."""
         plan = []
+        for kind in order:
+            before: int | None = None
+            while changes := self.ledger.changes.of_run(self.target_run, kind, limit=PAGE, before_id=before):
+                before = changes[-1].id
+                plan += [
+                    {
+                        **_change_item(c),
+                        "status": "changed",
+                        "action": f"restore {', '.join(_paths(_changed_by(c))) or 'nothing'} "
+                        f"(as before run {c.run_id})",
+                    }
+                    for c in changes
+                ]
         for kind in order:
             writer, spec = WRITERS.get(kind), self.contained_in(kind)
             for page in self.selected(kind):
@@ -486,6 +634,7 @@ class _Rollback:
             (o.already_gone[kind], "already gone"),
             (o.not_created[kind], "intents never created"),
             (o.aliases[kind], "second keys (aliases, merged e-mails) gone with their entity"),
+            (o.restored[kind], "restored"),
             (sum(1 for m in o.manual if m["kind"] == kind), "manual"),
             (sum(1 for f in o.failed if f["kind"] == kind), "failed"),
         ]
@@ -495,6 +644,7 @@ class _Rollback:
         self,
         order: list[str],
         counts: Counter,
+        changes: Counter,
         started: str,
         interrupted: bool,
         held: list[dict],
@@ -504,8 +654,12 @@ class _Rollback:
         o = self.out
         manual = Counter(m["kind"] for m in o.manual)
         failed = Counter(f["kind"] for f in o.failed)
+        not_restored = Counter(n["kind"] for n in o.not_restored)
         kinds = {
             k: {
+                "to_restore": changes.get(k, 0),
+                "restored": o.restored[k],
+                "not_restored": not_restored[k],
                 "selected": counts.get(k, 0),
                 "deleted": o.deleted[k],
                 "with_container": o.with_container[k],
@@ -516,10 +670,11 @@ class _Rollback:
                 "failed": failed[k],
             }
             for k in order
-            if counts.get(k)
+            if counts.get(k) or changes.get(k)
         }
         totals = {c: sum(r[c] for r in kinds.values()) for c in rollback_report.ROLLBACK_COLUMNS}
         totals["kept"] = len(kept)
+        totals["not_restorable"] = len(o.not_restorable)
         totals["held_dropped"] = len(held)
         complete = not interrupted and not self.dry_run and not totals["failed"]
         return {
@@ -537,9 +692,11 @@ class _Rollback:
                 if complete
                 else "incomplete"
             ),
-            "order": [k for k in order if counts.get(k)],
+            "order": [k for k in order if counts.get(k) or changes.get(k)],
             "entities": kinds,
             "totals": totals,
+            "not_restored": o.not_restored,
+            "not_restorable": o.not_restorable,
             "manual": o.manual,
             "failed": o.failed,
             "kept": kept,
@@ -550,7 +707,8 @@ class _Rollback:
             "not_rolled_back": [
                 "workspace definitions the preflight created (data attributes, ticket types and their attributes): "
                 "not in the ledger; Intercom only archives them",
-                "values of pre-existing or earlier records this run updated (see kept)",
+                "what Intercom keeps of a change it cannot undo (history parts, a translation, a field its API "
+                "cannot clear): listed under Not restorable",
             ],
         }
 
@@ -603,8 +761,19 @@ def console_summary(summary: dict) -> str:
         else f"Rollback {summary['rollback_run_id']} {summary['status']}."
     )
     scope = "every run" if summary["of"] == "all" else summary["of"]
-    lines = [head, f"{'Would remove' if summary['dry_run'] else 'Removed'} from Intercom ({scope}):"]
+    lines = [head]
+    restoring = {k: r for k, r in summary["entities"].items() if r["to_restore"]}
+    if restoring:
+        lines.append(f"{'Would restore' if summary['dry_run'] else 'Restored'} in Intercom ({scope}):")
+        for kind, row in restoring.items():
+            n = row["to_restore"] if summary["dry_run"] else row["restored"]
+            lines.append(
+                f"  {kind:<20} {n:>8,}" + (f"  (not restored {row['not_restored']:,})" if row["not_restored"] else "")
+            )
+    lines.append(f"{'Would remove' if summary['dry_run'] else 'Removed'} from Intercom ({scope}):")
     for kind, row in summary["entities"].items():
+        if not row["selected"]:
+            continue
         n = row["selected"] if summary["dry_run"] else row["deleted"] + row["with_container"] + row["already_gone"]
         lines.append(
             f"  {kind:<20} {n:>8,}"
@@ -613,7 +782,8 @@ def console_summary(summary: dict) -> str:
         )
     lines.append(
         f"Kept (not created by it): {t_['kept']:,}; held records dropped: {t_['held_dropped']:,}; "
-        f"to remove by hand: {t_['manual']:,}; failed: {t_['failed']:,}"
+        f"to remove by hand: {t_['manual']:,}; not restored: {t_['not_restored']:,}; "
+        f"not restorable: {t_['not_restorable']:,}; failed: {t_['failed']:,}"
     )
     if summary["dry_run"] and summary.get("plan"):
         lines.append("First entities, in deletion order:")
@@ -624,6 +794,50 @@ def console_summary(summary: dict) -> str:
     if summary.get("report"):
         lines.append(f"Report: {summary['report']}")
     return "\n".join(lines)
+
+
+def differing(wanted: dict, found: dict) -> dict:
+    """The part of ``wanted`` (request-shaped values) that ``found`` does not hold, attribute maps key by key."""
+    out: dict = {}
+    for key, value in wanted.items():
+        have = found.get(key)
+        if isinstance(value, dict):
+            inner = differing(value, have if isinstance(have, dict) else {})
+            if inner:
+                out[key] = inner
+        elif not _same(value, have):
+            out[key] = value
+    return out
+
+
+def _same(a: t.Any, b: t.Any) -> bool:
+    """Equal as Intercom answers them twice: ids as text or numbers, lists in any order."""
+    if isinstance(a, list) and isinstance(b, list):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    return a == b or str(a) == str(b)
+
+
+def _paths(values: dict, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        out += _paths(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"]
+    return out
+
+
+def _changed_by(change: Change) -> dict:
+    """The fields ``change``'s run gave another value (all it sent when its answer never came)."""
+    return differing(change.after, change.before) if change.after is not None else change.before
+
+
+def _change_item(change: Change) -> dict:
+    return {
+        "kind": change.kind,
+        "source_key": change.source_key,
+        "intercom_id": change.intercom_id,
+        "run_id": change.run_id,
+    }
 
 
 def _now() -> str:

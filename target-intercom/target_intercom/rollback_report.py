@@ -1,5 +1,5 @@
-"""The rollback's report: what was deleted, kept, left for a person and dropped, per entity, as sections of one
-page (html_page renders its Markdown and HTML beside the JSON summary). The summary itself is built by
+"""The rollback's report: what was restored, deleted, kept, left for a person and dropped, per entity, as sections
+of one page (html_page renders its Markdown and HTML beside the JSON summary). The summary itself is built by
 target_intercom.rollback; this module only presents it."""
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from target_intercom import html_page as hp
 
 MD_LIMIT = 200  # rows per list in the Markdown report; the JSON has them all
 ROLLBACK_COLUMNS = (
+    "to_restore",
+    "restored",
+    "not_restored",
     "selected",
     "deleted",
     "with_container",
@@ -21,6 +24,19 @@ ROLLBACK_COLUMNS = (
 )
 #: (heading, summary key, columns, note) of each list of entities the report shows when it has any
 LISTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    (
+        "Not restored",
+        "not_restored",
+        ("kind", "source_key", "intercom_id", "run_id", "reason"),
+        "Changed since the run, by a later run or by someone in Intercom: left as it is. Roll the later run back "
+        "first, or restore it anyway with --force.",
+    ),
+    (
+        "Not restorable",
+        "not_restorable",
+        ("kind", "source_key", "intercom_id", "run_id", "reason"),
+        "Restored, except what Intercom keeps of the change.",
+    ),
     (
         "Could not delete",
         "failed",
@@ -58,8 +74,9 @@ def page(summary: dict) -> hp.Page:
     sections: list[hp.Section] = [
         hp.Text(
             "Status",
-            f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to delete)'} "
-            "(children before parents, newest first within a kind).",
+            f"{summary['status']}. Order: {' → '.join(summary['order']) or '(nothing to do)'} "
+            "(children before parents, newest first within a kind; what the run changed is restored first, then "
+            "what it created is deleted).",
         ),
         hp.Table(
             "Per entity",
@@ -67,7 +84,13 @@ def page(summary: dict) -> hp.Page:
             [[kind, *(row[c] for c in ROLLBACK_COLUMNS)] for kind, row in summary["entities"].items()],
             footer=[["total", *(totals[c] for c in ROLLBACK_COLUMNS)]],
         ),
-        hp.Bars("Deleted per entity", {"deleted": {k: r["deleted"] for k, r in summary["entities"].items()}}),
+        hp.Bars(
+            "Restored and deleted per entity",
+            {
+                "restored": {k: r["restored"] for k, r in summary["entities"].items()},
+                "deleted": {k: r["deleted"] for k, r in summary["entities"].items()},
+            },
+        ),
     ]
     for heading, key, columns, note in LISTS:
         rows = summary.get(key) or []

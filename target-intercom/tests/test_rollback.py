@@ -115,11 +115,13 @@ class Split(t.NamedTuple):
     new_part_incident: str
     adopted: dict  # a person whose contact exists in Intercom before the migration (same external id)
     merged: dict  # a person whose e-mail belongs to a pre-existing contact without external id
+    changed_branch: str
 
 
 def split() -> Split:
     messages = list(tap_messages(60))
     persons, incidents = records(messages, "persons"), records(messages, "incidents")
+    branches = records(messages, "branches")
     trail = records(messages, "incident_progress_trail")
     callers = {(i.get("caller") or {}).get("id") for i in incidents}
     quiet = [p for p in persons if p["id"] not in callers and p.get("email")]
@@ -129,7 +131,8 @@ def split() -> Split:
     adopted, merged = quiet[2], quiet[3]
     changed_persons = [quiet[4]["id"], quiet[5]["id"]]
     old = [i for i in with_caller if i["id"] not in new_incidents]
-    changed_incident, new_part_incident = old[0]["id"], old[1]["id"]
+    new_part_incident = old[1]["id"]
+    changed_incident = next(i["id"] for i in old if not i.get("closed") and i["id"] != new_part_incident)
 
     def held_back(m: dict) -> bool:
         if m["type"] != "RECORD":
@@ -164,13 +167,28 @@ def split() -> Split:
                 {
                     "type": "RECORD",
                     "stream": "incidents",
-                    "record": {
+                    "record": {  # a new title, and closed
                         **i,
                         "briefDescription": "Changed after the first load",
+                        "closed": True,
+                        "processingStatus": {**(i.get("processingStatus") or {}), "name": "Closed"},
                         "modificationDate": "2026-11-01T10:00:00.000+00:00",
                     },
                 }
             )
+    branch = branches[0]
+    delta.append(
+        {
+            "type": "RECORD",
+            "stream": "branches",
+            "record": {
+                **branch,
+                "name": branch["name"] + " (renamed)",
+                "phone": "+31 20 555 0199",
+                "modificationDate": "2026-11-01T10:00:00.000+00:00",
+            },
+        }
+    )
     entry = next(e for e in trail if e["incident_id"] == new_part_incident)
     delta.append(
         {
@@ -186,7 +204,7 @@ def split() -> Split:
             },
         }
     )
-    return Split(first, delta, changed_persons, changed_incident, new_part_incident, adopted, merged)
+    return Split(first, delta, changed_persons, changed_incident, new_part_incident, adopted, merged, branch["id"])
 
 
 def preexisting(sb: RunningSandbox, data: Split) -> dict[str, str]:
@@ -219,20 +237,25 @@ def preexisting(sb: RunningSandbox, data: Split) -> dict[str, str]:
     return {name: str(c["id"]) for name, c in made.items()}
 
 
-def ticket_of(sb: RunningSandbox, cfg: dict, incident_id: str) -> str:
+def intercom_id_of(cfg: dict, kind: str, key: str) -> str:
+    """The Intercom id the ledger holds for a record."""
     ledger = Ledger(cfg["ledger_url"])
     try:
-        return ledger.lookup("tickets", f"call:{incident_id}").intercom_id
+        return ledger.lookup(kind, key).intercom_id
     finally:
         ledger.close()
+
+
+def ticket_of(sb: RunningSandbox, cfg: dict, incident_id: str) -> str:
+    return intercom_id_of(cfg, "tickets", f"call:{incident_id}")
 
 
 def contact_of(cfg: dict, person_id: str) -> str:
-    ledger = Ledger(cfg["ledger_url"])
-    try:
-        return ledger.lookup("contacts", f"person:{person_id}").intercom_id
-    finally:
-        ledger.close()
+    return intercom_id_of(cfg, "contacts", f"person:{person_id}")
+
+
+def company_of(cfg: dict, branch_id: str) -> str:
+    return intercom_id_of(cfg, "companies", f"branch:{branch_id}")
 
 
 def shape(snap: dict) -> dict:
@@ -278,15 +301,35 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         new_part_ticket = ticket_of(sb, cfg, data.new_part_incident)
         manual = {(m["kind"], m["container"]) for m in summary["manual"]}
         assert manual == {("ticket_parts", f"tickets {new_part_ticket}")}  # a part on a run-1 ticket stays
-        kept = {(k["kind"], k["intercom_id"]) for k in summary["kept"] if "only updated" in k["reason"]}
+        # what run 2 changed in run 1's contacts and ticket is put back; all that differs from after run 1 is what
+        # the report lists as not restorable (a part on a run-1 ticket, and what Intercom keeps of its state)
         changed = {contact_of(cfg, p) for p in data.changed_persons}
-        assert {("contacts", c) for c in changed} | {("tickets", ticket_of(sb, cfg, data.changed_incident))} <= kept
-        # everything else is exactly as after run 1
-        explained = {("contacts", c) for c in changed} | {
-            ("tickets", ticket_of(sb, cfg, data.changed_incident)),
-            ("tickets", new_part_ticket),
+        assert rows["contacts"]["restored"] == len(changed) and rows["tickets"]["restored"] >= 1, rows
+        assert not summary["not_restored"], summary["not_restored"]
+        listed = {(m["kind"], m["intercom_id"]) for m in summary["not_restorable"]} | {
+            tuple(m["container"].split()) for m in summary["manual"]
         }
-        assert differences(after_1, after_rb) == explained
+        assert all(m["reason"] for m in summary["not_restorable"])
+        changed_ticket = ticket_of(sb, cfg, data.changed_incident)
+        assert differences(after_1, after_rb) == {("tickets", new_part_ticket), ("tickets", changed_ticket)} <= listed
+        for contact in changed:
+            assert after_rb["contacts"][contact] == after_1["contacts"][contact]
+        company = company_of(cfg, data.changed_branch)
+        assert after_2["companies"][company] != after_1["companies"][company]
+        assert after_rb["companies"][company] == after_1["companies"][company]
+        ticket_1, ticket_rb = after_1["tickets"][changed_ticket], after_rb["tickets"][changed_ticket]
+        assert after_2["tickets"][changed_ticket]["open"] is False
+        # the title and the state are back; Intercom keeps the state changes in the ticket's history (its parts and
+        # its previous state)
+        history = ("parts", "previous_state_id")
+        assert {k: v for k, v in ticket_rb.items() if k not in history} == {
+            k: v for k, v in ticket_1.items() if k not in history
+        }
+        assert [p.get("part_type") for p in ticket_rb["parts"][len(ticket_1["parts"]) :]] == [
+            "ticket_state_updated_by_admin"
+        ] * 2
+        reasons = {m["reason"] for m in summary["not_restorable"] if m["intercom_id"] == changed_ticket}
+        assert any("state-change part" in r for r in reasons), summary["not_restorable"]
         report = json.loads((tmp_path / "reports" / summary["rollback_run_id"] / "rollback.json").read_text())
         assert report["totals"] == summary["totals"]
         assert "Remove by hand" in (tmp_path / "reports" / summary["rollback_run_id"] / "rollback.md").read_text()
@@ -302,7 +345,9 @@ def test_rollback_of_a_run_restores_the_state_before_it_and_a_rerun_recreates_it
         after_all = snapshot(sb)
         assert not after_all["tickets"] and not after_all["companies"]
         assert set(before_1["contacts"]) <= set(after_all["contacts"])
-        for name in ("unrelated", "merged"):
+        # the adopted contact gets its own values back (run 1 renamed it); the others were never changed
+        assert after_1["contacts"][pre["adopted"]]["name"] != "Name Before Migration"
+        for name in ("unrelated", "merged", "adopted"):
             assert after_all["contacts"][pre[name]] == before_1["contacts"][pre[name]]
         assert {k["intercom_id"] for k in summary["kept"] if k["kind"] == "contacts"} >= {pre["adopted"], pre["merged"]}
         assert set(after_all["contacts"]) - set(before_1["contacts"]) == set()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
 import typing as t
+from collections import Counter
 from dataclasses import dataclass, field
 
 from target_intercom.client import IntercomClient, IntercomError
@@ -59,6 +61,13 @@ class WriteContext:
     #: (host kind, key) of the links this run staged that a host's create can carry (``Writer.carried_by``): only
     #: these hosts look for links waiting for them (one ledger read each)
     link_hosts: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
+    #: what the writers did beyond their records' requests (``reads_before_change``), for the run's summary
+    tallies: Counter = field(default_factory=Counter, repr=False, compare=False)
+    _tally_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def tally(self, name: str, n: int = 1) -> None:
+        with self._tally_lock:
+            self.tallies[name] += n
 
     def lacks(self, capability: str) -> bool:
         """The workspace refused or ignored ``capability`` in its live check: the writer takes the fallback."""
@@ -160,7 +169,14 @@ class Writer:
         """Intercom requests a record decided so (:func:`decide`) costs."""
         if self.represented != WRITTEN:
             return 0
-        return {CREATE: self.requests_per_create, UPDATE: self.requests_per_update}.get(decision, 0)
+        # an update changes a record this run did not create: one read first keeps what it overwrites (previous.py)
+        update = self.requests_per_update + (1 if self.restorable() else 0)
+        return {CREATE: self.requests_per_create, UPDATE: update}.get(decision, 0)
+
+    @classmethod
+    def restorable(cls) -> bool:
+        """Whether a rollback can put back what an update of this kind overwrote (the writer has ``restore``)."""
+        return cls.restore is not Writer.restore
 
     def write(
         self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict[tuple[str, str], str]
@@ -174,6 +190,27 @@ class Writer:
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         """Rollback of one created entity."""
         raise NotImplementedError
+
+    # restoring what a run changed in a record it did not create (writers.previous, rollback)
+
+    #: the path that reads one record back (``{id}``: its Intercom id); None: this kind changes no existing record
+    read_template: t.ClassVar[str | None] = None
+    #: fields of the update request that take no null: a value that was unset before a change cannot be put back
+    not_clearable: t.ClassVar[frozenset[str]] = frozenset()
+
+    def read_path(self, intercom_id: str, extra: dict | None = None) -> str:
+        if self.read_template is None:
+            raise NotImplementedError(f"{self.kind} are not read back one by one")
+        return self.read_template.format(id=intercom_id)
+
+    def request_shape(self, found: dict) -> dict:
+        """A record as Intercom returns it, in the shape of this kind's update request (what ``restore`` sends)."""
+        return found
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        """Send ``values`` (request-shaped: what the record held before a run changed it) back to the record that
+        now holds ``found`` (request-shaped); returns what stays different, each with its reason."""
+        raise NotImplementedError(f"Intercom offers no way to put back a change to {self.kind}")
 
     #: containers whose state (open, closed, ticket state) is written once at the end of a run, after their parts
     writes_final_state: t.ClassVar[bool] = False

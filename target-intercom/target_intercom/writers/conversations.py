@@ -15,6 +15,7 @@ from __future__ import annotations
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, PartWriter, WriteContext, Writer
+from target_intercom.writers.previous import assignee, not_ours, update
 from target_intercom.writers.support import (
     admin_or_fallback,
     after_customer_reply,
@@ -44,13 +45,17 @@ class ConversationWriter(Writer):
     caller_by_email = True
     needs_intent = True
     requests_per_create = 3  # the create, its attributes and assignment, its state at the end of the run
+    read_template = "/conversations/{id}"
+    not_clearable = frozenset({"title", "company_id", "open"})
 
     # ------------------------------------------------------------------ write
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
         if existing and existing.intercom_id and existing.status == "written":
             duplicate = record_alias(ctx, self.kind, record, existing.intercom_id)
-            outcome = self._update(ctx, existing.intercom_id, record, parents, existing.extra)
+            outcome = self._update(
+                ctx, existing.intercom_id, record, parents, existing.extra, keep=not_ours(ctx, existing)
+            )
             outcome.issues += duplicate
             return outcome
         contact_id = contact_for(ctx, record, parents)
@@ -100,10 +105,13 @@ class ConversationWriter(Writer):
         applied: dict,
         *,
         created: bool = False,
+        keep: bool = False,
     ) -> Outcome:
         """Attributes, company, assignment and state; ``applied`` is what an earlier write set (entity extra), so
-        an unchanged assignment or state is not sent again."""
+        an unchanged assignment or state is not sent again. ``keep``: a conversation this run did not create (what
+        the run overwrites is kept for its rollback)."""
         refs = record.get("refs") or {}
+        key, path = record["source_key"], f"/conversations/{conversation_id}"
         body: dict = {}
         if record.get("title") is not None:
             body["title"] = record["title"]
@@ -114,7 +122,7 @@ class ConversationWriter(Writer):
         if company_id:
             body["company_id"] = company_id
         if body:
-            ctx.client.request("PUT", f"/conversations/{conversation_id}", json=body)
+            update(ctx, self, key, conversation_id, "PUT", path, body, keep=keep)
         issues: list[dict] = []
         actor = admin_or_fallback(ctx, parents, refs.get("admin"))
         state = {
@@ -125,10 +133,9 @@ class ConversationWriter(Writer):
         for field_, kind in (("admin_assignee_id", "admin"), ("team_assignee_id", "team")):
             assignee = state[field_]
             if assignee and assignee != applied.get(field_) and actor:
-                ctx.client.request(
-                    "POST",
-                    f"/conversations/{conversation_id}/parts",
-                    json={"message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee},
+                body = {"message_type": "assignment", "type": kind, "admin_id": actor, "assignee_id": assignee}
+                update(
+                    ctx, self, key, conversation_id, "POST", f"{path}/parts", body, keep=keep, fields={field_: assignee}
                 )
         # open or closed: written once at the end of the run, after the conversation's parts (a customer's reply
         # reopens it), and only when it differs from what the writes left
@@ -157,11 +164,12 @@ class ConversationWriter(Writer):
             if not actor:
                 raise ValueError("closing or reopening a conversation needs an admin: set fallback_admin_email")
             message_type = "open" if final["open"] else "close"
-            ctx.client.request(
-                "POST",
-                f"/conversations/{entity.intercom_id}/parts",
-                json={"message_type": message_type, "type": "admin", "admin_id": actor},
-            )
+            body = {"message_type": message_type, "type": "admin", "admin_id": actor}
+            path = f"/conversations/{entity.intercom_id}/parts"
+            update(
+                ctx, self, entity.source_key, entity.intercom_id, "POST", path, body, keep=not_ours(ctx, entity),
+                fields={"open": final["open"]},
+            )  # fmt: skip
             issues.append(
                 timestamp_lost(
                     "state",
@@ -170,6 +178,41 @@ class ConversationWriter(Writer):
                 )
             )
         return issues
+
+    # ------------------------------------------------------------------ rollback of an update
+
+    def request_shape(self, found: dict) -> dict:
+        return {
+            **found,
+            "company_id": (found.get("company") or {}).get("id"),
+            "admin_assignee_id": assignee(found.get("admin_assignee_id")),
+            "team_assignee_id": assignee(found.get("team_assignee_id")),
+        }
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        """Title, attributes and company in one request; the assignee and open or closed through parts, as written
+        (they stay in the conversation's history: listed)."""
+        path = f"/conversations/{intercom_id}"
+        body = {k: v for k, v in values.items() if k in ("title", "custom_attributes", "company_id")}
+        if body:
+            ctx.client.request("PUT", path, json=body)
+        parts: list[dict] = []
+        for name, kind in (("admin_assignee_id", "admin"), ("team_assignee_id", "team")):
+            if name in values and values[name] != found.get(name):
+                parts.append({"message_type": "assignment", "type": kind, "assignee_id": values[name] or "0"})
+        if "open" in values and values["open"] != found.get("open"):
+            parts.append({"message_type": "open" if values["open"] else "close", "type": "admin"})
+        actor = extra.get("actor")
+        if parts and not actor:
+            return ["its assignee and state: the run recorded no admin to put them back as (do it by hand)"]
+        for part in parts:
+            ctx.client.request("POST", f"{path}/parts", json={**part, "admin_id": actor})
+        if parts:
+            return [
+                "its history: the run's assignment, open and close parts and those putting them back stay "
+                "(Intercom cannot delete a part)"
+            ]
+        return []
 
     # ------------------------------------------------------------------ crash recovery
 

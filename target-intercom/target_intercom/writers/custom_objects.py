@@ -34,6 +34,7 @@ from target_intercom.capabilities import linked_attribute, relationship_ids
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.previous import not_ours, update
 from target_intercom.writers.support import QUIET, KeyedLocks
 
 #: a link's ``from_kind`` -> the ledger kind of its from-entity
@@ -160,12 +161,19 @@ class CustomObjectInstanceWriter(Writer):
             if record.get(key) is not None:
                 body[key] = record[key]
         attributes = {k: v for k, v in (record.get("custom_attributes") or {}).items() if v is not None}
-        created = not (existing and existing.intercom_id)
+        created = not (existing and existing.intercom_id and existing.status == "written")
         links = links_for_create(ctx, self.kind, [record["source_key"]], object_type) if created else {}
         if attributes or links:
             body["custom_attributes"] = {**attributes, **links}
         # past _missing_type: the name of a type the directory has, so a str
-        instance = ctx.client.request("POST", _type_path(str(object_type)), json=body, idempotent=True)
+        path = _type_path(str(object_type))
+        if created or existing is None:
+            instance = ctx.client.request("POST", path, json=body, idempotent=True)
+        else:  # an earlier run's: what this one overwrites is kept for its rollback
+            instance = update(
+                ctx, self, record["source_key"], str(existing.intercom_id), "POST", path, body,
+                keep=not_ours(ctx, existing), extra={"object_type": object_type}, idempotent=True,
+            )  # fmt: skip
         remember_links(ctx, self.kind, str(instance["id"]), body["external_id"], links)
         label = " ".join(str(attributes[k]) for k in ("Number", "Name") if attributes.get(k)) or body["external_id"]
         return Outcome(
@@ -173,6 +181,14 @@ class CustomObjectInstanceWriter(Writer):
             CREATED if created else UPDATED,
             extra={"object_type": object_type, "external_id": body["external_id"], "label": label},
         )
+
+    def read_path(self, intercom_id: str, extra: dict | None = None) -> str:
+        return f"{_type_path(str((extra or {})['object_type']))}/{intercom_id}"
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        body = {**values, "external_id": found.get("external_id") or extra.get("external_id")}
+        ctx.client.request("POST", _type_path(str(extra["object_type"])), json=body, idempotent=True)
+        return []
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         object_type = entity.extra["object_type"]  # written by write() above, with every instance

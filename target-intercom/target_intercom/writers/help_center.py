@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, Skip, WriteContext, Writer
+from target_intercom.writers.previous import not_ours, update
 from target_intercom.writers.support import forget_alias, record_alias, timestamp_lost
 
 
@@ -78,7 +79,7 @@ def _waits_as_translation(ctx: WriteContext, kind: str, record: dict) -> list[tu
 
 def _translate(
     ctx: WriteContext,
-    kind: str,
+    writer: Writer,
     path: str,
     content: dict,
     parents: dict,
@@ -86,13 +87,16 @@ def _translate(
     existing: Entity | None,
 ) -> Outcome:
     """Write one version into its default-locale version's ``translated_content`` (``article_translated_content``
-    or ``group_translated_content``, by ``kind``)."""
-    host_key, locale = found
+    or ``group_translated_content``, by kind); what it overwrites in a version this run did not create is kept for
+    the run's rollback."""
+    kind, (host_key, locale) = writer.kind, found
     host = ctx.intercom_id(parents, kind, host_key)
     if not host:
         raise Skip(f"the {locale} version of {host_key}, which it translates, is not in Intercom")
     schema = "article_translated_content" if kind == "articles" else "group_translated_content"
-    ctx.client.request("PUT", path.format(id=host), json={"translated_content": {"type": schema, locale: content}})
+    body = {"translated_content": {"type": schema, locale: content}}
+    keep = not_ours(ctx, ctx.ledger.lookup(kind, host_key))
+    update(ctx, writer, host_key, host, "PUT", path.format(id=host), body, keep=keep)
     issues = (
         []
         if existing is not None or kind != "articles"
@@ -106,6 +110,19 @@ def _translate(
     return Outcome(host, UPDATED, extra={"translation_of": host_key, "locale": locale}, issues=issues)
 
 
+def _restore(ctx: WriteContext, path: str, values: dict) -> list[str]:
+    """An article's or collection's values back; a translation it had not before cannot be removed on its own."""
+    content = dict(values.get("translated_content") or {})
+    gone = sorted(k for k, v in content.items() if v is None and k != "type")
+    body = {k: v for k, v in values.items() if k != "translated_content"}
+    kept = {k: v for k, v in content.items() if v is not None}
+    if set(kept) - {"type"}:
+        body["translated_content"] = kept
+    if body:
+        ctx.client.request("PUT", path, json=body)
+    return [f"its {locale} translation, added by the run: Intercom removes no single translation" for locale in gone]
+
+
 def _delete(ctx: WriteContext, path: str) -> None:
     try:
         ctx.client.request("DELETE", path)
@@ -116,6 +133,8 @@ def _delete(ctx: WriteContext, path: str) -> None:
 
 class CollectionWriter(Writer):
     kind = "collections"
+    read_template = "/help_center/collections/{id}"
+    not_clearable = frozenset({"name", "description"})
     required_refs = {"parent": "collections"}
     localised_ref = "parent"
     needs_intent = True
@@ -132,11 +151,12 @@ class CollectionWriter(Writer):
         found = translation(ctx, record, existing)
         if found:
             content = {"name": record["name"], "description": record.get("description") or ""}
-            return _translate(ctx, self.kind, "/help_center/collections/{id}", content, parents, found, existing)
+            return _translate(ctx, self, "/help_center/collections/{id}", content, parents, found, existing)
         body = self._body(ctx, record, parents)
         extra = {"alias_key": record.get("alias_key")}
         if existing and existing.intercom_id and existing.status == "written":
-            ctx.client.request("PUT", f"/help_center/collections/{existing.intercom_id}", json=body)
+            path, keep = f"/help_center/collections/{existing.intercom_id}", not_ours(ctx, existing)
+            update(ctx, self, record["source_key"], existing.intercom_id, "PUT", path, body, keep=keep)
             record_alias(ctx, self.kind, record, existing.intercom_id, unique=False)
             return Outcome(existing.intercom_id, UPDATED, extra=extra)
         ctx.ledger.record_intent(
@@ -161,6 +181,9 @@ class CollectionWriter(Writer):
                 return str(collection["id"])
         return None
 
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        return _restore(ctx, f"/help_center/collections/{intercom_id}", values)
+
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         _delete(ctx, f"/help_center/collections/{entity.intercom_id}")
         alias = ctx.ledger.lookup(self.kind, entity.extra.get("alias_key") or "")
@@ -170,6 +193,8 @@ class CollectionWriter(Writer):
 
 class ArticleWriter(Writer):
     kind = "articles"
+    read_template = "/articles/{id}"
+    not_clearable = frozenset({"title", "description", "body", "author_id", "state", "parent_id", "parent_type"})
     required_refs = {"collection": "collections", "author": "admins"}
     localised_ref = "collection"
     needs_intent = True
@@ -197,9 +222,10 @@ class ArticleWriter(Writer):
         found = translation(ctx, record, existing)
         if found:  # the article's place (its collection) is the default-locale version's
             content = {k: v for k, v in body.items() if k not in ("parent_id", "parent_type")}
-            return _translate(ctx, self.kind, "/articles/{id}", content, parents, found, existing)
+            return _translate(ctx, self, "/articles/{id}", content, parents, found, existing)
         if existing and existing.intercom_id and existing.status == "written":
-            ctx.client.request("PUT", f"/articles/{existing.intercom_id}", json=body)
+            path, keep = f"/articles/{existing.intercom_id}", not_ours(ctx, existing)
+            update(ctx, self, record["source_key"], existing.intercom_id, "PUT", path, body, keep=keep)
             return Outcome(existing.intercom_id, UPDATED)
         ctx.ledger.record_intent(
             self.kind,
@@ -235,6 +261,14 @@ class ArticleWriter(Writer):
             ):
                 return str(article["id"])
         return None
+
+    def request_shape(self, found: dict) -> dict:
+        parent_ids = found.get("parent_ids")  # an article answers its collection in parent_ids (and parent_id)
+        parent = parent_ids[0] if parent_ids else found.get("parent_id")
+        return {**found, "parent_id": int(parent) if parent is not None and parent != "" else None}
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        return _restore(ctx, f"/articles/{intercom_id}", values)
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         _delete(ctx, f"/articles/{entity.intercom_id}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from target_intercom.capabilities import PLACEHOLDER_DOMAIN
 from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity, Held
@@ -9,6 +11,7 @@ from target_intercom.writers import contacts_bulk
 from target_intercom.writers.base import CREATED, MERGED, UPDATED, Outcome, Skip, WriteContext, Writer
 from target_intercom.writers.batch import BatchResult, Item, Key
 from target_intercom.writers.custom_objects import links_for_create, remember_links
+from target_intercom.writers.previous import not_ours, update
 from target_intercom.writers.support import existing_id
 
 CONTACT_FIELDS = (
@@ -48,6 +51,8 @@ class ContactWriter(Writer):
     duplicates in TOPdesk: adopt it, keep its identity, report the merge)."""
 
     kind = "contacts"
+    read_template = "/contacts/{id}"
+    not_clearable = frozenset({"role", "external_id", "email"})
 
     def group_key(self, record: dict) -> str | None:
         """Persons sharing an e-mail (case variants) are written in arrival order, so the same one always owns the
@@ -97,7 +102,8 @@ class ContactWriter(Writer):
                 raise Skip(
                     f"same e-mail as {existing.extra['merged_into']}: merged into its contact", existing.intercom_id
                 )
-            ctx.client.request("PUT", f"/contacts/{existing.intercom_id}", json=body)
+            path, keep = f"/contacts/{existing.intercom_id}", not_ours(ctx, existing)
+            update(ctx, self, record["source_key"], existing.intercom_id, "PUT", path, body, keep=keep)
             return Outcome(existing.intercom_id, UPDATED)
         owner = contacts_bulk.created_with_email(ctx, body.get("email"))
         if owner is not None and owner[1] != str(record.get("external_id") or ""):
@@ -123,7 +129,10 @@ class ContactWriter(Writer):
         if str(current.get("external_id") or "") == str(record.get("external_id") or ""):
             # ours if an earlier create of this record was sent (its answer lost, or the run died before the
             # ledger entry): created by the migration; otherwise it was there before: adopted, never rolled back
-            ctx.client.request("PUT", f"/contacts/{contact_id}", json=body)
+            path = f"/contacts/{contact_id}"
+            update(
+                ctx, self, record["source_key"], contact_id, "PUT", path, body, keep=not sent_before, current=current
+            )
             return Outcome(contact_id, CREATED if sent_before else UPDATED)
         owner = current.get("external_id") or current.get("email")
         return self._merged(record, contact_id, f"person:{owner}" if current.get("external_id") else str(owner))
@@ -150,17 +159,61 @@ class ContactWriter(Writer):
         if not entity.extra.get("merged_into"):
             ctx.client.request("DELETE", f"/contacts/{entity.intercom_id}")
 
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        ctx.client.request("PUT", f"/contacts/{intercom_id}", json=values)
+        return []
+
 
 class CompanyWriter(Writer):
     """``POST /companies`` is an upsert by ``company_id``, so a retry can never create a second company."""
 
     kind = "companies"
+    read_template = "/companies/{id}"
+    not_clearable = frozenset(COMPANY_FIELDS) - {"custom_attributes"}
+    requests_per_create = 2  # is it in Intercom already (a CRM's: matched, not created), then the upsert
 
     def write(self, ctx: WriteContext, record: dict, existing: Entity | None, parents: dict) -> Outcome:
-        company = ctx.client.request("POST", "/companies", json=body_of(record, COMPANY_FIELDS), idempotent=True)
+        body = body_of(record, COMPANY_FIELDS)
+        current: dict | None = None
+        written = existing is not None and existing.status == "written" and bool(existing.intercom_id)
+        if existing is not None and written:
+            company_id, keep = str(existing.intercom_id), not_ours(ctx, existing)
+        else:  # a company Intercom has already (a CRM's, or one a rollback archived) is matched, not created
+            current = self.find(ctx, body.get("company_id"))
+            company_id, keep = (str(current["id"]) if current else ""), current is not None
+        company = update(
+            ctx, self, record["source_key"], company_id, "POST", "/companies", body, keep=keep, current=current,
+            idempotent=True,
+        )  # fmt: skip
         # its company_id: a contact created in bulk names its companies by it (contacts_bulk)
         extra = {"company_id": str(record["company_id"])} if record.get("company_id") else {}
-        return Outcome(str(company["id"]), UPDATED if existing else CREATED, extra=extra)
+        return Outcome(str(company["id"]), UPDATED if written or current else CREATED, extra=extra)
+
+    @staticmethod
+    def find(ctx: WriteContext, company_id: t.Any) -> dict | None:
+        """The company Intercom holds with this ``company_id`` (``GET /companies?company_id=``), or None. Asked for
+        each company not in the ledger: Intercom's lists leave out companies without contacts (2.16, ``POST
+        /companies/list``), so no listing can tell that a workspace holds none."""
+        if not company_id:
+            return None
+        try:
+            found = ctx.client.request("GET", "/companies", params={"company_id": str(company_id)})
+        except IntercomError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        finally:
+            ctx.tally("reads_before_change")
+        return found if found.get("id") else None
+
+    def request_shape(self, found: dict) -> dict:
+        plan = found.get("plan")  # answered as {"type": "plan", "id", "name"}, sent by name
+        return {**found, "plan": plan.get("name") if isinstance(plan, dict) else plan}
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        company_id = found.get("company_id") or extra.get("company_id")
+        ctx.client.request("POST", "/companies", json={**values, "company_id": company_id}, idempotent=True)
+        return []
 
     def delete(self, ctx: WriteContext, entity: Entity) -> None:
         ctx.client.request("DELETE", f"/companies/{entity.intercom_id}")

@@ -7,6 +7,7 @@ from target_intercom.client import IntercomError
 from target_intercom.ledger import Entity
 from target_intercom.writers.base import CREATED, UPDATED, Outcome, PartWriter, WriteContext, Writer
 from target_intercom.writers.custom_objects import links_for_create, remember_links
+from target_intercom.writers.previous import assignee, not_ours, update
 from target_intercom.writers.support import (
     QUIET,
     after_customer_reply,
@@ -31,6 +32,9 @@ class TicketWriter(Writer):
     caller_by_email = True
     needs_intent = True
     requests_per_create = 2  # the create, then its state at the end of the run (and its assignee)
+    read_template = "/tickets/{id}"
+    # a state or open flag is always set; "0" unassigns the admin, and nothing documented unassigns a team
+    not_clearable = frozenset({"ticket_state_id", "open", "team_assignee_id", "company_id"})
 
     def _create_body(self, ctx: WriteContext, record: dict, parents: dict, attributes: dict, assignment: dict) -> dict:
         refs = record.get("refs") or {}
@@ -58,12 +62,16 @@ class TicketWriter(Writer):
             "team_assignee_id": ctx.intercom_id(parents, "teams", refs.get("team")),
         }
 
-    def _reassign(self, ctx: WriteContext, ticket_id: str, assignment: dict, applied: dict) -> None:
+    def _reassign(
+        self, ctx: WriteContext, key: str, ticket_id: str, assignment: dict, applied: dict, *, keep: bool
+    ) -> None:
         """A changed assignee on update: ``PUT /tickets/{id}`` takes one ``assignee_id`` (an admin or a team), so the
         admin and the team go in one request each, and only when they changed."""
         for name in ("admin_assignee_id", "team_assignee_id"):
             if assignment[name] and assignment[name] != applied.get(name):
-                ctx.client.request("PUT", f"/tickets/{ticket_id}", json={"assignee_id": assignment[name], **QUIET})
+                body = {"assignee_id": assignment[name], **QUIET}
+                fields = {name: assignment[name]}
+                update(ctx, self, key, ticket_id, "PUT", f"/tickets/{ticket_id}", body, keep=keep, fields=fields)
 
     @staticmethod
     def _attributes(ctx: WriteContext, record: dict) -> tuple[dict, list[dict]]:
@@ -97,9 +105,10 @@ class TicketWriter(Writer):
         attributes, issues = self._attributes(ctx, record)
         assignment = self._assignment(ctx, record, parents)
         if existing and existing.intercom_id:  # the state goes with the attributes; a reply after it writes it again
-            body = {"ticket_attributes": attributes, **state}
-            ctx.client.request("PUT", f"/tickets/{existing.intercom_id}", json={**body, **QUIET})
-            self._reassign(ctx, existing.intercom_id, assignment, existing.extra)
+            body = {"ticket_attributes": attributes, **state, **QUIET}
+            key, ticket_id, keep = record["source_key"], existing.intercom_id, not_ours(ctx, existing)
+            update(ctx, self, key, ticket_id, "PUT", f"/tickets/{ticket_id}", body, keep=keep)
+            self._reassign(ctx, key, ticket_id, assignment, existing.extra, keep=keep)
             issues += record_alias(ctx, self.kind, record, existing.intercom_id)  # the call number: links by number
             return Outcome(
                 existing.intercom_id,
@@ -148,7 +157,34 @@ class TicketWriter(Writer):
         """The TOPdesk state, once, after the ticket's parts (idempotent: safe to repeat after a crash)."""
         state = entity.extra.get("final_state") or {}
         if state and entity.intercom_id:
-            ctx.client.request("PUT", f"/tickets/{entity.intercom_id}", json={**state, **QUIET})
+            path, keep = f"/tickets/{entity.intercom_id}", not_ours(ctx, entity)
+            update(ctx, self, entity.source_key, entity.intercom_id, "PUT", path, {**state, **QUIET}, keep=keep)
+        return []
+
+    def request_shape(self, found: dict) -> dict:
+        company = found.get("company_id") or (found.get("company") or {}).get("id")
+        return {
+            **found,
+            "ticket_state_id": str((found.get("ticket_state") or {}).get("id") or "") or None,
+            "admin_assignee_id": assignee(found.get("admin_assignee_id")),
+            "team_assignee_id": assignee(found.get("team_assignee_id")),
+            "company_id": str(company) if company else None,
+        }
+
+    def restore(self, ctx: WriteContext, intercom_id: str, values: dict, found: dict, extra: dict) -> list[str]:
+        """The attributes, state and open flag in one request; the admin and the team in one each, as written."""
+        path = f"/tickets/{intercom_id}"
+        body = {k: v for k, v in values.items() if k not in ("admin_assignee_id", "team_assignee_id")}
+        if body:
+            ctx.client.request("PUT", path, json={**body, **QUIET})
+        for name in ("admin_assignee_id", "team_assignee_id"):
+            if name in values and values[name] != found.get(name):
+                ctx.client.request("PUT", path, json={"assignee_id": values[name] or "0", **QUIET})
+        if "ticket_state_id" in values and values["ticket_state_id"] != found.get("ticket_state_id"):
+            return [
+                "its state history: Intercom keeps a state-change part for each change of state (the run's, and "
+                "the one back) and no part can be deleted, and its previous state is the run's"
+            ]
         return []
 
     def settle(self, ctx: WriteContext, intent: Entity) -> str | None:
