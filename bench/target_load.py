@@ -419,6 +419,8 @@ def analyse(
         **cpu_per_request(cpu_s, requests.get("requests_sent")),
         "requests_over_limit_client": requests.get("requests_over_limit"),
         "requests_sent_client": requests.get("requests_sent"),
+        # reads that keep what a change overwrites (issue #19): a company's lookup by company_id, an update's read
+        "reads_before_change": requests.get("reads_before_change", 0),
         "requests_served_server": served,
         "requests_traced": len(trace),
         "requests_preflight": sum(1 for r in trace if r[2] == PREFLIGHT),
@@ -491,7 +493,7 @@ def report(load: dict, meta: dict, args: argparse.Namespace) -> tuple[str, dict]
         f"{load['requests_over_limit_client']} (client) |",
         f"| requests | {load['requests_served_server']:,} served (server), {load['requests_sent_client']:,} sent "
         f"(client); {load['requests_preflight']:,} preflight, {load['requests_after_load']:,} completeness "
-        "read-back |",
+        f"read-back, {load.get('reads_before_change', 0):,} reads keeping what a change overwrites (rollback) |",
         f"| load phase | {load['load_phase_s']} s, {load['load_requests_per_min']:,} requests/min vs "
         f"{load['limit_per_min']:,} limit |",
         f"| wall time | {load['wall_s']} s ({load['before_load_s']} s before the first write, "

@@ -149,7 +149,7 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
     step("9. Verify: counts per object, and a field-by-field sample read back from both APIs")
     run([t2i, "verify"], env)
 
-    step(f"10. Rollback of the delta run ({delta['run_id']}): what it created goes, newest first")
+    step(f"10. Rollback of the delta run ({delta['run_id']}): what it changed is put back, what it created goes")
     run([t2i, "rollback", "--run", delta["run_id"]], env)
 
     step("11. Handoff: automation inventory, knowledge-base article map, asset/CI schema document")

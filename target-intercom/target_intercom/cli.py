@@ -60,8 +60,12 @@ def load_config(sources: t.Sequence[str]) -> dict[str, t.Any]:
 )
 @click.option("--run", "run_id", metavar="RUN_ID", help="roll back this run (see the ledger / the report folders)")
 @click.option("--all", "all_runs", is_flag=True, help="roll back every run: everything the migration created")
-@click.option("--dry-run", is_flag=True, help="print what would be deleted; change nothing")
-@click.option("--force", is_flag=True, help="roll back --run RUN_ID even though later runs are not rolled back")
+@click.option("--dry-run", is_flag=True, help="print what would be restored and deleted; change nothing")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="roll back --run RUN_ID even though later runs are not rolled back, and restore records changed since",
+)
 @click.option("--list-runs", is_flag=True, help="list the ledger's runs (newest first) and exit")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 def rollback_command(
@@ -73,11 +77,11 @@ def rollback_command(
     list_runs: bool,
     progress: bool | None,
 ) -> None:
-    """Delete what the migration created in Intercom, as recorded in the ledger: the entities one run created
-    (--run RUN_ID) or every run created (--all), newest first, children before parents. Entities a run only
-    updated (pre-existing in Intercom: adopted contacts, matched teammates and teams) are kept and listed.
-    Resumable: run it again after an interruption and it continues. A report (Markdown + JSON) goes to
-    report_dir/<rollback run id>/."""
+    """Undo a run (--run RUN_ID) or every run (--all) in Intercom, as recorded in the ledger: first put back the
+    values it overwrote in records that existed before it (adopted contacts, matched companies, an earlier run's
+    tickets), unless someone or a later run changed them since (listed); then delete what it created, newest first,
+    children before parents. What Intercom cannot undo is listed with the reason. Resumable: run it again after an
+    interruption and it continues. A report (Markdown, JSON, HTML) goes to report_dir/<rollback run id>/."""
     from target_intercom import rollback as rb  # the target's import cost is paid once either way
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)

@@ -510,3 +510,35 @@ def test_numbers_stay_numbers(ledger: Ledger) -> None:
         "Code": "7.0",
     }
     assert content_hash(record) == content_hash({"custom_attributes": {"Costs": 1.5, "Persons": 7.0, "Code": "7.0"}})
+
+
+def test_changes_keep_the_first_value_before_and_the_last_after_and_restore_the_ledger_row(ledger):
+    """A run's change log (ledger_changes): one row per run and record; the first value of each field it overwrote
+    stays "before", the last it left is "after"; restoring marks it and puts the ledger's row back as it was."""
+    ledger.record_written("contacts", "person:1", "c1", "hash-run-0", "run-0", created=False, extra={"a": 1})
+    ledger.changes.keep("run-1", "contacts", "person:1", "c1", {"name": "Old", "custom_attributes": {"x": 1}})
+    ledger.changes.changed("run-1", "contacts", "person:1", {"name": "Mid", "custom_attributes": {"x": 2}})
+    ledger.record_written("contacts", "person:1", "c1", "hash-run-1", "run-1", created=False, extra={"b": 2})
+    # a second request of the run: a field kept already stays, a new one is added; the answer's values win
+    ledger.changes.keep("run-1", "contacts", "person:1", "c1", {"name": "Mid", "custom_attributes": {"y": 3}})
+    ledger.changes.changed("run-1", "contacts", "person:1", {"name": "New", "custom_attributes": {"y": 4}})
+    ledger.changes.keep("run-2", "contacts", "person:1", "c1", {"name": "New"})
+    [change] = ledger.changes.of_run("run-1")
+    assert change.before == {"name": "Old", "custom_attributes": {"x": 1, "y": 3}}
+    assert change.after == {"name": "New", "custom_attributes": {"x": 2, "y": 4}}
+    assert change.entity == {"content_hash": "hash-run-0", "extra": {"a": 1}, "run_id": "run-0"}
+    assert ledger.changes.later(change) == ["run-2"]
+    assert ledger.changes.counts(None) == {"contacts": 2} and ledger.changes.counts("run-1") == {"contacts": 1}
+
+    ledger.changes.restored(change, "rollback-1")
+    entity = ledger.lookup("contacts", "person:1")
+    assert (entity.content_hash, entity.run_id, entity.extra) == (
+        "hash-run-0",
+        "run-0",
+        {"a": 1, "restored_by": "rollback-1"},
+    )
+    assert ledger.changes.of_run("run-1") == []
+    assert ledger.changes.restored_by("contacts", "person:1", "rollback-1").id == change.id
+    # written again by a load: no longer what the rollback restored
+    ledger.record_written("contacts", "person:1", "c1", "hash-run-3", "run-3", created=False)
+    assert "restored_by" not in ledger.lookup("contacts", "person:1").extra

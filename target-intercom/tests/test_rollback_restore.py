@@ -161,7 +161,7 @@ def test_rollback_killed_at_random_points_and_started_again_ends_the_same(tmp_pa
         path.write_text(json.dumps(cfg))
         rng = random.Random(19)
         killed = []
-        for at in [*sorted(rng.sample(range(2, 40), 4)), None]:
+        for at in [*sorted(rng.sample(range(1, 10), 5)), None]:  # the rollback sends about 20 requests
             process = subprocess.Popen(
                 [str(BIN), "rollback", "--config", str(path), "--run", run, "--no-progress"],
                 stdout=subprocess.DEVNULL,
@@ -181,6 +181,6 @@ def test_rollback_killed_at_random_points_and_started_again_ends_the_same(tmp_pa
                 assert process.returncode == 0, err.decode(errors="replace")[-3000:]
         got = content(sb.url)
     print(f"\n[rollback sigkill] killed after {killed} requests", file=sys.stderr)
-    assert len(killed) >= 2, killed
+    assert len(killed) >= 3, killed
     diff = differences(got, want)
     assert diff == [], "\n".join(diff)

@@ -4,6 +4,7 @@ order of parts, attachments, crash settle."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import typing as t
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from target_intercom import rollback as rb
 from target_intercom.loader import Loader
 from target_intercom.writers.conversations import ConversationWriter
 from target_intercom.writers.support import decoded_size, split_attachments
@@ -314,3 +316,21 @@ def test_a_closed_call_with_customer_replies_ends_closed_with_one_close_part(har
     # nothing new: nothing sent
     harness.run(("conversations", [call(1, closed=True)]), ("conversation_parts", parts))
     assert [p["part_type"] for p in conversation["parts"]].count("close") == 2
+
+
+def test_a_rollback_puts_back_what_a_run_changed_in_an_earlier_runs_conversation(harness: Harness) -> None:
+    """Title and attributes come back by an update; the state by an open part, which stays in the history with the
+    run's close part: listed as not restorable (issue #19)."""
+    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("contacts", [contact("p1")]))
+    harness.run(("conversations", [call(1)]))
+    conversation = harness.ws.conversations[harness.id_of("conversations", "call:1")]
+    before = {k: copy.deepcopy(conversation[k]) for k in ("title", "custom_attributes", "state")}
+    harness.run(("conversations", [call(1, priority="P1", closed=True, title="I1 printer, again")]))
+    assert (conversation["title"], conversation["state"]) == ("I1 printer, again", "closed")
+
+    summary = rb.rollback(harness.ledger, harness.client, run_id=harness.run_id, settings={}, progress=False)
+    assert summary["entities"]["conversations"]["restored"] == 1, summary["not_restored"]
+    assert {k: conversation[k] for k in before} == before
+    assert [p["part_type"] for p in conversation["parts"][-2:]] == ["close", "open"]
+    [listed] = summary["not_restorable"]
+    assert listed["intercom_id"] == conversation["id"] and "history" in listed["reason"]

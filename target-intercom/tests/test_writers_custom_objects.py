@@ -3,11 +3,13 @@ types, relationship lists on contacts / conversations / instances, and cycles in
 
 from __future__ import annotations
 
+import copy
 import typing as t
 from pathlib import Path
 
 import pytest
 
+from target_intercom import rollback as rb
 from target_intercom.capabilities import CheckResult, Verdict, relationship_ids
 from target_intercom.client import IntercomError
 from topdesk2intercom_testing.target import intercom_sandbox
@@ -473,3 +475,18 @@ def test_a_contact_and_a_ticket_are_created_with_the_links_waiting_for_them(
     assert sent.to(f"/tickets/{ticket_id}") == (["PUT"] if not created_with_links else [])
     read = harness.client.request("GET", f"/tickets/{ticket_id}")["ticket_attributes"]["TOPdesk asset"]
     assert relationship_ids(read) == [ids[1]]
+
+
+def test_a_rollback_puts_back_what_a_run_changed_in_an_earlier_runs_instance(harness: Harness) -> None:
+    """The attributes an update changed come back; an attribute it set that was unset before is cleared (issue #19)."""
+    harness.run(("custom_object_instances", [asset(1)]))
+    before = copy.deepcopy(instances(harness)["a1"])
+    changed = asset(1, "Laptop 1")
+    changed["custom_attributes"]["Status"] = "In use"
+    harness.run(("custom_object_instances", [changed]))
+    assert instances(harness)["a1"]["custom_attributes"] == {"Name": "Laptop 1", "Status": "In use"}
+    summary = rb.rollback(harness.ledger, harness.client, run_id=harness.run_id, settings={}, progress=False)
+    assert summary["entities"]["custom_object_instances"]["restored"] == 1, summary["not_restored"]
+    after = instances(harness)["a1"]
+    assert after["custom_attributes"] == before["custom_attributes"] == {"Name": "PC 1"}
+    assert not summary["not_restorable"]

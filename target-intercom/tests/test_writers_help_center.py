@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from target_intercom import rollback as rb
 from target_intercom.capabilities import HOLDS, IGNORED, CheckResult, Verdict
 from target_intercom.writers.help_center import CollectionWriter, intercom_locale
 from target_intercom.writers.notes import ContactNoteWriter
@@ -291,3 +292,19 @@ def test_versions_in_the_help_centers_other_locales_are_translations_of_the_defa
         assert ws.articles[article["id"]]["translations"]["nl"]["title"] == "Item 9 nl, changed"
         assert len(ws.articles) == 5  # the new item: one article per language (the workspace lacks translations)
         h.close()
+
+
+def test_a_rollback_puts_back_what_a_run_changed_in_earlier_articles_and_collections(harness: Harness) -> None:
+    harness.run(("admins", [admin("o1", "admin@sandbox.example")]), ("collections", [folder(1)]))
+    harness.run(("articles", [item(1, 1)]))
+    article = harness.ws.articles[harness.id_of("articles", "item:1")]
+    collection = harness.ws.collections[harness.id_of("collections", "folder:1")]
+    before = (article["title"], article["body"], collection["name"])
+    harness.run(
+        ("collections", [folder(1, name="Folder renamed")]),
+        ("articles", [item(1, 1, title="Article renamed", body="<p>New body</p>")]),
+    )
+    assert (article["title"], collection["name"]) == ("Article renamed", "Folder renamed")
+    summary = rb.rollback(harness.ledger, harness.client, run_id=harness.run_id, settings={}, progress=False)
+    assert summary["entities"]["articles"]["restored"] == summary["entities"]["collections"]["restored"] == 1
+    assert (article["title"], article["body"], collection["name"]) == before
