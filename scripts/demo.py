@@ -1,8 +1,8 @@
 """The README's demo: the whole migration story on local sandboxes, with the commands a user types.
 
 audit -> map propose/validate/confirm -> provision -> plan -> sample -> full migration (`meltano run`) -> a change
-in TOPdesk -> delta (`meltano run` again) -> verify -> rollback of the delta -> handoff; each step prints the
-command it runs and where its report is. Everything lives under data/demo/ (dataset, map, ledger) and
+in TOPdesk -> delta (`meltano run` again) -> verify (sample, then --all) -> rollback of the delta -> handoff; each
+step prints the command it runs and where its report is. Everything lives under data/demo/ (dataset, map, ledger) and
 reports/demo/ (reports), both recreated on each run; Meltano's plugins are installed once into .meltano/.
 """
 
@@ -148,6 +148,8 @@ def story(env: dict[str, str], data: Path, topdesk: str, intercom: str) -> None:
 
     step("9. Verify: counts per object, and a field-by-field sample read back from both APIs")
     run([t2i, "verify"], env)
+    step("   ... and before cutover, every record field by field (verify --all: Intercom's lists, few requests)")
+    run([t2i, "verify", "--all"], env)
 
     step(f"10. Rollback of the delta run ({delta['run_id']}): what it changed is put back, what it created goes")
     run([t2i, "rollback", "--run", delta["run_id"]], env)

@@ -47,8 +47,12 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     steps = ("audit", "map confirm", "provision", "plan", "sample --calls 5", "verify", "rollback --run", "handoff")
     for command in (*(f"topdesk2intercom {s}" for s in steps), "meltano run tap-topdesk target-intercom"):
         assert f"$ {command}" in out, command
-    verify = json.loads(max(reports.glob("verify-*/verify.json")).read_text())
+    verify = json.loads(max(reports.glob("verify-2*/verify.json")).read_text())
     assert verify["unexplained"] == 0
+    everything = json.loads(max(reports.glob("verify-all-*/verify.json")).read_text())  # the demo's workspace
+    assert everything["unexplained"] == 0 and everything["coverage"] == 1.0, everything["kinds"]
+    assert everything["requests"] <= everything["request_budget"], everything
+    assert "$ topdesk2intercom verify --all" in out and "of the loads'" in out
     delta = re.search(r"tickets received (\d+), created 1, updated 1, unchanged (\d+)", out)
     assert delta and int(delta.group(1)) == 2 + int(delta.group(2)), out
     for name in ("audit", "provision", "plan", "verify", "handoff"):

@@ -85,9 +85,14 @@ class Project:
             raise click.ClickException(f"`meltano config print {plugin}` failed: {done.stderr.strip()[-800:]}")
         return json.loads(done.stdout)
 
+    @property
+    def report_base(self) -> Path:
+        """The target's ``report_dir``: the load reports, and every command's report folder beside them."""
+        return Path(self.target.get("report_dir") or (self.root or Path.cwd()) / "reports")
+
     def report_dir(self, command: str) -> Path:
         """A fresh folder for one command's reports, under the target's ``report_dir`` (beside the load reports)."""
-        base = Path(self.target.get("report_dir") or (self.root or Path.cwd()) / "reports")
+        base = self.report_base
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = base / f"{command}-{stamp}"
         n = 1

@@ -46,10 +46,40 @@ def _include(values: tuple[str, ...]) -> list[tuple[str, str]]:
     metavar="KIND:SOURCE_KEY",
     help="force a record into the sample (repeatable), e.g. contacts:person:<TOPdesk id>",
 )
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="compare every written record field by field, read back through Intercom's lists (before cutover; "
+    "resumable: run it again after an interruption)",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="with --all: only this kind (repeatable), e.g. tickets (with their parts), contacts",
+)
+@click.option("--restart", is_flag=True, help="with --all: start afresh instead of continuing an unfinished one")
 @pass_project
-def verify(project: Project, sample_size: int, seed: int | None, includes: tuple[str, ...]) -> None:
-    """Reconcile TOPdesk with Intercom after a load: counts per kind and a field sample; exit 1 on any
-    unexplained difference."""
+def verify(
+    project: Project,
+    sample_size: int,
+    seed: int | None,
+    includes: tuple[str, ...],
+    everything: bool,
+    kinds: tuple[str, ...],
+    restart: bool,
+) -> None:
+    """Reconcile TOPdesk with Intercom after a load: counts per kind and a field sample (--all: every record);
+    exit 1 on any unexplained difference."""
+    if everything:
+        from topdesk2intercom.verify_all_report import verify_all
+
+        verify_all(project, kinds, restart)
+        return
+    if kinds or restart:
+        raise click.UsageError("--kind and --restart go with --all")
     forced = _include(includes)
     seed = seed if seed is not None else random.SystemRandom().randrange(1_000_000_000)
     size = clamp(sample_size)

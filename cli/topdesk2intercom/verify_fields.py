@@ -388,6 +388,35 @@ def compare(
     return result
 
 
+def issue_fields(issues: t.Iterable[dict]) -> dict[str, str]:
+    """field -> "category: reason" of a record's open issues that name a field (what the load reported)."""
+    return {i["field"]: f"{i['category']}: {i['reason']}" for i in issues if i["field"]}
+
+
+class Comparer:
+    """One record's comparison with what comparing needs beyond it: the ledger (the ids its refs resolve to, what a
+    rollback restored) and, for tickets, their list attributes' labels (each ticket type read once). The sample and
+    ``verify --all`` both compare through it."""
+
+    def __init__(self, client: IntercomClient, ledger: Ledger) -> None:
+        self.client, self.ledger = client, ledger
+        self.options: dict[str, dict[str, dict[str, str]]] = {}  # ticket type id -> attribute -> option id -> label
+
+    def __call__(
+        self, kind: str, key: str, record: dict, entity: Entity, answer: dict | None, issues: dict[str, str]
+    ) -> Compared:
+        if kind == "tickets" and answer:
+            answer = _with_list_labels(self.client, self.options, answer)
+        restored = (
+            self.ledger.changes.restored_by(kind, key, entity.extra[RESTORED_BY])
+            if entity.extra.get(RESTORED_BY)
+            else None
+        )
+        return compare(
+            kind, key, record, entity, answer, issues, lambda k, key_: _resolve(self.ledger, k, key_), restored
+        )
+
+
 def compare_sample(
     client: IntercomClient,
     ledger: Ledger,
@@ -396,34 +425,14 @@ def compare_sample(
     sample: list[tuple[str, str]],
 ) -> list[Compared]:
     """Read each sampled record back from Intercom by its ledger id and compare it with its mapped record."""
-    issues: dict[tuple[str, str], dict[str, str]] = {}
-    for issue in ledger.issues():
-        if issue["field"]:
-            issues.setdefault((issue["kind"], issue["source_key"]), {})[issue["field"]] = (
-                f"{issue['category']}: {issue['reason']}"
-            )
+    comparer = Comparer(client, ledger)
     out = []
-    options: dict[str, dict[str, dict[str, str]]] = {}  # ticket type id -> list attribute -> option id -> label
     for kind, key in tqdm(sample, desc="verify: comparing the sample", unit=" records", disable=None):
         entity = pool[kind][key]
         path = entity_path(kind, entity)
         answer = _get(client, path) if path else None
-        if kind == "tickets" and answer:
-            answer = _with_list_labels(client, options, answer)
-        out.append(
-            compare(
-                kind,
-                key,
-                records[kind][key],
-                entity,
-                answer,
-                issues.get((kind, key), {}),
-                lambda k, key_: _resolve(ledger, k, key_),
-                ledger.changes.restored_by(kind, key, entity.extra[RESTORED_BY])
-                if entity.extra.get(RESTORED_BY)
-                else None,
-            )
-        )
+        issues = issue_fields(ledger.issues_for(kind, [key]).get(key, []))
+        out.append(comparer(kind, key, records[kind][key], entity, answer, issues))
     return out
 
 

@@ -43,22 +43,39 @@ def expected_records(
     tap_config: dict[str, t.Any], target_config: dict[str, t.Any], messages: t.Iterable[dict] | None = None
 ) -> Expected:
     """Run the tap (full extraction) and map every record in process; ``messages`` replaces the tap (tests)."""
-    engine = mapper_for(target_config).engine
     out = Expected()
+    for kind, key, record, digest in mapped(tap_config, target_config, messages, counted=out):
+        if digest is None:
+            out.flagged[kind][key] = record
+        else:
+            out.records[kind][key] = record
+            out.hashes[kind][key] = digest
+    return out
+
+
+def mapped(
+    tap_config: dict[str, t.Any],
+    target_config: dict[str, t.Any],
+    messages: t.Iterable[dict] | None = None,
+    counted: Expected | None = None,
+) -> t.Iterator[tuple[str, str, dict, str | None]]:
+    """(kind, source key, mapped record, its staged content hash) for every record of a full extraction, as it
+    comes (streaming: ``verify --all`` stores them on disk); the hash is None for a record the map flagged. A mapped
+    record comes without its attachments' content. ``counted``: its ``source_records`` counts the records read."""
+    engine = mapper_for(target_config).engine
     stream = messages if messages is not None else tap_messages(tap_config)
     with tqdm(desc="verify: extracting TOPdesk", unit=" records", disable=None) as bar:
         for message in stream:
             if message.get("type") != "RECORD" or not engine.maps(message["stream"]):
                 continue
-            out.source_records += 1
+            if counted is not None:
+                counted.source_records += 1
             bar.update()
             for kind, record in engine.apply(message["stream"], message["record"]):
                 if kind == FLAGGED:
-                    out.flagged[record.get("output") or "unknown"][str(record.get("source_key"))] = record
+                    yield str(record.get("output") or "unknown"), str(record.get("source_key")), record, None
                 else:
-                    out.records[kind][str(record["source_key"])] = _without_file_data(record)
-                    out.hashes[kind][str(record["source_key"])] = staged_hash(record)
-    return out
+                    yield kind, str(record["source_key"]), _without_file_data(record), staged_hash(record)
 
 
 def staged_hash(record: dict) -> str:

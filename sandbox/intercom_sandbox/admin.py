@@ -46,10 +46,54 @@ def routes(ws: Workspace, tokens: TokenApps) -> list[Route]:
             return json_response({"error": str(exc)}, status=400)
         return json_response({"defined": names})
 
+    async def edit(request: Request) -> Response:
+        """Plays a teammate editing a record in Intercom's UI (or Intercom changing it): the body's fields merged
+        into the stored record as ``/__sandbox/export`` shows it (a field set to null is removed; an object merges
+        one level deep, so ``{"attributes": {"Priority": "P1"}}`` changes one attribute). Tests plant a difference
+        with it that the public API could not make (a part's body, a date)."""
+        params = request.path_params
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object of fields")
+        except ValueError as exc:
+            return json_response({"error": str(exc)}, status=400)
+        with ws.lock:
+            record = _stored(ws, params.get("collection", ""), params.get("type"), params["id"], params.get("part"))
+            if record is None:
+                return json_response({"error": "no such record"}, status=404)
+            for key, value in body.items():
+                if value is None:
+                    record.pop(key, None)
+                elif isinstance(value, dict) and isinstance(record.get(key), dict):
+                    record[key] = {k: v for k, v in {**record[key], **value}.items() if v is not None}
+                else:
+                    record[key] = value
+            return json_response(dict(record))
+
     return [
+        Route("/records/custom_object_instances/{type}/{id}", edit, methods=["PATCH"]),
+        Route("/records/{collection}/{id}/parts/{part}", edit, methods=["PATCH"]),
+        Route("/records/{collection}/{id}", edit, methods=["PATCH"]),
         Route("/custom_object_types", define_custom_objects, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/export", export, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
     ]
+
+
+#: the workspace's collections an admin edit may change, as ``/__sandbox/export`` names them
+EDITABLE = ("contacts", "companies", "notes", "conversations", "tickets", "articles", "collections")
+
+
+def _stored(ws: Workspace, collection: str, object_type: str | None, record_id: str, part: str | None) -> dict | None:
+    """The stored record (a ticket's or conversation's part with ``part``), or None."""
+    if object_type is not None:
+        return ws.custom_objects.get(object_type, {}).get(record_id)
+    if collection not in EDITABLE:
+        return None
+    record = getattr(ws, collection).get(record_id)
+    if record is None or part is None:
+        return record
+    return next((p for p in record.get("parts") or [] if str(p.get("id")) == part), None)

@@ -226,35 +226,52 @@ class IntercomClient:
 
     def paginate(self, path: str, *, params: dict | None = None) -> Iterator[dict]:
         """Every item of a GET list (``data`` with ``pages.next`` cursor or page URL), following the pages."""
-        query = dict(params or {})
-        seen: set[tuple] = set()
-        while True:
-            body = self.request("GET", path, params=query)
-            yield from _items(body)
-            following = _next_params(body.get("pages"))
-            if following is None:
-                return
-            query = {key: value for key, value in query.items() if key not in ("starting_after", "page")}
-            query.update(following)
-            marker = tuple(sorted((key, str(value)) for key, value in query.items()))
-            if marker in seen:  # a server handing out the same page again would loop forever
-                raise IntercomError(f"GET {path}: pagination repeats a page ({following})", body=body)
-            seen.add(marker)
+        for items, _ in self.pages(path, params=params):
+            yield from items
 
     def search(self, path: str, query: dict, *, per_page: int = 150) -> Iterator[dict]:
         """Every item of ``POST {path}`` with ``{"query": query, "pagination": {...}}`` (contacts/tickets/conversations
         search), following ``pages.next.starting_after``."""
-        pagination: dict[str, t.Any] = {"per_page": per_page}
-        while True:
-            body = self._send(
-                "POST", path, json={"query": query, "pagination": pagination}, idempotent=True, read_only=True
-            )
-            yield from _items(body)
-            following = (body.get("pages") or {}).get("next")
-            cursor = following.get("starting_after") if isinstance(following, dict) else None
-            if not cursor or cursor == pagination.get("starting_after"):
-                return
-            pagination = {"per_page": per_page, "starting_after": cursor}
+        for items, _ in self.pages(path, search=query, per_page=per_page):
+            yield from items
+
+    def pages(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        params: dict | None = None,
+        search: dict | None = None,
+        per_page: int = 150,
+        after: dict | None = None,
+    ) -> Iterator[tuple[list[dict], dict | None]]:
+        """A list page by page, each with what the next one needs (None after the last), so a caller can keep it and
+        resume there (``after``). A list endpoint (``method`` with ``params``: ``pages.next`` as a cursor, a page
+        object, a URL or a number), or a search (``search``: the query, POSTed with ``pagination``). A server
+        handing out the same page again is an error, not an endless loop."""
+        seen: set[tuple] = set()
+        following: dict | None = dict(after or {})
+        while following is not None:
+            if search is not None:
+                pagination = {"per_page": per_page, **following}
+                body = self._send(
+                    "POST", path, json={"query": search, "pagination": pagination}, idempotent=True, read_only=True
+                )
+                cursor = (body.get("pages") or {}).get("next")
+                cursor = cursor.get("starting_after") if isinstance(cursor, dict) else None
+                # the same cursor again ends a search (as an empty one does)
+                nxt = {"starting_after": cursor} if cursor and cursor != following.get("starting_after") else None
+            else:
+                query = {k: v for k, v in (params or {}).items() if k not in ("starting_after", "page")}
+                query.update(following)
+                body = self._send(method, path, params=query, idempotent=True, read_only=True)
+                nxt = _next_params(body.get("pages"))
+            marker = tuple(sorted((key, str(value)) for key, value in (nxt or {}).items()))
+            if nxt is not None and (marker in seen or nxt == following):
+                raise IntercomError(f"{method} {path}: pagination repeats a page ({nxt})", body=body)
+            seen.add(marker)
+            yield _items(body), nxt
+            following = nxt
 
     def close(self) -> None:
         self._pool.clear()

@@ -663,6 +663,21 @@ class Ledger:
             out.extend(self._read(run))
         return out
 
+    def written_by_ids(self, kind: str, intercom_ids: Iterable[str]) -> dict[str, list[Entity]]:
+        """Written entities of ``kind`` by Intercom id (several keys may stand for one entity: aliases, merged
+        persons); ids the ledger does not hold are absent."""
+        ids = list(dict.fromkeys(str(i) for i in intercom_ids))
+        out: dict[str, list[Entity]] = {}
+        for chunk in _chunks(ids):
+            q = sa.select(entities_table).where(E.kind == kind, E.status == "written", E.intercom_id.in_(chunk))
+
+            def run(c: Connection, q: sa.Select = q) -> list[Entity]:
+                return [_entity(r) for r in c.execute(q).mappings()]
+
+            for entity in self._read(run):
+                out.setdefault(str(entity.intercom_id), []).append(entity)
+        return out
+
     def written_not_created(self, run_id: str | None) -> list[Entity]:
         """Entities ``run_id`` wrote but did not create (they existed before, or an earlier run created them),
         newest first; ``None``: every written entity no run created (adopted, matched, listed)."""
@@ -692,6 +707,17 @@ class Ledger:
         for kind, status, n in self._read(lambda c: c.execute(q).all()):
             out.setdefault(kind, {})[status] = int(n)
         return out
+
+    def entities_after(self, kind: str, after_seq: int, limit: int = 500) -> list[Entity]:
+        """One page of the written entities of ``kind`` after ``after_seq``, oldest first (a resumable walk: keep the
+        last one's ``seq``)."""
+        q = (
+            sa.select(entities_table)
+            .where(E.kind == kind, E.status == "written", E.seq > after_seq)
+            .order_by(E.seq)
+            .limit(limit)
+        )
+        return self._read(lambda c: [_entity(r) for r in c.execute(q).mappings()])
 
     def entities(self, kind: str, *, status: str = "written", batch: int = 500) -> Iterator[Entity]:
         """Every entity of ``kind`` with ``status``, oldest first, read in pages (handoff documents, any size)."""
@@ -952,6 +978,20 @@ class Ledger:
         if limit is not None:
             q = q.limit(limit)
         return self._read(lambda c: [_issue_dict(r) for r in c.execute(q).mappings()])
+
+    def issues_for(self, kind: str, source_keys: Iterable[str]) -> dict[str, list[dict]]:
+        """The open issues of some records of ``kind``, by source key (verify reads them a page at a time)."""
+        keys = list(dict.fromkeys(source_keys))
+        out: dict[str, list[dict]] = {}
+        for chunk in _chunks(keys):
+            q = sa.select(issues_table).where(IS.kind == kind, IS.source_key.in_(chunk), IS.resolved.is_(False))
+
+            def run(c: Connection, q: sa.Select = q) -> list[dict]:
+                return [_issue_dict(r) for r in c.execute(q).mappings()]
+
+            for issue in self._read(run):
+                out.setdefault(issue["source_key"], []).append(issue)
+        return out
 
     def resolve_issues(self, kind: str, source_key: str, category: str) -> None:
         """Close the open issues of a record in a category (e.g. a manual_review item that later succeeded)."""
