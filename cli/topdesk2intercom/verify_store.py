@@ -135,6 +135,11 @@ class Store:
 
     # ------------------------------------------------------------------ expected records
 
+    def clear_expected(self) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM expected")
+            self.db.execute("DELETE FROM flagged")
+
     def add_expected(self, rows: Iterable[tuple[str, str, dict, str]]) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO expected VALUES (?, ?, ?, ?)",

@@ -242,3 +242,22 @@ def test_absolute_next_urls_point_back_to_the_sandbox(sandbox: Sandbox) -> None:
         assert next_url.startswith(sandbox.url)
         page = sandbox.ok("GET", next_url)
     assert sorted(seen) == [f"KE-{i}" for i in range(5)]
+
+
+def test_admin_edit_plays_a_teammate_changing_a_record(sandbox: Sandbox) -> None:
+    """``PATCH /__sandbox/records/...``: fields merged into the stored record (null removes one, an object merges one
+    level), parts and custom object instances too; what the public API then answers shows the edit."""
+    contact = sandbox.ok("POST", "/contacts", {"role": "user", "email": "a@x.example", "name": "Ann", "phone": "1"})
+    url = f"{sandbox.url}/__sandbox/records"
+    edited = httpx.patch(f"{url}/contacts/{contact['id']}", json={"name": "Anne", "phone": None})
+    assert edited.status_code == 200 and edited.json()["name"] == "Anne" and "phone" not in edited.json()
+    read = sandbox.ok("GET", f"/contacts/{contact['id']}")
+    assert read["name"] == "Anne" and not read.get("phone")
+    instance = sandbox.ok(
+        "POST", "/custom_object_instances/Asset", {"external_id": "A-1", "custom_attributes": {"name": "L", "s": "1"}}
+    )
+    patch = httpx.patch(f"{url}/custom_object_instances/Asset/{instance['id']}", json={"custom_attributes": {"s": "2"}})
+    assert patch.json()["custom_attributes"] == {"name": "L", "s": "2"}
+    assert httpx.patch(f"{url}/contacts/nope", json={"name": "x"}).status_code == 404
+    assert httpx.patch(f"{url}/admins/{ADMIN_ID}", json={"name": "x"}).status_code == 404  # not an editable collection
+    assert httpx.patch(f"{url}/contacts/{contact['id']}", json=["not", "an", "object"]).status_code == 400
