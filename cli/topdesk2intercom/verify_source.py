@@ -6,17 +6,15 @@ records are the ones the target received and wrote."""
 
 from __future__ import annotations
 
-import json
 import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from tqdm import tqdm
 
 from map_topdesk_intercom.api import FLAGGED, TopdeskIntercomMapper
-from target_intercom.api import content_hash
-from topdesk2intercom.plugins import tap_messages
+from target_intercom.api import as_held, content_hash
+from topdesk2intercom.plugins import tap_lines
 
 
 @dataclass
@@ -62,8 +60,11 @@ def mapped(
     """(kind, source key, mapped record, its staged content hash) for every record of a full extraction, as it
     comes (streaming: ``verify --all`` stores them on disk); the hash is None for a record the map flagged. A mapped
     record comes without its attachments' content. ``counted``: its ``source_records`` counts the records read."""
-    engine = mapper_for(target_config).engine
-    stream = messages if messages is not None else tap_messages(tap_config)
+    mapper = mapper_for(target_config)
+    engine = mapper.engine
+    # read as the target reads the tap's lines (singer-sdk: a number with a fraction is a Decimal, ``1252.50`` stays
+    # that in a text the map builds), so the mapped records and their hashes are the ones the target wrote
+    stream = messages if messages is not None else map(mapper.message_reader.deserialize_json, tap_lines(tap_config))
     with tqdm(desc="verify: extracting TOPdesk", unit=" records", disable=None) as bar:
         for message in stream:
             if message.get("type") != "RECORD" or not engine.maps(message["stream"]):
@@ -75,13 +76,13 @@ def mapped(
                 if kind == FLAGGED:
                     yield str(record.get("output") or "unknown"), str(record.get("source_key")), record, None
                 else:
-                    yield kind, str(record["source_key"]), _without_file_data(record), staged_hash(record)
+                    yield kind, str(record["source_key"]), _without_file_data(as_held(record)), staged_hash(record)
 
 
 def staged_hash(record: dict) -> str:
-    """``content_hash`` of the record as the target holds it: singer-sdk reads numbers with a fraction as
-    ``Decimal`` (the ledger serialises them as strings), so the record takes the same round trip first."""
-    return content_hash(json.loads(json.dumps(record), parse_float=Decimal))
+    """``content_hash`` of the record as the target holds it (``as_held``: the ledger's JSON round trip, a
+    ``Decimal`` as the number it was)."""
+    return content_hash(as_held(record))
 
 
 def _without_file_data(record: dict) -> dict:

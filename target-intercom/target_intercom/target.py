@@ -368,7 +368,9 @@ class TargetIntercom(Target):
             summary = report.build(self, orphans=orphans)
             paths = report.write(Path(self.config.get("report_dir") or "reports"), summary)
             self.logger.info("Reconciliation report: %s", ", ".join(str(p) for p in paths))
-            self.ledger.finish_run(self.run_id, status, summary["totals"])
+            # with the requests sent: what verify --all measures its own cost against, without reading the report
+            requests = {"requests_sent": summary["requests"].get("requests_sent", 0)}
+            self.ledger.finish_run(self.run_id, status, {**summary["totals"], **requests})
         finally:
             if status != "completed":
                 self.ledger.finish_run(self.run_id, status, {})
