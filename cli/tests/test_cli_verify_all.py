@@ -140,6 +140,29 @@ def test_one_field_changed_in_intercom_per_kind_is_found_exactly(tmp_path: Path)
         assert {(d["kind"], d["source_key"], d["field"]) for d in map(json.loads, lines) if "why" not in d} == planted
 
 
+def test_a_field_changed_in_a_conversation_its_part_or_a_note_is_found_exactly(tmp_path: Path) -> None:
+    """The kinds of the other strategies (calls as conversations, reservations as contact notes)."""
+    with Migration.started(tmp_path, scale=15) as m:
+        m.write_configs(target={"map_file": str(_other_strategies(tmp_path))})
+        m.migrate()
+        conversation = next(e for e in _entities(m, "conversations") if e.source_key.startswith("call:"))
+        _plant(m, f"conversations/{conversation.intercom_id}", {"title": "Edited in Intercom"})
+        part = next(
+            e for e in _entities(m, "conversation_parts") if e.extra["conversation_id"] != conversation.intercom_id
+        )
+        _plant(m, f"conversations/{part.extra['conversation_id']}/parts/{part.intercom_id}", {"body": "<p>edited</p>"})
+        note = _entities(m, "contact_notes")[0]
+        _plant(m, f"notes/{note.intercom_id}", {"body": "<p>edited note</p>"})
+        planted = {
+            ("conversations", conversation.source_key, "title"),
+            ("conversation_parts", part.source_key, "body"),
+            ("contact_notes", note.source_key, "body"),
+        }
+        out = m.cli("verify", "--all", expect=1).output
+        found = {(d["kind"], d["source_key"], d["field"]) for d in _report(m)["differences"]}
+        assert found == planted, (found ^ planted, out)
+
+
 class Killed(BaseException):
     """Stands for the process being killed mid-read."""
 
