@@ -147,16 +147,18 @@ class VerifyAll:
     # ------------------------------------------------------------------ read-back
 
     def read(self, kind: str) -> None:
-        cursor, finished = self.store.step(kind, "read")
+        start, finished = self.store.step(kind, "read")
         if finished:
             return
+        cursor = start
         bar = tqdm(desc=f"verify --all: {kind}", unit=" records", disable=None)
         try:
-            for answers, nxt in self.pages(kind, cursor):
-                self.compare_page(kind, answers, nxt)
+            for answers, cursor in self.pages(kind, start):
+                self.compare_page(kind, answers, cursor)
                 bar.update(len(answers))
         finally:
             bar.close()
+        self.store.page(kind, "read", cursor, finished=True)  # a list's last page says so; a ledger walk ends here
 
     def pages(self, kind: str, cursor: str | None) -> Iterator[tuple[list[dict], str | None]]:
         """The kind's records as Intercom answers them, page by page, each with the cursor after it (None: the
