@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from tqdm import tqdm
 
-from target_intercom.api import RESTORED_BY, Entity, IntercomClient, IntercomError, Ledger
+from target_intercom.api import Entity, IntercomClient, IntercomError, Ledger
 from topdesk2intercom.verify_counts import NOT_IN_LEDGER, STALE, _bucket, _get, _stale, entity_path
 from topdesk2intercom.verify_fields import COMPARERS, Compared, Comparer, issue_fields
 from topdesk2intercom.verify_store import BATCH, Store
@@ -133,7 +133,7 @@ class VerifyAll:
                 if bucket is None:
                     differences.append(_difference(kind, key, None, "(record)", "in Intercom", NOT_IN_LEDGER))
                     bucket = "unexplained"
-                elif bucket == "written" and entity is not None and _stale_record(kind, entity, digest, categories):
+                elif bucket == "written" and entity is not None and _stale(kind, entity, digest, categories):
                     differences.append(
                         _difference(kind, key, entity.intercom_id, "(record)", "TOPdesk's current version", STALE)
                     )
@@ -200,7 +200,7 @@ class VerifyAll:
         after = int(cursor or -1)
         while written := self.ledger.entities_after(kind, after, PER_PAGE):
             after = written[-1].seq
-            mapped = self.store.expected_records(kind, [e.source_key for e in written])
+            mapped = self.store.mapped_among(kind, [e.source_key for e in written])
             page = [e for e in written if e.source_key in mapped]  # not an alias (a call number) or bookkeeping
             if kind == "contact_notes":
                 contacts = sorted({str(e.extra.get("contact_id")) for e in page})
@@ -350,13 +350,7 @@ def _comparable(kind: str, entity: Entity, records: dict[str, tuple[dict, str]],
     if key not in records or kind not in COMPARERS or _bucket(kind, key, entity, set(), {}) != "written":
         return False
     categories = {i["category"] for i in issues.get(key, [])}
-    return not _stale_record(kind, entity, records[key][1], categories)
-
-
-def _stale_record(kind: str, entity: Entity, digest: str, categories: set[str]) -> bool:
-    """Written from an older version of its TOPdesk record (a difference the counts name), unless a rollback
-    restored it so on purpose."""
-    return not entity.extra.get(RESTORED_BY) and _stale(kind, entity, digest, categories)
+    return not _stale(kind, entity, records[key][1], categories)
 
 
 def _difference(kind: str, key: str, intercom_id: str | None, name: str, expected: t.Any, actual: t.Any) -> dict:

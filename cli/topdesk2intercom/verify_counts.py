@@ -118,11 +118,7 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
             bucket = _bucket(kind, key, entity, held, open_issues)
             if bucket == "written" and entity is not None:  # (_bucket says "written" of an entity only)
                 count.written += 1
-                # a record a rollback restored holds its values from before the rolled-back run: older than
-                # TOPdesk's by design, and compared field by field with what the rollback put back
-                if not entity.extra.get(RESTORED_BY) and _stale(
-                    kind, entity, expected.hashes[kind].get(key), open_issues.get((kind, key), set())
-                ):
+                if _stale(kind, entity, expected.hashes[kind].get(key), open_issues.get((kind, key), set())):
                     count.unexplained += 1
                     differences.append(
                         Difference(kind, key, entity.intercom_id, "(record)", "TOPdesk's current version", STALE)
@@ -156,8 +152,10 @@ def reconcile(expected: Expected, ledger: Ledger, client: IntercomClient) -> Cou
 def _stale(kind: str, entity: Entity | None, current: str | None, issues: set[str]) -> bool:
     """Written from an older version of the record: the load would write it again (``decide``), because TOPdesk
     changed it after the load (and no later load took the change), or a crash left its follow-up unwritten. A part
-    or note that Intercom cannot edit is reported by the load instead (``not_updatable``)."""
-    if entity is None or current is None:
+    or note that Intercom cannot edit is reported by the load instead (``not_updatable``). A record a rollback
+    restored holds its values from before the rolled-back run: older than TOPdesk's by design, and compared field
+    by field with what the rollback put back."""
+    if entity is None or current is None or entity.extra.get(RESTORED_BY):
         return False
     decision = decide(WRITERS[kind], entity, current)
     return decision == UPDATE or (decision == NOT_UPDATABLE and "not_updatable" not in issues)

@@ -176,6 +176,10 @@ class Store:
 
     # ------------------------------------------------------------------ what was compared
 
+    def mapped_among(self, kind: str, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` the map produced (their records not read)."""
+        return {row[0] for row in self._among("SELECT source_key FROM expected", kind, keys)}
+
     def seen_among(self, kind: str, keys: Iterable[str]) -> set[str]:
         """Those of ``keys`` already compared."""
         return {row[0] for row in self._among("SELECT source_key FROM seen", kind, keys)}
