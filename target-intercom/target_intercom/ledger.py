@@ -701,12 +701,12 @@ class Ledger:
             out.setdefault(kind, {})[status] = int(n)
         return out
 
-    def entities_after(self, kind: str, after_seq: int, limit: int = 500) -> list[Entity]:
-        """One page of the written entities of ``kind`` after ``after_seq``, oldest first (a resumable walk: keep the
-        last one's ``seq``)."""
+    def entities_after(self, kind: str, after_seq: int, limit: int = 500, *, status: str = "written") -> list[Entity]:
+        """One page of the entities of ``kind`` with ``status`` after ``after_seq``, oldest first (a resumable walk:
+        keep the last one's ``seq``)."""
         q = (
             sa.select(entities_table)
-            .where(E.kind == kind, E.status == "written", E.seq > after_seq)
+            .where(E.kind == kind, E.status == status, E.seq > after_seq)
             .order_by(E.seq)
             .limit(limit)
         )
@@ -716,17 +716,7 @@ class Ledger:
         """Every entity of ``kind`` with ``status``, oldest first, read in pages (handoff documents, any size)."""
         after = -1
         while True:
-            q = (
-                sa.select(entities_table)
-                .where(E.kind == kind, E.status == status, E.seq > after)
-                .order_by(E.seq)
-                .limit(batch)
-            )
-
-            def run(c: Connection, q: sa.Select = q) -> list[Entity]:
-                return [_entity(r) for r in c.execute(q).mappings()]
-
-            page = self._read(run)
+            page = self.entities_after(kind, after, batch, status=status)
             yield from page
             if len(page) < batch:
                 return
